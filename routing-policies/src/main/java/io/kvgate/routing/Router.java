@@ -1,0 +1,44 @@
+package io.kvgate.routing;
+
+import java.util.List;
+
+/**
+ * A compiled routing policy. Thread-safe: called concurrently from every event-loop thread, must
+ * not block and must not do I/O (microseconds per call).
+ *
+ * <p>Lifecycle per request: {@link #route} once; {@link #onDispatched} for every attempt actually
+ * sent (so an index learns where the prompt's blocks now live); {@link #onFinished} once when the
+ * request ends.
+ */
+public interface Router {
+
+  /** The policy name, as in metric tags and logs. */
+  String name();
+
+  /**
+   * Ranks endpoints for a request.
+   *
+   * @param request the keyed request
+   * @param endpoints all endpoints serving the request's model (filters decide which are usable)
+   * @param nowNanos current {@link System#nanoTime()}-based time, injected for testability
+   */
+  Decision route(RoutingRequest request, List<EndpointState> endpoints, long nowNanos);
+
+  /** The request was sent to {@code endpoint}. */
+  void onDispatched(RoutingRequest request, EndpointState endpoint, long nowNanos);
+
+  /** The request ended on {@code endpoint}. */
+  void onFinished(RoutingRequest request, EndpointState endpoint, Outcome outcome, long nowNanos);
+
+  /**
+   * How a request ended, as far as the gateway could see.
+   *
+   * @param success true if the endpoint answered 2xx and the response completed
+   * @param reportedCachedTokens {@code usage.prompt_tokens_details.cached_tokens} from the engine, or
+   *     -1 when the engine did not report it
+   * @param promptTokens {@code usage.prompt_tokens} from the engine, or -1
+   */
+  record Outcome(boolean success, long reportedCachedTokens, long promptTokens) {
+    public static final Outcome FAILED = new Outcome(false, -1, -1);
+  }
+}
