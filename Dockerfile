@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t kvgate .
+# Run:   docker run --rm -p 8080:8080 -v $PWD/config:/etc/kvgate kvgate serve --config /etc/kvgate/gateway.yaml
+#        docker run --rm -p 8080:8080 kvgate demo          (gateway + simulated fleet, no GPU)
+
+FROM eclipse-temurin:17-jdk AS build
+WORKDIR /src
+# Dependencies first, so source edits don't re-download the world.
+COPY mvnw pom.xml ./
+COPY .mvn .mvn
+COPY routing-policies/pom.xml routing-policies/
+COPY engine-sim/pom.xml engine-sim/
+COPY gateway/pom.xml gateway/
+COPY benchmarks/pom.xml benchmarks/
+COPY load-tests/pom.xml load-tests/
+RUN ./mvnw -B -ntp -q -pl gateway -am dependency:go-offline -DexcludeReactor=true || true
+COPY . .
+RUN ./mvnw -B -ntp -q -pl gateway -am package -DskipTests
+
+FROM eclipse-temurin:25-jre
+RUN groupadd --system kvgate && useradd --system --gid kvgate --home-dir /opt/kvgate --shell /usr/sbin/nologin kvgate
+WORKDIR /opt/kvgate
+COPY --from=build /src/gateway/target/kvgate.jar /opt/kvgate/kvgate.jar
+COPY --from=build /src/config /opt/kvgate/config
+USER kvgate
+# 8080: OpenAI-compatible API, /health, /ready and /metrics (Prometheus) on the same listener.
+EXPOSE 8080
+ENV JAVA_TOOL_OPTIONS="-XX:+UseZGC -XX:MaxRAMPercentage=75 --enable-native-access=ALL-UNNAMED"
+# No curl in the JRE image: bash's /dev/tcp is enough for a liveness probe.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080 && printf "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && head -1 <&3 | grep -q " 200"'
+ENTRYPOINT ["java", "-jar", "/opt/kvgate/kvgate.jar"]
+CMD ["serve", "--config", "/opt/kvgate/config/gateway.yaml"]
