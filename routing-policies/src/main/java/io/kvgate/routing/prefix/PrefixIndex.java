@@ -9,6 +9,11 @@ package io.kvgate.routing.prefix;
  * KV events: {@link #blocksStored}, {@link #blocksRemoved}, {@link #endpointCleared}). Lookups
  * cost O(blocks of the prompt), independent of the number of endpoints.
  *
+ * <p>Per-endpoint statistics ({@link #heldBlocks}, {@link #capacityBlocks}, {@link
+ * #recentInsertedBlocks}) let policies spread cache pressure: a request that hits nowhere is best
+ * sent where inserting its blocks evicts the least, which is how a fleet of small per-replica LRU
+ * caches approaches one pooled cache.
+ *
  * <p>Implementations are safe for concurrent use from all event-loop threads and never block.
  */
 public interface PrefixIndex {
@@ -25,7 +30,10 @@ public interface PrefixIndex {
   /** Approximate feed: {@code chain} was dispatched to {@code slot}; it will hold all its blocks. */
   void recordRouted(int slot, BlockChain chain, long nowNanos);
 
-  /** Precise feed: the engine at {@code slot} stored these consecutive blocks after {@code parentHash} (0 for a root). */
+  /**
+   * Precise feed: the engine at {@code slot} stored these consecutive blocks after {@code
+   * parentHash} (0 for a root), in prompt order.
+   */
   void blocksStored(int slot, long parentHash, long[] blockHashes, long nowNanos);
 
   /** Precise feed: the engine at {@code slot} evicted these blocks. */
@@ -33,6 +41,24 @@ public interface PrefixIndex {
 
   /** The endpoint's cache was cleared, or the endpoint left the fleet. */
   void endpointCleared(int slot);
+
+  /**
+   * Sets how many blocks the endpoint at {@code slot} can cache (its KV capacity, in blocks of this
+   * index's block size). Evicts least recently used blocks at once if it now holds more.
+   */
+  void setCapacityBlocks(int slot, long capacityBlocks);
+
+  /** The capacity of {@code slot}, in blocks (the configured default until set). */
+  long capacityBlocks(int slot);
+
+  /** Blocks currently indexed for {@code slot}. */
+  long heldBlocks(int slot);
+
+  /**
+   * Insertion pressure: blocks newly inserted for {@code slot} (cache misses it had to fill),
+   * exponentially decayed with the index's half-life, as of {@code nowNanos}.
+   */
+  double recentInsertedBlocks(int slot, long nowNanos);
 
   /** Blocks currently indexed, counting one per (block, endpoint) pair. */
   long size();

@@ -1,0 +1,315 @@
+package io.kvgate.routing.prefix;
+
+import java.util.concurrent.locks.StampedLock;
+
+/**
+ * Block hash → the set of endpoint slots (0..255) holding that block. The read side of {@link
+ * LruPrefixIndex}: {@link LruPrefixIndex#match} asks it once per prompt block.
+ *
+ * <p>Layout. Lock-striped segments (chosen by the top bits of the mixed hash), each an
+ * open-addressing, linear-probing table of two parallel {@code long[]}: the block hash and its
+ * holders. Holders are packed into that one {@code long}: up to {@value #INLINE_MAX} slot ids of 8
+ * bits each plus a 3-bit count, or, for blocks held by more endpoints (a shared system prompt), the
+ * sign bit and the index of a 256-bit set in the segment's overflow pool. Affinity routing keeps
+ * most blocks on one or two endpoints, so the common case costs 16 bytes per block over the
+ * table's load factor, and the worst case (every endpoint holds every block) still answers in a
+ * constant four words per block. Table lengths are not powers of two (the home bucket is Lemire's
+ * multiply-shift range reduction), so a table can be sized close to its 0.8 maximum load.
+ *
+ * <p>Concurrency. Writers take their segment's {@link StampedLock} write lock for one block.
+ * Readers first try an optimistic read (a volatile read, the probe, a validation fence) and only
+ * take the read lock when a writer raced them; a reader therefore never blocks a writer, and reads
+ * through a table being resized cannot fail because array lengths are immutable and every derived
+ * index is bounds-checked before validation.
+ *
+ * <p>Deletion is backward-shift (Knuth 6.4, algorithm R), so no tombstones accumulate; a segment
+ * shrinks when it falls below a quarter full.
+ */
+final class BlockHolders {
+
+  static final int MAX_SLOTS = 256;
+  static final int WORDS = MAX_SLOTS / 64;
+  static final int INLINE_MAX = 7;
+  /** Stands in for a block hash of 0, which marks an empty table cell. */
+  static final long ZERO_KEY = 0x5BD1E9955BD1E995L;
+
+  private static final double MAX_LOAD = 0.8;
+  private static final int MIN_LENGTH = 16;
+
+  private final Segment[] segments;
+  private final int segmentMask;
+
+  BlockHolders(int segments) {
+    if (segments < 1 || Integer.bitCount(segments) != 1) {
+      throw new IllegalArgumentException("segments must be a power of two >= 1 (got " + segments + ")");
+    }
+    this.segments = new Segment[segments];
+    for (int i = 0; i < segments; i++) this.segments[i] = new Segment();
+    this.segmentMask = segments - 1;
+  }
+
+  static long key(long hash) {
+    return hash == 0 ? ZERO_KEY : hash;
+  }
+
+  static long mix(long key) {
+    return key * 0x9E3779B97F4A7C15L;
+  }
+
+  static int home(long mixed, int length) {
+    return (int) (((mixed & 0xFFFFFFFFL) * length) >>> 32);
+  }
+
+  private Segment segment(long mixed) {
+    return segments[(int) (mixed >>> 40) & segmentMask];
+  }
+
+  /** Records that {@code slot} holds {@code key}. */
+  void add(long key, int slot) {
+    long m = mix(key);
+    Segment s = segment(m);
+    long stamp = s.lock.writeLock();
+    try {
+      s.add(key, m, slot);
+    } finally {
+      s.lock.unlockWrite(stamp);
+    }
+  }
+
+  /** Records that {@code slot} no longer holds {@code key}. */
+  void remove(long key, int slot) {
+    long m = mix(key);
+    Segment s = segment(m);
+    long stamp = s.lock.writeLock();
+    try {
+      s.remove(key, m, slot);
+    } finally {
+      s.lock.unlockWrite(stamp);
+    }
+  }
+
+  /**
+   * Writes the set of slots holding {@code key} into {@code out} ({@value #WORDS} words, bit
+   * {@code s} = slot {@code s}) and returns false if no slot holds it.
+   */
+  boolean holders(long key, long[] out) {
+    long m = mix(key);
+    Segment s = segment(m);
+    long stamp = s.lock.tryOptimisticRead();
+    if (stamp != 0) {
+      boolean found = s.read(key, m, out);
+      if (s.lock.validate(stamp)) return found;
+    }
+    stamp = s.lock.readLock();
+    try {
+      return s.read(key, m, out);
+    } finally {
+      s.lock.unlockRead(stamp);
+    }
+  }
+
+  /** Distinct blocks held by at least one slot. */
+  long blocks() {
+    long n = 0;
+    for (Segment s : segments) n += s.size;
+    return n;
+  }
+
+  long estimatedBytes() {
+    long bytes = 16L + 16 + 4L * segments.length;
+    for (Segment s : segments) bytes += s.estimatedBytes();
+    return bytes;
+  }
+
+  private static final class Segment {
+    final StampedLock lock = new StampedLock();
+    long[] keys = new long[MIN_LENGTH];
+    long[] holders = new long[MIN_LENGTH];
+    volatile int size;
+    long[] overflow = new long[WORDS * 4];
+    int overflowTop;
+    int overflowFree = -1;
+
+    long estimatedBytes() {
+      return 64 + 16 + 8L * keys.length + 16 + 8L * holders.length + 16 + 8L * overflow.length;
+    }
+
+    /** Probe for {@code key}; bounded so that a torn optimistic read cannot loop forever. */
+    private int find(long[] k, long key, long m) {
+      int len = k.length;
+      int i = home(m, len);
+      for (int n = 0; n < len; n++) {
+        long v = k[i];
+        if (v == key) return i;
+        if (v == 0) return -1;
+        if (++i == len) i = 0;
+      }
+      return -1;
+    }
+
+    boolean read(long key, long m, long[] out) {
+      long[] k = keys;
+      long[] h = holders;
+      int i = find(k, key, m);
+      if (i < 0 || i >= h.length) return false;
+      long v = h[i];
+      if (v == 0) return false;
+      if (v < 0) {
+        long[] ov = overflow;
+        int at = (int) v;
+        if (at < 0 || at + WORDS > ov.length) return false;
+        for (int w = 0; w < WORDS; w++) out[w] = ov[at + w];
+        return true;
+      }
+      for (int w = 0; w < WORDS; w++) out[w] = 0;
+      int count = (int) (v & 7);
+      for (int c = 0; c < count; c++) {
+        int slot = (int) (v >>> (3 + 8 * c)) & 0xFF;
+        out[slot >>> 6] |= 1L << slot;
+      }
+      return true;
+    }
+
+    void add(long key, long m, int slot) {
+      int i = find(keys, key, m);
+      if (i < 0) {
+        if (size + 1 > keys.length * MAX_LOAD) resize(Math.max(MIN_LENGTH, keys.length * 2));
+        i = home(m, keys.length);
+        while (keys[i] != 0) {
+          if (++i == keys.length) i = 0;
+        }
+        keys[i] = key;
+        holders[i] = inline(0, slot);
+        size = size + 1;
+        return;
+      }
+      long v = holders[i];
+      if (v < 0) {
+        int at = (int) v;
+        overflow[at + (slot >>> 6)] |= 1L << slot;
+        return;
+      }
+      int count = (int) (v & 7);
+      for (int c = 0; c < count; c++) {
+        if (((v >>> (3 + 8 * c)) & 0xFF) == slot) return;
+      }
+      if (count < INLINE_MAX) {
+        holders[i] = inline(v, slot);
+        return;
+      }
+      int at = allocateOverflow();
+      for (int c = 0; c < count; c++) {
+        int s = (int) (v >>> (3 + 8 * c)) & 0xFF;
+        overflow[at + (s >>> 6)] |= 1L << s;
+      }
+      overflow[at + (slot >>> 6)] |= 1L << slot;
+      holders[i] = Long.MIN_VALUE | at;
+    }
+
+    private static long inline(long v, int slot) {
+      int count = (int) (v & 7);
+      return (v & ~7L) | ((long) slot << (3 + 8 * count)) | (count + 1);
+    }
+
+    void remove(long key, long m, int slot) {
+      int i = find(keys, key, m);
+      if (i < 0) return;
+      long v = holders[i];
+      if (v < 0) {
+        int at = (int) v;
+        overflow[at + (slot >>> 6)] &= ~(1L << slot);
+        int population = 0;
+        for (int w = 0; w < WORDS; w++) population += Long.bitCount(overflow[at + w]);
+        if (population > INLINE_MAX) return;
+        long packed = 0;
+        for (int w = 0; w < WORDS; w++) {
+          for (long bits = overflow[at + w]; bits != 0; bits &= bits - 1) {
+            packed = inline(packed, w * 64 + Long.numberOfTrailingZeros(bits));
+          }
+        }
+        freeOverflow(at);
+        holders[i] = packed;
+        return;
+      }
+      int count = (int) (v & 7);
+      for (int c = 0; c < count; c++) {
+        if (((v >>> (3 + 8 * c)) & 0xFF) != slot) continue;
+        if (count == 1) {
+          delete(i);
+          return;
+        }
+        int lastShift = 3 + 8 * (count - 1);
+        long last = (v >>> lastShift) & 0xFF;
+        int shift = 3 + 8 * c;
+        v = (v & ~(0xFFL << shift)) | (last << shift);
+        v &= ~(0xFFL << lastShift);
+        holders[i] = (v & ~7L) | (count - 1);
+        return;
+      }
+    }
+
+    private void delete(int i) {
+      long[] k = keys;
+      long[] h = holders;
+      int len = k.length;
+      int j = i;
+      while (true) {
+        if (++j == len) j = 0;
+        long v = k[j];
+        if (v == 0) break;
+        int home = home(mix(v), len);
+        boolean movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+          k[i] = v;
+          h[i] = h[j];
+          i = j;
+        }
+      }
+      k[i] = 0;
+      h[i] = 0;
+      size = size - 1;
+      if (len > MIN_LENGTH && size < len / 4) resize(Math.max(MIN_LENGTH, len / 2));
+    }
+
+    private void resize(int length) {
+      long[] oldKeys = keys;
+      long[] oldHolders = holders;
+      long[] k = new long[length];
+      long[] h = new long[length];
+      for (int j = 0; j < oldKeys.length; j++) {
+        long v = oldKeys[j];
+        if (v == 0) continue;
+        int i = home(mix(v), length);
+        while (k[i] != 0) {
+          if (++i == length) i = 0;
+        }
+        k[i] = v;
+        h[i] = oldHolders[j];
+      }
+      keys = k;
+      holders = h;
+    }
+
+    private int allocateOverflow() {
+      int at;
+      if (overflowFree >= 0) {
+        at = overflowFree;
+        overflowFree = (int) overflow[at];
+      } else {
+        if (overflowTop + WORDS > overflow.length) {
+          overflow = java.util.Arrays.copyOf(overflow, overflow.length * 2);
+        }
+        at = overflowTop;
+        overflowTop += WORDS;
+      }
+      for (int w = 0; w < WORDS; w++) overflow[at + w] = 0;
+      return at;
+    }
+
+    private void freeOverflow(int at) {
+      for (int w = 0; w < WORDS; w++) overflow[at + w] = 0;
+      overflow[at] = overflowFree;
+      overflowFree = at;
+    }
+  }
+}

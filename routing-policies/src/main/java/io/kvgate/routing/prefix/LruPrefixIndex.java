@@ -1,0 +1,367 @@
+package io.kvgate.routing.prefix;
+
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+
+/**
+ * The prefix index: for one model, which of up to {@value #MAX_SLOTS} endpoints probably hold
+ * which blocks, each endpoint modelled as an LRU cache of a given capacity in blocks whose entries
+ * also expire after a TTL.
+ *
+ * <p>Why this shape. An engine (vLLM, SGLang) caches fixed-size blocks of a prompt, keyed by the
+ * chain hash, and evicts least recently used blocks when its KV memory is full. kvgate predicts
+ * that cache in two ways that write the same structure: approximately, from its own routing
+ * ({@link #recordRouted}: the endpoint will hold every block of a chain it was sent), and
+ * precisely, from engine KV events ({@link #blocksStored}, {@link #blocksRemoved}, {@link
+ * #endpointCleared}). The capacity model ({@link #setCapacityBlocks}) and the TTL make the
+ * approximate feed forget what the engine has probably evicted; the gateway can tune capacities at
+ * runtime, e.g. from {@code vllm:kv_cache_usage_perc}. Per-endpoint statistics ({@link
+ * #heldBlocks}, {@link #capacityBlocks}, {@link #recentInsertedBlocks}) let a policy send cache
+ * misses where they evict least, so that N small replica caches behave like one pooled cache.
+ *
+ * <p>Structure. Two views, kept in step under one lock per endpoint:
+ *
+ * <ul>
+ *   <li>{@link SlotCache}, one per endpoint: its blocks in LRU order, an open-addressing table of
+ *       primitive arrays (hash, touch time, prev, next): about 25 bytes per held block.
+ *   <li>{@link BlockHolders}, shared: block hash → set of endpoints holding it, lock-striped
+ *       segments of packed {@code long}s: about 20 bytes per distinct block while it has at most
+ *       seven holders, plus a 32-byte bitset beyond that.
+ * </ul>
+ *
+ * So one (block, endpoint) pair costs about 45 bytes when blocks are not shared and less when
+ * they are (measured: see {@code docs/BENCHMARKS.md}); 10 million pairs fit in about half a
+ * gigabyte. There are no boxed keys and no per-entry objects, so the garbage collector sees a few
+ * large arrays per endpoint and per segment.
+ *
+ * <p>Match. {@link #match} walks the request's chain once, keeping the set of endpoints that held
+ * every block so far as a 256-bit set in four {@code long}s: per block one hash probe and four
+ * AND operations, and an endpoint's count is written once, when it drops out. That is
+ * O(prompt blocks + endpoints), never O(prompt blocks × endpoints); the walk stops at the first
+ * block no endpoint holds. TTL is then applied per endpoint that matched anything: if that
+ * endpoint's least recently used block is still fresh nothing can be expired (LRU order is touch
+ * order), otherwise a binary search over the matched prefix finds the first expired block.
+ *
+ * <p>Writes. {@link #recordRouted} and {@link #blocksStored} touch a chain's blocks last to
+ * first, so the chain's head is the most recent and the LRU evicts a prefix from its tail, as
+ * engines do. A write first sweeps the endpoint's expired tail, then per block either moves it to
+ * the head (O(1)) or inserts it, evicting the tail if full; inserts and evictions update the
+ * holder sets.
+ *
+ * <p>Concurrency. Writes for one endpoint serialize on that endpoint's write lock; writes for
+ * different endpoints run in parallel and meet only on the holder segments, locked per block.
+ * Reads take no lock in the common case (optimistic {@link java.util.concurrent.locks.StampedLock}
+ * reads, validated). A match racing a write may see a block one write early or late, which a
+ * routing hint tolerates; it never sees a torn table. Lock order is endpoint, then segment.
+ *
+ * <p>Time is always passed in ({@code nowNanos}, {@link System#nanoTime()} based), never read
+ * here.
+ */
+public final class LruPrefixIndex implements PrefixIndex {
+
+  /** The largest fleet one index tracks: slots are 0..255. */
+  public static final int MAX_SLOTS = BlockHolders.MAX_SLOTS;
+
+  /**
+   * Tuning, with defaults in {@link #defaults()}.
+   *
+   * @param defaultCapacityBlocks blocks an endpoint is assumed to cache until {@link
+   *     #setCapacityBlocks} says otherwise; must be {@code >= 0}
+   * @param ttl how long a block untouched by routing or events is believed cached; must be
+   *     positive and under 20 days
+   * @param insertionHalfLife half-life of {@link #recentInsertedBlocks}; must be positive
+   * @param segments lock stripes of the shared holder table, a power of two
+   */
+  public record Settings(long defaultCapacityBlocks, Duration ttl, Duration insertionHalfLife, int segments) {
+
+    private static final Duration MAX_TTL = Duration.ofDays(20);
+
+    public Settings {
+      Objects.requireNonNull(ttl, "ttl");
+      Objects.requireNonNull(insertionHalfLife, "insertionHalfLife");
+      if (defaultCapacityBlocks < 0) {
+        throw new IllegalArgumentException("defaultCapacityBlocks must be >= 0 (got " + defaultCapacityBlocks + ")");
+      }
+      if (ttl.isNegative() || ttl.isZero() || ttl.compareTo(MAX_TTL) > 0) {
+        throw new IllegalArgumentException("ttl must be positive and at most " + MAX_TTL + " (got " + ttl + ")");
+      }
+      if (insertionHalfLife.isNegative() || insertionHalfLife.isZero()) {
+        throw new IllegalArgumentException("insertionHalfLife must be positive (got " + insertionHalfLife + ")");
+      }
+      if (segments < 1 || Integer.bitCount(segments) != 1) {
+        throw new IllegalArgumentException("segments must be a power of two (got " + segments + ")");
+      }
+    }
+
+    /**
+     * 16384 blocks per endpoint (a 16-token block size on a mid-size GPU), a 10-minute TTL, a
+     * 30-second insertion half-life and 64 segments.
+     */
+    public static Settings defaults() {
+      return new Settings(16_384, Duration.ofMinutes(10), Duration.ofSeconds(30), 64);
+    }
+
+    public Settings withDefaultCapacityBlocks(long blocks) {
+      return new Settings(blocks, ttl, insertionHalfLife, segments);
+    }
+
+    public Settings withTtl(Duration ttl) {
+      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments);
+    }
+
+    public Settings withInsertionHalfLife(Duration halfLife) {
+      return new Settings(defaultCapacityBlocks, ttl, halfLife, segments);
+    }
+
+    public Settings withSegments(int segments) {
+      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments);
+    }
+  }
+
+  private final Settings settings;
+  private final int ttlUnits;
+  private final double halfLifeNanos;
+  private final BlockHolders holders;
+  private final AtomicReferenceArray<SlotCache> slots = new AtomicReferenceArray<>(MAX_SLOTS);
+  private volatile int slotCount;
+
+  public LruPrefixIndex(Settings settings) {
+    this.settings = Objects.requireNonNull(settings, "settings");
+    this.ttlUnits = Math.max(1, SlotCache.units(settings.ttl().toNanos()));
+    this.halfLifeNanos = settings.insertionHalfLife().toNanos();
+    this.holders = new BlockHolders(settings.segments());
+  }
+
+  /** An index with {@link Settings#defaults()}. */
+  public LruPrefixIndex() {
+    this(Settings.defaults());
+  }
+
+  public Settings settings() {
+    return settings;
+  }
+
+  /** One more than the highest slot ever written or configured (0 when empty). */
+  public int slotCount() {
+    return slotCount;
+  }
+
+  @Override
+  public PrefixMatch match(BlockChain chain, long nowNanos) {
+    int blocks = chain.length();
+    int count = slotCount;
+    if (blocks == 0 || count == 0) return PrefixMatch.none(blocks);
+    int[] matched = new int[count];
+    long[] held = new long[BlockHolders.WORDS];
+    long a0 = prefixMask(count, 0);
+    long a1 = prefixMask(count, 1);
+    long a2 = prefixMask(count, 2);
+    long a3 = prefixMask(count, 3);
+    int i = 0;
+    for (; i < blocks; i++) {
+      if (!holders.holders(BlockHolders.key(chain.hash(i)), held)) break;
+      long n0 = a0 & held[0];
+      long n1 = a1 & held[1];
+      long n2 = a2 & held[2];
+      long n3 = a3 & held[3];
+      setDropped(matched, 0, a0 & ~n0, i);
+      setDropped(matched, 1, a1 & ~n1, i);
+      setDropped(matched, 2, a2 & ~n2, i);
+      setDropped(matched, 3, a3 & ~n3, i);
+      a0 = n0;
+      a1 = n1;
+      a2 = n2;
+      a3 = n3;
+      if ((a0 | a1 | a2 | a3) == 0) break;
+    }
+    setDropped(matched, 0, a0, i);
+    setDropped(matched, 1, a1, i);
+    setDropped(matched, 2, a2, i);
+    setDropped(matched, 3, a3, i);
+    int now = SlotCache.units(nowNanos);
+    for (int s = 0; s < count; s++) {
+      if (matched[s] == 0) continue;
+      SlotCache c = slots.get(s);
+      matched[s] = c == null ? 0 : c.freshPrefix(chain, matched[s], now, ttlUnits);
+    }
+    return new PrefixMatch(matched, blocks);
+  }
+
+  private static long prefixMask(int count, int word) {
+    int bits = count - word * 64;
+    if (bits <= 0) return 0;
+    return bits >= 64 ? -1L : (1L << bits) - 1;
+  }
+
+  private static void setDropped(int[] matched, int word, long bits, int value) {
+    for (; bits != 0; bits &= bits - 1) {
+      matched[word * 64 + Long.numberOfTrailingZeros(bits)] = value;
+    }
+  }
+
+  @Override
+  public void recordRouted(int slot, BlockChain chain, long nowNanos) {
+    SlotCache c = slotCache(slot);
+    int now = SlotCache.units(nowNanos);
+    int inserted = 0;
+    long stamp = c.lock.writeLock();
+    try {
+      c.sweep(now, ttlUnits);
+      for (int i = chain.length() - 1; i >= 0; i--) {
+        if (c.touch(BlockHolders.key(chain.hash(i)), now)) inserted++;
+      }
+      c.addPressure(inserted, nowNanos, halfLifeNanos);
+    } finally {
+      c.lock.unlockWrite(stamp);
+    }
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Block hashes are chain hashes, which already cover their parent, so {@code parentHash} is
+   * not needed to key them.
+   */
+  @Override
+  public void blocksStored(int slot, long parentHash, long[] blockHashes, long nowNanos) {
+    SlotCache c = slotCache(slot);
+    int now = SlotCache.units(nowNanos);
+    int inserted = 0;
+    long stamp = c.lock.writeLock();
+    try {
+      c.sweep(now, ttlUnits);
+      for (int i = blockHashes.length - 1; i >= 0; i--) {
+        if (c.touch(BlockHolders.key(blockHashes[i]), now)) inserted++;
+      }
+      c.addPressure(inserted, nowNanos, halfLifeNanos);
+    } finally {
+      c.lock.unlockWrite(stamp);
+    }
+  }
+
+  @Override
+  public void blocksRemoved(int slot, long[] blockHashes) {
+    SlotCache c = existing(slot);
+    if (c == null) return;
+    long stamp = c.lock.writeLock();
+    try {
+      for (long h : blockHashes) c.remove(BlockHolders.key(h));
+    } finally {
+      c.lock.unlockWrite(stamp);
+    }
+  }
+
+  @Override
+  public void endpointCleared(int slot) {
+    SlotCache c = existing(slot);
+    if (c == null) return;
+    long stamp = c.lock.writeLock();
+    try {
+      c.clear();
+    } finally {
+      c.lock.unlockWrite(stamp);
+    }
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * @throws IllegalArgumentException if {@code capacityBlocks < 0} or the slot is out of range
+   */
+  @Override
+  public void setCapacityBlocks(int slot, long capacityBlocks) {
+    if (capacityBlocks < 0) {
+      throw new IllegalArgumentException("capacityBlocks must be >= 0 (got " + capacityBlocks + ")");
+    }
+    SlotCache c = slotCache(slot);
+    long stamp = c.lock.writeLock();
+    try {
+      c.capacityBlocks = capacityBlocks;
+      c.trimToCapacity();
+    } finally {
+      c.lock.unlockWrite(stamp);
+    }
+  }
+
+  @Override
+  public long capacityBlocks(int slot) {
+    SlotCache c = existing(slot);
+    return c == null ? settings.defaultCapacityBlocks() : c.capacityBlocks;
+  }
+
+  @Override
+  public long heldBlocks(int slot) {
+    SlotCache c = existing(slot);
+    return c == null ? 0 : c.size();
+  }
+
+  @Override
+  public double recentInsertedBlocks(int slot, long nowNanos) {
+    SlotCache c = existing(slot);
+    return c == null ? 0 : c.recentInserted(nowNanos, halfLifeNanos);
+  }
+
+  @Override
+  public long size() {
+    long n = 0;
+    int count = slotCount;
+    for (int s = 0; s < count; s++) {
+      SlotCache c = slots.get(s);
+      if (c != null) n += c.size();
+    }
+    return n;
+  }
+
+  /** Distinct blocks held by at least one endpoint. */
+  public long distinctBlocks() {
+    return holders.blocks();
+  }
+
+  /** Estimated from the lengths of the backing arrays plus object headers (racy, for metrics). */
+  @Override
+  public long estimatedBytes() {
+    long bytes = 64 + 16 + 4L * MAX_SLOTS + holders.estimatedBytes();
+    int count = slotCount;
+    for (int s = 0; s < count; s++) {
+      SlotCache c = slots.get(s);
+      if (c != null) bytes += c.estimatedBytes();
+    }
+    return bytes;
+  }
+
+  /** Block hashes held by {@code slot}, most recently used first (diagnostics and tests). */
+  public long[] blocksMostRecentFirst(int slot) {
+    SlotCache c = existing(slot);
+    if (c == null) return new long[0];
+    long stamp = c.lock.readLock();
+    try {
+      return c.keysMostRecentFirst();
+    } finally {
+      c.lock.unlockRead(stamp);
+    }
+  }
+
+  private SlotCache existing(int slot) {
+    checkSlot(slot);
+    return slots.get(slot);
+  }
+
+  private SlotCache slotCache(int slot) {
+    checkSlot(slot);
+    SlotCache c = slots.get(slot);
+    if (c != null) return c;
+    SlotCache created = new SlotCache(slot, holders, settings.defaultCapacityBlocks());
+    if (!slots.compareAndSet(slot, null, created)) return slots.get(slot);
+    synchronized (this) {
+      if (slotCount <= slot) slotCount = slot + 1;
+    }
+    return created;
+  }
+
+  private static void checkSlot(int slot) {
+    if (slot < 0 || slot >= MAX_SLOTS) {
+      throw new IllegalArgumentException("slot must be in [0, " + MAX_SLOTS + ") (got " + slot + ")");
+    }
+  }
+}

@@ -1,0 +1,297 @@
+package io.kvgate.routing.prefix;
+
+import java.util.concurrent.locks.StampedLock;
+
+/**
+ * The model of one endpoint's KV cache: the blocks it probably holds, in LRU order, bounded by
+ * its capacity in blocks. The write side of {@link LruPrefixIndex}; every change of membership is
+ * mirrored into the shared {@link BlockHolders} while this cache's write lock is held.
+ *
+ * <p>Layout: one open-addressing, linear-probing table of parallel primitive arrays (block hash,
+ * last touch, LRU prev, LRU next), 20 bytes per cell and sized to at most 0.8 load, so about 25
+ * bytes per held block. The LRU list threads through the table by cell index; backward-shift
+ * deletion moves a cell and re-points its two neighbours, so no tombstones and no node objects
+ * exist. Touch times are stored as {@code int} in units of 2<sup>20</sup> ns (about 1 ms) and
+ * compared by wrapping subtraction, which is exact for ages under about 24 days.
+ *
+ * <p>Because every touch moves a block to the head with the current time, the list is also in
+ * touch-time order, so expired blocks are always a tail: writes sweep them in O(expired), and a
+ * reader can tell from the tail's time alone whether any block of this cache is expired.
+ *
+ * <p>Not thread-safe by itself: {@link LruPrefixIndex} calls the mutators under {@link #lock}'s
+ * write lock and the readers under an optimistic read.
+ */
+final class SlotCache {
+
+  static final int NIL = -1;
+  private static final double MAX_LOAD = 0.8;
+  private static final int MIN_LENGTH = 16;
+
+  final int slot;
+  final StampedLock lock = new StampedLock();
+  private final BlockHolders holders;
+
+  private long[] keys = new long[MIN_LENGTH];
+  private int[] touch = new int[MIN_LENGTH];
+  private int[] prev = new int[MIN_LENGTH];
+  private int[] next = new int[MIN_LENGTH];
+  private int head = NIL;
+  private int tail = NIL;
+  private volatile int size;
+  private volatile int tailTouch;
+  volatile long capacityBlocks;
+
+  // Insertion pressure, written under the write lock.
+  private volatile double pressure;
+  private volatile long pressureAsOfNanos;
+
+  SlotCache(int slot, BlockHolders holders, long capacityBlocks) {
+    this.slot = slot;
+    this.holders = holders;
+    this.capacityBlocks = capacityBlocks;
+  }
+
+  static int units(long nanos) {
+    return (int) (nanos >> 20);
+  }
+
+  static boolean expired(int touchUnits, int nowUnits, int ttlUnits) {
+    return nowUnits - touchUnits > ttlUnits;
+  }
+
+  int size() {
+    return size;
+  }
+
+  /** True if some block of this cache may be expired at {@code nowUnits} (racy, conservative). */
+  boolean mayHoldExpired(int nowUnits, int ttlUnits) {
+    return size > 0 && expired(tailTouch, nowUnits, ttlUnits);
+  }
+
+  // ---- reads (safe under an optimistic read: bounded probes, bounds-checked indices) ----
+
+  /** True if {@code key} is held and was touched within the TTL. */
+  boolean fresh(long key, int nowUnits, int ttlUnits) {
+    long stamp = lock.tryOptimisticRead();
+    if (stamp != 0) {
+      boolean fresh = readFresh(key, nowUnits, ttlUnits);
+      if (lock.validate(stamp)) return fresh;
+    }
+    stamp = lock.readLock();
+    try {
+      return readFresh(key, nowUnits, ttlUnits);
+    } finally {
+      lock.unlockRead(stamp);
+    }
+  }
+
+  private boolean readFresh(long key, int nowUnits, int ttlUnits) {
+    long[] k = keys;
+    int[] t = touch;
+    int i = find(k, key);
+    return i >= 0 && i < t.length && !expired(t[i], nowUnits, ttlUnits);
+  }
+
+  /**
+   * The longest prefix, at most {@code matched} blocks of {@code chain}, whose blocks are all
+   * still fresh here. Touch times along a cached prefix never increase (whoever touches block
+   * {@code k} touched blocks {@code 0..k-1} at the same time), so this binary-searches for the
+   * first expired block: O(log matched) probes.
+   */
+  int freshPrefix(BlockChain chain, int matched, int nowUnits, int ttlUnits) {
+    if (!mayHoldExpired(nowUnits, ttlUnits)) return matched;
+    if (fresh(BlockHolders.key(chain.hash(matched - 1)), nowUnits, ttlUnits)) return matched;
+    int lo = 0;
+    int hi = matched - 1;
+    while (lo < hi) {
+      int mid = (lo + hi + 1) >>> 1;
+      if (fresh(BlockHolders.key(chain.hash(mid - 1)), nowUnits, ttlUnits)) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return lo;
+  }
+
+  double recentInserted(long nowNanos, double halfLifeNanos) {
+    double p = pressure;
+    long age = nowNanos - pressureAsOfNanos;
+    return age <= 0 ? p : p * Math.pow(2, -age / halfLifeNanos);
+  }
+
+  private static int find(long[] k, long key) {
+    int len = k.length;
+    int i = BlockHolders.home(BlockHolders.mix(key), len);
+    for (int n = 0; n < len; n++) {
+      long v = k[i];
+      if (v == key) return i;
+      if (v == 0) return NIL;
+      if (++i == len) i = 0;
+    }
+    return NIL;
+  }
+
+  // ---- writes (caller holds the write lock) ----
+
+  /**
+   * Touches {@code key} (moving it to the head) or inserts it, evicting the LRU tail if the cache
+   * is full. Returns true if it was inserted.
+   */
+  boolean touch(long key, int nowUnits) {
+    int i = find(keys, key);
+    if (i >= 0) {
+      touch[i] = nowUnits;
+      if (i != head) {
+        unlink(i);
+        linkHead(i);
+      }
+      tailTouch = touch[tail];
+      return false;
+    }
+    long capacity = capacityBlocks;
+    if (capacity <= 0) return false;
+    while (size >= capacity) evictTail();
+    if (size + 1 > keys.length * MAX_LOAD) {
+      long wanted = Math.max((long) keys.length * 2, MIN_LENGTH);
+      long atCapacity = (long) Math.ceil(capacity / MAX_LOAD) + 1;
+      resize((int) Math.min(Math.min(wanted, atCapacity), Integer.MAX_VALUE - 8));
+    }
+    i = BlockHolders.home(BlockHolders.mix(key), keys.length);
+    while (keys[i] != 0) {
+      if (++i == keys.length) i = 0;
+    }
+    keys[i] = key;
+    touch[i] = nowUnits;
+    linkHead(i);
+    size = size + 1;
+    tailTouch = touch[tail];
+    holders.add(key, slot);
+    return true;
+  }
+
+  /** Adds {@code inserted} new blocks to the decayed insertion count. */
+  void addPressure(int inserted, long nowNanos, double halfLifeNanos) {
+    if (inserted == 0) return;
+    double p = recentInserted(nowNanos, halfLifeNanos);
+    pressure = p + inserted;
+    pressureAsOfNanos = Math.max(nowNanos, pressureAsOfNanos);
+  }
+
+  /** Removes {@code key} if held. */
+  void remove(long key) {
+    int i = find(keys, key);
+    if (i >= 0) removeAt(i);
+  }
+
+  /** Removes expired blocks from the tail. */
+  void sweep(int nowUnits, int ttlUnits) {
+    while (tail != NIL && expired(touch[tail], nowUnits, ttlUnits)) removeAt(tail);
+  }
+
+  /** Evicts least recently used blocks until at most {@code capacityBlocks} remain. */
+  void trimToCapacity() {
+    long capacity = Math.max(0, capacityBlocks);
+    while (size > capacity) evictTail();
+    int needed = (int) Math.min(Integer.MAX_VALUE - 8, Math.max(MIN_LENGTH, (long) Math.ceil(size / MAX_LOAD) + 1));
+    if (keys.length > 2 * needed) resize(needed);
+  }
+
+  /** Forgets every block. */
+  void clear() {
+    for (int i = tail; i != NIL; i = prev[i]) holders.remove(keys[i], slot);
+    keys = new long[MIN_LENGTH];
+    touch = new int[MIN_LENGTH];
+    prev = new int[MIN_LENGTH];
+    next = new int[MIN_LENGTH];
+    head = NIL;
+    tail = NIL;
+    size = 0;
+  }
+
+  /** Block keys from most to least recently used (for tests and diagnostics). */
+  long[] keysMostRecentFirst() {
+    long[] out = new long[size];
+    int n = 0;
+    for (int i = head; i != NIL; i = next[i]) out[n++] = keys[i];
+    return out;
+  }
+
+  long estimatedBytes() {
+    return 96 + 16 + 8L * keys.length + 3 * (16 + 4L * touch.length);
+  }
+
+  private void evictTail() {
+    removeAt(tail);
+  }
+
+  private void removeAt(int i) {
+    long key = keys[i];
+    unlink(i);
+    deleteCell(i);
+    size = size - 1;
+    if (tail != NIL) tailTouch = touch[tail];
+    holders.remove(key, slot);
+    if (keys.length > MIN_LENGTH && size < keys.length / 4) resize(Math.max(MIN_LENGTH, keys.length / 2));
+  }
+
+  private void unlink(int i) {
+    int p = prev[i];
+    int n = next[i];
+    if (p != NIL) next[p] = n; else head = n;
+    if (n != NIL) prev[n] = p; else tail = p;
+  }
+
+  private void linkHead(int i) {
+    prev[i] = NIL;
+    next[i] = head;
+    if (head != NIL) prev[head] = i; else tail = i;
+    head = i;
+  }
+
+  /** Backward-shift deletion of cell {@code i}, already unlinked from the LRU list. */
+  private void deleteCell(int i) {
+    int len = keys.length;
+    int j = i;
+    while (true) {
+      if (++j == len) j = 0;
+      long v = keys[j];
+      if (v == 0) break;
+      int home = BlockHolders.home(BlockHolders.mix(v), len);
+      boolean movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+      if (movable) {
+        keys[i] = v;
+        touch[i] = touch[j];
+        prev[i] = prev[j];
+        next[i] = next[j];
+        if (prev[i] != NIL) next[prev[i]] = i; else head = i;
+        if (next[i] != NIL) prev[next[i]] = i; else tail = i;
+        i = j;
+      }
+    }
+    keys[i] = 0;
+  }
+
+  /** Rebuilds the table at {@code length} cells, keeping the LRU order. */
+  private void resize(int length) {
+    long[] oldKeys = keys;
+    int[] oldTouch = touch;
+    int[] oldPrev = prev;
+    int oldTail = tail;
+    keys = new long[length];
+    touch = new int[length];
+    prev = new int[length];
+    next = new int[length];
+    head = NIL;
+    tail = NIL;
+    for (int j = oldTail; j != NIL; j = oldPrev[j]) {
+      int i = BlockHolders.home(BlockHolders.mix(oldKeys[j]), length);
+      while (keys[i] != 0) {
+        if (++i == length) i = 0;
+      }
+      keys[i] = oldKeys[j];
+      touch[i] = oldTouch[j];
+      linkHead(i);
+    }
+  }
+}

@@ -1,0 +1,195 @@
+package io.kvgate.routing.prefix;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+class LruPrefixIndexTest {
+
+  private static final long SECOND = 1_000_000_000L;
+  private static final long T0 = 123 * SECOND;
+  private static final LruPrefixIndex.Settings SETTINGS = LruPrefixIndex.Settings.defaults()
+      .withDefaultCapacityBlocks(1000).withTtl(Duration.ofSeconds(60)).withSegments(4);
+
+  /** A chain whose block i is {@code base + i} (distinct bases give disjoint chains). */
+  static BlockChain run(long base, int blocks) {
+    long[] h = new long[blocks];
+    for (int i = 0; i < blocks; i++) h[i] = base + i;
+    return new BlockChain(h, 16, blocks * 16L);
+  }
+
+  static BlockChain chain(long... hashes) {
+    return new BlockChain(hashes, 16, hashes.length * 16L);
+  }
+
+  @Test
+  void matchCountsLeadingBlocksPerSlot() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    index.recordRouted(0, chain(1, 2, 3, 4), T0);
+    index.recordRouted(2, chain(1, 2, 9), T0);
+    PrefixMatch m = index.match(chain(1, 2, 3, 4, 5), T0);
+    assertEquals(4, m.matched(0));
+    assertEquals(0, m.matched(1));
+    assertEquals(2, m.matched(2));
+    assertEquals(0, m.matched(200));
+    assertEquals(5, m.promptBlocks());
+    assertEquals(4, m.maxMatched());
+    assertEquals(0, index.match(chain(7, 1, 2), T0).maxMatched(), "only leading blocks count");
+  }
+
+  @Test
+  void emptyIndexAndEmptyChainMatchNothing() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    assertEquals(0, index.match(chain(1, 2), T0).maxMatched());
+    index.recordRouted(0, chain(1, 2), T0);
+    PrefixMatch none = index.match(BlockChain.EMPTY, T0);
+    assertEquals(0, none.maxMatched());
+    assertEquals(0, none.promptBlocks());
+  }
+
+  @Test
+  void lruEvictsLeastRecentlyUsedAndKeepsTheChainHead() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(4));
+    index.recordRouted(0, chain(10, 11, 12), T0);
+    assertArrayEquals(new long[] {10, 11, 12}, index.blocksMostRecentFirst(0), "head most recent");
+    index.recordRouted(0, chain(20, 21), T0 + SECOND);
+    // Capacity 4: block 12 (the tail of the older chain) went first.
+    assertArrayEquals(new long[] {20, 21, 10, 11}, index.blocksMostRecentFirst(0));
+    index.recordRouted(0, chain(10), T0 + 2 * SECOND);
+    assertArrayEquals(new long[] {10, 20, 21, 11}, index.blocksMostRecentFirst(0));
+    index.recordRouted(0, chain(30), T0 + 3 * SECOND);
+    assertArrayEquals(new long[] {30, 10, 20, 21}, index.blocksMostRecentFirst(0));
+    assertEquals(1, index.match(chain(10, 11), T0 + 3 * SECOND).matched(0));
+    assertEquals(4, index.heldBlocks(0));
+  }
+
+  @Test
+  void chainLongerThanCapacityKeepsItsFirstBlocks() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(5));
+    index.recordRouted(0, run(100, 20), T0);
+    assertEquals(5, index.match(run(100, 20), T0).matched(0));
+    assertEquals(5, index.heldBlocks(0));
+  }
+
+  @Test
+  void loweringCapacityEvictsAtOnce() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    index.recordRouted(1, run(100, 50), T0);
+    index.setCapacityBlocks(1, 10);
+    assertEquals(10, index.heldBlocks(1));
+    assertEquals(10, index.capacityBlocks(1));
+    assertEquals(10, index.match(run(100, 50), T0).matched(1));
+    index.setCapacityBlocks(1, 0);
+    assertEquals(0, index.heldBlocks(1));
+    index.recordRouted(1, run(100, 50), T0);
+    assertEquals(0, index.heldBlocks(1), "a zero-capacity endpoint caches nothing");
+    assertEquals(1000, index.capacityBlocks(7), "default until set");
+    assertThrows(IllegalArgumentException.class, () -> index.setCapacityBlocks(1, -1));
+  }
+
+  @Test
+  void entriesExpireAfterTheTtlUnlessTouched() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    index.recordRouted(0, chain(1, 2, 3, 4), T0);
+    index.recordRouted(0, chain(1, 2), T0 + 50 * SECOND);
+    assertEquals(4, index.match(chain(1, 2, 3, 4), T0 + 59 * SECOND).matched(0));
+    // Blocks 3 and 4 were last touched at T0; blocks 1 and 2 at T0 + 50 s.
+    assertEquals(2, index.match(chain(1, 2, 3, 4), T0 + 61 * SECOND).matched(0));
+    assertEquals(0, index.match(chain(1, 2, 3, 4), T0 + 111 * SECOND).matched(0));
+    // The next write sweeps the expired blocks out of memory.
+    index.recordRouted(0, run(50, 1), T0 + 200 * SECOND);
+    assertEquals(1, index.heldBlocks(0));
+    assertEquals(1, index.distinctBlocks());
+  }
+
+  @Test
+  void ttlWorksAcrossNegativeNanoTimes() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    long t = -5 * SECOND;
+    index.recordRouted(0, run(1, 3), t);
+    assertEquals(3, index.match(run(1, 3), t + 30 * SECOND).matched(0));
+    assertEquals(0, index.match(run(1, 3), t + 61 * SECOND).matched(0));
+  }
+
+  @Test
+  void blocksRemovedShortensMatchesAndClearForgetsTheEndpoint() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    index.blocksStored(3, 0, new long[] {1, 2, 3, 4, 5}, T0);
+    index.blocksStored(4, 0, new long[] {1, 2, 3}, T0);
+    assertEquals(5, index.match(run(1, 5), T0).matched(3));
+    index.blocksRemoved(3, new long[] {4, 5});
+    assertEquals(3, index.match(run(1, 5), T0).matched(3));
+    index.blocksRemoved(3, new long[] {2});
+    assertEquals(1, index.match(run(1, 5), T0).matched(3));
+    assertEquals(3, index.match(run(1, 5), T0).matched(4), "other endpoints unaffected");
+    index.endpointCleared(4);
+    assertEquals(0, index.match(run(1, 5), T0).matched(4));
+    assertEquals(0, index.heldBlocks(4));
+    assertEquals(2, index.size());
+    index.blocksRemoved(9, new long[] {1});
+    index.endpointCleared(9);
+  }
+
+  @Test
+  void manyHoldersOfOneBlockSpillAndShrinkBack() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    BlockChain system = run(500, 8);
+    for (int s = 0; s < LruPrefixIndex.MAX_SLOTS; s++) index.recordRouted(s, system, T0);
+    PrefixMatch all = index.match(system, T0);
+    for (int s = 0; s < LruPrefixIndex.MAX_SLOTS; s++) assertEquals(8, all.matched(s));
+    for (int s = 0; s < LruPrefixIndex.MAX_SLOTS - 3; s++) index.endpointCleared(s);
+    PrefixMatch few = index.match(system, T0);
+    assertEquals(0, few.matched(100));
+    assertEquals(8, few.matched(253));
+    assertEquals(8, few.matched(255));
+    assertEquals(8, index.distinctBlocks());
+    assertEquals(24, index.size());
+  }
+
+  @Test
+  void zeroHashIsAnOrdinaryBlock() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    index.recordRouted(0, chain(0, 7), T0);
+    assertEquals(2, index.match(chain(0, 7), T0).matched(0));
+    index.blocksRemoved(0, new long[] {0});
+    assertEquals(0, index.match(chain(0, 7), T0).matched(0));
+  }
+
+  @Test
+  void insertionPressureCountsNewBlocksAndDecays() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withInsertionHalfLife(Duration.ofSeconds(10)));
+    index.recordRouted(0, run(1, 100), T0);
+    index.recordRouted(0, run(1, 100), T0);
+    assertEquals(100, index.recentInsertedBlocks(0, T0), 1e-9, "hits add no pressure");
+    assertEquals(50, index.recentInsertedBlocks(0, T0 + 10 * SECOND), 1e-9);
+    index.recordRouted(0, run(1000, 10), T0 + 10 * SECOND);
+    assertEquals(30, index.recentInsertedBlocks(0, T0 + 20 * SECOND), 1e-9);
+    assertEquals(0, index.recentInsertedBlocks(1, T0));
+  }
+
+  @Test
+  void memoryIsReportedAndShrinksWhenEmptied() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(100_000));
+    long empty = index.estimatedBytes();
+    index.recordRouted(0, run(1, 50_000), T0);
+    long full = index.estimatedBytes();
+    assertTrue(full > empty + 50_000 * 30L, "full " + full);
+    assertTrue(full < 50_000 * 80L, "full " + full);
+    index.endpointCleared(0);
+    assertTrue(index.estimatedBytes() < full / 10);
+  }
+
+  @Test
+  void rejectsSlotsOutsideTheFleetLimitAndBadSettings() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    assertThrows(IllegalArgumentException.class, () -> index.recordRouted(256, run(1, 1), T0));
+    assertThrows(IllegalArgumentException.class, () -> index.heldBlocks(-1));
+    assertThrows(IllegalArgumentException.class, () -> SETTINGS.withSegments(3));
+    assertThrows(IllegalArgumentException.class, () -> SETTINGS.withTtl(Duration.ZERO));
+    assertThrows(IllegalArgumentException.class, () -> SETTINGS.withDefaultCapacityBlocks(-1));
+  }
+}
