@@ -1,0 +1,283 @@
+package io.kvgate.routing.prefix;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+
+/**
+ * {@link LruPrefixIndex} against a reference model: per slot a {@link LinkedHashMap} in access
+ * order (the textbook LRU), the same capacity rule and TTL. Every operation sequence must give
+ * the same match for every slot and every chain, and the same held blocks.
+ */
+class PrefixIndexPropertiesTest {
+
+  private static final long SECOND = 1_000_000_000L;
+  private static final Duration TTL = Duration.ofSeconds(60);
+  private static final int SLOTS = 4;
+  private static final int CHAINS = 6;
+  private static final int CHAIN_BLOCKS = 20;
+
+  /**
+   * Chains 0..5 share leading blocks in groups (c % 3 * 3 shared blocks) so matches differ. Like
+   * real chain hashes, a hash names one position of one prefix: no hash appears at two positions.
+   */
+  static long block(int chain, int i) {
+    int shared = chain % 3 * 3;
+    return i < shared ? 1_000_000L + i : chain * 1000L + i;
+  }
+
+  static BlockChain chain(int chain, int length) {
+    long[] h = new long[length];
+    for (int i = 0; i < length; i++) h[i] = block(chain, i);
+    return new BlockChain(h, 16, length * 16L);
+  }
+
+  sealed interface Op permits Route, Store, Remove, Clear, Capacity, Advance {}
+
+  record Route(int slot, int chain, int length) implements Op {}
+
+  record Store(int slot, int chain, int length) implements Op {}
+
+  record Remove(int slot, int chain, int from, int to) implements Op {}
+
+  record Clear(int slot) implements Op {}
+
+  record Capacity(int slot, int blocks) implements Op {}
+
+  record Advance(int seconds) implements Op {}
+
+  @Provide
+  Arbitrary<List<Op>> operations() {
+    Arbitrary<Integer> slot = Arbitraries.integers().between(0, SLOTS - 1);
+    Arbitrary<Integer> chain = Arbitraries.integers().between(0, CHAINS - 1);
+    Arbitrary<Integer> length = Arbitraries.integers().between(1, CHAIN_BLOCKS);
+    Arbitrary<Op> op = Arbitraries.frequencyOf(
+        net.jqwik.api.Tuple.of(6, Combinators.combine(slot, chain, length).as(Route::new)),
+        net.jqwik.api.Tuple.of(2, Combinators.combine(slot, chain, length).as(Store::new)),
+        net.jqwik.api.Tuple.of(2, Combinators.combine(slot, chain, length, length)
+            .as((s, c, a, b) -> new Remove(s, c, Math.min(a, b) - 1, Math.max(a, b)))),
+        net.jqwik.api.Tuple.of(1, slot.map(Clear::new)),
+        net.jqwik.api.Tuple.of(2, Combinators.combine(slot, Arbitraries.integers().between(0, 30))
+            .as(Capacity::new)),
+        net.jqwik.api.Tuple.of(3, Arbitraries.integers().between(0, 40).map(Advance::new)));
+    return op.list().ofMaxSize(60);
+  }
+
+  @Property(tries = 400)
+  void indexAgreesWithReferenceLruModel(@ForAll("operations") List<Op> ops) {
+    LruPrefixIndex index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
+        .withDefaultCapacityBlocks(25).withTtl(TTL).withSegments(2));
+    Model model = new Model(25, SlotCache.units(TTL.toNanos()));
+    long now = 77 * SECOND;
+    for (Op op : ops) {
+      if (op instanceof Route r) {
+        index.recordRouted(r.slot(), chain(r.chain(), r.length()), now);
+        model.write(r.slot(), chain(r.chain(), r.length()).toArray(), now);
+      } else if (op instanceof Store s) {
+        long[] blocks = chain(s.chain(), s.length()).toArray();
+        index.blocksStored(s.slot(), 0, blocks, now);
+        model.write(s.slot(), blocks, now);
+      } else if (op instanceof Remove r) {
+        long[] blocks = new long[r.to() - r.from()];
+        for (int i = 0; i < blocks.length; i++) blocks[i] = block(r.chain(), r.from() + i);
+        index.blocksRemoved(r.slot(), blocks);
+        model.remove(r.slot(), blocks);
+      } else if (op instanceof Clear c) {
+        index.endpointCleared(c.slot());
+        model.clear(c.slot());
+      } else if (op instanceof Capacity c) {
+        index.setCapacityBlocks(c.slot(), c.blocks());
+        model.capacity(c.slot(), c.blocks());
+      } else if (op instanceof Advance a) {
+        now += a.seconds() * SECOND;
+      }
+      for (int c = 0; c < CHAINS; c++) {
+        PrefixMatch m = index.match(chain(c, CHAIN_BLOCKS), now);
+        for (int s = 0; s < SLOTS; s++) {
+          assertEquals(model.match(s, chain(c, CHAIN_BLOCKS).toArray(), now), m.matched(s),
+              "slot " + s + " chain " + c + " after " + op);
+        }
+      }
+      long total = 0;
+      for (int s = 0; s < SLOTS; s++) {
+        assertTrue(index.heldBlocks(s) <= index.capacityBlocks(s), "held <= capacity");
+        assertEquals(model.slot(s).size(), index.heldBlocks(s), "held blocks of slot " + s);
+        total += index.heldBlocks(s);
+      }
+      assertEquals(total, index.size());
+    }
+  }
+
+  @Property(tries = 200)
+  void matchNeverExceedsWhatWasInsertedForThatSlot(@ForAll("operations") List<Op> ops) {
+    LruPrefixIndex index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
+        .withDefaultCapacityBlocks(1000).withTtl(TTL).withSegments(4));
+    long now = SECOND;
+    int[][] insertedPrefix = new int[SLOTS][CHAINS];
+    for (Op op : ops) {
+      if (op instanceof Route r) {
+        index.recordRouted(r.slot(), chain(r.chain(), r.length()), now);
+        // Chains sharing leading blocks also share what was inserted for them.
+        for (int c = 0; c < CHAINS; c++) {
+          int common = 0;
+          while (common < r.length() && block(c, common) == block(r.chain(), common)) common++;
+          insertedPrefix[r.slot()][c] = Math.max(insertedPrefix[r.slot()][c], common);
+        }
+      }
+    }
+    for (int c = 0; c < CHAINS; c++) {
+      PrefixMatch m = index.match(chain(c, CHAIN_BLOCKS), now);
+      for (int s = 0; s < SLOTS; s++) assertEquals(insertedPrefix[s][c], m.matched(s));
+    }
+  }
+
+  @Property(tries = 5)
+  void concurrentWritersAndReadersKeepTheTwoViewsConsistent(@ForAll long seed) throws Exception {
+    LruPrefixIndex index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
+        .withDefaultCapacityBlocks(300).withTtl(TTL).withSegments(4));
+    int threads = 4;
+    int opsPerThread = 4000;
+    ExecutorService pool = Executors.newFixedThreadPool(threads);
+    CountDownLatch start = new CountDownLatch(1);
+    List<Future<?>> done = new ArrayList<>();
+    try {
+      for (int t = 0; t < threads; t++) {
+        SplittableRandom random = new SplittableRandom(seed + t);
+        done.add(pool.submit(() -> {
+          start.await();
+          for (int n = 0; n < opsPerThread; n++) {
+            int slot = random.nextInt(12);
+            BlockChain c = chain(random.nextInt(40), 1 + random.nextInt(60));
+            switch (random.nextInt(10)) {
+              case 0 -> index.blocksRemoved(slot, new long[] {c.hash(c.length() - 1)});
+              case 1 -> index.setCapacityBlocks(slot, 50 + random.nextInt(400));
+              case 2 -> {
+                if (random.nextInt(20) == 0) index.endpointCleared(slot);
+              }
+              case 3, 4, 5 -> {
+                PrefixMatch m = index.match(c, SECOND);
+                for (int s = 0; s < 12; s++) {
+                  if (m.matched(s) > c.length()) throw new AssertionError("matched past the chain");
+                }
+              }
+              default -> index.recordRouted(slot, c, SECOND);
+            }
+          }
+          return null;
+        }));
+      }
+      start.countDown();
+      for (Future<?> f : done) f.get(60, TimeUnit.SECONDS);
+    } finally {
+      pool.shutdownNow();
+    }
+    Set<Long> union = new HashSet<>();
+    long total = 0;
+    for (int s = 0; s < 12; s++) {
+      long[] held = index.blocksMostRecentFirst(s);
+      assertTrue(held.length <= index.capacityBlocks(s), "held <= capacity at slot " + s);
+      assertEquals(held.length, index.heldBlocks(s));
+      total += held.length;
+      for (long h : held) {
+        union.add(h);
+        BlockChain one = new BlockChain(new long[] {h}, 16, 16);
+        assertEquals(1, index.match(one, SECOND).matched(s), "holder table knows slot " + s);
+      }
+    }
+    assertEquals(total, index.size());
+    assertEquals(union.size(), index.distinctBlocks(), "no block held by nobody");
+  }
+
+  /** The textbook LRU per slot. */
+  static final class Model {
+    private final Map<Integer, LinkedHashMap<Long, Integer>> slots = new java.util.HashMap<>();
+    private final Map<Integer, Integer> capacities = new java.util.HashMap<>();
+    private final int defaultCapacity;
+    private final int ttlUnits;
+
+    Model(int defaultCapacity, int ttlUnits) {
+      this.defaultCapacity = defaultCapacity;
+      this.ttlUnits = ttlUnits;
+    }
+
+    LinkedHashMap<Long, Integer> slot(int s) {
+      return slots.computeIfAbsent(s, k -> new LinkedHashMap<>(16, 0.75f, true));
+    }
+
+    int capacity(int s) {
+      return capacities.getOrDefault(s, defaultCapacity);
+    }
+
+    void write(int s, long[] blocks, long nowNanos) {
+      int now = SlotCache.units(nowNanos);
+      LinkedHashMap<Long, Integer> lru = slot(s);
+      lru.values().removeIf(t -> SlotCache.expired(t, now, ttlUnits));
+      for (int i = blocks.length - 1; i >= 0; i--) {
+        if (lru.containsKey(blocks[i])) {
+          lru.put(blocks[i], now);
+          continue;
+        }
+        if (capacity(s) == 0) continue;
+        evictTo(lru, capacity(s) - 1);
+        lru.put(blocks[i], now);
+      }
+    }
+
+    void remove(int s, long[] blocks) {
+      for (long b : blocks) slot(s).remove(b);
+    }
+
+    void clear(int s) {
+      slot(s).clear();
+    }
+
+    void capacity(int s, int blocks) {
+      capacities.put(s, blocks);
+      evictTo(slot(s), blocks);
+    }
+
+    private static void evictTo(LinkedHashMap<Long, Integer> lru, int size) {
+      Iterator<Long> eldestFirst = lru.keySet().iterator();
+      while (lru.size() > size) {
+        eldestFirst.next();
+        eldestFirst.remove();
+      }
+    }
+
+    int match(int s, long[] chain, long nowNanos) {
+      int now = SlotCache.units(nowNanos);
+      LinkedHashMap<Long, Integer> lru = slot(s);
+      int n = 0;
+      // Read without disturbing access order.
+      while (n < chain.length) {
+        Integer t = null;
+        for (Map.Entry<Long, Integer> e : lru.entrySet()) {
+          if (e.getKey() == chain[n]) t = e.getValue();
+        }
+        if (t == null || SlotCache.expired(t, now, ttlUnits)) break;
+        n++;
+      }
+      return n;
+    }
+  }
+}
