@@ -94,7 +94,8 @@ public final class BlockHasher {
    * characters (a hint; any length works).
    */
   public Builder start(long seed, long expectedChars) {
-    long blocks = Math.max(1, Math.min(expectedChars / blockSizeChars + 1, 1 << 24));
+    // Exact for a prompt of exactly expectedChars, so finish() hands over the array uncopied.
+    long blocks = Math.max(1, Math.min(expectedChars / blockSizeChars, 1 << 24));
     return new Builder(blockSizeChars, seed, (int) blocks);
   }
 

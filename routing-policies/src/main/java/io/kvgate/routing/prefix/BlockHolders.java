@@ -7,8 +7,8 @@ import java.util.concurrent.locks.StampedLock;
  * LruPrefixIndex}: {@link LruPrefixIndex#match} asks it once per prompt block.
  *
  * <p>Layout. Lock-striped segments (chosen by the top bits of the mixed hash), each an
- * open-addressing, linear-probing table of two parallel {@code long[]}: the block hash and its
- * holders. Holders are packed into that one {@code long}: up to {@value #INLINE_MAX} slot ids of 8
+ * open-addressing, linear-probing table of cells of two {@code long}s side by side in one array
+ * (the block hash and its holders, so a probe touches one cache line). Holders are packed into that one {@code long}: up to {@value #INLINE_MAX} slot ids of 8
  * bits each plus a 3-bit count, or, for blocks held by more endpoints (a shared system prompt), the
  * sign bit and the index of a 256-bit set in the segment's overflow pool. Affinity routing keeps
  * most blocks on one or two endpoints, so the common case costs 16 bytes per block over the
@@ -123,23 +123,23 @@ final class BlockHolders {
 
   private static final class Segment {
     final StampedLock lock = new StampedLock();
-    long[] keys = new long[MIN_LENGTH];
-    long[] holders = new long[MIN_LENGTH];
+    /** Cell {@code i} is {@code cells[2i]} (block key, 0 = empty) and {@code cells[2i+1]} (holders). */
+    long[] cells = new long[2 * MIN_LENGTH];
     volatile int size;
     long[] overflow = new long[WORDS * 4];
     int overflowTop;
     int overflowFree = -1;
 
     long estimatedBytes() {
-      return 64 + 16 + 8L * keys.length + 16 + 8L * holders.length + 16 + 8L * overflow.length;
+      return 64 + 16 + 8L * cells.length + 16 + 8L * overflow.length;
     }
 
     /** Probe for {@code key}; bounded so that a torn optimistic read cannot loop forever. */
-    private int find(long[] k, long key, long m) {
-      int len = k.length;
+    private static int find(long[] c, long key, long m) {
+      int len = c.length >>> 1;
       int i = home(m, len);
       for (int n = 0; n < len; n++) {
-        long v = k[i];
+        long v = c[2 * i];
         if (v == key) return i;
         if (v == 0) return -1;
         if (++i == len) i = 0;
@@ -148,11 +148,10 @@ final class BlockHolders {
     }
 
     boolean read(long key, long m, long[] out) {
-      long[] k = keys;
-      long[] h = holders;
-      int i = find(k, key, m);
-      if (i < 0 || i >= h.length) return false;
-      long v = h[i];
+      long[] c = cells;
+      int i = find(c, key, m);
+      if (i < 0) return false;
+      long v = c[2 * i + 1];
       if (v == 0) return false;
       if (v < 0) {
         long[] ov = overflow;
@@ -163,47 +162,51 @@ final class BlockHolders {
       }
       for (int w = 0; w < WORDS; w++) out[w] = 0;
       int count = (int) (v & 7);
-      for (int c = 0; c < count; c++) {
-        int slot = (int) (v >>> (3 + 8 * c)) & 0xFF;
+      for (int k = 0; k < count; k++) {
+        int slot = (int) (v >>> (3 + 8 * k)) & 0xFF;
         out[slot >>> 6] |= 1L << slot;
       }
       return true;
     }
 
     void add(long key, long m, int slot) {
-      int i = find(keys, key, m);
+      int i = find(cells, key, m);
       if (i < 0) {
-        if (size + 1 > keys.length * MAX_LOAD) resize(Math.max(MIN_LENGTH, keys.length * 2));
-        i = home(m, keys.length);
-        while (keys[i] != 0) {
-          if (++i == keys.length) i = 0;
+        int len = cells.length >>> 1;
+        if (size + 1 > len * MAX_LOAD) {
+          resize(Math.max(MIN_LENGTH, len * 2));
+          len = cells.length >>> 1;
         }
-        keys[i] = key;
-        holders[i] = inline(0, slot);
+        i = home(m, len);
+        while (cells[2 * i] != 0) {
+          if (++i == len) i = 0;
+        }
+        cells[2 * i] = key;
+        cells[2 * i + 1] = inline(0, slot);
         size = size + 1;
         return;
       }
-      long v = holders[i];
+      long v = cells[2 * i + 1];
       if (v < 0) {
         int at = (int) v;
         overflow[at + (slot >>> 6)] |= 1L << slot;
         return;
       }
       int count = (int) (v & 7);
-      for (int c = 0; c < count; c++) {
-        if (((v >>> (3 + 8 * c)) & 0xFF) == slot) return;
+      for (int k = 0; k < count; k++) {
+        if (((v >>> (3 + 8 * k)) & 0xFF) == slot) return;
       }
       if (count < INLINE_MAX) {
-        holders[i] = inline(v, slot);
+        cells[2 * i + 1] = inline(v, slot);
         return;
       }
       int at = allocateOverflow();
-      for (int c = 0; c < count; c++) {
-        int s = (int) (v >>> (3 + 8 * c)) & 0xFF;
+      for (int k = 0; k < count; k++) {
+        int s = (int) (v >>> (3 + 8 * k)) & 0xFF;
         overflow[at + (s >>> 6)] |= 1L << s;
       }
       overflow[at + (slot >>> 6)] |= 1L << slot;
-      holders[i] = Long.MIN_VALUE | at;
+      cells[2 * i + 1] = Long.MIN_VALUE | at;
     }
 
     private static long inline(long v, int slot) {
@@ -212,9 +215,9 @@ final class BlockHolders {
     }
 
     void remove(long key, long m, int slot) {
-      int i = find(keys, key, m);
+      int i = find(cells, key, m);
       if (i < 0) return;
-      long v = holders[i];
+      long v = cells[2 * i + 1];
       if (v < 0) {
         int at = (int) v;
         overflow[at + (slot >>> 6)] &= ~(1L << slot);
@@ -228,66 +231,62 @@ final class BlockHolders {
           }
         }
         freeOverflow(at);
-        holders[i] = packed;
+        cells[2 * i + 1] = packed;
         return;
       }
       int count = (int) (v & 7);
-      for (int c = 0; c < count; c++) {
-        if (((v >>> (3 + 8 * c)) & 0xFF) != slot) continue;
+      for (int k = 0; k < count; k++) {
+        if (((v >>> (3 + 8 * k)) & 0xFF) != slot) continue;
         if (count == 1) {
           delete(i);
           return;
         }
         int lastShift = 3 + 8 * (count - 1);
         long last = (v >>> lastShift) & 0xFF;
-        int shift = 3 + 8 * c;
+        int shift = 3 + 8 * k;
         v = (v & ~(0xFFL << shift)) | (last << shift);
         v &= ~(0xFFL << lastShift);
-        holders[i] = (v & ~7L) | (count - 1);
+        cells[2 * i + 1] = (v & ~7L) | (count - 1);
         return;
       }
     }
 
     private void delete(int i) {
-      long[] k = keys;
-      long[] h = holders;
-      int len = k.length;
+      long[] c = cells;
+      int len = c.length >>> 1;
       int j = i;
       while (true) {
         if (++j == len) j = 0;
-        long v = k[j];
+        long v = c[2 * j];
         if (v == 0) break;
         int home = home(mix(v), len);
         boolean movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
         if (movable) {
-          k[i] = v;
-          h[i] = h[j];
+          c[2 * i] = v;
+          c[2 * i + 1] = c[2 * j + 1];
           i = j;
         }
       }
-      k[i] = 0;
-      h[i] = 0;
+      c[2 * i] = 0;
+      c[2 * i + 1] = 0;
       size = size - 1;
       if (len > MIN_LENGTH && size < len / 4) resize(Math.max(MIN_LENGTH, len / 2));
     }
 
     private void resize(int length) {
-      long[] oldKeys = keys;
-      long[] oldHolders = holders;
-      long[] k = new long[length];
-      long[] h = new long[length];
-      for (int j = 0; j < oldKeys.length; j++) {
-        long v = oldKeys[j];
+      long[] old = cells;
+      long[] c = new long[2 * length];
+      for (int j = 0; j < old.length; j += 2) {
+        long v = old[j];
         if (v == 0) continue;
         int i = home(mix(v), length);
-        while (k[i] != 0) {
+        while (c[2 * i] != 0) {
           if (++i == length) i = 0;
         }
-        k[i] = v;
-        h[i] = oldHolders[j];
+        c[2 * i] = v;
+        c[2 * i + 1] = old[j + 1];
       }
-      keys = k;
-      holders = h;
+      cells = c;
     }
 
     private int allocateOverflow() {

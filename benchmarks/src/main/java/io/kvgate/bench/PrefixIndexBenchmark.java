@@ -1,0 +1,99 @@
+package io.kvgate.bench;
+
+import io.kvgate.routing.prefix.BlockChain;
+import io.kvgate.routing.prefix.LruPrefixIndex;
+import io.kvgate.routing.prefix.PrefixMatch;
+import java.time.Duration;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+
+/**
+ * {@link LruPrefixIndex#match} on a full index: {@code indexBlocks} (block, endpoint) entries
+ * spread over {@code endpoints}, every endpoint also holding a shared 64-block system prompt (a
+ * block held by all endpoints, the index's worst-case holder set).
+ *
+ * <ul>
+ *   <li>{@code matchHit}: the request continues a conversation held by one endpoint: the
+ *       system prompt matches everywhere, then 3/4 of the chain matches on one endpoint.
+ *   <li>{@code matchMiss}: a new system prompt, matching nothing (stops after one probe).
+ *   <li>{@code recordRouted}: teaching the index a dispatched chain that is already held (the
+ *       common case for a hit: every block is moved to the LRU head).
+ * </ul>
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+public class PrefixIndexBenchmark {
+
+  @Param({"1000000", "10000000"})
+  public int indexBlocks;
+
+  @Param({"4", "64", "256"})
+  public int endpoints;
+
+  @Param({"32768"})
+  public int promptTokens;
+
+  private static final long NOW = 1_000_000_000_000L;
+
+  private LruPrefixIndex index;
+  private BlockChain hit;
+  private BlockChain miss;
+  private int hitSlot;
+
+  @Setup(Level.Trial)
+  public void fill() {
+    int promptBlocks = promptTokens * Prompts.CHARS_PER_TOKEN / Prompts.BLOCK_SIZE_CHARS;
+    long perEndpoint = indexBlocks / endpoints;
+    index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
+        .withDefaultCapacityBlocks(perEndpoint).withTtl(Duration.ofMinutes(10)));
+    SplittableRandom random = new SplittableRandom(42);
+    long[] system = Prompts.randomHashes(64, random);
+    BlockChain last = null;
+    for (int slot = 0; slot < endpoints; slot++) {
+      while (index.heldBlocks(slot) + promptBlocks <= perEndpoint) {
+        last = Prompts.chain(Prompts.concat(system, Prompts.randomHashes(promptBlocks - 64, random)));
+        index.recordRouted(slot, last, NOW);
+      }
+    }
+    hitSlot = endpoints - 1;
+    long[] conversation = last.toArray();
+    long[] request = Prompts.concat(
+        java.util.Arrays.copyOf(conversation, promptBlocks * 3 / 4),
+        Prompts.randomHashes(promptBlocks - promptBlocks * 3 / 4, random));
+    hit = Prompts.chain(request);
+    miss = Prompts.chain(Prompts.randomHashes(promptBlocks, random));
+    PrefixMatch check = index.match(hit, NOW);
+    if (check.matched(hitSlot) != promptBlocks * 3 / 4 || check.matched(0) != 64 && endpoints > 1) {
+      throw new IllegalStateException("fill did not produce the intended matches: "
+          + check.matched(hitSlot) + " / " + check.matched(0));
+    }
+    System.out.printf("%n[fill] entries=%d distinct=%d estimatedBytes=%d (%.1f B/entry)%n",
+        index.size(), index.distinctBlocks(), index.estimatedBytes(),
+        index.estimatedBytes() / (double) index.size());
+  }
+
+  @Benchmark
+  public PrefixMatch matchHit() {
+    return index.match(hit, NOW);
+  }
+
+  @Benchmark
+  public PrefixMatch matchMiss() {
+    return index.match(miss, NOW);
+  }
+
+  @Benchmark
+  public void recordRoutedHeld() {
+    index.recordRouted(hitSlot, hit, NOW);
+  }
+}
