@@ -1,0 +1,242 @@
+package io.kvgate.sim;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+
+/**
+ * The scheduler and compute model of one simulated engine, on an injected simulated clock.
+ *
+ * <p><b>Design</b> (after vLLM v1's {@code Scheduler} with chunked prefill). Time advances in
+ * engine steps. At the start of a step the scheduler
+ *
+ * <ol>
+ *   <li>admits waiting requests first-come-first-served while the running batch is below {@code
+ *       maxNumSeqs} and the block pool can supply the request's blocks; the head of the queue
+ *       blocks the rest (FCFS). Admission looks up the prefix cache: the cached tokens are the
+ *       longest run of leading full blocks present, searched only over the first {@code prompt - 1}
+ *       tokens so at least one token is recomputed, as vLLM does. Blocks for prompt plus all
+ *       completion tokens are reserved at once (vLLM allocates lazily and may preempt; reserving
+ *       makes preemption impossible here);
+ *   <li>gives every decoding request one token of the step's {@code maxNumBatchedTokens} budget,
+ *       then hands the rest to prefilling requests in admission order (chunked prefill).
+ * </ol>
+ *
+ * A step lasts {@code max(decodeStepTime, scheduledTokens / prefillTokensPerSecond)}: a forward
+ * pass is bound by reading the weights (the decode floor) or by compute over all its tokens,
+ * whichever is longer. So uncached prompt tokens cost time, concurrent prefills share the compute,
+ * and large decode batches stretch inter-token latency. At the end of the step each request that
+ * finished its prefill emits its first token, each decoding request emits one token, finished
+ * requests free their blocks, and the next step starts at once if there is work.
+ *
+ * <p>A decode leg of a disaggregated request ({@code remotePrefill}) skips the prefill of every
+ * prompt token it does not have cached: it waits {@code tokens / kvTransferTokensPerSecond}
+ * (transfer, off the compute budget, as a NIXL pull is), its transferred full blocks enter the
+ * prefix cache, and it recomputes one token.
+ *
+ * <p>Not thread-safe: the owning engine calls it from one event loop. Time is an argument of
+ * every call, so tests drive it with a fake clock.
+ */
+final class EngineCore {
+
+  private final SimEngineConfig config;
+  private final KvBlockPool pool;
+  private final EngineMetrics metrics;
+  private final int blockSize;
+  private final long decodeStepNanos;
+  private final double nanosPerToken;
+  private final double transferNanosPerToken;
+
+  private final ArrayDeque<SimRequest> waiting = new ArrayDeque<>();
+  private final List<SimRequest> running = new ArrayList<>();
+  private final List<SimRequest> finishedInStep = new ArrayList<>();
+  private boolean stepInFlight;
+  private long stepEndNanos;
+
+  EngineCore(SimEngineConfig config, EngineMetrics metrics) {
+    this.config = config;
+    this.metrics = metrics;
+    this.pool = new KvBlockPool(config.capacityBlocks());
+    this.blockSize = config.blockSizeTokens();
+    this.decodeStepNanos = config.decodeStepTime().toNanos();
+    this.nanosPerToken = 1e9 / config.prefillTokensPerSecond();
+    this.transferNanosPerToken = 1e9 / config.kvTransferTokensPerSecond();
+  }
+
+  KvBlockPool pool() {
+    return pool;
+  }
+
+  int running() {
+    return running.size();
+  }
+
+  int waiting() {
+    return waiting.size();
+  }
+
+  /** Blocks a request of this size needs; callers reject requests above {@link KvBlockPool#capacity}. */
+  int blocksNeeded(int promptTokens, int maxTokens) {
+    return SimRequest.blocksNeeded(promptTokens, maxTokens, blockSize);
+  }
+
+  /** Queues {@code r}; call {@link #advanceTo} right after. */
+  void submit(SimRequest r, long nowNanos) {
+    advanceTo(nowNanos);
+    metrics.requests++;
+    metrics.promptTokens += r.promptTokens();
+    waiting.add(r);
+  }
+
+  /** Stops {@code r} at once: leaves the queue or the batch and unpins its blocks. */
+  void abort(SimRequest r) {
+    switch (r.state) {
+      case WAITING -> waiting.remove(r);
+      case TRANSFERRING, PREFILL, DECODE -> {
+        running.remove(r);
+        pool.free(r.blocks);
+      }
+      default -> {
+        return;
+      }
+    }
+    r.state = SimRequest.State.ABORTED;
+    metrics.aborted++;
+  }
+
+  /**
+   * Runs every step that ends by {@code nowNanos} and starts the next one if there is work.
+   *
+   * @return the simulated time at which this core next needs a call, or {@link Long#MAX_VALUE} if
+   *     it is idle
+   */
+  long advanceTo(long nowNanos) {
+    long start = nowNanos;
+    while (true) {
+      if (stepInFlight) {
+        if (stepEndNanos > nowNanos) return stepEndNanos;
+        stepInFlight = false;
+        finishStep(stepEndNanos);
+        start = stepEndNanos;
+      }
+      long wake = startStep(start, nowNanos);
+      if (!stepInFlight) return wake;
+    }
+  }
+
+  /** Starts a step at {@code t}; returns when to call again if nothing could be scheduled. */
+  private long startStep(long t, long nowNanos) {
+    admit(t);
+    int budget = config.maxNumBatchedTokens();
+    int scheduled = 0;
+    long nextTransfer = Long.MAX_VALUE;
+    for (SimRequest r : running) {
+      if (r.state == SimRequest.State.DECODE && budget > 0) {
+        r.scheduledDecode = true;
+        budget--;
+        scheduled++;
+      }
+    }
+    for (SimRequest r : running) {
+      if (r.state == SimRequest.State.TRANSFERRING) {
+        if (r.readyAtNanos > t) {
+          nextTransfer = Math.min(nextTransfer, r.readyAtNanos);
+          continue;
+        }
+        finishTransfer(r);
+      }
+      if (r.state == SimRequest.State.PREFILL && budget > 0) {
+        int chunk = Math.min(budget, r.promptTokens() - r.computedTokens);
+        r.scheduledChunk = chunk;
+        budget -= chunk;
+        scheduled += chunk;
+      }
+    }
+    if (scheduled == 0) return nextTransfer == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(nextTransfer, nowNanos);
+    long computeNanos = (long) Math.ceil(scheduled * nanosPerToken);
+    stepEndNanos = t + Math.max(decodeStepNanos, computeNanos);
+    stepInFlight = true;
+    metrics.steps++;
+    return stepEndNanos;
+  }
+
+  private void admit(long t) {
+    while (!waiting.isEmpty() && running.size() < config.maxNumSeqs()) {
+      SimRequest r = waiting.peek();
+      int n = r.promptTokens();
+      int searchable = (n - 1) / blockSize;
+      int hit = pool.match(r.blockHashes, searchable);
+      int[] blocks = pool.allocate(r.blockHashes, hit, blocksNeeded(n, r.maxTokens));
+      if (blocks == null) return;
+      waiting.poll();
+      r.blocks = blocks;
+      r.cachedTokens = hit * blockSize;
+      r.computedTokens = r.cachedTokens;
+      metrics.prefixCacheQueries += n;
+      metrics.prefixCacheHits += r.cachedTokens;
+      if (hit > 0) metrics.cacheHitRequests++;
+      if (r.remotePrefill && n - 1 > r.computedTokens) {
+        r.transferredTokens = n - 1 - r.computedTokens;
+        r.readyAtNanos = t + (long) Math.ceil(r.transferredTokens * transferNanosPerToken);
+        r.state = SimRequest.State.TRANSFERRING;
+      } else {
+        r.state = SimRequest.State.PREFILL;
+      }
+      running.add(r);
+    }
+  }
+
+  private void finishTransfer(SimRequest r) {
+    r.computedTokens = r.promptTokens() - 1;
+    metrics.transferredTokens += r.transferredTokens;
+    int full = r.computedTokens / blockSize;
+    for (int b = 0; b < full; b++) pool.commit(r.blocks[b], r.blockHashes[b]);
+    r.state = SimRequest.State.PREFILL;
+  }
+
+  private void finishStep(long t) {
+    finishedInStep.clear();
+    // iterate over a stable copy index-wise: sinks may abort other requests synchronously
+    for (int i = 0; i < running.size(); i++) {
+      SimRequest r = running.get(i);
+      if (r.scheduledChunk > 0) {
+        r.computedTokens += r.scheduledChunk;
+        metrics.prefillTokensComputed += r.scheduledChunk;
+        r.scheduledChunk = 0;
+        if (r.computedTokens == r.promptTokens()) {
+          for (int b = 0; b < r.blockHashes.length; b++) pool.commit(r.blocks[b], r.blockHashes[b]);
+          r.state = SimRequest.State.DECODE;
+          r.firstTokenNanos = t;
+          metrics.timeToFirstToken.observeNanos(t - r.arrivalNanos);
+          emit(r, t);
+        }
+      } else if (r.scheduledDecode) {
+        r.scheduledDecode = false;
+        emit(r, t);
+      }
+    }
+    for (SimRequest r : finishedInStep) {
+      running.remove(r);
+      pool.free(r.blocks);
+    }
+  }
+
+  private void emit(SimRequest r, long t) {
+    int index = r.generated++;
+    metrics.generationTokens++;
+    boolean last = r.generated >= r.maxTokens;
+    if (last) {
+      r.state = SimRequest.State.FINISHED;
+      metrics.finishedRequests++;
+      metrics.e2eLatency.observeNanos(t - r.arrivalNanos);
+      finishedInStep.add(r);
+    }
+    r.sink.onToken(r, index, last, t);
+  }
+
+  /** Requests in the batch, for tests. */
+  Iterator<SimRequest> runningRequests() {
+    return running.iterator();
+  }
+}

@@ -1,0 +1,117 @@
+package io.kvgate.sim;
+
+import java.util.Locale;
+
+/**
+ * Counters and histograms of one engine, rendered as Prometheus text exposition with vLLM's metric
+ * names ({@code vllm/v1/metrics/loggers.py}) and labels {@code model_name}, {@code engine}.
+ *
+ * <p>Single writer (the engine's event loop); fields are volatile so {@link SimEngine#stats()} may
+ * read them from any thread. Latency histograms are in <em>simulated</em> seconds, i.e. what the
+ * modelled GPU would report; divide by {@code speed} for wall time.
+ */
+final class EngineMetrics {
+
+  /** vLLM's TTFT buckets. */
+  static final double[] TTFT_BUCKETS = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25,
+      0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
+  /** vLLM's request latency buckets. */
+  static final double[] E2E_BUCKETS = {0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0,
+      30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+
+  volatile long requests;
+  volatile long promptTokens;
+  volatile long prefixCacheQueries;
+  volatile long prefixCacheHits;
+  volatile long cacheHitRequests;
+  volatile long generationTokens;
+  volatile long finishedRequests;
+  volatile long aborted;
+  volatile long disconnects;
+  volatile long prefillTokensComputed;
+  volatile long transferredTokens;
+  volatile long steps;
+  volatile long injectedErrors;
+  final Histogram timeToFirstToken = new Histogram(TTFT_BUCKETS);
+  final Histogram e2eLatency = new Histogram(E2E_BUCKETS);
+
+  /** A cumulative Prometheus histogram over fixed upper bounds, in seconds. */
+  static final class Histogram {
+    final double[] bounds;
+    final long[] counts;
+    volatile long count;
+    volatile double sumSeconds;
+
+    Histogram(double[] bounds) {
+      this.bounds = bounds;
+      this.counts = new long[bounds.length];
+    }
+
+    void observeNanos(long nanos) {
+      double s = nanos / 1e9;
+      for (int i = 0; i < bounds.length; i++) {
+        if (s <= bounds[i]) counts[i]++;
+      }
+      sumSeconds += s;
+      count++;
+    }
+  }
+
+  /** Renders the exposition; {@code running}, {@code waiting}, {@code usage} are current gauges. */
+  String render(String model, String engineId, int running, int waiting, double usage) {
+    String labels = "model_name=\"" + escape(model) + "\",engine=\"" + escape(engineId) + "\"";
+    StringBuilder b = new StringBuilder(4096);
+    gauge(b, "vllm:num_requests_running", "Number of requests in model execution batches.", labels, running);
+    gauge(b, "vllm:num_requests_waiting", "Number of requests waiting to be processed.", labels, waiting);
+    gauge(b, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels, usage);
+    counter(b, "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.", labels, prefixCacheQueries);
+    counter(b, "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", labels, prefixCacheHits);
+    counter(b, "vllm:prompt_tokens", "Number of prefill tokens processed.", labels, promptTokens);
+    counter(b, "vllm:generation_tokens", "Number of generation tokens processed.", labels, generationTokens);
+    b.append("# HELP vllm:request_success Count of successfully processed requests.\n")
+        .append("# TYPE vllm:request_success counter\n")
+        .append("vllm:request_success_total{").append(labels).append(",finished_reason=\"length\"} ")
+        .append(finishedRequests).append('\n');
+    counter(b, "kvgate_sim_client_disconnects", "Requests aborted because the client disconnected.", labels, disconnects);
+    counter(b, "kvgate_sim_prefill_tokens_computed", "Prompt tokens run through prefill (not cached, not transferred).", labels, prefillTokensComputed);
+    counter(b, "kvgate_sim_kv_transfer_tokens", "Prompt tokens received from a remote prefill engine.", labels, transferredTokens);
+    counter(b, "kvgate_sim_injected_errors", "Requests answered 500 by the error-rate fault knob.", labels, injectedErrors);
+    histogram(b, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", labels, timeToFirstToken);
+    histogram(b, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", labels, e2eLatency);
+    return b.toString();
+  }
+
+  private static void gauge(StringBuilder b, String name, String help, String labels, double v) {
+    b.append("# HELP ").append(name).append(' ').append(help).append('\n')
+        .append("# TYPE ").append(name).append(" gauge\n")
+        .append(name).append('{').append(labels).append("} ").append(num(v)).append('\n');
+  }
+
+  private static void counter(StringBuilder b, String name, String help, String labels, long v) {
+    b.append("# HELP ").append(name).append(' ').append(help).append('\n')
+        .append("# TYPE ").append(name).append(" counter\n")
+        .append(name).append("_total{").append(labels).append("} ").append(v).append('\n');
+  }
+
+  private static void histogram(StringBuilder b, String name, String help, String labels, Histogram h) {
+    b.append("# HELP ").append(name).append(' ').append(help).append('\n')
+        .append("# TYPE ").append(name).append(" histogram\n");
+    long count = h.count;
+    for (int i = 0; i < h.bounds.length; i++) {
+      b.append(name).append("_bucket{").append(labels).append(",le=\"").append(num(h.bounds[i]))
+          .append("\"} ").append(Math.min(h.counts[i], count)).append('\n');
+    }
+    b.append(name).append("_bucket{").append(labels).append(",le=\"+Inf\"} ").append(count).append('\n');
+    b.append(name).append("_sum{").append(labels).append("} ").append(num(h.sumSeconds)).append('\n');
+    b.append(name).append("_count{").append(labels).append("} ").append(count).append('\n');
+  }
+
+  private static String num(double v) {
+    if (v == Math.rint(v) && Math.abs(v) < 1e15) return Long.toString((long) v) + ".0";
+    return String.format(Locale.ROOT, "%s", v);
+  }
+
+  private static String escape(String s) {
+    return s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
+  }
+}

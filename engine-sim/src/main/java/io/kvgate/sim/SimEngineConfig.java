@@ -1,0 +1,207 @@
+package io.kvgate.sim;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Configuration of one simulated engine. Defaults model Llama-3.1-8B-Instruct (BF16) served by
+ * vLLM on one H100 80GB; see engine-sim/README.md for the calibration and its sources.
+ *
+ * <p>All durations and rates are in <em>simulated</em> time; {@code speed} divides wall time (speed
+ * 10 runs ten times faster than the GPU it models). Build with {@link #builder()} or the {@code
+ * withX} methods; the canonical constructor validates every field.
+ *
+ * @param model served model name (also the {@code model_name} metric label)
+ * @param blockSizeTokens tokens per KV block (vLLM's {@code --block-size}, 16)
+ * @param capacityBlocks KV blocks in the pool (vLLM's "# GPU blocks")
+ * @param prefillTokensPerSecond forward-pass throughput, in tokens per simulated second
+ * @param decodeStepTime the floor of one engine step (one decode token per running sequence)
+ * @param maxNumSeqs bound of the running batch (vLLM's {@code --max-num-seqs})
+ * @param maxNumBatchedTokens token budget of one step (vLLM's {@code --max-num-batched-tokens})
+ * @param maxModelLen context length: prompt plus completion tokens
+ * @param defaultChatMaxTokens completion length of a chat request without max_tokens (see README)
+ * @param speed time compression factor, {@code > 0}
+ * @param role which leg of prefill/decode disaggregation this engine serves
+ * @param kvTransferTokensPerSecond rate at which a decode engine pulls remote KV, tokens per second
+ * @param faults fault injection knobs for tests
+ * @param host bind host
+ * @param port bind port, 0 for an ephemeral port
+ */
+public record SimEngineConfig(
+    String model,
+    int blockSizeTokens,
+    int capacityBlocks,
+    double prefillTokensPerSecond,
+    Duration decodeStepTime,
+    int maxNumSeqs,
+    int maxNumBatchedTokens,
+    int maxModelLen,
+    int defaultChatMaxTokens,
+    double speed,
+    Role role,
+    double kvTransferTokensPerSecond,
+    Faults faults,
+    String host,
+    int port) {
+
+  public static final String DEFAULT_MODEL = "kvgate-sim-8b";
+
+  public SimEngineConfig {
+    Objects.requireNonNull(model, "model");
+    Objects.requireNonNull(decodeStepTime, "decodeStepTime");
+    Objects.requireNonNull(role, "role");
+    Objects.requireNonNull(faults, "faults");
+    Objects.requireNonNull(host, "host");
+    require(!model.isBlank(), "model must not be blank");
+    require(blockSizeTokens > 0, "blockSizeTokens must be > 0");
+    require(capacityBlocks > 0, "capacityBlocks must be > 0");
+    require(prefillTokensPerSecond > 0, "prefillTokensPerSecond must be > 0");
+    require(!decodeStepTime.isNegative() && !decodeStepTime.isZero(), "decodeStepTime must be > 0");
+    require(maxNumSeqs > 0, "maxNumSeqs must be > 0");
+    require(maxNumBatchedTokens >= maxNumSeqs, "maxNumBatchedTokens must be >= maxNumSeqs");
+    require(maxModelLen > 1, "maxModelLen must be > 1");
+    require(defaultChatMaxTokens > 0, "defaultChatMaxTokens must be > 0");
+    require(speed > 0 && Double.isFinite(speed), "speed must be > 0");
+    require(kvTransferTokensPerSecond > 0, "kvTransferTokensPerSecond must be > 0");
+    require(port >= 0 && port <= 65535, "port must be in 0..65535");
+  }
+
+  private static void require(boolean ok, String message) {
+    if (!ok) throw new IllegalArgumentException(message);
+  }
+
+  /** A builder holding the calibrated defaults. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The calibrated defaults (Llama-3.1-8B on one H100), ephemeral port on 127.0.0.1. */
+  public static SimEngineConfig defaults() {
+    return builder().build();
+  }
+
+  /** A builder starting from this config. */
+  public Builder toBuilder() {
+    return new Builder(this);
+  }
+
+  public SimEngineConfig withModel(String v) { return toBuilder().model(v).build(); }
+  public SimEngineConfig withBlockSizeTokens(int v) { return toBuilder().blockSizeTokens(v).build(); }
+  public SimEngineConfig withCapacityBlocks(int v) { return toBuilder().capacityBlocks(v).build(); }
+  public SimEngineConfig withPrefillTokensPerSecond(double v) { return toBuilder().prefillTokensPerSecond(v).build(); }
+  public SimEngineConfig withDecodeStepTime(Duration v) { return toBuilder().decodeStepTime(v).build(); }
+  public SimEngineConfig withMaxNumSeqs(int v) { return toBuilder().maxNumSeqs(v).build(); }
+  public SimEngineConfig withMaxNumBatchedTokens(int v) { return toBuilder().maxNumBatchedTokens(v).build(); }
+  public SimEngineConfig withMaxModelLen(int v) { return toBuilder().maxModelLen(v).build(); }
+  public SimEngineConfig withSpeed(double v) { return toBuilder().speed(v).build(); }
+  public SimEngineConfig withRole(Role v) { return toBuilder().role(v).build(); }
+  public SimEngineConfig withKvTransferTokensPerSecond(double v) { return toBuilder().kvTransferTokensPerSecond(v).build(); }
+  public SimEngineConfig withFaults(Faults v) { return toBuilder().faults(v).build(); }
+  public SimEngineConfig withHost(String v) { return toBuilder().host(v).build(); }
+  public SimEngineConfig withPort(int v) { return toBuilder().port(v).build(); }
+
+  /**
+   * Fault injection, all off by default.
+   *
+   * @param errorRate fraction of requests answered 500 before any work, drawn from a {@code
+   *     java.util.SplittableRandom} seeded with {@code seed}
+   * @param seed seed of the error draw
+   * @param hangBeforeFirstByte accept requests, then answer only after this wall-clock delay
+   *     ({@link Duration#ZERO} = off; a very long duration means "never")
+   * @param slowStreamDelay extra wall-clock delay between streamed chunks ({@code ZERO} = off)
+   * @param dieAfterRequests close the server after this many requests have been accepted; the
+   *     request that reaches the limit and everything later fails at the connection (0 = off)
+   * @param refuseConnections start without a listening socket: the port is reserved then closed,
+   *     so connections are refused
+   */
+  public record Faults(
+      double errorRate,
+      long seed,
+      Duration hangBeforeFirstByte,
+      Duration slowStreamDelay,
+      int dieAfterRequests,
+      boolean refuseConnections) {
+
+    public static final Faults NONE = new Faults(0, 42, Duration.ZERO, Duration.ZERO, 0, false);
+
+    public Faults {
+      Objects.requireNonNull(hangBeforeFirstByte, "hangBeforeFirstByte");
+      Objects.requireNonNull(slowStreamDelay, "slowStreamDelay");
+      require(errorRate >= 0 && errorRate <= 1, "errorRate must be in [0, 1]");
+      require(!hangBeforeFirstByte.isNegative(), "hangBeforeFirstByte must be >= 0");
+      require(!slowStreamDelay.isNegative(), "slowStreamDelay must be >= 0");
+      require(dieAfterRequests >= 0, "dieAfterRequests must be >= 0");
+    }
+
+    public Faults withErrorRate(double rate, long seed) {
+      return new Faults(rate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuseConnections);
+    }
+    public Faults withHangBeforeFirstByte(Duration d) {
+      return new Faults(errorRate, seed, d, slowStreamDelay, dieAfterRequests, refuseConnections);
+    }
+    public Faults withSlowStreamDelay(Duration d) {
+      return new Faults(errorRate, seed, hangBeforeFirstByte, d, dieAfterRequests, refuseConnections);
+    }
+    public Faults withDieAfterRequests(int n) {
+      return new Faults(errorRate, seed, hangBeforeFirstByte, slowStreamDelay, n, refuseConnections);
+    }
+    public Faults withRefuseConnections(boolean refuse) {
+      return new Faults(errorRate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuse);
+    }
+  }
+
+  /** Mutable builder; every setter maps one-to-one to a {@code kvgate sim} flag. */
+  public static final class Builder {
+    private String model = DEFAULT_MODEL;
+    private int blockSizeTokens = 16;
+    private int capacityBlocks = 26_000;
+    private double prefillTokensPerSecond = 16_000;
+    private Duration decodeStepTime = Duration.ofMillis(8);
+    private int maxNumSeqs = 256;
+    private int maxNumBatchedTokens = 8_192;
+    private int maxModelLen = 131_072;
+    private int defaultChatMaxTokens = 128;
+    private double speed = 1;
+    private Role role = Role.BOTH;
+    private double kvTransferTokensPerSecond = 200_000;
+    private Faults faults = Faults.NONE;
+    private String host = "127.0.0.1";
+    private int port = 0;
+
+    Builder() {}
+
+    Builder(SimEngineConfig c) {
+      model = c.model; blockSizeTokens = c.blockSizeTokens; capacityBlocks = c.capacityBlocks;
+      prefillTokensPerSecond = c.prefillTokensPerSecond; decodeStepTime = c.decodeStepTime;
+      maxNumSeqs = c.maxNumSeqs; maxNumBatchedTokens = c.maxNumBatchedTokens; maxModelLen = c.maxModelLen;
+      defaultChatMaxTokens = c.defaultChatMaxTokens; speed = c.speed; role = c.role;
+      kvTransferTokensPerSecond = c.kvTransferTokensPerSecond; faults = c.faults; host = c.host; port = c.port;
+    }
+
+    public Builder model(String v) { model = v; return this; }
+    public Builder blockSizeTokens(int v) { blockSizeTokens = v; return this; }
+    public Builder capacityBlocks(int v) { capacityBlocks = v; return this; }
+    public Builder prefillTokensPerSecond(double v) { prefillTokensPerSecond = v; return this; }
+    public Builder decodeStepTime(Duration v) { decodeStepTime = v; return this; }
+    /** Convenience for the {@code --decode-ms-per-token} flag. */
+    public Builder decodeMsPerToken(double ms) {
+      decodeStepTime = Duration.ofNanos(Math.round(ms * 1_000_000)); return this;
+    }
+    public Builder maxNumSeqs(int v) { maxNumSeqs = v; return this; }
+    public Builder maxNumBatchedTokens(int v) { maxNumBatchedTokens = v; return this; }
+    public Builder maxModelLen(int v) { maxModelLen = v; return this; }
+    public Builder defaultChatMaxTokens(int v) { defaultChatMaxTokens = v; return this; }
+    public Builder speed(double v) { speed = v; return this; }
+    public Builder role(Role v) { role = v; return this; }
+    public Builder kvTransferTokensPerSecond(double v) { kvTransferTokensPerSecond = v; return this; }
+    public Builder faults(Faults v) { faults = v; return this; }
+    public Builder host(String v) { host = v; return this; }
+    public Builder port(int v) { port = v; return this; }
+
+    public SimEngineConfig build() {
+      return new SimEngineConfig(model, blockSizeTokens, capacityBlocks, prefillTokensPerSecond,
+          decodeStepTime, maxNumSeqs, Math.max(maxNumBatchedTokens, maxNumSeqs), maxModelLen,
+          defaultChatMaxTokens, speed, role, kvTransferTokensPerSecond, faults, host, port);
+    }
+  }
+}

@@ -1,0 +1,50 @@
+package io.kvgate.sim;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A set of identical simulated engines in one JVM, each on its own event loop: replica {@code i}
+ * listens on {@code basePort + i}, or on an ephemeral port when {@code basePort} is 0.
+ */
+public final class SimFleet {
+
+  private final List<SimEngine> engines;
+
+  private SimFleet(List<SimEngine> engines) {
+    this.engines = List.copyOf(engines);
+  }
+
+  /** Starts {@code replicas} engines from {@code base}; fails (closing any started) if one fails. */
+  public static Future<SimFleet> start(Vertx vertx, SimEngineConfig base, int replicas, int basePort) {
+    if (replicas < 1) throw new IllegalArgumentException("replicas must be >= 1");
+    if (basePort < 0 || basePort + replicas - 1 > 65535) throw new IllegalArgumentException("basePort out of range");
+    List<Future<SimEngine>> started = new ArrayList<>();
+    for (int i = 0; i < replicas; i++) {
+      started.add(SimEngine.start(vertx, base.withPort(basePort == 0 ? 0 : basePort + i)));
+    }
+    return Future.join(started).transform(ar -> {
+      List<SimEngine> ok = new ArrayList<>();
+      for (Future<SimEngine> f : started) if (f.succeeded()) ok.add(f.result());
+      if (ar.succeeded()) return Future.succeededFuture(new SimFleet(ok));
+      return Future.join(ok.stream().map(SimEngine::close).toList())
+          .transform(x -> Future.failedFuture(ar.cause()));
+    });
+  }
+
+  public List<SimEngine> engines() {
+    return engines;
+  }
+
+  /** Base URLs, in replica order. */
+  public List<String> urls() {
+    return engines.stream().map(SimEngine::url).toList();
+  }
+
+  /** Closes every engine. */
+  public Future<Void> close() {
+    return Future.join(engines.stream().map(SimEngine::close).toList()).mapEmpty();
+  }
+}
