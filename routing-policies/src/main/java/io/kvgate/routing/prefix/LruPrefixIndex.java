@@ -30,9 +30,11 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *       seven holders, plus a 32-byte bitset beyond that.
  * </ul>
  *
- * So one (block, endpoint) pair costs about 45 bytes when blocks are not shared and less when
- * they are (measured: see {@code docs/BENCHMARKS.md}); 10 million pairs fit in about half a
- * gigabyte. There are no boxed keys and no per-entry objects, so the garbage collector sees a few
+ * So one (block, endpoint) pair costs about 52 bytes when no block is shared and about 38 when
+ * every block is held twice (retained heap measured by {@code io.kvgate.bench.IndexFootprint},
+ * see {@code docs/BENCHMARKS.md}); 10 million pairs fit in about half a gigabyte. Under G1 use
+ * regions of 16 MB or more ({@code -XX:G1HeapRegionSize=16m}) for large indexes: with smaller
+ * regions these arrays become humongous objects and region rounding adds about 60%. There are no boxed keys and no per-entry objects, so the garbage collector sees a few
  * large arrays per endpoint and per segment.
  *
  * <p>Match. {@link #match} walks the request's chain once, keeping the set of endpoints that held
