@@ -35,6 +35,13 @@ public final class SimEngine {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final AtomicLong REQUEST_SEQ = new AtomicLong();
   private static final byte[] DONE = "data: [DONE]\n\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+  // chunk tails, pre-encoded: a token chunk is prefix (per request) + word + one of these
+  private static final byte[] CHAT_SUFFIX = utf8("\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+  private static final byte[] CHAT_LAST_SUFFIX =
+      utf8("\"},\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}]}\n\n");
+  private static final byte[] TEXT_SUFFIX = utf8("\",\"logprobs\":null,\"finish_reason\":null,\"stop_reason\":null}]}\n\n");
+  private static final byte[] TEXT_LAST_SUFFIX =
+      utf8("\",\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}]}\n\n");
   private static final String[] WORD_TEXT = ("the a of to and in is that it for on with as was at by an be this from"
       + " or are which have not had but were one all we when there can been has more if will no so"
       + " out up what about into time than them some could only other new these two may first then"
@@ -45,6 +52,10 @@ public final class SimEngine {
     for (int i = 0; i < WORD_TEXT.length; i++) {
       WORDS[i] = (" " + WORD_TEXT[i]).getBytes(java.nio.charset.StandardCharsets.UTF_8);
     }
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
   }
 
   private final Vertx vertx;
@@ -431,12 +442,9 @@ public final class SimEngine {
         return;
       }
       if (index == 0) startStream();
-      Buffer b = Buffer.buffer(chunkPrefix.length + word.length + 96);
+      Buffer b = Buffer.buffer(chunkPrefix.length + word.length + CHAT_LAST_SUFFIX.length + (last ? 512 : 0));
       b.appendBytes(chunkPrefix).appendBytes(word);
-      if (chat) b.appendString(last ? "\"},\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}]}\n\n"
-          : "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
-      else b.appendString(last ? "\",\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}]}\n\n"
-          : "\",\"logprobs\":null,\"finish_reason\":null,\"stop_reason\":null}]}\n\n");
+      b.appendBytes(chat ? (last ? CHAT_LAST_SUFFIX : CHAT_SUFFIX) : (last ? TEXT_LAST_SUFFIX : TEXT_SUFFIX));
       if (last) {
         done = true;
         if (includeUsage) {
