@@ -34,16 +34,15 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * every block is held twice (retained heap measured by {@code io.kvgate.bench.IndexFootprint},
  * see {@code docs/BENCHMARKS.md}); 10 million pairs fit in about half a gigabyte. Under G1 use
  * regions of 16 MB or more ({@code -XX:G1HeapRegionSize=16m}) for large indexes: with smaller
- * regions these arrays become humongous objects and region rounding adds about 60%. There are no boxed keys and no per-entry objects, so the garbage collector sees a few
- * large arrays per endpoint and per segment.
+ * regions these arrays become humongous objects and region rounding adds about 60%. There are
+ * no boxed keys and no per-entry objects, so the garbage collector sees a few large arrays per
+ * endpoint and per segment.
  *
  * <p>Match. {@link #match} walks the request's chain once, keeping the set of endpoints that held
  * every block so far as a 256-bit set in four {@code long}s: per block one hash probe and four
  * AND operations, and an endpoint's count is written once, when it drops out. That is
  * O(prompt blocks + endpoints), never O(prompt blocks × endpoints); the walk stops at the first
- * block no endpoint holds. The probes of one chain are independent, so the walk loads the home
- * cells of the next 16 blocks back to back (a software prefetch: the CPU overlaps their cache
- * misses) before matching them. TTL is then applied per endpoint that matched anything: if that
+ * block no endpoint holds. TTL is then applied per endpoint that matched anything: if that
  * endpoint's least recently used block is still fresh nothing can be expired (LRU order is touch
  * order), otherwise a binary search over the matched prefix finds the first expired block.
  *
