@@ -157,7 +157,7 @@ public record SimEngineConfig(
     private int capacityBlocks = 26_000;
     private double prefillTokensPerSecond = 16_000;
     private Duration decodeStepTime = Duration.ofMillis(8);
-    private int maxNumSeqs = 256;
+    private int maxNumSeqs = 1024;
     private int maxNumBatchedTokens = 8_192;
     private int maxModelLen = 131_072;
     private int defaultChatMaxTokens = 128;
