@@ -188,6 +188,11 @@ public final class SimEngine {
   }
 
   private void handle(HttpServerRequest req) {
+    if (dead) {
+      // the server is closing; a keep-alive connection may still deliver a request before it goes
+      req.connection().close();
+      return;
+    }
     String path = req.path();
     HttpMethod method = req.method();
     if (method == HttpMethod.GET && path.equals("/health")) {
