@@ -4,7 +4,8 @@ import java.util.Locale;
 
 /**
  * Counters and histograms of one engine, rendered as Prometheus text exposition with vLLM's metric
- * names ({@code vllm/v1/metrics/loggers.py}) and labels {@code model_name}, {@code engine}.
+ * names ({@code vllm/v1/metrics/loggers.py}) and labels {@code model_name}, {@code engine} (vLLM's
+ * engine index; always "0" here, one engine per server).
  *
  * <p>Single writer (the engine's event loop); fields are volatile so {@link SimEngine#stats()} may
  * read them from any thread. Latency histograms are in <em>simulated</em> seconds, i.e. what the
