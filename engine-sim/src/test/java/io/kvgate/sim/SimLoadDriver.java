@@ -35,10 +35,13 @@ public final class SimLoadDriver {
     Vertx vertx = Vertx.vertx();
     SimFleet fleet = SimFleet.start(vertx, config, engines, 0).await(30, TimeUnit.SECONDS);
     // one client per engine, each with room for every stream: the driver must not be the queue
+    // -Dsim.sharedClient=true: one client for all engines (as a gateway would have)
+    boolean shared = Boolean.getBoolean("sim.sharedClient");
+    int eventLoops = Integer.getInteger("sim.clientEventLoops", 4);
     List<HttpClient> clients = new java.util.ArrayList<>();
-    for (int i = 0; i < engines; i++) {
+    for (int i = 0; i < (shared ? 1 : engines); i++) {
       clients.add(vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true),
-          new PoolOptions().setHttp1MaxSize(streams).setEventLoopSize(4)));
+          new PoolOptions().setHttp1MaxSize(streams).setEventLoopSize(eventLoops)));
     }
     List<SimEngine> es = fleet.engines();
     AtomicLong completed = new AtomicLong();
@@ -49,7 +52,7 @@ public final class SimLoadDriver {
     String system = "You are a helpful assistant. Answer concisely and cite sources. ".repeat(10);
     for (int i = 0; i < streams; i++) {
       int slot = i;
-      runStream(vertx, clients.get(i % engines), es.get(i % engines), system, slot, maxTokens, deadline, completed, failed, ttftNanosSum, ttftCount);
+      runStream(vertx, clients.get(shared ? 0 : i % engines), es.get(i % engines), system, slot, maxTokens, deadline, completed, failed, ttftNanosSum, ttftCount);
     }
     // warm-up 3 s, then measure
     Promise<Void> warm = Promise.promise();
