@@ -446,6 +446,7 @@ public final class SimEngine {
         if (last) finishJson(r);
         return;
       }
+      if (resp.closed()) return; // the close handler is about to abort this request
       if (index == 0) startStream();
       Buffer b = Buffer.buffer(chunkPrefix.length + word.length + CHAT_LAST_SUFFIX.length + (last ? 512 : 0));
       b.appendBytes(chunkPrefix).appendBytes(word);
