@@ -24,6 +24,7 @@ public final class EndpointState {
   private final int slot;
   private final AtomicInteger inFlight = new AtomicInteger();
   private final AtomicLong pendingPrefillTokens = new AtomicLong();
+  private final AtomicLong activeTokens = new AtomicLong();
   private volatile int remoteInFlight;
   private volatile long remotePendingPrefillTokens;
   private volatile EngineSignals signals = EngineSignals.NONE;
@@ -67,6 +68,14 @@ public final class EndpointState {
     return pendingPrefillTokens.get() + remotePendingPrefillTokens;
   }
 
+  /**
+   * Prompt tokens of the requests dispatched here and not finished (their KV occupancy while they
+   * decode), by this gateway.
+   */
+  public long activeTokens() {
+    return activeTokens.get();
+  }
+
   /** Peers' contribution to {@link #inFlight()} and {@link #pendingPrefillTokens()}. */
   public void setRemoteLoad(int inFlight, long pendingPrefillTokens) {
     this.remoteInFlight = Math.max(0, inFlight);
@@ -103,10 +112,22 @@ public final class EndpointState {
    * @param prefillTokens tokens the endpoint is expected to prefill (prompt minus predicted cache hit)
    */
   public Lease acquire(long prefillTokens) {
+    return acquire(prefillTokens, prefillTokens);
+  }
+
+  /**
+   * Counts a request against this endpoint from now on.
+   *
+   * @param prefillTokens tokens the endpoint is expected to prefill (prompt minus predicted cache hit)
+   * @param contextTokens the request's whole prompt, held in the endpoint's KV cache while it runs
+   */
+  public Lease acquire(long prefillTokens, long contextTokens) {
     long t = Math.max(0, prefillTokens);
+    long a = Math.max(0, contextTokens);
     inFlight.incrementAndGet();
     pendingPrefillTokens.addAndGet(t);
-    return new Lease(t);
+    activeTokens.addAndGet(a);
+    return new Lease(t, a);
   }
 
   @Override
@@ -118,11 +139,13 @@ public final class EndpointState {
   /** One request's claim on this endpoint's load counters. */
   public final class Lease {
     private final long prefillTokens;
+    private final long contextTokens;
     private final AtomicBoolean prefillOpen = new AtomicBoolean(true);
     private final AtomicBoolean open = new AtomicBoolean(true);
 
-    private Lease(long prefillTokens) {
+    private Lease(long prefillTokens, long contextTokens) {
       this.prefillTokens = prefillTokens;
+      this.contextTokens = contextTokens;
     }
 
     public EndpointState endpoint() {
@@ -137,7 +160,10 @@ public final class EndpointState {
     /** The request is over, whatever its outcome. Idempotent. */
     public void release() {
       prefillDone();
-      if (open.compareAndSet(true, false)) inFlight.decrementAndGet();
+      if (open.compareAndSet(true, false)) {
+        inFlight.decrementAndGet();
+        activeTokens.addAndGet(-contextTokens);
+      }
     }
   }
 }

@@ -1,0 +1,62 @@
+package io.kvgate.routing.policy;
+
+import io.kvgate.routing.EndpointState;
+import io.kvgate.routing.prefix.PrefixIndex;
+
+/**
+ * {@code cache-aware-picker}: kvgate's own policy. Every candidate is priced in the one unit that
+ * decides time to first token, prompt tokens still to prefill ahead of and including this request:
+ *
+ * <pre>
+ *   cost(e) = pending(e)                         prefill already dispatched to e and not done
+ *           + prompt − cached(e)                 this request's prefill on e after its cache hit
+ *           + pressureWeight · prompt · (p(e) − mean p)    cache pressure, relative
+ * </pre>
+ *
+ * where {@code pending} is counted at dispatch (not when a response starts), {@code cached(e)} is
+ * the prefix index's match, and {@code p(e)} is the endpoint's recent insertion rate (new blocks,
+ * decayed) over its capacity: how fast its cache is churning. The lowest cost goes first.
+ *
+ * <p>Why these three terms. The first two make a hit stay on its holder exactly as long as the
+ * prefill it saves exceeds the extra queue it waits behind: spill only what must spill, and a
+ * spill goes to the least-loaded replica by tokens, not requests. The third only matters between
+ * candidates that match about equally (typically a miss): it sends new blocks to the replicas
+ * whose caches churn least, so N small LRU caches fill evenly and behave like one pooled cache
+ * instead of the hot replicas evicting the sessions they attracted. Longest-prefix routing without
+ * it loses to round-robin on long multi-turn traces with tight caches (see docs/ROUTING.md).
+ */
+record CacheAwarePicker(double pressureWeight, double temperature) implements Picker {
+
+  @Override
+  public void pick(Candidates c, double[] totals, int[] order) {
+    int n = c.size();
+    PrefixIndex index = c.context().index();
+    long now = c.nowNanos();
+    double prompt = c.request().promptTokens();
+    double[] pressure = new double[n];
+    double meanPressure = 0;
+    for (int i = 0; i < n; i++) {
+      EndpointState e = c.get(i);
+      pressure[i] = index.recentInsertedBlocks(e.slot(), now) / Math.max(1, index.capacityBlocks(e.slot()));
+      meanPressure += pressure[i];
+    }
+    meanPressure /= n;
+    double[] keys = new double[n];
+    double scale = 0;
+    for (int i = 0; i < n; i++) {
+      EndpointState e = c.get(i);
+      double cost = e.pendingPrefillTokens() / e.endpoint().weight()
+          + (prompt - c.cachedTokens(i))
+          + pressureWeight * prompt * (pressure[i] - meanPressure);
+      keys[i] = -cost;
+      scale = Math.max(scale, Math.abs(cost));
+    }
+    // The temperature is relative to the largest cost, so it means the same at any load.
+    Order.softmax(keys, order, n, temperature * Math.max(1, scale), c.context().random());
+  }
+
+  @Override
+  public boolean usesPrefix() {
+    return true;
+  }
+}
