@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Overhead benchmark: the same simulated engine reached three ways in one run:
+#   direct -> engine,   kvgate -> engine,   nginx (plain reverse proxy) -> engine.
+# wrk (Debian package) is the load generator, pinned to its own core where the machine has two.
+# Reports added latency p50/p99 at one connection and max RPS at many connections, per workload:
+# short non-streaming chat, a streamed chat, and long prompts (32k and 128k tokens).
+#
+# Usage: bench/overhead.sh [--duration SECONDS] [--connections N] [--out FILE]
+# Installs nginx and wrk with apt-get when they are missing; builds kvgate.jar when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=10
+CONNS=32
+OUT=bench/results/overhead-$(date -u +%Y%m%dT%H%M%SZ).md
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --connections) CONNS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+ENGINE_PORT=19100; KVGATE_PORT=19180; NGINX_PORT=19181
+MODEL=bench-model
+JAVA=${JAVA:-java}
+WORK=$(mktemp -d /tmp/kvgate-overhead.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx; then
+  echo "installing wrk and nginx from Debian packages..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null
+fi
+[ -f gateway/target/kvgate.jar ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
+
+# Pin the load generator to the last core, everything else to the others (when there are >= 2).
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then
+  LOADGEN=(taskset -c $((NCPU - 1)))
+  SERVERS=(taskset -c 0-$((NCPU - 2)))
+else
+  LOADGEN=(); SERVERS=()
+fi
+
+wait_http() { # url
+  for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "timed out waiting for $1" >&2; return 1
+}
+
+# The engine: fast enough that the proxies, not the engine, dominate short-request latency.
+"${SERVERS[@]}" "$JAVA" -Xmx2g -jar gateway/target/kvgate.jar sim --replicas 1 --base-port $ENGINE_PORT \
+  --model $MODEL --speed 1000 --capacity-blocks 200000 --max-model-len 200000 >"$WORK/engine.log" 2>&1 &
+PIDS+=($!)
+wait_http http://127.0.0.1:$ENGINE_PORT/health
+
+"${SERVERS[@]}" "$JAVA" -Xmx2g -jar gateway/target/kvgate.jar serve --port $KVGATE_PORT --model $MODEL \
+  --endpoints http://127.0.0.1:$ENGINE_PORT --policy cache-aware >"$WORK/kvgate.log" 2>&1 &
+PIDS+=($!)
+wait_http http://127.0.0.1:$KVGATE_PORT/ready
+
+cat >"$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx-body;
+  proxy_temp_path $WORK/nginx-proxy;
+  client_max_body_size 64m;
+  client_body_buffer_size 1m;
+  upstream engine { server 127.0.0.1:$ENGINE_PORT; keepalive 256; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://engine;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+    }
+  }
+}
+NGINX
+"${SERVERS[@]}" nginx -c "$WORK/nginx.conf"
+wait_http http://127.0.0.1:$NGINX_PORT/health
+
+# Request bodies. ~4 characters per token in the simulated tokenizer.
+python3 - "$WORK" "$MODEL" <<'PY'
+import json, sys, random
+work, model = sys.argv[1], sys.argv[2]
+words = "replica prefill decode tensor cache block router latency token batch".split()
+def text(n, seed):
+    r = random.Random(seed); out = []; size = 0
+    while size < n:
+        w = r.choice(words); out.append(w); size += len(w) + 1
+    return " ".join(out)[:n]
+def chat(content, max_tokens, stream=False):
+    b = {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": content}]}
+    if stream: b["stream"] = True
+    return json.dumps(b)
+bodies = {
+  "short": chat("Say hello in five words.", 8),
+  "stream": chat("Tell a short story.", 64, stream=True),
+  "long32k": chat(text(32_000 * 4, 1), 8),
+  "long128k": chat(text(128_000 * 4, 2), 8),
+}
+for name, body in bodies.items():
+    open(f"{work}/{name}.json", "w").write(body)
+    open(f"{work}/{name}.lua", "w").write(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{work}/{name}.json", "r")\nwrk.body = f:read("*a")\nf:close()\n')
+PY
+
+declare -A URL=([direct]=http://127.0.0.1:$ENGINE_PORT [kvgate]=http://127.0.0.1:$KVGATE_PORT [nginx]=http://127.0.0.1:$NGINX_PORT)
+
+# run_wrk target workload connections -> prints "p50_ms p99_ms rps non2xx"
+run_wrk() {
+  local log="$WORK/wrk-$1-$2-$3.txt"
+  "${LOADGEN[@]}" wrk -t1 -c"$3" -d"${DURATION}s" --timeout 30s --latency -s "$WORK/$2.lua" "${URL[$1]}/v1/chat/completions" >"$log" 2>&1
+  python3 - "$log" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s|m)", v); x = float(m.group(1))
+    return x / 1000 if m.group(2) == "us" else x * 1000 if m.group(2) == "s" else x * 60000 if m.group(2) == "m" else x
+p = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", s, re.M))
+rps = re.search(r"Requests/sec:\s+([\d.]+)", s).group(1)
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", s)
+err = re.search(r"Socket errors: (.*)", s)
+print(f"{ms(p['50']):.3f} {ms(p['99']):.3f} {float(rps):.1f} {bad.group(1) if bad else 0}{' (' + err.group(1) + ')' if err else ''}")
+PY
+}
+
+# Warm-up: JIT, pools, caches, so the first measured target is not penalised.
+for t in direct kvgate nginx; do
+  for w in short stream long32k; do "${LOADGEN[@]}" wrk -t1 -c4 -d2s -s "$WORK/$w.lua" "${URL[$t]}/v1/chat/completions" >/dev/null 2>&1; done
+done
+
+mkdir -p "$(dirname "$OUT")"
+{
+  echo "# kvgate overhead benchmark"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(lscpu | sed -n 's/^Model name:\s*//p' | head -1)"
+  echo "- java: $("$JAVA" -version 2>&1 | head -1); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')"
+  echo "- command: \`bench/overhead.sh --duration $DURATION --connections $CONNS\`; wrk pinned to core $((NCPU - 1)), servers to the rest"
+  echo
+  echo "Latency at 1 connection (closed loop), milliseconds; added = target minus direct in the same run."
+  echo
+  echo "| workload | direct p50 | direct p99 | kvgate p50 (+added) | kvgate p99 (+added) | nginx p50 (+added) | nginx p99 (+added) | non-2xx (k/n) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---|"
+} >"$OUT"
+
+declare -A P50 P99 RPS BAD
+for w in short stream long32k long128k; do
+  for t in direct kvgate nginx; do
+    read -r a b c d <<<"$(run_wrk $t $w 1)"
+    P50[$t]=$a; P99[$t]=$b; BAD[$t]=$d
+    echo "latency $w $t: p50=$a ms p99=$b ms non2xx=$d" >&2
+  done
+  python3 - "$w" "${P50[direct]}" "${P99[direct]}" "${P50[kvgate]}" "${P99[kvgate]}" "${P50[nginx]}" "${P99[nginx]}" "${BAD[kvgate]}/${BAD[nginx]}" >>"$OUT" <<'PY'
+import sys
+w, d50, d99, k50, k99, n50, n99, bad = sys.argv[1], *map(float, sys.argv[2:8]), sys.argv[8]
+f = lambda x, base: f"{x:.2f} (+{x - base:.2f})"
+print(f"| {w} | {d50:.2f} | {d99:.2f} | {f(k50, d50)} | {f(k99, d99)} | {f(n50, d50)} | {f(n99, d99)} | {bad} |")
+PY
+done
+
+{
+  echo
+  echo "Max throughput at $CONNS connections (closed loop), requests/s, and the ratio to direct."
+  echo
+  echo "| workload | direct | kvgate (ratio) | nginx (ratio) | kvgate / nginx |"
+  echo "|---|---:|---:|---:|---:|"
+} >>"$OUT"
+for w in short stream long32k long128k; do
+  c=$CONNS; [ "$w" = long128k ] && c=$((CONNS / 4 > 0 ? CONNS / 4 : 1))
+  for t in direct kvgate nginx; do
+    read -r a b r d <<<"$(run_wrk $t $w $c)"
+    RPS[$t]=$r
+    echo "throughput $w $t (c=$c): $r req/s non2xx=$d" >&2
+  done
+  python3 - "$w" "${RPS[direct]}" "${RPS[kvgate]}" "${RPS[nginx]}" >>"$OUT" <<'PY'
+import sys
+w, d, k, n = sys.argv[1], *map(float, sys.argv[2:5])
+r = lambda x, y: f"{x / y:.2f}" if y else "n/a"
+print(f"| {w} | {d:.1f} | {k:.1f} ({r(k, d)}) | {n:.1f} ({r(n, d)}) | {r(k, n)} |")
+PY
+done
+echo >&2
+cat "$OUT"

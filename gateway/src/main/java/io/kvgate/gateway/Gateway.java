@@ -1,0 +1,128 @@
+package io.kvgate.gateway;
+
+import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.gateway.health.HealthChecker;
+import io.kvgate.gateway.health.SignalScraper;
+import io.kvgate.gateway.http.GatewayRoutes;
+import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.kvgate.gateway.proxy.ModelRoute;
+import io.kvgate.gateway.proxy.PolicyWatcher;
+import io.kvgate.gateway.proxy.UpstreamProxy;
+import io.kvgate.routing.policy.PolicyException;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.PoolOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * A running gateway: the HTTP listener, one {@link ModelRoute} per model, the upstream client,
+ * health checks, engine-signal scraping and policy hot reload. Start it with {@link #start}; the
+ * demo, the tests and the trace replay run it in-process, {@code kvgate serve} runs it alone.
+ */
+public final class Gateway {
+
+  private final Vertx vertx;
+  private final GatewayConfig config;
+  private final List<ModelRoute> routes;
+  private final GatewayMetrics metrics;
+  private final HttpClient client;
+  private final HealthChecker health;
+  private final SignalScraper signals;
+  private final PolicyWatcher policyWatcher;
+  private HttpServer server;
+
+  private Gateway(Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry) throws PolicyException {
+    this.vertx = vertx;
+    this.config = config;
+    List<ModelRoute> rs = new ArrayList<>();
+    for (GatewayConfig.Model m : config.models()) rs.add(new ModelRoute(m, config.routing()));
+    this.routes = List.copyOf(rs);
+    this.metrics = new GatewayMetrics(registry);
+    routes.forEach(r -> r.endpoints().forEach(e -> metrics.bindEndpoint(r.name(), e)));
+    this.client = vertx.createHttpClient(
+        new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true)
+            .setConnectTimeout((int) config.timeouts().connect().toMillis())
+            .setMaxInitialLineLength(64 * 1024).setMaxHeaderSize(64 * 1024),
+        new PoolOptions().setHttp1MaxSize(config.pool().maxConnectionsPerEndpoint()));
+    this.health = new HealthChecker(vertx, client, config.health(), metrics);
+    this.signals = new SignalScraper(vertx, client, config.routing().signalsInterval(), config.routing().blockSizeTokens());
+    this.policyWatcher = new PolicyWatcher(vertx, metrics);
+  }
+
+  /**
+   * Starts a gateway on {@code vertx}. Fails if a policy does not compile or the port cannot be
+   * bound. Uses a fresh Prometheus registry.
+   */
+  public static Future<Gateway> start(Vertx vertx, GatewayConfig config) {
+    return start(vertx, config, GatewayMetrics.newRegistry());
+  }
+
+  /** As {@link #start(Vertx, GatewayConfig)}, with the registry {@code /metrics} serves (Vert.x's own meters included when it was built with it). */
+  public static Future<Gateway> start(Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry) {
+    Gateway g;
+    try {
+      g = new Gateway(vertx, config, registry);
+    } catch (PolicyException e) {
+      return Future.failedFuture(e);
+    }
+    return g.listen();
+  }
+
+  private Future<Gateway> listen() {
+    UpstreamProxy proxy = new UpstreamProxy(vertx, client, config, metrics, health);
+    GatewayRoutes handler = new GatewayRoutes(vertx, config, routes, proxy, metrics, client);
+    server = vertx.createHttpServer(new HttpServerOptions()
+        .setHost(config.listener().host()).setPort(config.listener().port())
+        .setTcpNoDelay(true).setMaxInitialLineLength(64 * 1024).setMaxHeaderSize(64 * 1024)
+        .setCompressionSupported(false));
+    server.requestHandler(handler);
+    return server.listen().map(s -> {
+      health.start(routes);
+      signals.start(routes);
+      policyWatcher.start(routes);
+      handler.start();
+      return this;
+    });
+  }
+
+  /** The bound port (useful when the config asked for port 0). */
+  public int port() {
+    return server.actualPort();
+  }
+
+  public GatewayConfig config() {
+    return config;
+  }
+
+  /** The models served, in config order. */
+  public List<ModelRoute> routes() {
+    return routes;
+  }
+
+  /** The model named {@code name}, or null. */
+  public ModelRoute route(String name) {
+    Map<String, ModelRoute> byName = routes.stream().collect(Collectors.toMap(ModelRoute::name, Function.identity()));
+    return byName.get(name);
+  }
+
+  public PrometheusMeterRegistry registry() {
+    return metrics.registry();
+  }
+
+  /** Stops listening and stops background checks; in-flight exchanges end with their connections. */
+  public Future<Void> close() {
+    health.stop();
+    signals.stop();
+    policyWatcher.stop();
+    return server.close().compose(v -> client.close());
+  }
+}

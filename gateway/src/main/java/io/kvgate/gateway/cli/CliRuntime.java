@@ -1,0 +1,43 @@
+package io.kvgate.gateway.cli;
+
+import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.micrometer.MicrometerMetricsFactory;
+import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/** The process-level pieces the long-running commands share: Vert.x with metrics, and shutdown. */
+final class CliRuntime {
+
+  private CliRuntime() {}
+
+  /** A Vert.x instance whose own meters (HTTP server/client, pools, event bus) go to {@code registry}. */
+  static Vertx vertx(PrometheusMeterRegistry registry) {
+    return Vertx.builder()
+        .with(new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true)))
+        .withMetrics(new MicrometerMetricsFactory(registry))
+        .build();
+  }
+
+  static PrometheusMeterRegistry registry() {
+    return GatewayMetrics.newRegistry();
+  }
+
+  /** Blocks the main thread until the process is asked to stop, then runs {@code onStop} (bounded). */
+  static void awaitShutdown(Runnable onStop) throws InterruptedException {
+    CountDownLatch stopped = new CountDownLatch(1);
+    java.lang.Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      onStop.run();
+      stopped.countDown();
+    }, "kvgate-shutdown"));
+    stopped.await();
+  }
+
+  /** Waits for a Vert.x future from the main thread (never from an event loop). */
+  static <T> T await(io.vertx.core.Future<T> f, long seconds) throws Exception {
+    return f.toCompletionStage().toCompletableFuture().get(seconds, TimeUnit.SECONDS);
+  }
+}

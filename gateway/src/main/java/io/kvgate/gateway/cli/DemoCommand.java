@@ -1,0 +1,127 @@
+package io.kvgate.gateway.cli;
+
+import io.kvgate.gateway.Gateway;
+import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.gateway.demo.DemoStats;
+import io.kvgate.gateway.demo.DemoWorkload;
+import io.kvgate.gateway.demo.FleetTable;
+import io.kvgate.sim.SimFleet;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code kvgate demo}: a gateway and a simulated fleet in one process, ready in seconds, with an
+ * optional built-in workload and a live per-engine table.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+    description = {"Run a gateway plus a simulated vLLM-like fleet in one process (no GPU needed).",
+        "--traffic also drives a multi-tenant, multi-turn chat workload and prints per-engine stats every few seconds."})
+public final class DemoCommand implements Callable<Integer> {
+
+  @Option(names = "--port", description = "Gateway port (default: ${DEFAULT-VALUE}).")
+  int port = 8080;
+
+  @Option(names = "--replicas", description = "Simulated engines (default: ${DEFAULT-VALUE}).")
+  int replicas = 4;
+
+  @Option(names = "--engine-base-port", description = "Port of the first engine; 0 = ephemeral ports (default: ${DEFAULT-VALUE}).")
+  int engineBasePort = 0;
+
+  @Option(names = "--policy", description = "Routing policy: a preset name or a policy file (default: ${DEFAULT-VALUE}).")
+  String policy = "cache-aware";
+
+  @Option(names = "--traffic", description = "Drive the built-in workload and print per-engine stats.")
+  boolean traffic;
+
+  @Option(names = "--conversations", description = "With --traffic: concurrent conversations (default: ${DEFAULT-VALUE}).")
+  int conversations = 24;
+
+  @Option(names = "--tenants", description = "With --traffic: tenants, each with its own long system prompt (default: ${DEFAULT-VALUE}).")
+  int tenants = 16;
+
+  @Option(names = "--system-prompt-chars", description = "With --traffic: system prompt length, about 4 chars a token (default: ${DEFAULT-VALUE}).")
+  int systemPromptChars = 12_000;
+
+  @Option(names = "--report-seconds", description = "With --traffic: seconds between tables (default: ${DEFAULT-VALUE}).")
+  int reportSeconds = 5;
+
+  @Option(names = "--duration", description = "With --traffic: stop after this many seconds; 0 = run until interrupted (default: ${DEFAULT-VALUE}).")
+  int durationSeconds = 0;
+
+  @Mixin SimOptions sim = new SimOptions();
+
+  public DemoCommand() {
+    // Small enough that the engines' caches cannot hold every tenant's prompt everywhere, so
+    // routing decides the hit rate (see README: Demo).
+    sim.capacityBlocks = 4096;
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    PrometheusMeterRegistry registry = CliRuntime.registry();
+    Vertx vertx = CliRuntime.vertx(registry);
+    SimFleet fleet = CliRuntime.await(SimFleet.start(vertx, sim.toConfig(), replicas, engineBasePort), 30);
+    GatewayConfig config = GatewayConfig.of(sim.model, fleet.urls(), policy)
+        .withListener(new GatewayConfig.Listener("127.0.0.1", port));
+    Gateway gateway;
+    try {
+      gateway = CliRuntime.await(Gateway.start(vertx, config, registry), 30);
+    } catch (Exception e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      System.err.println("demo: could not start the gateway: " + cause.getMessage());
+      CliRuntime.await(fleet.close().compose(v -> vertx.close()), 10);
+      return 1;
+    }
+    String url = "http://127.0.0.1:" + gateway.port();
+    System.out.printf("""
+        kvgate demo: gateway %s -> %d simulated engines (%s), policy '%s', model '%s'
+          engines: %s
+          metrics: %s/metrics
+
+        Try it:
+          curl -s %s/v1/chat/completions -H 'content-type: application/json' \\
+            -d '{"model":"%s","messages":[{"role":"user","content":"Hello!"}],"max_tokens":16}'
+
+        OpenAI Java SDK:
+          OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl("%s/v1").apiKey("unused").build();
+          client.chat().completions().create(ChatCompletionCreateParams.builder()
+              .model("%s").addUserMessage("Hello!").maxCompletionTokens(16).build());
+
+        Python: OpenAI(base_url="%s/v1", api_key="unused")
+        %n""", url, replicas, "speed " + sim.speed + ", " + sim.capacityBlocks + " KV blocks each", policy, sim.model,
+        String.join(" ", fleet.urls()), url, url, sim.model, url, sim.model, url);
+    DemoWorkload workload = null;
+    if (traffic) {
+      DemoStats stats = new DemoStats();
+      workload = new DemoWorkload(vertx, "127.0.0.1", gateway.port(), sim.model, stats, tenants,
+          systemPromptChars, 6, 48);
+      FleetTable table = new FleetTable(fleet.engines(), stats, System.out);
+      workload.start(conversations);
+      System.out.printf("driving %d concurrent conversations over %d tenants; a table every %d s%n",
+          conversations, tenants, reportSeconds);
+      vertx.setPeriodic(reportSeconds * 1000L, t -> table.print());
+      if (durationSeconds > 0) {
+        DemoWorkload w = workload;
+        vertx.setTimer(durationSeconds * 1000L, t -> {
+          w.stop();
+          table.print();
+          new Thread(() -> System.exit(0), "kvgate-demo-exit").start();
+        });
+      }
+    }
+    DemoWorkload w = workload;
+    CliRuntime.awaitShutdown(() -> {
+      if (w != null) w.close();
+      try {
+        CliRuntime.await(gateway.close().compose(v -> fleet.close()).compose(v -> vertx.close()), 10);
+      } catch (Exception ignored) {
+        // Shutting down anyway.
+      }
+    });
+    return 0;
+  }
+}

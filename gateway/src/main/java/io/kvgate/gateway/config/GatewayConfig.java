@@ -1,0 +1,146 @@
+package io.kvgate.gateway.config;
+
+import io.kvgate.routing.Endpoint;
+import java.net.URI;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * The whole gateway configuration, immutable. Built from YAML by {@link GatewayConfigLoader} or in
+ * code (the demo, tests and the trace replay) with {@link #of(String, List, String)} and the
+ * {@code with*} methods. Every duration is a {@link Duration}; every size names its unit.
+ */
+public record GatewayConfig(
+    Listener listener,
+    List<Model> models,
+    Routing routing,
+    Timeouts timeouts,
+    Limits limits,
+    Health health,
+    Pool pool) {
+
+  public GatewayConfig {
+    Objects.requireNonNull(listener);
+    models = List.copyOf(models);
+    Objects.requireNonNull(routing);
+    Objects.requireNonNull(timeouts);
+    Objects.requireNonNull(limits);
+    Objects.requireNonNull(health);
+    Objects.requireNonNull(pool);
+  }
+
+  /** One model served by the given endpoints (aggregated role, no labels) with defaults elsewhere. */
+  public static GatewayConfig of(String model, List<String> endpointUrls, String policy) {
+    List<Endpoint> endpoints = endpointUrls.stream().map(u -> Endpoint.of(model, URI.create(u))).toList();
+    return new GatewayConfig(Listener.DEFAULT, List.of(new Model(model, policy, Set.of(), endpoints)),
+        Routing.DEFAULT, Timeouts.DEFAULT, Limits.DEFAULT, Health.DEFAULT, Pool.DEFAULT);
+  }
+
+  public GatewayConfig withListener(Listener l) {
+    return new GatewayConfig(l, models, routing, timeouts, limits, health, pool);
+  }
+
+  public GatewayConfig withRouting(Routing r) {
+    return new GatewayConfig(listener, models, r, timeouts, limits, health, pool);
+  }
+
+  public GatewayConfig withTimeouts(Timeouts t) {
+    return new GatewayConfig(listener, models, routing, t, limits, health, pool);
+  }
+
+  public GatewayConfig withLimits(Limits l) {
+    return new GatewayConfig(listener, models, routing, timeouts, l, health, pool);
+  }
+
+  public GatewayConfig withHealth(Health h) {
+    return new GatewayConfig(listener, models, routing, timeouts, limits, h, pool);
+  }
+
+  /** Where the gateway listens; {@code port} 0 = ephemeral. */
+  public record Listener(String host, int port) {
+    public static final Listener DEFAULT = new Listener("0.0.0.0", 8080);
+  }
+
+  /**
+   * A model and its endpoints.
+   *
+   * @param name the model name clients send
+   * @param policy a preset policy name or a policy file path (hot-reloaded when a file)
+   * @param adapters LoRA adapter names served under this model: a request naming an adapter as its
+   *     {@code model} is routed within this model's fleet, preferring endpoints that have it loaded
+   * @param endpoints the replicas
+   */
+  public record Model(String name, String policy, Set<String> adapters, List<Endpoint> endpoints) {
+    public Model {
+      adapters = Set.copyOf(adapters);
+      endpoints = List.copyOf(endpoints);
+    }
+  }
+
+  /**
+   * How requests are keyed and how the prefix index models the engines' caches.
+   *
+   * @param blockSizeTokens tokens per hashed block (match the engines' KV block size, vLLM: 16)
+   * @param charsPerToken characters per token used to size blocks in characters and to estimate
+   *     prompt tokens without a tokenizer
+   * @param capacityBlocks blocks each endpoint is assumed to cache (its KV capacity) until learned
+   * @param indexTtl how long an untouched block is believed cached
+   * @param signalsInterval how often each engine's {@code /metrics} is scraped for load signals
+   */
+  public record Routing(int blockSizeTokens, int charsPerToken, long capacityBlocks, Duration indexTtl,
+      Duration signalsInterval) {
+    public static final Routing DEFAULT = new Routing(16, 4, 26_000, Duration.ofMinutes(10), Duration.ofSeconds(1));
+
+    public int blockSizeChars() {
+      return blockSizeTokens * charsPerToken;
+    }
+  }
+
+  /**
+   * Upstream timeouts.
+   *
+   * @param connect to open a connection
+   * @param firstByte from sending the request to the response head (includes queueing and, for
+   *     non-streaming requests, the whole generation)
+   * @param idle the longest silence between two chunks of a response body
+   * @param total the whole exchange
+   */
+  public record Timeouts(Duration connect, Duration firstByte, Duration idle, Duration total) {
+    public static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(300),
+        Duration.ofSeconds(60), Duration.ofMinutes(30));
+  }
+
+  /**
+   * @param maxBodyBytes largest request body accepted (413 beyond)
+   * @param maxAttempts attempts per request, first included; later attempts go to the next-ranked
+   *     endpoint and happen only when an attempt failed before any response byte
+   */
+  public record Limits(long maxBodyBytes, int maxAttempts) {
+    public static final Limits DEFAULT = new Limits(32L * 1024 * 1024, 3);
+  }
+
+  /**
+   * @param interval between active checks ({@code GET /health}) of each endpoint
+   * @param timeout of one check
+   * @param failureThreshold consecutive failures (checks or requests) that eject an endpoint; one
+   *     successful active check re-admits it
+   */
+  public record Health(Duration interval, Duration timeout, int failureThreshold) {
+    public static final Health DEFAULT = new Health(Duration.ofSeconds(5), Duration.ofSeconds(2), 3);
+  }
+
+  /** @param maxConnectionsPerEndpoint keep-alive HTTP/1.1 connections per endpoint */
+  public record Pool(int maxConnectionsPerEndpoint) {
+    public static final Pool DEFAULT = new Pool(512);
+  }
+
+  /** All endpoints' roles are known values; used by {@code check-config}'s summary. */
+  public Map<String, Long> endpointsByRole() {
+    return models.stream().flatMap(m -> m.endpoints().stream())
+        .collect(java.util.stream.Collectors.groupingBy(e -> e.role().wireName(), java.util.TreeMap::new,
+            java.util.stream.Collectors.counting()));
+  }
+}

@@ -1,0 +1,210 @@
+package io.kvgate.gateway.http;
+
+import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.kvgate.gateway.proxy.Exchange;
+import io.kvgate.gateway.proxy.ModelRoute;
+import io.kvgate.gateway.proxy.UpstreamProxy;
+import io.kvgate.routing.Decision;
+import io.kvgate.routing.EndpointState;
+import io.kvgate.routing.Router;
+import io.kvgate.routing.RoutingRequest;
+import io.vertx.core.Handler;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The request path, one step per line in {@link #handle}: request id, routes that need no body,
+ * body limit, parse once, resolve the model, key, route, proxy. Every failure is rendered by
+ * {@link OpenAiErrors} in OpenAI's shape.
+ */
+public final class GatewayRoutes implements Handler<HttpServerRequest> {
+
+  private static final long MODELS_REFRESH_MILLIS = 30_000;
+
+  private final Vertx vertx;
+  private final GatewayConfig config;
+  private final Map<String, ModelRoute> byName = new LinkedHashMap<>();
+  private final Map<String, ModelRoute> byAdapter = new LinkedHashMap<>();
+  /** Model ids the endpoints report on their own /v1/models (adapters loaded there, aliases), to the fleet reporting them. */
+  private final Map<String, ModelRoute> reported = new ConcurrentHashMap<>();
+  private final UpstreamProxy proxy;
+  private final GatewayMetrics metrics;
+  private final HttpClient client;
+  private final RoutingKeyer keyer;
+  private final long createdSeconds = System.currentTimeMillis() / 1000;
+
+  public GatewayRoutes(Vertx vertx, GatewayConfig config, List<ModelRoute> routes, UpstreamProxy proxy,
+      GatewayMetrics metrics, HttpClient client) {
+    this.vertx = vertx;
+    this.config = config;
+    this.proxy = proxy;
+    this.metrics = metrics;
+    this.client = client;
+    this.keyer = new RoutingKeyer(config.routing().blockSizeChars(), config.routing().charsPerToken());
+    for (ModelRoute r : routes) {
+      byName.put(r.name(), r);
+      for (String a : r.adapters()) byAdapter.put(a, r);
+    }
+  }
+
+  /** Starts the periodic refresh of the models endpoints report. */
+  public void start() {
+    refreshReportedModels();
+    vertx.setPeriodic(MODELS_REFRESH_MILLIS, t -> refreshReportedModels());
+  }
+
+  @Override
+  public void handle(HttpServerRequest req) {
+    long start = System.nanoTime();
+    String requestId = req.getHeader("x-request-id");
+    if (requestId == null || requestId.isBlank() || requestId.length() > 200) requestId = UUID.randomUUID().toString();
+    HttpServerResponse resp = req.response();
+    resp.putHeader("x-request-id", requestId);
+    String path = req.path();
+    try {
+      if (req.method() == HttpMethod.GET) {
+        switch (path) {
+          case "/health" -> json(resp, 200, new JsonObject().put("status", "ok"));
+          case "/ready" -> ready(resp);
+          case "/metrics" -> resp.putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+              .end(metrics.registry().scrape());
+          case "/v1/models" -> json(resp, 200, models());
+          default -> {
+            if (path.startsWith("/v1/models/")) model(resp, path.substring("/v1/models/".length()));
+            else throw OpenAiException.notFound("unknown_url", "no route for GET " + path);
+          }
+        }
+        return;
+      }
+      if (req.method() != HttpMethod.POST || !path.startsWith("/v1/")) {
+        throw OpenAiException.notFound("unknown_url", "no route for " + req.method() + " " + path);
+      }
+      String id = requestId;
+      BodyReader.read(req, config.limits().maxBodyBytes()).onComplete(ar -> {
+        if (ar.failed()) {
+          if (ar.cause() instanceof OpenAiException e && e.status() == 413) {
+            // The rest of the body is never read: answer, then close the connection.
+            resp.putHeader("connection", "close");
+            resp.endHandler(v -> req.connection().close());
+          }
+          fail(req, ar.cause(), start);
+          return;
+        }
+        try {
+          route(req, OpenAiRequestParser.parse(path, ar.result()), id, start);
+        } catch (RuntimeException e) {
+          fail(req, e, start);
+        }
+      });
+    } catch (RuntimeException e) {
+      fail(req, e, start);
+    }
+  }
+
+  private void route(HttpServerRequest req, OpenAiRequest parsed, String requestId, long start) {
+    ModelRoute route = byName.get(parsed.model());
+    String adapter = null;
+    if (route == null && (route = byAdapter.get(parsed.model())) != null) adapter = parsed.model();
+    if (route == null && (route = reported.get(parsed.model())) != null) adapter = parsed.model();
+    if (route == null) {
+      throw new OpenAiException(404, "invalid_request_error", "model", "model_not_found",
+          "The model '" + parsed.model() + "' does not exist or is not served here; see GET /v1/models");
+    }
+    RoutingRequest routing = keyer.key(parsed, req.headers(), route.name(), adapter);
+    if (!routing.keyed()) metrics.unkeyed(route.name(), RoutingKeyer.NO_PROMPT);
+    Router router = route.router();
+    Decision decision = router.route(routing, route.endpoints(), System.nanoTime());
+    if (decision.isEmpty()) {
+      throw OpenAiException.upstream(503, "no_healthy_endpoint", "no healthy endpoint for model '" + route.name()
+          + "' (" + decision.reason() + "); retry later");
+    }
+    proxy.forward(new Exchange(req, parsed, routing, route, router, decision, requestId, start));
+  }
+
+  private void fail(HttpServerRequest req, Throwable t, long start) {
+    OpenAiException e = OpenAiErrors.of(t);
+    OpenAiErrors.send(req.response(), e);
+    metrics.request("none", "none", e.status(), System.nanoTime() - start);
+  }
+
+  private void ready(HttpServerResponse resp) {
+    JsonObject models = new JsonObject();
+    boolean ready = true;
+    for (ModelRoute r : byName.values()) {
+      long healthy = r.endpoints().stream().filter(EndpointState::healthy).count();
+      models.put(r.name(), new JsonObject().put("healthy_endpoints", healthy).put("endpoints", r.endpoints().size())
+          .put("policy", r.router().name()));
+      ready &= healthy > 0;
+    }
+    json(resp, ready ? 200 : 503, new JsonObject().put("ready", ready).put("models", models));
+  }
+
+  private JsonObject models() {
+    JsonArray data = new JsonArray();
+    for (ModelRoute r : byName.values()) {
+      data.add(modelObject(r.name(), r.name()));
+      for (String a : r.adapters()) data.add(modelObject(a, r.name()));
+    }
+    reported.forEach((id, r) -> {
+      if (!byName.containsKey(id) && !byAdapter.containsKey(id)) data.add(modelObject(id, r.name()));
+    });
+    return new JsonObject().put("object", "list").put("data", data);
+  }
+
+  private JsonObject modelObject(String id, String root) {
+    return new JsonObject().put("id", id).put("object", "model").put("created", createdSeconds)
+        .put("owned_by", "kvgate").put("root", root);
+  }
+
+  private void model(HttpServerResponse resp, String id) {
+    ModelRoute r = byName.get(id);
+    if (r == null) r = byAdapter.get(id);
+    if (r == null) r = reported.get(id);
+    if (r == null) throw OpenAiException.notFound("model_not_found", "The model '" + id + "' does not exist; see GET /v1/models");
+    json(resp, 200, modelObject(id, r.name()));
+  }
+
+  private static void json(HttpServerResponse resp, int status, JsonObject body) {
+    resp.setStatusCode(status).putHeader("content-type", "application/json").end(body.toBuffer());
+  }
+
+  /** Asks every endpoint for its /v1/models and remembers ids not configured here. */
+  private void refreshReportedModels() {
+    for (ModelRoute r : byName.values()) {
+      for (EndpointState e : r.endpoints()) {
+        URI url = e.endpoint().url();
+        String base = url.getRawPath() == null || url.getRawPath().equals("/") ? "" : url.getRawPath();
+        client.request(new RequestOptions().setMethod(HttpMethod.GET).setHost(url.getHost())
+                .setPort(url.getPort() > 0 ? url.getPort() : 80).setURI(base + "/v1/models")
+                .setConnectTimeout(2000).setIdleTimeout(5000))
+            .compose(q -> q.send())
+            .compose(resp -> resp.statusCode() == 200 ? resp.body() : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
+            .onSuccess(body -> {
+              try {
+                JsonArray data = new JsonObject(body).getJsonArray("data");
+                if (data == null) return;
+                for (int i = 0; i < data.size(); i++) {
+                  String id = data.getJsonObject(i).getString("id");
+                  if (id != null && !byName.containsKey(id)) reported.putIfAbsent(id, r);
+                }
+              } catch (RuntimeException ignored) {
+                // Not an OpenAI model list: nothing to merge.
+              }
+            });
+      }
+    }
+  }
+}

@@ -1,0 +1,151 @@
+package io.kvgate.gateway.metrics;
+
+import io.kvgate.routing.EndpointState;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Duration;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * kvgate's own meters, all named {@code kvgate_*} in base units, with low-cardinality tags (model,
+ * endpoint, status, kind, policy). Meters are created once per tag set and cached, so the request
+ * path does a map lookup, not a registry lookup with tag sorting.
+ */
+public final class GatewayMetrics {
+
+  /** Buckets that matter for LLM latencies: from a fast cache hit to a long generation. */
+  private static final Duration[] LATENCY_SLOS = {
+    Duration.ofMillis(5), Duration.ofMillis(10), Duration.ofMillis(25), Duration.ofMillis(50),
+    Duration.ofMillis(100), Duration.ofMillis(250), Duration.ofMillis(500), Duration.ofSeconds(1),
+    Duration.ofMillis(2500), Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(20),
+    Duration.ofSeconds(30), Duration.ofSeconds(60)
+  };
+
+  private final PrometheusMeterRegistry registry;
+  private final ConcurrentHashMap<String, Counter> counters = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, Timer> timers = new ConcurrentHashMap<>();
+  private final DistributionSummary predictionError;
+
+  public GatewayMetrics(PrometheusMeterRegistry registry) {
+    this.registry = registry;
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmGcMetrics().bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new ClassLoaderMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+    new UptimeMetrics().bindTo(registry);
+    predictionError = DistributionSummary.builder("kvgate_prefix_prediction_error_tokens")
+        .description("|predicted - engine-reported| cached prompt tokens per request, when the engine reports cached_tokens")
+        .baseUnit("tokens")
+        .serviceLevelObjectives(1, 16, 64, 256, 1024, 4096, 16384)
+        .register(registry);
+  }
+
+  /** A registry with Prometheus defaults. */
+  public static PrometheusMeterRegistry newRegistry() {
+    return new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  }
+
+  public PrometheusMeterRegistry registry() {
+    return registry;
+  }
+
+  /** Gauges for one endpoint: in-flight requests, pending prefill tokens, health (1 healthy, 0 ejected). */
+  public void bindEndpoint(String model, EndpointState e) {
+    Gauge.builder("kvgate_endpoint_in_flight_requests", e, s -> s.localInFlight())
+        .description("Requests this gateway has dispatched to the endpoint and not yet finished")
+        .tags("model", model, "endpoint", e.id()).register(registry);
+    Gauge.builder("kvgate_endpoint_pending_prefill_tokens", e, s -> s.pendingPrefillTokens())
+        .description("Prompt tokens dispatched to the endpoint whose prefill has not finished")
+        .tags("model", model, "endpoint", e.id()).register(registry);
+    Gauge.builder("kvgate_endpoint_healthy", e, s -> s.healthy() ? 1 : 0)
+        .description("1 if the endpoint is admitted, 0 if ejected by health checks")
+        .tags("model", model, "endpoint", e.id()).register(registry);
+    Gauge.builder("kvgate_endpoint_engine_waiting_requests", e, s -> s.signals().waiting())
+        .description("Waiting requests the engine last reported on its /metrics")
+        .tags("model", model, "endpoint", e.id()).register(registry);
+    Gauge.builder("kvgate_endpoint_engine_kv_cache_usage_ratio", e, s -> s.signals().kvCacheUsage())
+        .description("KV-cache usage the engine last reported, 0..1")
+        .tags("model", model, "endpoint", e.id()).register(registry);
+  }
+
+  private Counter counter(String name, String description, String... tags) {
+    String key = name + '|' + String.join("|", tags);
+    return counters.computeIfAbsent(key, k -> Counter.builder(name).description(description).tags(tags).register(registry));
+  }
+
+  private Timer timer(String name, String description, String... tags) {
+    String key = name + '|' + String.join("|", tags);
+    return timers.computeIfAbsent(key, k -> Timer.builder(name).description(description).tags(tags)
+        .serviceLevelObjectives(LATENCY_SLOS).minimumExpectedValue(Duration.ofMillis(1))
+        .maximumExpectedValue(Duration.ofMinutes(10)).register(registry));
+  }
+
+  /** One finished request, by the endpoint that served it ({@code none} if none did). */
+  public void request(String model, String endpoint, int status, long durationNanos) {
+    counter("kvgate_requests", "Requests answered, by model, endpoint and HTTP status",
+        "model", model, "endpoint", endpoint, "status", Integer.toString(status)).increment();
+    timer("kvgate_request_duration_seconds", "Request duration, receipt of the body to the end of the response",
+        "model", model).record(durationNanos, TimeUnit.NANOSECONDS);
+  }
+
+  /** Time from receiving the request to relaying the upstream's first byte. */
+  public void timeToFirstByte(String model, String endpoint, long nanos) {
+    timer("kvgate_time_to_first_byte_seconds", "Time from request receipt to the first upstream response byte relayed",
+        "model", model, "endpoint", endpoint).record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  /** An upstream failure: {@code connect}, {@code reset}, {@code first_byte_timeout}, {@code idle_timeout}, {@code status_5xx}, ... */
+  public void upstreamError(String model, String endpoint, String kind) {
+    counter("kvgate_upstream_errors", "Upstream failures by kind", "model", model, "endpoint", endpoint, "kind", kind).increment();
+  }
+
+  public void retry(String model, String endpoint) {
+    counter("kvgate_retries", "Attempts retried on another endpoint after a failure before the first byte",
+        "model", model, "endpoint", endpoint).increment();
+  }
+
+  public void clientDisconnect(String model, String endpoint) {
+    counter("kvgate_client_disconnects", "Requests whose client went away before the response ended; the upstream request was cancelled",
+        "model", model, "endpoint", endpoint).increment();
+  }
+
+  /** A request that could not be keyed for prefix routing (never silently routed as a miss). */
+  public void unkeyed(String model, String reason) {
+    counter("kvgate_routing_unkeyed_requests", "Requests kvgate could not render into a prompt key", "model", model, "reason", reason).increment();
+  }
+
+  public void routed(String model, String policy, String endpoint) {
+    counter("kvgate_routing_decisions", "Routing decisions by policy and chosen endpoint", "model", model, "policy", policy, "endpoint", endpoint).increment();
+  }
+
+  public void healthTransition(String model, String endpoint, boolean healthy) {
+    counter("kvgate_endpoint_health_transitions", "Endpoint ejections (to=ejected) and re-admissions (to=healthy)",
+        "model", model, "endpoint", endpoint, "to", healthy ? "healthy" : "ejected").increment();
+  }
+
+  public void policyReload(String model, boolean ok) {
+    counter("kvgate_policy_reloads", "Policy file reloads, by outcome", "model", model, "outcome", ok ? "applied" : "rejected").increment();
+  }
+
+  /** Predicted vs engine-reported cached prompt tokens for one request. */
+  public void prefixPrediction(String model, long predicted, long reported) {
+    counter("kvgate_prefix_predicted_cached_tokens", "Prompt tokens kvgate predicted to be cached on the endpoint it chose",
+        "model", model).increment(predicted);
+    counter("kvgate_prefix_reported_cached_tokens", "Prompt tokens the engine reported as cached (usage.prompt_tokens_details.cached_tokens)",
+        "model", model).increment(reported);
+    predictionError.record(Math.abs(predicted - reported));
+  }
+}

@@ -1,0 +1,30 @@
+package io.kvgate.gateway.proxy;
+
+import io.kvgate.gateway.http.OpenAiRequest;
+import io.kvgate.routing.Decision;
+import io.kvgate.routing.Router;
+import io.kvgate.routing.RoutingRequest;
+import io.vertx.core.http.HttpServerRequest;
+
+/**
+ * One client request on its way through the gateway: everything the proxy needs, built by the
+ * request path before the first attempt.
+ *
+ * @param request the client's HTTP request (its response is written by the proxy)
+ * @param parsed the parsed body
+ * @param routing what the policy saw
+ * @param route the model's fleet
+ * @param router the policy that made {@code decision} (kept even if a reload swaps it meanwhile)
+ * @param decision the ranked endpoints
+ * @param requestId the {@code x-request-id}
+ * @param startNanos when the body had been received
+ */
+public record Exchange(
+    HttpServerRequest request,
+    OpenAiRequest parsed,
+    RoutingRequest routing,
+    ModelRoute route,
+    Router router,
+    Decision decision,
+    String requestId,
+    long startNanos) {}

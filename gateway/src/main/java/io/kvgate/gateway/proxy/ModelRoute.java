@@ -1,0 +1,86 @@
+package io.kvgate.gateway.proxy;
+
+import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.routing.Endpoint;
+import io.kvgate.routing.EndpointState;
+import io.kvgate.routing.Router;
+import io.kvgate.routing.policy.Policies;
+import io.kvgate.routing.policy.PolicyException;
+import io.kvgate.routing.policy.RoutingContext;
+import io.kvgate.routing.prefix.LruPrefixIndex;
+import io.kvgate.routing.prefix.PrefixIndex;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * One served model: its endpoints' live states, its prefix index and its current policy. The
+ * index and the endpoint states outlive policy reloads; the policy is swapped atomically.
+ */
+public final class ModelRoute {
+
+  private final String name;
+  private final String policySource;
+  private final java.util.Set<String> adapters;
+  private final List<EndpointState> endpoints;
+  private final PrefixIndex index;
+  private final RoutingContext context;
+  private final AtomicReference<Router> router = new AtomicReference<>();
+
+  /** Builds the model's state and compiles its policy; a bad policy fails start-up. */
+  public ModelRoute(GatewayConfig.Model model, GatewayConfig.Routing routing) throws PolicyException {
+    this.name = model.name();
+    this.policySource = model.policy();
+    this.adapters = model.adapters();
+    List<EndpointState> states = new ArrayList<>();
+    for (Endpoint e : model.endpoints()) states.add(new EndpointState(e, states.size()));
+    this.endpoints = List.copyOf(states);
+    this.index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
+        .withDefaultCapacityBlocks(routing.capacityBlocks())
+        .withTtl(routing.indexTtl()));
+    this.context = new RoutingContext(name, index, new SplittableRandom(name.hashCode()));
+    router.set(Policies.load(policySource, context));
+  }
+
+  public String name() {
+    return name;
+  }
+
+  /** The preset name or file path the policy came from. */
+  public String policySource() {
+    return policySource;
+  }
+
+  public java.util.Set<String> adapters() {
+    return adapters;
+  }
+
+  public List<EndpointState> endpoints() {
+    return endpoints;
+  }
+
+  public PrefixIndex index() {
+    return index;
+  }
+
+  public RoutingContext context() {
+    return context;
+  }
+
+  /** The policy in force. */
+  public Router router() {
+    return router.get();
+  }
+
+  /** Swaps in a new policy (hot reload). */
+  public void setRouter(Router r) {
+    router.set(r);
+  }
+
+  /** At least one endpoint is admitted by health checks. */
+  public boolean ready() {
+    for (EndpointState e : endpoints) if (e.healthy()) return true;
+    return false;
+  }
+}

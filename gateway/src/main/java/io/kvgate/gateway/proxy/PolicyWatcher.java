@@ -1,0 +1,71 @@
+package io.kvgate.gateway.proxy;
+
+import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.kvgate.routing.Router;
+import io.kvgate.routing.policy.Policies;
+import io.kvgate.routing.policy.PolicyException;
+import io.vertx.core.Vertx;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.logging.Logger;
+
+/**
+ * Hot reload of policy files. Every model whose policy is a file path (not a preset name) has its
+ * file's modification time polled every {@link #POLL_MILLIS} ms with Vert.x's async file system;
+ * a change is read, parsed and compiled, and swapped in atomically. A file that does not parse or
+ * compile is refused with one log line listing every problem, and the policy in force stays.
+ */
+public final class PolicyWatcher {
+
+  static final long POLL_MILLIS = 1000;
+  private static final Logger LOG = Logger.getLogger(PolicyWatcher.class.getName());
+
+  private final Vertx vertx;
+  private final GatewayMetrics metrics;
+  private final List<Long> timers = new ArrayList<>();
+
+  public PolicyWatcher(Vertx vertx, GatewayMetrics metrics) {
+    this.vertx = vertx;
+    this.metrics = metrics;
+  }
+
+  public void start(List<ModelRoute> routes) {
+    for (ModelRoute r : routes) {
+      Path file = Path.of(r.policySource());
+      if (!Policies.presetNames().contains(r.policySource()) && Files.isRegularFile(file)) watch(r, file.toString());
+    }
+  }
+
+  private void watch(ModelRoute route, String file) {
+    long[] lastModified = {-1};
+    vertx.fileSystem().props(file).onSuccess(p -> lastModified[0] = p.lastModifiedTime());
+    timers.add(vertx.setPeriodic(POLL_MILLIS, t -> vertx.fileSystem().props(file).onSuccess(p -> {
+      if (lastModified[0] < 0 || p.lastModifiedTime() == lastModified[0]) {
+        if (lastModified[0] < 0) lastModified[0] = p.lastModifiedTime();
+        return;
+      }
+      lastModified[0] = p.lastModifiedTime();
+      vertx.fileSystem().readFile(file).onSuccess(bytes -> reload(route, file, bytes.toString()));
+    })));
+  }
+
+  /** Parses and compiles {@code yaml}; swaps it in, or refuses it with a log line. */
+  public void reload(ModelRoute route, String source, String yaml) {
+    try {
+      Router next = Policies.compile(Policies.parse(yaml, source), route.context());
+      route.setRouter(next);
+      metrics.policyReload(route.name(), true);
+      LOG.info("policy for model '" + route.name() + "' reloaded from " + source + ": now '" + next.name() + "'");
+    } catch (PolicyException e) {
+      metrics.policyReload(route.name(), false);
+      LOG.warning("policy edit refused for model '" + route.name() + "', keeping '" + route.router().name()
+          + "': " + e.getMessage());
+    }
+  }
+
+  public void stop() {
+    timers.forEach(vertx::cancelTimer);
+  }
+}

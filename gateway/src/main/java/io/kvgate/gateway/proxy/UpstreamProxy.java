@@ -1,0 +1,332 @@
+package io.kvgate.gateway.proxy;
+
+import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.gateway.health.HealthChecker;
+import io.kvgate.gateway.http.OpenAiErrors;
+import io.kvgate.gateway.http.OpenAiException;
+import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.kvgate.routing.Decision;
+import io.kvgate.routing.EndpointState;
+import io.kvgate.routing.Router;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.RequestOptions;
+import java.net.URI;
+import java.util.Locale;
+import java.util.Set;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Sends an {@link Exchange} to its ranked endpoints and relays the answer.
+ *
+ * <ul>
+ *   <li>The client's bytes are forwarded as received; the response is relayed chunk by chunk as it
+ *       arrives, never re-framed. When the client's write queue is full the upstream response is
+ *       paused and resumed on drain, so a slow reader costs a bounded buffer, not a whole stream.
+ *   <li>Load is counted at dispatch ({@link EndpointState#acquire}) in the tokens the endpoint is
+ *       predicted to prefill, the prefill share released at the first response byte, the rest when
+ *       the exchange ends, on every path.
+ *   <li>An attempt that fails before any response byte (connection refused or reset, a 5xx status)
+ *       is retried on the next-ranked endpoint, up to {@code limits.maxAttempts}. A first-byte
+ *       timeout is not retried: the engine may still be working on it. After the first byte
+ *       nothing is retried; a stream ends with an OpenAI-shaped SSE error event.
+ *   <li>A client that goes away cancels the upstream request at once (its connection is reset,
+ *       which is how vLLM and SGLang notice an abort).
+ * </ul>
+ */
+public final class UpstreamProxy {
+
+  private static final Logger LOG = Logger.getLogger(UpstreamProxy.class.getName());
+  private static final Set<String> HOP_BY_HOP = Set.of("connection", "keep-alive", "proxy-authenticate",
+      "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length");
+
+  private final Vertx vertx;
+  private final HttpClient client;
+  private final GatewayConfig config;
+  private final GatewayMetrics metrics;
+  private final HealthChecker health;
+
+  public UpstreamProxy(Vertx vertx, HttpClient client, GatewayConfig config, GatewayMetrics metrics, HealthChecker health) {
+    this.vertx = vertx;
+    this.client = client;
+    this.config = config;
+    this.metrics = metrics;
+    this.health = health;
+  }
+
+  /** Starts the exchange; the client's response is always ended (or reset) exactly once. */
+  public void forward(Exchange x) {
+    new Flight(x).attempt(0, null);
+  }
+
+  /** The mutable state of one exchange, confined to its event loop. */
+  private final class Flight {
+    private final Exchange x;
+    private final HttpServerResponse out;
+    private final String model;
+    private final int attempts;
+    private HttpClientRequest upstream;
+    private EndpointState.Lease lease;
+    private Decision.Candidate current;
+    private boolean clientGone;
+    private boolean finished;
+    private boolean firstByte;
+    private long firstByteTimer = -1;
+    private long idleTimer = -1;
+    private long totalTimer = -1;
+    private long lastChunkNanos;
+    private boolean paused;
+    private final UsageScanner usage = new UsageScanner();
+
+    Flight(Exchange x) {
+      this.x = x;
+      this.out = x.request().response();
+      this.model = x.route().name();
+      this.attempts = Math.min(config.limits().maxAttempts(), x.decision().ranked().size());
+      out.closeHandler(v -> onClientGone());
+      totalTimer = vertx.setTimer(config.timeouts().total().toMillis(), t -> {
+        totalTimer = -1;
+        abortUpstream();
+        fail(new OpenAiException(504, "server_error", null, "upstream_timeout",
+            "upstream did not finish within " + config.timeouts().total()), "total_timeout");
+      });
+    }
+
+    void attempt(int i, OpenAiException lastError) {
+      if (clientGone || finished) return;
+      if (i >= attempts) {
+        fail(lastError != null ? lastError : OpenAiException.upstream(503, "no_healthy_endpoint",
+            "no healthy endpoint for model '" + model + "'"), null);
+        return;
+      }
+      Decision.Candidate c = x.decision().ranked().get(i);
+      EndpointState ep = c.endpoint();
+      if (i > 0) metrics.retry(model, ep.id());
+      current = c;
+      long blockTokens = config.routing().blockSizeTokens();
+      long predicted = Math.min(x.routing().promptTokens(), c.matchedBlocks() * blockTokens);
+      lease = ep.acquire(x.routing().promptTokens() - predicted, x.routing().promptTokens());
+      x.router().onDispatched(x.routing(), ep, System.nanoTime());
+      metrics.routed(model, x.router().name(), ep.id());
+
+      URI url = ep.endpoint().url();
+      String basePath = url.getRawPath() == null || url.getRawPath().equals("/") ? "" : url.getRawPath();
+      RequestOptions opts = new RequestOptions()
+          .setMethod(x.request().method())
+          .setHost(url.getHost())
+          .setPort(url.getPort() > 0 ? url.getPort() : ("https".equals(url.getScheme()) ? 443 : 80))
+          .setSsl("https".equals(url.getScheme()))
+          .setURI(basePath + x.request().uri())
+          .setConnectTimeout(config.timeouts().connect().toMillis());
+      x.request().headers().forEach((k, v) -> {
+        if (!HOP_BY_HOP.contains(k.toLowerCase(Locale.ROOT))) opts.addHeader(k, v);
+      });
+      opts.putHeader("x-request-id", x.requestId());
+
+      client.request(opts).onComplete(ar -> {
+        if (ar.failed()) {
+          retryOrFail(i, ep, "connect", OpenAiException.upstream(502, "upstream_unavailable",
+              "endpoint " + ep.id() + " could not be reached: " + ar.cause().getMessage()));
+          return;
+        }
+        HttpClientRequest req = ar.result();
+        // Failures are handled through the send future; this only keeps resets out of the log.
+        req.exceptionHandler(err -> { });
+        if (clientGone || finished) {
+          req.reset();
+          lease.release();
+          return;
+        }
+        upstream = req;
+        firstByteTimer = vertx.setTimer(config.timeouts().firstByte().toMillis(), t -> {
+          firstByteTimer = -1;
+          if (firstByte || finished) return;
+          health.recordFailure(model, ep);
+          metrics.upstreamError(model, ep.id(), "first_byte_timeout");
+          // Fail first: the reset below completes the send future, which must see the exchange finished.
+          fail(new OpenAiException(504, "server_error", null, "upstream_timeout",
+              "endpoint " + ep.id() + " sent no response within " + config.timeouts().firstByte()), null);
+          req.reset();
+        });
+        req.send(x.parsed().raw()).onComplete(r -> {
+          if (finished || clientGone) {
+            if (r.succeeded()) r.result().request().reset();
+            return;
+          }
+          if (r.failed()) {
+            cancelTimer(firstByteTimer);
+            retryOrFail(i, ep, "reset", OpenAiException.upstream(502, "upstream_failed",
+                "endpoint " + ep.id() + " failed before responding: " + r.cause().getMessage()));
+            return;
+          }
+          onResponse(i, ep, r.result());
+        });
+      });
+    }
+
+    private void retryOrFail(int i, EndpointState ep, String kind, OpenAiException error) {
+      lease.release();
+      x.router().onFinished(x.routing(), ep, Router.Outcome.FAILED, System.nanoTime());
+      health.recordFailure(model, ep);
+      metrics.upstreamError(model, ep.id(), kind);
+      upstream = null;
+      attempt(i + 1, error);
+    }
+
+    private void onResponse(int i, EndpointState ep, HttpClientResponse resp) {
+      int status = resp.statusCode();
+      if (status >= 500 && i + 1 < attempts) {
+        cancelTimer(firstByteTimer);
+        resp.request().reset();
+        retryOrFail(i, ep, "status_" + status, OpenAiException.upstream(502, "upstream_failed",
+            "endpoint " + ep.id() + " answered " + status));
+        return;
+      }
+      if (status >= 500) {
+        // The last attempt: report it in OpenAI's shape, with the engine's words.
+        cancelTimer(firstByteTimer);
+        health.recordFailure(model, ep);
+        metrics.upstreamError(model, ep.id(), "status_" + status);
+        resp.body().onComplete(b -> {
+          String detail = b.succeeded() ? b.result().toString() : "";
+          if (detail.length() > 500) detail = detail.substring(0, 500) + "...";
+          lease.release();
+          x.router().onFinished(x.routing(), ep, Router.Outcome.FAILED, System.nanoTime());
+          fail(OpenAiException.upstream(502, "upstream_failed", "endpoint " + ep.id() + " answered " + status
+              + (detail.isEmpty() ? "" : ": " + detail)), null);
+        });
+        return;
+      }
+      out.setStatusCode(status);
+      resp.headers().forEach((k, v) -> {
+        if (!HOP_BY_HOP.contains(k.toLowerCase(Locale.ROOT))) out.headers().add(k, v);
+      });
+      String length = resp.getHeader(HttpHeaders.CONTENT_LENGTH);
+      if (length != null) out.putHeader(HttpHeaders.CONTENT_LENGTH, length);
+      else out.setChunked(true);
+      out.putHeader("x-kvgate-endpoint", ep.id());
+      out.putHeader("x-request-id", x.requestId());
+      boolean sse = String.valueOf(resp.getHeader(HttpHeaders.CONTENT_TYPE)).startsWith("text/event-stream");
+      lastChunkNanos = System.nanoTime();
+      long idleMillis = config.timeouts().idle().toMillis();
+      idleTimer = vertx.setPeriodic(Math.max(10, idleMillis / 4), t -> {
+        if (!paused && firstByte && System.nanoTime() - lastChunkNanos > idleMillis * 1_000_000L) {
+          metrics.upstreamError(model, ep.id(), "idle_timeout");
+          health.recordFailure(model, ep);
+          failAfterFirstByte(sse, new OpenAiException(504, "server_error", null, "upstream_timeout",
+              "endpoint " + ep.id() + " sent nothing for " + config.timeouts().idle()));
+          resp.request().reset();
+        }
+      });
+      resp.handler(chunk -> {
+        lastChunkNanos = System.nanoTime();
+        if (!firstByte) {
+          firstByte = true;
+          cancelTimer(firstByteTimer);
+          lease.prefillDone();
+          metrics.timeToFirstByte(model, ep.id(), lastChunkNanos - x.startNanos());
+        }
+        usage.feed(chunk);
+        out.write(chunk);
+        if (out.writeQueueFull()) {
+          paused = true;
+          resp.pause();
+          out.drainHandler(v -> {
+            paused = false;
+            resp.resume();
+          });
+        }
+      });
+      resp.exceptionHandler(err -> {
+        if (finished || clientGone) return;
+        metrics.upstreamError(model, ep.id(), "reset_mid_response");
+        health.recordFailure(model, ep);
+        failAfterFirstByte(sse, OpenAiException.upstream(502, "upstream_failed",
+            "endpoint " + ep.id() + " failed mid-response: " + err.getMessage()));
+      });
+      resp.endHandler(v -> {
+        if (finished || clientGone) return;
+        if (!firstByte) {
+          cancelTimer(firstByteTimer);
+          metrics.timeToFirstByte(model, ep.id(), System.nanoTime() - x.startNanos());
+        }
+        health.recordSuccess(model, ep);
+        finish(status, new Router.Outcome(status < 400, usage.cachedTokens(), usage.promptTokens()));
+        out.end();
+      });
+    }
+
+    private void failAfterFirstByte(boolean sse, OpenAiException e) {
+      if (finished) return;
+      if (sse && !out.ended() && !out.closed()) {
+        out.end(OpenAiErrors.sseEvent(e));
+      } else if (!out.ended() && !out.closed()) {
+        out.reset();
+      }
+      finish(e.status(), Router.Outcome.FAILED);
+    }
+
+    private void onClientGone() {
+      if (finished || out.ended()) return;
+      clientGone = true;
+      abortUpstream();
+      metrics.clientDisconnect(model, current == null ? "none" : current.endpoint().id());
+      finish(499, Router.Outcome.FAILED);
+    }
+
+    private void abortUpstream() {
+      if (upstream != null) upstream.reset();
+    }
+
+    /** Fails before any byte reached the client: an OpenAI-shaped error response. */
+    private void fail(OpenAiException e, String kind) {
+      if (finished) return;
+      if (kind != null && current != null) metrics.upstreamError(model, current.endpoint().id(), kind);
+      if (out.headWritten()) {
+        failAfterFirstByte(true, e);
+        return;
+      }
+      OpenAiErrors.send(out, e);
+      finish(e.status(), Router.Outcome.FAILED);
+    }
+
+    private void finish(int status, Router.Outcome outcome) {
+      if (finished) return;
+      finished = true;
+      cancelTimer(firstByteTimer);
+      cancelTimer(idleTimer);
+      cancelTimer(totalTimer);
+      String endpoint = current == null ? "none" : current.endpoint().id();
+      if (lease != null) {
+        lease.release();
+        if (current != null && outcome.success()) {
+          x.router().onFinished(x.routing(), current.endpoint(), outcome, System.nanoTime());
+          if (outcome.reportedCachedTokens() >= 0) {
+            long predicted = Math.min(x.routing().promptTokens(),
+                (long) current.matchedBlocks() * config.routing().blockSizeTokens());
+            metrics.prefixPrediction(model, predicted, outcome.reportedCachedTokens());
+          }
+        } else if (current != null && status == 499) {
+          x.router().onFinished(x.routing(), current.endpoint(), outcome, System.nanoTime());
+        }
+      }
+      metrics.request(model, endpoint, status, System.nanoTime() - x.startNanos());
+      if (status >= 500 && LOG.isLoggable(Level.FINE)) LOG.fine("request " + x.requestId() + " failed with " + status);
+    }
+
+    private void cancelTimer(long id) {
+      if (id >= 0) vertx.cancelTimer(id);
+    }
+  }
+
+  /** Exposed for tests: the body the client sent is forwarded byte for byte. */
+  static Buffer forwardedBody(Exchange x) {
+    return x.parsed().raw();
+  }
+}
