@@ -57,7 +57,7 @@ public final class DemoCommand implements Callable<Integer> {
   public DemoCommand() {
     // Small enough that the engines' caches cannot hold every tenant's prompt everywhere, so
     // routing decides the hit rate (see README: Demo).
-    sim.capacityBlocks = 4096;
+    sim.capacityBlocks = 2048;
   }
 
   @Override
@@ -108,7 +108,6 @@ public final class DemoCommand implements Callable<Integer> {
         DemoWorkload w = workload;
         vertx.setTimer(durationSeconds * 1000L, t -> {
           w.stop();
-          table.print();
           new Thread(() -> System.exit(0), "kvgate-demo-exit").start();
         });
       }
@@ -117,7 +116,8 @@ public final class DemoCommand implements Callable<Integer> {
     CliRuntime.awaitShutdown(() -> {
       if (w != null) w.close();
       try {
-        CliRuntime.await(gateway.close().compose(v -> fleet.close()).compose(v -> vertx.close()), 10);
+        CliRuntime.await(gateway.close().compose(v -> fleet.close()), 10);
+        CliRuntime.await(vertx.close(), 10);
       } catch (Exception ignored) {
         // Shutting down anyway.
       }

@@ -77,7 +77,8 @@ public final class ServeCommand implements Callable<Integer> {
             + m.policy() + ")").toArray()));
     CliRuntime.awaitShutdown(() -> {
       try {
-        CliRuntime.await(gateway.close().compose(v -> vertx.close()), 10);
+        CliRuntime.await(gateway.close(), 10);
+        CliRuntime.await(vertx.close(), 10);
       } catch (Exception ignored) {
         // Shutting down anyway.
       }

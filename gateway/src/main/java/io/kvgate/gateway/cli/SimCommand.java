@@ -30,7 +30,8 @@ public final class SimCommand implements Callable<Integer> {
     System.out.println("endpoints: " + String.join(",", fleet.urls()));
     CliRuntime.awaitShutdown(() -> {
       try {
-        CliRuntime.await(fleet.close().compose(v -> vertx.close()), 10);
+        CliRuntime.await(fleet.close(), 10);
+        CliRuntime.await(vertx.close(), 10);
       } catch (Exception ignored) {
         // Shutting down anyway.
       }
