@@ -1,7 +1,7 @@
 package io.kvgate.gateway.cli;
 
 import io.kvgate.gateway.Gateway;
-import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.gateway.demo.Demo;
 import io.kvgate.gateway.demo.DemoStats;
 import io.kvgate.gateway.demo.DemoWorkload;
 import io.kvgate.gateway.demo.FleetTable;
@@ -64,19 +64,18 @@ public final class DemoCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrometheusMeterRegistry registry = CliRuntime.registry();
     Vertx vertx = CliRuntime.vertx(registry);
-    SimFleet fleet = CliRuntime.await(SimFleet.start(vertx, sim.toConfig(), replicas, engineBasePort), 30);
-    GatewayConfig config = GatewayConfig.of(sim.model, fleet.urls(), policy)
-        .withListener(new GatewayConfig.Listener("127.0.0.1", port));
-    Gateway gateway;
+    Demo demo;
     try {
-      gateway = CliRuntime.await(Gateway.start(vertx, config, registry), 30);
+      demo = CliRuntime.await(Demo.start(vertx, registry, sim.toConfig(), replicas, engineBasePort, "127.0.0.1", port, policy), 30);
     } catch (Exception e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
-      System.err.println("demo: could not start the gateway: " + cause.getMessage());
-      CliRuntime.await(fleet.close().compose(v -> vertx.close()), 10);
+      System.err.println("demo: could not start: " + cause.getMessage());
+      CliRuntime.await(vertx.close(), 10);
       return 1;
     }
-    String url = "http://127.0.0.1:" + gateway.port();
+    SimFleet fleet = demo.fleet();
+    Gateway gateway = demo.gateway();
+    String url = demo.url();
     System.out.printf("""
         kvgate demo: gateway %s -> %d simulated engines (%s), policy '%s', model '%s'
           engines: %s
@@ -116,7 +115,7 @@ public final class DemoCommand implements Callable<Integer> {
     CliRuntime.awaitShutdown(() -> {
       if (w != null) w.close();
       try {
-        CliRuntime.await(gateway.close().compose(v -> fleet.close()), 10);
+        CliRuntime.await(demo.close(), 10);
         CliRuntime.await(vertx.close(), 10);
       } catch (Exception ignored) {
         // Shutting down anyway.

@@ -1,0 +1,56 @@
+package io.kvgate.gateway.demo;
+
+import io.kvgate.gateway.Gateway;
+import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.sim.SimEngineConfig;
+import io.kvgate.sim.SimFleet;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+
+/**
+ * The embedded default: a simulated fleet and a gateway routing to it, in one process. {@code
+ * kvgate demo} runs it from the command line; tests start it in-process.
+ */
+public final class Demo {
+
+  private final SimFleet fleet;
+  private final Gateway gateway;
+
+  private Demo(SimFleet fleet, Gateway gateway) {
+    this.fleet = fleet;
+    this.gateway = gateway;
+  }
+
+  /**
+   * Starts {@code replicas} engines from {@code engine} (ports from {@code engineBasePort}, 0 =
+   * ephemeral) and a gateway on {@code host:port} routing them with {@code policy}.
+   */
+  public static Future<Demo> start(Vertx vertx, PrometheusMeterRegistry registry, SimEngineConfig engine,
+      int replicas, int engineBasePort, String host, int port, String policy) {
+    return SimFleet.start(vertx, engine, replicas, engineBasePort).compose(fleet -> {
+      GatewayConfig config = GatewayConfig.of(engine.model(), fleet.urls(), policy)
+          .withListener(new GatewayConfig.Listener(host, port));
+      return Gateway.start(vertx, config, registry)
+          .map(g -> new Demo(fleet, g))
+          .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));
+    });
+  }
+
+  public SimFleet fleet() {
+    return fleet;
+  }
+
+  public Gateway gateway() {
+    return gateway;
+  }
+
+  /** {@code http://127.0.0.1:port}. */
+  public String url() {
+    return "http://127.0.0.1:" + gateway.port();
+  }
+
+  public Future<Void> close() {
+    return gateway.close().compose(v -> fleet.close());
+  }
+}
