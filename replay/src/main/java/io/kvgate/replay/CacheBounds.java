@@ -1,0 +1,87 @@
+package io.kvgate.replay;
+
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The two references every policy's hit rate is read against, computed from the trace alone in the
+ * engines' own units (blocks of {@code blockSizeTokens}; each 512-token trace id is {@code 512 /
+ * blockSizeTokens} engine blocks, fewer for a partial last id) and with vLLM's accounting (only
+ * full blocks are cached, and at least one prompt token is always recomputed):
+ *
+ * <ul>
+ *   <li>the infinite-cache oracle: every block ever seen stays cached, one shared cache;
+ *   <li>the pooled-cache bound: one LRU cache as large as the whole fleet's ({@code replicas ×
+ *       capacityBlocks}); a request's matched chain and its new blocks are touched tail first, so a
+ *       prefix's head is evicted last, as vLLM frees a request's blocks in reverse order.
+ * </ul>
+ *
+ * Both are token hit rates: cached prompt tokens over prompt tokens.
+ */
+public final class CacheBounds {
+
+  private CacheBounds() {}
+
+  /** The engine-block keys of a record's full blocks, in prompt order. */
+  static long[] keys(TraceRecord r, int blockSizeTokens) {
+    int perId = TraceRecord.TRACE_BLOCK_TOKENS / blockSizeTokens;
+    int n = r.hashIds().length;
+    int lastTokens = r.inputLength() - TraceRecord.TRACE_BLOCK_TOKENS * (n - 1);
+    int lastBlocks = Math.min(perId, lastTokens / blockSizeTokens);
+    long[] keys = new long[n == 0 ? 0 : (n - 1) * perId + lastBlocks];
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      int blocks = i == n - 1 ? lastBlocks : perId;
+      for (int j = 0; j < blocks; j++) keys[k++] = r.hashIds()[i] * 1024 + j;
+    }
+    return keys;
+  }
+
+  /** Tokens an engine reports cached for {@code matchedBlocks} leading blocks of a prompt. */
+  static long cachedTokens(int matchedBlocks, int inputLength, int blockSizeTokens) {
+    long maxCacheable = (long) ((inputLength - 1) / blockSizeTokens) * blockSizeTokens;
+    return Math.max(0, Math.min((long) matchedBlocks * blockSizeTokens, maxCacheable));
+  }
+
+  /** Token hit rate with one infinite cache. */
+  public static double oracle(List<TraceRecord> trace, int blockSizeTokens) {
+    Set<Long> seen = new HashSet<>();
+    long hit = 0;
+    long total = 0;
+    for (TraceRecord r : trace) {
+      long[] keys = keys(r, blockSizeTokens);
+      int m = 0;
+      while (m < keys.length && seen.contains(keys[m])) m++;
+      hit += cachedTokens(m, r.inputLength(), blockSizeTokens);
+      total += r.inputLength();
+      for (long k : keys) seen.add(k);
+    }
+    return total == 0 ? 0 : (double) hit / total;
+  }
+
+  /** Token hit rate with one LRU cache of {@code capacityBlocks} blocks. */
+  public static double pooledLru(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
+    LinkedHashMap<Long, Boolean> lru = new LinkedHashMap<>(1 << 16, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<Long, Boolean> eldest) {
+        return size() > capacityBlocks;
+      }
+    };
+    long hit = 0;
+    long total = 0;
+    for (TraceRecord r : trace) {
+      long[] keys = keys(r, blockSizeTokens);
+      int m = 0;
+      while (m < keys.length && lru.containsKey(keys[m])) m++;
+      hit += cachedTokens(m, r.inputLength(), blockSizeTokens);
+      total += r.inputLength();
+      for (int i = keys.length - 1; i >= 0; i--) {
+        if (lru.get(keys[i]) == null) lru.put(keys[i], Boolean.TRUE);
+      }
+    }
+    return total == 0 ? 0 : (double) hit / total;
+  }
+}

@@ -1,0 +1,242 @@
+package io.kvgate.replay;
+
+import io.kvgate.sim.EngineStats;
+import io.kvgate.sim.SimEngine;
+import io.kvgate.sim.SimFleet;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.io.PrintStream;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Replays a trace open-loop through a real gateway in front of a fresh simulated fleet, once per
+ * policy, and measures what the engines and the clients saw. Blocking: run it from a main or test
+ * thread, never an event loop (the load itself runs on Vert.x).
+ *
+ * <p>Open loop: each request is sent at its timestamp (divided by the speed) whether or not earlier
+ * ones have finished, as real users would; above {@code maxOutstanding} a due request is dropped
+ * and counted as an error, so an overloaded policy shows as errors, never as a slower arrival rate.
+ */
+public final class Replay {
+
+  private Replay() {}
+
+  public static ReplayReport run(ReplayOptions o, GatewayLauncher launcher, PrintStream progress) throws Exception {
+    List<TraceRecord> trace = TraceReader.read(o.trace(), o.limit());
+    if (trace.isEmpty()) throw new IllegalArgumentException(o.trace() + ": no records");
+    int bs = o.engine().blockSizeTokens();
+    boolean mooncake = trace.get(0).path() == null;
+    double oracle = mooncake ? CacheBounds.oracle(trace, bs) : Double.NaN;
+    double pooled = mooncake ? CacheBounds.pooledLru(trace, bs, (long) o.replicas() * o.engine().capacityBlocks()) : Double.NaN;
+    progress.printf(Locale.ROOT, "trace %s: %d requests over %.1f min; references: oracle %.3f, pooled LRU %.3f (%d x %d blocks)%n",
+        o.trace(), trace.size(), (trace.get(trace.size() - 1).timestampMs() - trace.get(0).timestampMs()) / 60000.0,
+        oracle, pooled, o.replicas(), o.engine().capacityBlocks());
+    List<PolicyResult> results = new ArrayList<>();
+    Vertx vertx = Vertx.vertx();
+    try {
+      for (String policy : o.policies()) results.add(runPolicy(vertx, o, trace, policy, launcher, progress));
+    } finally {
+      vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    }
+    ReplayReport report = new ReplayReport(o.trace().toString(), trace.size(), o.replicas(), o.engine().capacityBlocks(),
+        bs, o.engine().speed(), oracle, pooled, results);
+    if (o.out() != null) ReportWriter.write(report, o.out());
+    progress.print(ReportWriter.table(report));
+    return report;
+  }
+
+  private static <T> T await(Future<T> f, long seconds) throws Exception {
+    return f.toCompletionStage().toCompletableFuture().get(seconds, TimeUnit.SECONDS);
+  }
+
+  private static PolicyResult runPolicy(Vertx vertx, ReplayOptions o, List<TraceRecord> trace, String policy,
+      GatewayLauncher launcher, PrintStream progress) throws Exception {
+    SimFleet fleet = await(SimFleet.start(vertx, o.engine(), o.replicas(), 0), 30);
+    GatewayLauncher.RunningGateway gw;
+    try {
+      gw = await(launcher.start(vertx, policy, o.engine().model(), fleet.urls()), 30);
+    } catch (Exception e) {
+      await(fleet.close(), 30);
+      throw e;
+    }
+    try {
+      return drive(vertx, o, trace, policy, fleet, gw.baseUrl(), progress);
+    } finally {
+      await(gw.close(), 30);
+      await(fleet.close(), 30);
+    }
+  }
+
+  /** Mutable counters of one run, touched only from the dispatcher's event loop. */
+  private static final class Run {
+    final long[] ttftNanos;
+    final long[] e2eNanos;
+    final AtomicInteger outstanding = new AtomicInteger();
+    final AtomicLong errors = new AtomicLong();
+    final AtomicLong completed = new AtomicLong();
+    final AtomicLong outputTokens = new AtomicLong();
+    final AtomicInteger finished = new AtomicInteger();
+    int next;
+
+    Run(int n) {
+      ttftNanos = new long[n];
+      e2eNanos = new long[n];
+      Arrays.fill(ttftNanos, -1);
+      Arrays.fill(e2eNanos, -1);
+    }
+  }
+
+  private static PolicyResult drive(Vertx vertx, ReplayOptions o, List<TraceRecord> trace, String policy,
+      SimFleet fleet, String baseUrl, PrintStream progress) throws Exception {
+    URI base = URI.create(baseUrl);
+    HttpClient client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true),
+        new PoolOptions().setHttp1MaxSize(Math.max(16, o.maxOutstanding())));
+    HashIdText text = new HashIdText(ReplayOptions.CHARS_PER_TOKEN);
+    double speed = o.engine().speed();
+    long t0Trace = trace.get(0).timestampMs();
+    long[] dueNanos = new long[trace.size()];
+    SplittableRandom jitter = new SplittableRandom(o.seed());
+    for (int i = 0; i < dueNanos.length; i++) {
+      double ms = trace.get(i).timestampMs() - t0Trace + (o.jitterMs() > 0 ? jitter.nextDouble() * o.jitterMs() : 0);
+      dueNanos[i] = (long) (ms / speed * 1e6);
+    }
+    Arrays.sort(dueNanos);
+    Run run = new Run(trace.size());
+    List<EngineStats> before = fleet.engines().stream().map(SimEngine::stats).toList();
+    List<int[]> load = new ArrayList<>();
+    long start = System.nanoTime();
+    io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
+    long dispatcher = vertx.setPeriodic(2, t -> {
+      long now = System.nanoTime() - start;
+      while (run.next < trace.size() && dueNanos[run.next] <= now) {
+        int i = run.next++;
+        send(client, base, text, o, trace.get(i), i, run, done, trace.size());
+      }
+    });
+    long sampleMs = Math.max(20, (long) (1000 / speed));
+    long sampler = vertx.setPeriodic(sampleMs, t -> {
+      int[] row = new int[fleet.engines().size()];
+      for (int e = 0; e < row.length; e++) {
+        EngineStats s = fleet.engines().get(e).stats();
+        row[e] = s.running() + s.waiting();
+      }
+      load.add(row);
+    });
+    long reporter = vertx.setPeriodic(5000, t -> progress.printf(Locale.ROOT,
+        "  %-20s sent %6d/%d  done %6d  outstanding %4d  errors %d  elapsed %.0f s%n", policy, run.next, trace.size(),
+        run.completed.get(), run.outstanding.get(), run.errors.get(), (System.nanoTime() - start) / 1e9));
+    double spanSeconds = dueNanos[dueNanos.length - 1] / 1e9;
+    try {
+      done.future().toCompletionStage().toCompletableFuture().get((long) spanSeconds + 600, TimeUnit.SECONDS);
+    } finally {
+      vertx.cancelTimer(dispatcher);
+      vertx.cancelTimer(sampler);
+      vertx.cancelTimer(reporter);
+      client.close();
+    }
+    double wallSeconds = (System.nanoTime() - start) / 1e9;
+    double simSeconds = wallSeconds * speed;
+
+    long cached = 0;
+    long prompt = 0;
+    List<Long> prefill = new ArrayList<>();
+    for (int e = 0; e < fleet.engines().size(); e++) {
+      EngineStats a = before.get(e);
+      EngineStats b = fleet.engines().get(e).stats();
+      cached += b.cachedTokens() - a.cachedTokens();
+      prompt += b.promptTokens() - a.promptTokens();
+      prefill.add(b.prefillTokensComputed() - a.prefillTokensComputed());
+    }
+    double meanPrefill = prefill.stream().mapToLong(Long::longValue).average().orElse(0);
+    double maxPrefill = prefill.stream().mapToLong(Long::longValue).max().orElse(0);
+    double[] ttft = Arrays.stream(run.ttftNanos).filter(v -> v >= 0).mapToDouble(v -> v / 1e6 * speed).sorted().toArray();
+    double[] e2e = Arrays.stream(run.e2eNanos).filter(v -> v >= 0).mapToDouble(v -> v / 1e6 * speed).sorted().toArray();
+    PolicyResult r = new PolicyResult(policy, trace.size(), run.errors.get(), prompt == 0 ? 0 : (double) cached / prompt,
+        pct(ttft, 0.5), pct(ttft, 0.9), pct(ttft, 0.99), pct(e2e, 0.5), pct(e2e, 0.99),
+        run.completed.get() / simSeconds, run.outputTokens.get() / simSeconds,
+        meanPrefill == 0 ? 0 : maxPrefill / meanPrefill, prefill, ttft, load);
+    progress.printf(Locale.ROOT, "  %-20s finished: hit rate %.3f, TTFT p50 %.0f ms p99 %.0f ms, errors %d, imbalance %.2f%n",
+        policy, r.hitRate(), r.ttftP50Ms(), r.ttftP99Ms(), r.errors(), r.prefillImbalance());
+    return r;
+  }
+
+  static double pct(double[] sorted, double p) {
+    if (sorted.length == 0) return Double.NaN;
+    return sorted[Math.min(sorted.length - 1, (int) Math.floor(p * sorted.length))];
+  }
+
+  private static void send(HttpClient client, URI base, HashIdText text, ReplayOptions o, TraceRecord rec, int i,
+      Run run, io.vertx.core.Promise<Void> done, int total) {
+    if (run.outstanding.get() >= o.maxOutstanding()) {
+      run.errors.incrementAndGet();
+      finishOne(run, done, total);
+      return;
+    }
+    int maxTokens = o.maxOutputTokens() > 0 ? Math.min(o.maxOutputTokens(), Math.max(1, rec.outputLength())) : Math.max(1, rec.outputLength());
+    String path;
+    Buffer body;
+    if (rec.path() == null) {
+      path = "/v1/completions";
+      body = new JsonObject().put("model", o.engine().model()).put("prompt", text.prompt(rec))
+          .put("max_tokens", maxTokens).put("stream", true)
+          .put("stream_options", new JsonObject().put("include_usage", true)).put("ignore_eos", true).toBuffer();
+    } else {
+      path = rec.path();
+      body = Buffer.buffer(rec.body());
+    }
+    run.outstanding.incrementAndGet();
+    long t0 = System.nanoTime();
+    client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(base.getHost()).setPort(base.getPort())
+            .setURI(path).putHeader("content-type", "application/json"))
+        .compose(req -> req.send(body))
+        .compose(resp -> {
+          if (resp.statusCode() != 200) return resp.body().compose(b -> Future.failedFuture("HTTP " + resp.statusCode() + ": " + b));
+          resp.handler(chunk -> {
+            if (run.ttftNanos[i] < 0 && hasText(chunk)) run.ttftNanos[i] = System.nanoTime() - t0;
+          });
+          return resp.end();
+        })
+        .onComplete(ar -> {
+          run.outstanding.decrementAndGet();
+          if (ar.succeeded()) {
+            run.e2eNanos[i] = System.nanoTime() - t0;
+            if (run.ttftNanos[i] < 0) run.ttftNanos[i] = run.e2eNanos[i];
+            run.completed.incrementAndGet();
+            run.outputTokens.addAndGet(maxTokens);
+          } else {
+            run.errors.incrementAndGet();
+          }
+          finishOne(run, done, total);
+        });
+  }
+
+  private static void finishOne(Run run, io.vertx.core.Promise<Void> done, int total) {
+    if (run.finished.incrementAndGet() == total) done.tryComplete();
+  }
+
+  /** A chunk carrying generated text: a completion's {@code "text":"x} or a chat delta's {@code "content":"x}. */
+  static boolean hasText(Buffer chunk) {
+    String s = chunk.toString();
+    return nonEmptyAfter(s, "\"text\":\"") || nonEmptyAfter(s, "\"content\":\"");
+  }
+
+  private static boolean nonEmptyAfter(String s, String key) {
+    int at = s.indexOf(key);
+    return at >= 0 && at + key.length() < s.length() && s.charAt(at + key.length()) != '"';
+  }
+}

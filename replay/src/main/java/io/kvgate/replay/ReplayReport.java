@@ -1,0 +1,19 @@
+package io.kvgate.replay;
+
+import java.util.List;
+
+/**
+ * A replay's results next to the trace's references.
+ *
+ * @param trace the trace file
+ * @param records records replayed
+ * @param replicas engines per fleet
+ * @param capacityBlocks KV blocks per engine
+ * @param blockSizeTokens engine block size
+ * @param speed time compression
+ * @param oracleHitRate infinite-cache token hit rate
+ * @param pooledHitRate token hit rate of one LRU as large as the fleet
+ * @param results one per policy, in the order run
+ */
+public record ReplayReport(String trace, int records, int replicas, long capacityBlocks, int blockSizeTokens,
+    double speed, double oracleHitRate, double pooledHitRate, List<PolicyResult> results) {}

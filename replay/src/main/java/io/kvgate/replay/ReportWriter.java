@@ -1,0 +1,227 @@
+package io.kvgate.replay;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/** Writes a replay's table, {@code report.json}, {@code report.md} and SVG plots. */
+public final class ReportWriter {
+
+  private static final String[] COLORS = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+
+  private ReportWriter() {}
+
+  /** The terminal table: one row per policy, then the references. */
+  public static String table(ReplayReport r) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(String.format(Locale.ROOT, "%n%s: %d requests, %d engines x %d blocks of %d tokens, speed %.0fx%n",
+        r.trace(), r.records(), r.replicas(), r.capacityBlocks(), r.blockSizeTokens(), r.speed()));
+    sb.append(String.format(Locale.ROOT, "%-20s %8s %9s %9s %9s %9s %9s %8s %9s %7s%n", "policy", "hit rate",
+        "TTFT p50", "TTFT p90", "TTFT p99", "E2E p50", "E2E p99", "req/s", "imbalance", "errors"));
+    for (PolicyResult p : r.results()) {
+      sb.append(String.format(Locale.ROOT, "%-20s %8.3f %7.0fms %7.0fms %7.0fms %7.0fms %7.0fms %8.2f %9.2f %7d%n",
+          p.policy(), p.hitRate(), p.ttftP50Ms(), p.ttftP90Ms(), p.ttftP99Ms(), p.e2eP50Ms(), p.e2eP99Ms(),
+          p.throughputRps(), p.prefillImbalance(), p.errors()));
+    }
+    sb.append(String.format(Locale.ROOT, "%-20s %8.3f%n%-20s %8.3f%n", "(oracle, infinite)", r.oracleHitRate(),
+        "(pooled LRU bound)", r.pooledHitRate()));
+    sb.append("TTFT and E2E in simulated milliseconds (wall time x speed); hit rate counted by the engines.\n");
+    return sb.toString();
+  }
+
+  /** The same table as Markdown. */
+  public static String markdown(ReplayReport r) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(String.format(Locale.ROOT, "Trace `%s`, %d requests, %d engines × %d KV blocks of %d tokens, speed %.0f×. "
+        + "References: infinite-cache oracle **%.3f**, pooled-LRU bound **%.3f**.%n%n",
+        r.trace(), r.records(), r.replicas(), r.capacityBlocks(), r.blockSizeTokens(), r.speed(), r.oracleHitRate(), r.pooledHitRate()));
+    sb.append("| policy | hit rate | TTFT p50 (ms) | TTFT p90 | TTFT p99 | E2E p50 | E2E p99 | req/s | prefill imbalance | errors |\n");
+    sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (PolicyResult p : r.results()) {
+      sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %d |%n",
+          p.policy(), p.hitRate(), p.ttftP50Ms(), p.ttftP90Ms(), p.ttftP99Ms(), p.e2eP50Ms(), p.e2eP99Ms(),
+          p.throughputRps(), p.prefillImbalance(), p.errors()));
+    }
+    return sb.toString();
+  }
+
+  public static void write(ReplayReport r, Path dir) throws IOException {
+    Files.createDirectories(dir);
+    ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    Files.writeString(dir.resolve("report.json"), json.writeValueAsString(r));
+    Files.writeString(dir.resolve("report.md"), markdown(r));
+    Files.writeString(dir.resolve("ttft-cdf.svg"), ttftCdf(r));
+    Files.writeString(dir.resolve("hit-rate.svg"), hitRates(r));
+    Files.writeString(dir.resolve("engine-load.svg"), load(r));
+  }
+
+  private static String esc(String s) {
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;");
+  }
+
+  /** TTFT CDF per policy on a log x axis. */
+  static String ttftCdf(ReplayReport r) {
+    Svg svg = new Svg(720, 420, "TTFT CDF per policy (simulated ms, log scale)");
+    double min = Double.MAX_VALUE;
+    double max = 1;
+    for (PolicyResult p : r.results()) {
+      for (double v : p.ttftSortedMs()) {
+        if (v > 0) min = Math.min(min, v);
+        max = Math.max(max, v);
+      }
+    }
+    double lo = Math.floor(Math.log10(Math.max(0.1, min == Double.MAX_VALUE ? 1 : min)));
+    double hi = Math.ceil(Math.log10(max));
+    if (hi <= lo) hi = lo + 1;
+    for (double d = lo; d <= hi; d++) svg.xTick((d - lo) / (hi - lo), String.format(Locale.ROOT, "%.0f", Math.pow(10, d)));
+    for (int q = 0; q <= 4; q++) svg.yTick(q / 4.0, String.format(Locale.ROOT, "%.2f", q / 4.0));
+    int c = 0;
+    for (PolicyResult p : r.results()) {
+      double[] v = p.ttftSortedMs();
+      StringBuilder pts = new StringBuilder();
+      int step = Math.max(1, v.length / 400);
+      for (int i = 0; i < v.length; i += step) {
+        double x = (Math.log10(Math.max(v[i], Math.pow(10, lo))) - lo) / (hi - lo);
+        pts.append(svg.x(x)).append(',').append(svg.y((i + 1.0) / v.length)).append(' ');
+      }
+      if (v.length > 0) pts.append(svg.x((Math.log10(v[v.length - 1]) - lo) / (hi - lo))).append(',').append(svg.y(1));
+      svg.polyline(pts.toString(), COLORS[c % COLORS.length]);
+      svg.legend(c, p.policy(), COLORS[c % COLORS.length]);
+      c++;
+    }
+    return svg.end("TTFT (ms)", "fraction of requests");
+  }
+
+  /** Hit rate per policy, with the oracle and pooled bound as reference lines. */
+  static String hitRates(ReplayReport r) {
+    Svg svg = new Svg(720, 420, "Engine-counted token hit rate per policy");
+    double top = Math.max(0.1, Math.ceil(Math.max(r.oracleHitRate(), r.results().stream()
+        .mapToDouble(PolicyResult::hitRate).max().orElse(0)) * 10 + 0.5) / 10);
+    for (int q = 0; q <= 4; q++) svg.yTick(q / 4.0, String.format(Locale.ROOT, "%.2f", top * q / 4.0));
+    int n = r.results().size();
+    for (int i = 0; i < n; i++) {
+      PolicyResult p = r.results().get(i);
+      double x0 = (i + 0.15) / n;
+      double x1 = (i + 0.85) / n;
+      svg.bar(x0, x1, p.hitRate() / top, COLORS[i % COLORS.length]);
+      svg.label((x0 + x1) / 2, p.hitRate() / top, String.format(Locale.ROOT, "%.3f", p.hitRate()));
+      svg.xTick((i + 0.5) / n, p.policy());
+    }
+    if (!Double.isNaN(r.oracleHitRate())) svg.refLine(r.oracleHitRate() / top, "oracle " + String.format(Locale.ROOT, "%.3f", r.oracleHitRate()), "#444");
+    if (!Double.isNaN(r.pooledHitRate())) svg.refLine(r.pooledHitRate() / top, "pooled LRU " + String.format(Locale.ROOT, "%.3f", r.pooledHitRate()), "#999");
+    return svg.end("policy", "hit rate");
+  }
+
+  /** Per policy, the fleet's busiest and quietest engine over time (running + waiting requests). */
+  static String load(ReplayReport r) {
+    Svg svg = new Svg(720, 420, "Per-engine load over time: max (solid) and min (dashed) engine, running + waiting");
+    int maxLen = 1;
+    int maxLoad = 1;
+    for (PolicyResult p : r.results()) {
+      maxLen = Math.max(maxLen, p.loadOverTime().size());
+      for (int[] row : p.loadOverTime()) for (int v : row) maxLoad = Math.max(maxLoad, v);
+    }
+    for (int q = 0; q <= 4; q++) {
+      svg.yTick(q / 4.0, Integer.toString(maxLoad * q / 4));
+      svg.xTick(q / 4.0, String.format(Locale.ROOT, "%.0f%%", q * 25.0));
+    }
+    int c = 0;
+    for (PolicyResult p : r.results()) {
+      List<int[]> rows = p.loadOverTime();
+      StringBuilder hiPts = new StringBuilder();
+      StringBuilder loPts = new StringBuilder();
+      for (int i = 0; i < rows.size(); i++) {
+        int hi = 0;
+        int lo = Integer.MAX_VALUE;
+        for (int v : rows.get(i)) {
+          hi = Math.max(hi, v);
+          lo = Math.min(lo, v);
+        }
+        double x = rows.size() <= 1 ? 0 : (double) i / (rows.size() - 1);
+        hiPts.append(svg.x(x)).append(',').append(svg.y((double) hi / maxLoad)).append(' ');
+        loPts.append(svg.x(x)).append(',').append(svg.y((double) lo / maxLoad)).append(' ');
+      }
+      svg.polyline(hiPts.toString(), COLORS[c % COLORS.length]);
+      svg.dashed(loPts.toString(), COLORS[c % COLORS.length]);
+      svg.legend(c, p.policy(), COLORS[c % COLORS.length]);
+      c++;
+    }
+    return svg.end("replay progress", "requests on the engine");
+  }
+
+  /** A minimal SVG chart: plot area, ticks, series, legend. */
+  private static final class Svg {
+    private final StringBuilder sb = new StringBuilder();
+    private final int w;
+    private final int h;
+    private static final int L = 70;
+    private static final int R = 170;
+    private static final int T = 40;
+    private static final int B = 60;
+
+    Svg(int w, int h, String title) {
+      this.w = w;
+      this.h = h;
+      sb.append(String.format(Locale.ROOT, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">%n", w, h));
+      sb.append(String.format(Locale.ROOT, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>%n", w, h));
+      sb.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%s</text>%n", L, esc(title)));
+      sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>%n", L, T, w - L - R, h - T - B));
+    }
+
+    String x(double f) {
+      return String.format(Locale.ROOT, "%.1f", L + f * (w - L - R));
+    }
+
+    String y(double f) {
+      return String.format(Locale.ROOT, "%.1f", h - B - Math.max(0, Math.min(1, f)) * (h - T - B));
+    }
+
+    void xTick(double f, String label) {
+      sb.append(String.format(Locale.ROOT, "<line x1=\"%s\" y1=\"%d\" x2=\"%s\" y2=\"%d\" stroke=\"#eee\"/><text x=\"%s\" y=\"%d\" text-anchor=\"middle\">%s</text>%n",
+          x(f), T, x(f), h - B, x(f), h - B + 18, esc(label)));
+    }
+
+    void yTick(double f, String label) {
+      sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%s\" x2=\"%d\" y2=\"%s\" stroke=\"#eee\"/><text x=\"%d\" y=\"%s\" text-anchor=\"end\">%s</text>%n",
+          L, y(f), w - R, y(f), L - 6, y(f), esc(label)));
+    }
+
+    void polyline(String points, String color) {
+      sb.append(String.format(Locale.ROOT, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"%s\"/>%n", color, points));
+    }
+
+    void dashed(String points, String color) {
+      sb.append(String.format(Locale.ROOT, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"5,4\" points=\"%s\"/>%n", color, points));
+    }
+
+    void bar(double x0, double x1, double f, String color) {
+      sb.append(String.format(Locale.ROOT, "<rect x=\"%s\" y=\"%s\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>%n", x(x0), y(f),
+          (x1 - x0) * (w - L - R), Math.max(0, Math.min(1, f)) * (h - T - B), color));
+    }
+
+    void label(double xf, double yf, String text) {
+      sb.append(String.format(Locale.ROOT, "<text x=\"%s\" y=\"%.1f\" text-anchor=\"middle\">%s</text>%n", x(xf), Double.parseDouble(y(yf)) - 5, esc(text)));
+    }
+
+    void refLine(double f, String label, String color) {
+      sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%s\" x2=\"%d\" y2=\"%s\" stroke=\"%s\" stroke-dasharray=\"6,4\"/><text x=\"%d\" y=\"%s\" fill=\"%s\">%s</text>%n",
+          L, y(f), w - R, y(f), color, w - R + 6, y(f), color, esc(label)));
+    }
+
+    void legend(int i, String name, String color) {
+      int ly = T + 10 + i * 20;
+      sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"4\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>%n",
+          w - R + 10, ly, color, w - R + 30, ly + 6, esc(name)));
+    }
+
+    String end(String xLabel, String yLabel) {
+      sb.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>%n", (L + w - R) / 2, h - 14, esc(xLabel)));
+      sb.append(String.format(Locale.ROOT, "<text transform=\"translate(16,%d) rotate(-90)\" text-anchor=\"middle\">%s</text>%n", (T + h - B) / 2, esc(yLabel)));
+      return sb.append("</svg>\n").toString();
+    }
+  }
+}
