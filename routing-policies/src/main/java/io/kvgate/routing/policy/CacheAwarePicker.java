@@ -8,22 +8,22 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * decides time to first token, prompt tokens still to prefill ahead of and including this request:
  *
  * <pre>
- *   cost(e) = pending(e)                         prefill already dispatched to e and not done
- *           + prompt − cached(e)                 this request's prefill on e after its cache hit
- *           + pressureWeight · prompt · (p(e) − mean p)    cache pressure, relative
+ *   cost(e) = pending(e)                                  prefill already dispatched to e, not done
+ *           + uncached(e) · (1 + pressureWeight · churn(e))   this request's prefill on e after its hit
  * </pre>
  *
- * where {@code pending} is counted at dispatch (not when a response starts), {@code cached(e)} is
- * the prefix index's match, and {@code p(e)} is the endpoint's recent insertion rate (new blocks,
- * decayed) over its capacity: how fast its cache is churning. The lowest cost goes first.
+ * where {@code pending} is counted at dispatch (not when a response starts), {@code uncached(e)}
+ * is the prompt minus the prefix index's predicted hit on e, and {@code churn(e)} is e's recent
+ * insertion rate (new blocks, decayed) over its capacity, relative to the fleet's mean and clamped
+ * to [-1, 1]. The lowest cost goes first.
  *
- * <p>Why these three terms. The first two make a hit stay on its holder exactly as long as the
- * prefill it saves exceeds the extra queue it waits behind: spill only what must spill, and a
- * spill goes to the least-loaded replica by tokens, not requests. The third only matters between
- * candidates that match about equally (typically a miss): it sends new blocks to the replicas
- * whose caches churn least, so N small LRU caches fill evenly and behave like one pooled cache
- * instead of the hot replicas evicting the sessions they attracted. Longest-prefix routing without
- * it loses to round-robin on long multi-turn traces with tight caches (see docs/ROUTING.md).
+ * <p>Why these terms. The first two make a hit stay on its holder exactly as long as the prefill
+ * it saves exceeds the extra queue it waits behind: spill only what must spill, and a spill goes to
+ * the least-loaded replica by tokens, not requests. The churn factor weighs only the uncached part,
+ * the blocks this request will add to e's cache: a full hit pays nothing, a miss is steered to the
+ * replicas whose caches churn least, so N small LRU caches fill evenly and behave like one pooled
+ * cache instead of the hot replicas evicting the sessions they attracted. Longest-prefix routing
+ * without it loses to round-robin on long multi-turn traces with tight caches (docs/ROUTING.md).
  */
 record CacheAwarePicker(double pressureWeight, double temperature) implements Picker {
 
@@ -45,9 +45,9 @@ record CacheAwarePicker(double pressureWeight, double temperature) implements Pi
     double scale = 0;
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
+      double churn = meanPressure <= 0 ? 0 : Math.max(-1, Math.min(1, (pressure[i] - meanPressure) / meanPressure));
       double cost = e.pendingPrefillTokens() / e.endpoint().weight()
-          + (prompt - c.cachedTokens(i))
-          + pressureWeight * prompt * (pressure[i] - meanPressure);
+          + (prompt - c.cachedTokens(i)) * (1 + pressureWeight * churn);
       keys[i] = -cost;
       scale = Math.max(scale, Math.abs(cost));
     }
