@@ -66,6 +66,7 @@ final class EngineMetrics {
     b.append("# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n")
         .append("# TYPE vllm:cache_config_info gauge\n")
         .append("vllm:cache_config_info{block_size=\"").append(blockSize).append("\",engine=\"").append(escape(engineId))
+        .append("\",model_name=\"").append(escape(model))
         .append("\",num_gpu_blocks=\"").append(numGpuBlocks).append("\"} 1.0\n");
     gauge(b, "vllm:num_requests_running", "Number of requests in model execution batches.", labels, running);
     gauge(b, "vllm:num_requests_waiting", "Number of requests waiting to be processed.", labels, waiting);

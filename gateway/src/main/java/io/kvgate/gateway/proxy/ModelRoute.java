@@ -27,6 +27,7 @@ public final class ModelRoute {
   private final PrefixIndex index;
   private final RoutingContext context;
   private final AtomicReference<Router> router = new AtomicReference<>();
+  private final long policyFileMillis;
 
   /** Builds the model's state and compiles its policy; a bad policy fails start-up. */
   public ModelRoute(GatewayConfig.Model model, GatewayConfig.Routing routing) throws PolicyException {
@@ -40,6 +41,16 @@ public final class ModelRoute {
         .withDefaultCapacityBlocks(routing.capacityBlocks())
         .withTtl(routing.indexTtl()));
     this.context = new RoutingContext(name, index, new SplittableRandom(name.hashCode()));
+    java.nio.file.Path file = java.nio.file.Path.of(policySource);
+    long mtime = -1;
+    if (!Policies.presetNames().contains(policySource) && java.nio.file.Files.isRegularFile(file)) {
+      try {
+        mtime = java.nio.file.Files.getLastModifiedTime(file).toMillis();
+      } catch (java.io.IOException e) {
+        mtime = -1;
+      }
+    }
+    this.policyFileMillis = mtime;
     router.set(Policies.load(policySource, context));
   }
 
@@ -66,6 +77,14 @@ public final class ModelRoute {
 
   public RoutingContext context() {
     return context;
+  }
+
+  /**
+   * The modification time of the policy file when it was loaded (read before loading, so an edit
+   * racing the start is seen as a change), or -1 when the policy is a preset.
+   */
+  public long policyFileMillis() {
+    return policyFileMillis;
   }
 
   /** The policy in force. */

@@ -5,7 +5,6 @@ import io.kvgate.routing.Router;
 import io.kvgate.routing.policy.Policies;
 import io.kvgate.routing.policy.PolicyException;
 import io.vertx.core.Vertx;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,19 +32,14 @@ public final class PolicyWatcher {
 
   public void start(List<ModelRoute> routes) {
     for (ModelRoute r : routes) {
-      Path file = Path.of(r.policySource());
-      if (!Policies.presetNames().contains(r.policySource()) && Files.isRegularFile(file)) watch(r, file.toString());
+      if (r.policyFileMillis() >= 0) watch(r, Path.of(r.policySource()).toString());
     }
   }
 
   private void watch(ModelRoute route, String file) {
-    long[] lastModified = {-1};
-    vertx.fileSystem().props(file).onSuccess(p -> lastModified[0] = p.lastModifiedTime());
+    long[] lastModified = {route.policyFileMillis()};
     timers.add(vertx.setPeriodic(POLL_MILLIS, t -> vertx.fileSystem().props(file).onSuccess(p -> {
-      if (lastModified[0] < 0 || p.lastModifiedTime() == lastModified[0]) {
-        if (lastModified[0] < 0) lastModified[0] = p.lastModifiedTime();
-        return;
-      }
+      if (p.lastModifiedTime() == lastModified[0]) return;
       lastModified[0] = p.lastModifiedTime();
       vertx.fileSystem().readFile(file).onSuccess(bytes -> reload(route, file, bytes.toString()));
     })));
