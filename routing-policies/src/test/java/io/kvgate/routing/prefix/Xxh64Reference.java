@@ -2,7 +2,6 @@ package io.kvgate.routing.prefix;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 
 /**
  * A second, deliberately plain XXH64 over a byte array, written from the xxHash specification
@@ -68,13 +67,23 @@ final class Xxh64Reference {
     return h;
   }
 
+  /** UTF-16LE code units of {@code s[from, to)}, lone surrogates included (String.getBytes would replace them). */
+  static byte[] utf16le(String s, int from, int to) {
+    byte[] b = new byte[(to - from) * 2];
+    for (int i = from; i < to; i++) {
+      char c = s.charAt(i);
+      b[(i - from) * 2] = (byte) c;
+      b[(i - from) * 2 + 1] = (byte) (c >>> 8);
+    }
+    return b;
+  }
+
   /** The chain the hasher should produce: block i hashed with block i-1's hash as its seed. */
   static long[] chain(String prompt, int blockSize, long seed) {
     long[] out = new long[prompt.length() / blockSize];
     long parent = seed;
     for (int i = 0; i < out.length; i++) {
-      byte[] bytes = prompt.substring(i * blockSize, (i + 1) * blockSize)
-          .getBytes(StandardCharsets.UTF_16LE);
+      byte[] bytes = utf16le(prompt, i * blockSize, (i + 1) * blockSize);
       parent = hash(bytes, parent);
       out[i] = parent;
     }
