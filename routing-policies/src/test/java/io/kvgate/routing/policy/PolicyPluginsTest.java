@@ -1,0 +1,241 @@
+package io.kvgate.routing.policy;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.kvgate.routing.Decision;
+import io.kvgate.routing.Endpoint;
+import io.kvgate.routing.EndpointState;
+import io.kvgate.routing.EngineSignals;
+import io.kvgate.routing.Role;
+import io.kvgate.routing.Router;
+import io.kvgate.routing.RoutingRequest;
+import io.kvgate.routing.prefix.BlockChain;
+import io.kvgate.routing.prefix.BlockHasher;
+import io.kvgate.routing.prefix.LruPrefixIndex;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** Every plugin and preset over real {@link EndpointState}s, a real index and a seeded random. */
+class PolicyPluginsTest {
+
+  static final long NOW = 1_000_000_000_000L;
+  static final BlockHasher HASHER = new BlockHasher(64);
+
+  static List<EndpointState> fleet(int n) {
+    List<EndpointState> out = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      Map<String, String> labels = Map.of("region", i < n / 2 ? "us-east" : "eu-west");
+      Set<String> adapters = i == 1 ? Set.of("sql-lora") : Set.of();
+      Role role = i == 0 ? Role.PREFILL : Role.BOTH;
+      out.add(new EndpointState(new Endpoint("e" + i, URI.create("http://h" + i + ":8000"), "m", role, labels, 1.0, adapters), i));
+    }
+    return out;
+  }
+
+  static RoutingRequest request(String prompt, String session, String adapter) {
+    BlockChain chain = HASHER.hash(BlockHasher.seed("m", adapter, null), prompt);
+    return new RoutingRequest("m", adapter, session, chain, prompt.length() / 4, 0, true);
+  }
+
+  static RoutingContext context() {
+    return new RoutingContext("m", new LruPrefixIndex(), new SplittableRandom(7));
+  }
+
+  static Router compile(String yaml, RoutingContext ctx) throws PolicyException {
+    return Policies.compile(Policies.parse(yaml, "test.yaml"), ctx);
+  }
+
+  static List<String> ids(Decision d) {
+    return d.ranked().stream().map(c -> c.endpoint().id()).toList();
+  }
+
+  @Test
+  void everyPresetParsesAndRanksEveryHealthyEndpoint() throws Exception {
+    List<EndpointState> fleet = fleet(4);
+    for (String preset : Policies.presetNames()) {
+      Router r = Policies.load(preset, context());
+      Decision d = r.route(request("x".repeat(1000), "s", null), fleet, NOW);
+      assertEquals(4, d.ranked().size(), preset);
+      assertEquals(4, Set.copyOf(ids(d)).size(), preset + " ranks each endpoint once");
+    }
+  }
+
+  @Test
+  void validationReportsEveryProblemWithItsPath() {
+    String yaml = """
+        name: broken
+        colour: blue
+        plugins:
+          - {type: healthy-filter}
+          - {type: no-such-thing}
+          - {type: softmax-picker, parameters: {temperature: -1, extra: 1}}
+          - {name: p2, type: max-score-picker}
+        profiles:
+          - name: default
+            plugins: [{ref: healthy-filter}, {ref: missing}, {ref: softmax-picker, weight: 0}, {ref: p2}]
+        """;
+    PolicyException e = assertThrows(PolicyException.class, () -> Policies.parse(yaml, "broken.yaml"));
+    List<String> p = e.problems().stream().map(Object::toString).toList();
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("colour: unknown key")), p.toString());
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("plugins[1].type: unknown type 'no-such-thing'")), p.toString());
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("plugins[2].parameters.temperature: must be between")), p.toString());
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("plugins[2].parameters.extra: unknown parameter")), p.toString());
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("profiles[0].plugins[1].ref: no plugin named 'missing'")), p.toString());
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("profiles[0].plugins[2].weight: must be > 0")), p.toString());
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("profiles[0].plugins: must reference exactly one picker (found 2)")), p.toString());
+  }
+
+  @Test
+  void unknownPresetOrFileIsAClearError() {
+    PolicyException e = assertThrows(PolicyException.class, () -> Policies.load("nope", context()));
+    assertTrue(e.getMessage().contains("no preset of that name"), e.getMessage());
+  }
+
+  @Test
+  void filters() throws Exception {
+    List<EndpointState> fleet = fleet(4);
+    fleet.get(3).setHealthy(false);
+    fleet.get(2).setDraining(true);
+    Router healthy = compile("plugins: [{type: healthy-filter}, {type: round-robin-picker}]\nprofiles: [{name: default, plugins: [healthy-filter, round-robin-picker]}]", context());
+    assertEquals(Set.of("e0", "e1"), Set.copyOf(ids(healthy.route(request("a", null, null), fleet, NOW))));
+    assertEquals("healthy-filter left no endpoint", healthy.route(request("a", null, null), fleet.subList(2, 4), NOW).reason());
+
+    List<EndpointState> all = fleet(4);
+    Router role = compile("plugins: [{type: role-filter, parameters: {role: decode}}, {type: round-robin-picker}]\nprofiles: [{name: default, plugins: [role-filter, round-robin-picker]}]", context());
+    assertFalse(ids(role.route(request("a", null, null), all, NOW)).contains("e0"), "a prefill-only endpoint cannot decode");
+
+    Router lora = compile("plugins: [{type: lora-filter}, {type: round-robin-picker}]\nprofiles: [{name: default, plugins: [lora-filter, round-robin-picker]}]", context());
+    assertEquals(List.of("e1"), ids(lora.route(request("a", null, "sql-lora"), all, NOW)));
+    assertEquals(4, lora.route(request("a", null, "unknown-lora"), all, NOW).ranked().size(), "nobody has it: all stay");
+
+    Router tier = compile("plugins: [{type: healthy-filter}, {type: label-tier-filter, parameters: {label: region, tiers: [eu-west, us-east]}}, {type: round-robin-picker}]\n"
+        + "profiles: [{name: default, plugins: [healthy-filter, label-tier-filter, round-robin-picker]}]", context());
+    assertEquals(Set.of("e2", "e3"), Set.copyOf(ids(tier.route(request("a", null, null), all, NOW))));
+    all.get(2).setHealthy(false);
+    all.get(3).setHealthy(false);
+    assertEquals(Set.of("e0", "e1"), Set.copyOf(ids(tier.route(request("a", null, null), all, NOW))), "fails over to the next tier");
+  }
+
+  @Test
+  void loadScorersPreferTheIdleEndpoint() throws Exception {
+    for (String scorer : List.of("in-flight-scorer", "pending-prefill-scorer", "queue-scorer", "kv-cache-scorer")) {
+      List<EndpointState> fleet = fleet(3);
+      for (int i = 0; i < 3; i++) {
+        if (i != 1) {
+          fleet.get(i).acquire(10_000, 10_000);
+          fleet.get(i).setSignals(new EngineSignals(5, 5, 0.9, NOW));
+        } else {
+          fleet.get(i).setSignals(new EngineSignals(0, 0, 0.1, NOW));
+        }
+      }
+      Router r = compile("plugins: [{type: " + scorer + "}, {type: max-score-picker}]\nprofiles: [{name: default, plugins: [" + scorer + ", max-score-picker]}]", context());
+      assertEquals("e1", r.route(request("a", null, null), fleet, NOW).first().endpoint().id(), scorer);
+    }
+  }
+
+  @Test
+  void staleSignalsFallBackToOwnCounts() throws Exception {
+    List<EndpointState> fleet = fleet(2);
+    fleet.get(0).setSignals(new EngineSignals(0, 0, 0, NOW - 60_000_000_000L));
+    fleet.get(1).setSignals(new EngineSignals(50, 0, 0, NOW - 60_000_000_000L));
+    fleet.get(0).acquire(1, 1);
+    Router r = compile("plugins: [{type: queue-scorer, parameters: {maxSignalAge: 5s}}, {type: max-score-picker}]\nprofiles: [{name: default, plugins: [queue-scorer, max-score-picker]}]", context());
+    assertEquals("e1", r.route(request("a", null, null), fleet, NOW).first().endpoint().id());
+  }
+
+  @Test
+  void sessionAffinityIsStableAndBoundedInLoad() throws Exception {
+    List<EndpointState> fleet = fleet(4);
+    Router r = Policies.load("session-affinity", context());
+    Map<String, String> first = new HashMap<>();
+    for (int s = 0; s < 40; s++) first.put("s" + s, r.route(request("a", "s" + s, null), fleet, NOW).first().endpoint().id());
+    for (int s = 0; s < 40; s++) assertEquals(first.get("s" + s), r.route(request("b", "s" + s, null), fleet, NOW).first().endpoint().id());
+    assertTrue(Set.copyOf(first.values()).size() >= 3, "sessions spread: " + first.values());
+    String hot = first.get("s0");
+    EndpointState hotState = fleet.stream().filter(e -> e.id().equals(hot)).findFirst().orElseThrow();
+    for (int i = 0; i < 20; i++) hotState.acquire(1, 1);
+    assertNotEquals(hot, r.route(request("a", "s0", null), fleet, NOW).first().endpoint().id(), "bounded load spills a hot session");
+  }
+
+  @Test
+  void roundRobinAndRandomVisitEveryone() throws Exception {
+    List<EndpointState> fleet = fleet(4);
+    Router rr = Policies.load("round-robin", context());
+    List<String> firsts = new ArrayList<>();
+    for (int i = 0; i < 4; i++) firsts.add(rr.route(request("a", null, null), fleet, NOW).first().endpoint().id());
+    assertEquals(Set.of("e0", "e1", "e2", "e3"), Set.copyOf(firsts));
+    Router random = Policies.load("random", context());
+    Set<String> seen = new java.util.HashSet<>();
+    for (int i = 0; i < 64; i++) seen.add(random.route(request("a", null, null), fleet, NOW).first().endpoint().id());
+    assertEquals(4, seen.size());
+  }
+
+  /** The issue's gateway-level property, at the policy level: a shared prefix sticks unless its holder is overloaded. */
+  @Test
+  void cacheAwareKeepsSharedPrefixesTogetherAndAvoidsOverload() throws Exception {
+    for (String preset : List.of("cache-aware", "dynamo-kv")) {
+      List<EndpointState> fleet = fleet(4);
+      RoutingContext ctx = context();
+      Router r = Policies.load(preset, ctx);
+      String system = "Shared system prompt of tenant A. ".repeat(400);
+      RoutingRequest a = request(system + "question one", null, null);
+      Decision d1 = r.route(a, fleet, NOW);
+      EndpointState holder = d1.first().endpoint();
+      r.onDispatched(a, holder, NOW);
+      Decision d2 = r.route(request(system + "question two", null, null), fleet, NOW);
+      assertEquals(holder, d2.first().endpoint(), preset);
+      assertTrue(d2.first().matchedBlocks() > 100, preset + " predicts the shared prefix cached");
+      EndpointState.Lease burden = holder.acquire(2_000_000, 2_000_000);
+      assertNotEquals(holder, r.route(request(system + "question three", null, null), fleet, NOW).first().endpoint(), preset);
+      burden.release();
+    }
+  }
+
+  @Test
+  void cacheAwareSendsMissesWhereCachesChurnLeast() throws Exception {
+    List<EndpointState> fleet = fleet(2);
+    RoutingContext ctx = context();
+    Router r = Policies.load("cache-aware", ctx);
+    // e0 just took a lot of new blocks; a miss should go to e1.
+    for (int i = 0; i < 20; i++) ctx.index().recordRouted(0, request("doc " + i + " ".repeat(4000), null, null).chain(), NOW);
+    assertEquals("e1", r.route(request("brand new prompt ".repeat(100), null, null), fleet, NOW).first().endpoint().id());
+  }
+
+  @Test
+  void sglangFollowsItsThreeRules() throws Exception {
+    List<EndpointState> fleet = fleet(3);
+    Router r = Policies.load("sglang-cache-aware", context());
+    String doc = "A long shared document. ".repeat(300);
+    RoutingRequest first = request(doc + "q1", null, null);
+    EndpointState smallest = r.route(first, fleet, NOW).first().endpoint();
+    r.onDispatched(first, smallest, NOW);
+    // Rule 2: a match above cache_threshold goes to its holder.
+    assertEquals(smallest, r.route(request(doc + "q2", null, null), fleet, NOW).first().endpoint());
+    // Rule 3: a miss goes to the worker with the smallest tree (not the one holding the document).
+    assertNotEquals(smallest, r.route(request("unrelated ".repeat(300), null, null), fleet, NOW).first().endpoint());
+    // Rule 1: imbalance (max - min > 32 and max > 1.0001 min) overrides the cache.
+    for (int i = 0; i < 40; i++) smallest.acquire(1, 1);
+    assertNotEquals(smallest, r.route(request(doc + "q3", null, null), fleet, NOW).first().endpoint());
+  }
+
+  @Test
+  void softmaxPickerSamplesButKeepsEveryone() throws Exception {
+    List<EndpointState> fleet = fleet(3);
+    fleet.get(0).acquire(100, 100);
+    Router r = compile("plugins: [{type: in-flight-scorer}, {type: softmax-picker, parameters: {temperature: 10}}]\n"
+        + "profiles: [{name: default, plugins: [in-flight-scorer, softmax-picker]}]", context());
+    Set<String> firsts = new java.util.HashSet<>();
+    for (int i = 0; i < 200; i++) {
+      Decision d = r.route(request("a", null, null), fleet, NOW);
+      assertEquals(3, d.ranked().size());
+      firsts.add(d.first().endpoint().id());
+    }
+    assertTrue(firsts.size() >= 2, "a high temperature samples more than the best: " + firsts);
+  }
+}
