@@ -71,6 +71,14 @@ class ErrorHandlingTest {
   }
 
   @Test
+  void otherPathsWithAModelAreForwarded() throws Exception {
+    // The simulated engine has no /tokenize: its 404 comes back untouched, from the engine.
+    HttpResponse<String> r = post(gateway.port(), "/tokenize", "{\"model\": \"m\", \"prompt\": \"hello\"}");
+    assertEquals(404, r.statusCode());
+    assertTrue(r.headers().firstValue("x-kvgate-endpoint").isPresent(), "reached an engine");
+  }
+
+  @Test
   void unknownModelIs404WithAHint() throws Exception {
     JsonObject e = expect(404, post(gateway.port(), "/v1/chat/completions", chat("nope", "hi", 4, false)));
     assertEquals("model_not_found", e.getString("code"));
@@ -81,6 +89,7 @@ class ErrorHandlingTest {
   void unknownRouteIs404() throws Exception {
     expect(404, get(gateway.port(), "/v2/whatever"));
     expect(404, post(gateway.port(), "/v1/something", "{\"no_model\": true}"));
+    expect(404, post(gateway.port(), "/tokenize", "{\"prompt\": \"no model\"}"));
   }
 
   @Test

@@ -89,9 +89,11 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
         }
         return;
       }
-      if (req.method() != HttpMethod.POST || !path.startsWith("/v1/")) {
+      if (req.method() != HttpMethod.POST) {
         throw OpenAiException.notFound("unknown_url", "no route for " + req.method() + " " + path);
       }
+      // Any other POST (/v1/responses, vLLM's /tokenize, /pooling, /score, ...) is forwarded to an
+      // endpoint of the model its body names; without a model it is a 404.
       String id = requestId;
       BodyReader.read(req, config.limits().maxBodyBytes()).onComplete(ar -> {
         if (ar.failed()) {
