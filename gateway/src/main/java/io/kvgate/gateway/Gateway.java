@@ -39,6 +39,7 @@ public final class Gateway {
   private final SignalScraper signals;
   private final PolicyWatcher policyWatcher;
   private HttpServer server;
+  private GatewayRoutes handler;
 
   private Gateway(Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry) throws PolicyException {
     this.vertx = vertx;
@@ -79,7 +80,7 @@ public final class Gateway {
 
   private Future<Gateway> listen() {
     UpstreamProxy proxy = new UpstreamProxy(vertx, client, config, metrics, health);
-    GatewayRoutes handler = new GatewayRoutes(vertx, config, routes, proxy, metrics, client);
+    handler = new GatewayRoutes(vertx, config, routes, proxy, metrics, client);
     server = vertx.createHttpServer(new HttpServerOptions()
         .setHost(config.listener().host()).setPort(config.listener().port())
         .setTcpNoDelay(true).setMaxInitialLineLength(64 * 1024).setMaxHeaderSize(64 * 1024)
@@ -123,6 +124,7 @@ public final class Gateway {
     health.stop();
     signals.stop();
     policyWatcher.stop();
+    handler.stop();
     return server.close().compose(v -> client.close());
   }
 }

@@ -45,6 +45,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   private final HttpClient client;
   private final RoutingKeyer keyer;
   private final long createdSeconds = System.currentTimeMillis() / 1000;
+  private long refreshTimer = -1;
 
   public GatewayRoutes(Vertx vertx, GatewayConfig config, List<ModelRoute> routes, UpstreamProxy proxy,
       GatewayMetrics metrics, HttpClient client) {
@@ -63,7 +64,12 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   /** Starts the periodic refresh of the models endpoints report. */
   public void start() {
     refreshReportedModels();
-    vertx.setPeriodic(MODELS_REFRESH_MILLIS, t -> refreshReportedModels());
+    refreshTimer = vertx.setPeriodic(MODELS_REFRESH_MILLIS, t -> refreshReportedModels());
+  }
+
+  /** Stops the periodic refresh. */
+  public void stop() {
+    if (refreshTimer >= 0) vertx.cancelTimer(refreshTimer);
   }
 
   @Override
