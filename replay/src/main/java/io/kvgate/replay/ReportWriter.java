@@ -118,7 +118,7 @@ public final class ReportWriter {
 
   /** Per policy, the fleet's busiest and quietest engine over time (running + waiting requests). */
   static String load(ReplayReport r) {
-    Svg svg = new Svg(720, 420, "Per-engine load over time: max (solid) and min (dashed) engine, running + waiting");
+    Svg svg = new Svg(720, 420, "Busiest (solid) and quietest (dashed) engine over time");
     int maxLen = 1;
     int maxLoad = 1;
     for (PolicyResult p : r.results()) {
@@ -132,25 +132,35 @@ public final class ReportWriter {
     int c = 0;
     for (PolicyResult p : r.results()) {
       List<int[]> rows = p.loadOverTime();
+      // Averaged over at most 120 windows, so a long replay stays readable.
+      int buckets = Math.min(120, rows.size());
       StringBuilder hiPts = new StringBuilder();
       StringBuilder loPts = new StringBuilder();
-      for (int i = 0; i < rows.size(); i++) {
-        int hi = 0;
-        int lo = Integer.MAX_VALUE;
-        for (int v : rows.get(i)) {
-          hi = Math.max(hi, v);
-          lo = Math.min(lo, v);
+      for (int b = 0; b < buckets; b++) {
+        int from = b * rows.size() / buckets;
+        int to = Math.max(from + 1, (b + 1) * rows.size() / buckets);
+        double hiSum = 0;
+        double loSum = 0;
+        for (int i = from; i < to; i++) {
+          int hi = 0;
+          int lo = Integer.MAX_VALUE;
+          for (int v : rows.get(i)) {
+            hi = Math.max(hi, v);
+            lo = Math.min(lo, v);
+          }
+          hiSum += hi;
+          loSum += lo;
         }
-        double x = rows.size() <= 1 ? 0 : (double) i / (rows.size() - 1);
-        hiPts.append(svg.x(x)).append(',').append(svg.y((double) hi / maxLoad)).append(' ');
-        loPts.append(svg.x(x)).append(',').append(svg.y((double) lo / maxLoad)).append(' ');
+        double x = buckets <= 1 ? 0 : (double) b / (buckets - 1);
+        hiPts.append(svg.x(x)).append(',').append(svg.y(hiSum / (to - from) / maxLoad)).append(' ');
+        loPts.append(svg.x(x)).append(',').append(svg.y(loSum / (to - from) / maxLoad)).append(' ');
       }
       svg.polyline(hiPts.toString(), COLORS[c % COLORS.length]);
       svg.dashed(loPts.toString(), COLORS[c % COLORS.length]);
       svg.legend(c, p.policy(), COLORS[c % COLORS.length]);
       c++;
     }
-    return svg.end("replay progress", "requests on the engine");
+    return svg.end("replay progress (windows of the run)", "running + waiting requests");
   }
 
   /** A minimal SVG chart: plot area, ticks, series, legend. */
