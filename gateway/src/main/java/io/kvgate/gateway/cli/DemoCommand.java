@@ -25,6 +25,9 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--port", description = "Gateway port (default: ${DEFAULT-VALUE}).")
   int port = 8080;
 
+  @Option(names = "--host", description = "Gateway bind address; 0.0.0.0 to reach it from outside a container (default: ${DEFAULT-VALUE}).")
+  String host = "127.0.0.1";
+
   @Option(names = "--replicas", description = "Simulated engines (default: ${DEFAULT-VALUE}).")
   int replicas = 4;
 
@@ -66,7 +69,7 @@ public final class DemoCommand implements Callable<Integer> {
     Vertx vertx = CliRuntime.vertx(registry);
     Demo demo;
     try {
-      demo = CliRuntime.await(Demo.start(vertx, registry, sim.toConfig(), replicas, engineBasePort, "127.0.0.1", port, policy), 30);
+      demo = CliRuntime.await(Demo.start(vertx, registry, sim.toConfig(), replicas, engineBasePort, host, port, policy), 30);
     } catch (Exception e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
       System.err.println("demo: could not start: " + cause.getMessage());
