@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t kvgate .
 # Run:   docker run --rm -p 8080:8080 -v $PWD/config:/etc/kvgate kvgate serve --config /etc/kvgate/gateway.yaml
-#        docker run --rm -p 8080:8080 kvgate demo --host 0.0.0.0   (gateway + simulated fleet, no GPU)
+#        docker run --rm -p 8080:8080 kvgate demo --bind 0.0.0.0   (gateway + simulated fleet, no GPU)
 
 FROM eclipse-temurin:17-jdk AS build
 WORKDIR /src

@@ -25,7 +25,7 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--port", description = "Gateway port (default: ${DEFAULT-VALUE}).")
   int port = 8080;
 
-  @Option(names = "--host", description = "Gateway bind address; 0.0.0.0 to reach it from outside a container (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--bind", description = "Gateway bind address; 0.0.0.0 to reach it from outside a container (default: ${DEFAULT-VALUE}).")
   String host = "127.0.0.1";
 
   @Option(names = "--replicas", description = "Simulated engines (default: ${DEFAULT-VALUE}).")
