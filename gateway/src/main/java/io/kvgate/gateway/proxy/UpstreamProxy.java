@@ -9,7 +9,6 @@ import io.kvgate.routing.Decision;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.Router;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
@@ -323,10 +322,5 @@ public final class UpstreamProxy {
     private void cancelTimer(long id) {
       if (id >= 0) vertx.cancelTimer(id);
     }
-  }
-
-  /** Exposed for tests: the body the client sent is forwarded byte for byte. */
-  static Buffer forwardedBody(Exchange x) {
-    return x.parsed().raw();
   }
 }
