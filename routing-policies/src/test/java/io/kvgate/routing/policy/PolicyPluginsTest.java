@@ -67,6 +67,23 @@ class PolicyPluginsTest {
   }
 
   @Test
+  void shippedPolicyFilesCompileAndPresetsMatchTheirConfigCopies() throws Exception {
+    for (String dir : List.of("../config/policies", "../config/examples")) {
+      try (var files = java.nio.file.Files.list(java.nio.file.Path.of(dir))) {
+        for (java.nio.file.Path f : files.filter(x -> x.toString().endsWith(".yaml")).toList()) {
+          assertFalse(Policies.load(f.toString(), context()).route(request("a", null, null), fleet(2), NOW).isEmpty(), f.toString());
+        }
+      }
+    }
+    for (String preset : Policies.presetNames()) {
+      try (var in = Policies.class.getClassLoader().getResourceAsStream("policies/" + preset + ".yaml")) {
+        assertEquals(java.nio.file.Files.readString(java.nio.file.Path.of("../config/policies/" + preset + ".yaml")),
+            new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8), preset + ": config/policies copy differs");
+      }
+    }
+  }
+
+  @Test
   void validationReportsEveryProblemWithItsPath() {
     String yaml = """
         name: broken
