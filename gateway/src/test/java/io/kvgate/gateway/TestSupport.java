@@ -14,7 +14,8 @@ import java.util.concurrent.TimeUnit;
 /** Shared helpers of the gateway tests: waiting on futures from the test thread, plain HTTP calls. */
 public final class TestSupport {
 
-  public static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+  public static final HttpClient HTTP = HttpClient.newBuilder()
+      .version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
 
   private TestSupport() {}
 

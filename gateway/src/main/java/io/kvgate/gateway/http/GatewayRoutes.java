@@ -103,8 +103,10 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       String id = requestId;
       BodyReader.read(req, config.limits().maxBodyBytes()).onComplete(ar -> {
         if (ar.failed()) {
-          if (ar.cause() instanceof OpenAiException e && e.status() == 413) {
-            // The rest of the body is never read: answer, then close the connection.
+          if (ar.cause() instanceof OpenAiException e && e.status() == 413
+              && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
+            // HTTP/1.x: the rest of the body is never read, so the connection cannot be reused.
+            // (HTTP/2 ends just this stream; the connection's other streams go on.)
             resp.putHeader("connection", "close");
             resp.endHandler(v -> req.connection().close());
           }
