@@ -79,6 +79,9 @@ public final class Policies {
         problems.add(new PolicyException.Problem(k, "unknown key (allowed: description, name, plugins, profiles)"));
       }
     }
+    for (String k : List.of("name", "description")) {
+      if (root.has(k) && !root.get(k).isTextual()) problems.add(new PolicyException.Problem(k, "must be a string"));
+    }
     String name = root.path("name").isTextual() ? root.get("name").asText() : source;
     String description = root.path("description").asText("");
 
@@ -126,6 +129,7 @@ public final class Policies {
           problems.add(new PolicyException.Problem(path, "must be a mapping with 'name' and 'plugins'"));
           continue;
         }
+        unknownKeys(p, path, Set.of("name", "plugins"), problems);
         String pname = p.path("name").asText("default");
         List<PolicySpec.PluginRef> refs = new ArrayList<>();
         JsonNode rs = p.get("plugins");
@@ -136,7 +140,8 @@ public final class Policies {
           for (int j = 0; j < rs.size(); j++) {
             String rpath = path + ".plugins[" + j + "]";
             JsonNode r = rs.get(j);
-            String ref = r.isTextual() ? r.asText() : r.path("ref").asText(null);
+            if (r.isObject()) unknownKeys(r, rpath, Set.of("ref", "weight"), problems);
+            String ref = r.isTextual() ? r.asText() : r.path("ref").isTextual() ? r.get("ref").asText() : null;
             if (ref == null) {
               problems.add(new PolicyException.Problem(rpath + ".ref", "is required"));
               continue;
@@ -147,15 +152,19 @@ public final class Policies {
                   + String.join(", ", plugins.keySet()) + ")"));
               continue;
             }
+            PluginRegistry.Kind kind = PluginRegistry.type(target.type()).kind();
             double weight = 1;
             if (r.isObject() && r.has("weight")) {
               if (!r.get("weight").isNumber() || !(r.get("weight").asDouble() > 0)) {
                 problems.add(new PolicyException.Problem(rpath + ".weight", "must be > 0"));
+              } else if (kind != PluginRegistry.Kind.SCORER) {
+                problems.add(new PolicyException.Problem(rpath + ".weight", "only scorers take a weight ('"
+                    + ref + "' is a " + kind.name().toLowerCase(java.util.Locale.ROOT) + ")"));
               } else {
                 weight = r.get("weight").asDouble();
               }
             }
-            if (PluginRegistry.type(target.type()).kind() == PluginRegistry.Kind.PICKER) pickers++;
+            if (kind == PluginRegistry.Kind.PICKER) pickers++;
             refs.add(new PolicySpec.PluginRef(ref, weight));
           }
           if (pickers != 1) problems.add(new PolicyException.Problem(path + ".plugins", "must reference exactly one picker (found " + pickers + ")"));
@@ -168,6 +177,16 @@ public final class Policies {
     }
     if (!problems.isEmpty()) throw new PolicyException(source, problems);
     return new PolicySpec(name, description, plugins, profiles);
+  }
+
+  private static void unknownKeys(JsonNode node, String path, Set<String> allowed, List<PolicyException.Problem> problems) {
+    for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
+      String k = it.next();
+      if (!allowed.contains(k)) {
+        problems.add(new PolicyException.Problem(path + "." + k,
+            "unknown key (allowed: " + String.join(", ", new java.util.TreeSet<>(allowed)) + ")"));
+      }
+    }
   }
 
   /** Builds the router of the spec's {@code default} profile; plugin state starts fresh. */
