@@ -38,11 +38,15 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * no boxed keys and no per-entry objects, so the garbage collector sees a few large arrays per
  * endpoint and per segment.
  *
- * <p>Match. {@link #match} walks the request's chain once, keeping the set of endpoints that held
- * every block so far as a 256-bit set in four {@code long}s: per block one hash probe and four
- * AND operations, and an endpoint's count is written once, when it drops out. That is
- * O(prompt blocks + endpoints), never O(prompt blocks × endpoints); the walk stops at the first
- * block no endpoint holds. TTL is then applied per endpoint that matched anything: if that
+ * <p>Match. {@link #match} keeps the set of endpoints that held every block so far as a 256-bit
+ * set in four {@code long}s, and writes an endpoint's count once, when it drops out. By default it
+ * gallops: because each endpoint's cached blocks are prefix-closed along a chain (a parent is
+ * never evicted before its children, see {@code BlockHolders.gallop}), it probes blocks 1, 2, 4,
+ * ... ahead until the set shrinks and bisects back to where it did: about 2 log2(blocks) probes
+ * per distinct match length, 22 for a 2,048-block prompt held by one set of endpoints, instead
+ * of one probe per block. With {@link Settings#exactMatch()} it visits every block instead
+ * (O(prompt blocks + endpoints), stopping at the first block no endpoint holds), which stays exact
+ * if KV events remove inner blocks of a chain. TTL is then applied per endpoint that matched anything: if that
  * endpoint's least recently used block is still fresh nothing can be expired (LRU order is touch
  * order), otherwise a binary search over the matched prefix finds the first expired block.
  *
@@ -75,8 +79,13 @@ public final class LruPrefixIndex implements PrefixIndex {
    *     positive and under 20 days
    * @param insertionHalfLife half-life of {@link #recentInsertedBlocks}; must be positive
    * @param segments lock stripes of the shared holder table, a power of two
+   * @param exactMatch match by visiting every block (exact even when an engine's KV events remove
+   *     an inner block of a cached chain) instead of galloping (O(log blocks) probes, exact when
+   *     every endpoint's cached set is prefix-closed, as it is for kvgate's own feed and for
+   *     engines that evict leaves first); see {@link #match}
    */
-  public record Settings(long defaultCapacityBlocks, Duration ttl, Duration insertionHalfLife, int segments) {
+  public record Settings(long defaultCapacityBlocks, Duration ttl, Duration insertionHalfLife, int segments,
+      boolean exactMatch) {
 
     private static final Duration MAX_TTL = Duration.ofDays(20);
 
@@ -99,26 +108,30 @@ public final class LruPrefixIndex implements PrefixIndex {
 
     /**
      * 16384 blocks per endpoint (a 16-token block size on a mid-size GPU), a 10-minute TTL, a
-     * 30-second insertion half-life and 64 segments.
+     * 30-second insertion half-life, 64 segments and the galloping match.
      */
     public static Settings defaults() {
-      return new Settings(16_384, Duration.ofMinutes(10), Duration.ofSeconds(30), 64);
+      return new Settings(16_384, Duration.ofMinutes(10), Duration.ofSeconds(30), 64, false);
     }
 
     public Settings withDefaultCapacityBlocks(long blocks) {
-      return new Settings(blocks, ttl, insertionHalfLife, segments);
+      return new Settings(blocks, ttl, insertionHalfLife, segments, exactMatch);
     }
 
     public Settings withTtl(Duration ttl) {
-      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments);
+      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments, exactMatch);
     }
 
     public Settings withInsertionHalfLife(Duration halfLife) {
-      return new Settings(defaultCapacityBlocks, ttl, halfLife, segments);
+      return new Settings(defaultCapacityBlocks, ttl, halfLife, segments, exactMatch);
     }
 
     public Settings withSegments(int segments) {
-      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments);
+      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments, exactMatch);
+    }
+
+    public Settings withExactMatch(boolean exactMatch) {
+      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments, exactMatch);
     }
   }
 
@@ -156,7 +169,8 @@ public final class LruPrefixIndex implements PrefixIndex {
     int count = slotCount;
     if (blocks == 0 || count == 0) return PrefixMatch.none(blocks);
     int[] matched = new int[count];
-    holders.walk(chain, matched, count);
+    if (settings.exactMatch()) holders.walk(chain, matched, count);
+    else holders.gallop(chain, matched, count);
     int now = SlotCache.units(nowNanos);
     for (int s = 0; s < count; s++) {
       if (matched[s] == 0) continue;

@@ -46,26 +46,37 @@ class BlockHasherPropertiesTest {
   @Test
   void chainIsXxh64OfEachBlockSeededWithItsParent() {
     forAll(300, 1_000, r -> {
-      String prompt = string(r, 400);
+      String prompt = string(r, r.nextBoolean() ? 400 : 2_500);
       int blockSize = 1 + r.nextInt(70);
       long seed = r.nextLong();
       assertArrayEquals(Xxh64Reference.chain(prompt, blockSize, seed), new BlockHasher(blockSize).hash(seed, prompt).toArray());
     });
   }
 
+  /**
+   * Any chunking, and any of the three input paths per chunk (a {@code String}, which takes the
+   * scratch-array path when long; another {@code CharSequence}, read by {@code charAt}; a {@code
+   * char[]}), gives the chain of the whole string. Prompts up to 2,500 chars cross the 1,024-char
+   * scratch chunk.
+   */
   @Test
   void anyChunkingGivesTheSameChain() {
     forAll(300, 2_000, r -> {
-      String prompt = string(r, 400);
-      int blockSize = 1 + r.nextInt(70);
+      int max = r.nextBoolean() ? 400 : 2_500;
+      String prompt = string(r, max);
+      int blockSize = 1 + r.nextInt(r.nextBoolean() ? 70 : 600);
       List<Integer> cuts = new ArrayList<>();
-      for (int i = r.nextInt(13); i > 0; i--) cuts.add(Math.min(r.nextInt(401), prompt.length()));
+      for (int i = r.nextInt(13); i > 0; i--) cuts.add(Math.min(r.nextInt(max + 1), prompt.length()));
       cuts.sort(null);
       BlockHasher hasher = new BlockHasher(blockSize);
       BlockHasher.Builder b = hasher.start(7);
       int from = 0;
       for (int cut : cuts) {
-        b.append(prompt, from, cut);
+        switch (r.nextInt(3)) {
+          case 0 -> b.append(prompt, from, cut);
+          case 1 -> b.append(new StringBuilder(prompt), from, cut);
+          default -> b.append(prompt.toCharArray(), from, cut);
+        }
         from = cut;
       }
       b.append(prompt.subSequence(from, prompt.length()));

@@ -68,6 +68,15 @@ class PrefixIndexPropertiesTest {
    * reproduced by its seed.
    */
   static List<Op> operations(SplittableRandom r) {
+    return operations(r, false);
+  }
+
+  /**
+   * As {@link #operations(SplittableRandom)}; with {@code leafRemovals}, every removal takes a
+   * chain's own blocks from some position to the chain's end (what engines evict: children before
+   * parents), so every slot's set stays prefix-closed, the galloping match's precondition.
+   */
+  static List<Op> operations(SplittableRandom r, boolean leafRemovals) {
     int n = r.nextInt(61);
     List<Op> ops = new ArrayList<>(n);
     for (int k = 0; k < n; k++) {
@@ -79,7 +88,12 @@ class PrefixIndexPropertiesTest {
       else if (kind < 8) ops.add(new Store(slot, chain, length));
       else if (kind < 10) {
         int other = 1 + r.nextInt(CHAIN_BLOCKS);
-        ops.add(new Remove(slot, chain, Math.min(length, other) - 1, Math.max(length, other)));
+        if (leafRemovals) {
+          int own = chain % 3 * 3;
+          ops.add(new Remove(slot, chain, own + r.nextInt(CHAIN_BLOCKS - own), CHAIN_BLOCKS));
+        } else {
+          ops.add(new Remove(slot, chain, Math.min(length, other) - 1, Math.max(length, other)));
+        }
       } else if (kind < 11) ops.add(new Clear(slot));
       else if (kind < 13) ops.add(new Capacity(slot, r.nextInt(31)));
       else ops.add(new Advance(r.nextInt(41)));
@@ -89,9 +103,13 @@ class PrefixIndexPropertiesTest {
 
   /** Runs {@code property} on {@code tries} seeded cases; a failure names its seed. */
   static void forAll(int tries, long baseSeed, Consumer<List<Op>> property) {
+    forAll(tries, baseSeed, false, property);
+  }
+
+  static void forAll(int tries, long baseSeed, boolean leafRemovals, Consumer<List<Op>> property) {
     for (int t = 0; t < tries; t++) {
       long seed = baseSeed + t;
-      List<Op> ops = operations(new SplittableRandom(seed));
+      List<Op> ops = operations(new SplittableRandom(seed), leafRemovals);
       try {
         property.accept(ops);
       } catch (AssertionError e) {
@@ -100,9 +118,32 @@ class PrefixIndexPropertiesTest {
     }
   }
 
+  /** The exact walk agrees with the model under any removals, inner blocks included. */
   @Test
-  void indexAgreesWithReferenceLruModel() {
-    forAll(400, 10_000, PrefixIndexPropertiesTest::agreesWithModel);
+  void exactMatchAgreesWithReferenceLruModel() {
+    forAll(400, 10_000, ops -> agreesWithModel(ops, true));
+  }
+
+  /** The galloping match (the default) agrees with the model when engines evict leaves first. */
+  @Test
+  void gallopingMatchAgreesWithReferenceLruModel() {
+    forAll(400, 15_000, true, ops -> agreesWithModel(ops, false));
+  }
+
+  /**
+   * An inner block removed while its descendants stay is where the two differ: the exact walk
+   * stops at the hole, the galloping match (by design) may not.
+   */
+  @Test
+  void innerRemovalIsSeenByTheExactWalk() {
+    LruPrefixIndex exact = new LruPrefixIndex(LruPrefixIndex.Settings.defaults().withExactMatch(true));
+    LruPrefixIndex gallop = new LruPrefixIndex(LruPrefixIndex.Settings.defaults());
+    for (LruPrefixIndex index : List.of(exact, gallop)) {
+      index.recordRouted(0, chain(0, CHAIN_BLOCKS), SECOND);
+      index.blocksRemoved(0, new long[] {block(0, 5)});
+    }
+    assertEquals(5, exact.match(chain(0, CHAIN_BLOCKS), SECOND).matched(0));
+    assertTrue(gallop.match(chain(0, CHAIN_BLOCKS), SECOND).matched(0) >= 5);
   }
 
   @Test
@@ -115,9 +156,9 @@ class PrefixIndexPropertiesTest {
     for (long seed = 30_000; seed < 30_005; seed++) concurrentCase(seed);
   }
 
-  static void agreesWithModel(List<Op> ops) {
+  static void agreesWithModel(List<Op> ops, boolean exactMatch) {
     LruPrefixIndex index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(25).withTtl(TTL).withSegments(2));
+        .withDefaultCapacityBlocks(25).withTtl(TTL).withSegments(2).withExactMatch(exactMatch));
     Model model = new Model(25, SlotCache.units(TTL.toNanos()));
     long now = 77 * SECOND;
     for (Op op : ops) {
