@@ -5,6 +5,7 @@ import io.kvgate.routing.RoutingRequest;
 import io.kvgate.routing.prefix.BlockChain;
 import io.kvgate.routing.prefix.BlockHasher;
 import io.kvgate.routing.prefix.ChatPromptRenderer;
+import io.kvgate.routing.prefix.SegmentHashCache;
 import io.vertx.core.MultiMap;
 
 /**
@@ -16,18 +17,37 @@ import io.vertx.core.MultiMap;
  *
  * <p>The chain's seed covers the base model, the LoRA adapter and {@code cache_salt}, as engines'
  * block hashes do, so requests that cannot share KV never match each other.
+ *
+ * <p>Long segments (a message's string content, a prompt string) go through a {@link
+ * SegmentHashCache} shared by all event loops: a system prompt or an earlier turn the gateway has
+ * already hashed is recognised by one string comparison instead of hashed again, which is what
+ * keeps keying a long conversation's next turn cheap. The chain is the same either way.
  */
 public final class RoutingKeyer {
 
   /** Why a request could not be keyed (a metric tag). */
   public static final String NO_PROMPT = "no_prompt";
 
+  /** Default bound of the segment cache's retained text and hashes. */
+  public static final long DEFAULT_SEGMENT_CACHE_BYTES = 64L << 20;
+
   private final BlockHasher hasher;
   private final int charsPerToken;
+  private final SegmentHashCache segments;
 
   public RoutingKeyer(int blockSizeChars, int charsPerToken) {
+    this(blockSizeChars, charsPerToken, new SegmentHashCache(DEFAULT_SEGMENT_CACHE_BYTES));
+  }
+
+  public RoutingKeyer(int blockSizeChars, int charsPerToken, SegmentHashCache segments) {
     this.hasher = new BlockHasher(blockSizeChars);
     this.charsPerToken = charsPerToken;
+    this.segments = segments;
+  }
+
+  /** The segment cache (for metrics). */
+  public SegmentHashCache segments() {
+    return segments;
   }
 
   /**
@@ -59,11 +79,17 @@ public final class RoutingKeyer {
     return null;
   }
 
-  private static boolean renderChat(BlockHasher.Builder b, JsonNode messages) {
+  private boolean renderChat(BlockHasher.Builder b, JsonNode messages) {
     if (messages == null || !messages.isArray()) return false;
     for (JsonNode m : messages) {
-      ChatPromptRenderer.beginMessage(b, m.path("role").asText(""));
-      appendContent(b, m.get("content"));
+      String role = m.path("role").asText("");
+      JsonNode content = m.get("content");
+      if (content != null && content.isTextual()) {
+        ChatPromptRenderer.renderMessage(b, role, content.asText(), segments);
+        continue;
+      }
+      ChatPromptRenderer.beginMessage(b, role);
+      appendContent(b, content);
       ChatPromptRenderer.endMessage(b);
     }
     ChatPromptRenderer.renderGenerationPrompt(b);
@@ -71,13 +97,15 @@ public final class RoutingKeyer {
   }
 
   /** Responses API: {@code instructions} as a system message, then {@code input} (string or items). */
-  private static boolean renderResponses(BlockHasher.Builder b, OpenAiRequest req) {
+  private boolean renderResponses(BlockHasher.Builder b, OpenAiRequest req) {
     JsonNode instructions = req.get("instructions");
     JsonNode input = req.get("input");
     if ((instructions == null || instructions.isNull()) && (input == null || input.isNull())) return false;
-    if (instructions != null && instructions.isTextual()) ChatPromptRenderer.renderMessage(b, "system", instructions.asText());
+    if (instructions != null && instructions.isTextual()) {
+      ChatPromptRenderer.renderMessage(b, "system", instructions.asText(), segments);
+    }
     if (input != null && input.isTextual()) {
-      ChatPromptRenderer.renderMessage(b, "user", input.asText());
+      ChatPromptRenderer.renderMessage(b, "user", input.asText(), segments);
     } else if (input != null && input.isArray()) {
       for (JsonNode item : input) {
         ChatPromptRenderer.beginMessage(b, item.path("role").asText("user"));
@@ -90,7 +118,7 @@ public final class RoutingKeyer {
   }
 
   /** Content: a string, or parts whose text (or media URL / id) is appended in order. */
-  private static void appendContent(BlockHasher.Builder b, JsonNode content) {
+  private void appendContent(BlockHasher.Builder b, JsonNode content) {
     if (content == null || content.isNull()) return;
     if (content.isTextual()) {
       ChatPromptRenderer.appendContent(b, content.asText());
@@ -104,7 +132,7 @@ public final class RoutingKeyer {
       }
       JsonNode text = part.get("text");
       if (text != null && text.isTextual()) {
-        ChatPromptRenderer.appendContent(b, text.asText());
+        segments.append(b, text.asText());
         continue;
       }
       // Media parts: a stable id if given, else the URL (data URLs included: equal images, equal keys).
@@ -120,15 +148,15 @@ public final class RoutingKeyer {
   }
 
   /** A completion prompt or embedding input: a string, strings, or token ids (as decimal text). */
-  private static boolean appendPrompt(BlockHasher.Builder b, JsonNode prompt) {
+  private boolean appendPrompt(BlockHasher.Builder b, JsonNode prompt) {
     if (prompt == null || prompt.isNull()) return false;
     if (prompt.isTextual()) {
-      b.append(prompt.asText());
+      segments.append(b, prompt.asText());
       return true;
     }
     if (prompt.isArray()) {
       for (JsonNode p : prompt) {
-        if (p.isTextual()) b.append(p.asText());
+        if (p.isTextual()) segments.append(b, p.asText());
         else if (p.isIntegralNumber()) b.append(Long.toString(p.asLong())).append(' ');
         else if (p.isArray()) appendPrompt(b, p);
         else if (p.isObject()) appendContent(b, p.has("content") ? p.get("content") : p);

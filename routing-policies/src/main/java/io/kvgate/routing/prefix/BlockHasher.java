@@ -251,6 +251,64 @@ public final class BlockHasher {
       return new BlockChain(out, blockSize, totalChars);
     }
 
+    // ---- for SegmentHashCache: replaying a remembered segment instead of hashing it ----
+
+    /** The hashing state between two characters (everything but the finished hashes). */
+    record State(long blockSeed, long v1, long v2, long v3, long v4, int charsInBlock, boolean stripesSeen,
+        long w0, long w1, long w2, int wordsInStripe, long word, int charsInWord) {
+
+      /** A cheap 64-bit digest, for cache keys (equality is checked on the record). */
+      long digest() {
+        long h = blockSeed * P1 ^ v1;
+        h = h * P2 ^ v2;
+        h = h * P1 ^ v3;
+        h = h * P2 ^ v4;
+        h = h * P1 ^ (w0 + w1 * 31 + w2 * 961 + word * 29791);
+        return avalanche(h ^ ((long) charsInBlock << 20 | (long) wordsInStripe << 12 | (long) charsInWord << 4
+            | (stripesSeen ? 1 : 0)));
+      }
+    }
+
+    State state() {
+      checkOpen();
+      return new State(blockSeed, v1, v2, v3, v4, charsInBlock, stripesSeen, w0, w1, w2, wordsInStripe, word,
+          charsInWord);
+    }
+
+    /** The hashes of blocks {@code from} and later, finished so far. */
+    long[] hashesFrom(int from) {
+      checkOpen();
+      return Arrays.copyOfRange(hashes, from, blocks);
+    }
+
+    /**
+     * Continues as if {@code chars} characters had been appended that finished the blocks {@code
+     * finished} and left the state {@code after}: the caller guarantees that those characters,
+     * appended from this builder's current state, do exactly that.
+     */
+    void skip(long chars, long[] finished, State after) {
+      checkOpen();
+      if (blocks + finished.length > hashes.length) {
+        hashes = Arrays.copyOf(hashes, Math.max(blocks + finished.length, blocks * 2));
+      }
+      System.arraycopy(finished, 0, hashes, blocks, finished.length);
+      blocks += finished.length;
+      totalChars += chars;
+      blockSeed = after.blockSeed();
+      v1 = after.v1();
+      v2 = after.v2();
+      v3 = after.v3();
+      v4 = after.v4();
+      charsInBlock = after.charsInBlock();
+      stripesSeen = after.stripesSeen();
+      w0 = after.w0();
+      w1 = after.w1();
+      w2 = after.w2();
+      wordsInStripe = after.wordsInStripe();
+      word = after.word();
+      charsInWord = after.charsInWord();
+    }
+
     private void checkOpen() {
       if (finished) throw new IllegalStateException("builder already finished");
     }

@@ -34,6 +34,29 @@ public final class ChatPromptRenderer {
     endMessage(b);
   }
 
+  /**
+   * Renders one message with plain string content through {@code cache}: the same text as {@link
+   * #renderMessage(BlockHasher.Builder, String, CharSequence)}, hashed once per distinct message
+   * (see {@link SegmentHashCache}).
+   */
+  public static void renderMessage(BlockHasher.Builder b, String role, String content, SegmentHashCache cache) {
+    cache.append(b, head(role), content == null ? "" : content, MESSAGE_END);
+  }
+
+  private static final String SYSTEM_HEAD = MESSAGE_START + "system\n";
+  private static final String USER_HEAD = MESSAGE_START + "user\n";
+  private static final String ASSISTANT_HEAD = MESSAGE_START + "assistant\n";
+
+  /** {@code <|im_start|>{role}\n}, without allocating for the common roles. */
+  static String head(String role) {
+    return switch (role) {
+      case "system" -> SYSTEM_HEAD;
+      case "user" -> USER_HEAD;
+      case "assistant" -> ASSISTANT_HEAD;
+      default -> MESSAGE_START + role + "\n";
+    };
+  }
+
   /** Writes {@code <|im_start|>{role}\n}. */
   public static void beginMessage(BlockHasher.Builder b, String role) {
     b.append(MESSAGE_START).append(role).append('\n');
