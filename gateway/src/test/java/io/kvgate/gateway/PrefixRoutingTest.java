@@ -97,6 +97,10 @@ class PrefixRoutingTest {
     assertTrue(metrics.contains("kvgate_requests_total{endpoint="));
     assertTrue(metrics.contains("kvgate_time_to_first_byte_seconds_bucket"));
     assertTrue(metrics.contains("jvm_memory_used_bytes"));
+    // The second request's system prompt was recognised, not hashed again.
+    java.util.regex.Matcher hits = java.util.regex.Pattern.compile("kvgate_prefix_segment_cache_hits_total ([0-9.]+)").matcher(metrics);
+    assertTrue(hits.find(), metrics);
+    assertTrue(Double.parseDouble(hits.group(1)) >= 1, hits.group());
     // promtool check metrics rejects these two binder names; they are filtered out.
     assertFalse(metrics.contains("process_cpu_time_ns_total"));
     assertFalse(metrics.contains("system_cpu_count "));

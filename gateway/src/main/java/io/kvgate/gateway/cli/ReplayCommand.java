@@ -59,9 +59,7 @@ public final class ReplayCommand implements Callable<Integer> {
     return (vertx, policy, model, urls) -> {
       GatewayConfig config = GatewayConfig.of(model, urls, policy)
           .withListener(new GatewayConfig.Listener("127.0.0.1", 0))
-          .withRouting(new GatewayConfig.Routing(GatewayConfig.Routing.DEFAULT.blockSizeTokens(),
-              ReplayOptions.CHARS_PER_TOKEN, GatewayConfig.Routing.DEFAULT.capacityBlocks(),
-              GatewayConfig.Routing.DEFAULT.indexTtl(), GatewayConfig.Routing.DEFAULT.signalsInterval()));
+          .withRouting(GatewayConfig.Routing.DEFAULT.withCharsPerToken(ReplayOptions.CHARS_PER_TOKEN));
       return Gateway.start(vertx, config).map(g -> new GatewayLauncher.RunningGateway() {
         @Override
         public String baseUrl() {

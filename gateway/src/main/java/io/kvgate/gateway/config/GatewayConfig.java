@@ -89,13 +89,22 @@ public record GatewayConfig(
    * @param capacityBlocks blocks each endpoint is assumed to cache (its KV capacity) until learned
    * @param indexTtl how long an untouched block is believed cached
    * @param signalsInterval how often each engine's {@code /metrics} is scraped for load signals
+   * @param segmentCacheBytes bound of the memory that remembers already-hashed long messages (see
+   *     {@link io.kvgate.routing.prefix.SegmentHashCache})
+   * @param exactMatch match prompts against the prefix index block by block instead of galloping
+   *     (see {@link io.kvgate.routing.prefix.LruPrefixIndex.Settings#exactMatch()})
    */
   public record Routing(int blockSizeTokens, int charsPerToken, long capacityBlocks, Duration indexTtl,
-      Duration signalsInterval) {
-    public static final Routing DEFAULT = new Routing(16, 4, 26_000, Duration.ofMinutes(10), Duration.ofSeconds(1));
+      Duration signalsInterval, long segmentCacheBytes, boolean exactMatch) {
+    public static final Routing DEFAULT = new Routing(16, 4, 26_000, Duration.ofMinutes(10), Duration.ofSeconds(1),
+        64L << 20, false);
 
     public int blockSizeChars() {
       return blockSizeTokens * charsPerToken;
+    }
+
+    public Routing withCharsPerToken(int chars) {
+      return new Routing(blockSizeTokens, chars, capacityBlocks, indexTtl, signalsInterval, segmentCacheBytes, exactMatch);
     }
   }
 

@@ -55,14 +55,17 @@ public final class GatewayConfigLoader {
         (int) l.integer("port", GatewayConfig.Listener.DEFAULT.port(), 0, 65535));
 
     ConfigNode ro = r.object("routing");
-    ro.allowOnly("blockSizeTokens", "charsPerToken", "capacityBlocks", "indexTtl", "signalsInterval");
+    ro.allowOnly("blockSizeTokens", "charsPerToken", "capacityBlocks", "indexTtl", "signalsInterval",
+        "segmentCacheBytes", "exactMatch");
     GatewayConfig.Routing d = GatewayConfig.Routing.DEFAULT;
     GatewayConfig.Routing routing = new GatewayConfig.Routing(
         (int) ro.integer("blockSizeTokens", d.blockSizeTokens(), 1, 1 << 16),
         (int) ro.integer("charsPerToken", d.charsPerToken(), 1, 64),
         ro.integer("capacityBlocks", d.capacityBlocks(), 1, Long.MAX_VALUE),
         ro.duration("indexTtl", d.indexTtl()),
-        ro.duration("signalsInterval", d.signalsInterval()));
+        ro.duration("signalsInterval", d.signalsInterval()),
+        ro.integer("segmentCacheBytes", d.segmentCacheBytes(), 1, Long.MAX_VALUE),
+        ro.bool("exactMatch", d.exactMatch()));
 
     ConfigNode t = r.object("timeouts");
     t.allowOnly("connect", "firstByte", "idle", "total");

@@ -54,7 +54,9 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     this.proxy = proxy;
     this.metrics = metrics;
     this.client = client;
-    this.keyer = new RoutingKeyer(config.routing().blockSizeChars(), config.routing().charsPerToken());
+    this.keyer = new RoutingKeyer(config.routing().blockSizeChars(), config.routing().charsPerToken(),
+        new io.kvgate.routing.prefix.SegmentHashCache(config.routing().segmentCacheBytes()));
+    metrics.bindSegmentCache(keyer.segments());
     for (ModelRoute r : routes) {
       byName.put(r.name(), r);
       for (String a : r.adapters()) byAdapter.put(a, r);

@@ -58,6 +58,23 @@ public final class GatewayMetrics {
         .register(registry);
   }
 
+  /** The segment cache's effect: long messages recognised instead of re-hashed, and its memory. */
+  public void bindSegmentCache(io.kvgate.routing.prefix.SegmentHashCache cache) {
+    io.micrometer.core.instrument.FunctionCounter.builder("kvgate_prefix_segment_cache_hits", cache, c -> c.hits())
+        .description("Long prompt segments (messages) recognised and not hashed again")
+        .register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("kvgate_prefix_segment_cache_misses", cache, c -> c.misses())
+        .description("Long prompt segments hashed because they were not remembered")
+        .register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("kvgate_prefix_segment_cache_hit_chars", cache, c -> c.hitChars())
+        .description("Prompt characters not hashed thanks to the segment cache")
+        .register(registry);
+    Gauge.builder("kvgate_prefix_segment_cache_retained_bytes", cache, c -> c.retainedBytes())
+        .description("Approximate memory retained by the segment cache (text and hashes)")
+        .baseUnit("bytes")
+        .register(registry);
+  }
+
   /** A registry with Prometheus defaults. */
   public static PrometheusMeterRegistry newRegistry() {
     return new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);

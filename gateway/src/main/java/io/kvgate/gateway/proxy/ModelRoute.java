@@ -39,7 +39,8 @@ public final class ModelRoute {
     this.endpoints = List.copyOf(states);
     this.index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
         .withDefaultCapacityBlocks(routing.capacityBlocks())
-        .withTtl(routing.indexTtl()));
+        .withTtl(routing.indexTtl())
+        .withExactMatch(routing.exactMatch()));
     this.context = new RoutingContext(name, index, new SplittableRandom(name.hashCode()));
     java.nio.file.Path file = java.nio.file.Path.of(policySource);
     long mtime = -1;

@@ -55,6 +55,24 @@ class GatewayConfigLoaderTest {
   }
 
   @Test
+  void routingKnobsLoadAndDefault() throws Exception {
+    String yaml = """
+        models: [{name: a, endpoints: [{url: "http://h:1"}]}]
+        routing: {segmentCacheBytes: 1048576, exactMatch: true}
+        """;
+    GatewayConfig c = GatewayConfigLoader.parse(yaml, "t.yaml");
+    assertEquals(1 << 20, c.routing().segmentCacheBytes());
+    assertTrue(c.routing().exactMatch());
+    GatewayConfig d = GatewayConfigLoader.parse("models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]", "t.yaml");
+    assertEquals(64L << 20, d.routing().segmentCacheBytes());
+    assertFalse(d.routing().exactMatch());
+    ConfigException e = assertThrows(ConfigException.class, () -> GatewayConfigLoader.parse(
+        "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]\nrouting: {segmentCacheBytes: 0, exactMatch: maybe}", "t.yaml"));
+    assertTrue(e.problems().stream().anyMatch(s -> s.startsWith("routing.segmentCacheBytes:")), e.problems().toString());
+    assertTrue(e.problems().stream().anyMatch(s -> s.startsWith("routing.exactMatch:")), e.problems().toString());
+  }
+
+  @Test
   void invalidYamlSaysWhere() {
     ConfigException e = assertThrows(ConfigException.class, () -> GatewayConfigLoader.parse("models: [\n  - {", "bad.yaml"));
     assertTrue(e.problems().get(0).startsWith("<root>: not valid YAML"), e.problems().toString());
