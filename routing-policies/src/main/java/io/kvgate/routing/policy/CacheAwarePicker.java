@@ -8,14 +8,16 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * decides time to first token, prompt tokens still to prefill ahead of and including this request:
  *
  * <pre>
- *   cost(e) = pending(e)                                  prefill already dispatched to e, not done
- *           + uncached(e) · (1 + pressureWeight · churn(e))   this request's prefill on e after its hit
+ *   cost(e) = pending(e)                    prefill already dispatched to e, not done
+ *           + uncached(e)                   this request's prefill on e after its hit
+ *             · (1 + insertionWeight · fill(e) + pressureWeight · churn(e))
  * </pre>
  *
  * where {@code pending} is counted at dispatch (not when a response starts), {@code uncached(e)}
- * is the prompt minus the prefix index's predicted hit on e, and {@code churn(e)} is e's recent
- * insertion rate (new blocks, decayed) over its capacity, relative to the fleet's mean and clamped
- * to [-1, 1]. The lowest cost goes first.
+ * is the prompt minus the prefix index's predicted hit on e, {@code fill(e)} is how full e's
+ * cache is (held over capacity, at most 1), and {@code churn(e)} is e's recent insertion rate (new
+ * blocks, decayed) over its capacity, relative to the fleet's mean and clamped to [-1, 1]. The
+ * lowest cost goes first.
  *
  * <p>Why these terms. The first two make a hit stay on its holder exactly as long as the prefill
  * it saves exceeds the extra queue it waits behind: spill only what must spill, and a spill goes to
@@ -24,8 +26,12 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * replicas whose caches churn least, so N small LRU caches fill evenly and behave like one pooled
  * cache instead of the hot replicas evicting the sessions they attracted. Longest-prefix routing
  * without it loses to round-robin on long multi-turn traces with tight caches (docs/ROUTING.md).
+ * The fill factor prices the other half of a spill: the uncached blocks e must insert each evict
+ * a block once e is full, which a later request may have hit; {@code insertionWeight} is that
+ * expected future prefill per inserted block. Where e has room, inserting evicts nothing, so a hot
+ * tenant still spreads onto replicas with free cache at once.
  */
-record CacheAwarePicker(double pressureWeight, double temperature) implements Picker {
+record CacheAwarePicker(double insertionWeight, double pressureWeight, double temperature) implements Picker {
 
   @Override
   public void pick(Candidates c, double[] totals, int[] order) {
@@ -34,10 +40,13 @@ record CacheAwarePicker(double pressureWeight, double temperature) implements Pi
     long now = c.nowNanos();
     double prompt = c.request().promptTokens();
     double[] pressure = new double[n];
+    double[] fill = new double[n];
     double meanPressure = 0;
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
-      pressure[i] = index.recentInsertedBlocks(e.slot(), now) / Math.max(1, index.capacityBlocks(e.slot()));
+      double capacity = Math.max(1, index.capacityBlocks(e.slot()));
+      pressure[i] = index.recentInsertedBlocks(e.slot(), now) / capacity;
+      fill[i] = Math.min(1, index.heldBlocks(e.slot()) / capacity);
       meanPressure += pressure[i];
     }
     meanPressure /= n;
@@ -47,7 +56,7 @@ record CacheAwarePicker(double pressureWeight, double temperature) implements Pi
       EndpointState e = c.get(i);
       double churn = meanPressure <= 0 ? 0 : Math.max(-1, Math.min(1, (pressure[i] - meanPressure) / meanPressure));
       double cost = e.pendingPrefillTokens() / e.endpoint().weight()
-          + (prompt - c.cachedTokens(i)) * (1 + pressureWeight * churn);
+          + (prompt - c.cachedTokens(i)) * (1 + insertionWeight * fill[i] + pressureWeight * churn);
       keys[i] = -cost;
       scale = Math.max(scale, Math.abs(cost));
     }

@@ -36,7 +36,7 @@ final class PluginRegistry {
   record AgeParams(Duration maxSignalAge) {}
   record TemperatureParams(double temperature) {}
   record BoundParams(double c) {}
-  record CacheAwareParams(double pressureWeight, double temperature) {}
+  record CacheAwareParams(double insertionWeight, double pressureWeight, double temperature) {}
   record SglangParams(double cacheThreshold, double balanceAbsThreshold, double balanceRelThreshold, long maxTreeSize, int blockSizeChars) {}
   record DynamoParams(double overlapScoreWeight, double temperature) {}
 
@@ -68,9 +68,13 @@ final class PluginRegistry {
         p -> { p.allow("c"); return new BoundParams(p.number("c", 1.25, 1, 100)); },
         x -> new Pickers.BoundedLoadHashPicker(((BoundParams) x).c()));
     register("cache-aware-picker", Kind.PICKER,
-        p -> { p.allow("pressureWeight", "temperature");
-               return new CacheAwareParams(p.number("pressureWeight", 0.5, 0, 100), p.number("temperature", 0, 0, 10)); },
-        x -> new CacheAwarePicker(((CacheAwareParams) x).pressureWeight(), ((CacheAwareParams) x).temperature()));
+        p -> { p.allow("insertionWeight", "pressureWeight", "temperature");
+               return new CacheAwareParams(p.number("insertionWeight", 4, 0, 100), p.number("pressureWeight", 0.5, 0, 100),
+                   p.number("temperature", 0, 0, 10)); },
+        x -> {
+          CacheAwareParams c = (CacheAwareParams) x;
+          return new CacheAwarePicker(c.insertionWeight(), c.pressureWeight(), c.temperature());
+        });
     register("sglang-cache-aware-picker", Kind.PICKER,
         p -> { p.allow("cacheThreshold", "balanceAbsThreshold", "balanceRelThreshold", "maxTreeSize", "blockSizeChars");
                return new SglangParams(p.number("cacheThreshold", 0.5, 0, 1), p.number("balanceAbsThreshold", 32, 0, 1e9),

@@ -224,6 +224,36 @@ class PolicyPluginsTest {
     assertEquals("e1", r.route(request("brand new prompt ".repeat(100), null, null), fleet, NOW).first().endpoint().id());
   }
 
+  /**
+   * A hit spills off its busy holder onto a replica with room (copying the prefix there evicts
+   * nothing), but not onto a full one, where the copy would evict as many blocks as it inserts:
+   * the {@code insertionWeight · fill} term. With {@code insertionWeight: 0} it spills either way.
+   */
+  @Test
+  void cacheAwareSpillsAHitOntoFreeCacheButNotOntoAFullOne() throws Exception {
+    String system = "Tenant handbook, section by section. ".repeat(80); // ~46 blocks, ~750 tokens
+    for (boolean fullTarget : new boolean[] {false, true}) {
+      for (double insertionWeight : new double[] {4, 0}) {
+        List<EndpointState> fleet = fleet(2);
+        RoutingContext ctx = context();
+        ctx.index().setCapacityBlocks(0, 200);
+        ctx.index().setCapacityBlocks(1, 200);
+        // Both replicas took the same number of new blocks (equal churn); e1 only when full.
+        for (int i = 0; i < 150; i++) ctx.index().recordRouted(0, request("a" + i + " ".repeat(63), null, null).chain(), NOW);
+        if (fullTarget) {
+          for (int i = 0; i < 196; i++) ctx.index().recordRouted(1, request("b" + i + " ".repeat(63), null, null).chain(), NOW);
+        }
+        ctx.index().recordRouted(0, request(system, null, null).chain(), NOW);
+        fleet.get(0).acquire(2_000, 2_000); // the holder has 2,000 tokens of prefill queued
+        Router r = compile("plugins: [{type: cache-aware-picker, parameters: {insertionWeight: " + insertionWeight + "}}]\n"
+            + "profiles: [{name: default, plugins: [cache-aware-picker]}]", ctx);
+        String first = r.route(request(system + "next question", null, null), fleet, NOW).first().endpoint().id();
+        boolean stays = fullTarget && insertionWeight > 0;
+        assertEquals(stays ? "e0" : "e1", first, "full target " + fullTarget + ", insertionWeight " + insertionWeight);
+      }
+    }
+  }
+
   @Test
   void sglangFollowsItsThreeRules() throws Exception {
     List<EndpointState> fleet = fleet(3);
