@@ -46,6 +46,13 @@ public final class CacheBounds {
     return Math.max(0, Math.min((long) matchedBlocks * blockSizeTokens, maxCacheable));
   }
 
+  /** Distinct engine blocks (full blocks only) over the trace: what an infinite cache ends up holding. */
+  public static long distinctBlocks(List<TraceRecord> trace, int blockSizeTokens) {
+    Set<Long> seen = new HashSet<>();
+    for (TraceRecord r : trace) for (long k : keys(r, blockSizeTokens)) seen.add(k);
+    return seen.size();
+  }
+
   /** Token hit rate with one infinite cache. */
   public static double oracle(List<TraceRecord> trace, int blockSizeTokens) {
     Set<Long> seen = new HashSet<>();

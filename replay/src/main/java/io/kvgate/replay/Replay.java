@@ -43,9 +43,15 @@ public final class Replay {
     boolean mooncake = trace.get(0).path() == null;
     double oracle = mooncake ? CacheBounds.oracle(trace, bs) : Double.NaN;
     double pooled = mooncake ? CacheBounds.pooledLru(trace, bs, (long) o.replicas() * o.engine().capacityBlocks()) : Double.NaN;
+    long workingSet = mooncake ? CacheBounds.distinctBlocks(trace, bs) : 0;
     progress.printf(Locale.ROOT, "trace %s: %d requests over %.1f min; references: oracle %.3f, pooled LRU %.3f (%d x %d blocks)%n",
         o.trace(), trace.size(), (trace.get(trace.size() - 1).timestampMs() - trace.get(0).timestampMs()) / 60000.0,
         oracle, pooled, o.replicas(), o.engine().capacityBlocks());
+    if (mooncake) {
+      progress.printf(Locale.ROOT, "working set %d distinct blocks of %d tokens; fleet cache %d x %d = %d blocks (%.2f of it)%n",
+          workingSet, bs, o.replicas(), o.engine().capacityBlocks(), (long) o.replicas() * o.engine().capacityBlocks(),
+          (double) o.replicas() * o.engine().capacityBlocks() / Math.max(1, workingSet));
+    }
     List<PolicyResult> results = new ArrayList<>();
     Vertx vertx = Vertx.vertx();
     try {
@@ -54,7 +60,7 @@ public final class Replay {
       vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
     ReplayReport report = new ReplayReport(o.trace().toString(), trace.size(), o.replicas(), o.engine().capacityBlocks(),
-        bs, o.engine().speed(), oracle, pooled, results);
+        bs, o.engine().speed(), oracle, pooled, workingSet, results);
     if (o.out() != null) ReportWriter.write(report, o.out());
     progress.print(ReportWriter.table(report));
     return report;

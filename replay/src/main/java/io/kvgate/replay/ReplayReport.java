@@ -13,7 +13,9 @@ import java.util.List;
  * @param speed time compression
  * @param oracleHitRate infinite-cache token hit rate
  * @param pooledHitRate token hit rate of one LRU as large as the fleet
+ * @param workingSetBlocks distinct engine blocks of the trace's prompts (what an infinite cache ends up
+ *     holding; 0 for OpenAI-request traces), to read against {@code replicas × capacityBlocks}
  * @param results one per policy, in the order run
  */
 public record ReplayReport(String trace, int records, int replicas, long capacityBlocks, int blockSizeTokens,
-    double speed, double oracleHitRate, double pooledHitRate, List<PolicyResult> results) {}
+    double speed, double oracleHitRate, double pooledHitRate, long workingSetBlocks, List<PolicyResult> results) {}

@@ -29,6 +29,10 @@ public final class ReportWriter {
     }
     sb.append(String.format(Locale.ROOT, "%-20s %8.3f%n%-20s %8.3f%n", "(oracle, infinite)", r.oracleHitRate(),
         "(pooled LRU bound)", r.pooledHitRate()));
+    if (r.workingSetBlocks() > 0) {
+      sb.append(String.format(Locale.ROOT, "working set %d distinct blocks; fleet cache %d blocks = %.2f of it%n", r.workingSetBlocks(),
+          r.replicas() * r.capacityBlocks(), (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks()));
+    }
     sb.append("TTFT and E2E in simulated milliseconds (wall time x speed); hit rate counted by the engines.\n");
     return sb.toString();
   }
@@ -37,8 +41,10 @@ public final class ReportWriter {
   public static String markdown(ReplayReport r) {
     StringBuilder sb = new StringBuilder();
     sb.append(String.format(Locale.ROOT, "Trace `%s`, %d requests, %d engines × %d KV blocks of %d tokens, speed %.0f×. "
-        + "References: infinite-cache oracle **%.3f**, pooled-LRU bound **%.3f**.%n%n",
-        r.trace(), r.records(), r.replicas(), r.capacityBlocks(), r.blockSizeTokens(), r.speed(), r.oracleHitRate(), r.pooledHitRate()));
+        + "References: infinite-cache oracle **%.3f**, pooled-LRU bound **%.3f**%s.%n%n",
+        r.trace(), r.records(), r.replicas(), r.capacityBlocks(), r.blockSizeTokens(), r.speed(), r.oracleHitRate(), r.pooledHitRate(),
+        r.workingSetBlocks() <= 0 ? "" : String.format(Locale.ROOT, "; working set %d distinct blocks, fleet cache %.2f of it",
+            r.workingSetBlocks(), (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks())));
     sb.append("| policy | hit rate | TTFT p50 (ms) | TTFT p90 | TTFT p99 | E2E p50 | E2E p99 | req/s | prefill imbalance | errors |\n");
     sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (PolicyResult p : r.results()) {

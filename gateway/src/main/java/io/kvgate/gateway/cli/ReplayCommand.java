@@ -17,7 +17,8 @@ import picocli.CommandLine.Option;
 @Command(name = "replay", mixinStandardHelpOptions = true,
     description = {"Replay a trace (Mooncake JSONL or OpenAI-request JSONL) open-loop through kvgate and a fresh simulated",
         "fleet per policy; report engine-counted hit rates next to the oracle and pooled-LRU bounds, TTFT, latency,",
-        "throughput and prefill imbalance, as a table, report.json, report.md and SVG plots."})
+        "throughput and prefill imbalance, as a table, report.json, report.md and SVG plots.",
+        "Synthetic traces in the Mooncake form: `kvgate workload multi-tenant --out FILE` (bench/replay-multitenant.sh)."})
 public final class ReplayCommand implements Callable<Integer> {
 
   @Option(names = "--trace", required = true, description = "The trace file (JSON Lines).")
