@@ -25,6 +25,7 @@ import org.openjdk.jmh.annotations.State;
  *   <li>{@code matchHit}: the request continues a conversation held by one endpoint: the
  *       system prompt matches everywhere, then 3/4 of the chain matches on one endpoint.
  *   <li>{@code matchMiss}: a new system prompt, matching nothing (stops after one probe).
+ *   <li>{@code exactMatch} compares the galloping match (default) with the per-block walk.
  *   <li>{@code recordRouted}: teaching the index a dispatched chain that is already held (the
  *       common case for a hit: every block is moved to the LRU head).
  * </ul>
@@ -43,6 +44,10 @@ public class PrefixIndexBenchmark {
   @Param({"32768"})
   public int promptTokens;
 
+  /** false: the galloping match (the default); true: the per-block walk. */
+  @Param({"false", "true"})
+  public boolean exactMatch;
+
   private static final long NOW = 1_000_000_000_000L;
 
   private LruPrefixIndex index;
@@ -55,7 +60,7 @@ public class PrefixIndexBenchmark {
     int promptBlocks = promptTokens * Prompts.CHARS_PER_TOKEN / Prompts.BLOCK_SIZE_CHARS;
     long perEndpoint = indexBlocks / endpoints;
     index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(perEndpoint).withTtl(Duration.ofMinutes(10)));
+        .withDefaultCapacityBlocks(perEndpoint).withTtl(Duration.ofMinutes(10)).withExactMatch(exactMatch));
     SplittableRandom random = new SplittableRandom(42);
     long[] system = Prompts.randomHashes(64, random);
     BlockChain last = null;
