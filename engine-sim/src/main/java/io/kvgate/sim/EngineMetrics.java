@@ -58,16 +58,24 @@ final class EngineMetrics {
     }
   }
 
-  /** Renders the exposition; {@code running}, {@code waiting}, {@code usage} are current gauges. */
+  /**
+   * Renders the exposition; {@code running}, {@code waiting}, {@code usage} are current gauges.
+   * {@code usage} must be computed as vLLM v1 does ({@code BlockPool.get_usage}): blocks referenced
+   * by requests over all blocks, cached blocks that no request references counted as free (see
+   * {@link KvBlockPool#usage()}). {@code numGpuBlocks <= 0} omits {@code vllm:cache_config_info},
+   * as engines that do not state their capacity do.
+   */
   String render(String model, String engineId, int running, int waiting, double usage, int blockSize, int numGpuBlocks) {
     String labels = "model_name=\"" + escape(model) + "\",engine=\"" + escape(engineId) + "\"";
     StringBuilder b = new StringBuilder(4096);
     // vLLM's cache configuration info gauge: the KV capacity a router can size its index by.
-    b.append("# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n")
-        .append("# TYPE vllm:cache_config_info gauge\n")
-        .append("vllm:cache_config_info{block_size=\"").append(blockSize).append("\",engine=\"").append(escape(engineId))
-        .append("\",model_name=\"").append(escape(model))
-        .append("\",num_gpu_blocks=\"").append(numGpuBlocks).append("\"} 1.0\n");
+    if (numGpuBlocks > 0) {
+      b.append("# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n")
+          .append("# TYPE vllm:cache_config_info gauge\n")
+          .append("vllm:cache_config_info{block_size=\"").append(blockSize).append("\",engine=\"").append(escape(engineId))
+          .append("\",model_name=\"").append(escape(model))
+          .append("\",num_gpu_blocks=\"").append(numGpuBlocks).append("\"} 1.0\n");
+    }
     gauge(b, "vllm:num_requests_running", "Number of requests in model execution batches.", labels, running);
     gauge(b, "vllm:num_requests_waiting", "Number of requests waiting to be processed.", labels, waiting);
     gauge(b, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels, usage);

@@ -200,7 +200,7 @@ public final class SimEngine {
     } else if (method == HttpMethod.GET && path.equals("/metrics")) {
       req.response().putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
           .end(metrics.render(config.model(), "0", core.running(), core.waiting(), core.pool().usage(),
-              config.blockSizeTokens(), config.capacityBlocks()));
+              config.blockSizeTokens(), config.exportCacheConfigInfo() ? config.capacityBlocks() : 0));
     } else if (method == HttpMethod.GET && path.equals("/v1/models")) {
       ObjectNode model = JSON.createObjectNode().put("id", config.model()).put("object", "model")
           .put("created", createdEpochSeconds).put("owned_by", "vllm").put("root", config.model())

@@ -24,6 +24,9 @@ import java.util.Objects;
  * @param role which leg of prefill/decode disaggregation this engine serves
  * @param kvTransferTokensPerSecond rate at which a decode engine pulls remote KV, tokens per second
  * @param faults fault injection knobs for tests
+ * @param exportCacheConfigInfo whether {@code /metrics} states the KV capacity in {@code
+ *     vllm:cache_config_info} (vLLM does; SGLang, older vLLM and some proxies in front of an engine
+ *     do not, and a router must then learn it from {@code vllm:kv_cache_usage_perc})
  * @param host bind host
  * @param port bind port, 0 for an ephemeral port
  */
@@ -41,6 +44,7 @@ public record SimEngineConfig(
     Role role,
     double kvTransferTokensPerSecond,
     Faults faults,
+    boolean exportCacheConfigInfo,
     String host,
     int port) {
 
@@ -97,6 +101,7 @@ public record SimEngineConfig(
   public SimEngineConfig withRole(Role v) { return toBuilder().role(v).build(); }
   public SimEngineConfig withKvTransferTokensPerSecond(double v) { return toBuilder().kvTransferTokensPerSecond(v).build(); }
   public SimEngineConfig withFaults(Faults v) { return toBuilder().faults(v).build(); }
+  public SimEngineConfig withExportCacheConfigInfo(boolean v) { return toBuilder().exportCacheConfigInfo(v).build(); }
   public SimEngineConfig withHost(String v) { return toBuilder().host(v).build(); }
   public SimEngineConfig withPort(int v) { return toBuilder().port(v).build(); }
 
@@ -165,6 +170,7 @@ public record SimEngineConfig(
     private Role role = Role.BOTH;
     private double kvTransferTokensPerSecond = 200_000;
     private Faults faults = Faults.NONE;
+    private boolean exportCacheConfigInfo = true;
     private String host = "127.0.0.1";
     private int port = 0;
 
@@ -175,7 +181,8 @@ public record SimEngineConfig(
       prefillTokensPerSecond = c.prefillTokensPerSecond; decodeStepTime = c.decodeStepTime;
       maxNumSeqs = c.maxNumSeqs; maxNumBatchedTokens = c.maxNumBatchedTokens; maxModelLen = c.maxModelLen;
       defaultChatMaxTokens = c.defaultChatMaxTokens; speed = c.speed; role = c.role;
-      kvTransferTokensPerSecond = c.kvTransferTokensPerSecond; faults = c.faults; host = c.host; port = c.port;
+      kvTransferTokensPerSecond = c.kvTransferTokensPerSecond; faults = c.faults;
+      exportCacheConfigInfo = c.exportCacheConfigInfo; host = c.host; port = c.port;
     }
 
     public Builder model(String v) { model = v; return this; }
@@ -195,13 +202,15 @@ public record SimEngineConfig(
     public Builder role(Role v) { role = v; return this; }
     public Builder kvTransferTokensPerSecond(double v) { kvTransferTokensPerSecond = v; return this; }
     public Builder faults(Faults v) { faults = v; return this; }
+    /** False hides {@code vllm:cache_config_info} from {@code /metrics} (the {@code --hide-cache-config} flag). */
+    public Builder exportCacheConfigInfo(boolean v) { exportCacheConfigInfo = v; return this; }
     public Builder host(String v) { host = v; return this; }
     public Builder port(int v) { port = v; return this; }
 
     public SimEngineConfig build() {
       return new SimEngineConfig(model, blockSizeTokens, capacityBlocks, prefillTokensPerSecond,
           decodeStepTime, maxNumSeqs, Math.max(maxNumBatchedTokens, maxNumSeqs), maxModelLen,
-          defaultChatMaxTokens, speed, role, kvTransferTokensPerSecond, faults, host, port);
+          defaultChatMaxTokens, speed, role, kvTransferTokensPerSecond, faults, exportCacheConfigInfo, host, port);
     }
   }
 }

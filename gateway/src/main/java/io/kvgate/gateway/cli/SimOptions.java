@@ -40,6 +40,9 @@ final class SimOptions {
   @Option(names = "--role", description = "Engine role: both, prefill or decode (default: ${DEFAULT-VALUE}).")
   String role = "both";
 
+  @Option(names = "--hide-cache-config", description = "Engines omit vllm:cache_config_info from /metrics, so a router must learn their KV capacity from vllm:kv_cache_usage_perc.")
+  boolean hideCacheConfig;
+
   @Option(names = "--host", description = "Bind host of the engines (default: ${DEFAULT-VALUE}).")
   String host = "127.0.0.1";
 
@@ -54,6 +57,7 @@ final class SimOptions {
         .maxModelLen(maxModelLen)
         .speed(speed)
         .role(Role.parse(role))
+        .exportCacheConfigInfo(!hideCacheConfig)
         .host(host)
         .build();
   }
