@@ -55,7 +55,8 @@ public final class Gateway {
             .setMaxInitialLineLength(64 * 1024).setMaxHeaderSize(64 * 1024),
         new PoolOptions().setHttp1MaxSize(config.pool().maxConnectionsPerEndpoint()));
     this.health = new HealthChecker(vertx, client, config.health(), metrics);
-    this.signals = new SignalScraper(vertx, client, config.routing().signalsInterval(), config.routing().blockSizeTokens());
+    this.signals = new SignalScraper(vertx, client, config.routing().signalsInterval(), config.routing().blockSizeTokens(),
+        metrics, io.kvgate.gateway.health.KvCapacityEstimator.Settings.DEFAULTS);
     this.policyWatcher = new PolicyWatcher(vertx, metrics);
   }
 

@@ -1,5 +1,6 @@
 package io.kvgate.gateway.health;
 
+import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.gateway.proxy.ModelRoute;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.EngineSignals;
@@ -9,33 +10,82 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import java.net.URI;
 import java.time.Duration;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.OptionalLong;
 
 /**
  * Scrapes each engine's {@code /metrics} on an interval and publishes its load as {@link
  * EngineSignals} on the endpoint's state: waiting and running requests and KV-cache usage, from
- * vLLM's or SGLang's metric names (whichever the engine exposes). When the engine states its KV
- * capacity ({@code vllm:cache_config_info}'s {@code num_gpu_blocks} and {@code block_size}
- * labels), the prefix index's capacity for that endpoint is set from it, converted to the
- * gateway's block size. A failed scrape leaves the previous signals to age: policies treat
- * signals older than their {@code maxAge} as unknown.
+ * vLLM's or SGLang's metric names (whichever the engine exposes). A failed scrape leaves the
+ * previous signals to age: policies treat signals older than their {@code maxAge} as unknown.
+ *
+ * <p><b>KV capacity.</b> It also sizes the prefix index's per-endpoint capacity, converted to the
+ * gateway's block size, by precedence:
+ *
+ * <ol>
+ *   <li>{@code engine}: the capacity the engine states ({@code vllm:cache_config_info}'s {@code
+ *       num_gpu_blocks × block_size}, or {@code sglang:max_total_num_tokens}), applied as is;
+ *   <li>{@code learned}: for engines that do not state it, a {@link KvCapacityEstimator} per
+ *       endpoint learns it from the usage the engine reports, compared with the tokens kvgate has
+ *       in flight there (or, for SGLang, with the tokens the engine says it uses); applied only
+ *       when stable and more than 10% away from the capacity in force;
+ *   <li>{@code default}: {@code routing.capacityBlocks} until one of the above is known.
+ * </ol>
+ *
+ * A stated capacity is never replaced by a learned one. Everything runs on the event loop that
+ * calls {@link #start}: the estimator is a few array operations per scrape, nothing blocks.
  */
 public final class SignalScraper {
+
+  /** Where an endpoint's capacity in the prefix index came from, in precedence order. */
+  public enum CapacitySource {
+    ENGINE, LEARNED, DEFAULT;
+
+    public String tag() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
 
   private final Vertx vertx;
   private final HttpClient client;
   private final Duration interval;
   private final int gatewayBlockTokens;
+  private final GatewayMetrics metrics;
+  private final KvCapacityEstimator.Settings estimatorSettings;
+  private final Map<EndpointState, Capacity> capacities = new IdentityHashMap<>();
   private long timer = -1;
 
   public SignalScraper(Vertx vertx, HttpClient client, Duration interval, int gatewayBlockTokens) {
+    this(vertx, client, interval, gatewayBlockTokens, null, KvCapacityEstimator.Settings.DEFAULTS);
+  }
+
+  /**
+   * @param metrics where to publish each endpoint's capacity and its source, or null
+   * @param estimatorSettings how capacities are learned from usage
+   */
+  public SignalScraper(Vertx vertx, HttpClient client, Duration interval, int gatewayBlockTokens,
+      GatewayMetrics metrics, KvCapacityEstimator.Settings estimatorSettings) {
     this.vertx = vertx;
     this.client = client;
     this.interval = interval;
     this.gatewayBlockTokens = gatewayBlockTokens;
+    this.metrics = metrics;
+    this.estimatorSettings = estimatorSettings;
   }
 
   public void start(List<ModelRoute> routes) {
+    synchronized (capacities) {
+      for (ModelRoute r : routes) {
+        for (EndpointState e : r.endpoints()) {
+          Capacity c = new Capacity(r, e, new KvCapacityEstimator(estimatorSettings));
+          capacities.put(e, c);
+          c.publish();
+        }
+      }
+    }
     Runnable round = () -> routes.forEach(r -> r.endpoints().forEach(e -> scrape(r, e)));
     round.run();
     timer = vertx.setPeriodic(interval.toMillis(), t -> round.run());
@@ -45,11 +95,33 @@ public final class SignalScraper {
     if (timer >= 0) vertx.cancelTimer(timer);
   }
 
+  /** Where the capacity of {@code e} came from, or null for an endpoint this scraper does not know. */
+  public CapacitySource capacitySource(EndpointState e) {
+    Capacity c = capacity(e);
+    return c == null ? null : c.source();
+  }
+
+  /** The learned estimate for {@code e} in gateway blocks, 0 until stable (or unknown endpoint). */
+  public long learnedCapacityBlocks(EndpointState e) {
+    Capacity c = capacity(e);
+    return c == null ? 0 : c.learnedBlocks();
+  }
+
+  private Capacity capacity(EndpointState e) {
+    synchronized (capacities) {
+      return capacities.get(e);
+    }
+  }
+
   private void scrape(ModelRoute route, EndpointState e) {
     URI url = e.endpoint().url();
     RequestOptions opts = new RequestOptions().setMethod(HttpMethod.GET).setHost(url.getHost())
         .setPort(url.getPort() > 0 ? url.getPort() : 80).setURI(HealthChecker.path(url) + "/metrics")
         .setConnectTimeout(interval.toMillis()).setIdleTimeout(Math.max(interval.toMillis(), 1000));
+    // kvgate's counters as the scrape leaves: compared with those on its return, they tell whether
+    // the engine's snapshot can be matched to them
+    long activeBefore = e.activeTokens();
+    int inFlightBefore = e.localInFlight();
     client.request(opts)
         .compose(req -> req.send())
         .compose(resp -> resp.statusCode() == 200 ? resp.body() : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
@@ -57,9 +129,67 @@ public final class SignalScraper {
           EngineMetricsText m = EngineMetricsText.parse(body.toString());
           if (!m.hasLoad()) return;
           e.setSignals(new EngineSignals(m.waiting(), m.running(), m.kvCacheUsage(), System.nanoTime()));
-          if (m.capacityTokens() > 0) {
-            route.index().setCapacityBlocks(e.slot(), Math.max(1, m.capacityTokens() / gatewayBlockTokens));
+          Capacity c = capacity(e);
+          if (c != null) {
+            c.update(m, new KvCapacityEstimator.Observation(activeBefore, e.activeTokens(), inFlightBefore,
+                e.localInFlight(), m.kvCacheUsage(), m.running(), m.waiting()));
           }
         });
+  }
+
+  /** One endpoint's capacity bookkeeping. */
+  private final class Capacity {
+    private final ModelRoute route;
+    private final EndpointState endpoint;
+    private final KvCapacityEstimator estimator;
+    private CapacitySource source = CapacitySource.DEFAULT;
+
+    Capacity(ModelRoute route, EndpointState endpoint, KvCapacityEstimator estimator) {
+      this.route = route;
+      this.endpoint = endpoint;
+      this.estimator = estimator;
+    }
+
+    synchronized CapacitySource source() {
+      return source;
+    }
+
+    synchronized long learnedBlocks() {
+      return estimator.stable() ? toBlocks(estimator.estimateTokens()) : 0;
+    }
+
+    synchronized void update(EngineMetricsText m, KvCapacityEstimator.Observation o) {
+      // learn even when the engine states its capacity: the learned gauge then validates the estimator
+      if (m.hasExactUsage()) {
+        estimator.offerExact(m.usedTokens(), m.sglangTokenUsage());
+      } else {
+        estimator.offer(o);
+      }
+      int slot = endpoint.slot();
+      long current = route.index().capacityBlocks(slot);
+      if (m.capacityTokens() > 0) {
+        long blocks = toBlocks(m.capacityTokens());
+        if (blocks != current) route.index().setCapacityBlocks(slot, blocks);
+        source = CapacitySource.ENGINE;
+      } else if (source != CapacitySource.ENGINE) {
+        OptionalLong proposal = estimator.proposeCapacity(current * gatewayBlockTokens);
+        if (proposal.isPresent()) {
+          route.index().setCapacityBlocks(slot, toBlocks(proposal.getAsLong()));
+          source = CapacitySource.LEARNED;
+        }
+      }
+      publish();
+    }
+
+    synchronized void publish() {
+      if (metrics != null) {
+        metrics.kvCapacity(route.name(), endpoint.id(), source.tag(), route.index().capacityBlocks(endpoint.slot()),
+            learnedBlocks());
+      }
+    }
+
+    private long toBlocks(long tokens) {
+      return Math.max(1, tokens / gatewayBlockTokens);
+    }
   }
 }

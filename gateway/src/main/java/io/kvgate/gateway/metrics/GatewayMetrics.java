@@ -38,6 +38,7 @@ public final class GatewayMetrics {
   private final ConcurrentHashMap<String, Counter> counters = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, Timer> timers = new ConcurrentHashMap<>();
   private final DistributionSummary predictionError;
+  private final ConcurrentHashMap<String, KvCapacityGauges> kvCapacities = new ConcurrentHashMap<>();
 
   public GatewayMetrics(PrometheusMeterRegistry registry) {
     this.registry = registry;
@@ -101,6 +102,40 @@ public final class GatewayMetrics {
     Gauge.builder("kvgate_endpoint_engine_kv_cache_usage_ratio", e, s -> s.signals().kvCacheUsage())
         .description("KV-cache usage the engine last reported, 0..1")
         .tags("model", model, "endpoint", e.id()).register(registry);
+  }
+
+  /**
+   * The KV capacity the prefix index assumes for one endpoint, in the gateway's blocks, and where it
+   * came from: {@code engine} (stated by the engine), {@code learned} (estimated from its usage) or
+   * {@code default} ({@code routing.capacityBlocks}). One series per endpoint, re-tagged when the
+   * source changes. Also the learned estimate, whether applied or not (0 until stable), so a learned
+   * figure can be checked against an engine that states its own.
+   */
+  public void kvCapacity(String model, String endpoint, String source, long blocks, long learnedBlocks) {
+    KvCapacityGauges g = kvCapacities.computeIfAbsent(model + '|' + endpoint, k -> {
+      KvCapacityGauges n = new KvCapacityGauges();
+      Gauge.builder("kvgate_endpoint_kv_capacity_learned_blocks", n.learned, java.util.concurrent.atomic.AtomicLong::get)
+          .description("KV capacity learned from the engine's usage, in gateway blocks (0 until the estimate is stable)")
+          .tags("model", model, "endpoint", endpoint).register(registry);
+      return n;
+    });
+    g.learned.set(learnedBlocks);
+    g.blocks.set(blocks);
+    synchronized (g) {
+      if (source.equals(g.source)) return;
+      if (g.gauge != null) registry.remove(g.gauge);
+      g.source = source;
+      g.gauge = Gauge.builder("kvgate_endpoint_kv_capacity_blocks", g.blocks, java.util.concurrent.atomic.AtomicLong::get)
+          .description("KV capacity the prefix index assumes for the endpoint, in gateway blocks, by source (engine, learned, default)")
+          .tags("model", model, "endpoint", endpoint, "source", source).register(registry);
+    }
+  }
+
+  private static final class KvCapacityGauges {
+    final java.util.concurrent.atomic.AtomicLong blocks = new java.util.concurrent.atomic.AtomicLong();
+    final java.util.concurrent.atomic.AtomicLong learned = new java.util.concurrent.atomic.AtomicLong();
+    String source;
+    Gauge gauge;
   }
 
   private Counter counter(String name, String description, String... tags) {
