@@ -114,7 +114,8 @@ public class RoutingDecisionBenchmark {
     for (int slot = 0; slot < endpoints; slot++) {
       URI url = URI.create("http://10.0." + (slot / 200) + "." + (slot % 200 + 1) + ":8000");
       EndpointState state = new EndpointState(Endpoint.of(MODEL, url), slot);
-      for (int r = 0; r < slot % 5; r++) state.acquire(500 + random.nextInt(4000));
+      // Load everywhere but on the history's endpoint, so that a short prompt's hit is worth keeping.
+      if (slot != endpoints - 1) for (int r = 0; r < slot % 5; r++) state.acquire(500 + random.nextInt(4000));
       fleet.add(state);
       index.recordRouted(slot, systemChain, NOW);
       long filled = 0;
