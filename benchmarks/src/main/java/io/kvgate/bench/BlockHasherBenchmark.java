@@ -33,7 +33,6 @@ public class BlockHasherBenchmark {
   private String prompt;
   private String system;
   private String user;
-  private CharSequence view;
 
   @Setup
   public void setUp() {
@@ -42,44 +41,11 @@ public class BlockHasherBenchmark {
     prompt = Prompts.text(promptTokens * Prompts.CHARS_PER_TOKEN, 1);
     system = prompt.substring(0, prompt.length() / 4);
     user = prompt.substring(prompt.length() / 4);
-    view = new StringView(prompt);
-  }
-
-  /** A {@code CharSequence} over a {@code String} that is not itself a {@code String}. */
-  private record StringView(String s) implements CharSequence {
-    @Override
-    public int length() {
-      return s.length();
-    }
-
-    @Override
-    public char charAt(int index) {
-      return s.charAt(index);
-    }
-
-    @Override
-    public CharSequence subSequence(int start, int end) {
-      return new StringView(s.substring(start, end));
-    }
-
-    @Override
-    public String toString() {
-      return s;
-    }
   }
 
   @Benchmark
   public BlockChain hashPrompt() {
     return hasher.start(seed, prompt.length()).append(prompt).finish();
-  }
-
-  /**
-   * The same prompt behind a plain {@link CharSequence} view, which the builder reads with {@code
-   * charAt} (its path for anything but a long {@code String}): the A/B for the scratch-array path.
-   */
-  @Benchmark
-  public BlockChain hashPromptCharAt() {
-    return hasher.start(seed, prompt.length()).append(view).finish();
   }
 
   @Benchmark

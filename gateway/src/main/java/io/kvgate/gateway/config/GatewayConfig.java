@@ -72,11 +72,20 @@ public record GatewayConfig(
    * @param adapters LoRA adapter names served under this model: a request naming an adapter as its
    *     {@code model} is routed within this model's fleet, preferring endpoints that have it loaded
    * @param endpoints the replicas
+   * @param capacityBlocks KV capacity in gateway blocks configured per endpoint id (the top of the
+   *     capacity precedence: configured &gt; engine-stated &gt; learned &gt; default); endpoints
+   *     without an entry are sized from their engine
    */
-  public record Model(String name, String policy, Set<String> adapters, List<Endpoint> endpoints) {
+  public record Model(String name, String policy, Set<String> adapters, List<Endpoint> endpoints,
+      Map<String, Long> capacityBlocks) {
     public Model {
       adapters = Set.copyOf(adapters);
       endpoints = List.copyOf(endpoints);
+      capacityBlocks = Map.copyOf(capacityBlocks);
+    }
+
+    public Model(String name, String policy, Set<String> adapters, List<Endpoint> endpoints) {
+      this(name, policy, adapters, endpoints, Map.of());
     }
   }
 

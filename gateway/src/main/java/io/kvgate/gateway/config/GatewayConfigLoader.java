@@ -102,10 +102,11 @@ public final class GatewayConfigLoader {
       String policy = m.string("policy", "cache-aware", false);
       Set<String> adapters = new LinkedHashSet<>(m.strings("adapters"));
       List<Endpoint> endpoints = new ArrayList<>();
+      Map<String, Long> capacities = new java.util.LinkedHashMap<>();
       List<ConfigNode> endpointNodes = m.list("endpoints", true);
       if (endpointNodes.isEmpty()) m.problem("endpoints", "must list at least one endpoint");
       for (ConfigNode e : endpointNodes) {
-        e.allowOnly("url", "id", "role", "labels", "weight", "adapters");
+        e.allowOnly("url", "id", "role", "labels", "weight", "adapters", "capacityBlocks");
         String url = e.string("url", null, true);
         URI uri = null;
         if (url != null) {
@@ -127,9 +128,11 @@ public final class GatewayConfigLoader {
           String id = e.string("id", Endpoint.defaultId(uri), false);
           if (!endpointIds.add(name + "/" + id)) e.problem("id", "duplicate endpoint '" + id + "' in model '" + name + "'");
           endpoints.add(new Endpoint(id, uri, name, role, labels, weight, epAdapters));
+          long capacity = e.integer("capacityBlocks", 0, 0, Long.MAX_VALUE);
+          if (capacity > 0) capacities.put(id, capacity);
         }
       }
-      models.add(new GatewayConfig.Model(name, policy, adapters, endpoints));
+      models.add(new GatewayConfig.Model(name, policy, adapters, endpoints, capacities));
     }
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
     return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool);

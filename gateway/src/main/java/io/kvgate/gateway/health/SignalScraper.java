@@ -26,6 +26,8 @@ import java.util.OptionalLong;
  * gateway's block size, by precedence:
  *
  * <ol>
+ *   <li>{@code configured}: {@code models[].endpoints[].capacityBlocks}, set at start and never
+ *       replaced (the operator knows best, e.g. behind a proxy that hides the engine's metrics);
  *   <li>{@code engine}: the capacity the engine states ({@code vllm:cache_config_info}'s {@code
  *       num_gpu_blocks × block_size}, or {@code sglang:max_total_num_tokens}), applied as is;
  *   <li>{@code learned}: for engines that do not state it, a {@link KvCapacityEstimator} per
@@ -35,14 +37,14 @@ import java.util.OptionalLong;
  *   <li>{@code default}: {@code routing.capacityBlocks} until one of the above is known.
  * </ol>
  *
- * A stated capacity is never replaced by a learned one. Everything runs on the event loop that
+ * A configured or stated capacity is never replaced by a learned one. Everything runs on the event loop that
  * calls {@link #start}: the estimator is a few array operations per scrape, nothing blocks.
  */
 public final class SignalScraper {
 
   /** Where an endpoint's capacity in the prefix index came from, in precedence order. */
   public enum CapacitySource {
-    ENGINE, LEARNED, DEFAULT;
+    CONFIGURED, ENGINE, LEARNED, DEFAULT;
 
     public String tag() {
       return name().toLowerCase(Locale.ROOT);
@@ -142,12 +144,13 @@ public final class SignalScraper {
     private final ModelRoute route;
     private final EndpointState endpoint;
     private final KvCapacityEstimator estimator;
-    private CapacitySource source = CapacitySource.DEFAULT;
+    private CapacitySource source;
 
     Capacity(ModelRoute route, EndpointState endpoint, KvCapacityEstimator estimator) {
       this.route = route;
       this.endpoint = endpoint;
       this.estimator = estimator;
+      this.source = route.capacityConfigured(endpoint) ? CapacitySource.CONFIGURED : CapacitySource.DEFAULT;
     }
 
     synchronized CapacitySource source() {
@@ -167,7 +170,9 @@ public final class SignalScraper {
       }
       int slot = endpoint.slot();
       long current = route.index().capacityBlocks(slot);
-      if (m.capacityTokens() > 0) {
+      if (source == CapacitySource.CONFIGURED) {
+        // the operator's figure stands; the learned gauge still shows what the engine suggests
+      } else if (m.capacityTokens() > 0) {
         long blocks = toBlocks(m.capacityTokens());
         if (blocks != current) route.index().setCapacityBlocks(slot, blocks);
         source = CapacitySource.ENGINE;

@@ -28,6 +28,7 @@ public final class ModelRoute {
   private final RoutingContext context;
   private final AtomicReference<Router> router = new AtomicReference<>();
   private final long policyFileMillis;
+  private final java.util.Map<String, Long> configuredCapacity;
 
   /** Builds the model's state and compiles its policy; a bad policy fails start-up. */
   public ModelRoute(GatewayConfig.Model model, GatewayConfig.Routing routing) throws PolicyException {
@@ -41,6 +42,11 @@ public final class ModelRoute {
         .withDefaultCapacityBlocks(routing.capacityBlocks())
         .withTtl(routing.indexTtl())
         .withExactMatch(routing.exactMatch()));
+    this.configuredCapacity = model.capacityBlocks();
+    for (EndpointState e : endpoints) {
+      Long blocks = configuredCapacity.get(e.id());
+      if (blocks != null) index.setCapacityBlocks(e.slot(), blocks);
+    }
     this.context = new RoutingContext(name, index, new SplittableRandom(name.hashCode()));
     java.nio.file.Path file = java.nio.file.Path.of(policySource);
     long mtime = -1;
@@ -70,6 +76,11 @@ public final class ModelRoute {
 
   public List<EndpointState> endpoints() {
     return endpoints;
+  }
+
+  /** True if the configuration fixes this endpoint's KV capacity (engine figures do not replace it). */
+  public boolean capacityConfigured(EndpointState e) {
+    return configuredCapacity.containsKey(e.id());
   }
 
   public PrefixIndex index() {

@@ -15,10 +15,11 @@ import java.util.Arrays;
  * <p>XXH64 (Yann Collet, <a href="https://github.com/Cyan4973/xxHash">xxHash</a>) keeps four
  * independent 64-bit lanes over 32-byte stripes, so a core retires the four multiplies of a stripe
  * in parallel instead of waiting on one serial accumulator; the avalanche at the end of each block
- * makes every output bit depend on every input bit. Characters are packed four to a {@code long}
- * (the little-endian view of their UTF-16 bytes); a long {@code String} is read through a 2 KB
- * per-thread scratch array ({@code getChars}, a vectorized intrinsic), anything else straight from
- * the caller's {@link CharSequence}, so no copy of the prompt is ever made. The only allocation is the growing {@code long[]} of
+ * makes every output bit depend on every input bit. Characters are read straight from the caller's
+ * {@link CharSequence} and packed four to a {@code long} (the little-endian view of their UTF-16
+ * bytes), so nothing of the prompt is copied. (Copying a long {@code String} through a small
+ * scratch {@code char[]} with {@code getChars} was tried: 1.4× slower on JDK 17, see
+ * docs/BENCHMARKS.md §4.) The only allocation is the growing {@code long[]} of
  * block hashes (amortized doubling, one trimmed copy in {@link Builder#finish()}).
  *
  * <p>Streaming. A {@link Builder} keeps the XXH64 state of the current partial block, so a prompt
@@ -44,11 +45,6 @@ public final class BlockHasher {
   static final long P5 = 0x27D4EB2F165667C5L;
 
   private static final int INITIAL_BLOCKS = 16;
-  /** Strings at least this long take the scratch-array path. */
-  private static final int SCRATCH_MIN = 64;
-  /** Scratch chunk: 2 KB of chars, well inside L1; one per thread (a builder is single-threaded). */
-  private static final int SCRATCH_CHARS = 1024;
-  private static final ThreadLocal<char[]> SCRATCH = ThreadLocal.withInitial(() -> new char[SCRATCH_CHARS]);
 
   private final int blockSizeChars;
 
@@ -161,7 +157,6 @@ public final class BlockHasher {
         throw new IndexOutOfBoundsException(
             "range [" + from + ", " + to + ") out of bounds for length " + s.length());
       }
-      if (s instanceof String str && to - from >= SCRATCH_MIN) return appendString(str, from, to);
       totalChars += to - from;
       int i = from;
       while (i < to) {
@@ -174,52 +169,6 @@ public final class BlockHasher {
           }
         }
         push(s.charAt(i++));
-      }
-      return this;
-    }
-
-    /**
-     * Appends {@code chars[from, to)}: the fast path. Array loads have their bounds checks hoisted
-     * out of the stripe loop, which {@link CharSequence#charAt} (an interface call with its own
-     * checks per character) does not allow.
-     *
-     * @throws IndexOutOfBoundsException unless {@code 0 <= from <= to <= chars.length}
-     */
-    public Builder append(char[] chars, int from, int to) {
-      checkOpen();
-      if (from < 0 || to < from || to > chars.length) {
-        throw new IndexOutOfBoundsException(
-            "range [" + from + ", " + to + ") out of bounds for length " + chars.length);
-      }
-      totalChars += to - from;
-      int i = from;
-      while (i < to) {
-        if (charsInWord == 0 && wordsInStripe == 0) {
-          int stripes = Math.min(to - i, blockSize - charsInBlock) >>> 4;
-          if (stripes > 0) {
-            i = stripes(chars, i, stripes);
-            if (charsInBlock == blockSize) endBlock();
-            continue;
-          }
-        }
-        push(chars[i++]);
-      }
-      return this;
-    }
-
-    /**
-     * A long string is copied a bounded chunk at a time into a small scratch array ({@link
-     * String#getChars} is an intrinsic: an array copy, or a Latin-1 inflation, both vectorized)
-     * and hashed from there: about twice as fast as reading it through {@code charAt}, with memory
-     * independent of the prompt's length.
-     */
-    private Builder appendString(String s, int from, int to) {
-      char[] buf = SCRATCH.get();
-      for (int i = from; i < to; ) {
-        int n = Math.min(SCRATCH_CHARS, to - i);
-        s.getChars(i, i + n, buf, 0);
-        append(buf, 0, n);
-        i += n;
       }
       return this;
     }
@@ -331,31 +280,6 @@ public final class BlockHasher {
       stripesSeen = true;
       charsInBlock += stripes << 4;
       return i;
-    }
-
-    private int stripes(char[] s, int i, int stripes) {
-      long a = v1;
-      long b = v2;
-      long c = v3;
-      long d = v4;
-      int end = i + (stripes << 4);
-      for (; i < end; i += 16) {
-        a = round(a, word(s, i));
-        b = round(b, word(s, i + 4));
-        c = round(c, word(s, i + 8));
-        d = round(d, word(s, i + 12));
-      }
-      v1 = a;
-      v2 = b;
-      v3 = c;
-      v4 = d;
-      stripesSeen = true;
-      charsInBlock += stripes << 4;
-      return i;
-    }
-
-    private static long word(char[] s, int i) {
-      return (long) s[i] | (long) s[i + 1] << 16 | (long) s[i + 2] << 32 | (long) s[i + 3] << 48;
     }
 
     private static long word(CharSequence s, int i) {
