@@ -11,7 +11,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 class CliTest {
 
-  private static String capture(Runnable r) {
+  /** Runs {@code r} and returns what it printed to standard output. */
+  static String capture(Runnable r) {
     PrintStream old = System.out;
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     System.setOut(new PrintStream(buf, true));
