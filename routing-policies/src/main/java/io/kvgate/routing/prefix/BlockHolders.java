@@ -219,61 +219,53 @@ final class BlockHolders {
    */
   void gallop(BlockChain chain, int[] matched, int slotCount) {
     int blocks = chain.length();
-    long[] h = new long[WORDS];
-    holders(key(chain.hash(0)), h);
-    long a0 = prefixMask(slotCount, 0) & h[0];
-    long a1 = prefixMask(slotCount, 1) & h[1];
-    long a2 = prefixMask(slotCount, 2) & h[2];
-    long a3 = prefixMask(slotCount, 3) & h[3];
+    long[] alive = new long[WORDS];
+    long[] held = new long[WORDS];
+    long[] shrunk = new long[WORDS];
+    holders(key(chain.hash(0)), held);
+    for (int w = 0; w < WORDS; w++) alive[w] = prefixMask(slotCount, w) & held[w];
     int good = 0;
-    while ((a0 | a1 | a2 | a3) != 0) {
-      if (good == blocks - 1) {
-        setAll(matched, a0, a1, a2, a3, blocks);
+    while (!isEmpty(alive)) {
+      // Gallop to the first probe where the alive set shrinks; none before the last block: done.
+      int bad = -1;
+      for (int step = 1; good < blocks - 1 && bad < 0; step <<= 1) {
+        int p = (int) Math.min((long) good + step, blocks - 1);
+        if (allHold(chain, p, alive, held, shrunk)) good = p;
+        else bad = p;
+      }
+      if (bad < 0) {
+        setAll(matched, alive[0], alive[1], alive[2], alive[3], blocks);
         return;
       }
-      // Gallop to a probe the whole alive set no longer holds (or past the end: then all hold all).
-      int bad = -1;
-      long b0 = 0;
-      long b1 = 0;
-      long b2 = 0;
-      long b3 = 0;
-      for (int step = 1; ; step <<= 1) {
-        int p = (int) Math.min((long) good + step, blocks - 1);
-        holders(key(chain.hash(p)), h);
-        if ((a0 & ~h[0] | a1 & ~h[1] | a2 & ~h[2] | a3 & ~h[3]) == 0) {
-          good = p;
-          if (p == blocks - 1) break;
-        } else {
-          bad = p;
-          b0 = a0 & h[0];
-          b1 = a1 & h[1];
-          b2 = a2 & h[2];
-          b3 = a3 & h[3];
-          break;
-        }
-      }
-      if (bad < 0) continue; // good == blocks - 1: finished at the top of the loop
-      // Bisect (good, bad]: the first block where the alive set shrinks.
+      // Bisect (good, bad]: the first block where the set shrinks (shrunk = the set there).
       while (bad - good > 1) {
         int mid = (good + bad) >>> 1;
-        holders(key(chain.hash(mid)), h);
-        if ((a0 & ~h[0] | a1 & ~h[1] | a2 & ~h[2] | a3 & ~h[3]) == 0) {
-          good = mid;
-        } else {
-          bad = mid;
-          b0 = a0 & h[0];
-          b1 = a1 & h[1];
-          b2 = a2 & h[2];
-          b3 = a3 & h[3];
-        }
+        if (allHold(chain, mid, alive, held, shrunk)) good = mid;
+        else bad = mid;
       }
-      setAll(matched, a0 ^ b0, a1 ^ b1, a2 ^ b2, a3 ^ b3, bad);
-      a0 = b0;
-      a1 = b1;
-      a2 = b2;
-      a3 = b3;
+      setAll(matched, alive[0] ^ shrunk[0], alive[1] ^ shrunk[1], alive[2] ^ shrunk[2], alive[3] ^ shrunk[3], bad);
+      System.arraycopy(shrunk, 0, alive, 0, WORDS);
       good = bad;
     }
+  }
+
+  /**
+   * True if every slot in {@code alive} holds block {@code p} of {@code chain}; otherwise writes
+   * the slots of {@code alive} that do hold it into {@code shrunk}. {@code held} is scratch.
+   */
+  private boolean allHold(BlockChain chain, int p, long[] alive, long[] held, long[] shrunk) {
+    holders(key(chain.hash(p)), held);
+    long missing = 0;
+    for (int w = 0; w < WORDS; w++) missing |= alive[w] & ~held[w];
+    if (missing == 0) return true;
+    for (int w = 0; w < WORDS; w++) shrunk[w] = alive[w] & held[w];
+    return false;
+  }
+
+  private static boolean isEmpty(long[] set) {
+    long any = 0;
+    for (long w : set) any |= w;
+    return any == 0;
   }
 
   private static long prefixMask(int count, int word) {
