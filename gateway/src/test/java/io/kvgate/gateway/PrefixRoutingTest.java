@@ -94,6 +94,7 @@ class PrefixRoutingTest {
     String metrics = get(gateway.port(), "/metrics").body();
     assertTrue(metrics.contains("kvgate_prefix_reported_cached_tokens_total{model=\"m\"}"), metrics);
     assertTrue(metrics.contains("kvgate_prefix_predicted_cached_tokens_total{model=\"m\"}"));
+    assertTrue(metrics.contains("kvgate_prefix_prediction_agreement_ratio{model=\"m\"}"), metrics);
     assertTrue(metrics.contains("kvgate_requests_total{endpoint="));
     assertTrue(metrics.contains("kvgate_time_to_first_byte_seconds_bucket"));
     assertTrue(metrics.contains("jvm_memory_used_bytes"));

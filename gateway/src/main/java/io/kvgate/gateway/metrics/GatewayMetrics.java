@@ -38,6 +38,8 @@ public final class GatewayMetrics {
   private final ConcurrentHashMap<String, Counter> counters = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, Timer> timers = new ConcurrentHashMap<>();
   private final DistributionSummary predictionError;
+  private final ConcurrentHashMap<String, PredictionAgreement> agreements = new ConcurrentHashMap<>();
+  private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(GatewayMetrics.class.getName());
   private final ConcurrentHashMap<String, KvCapacityGauges> kvCapacities = new ConcurrentHashMap<>();
 
   public GatewayMetrics(PrometheusMeterRegistry registry) {
@@ -197,12 +199,32 @@ public final class GatewayMetrics {
     counter("kvgate_policy_reloads", "Policy file reloads, by outcome", "model", model, "outcome", ok ? "applied" : "rejected").increment();
   }
 
-  /** Predicted vs engine-reported cached prompt tokens for one request. */
+  /**
+   * Predicted vs engine-reported cached prompt tokens for one request; logs a warning when the two
+   * stop agreeing for the model (see {@link PredictionAgreement}) and a line when they agree again.
+   */
   public void prefixPrediction(String model, long predicted, long reported) {
     counter("kvgate_prefix_predicted_cached_tokens", "Prompt tokens kvgate predicted to be cached on the endpoint it chose",
         "model", model).increment(predicted);
     counter("kvgate_prefix_reported_cached_tokens", "Prompt tokens the engine reported as cached (usage.prompt_tokens_details.cached_tokens)",
         "model", model).increment(reported);
     predictionError.record(Math.abs(predicted - reported));
+    PredictionAgreement a = agreements.computeIfAbsent(model, m -> {
+      PredictionAgreement created = new PredictionAgreement();
+      Gauge.builder("kvgate_prefix_prediction_agreement_ratio", created, PredictionAgreement::agreement)
+          .description("min/max of predicted and engine-reported cached tokens over about the last minute (1 = agree)")
+          .tags("model", m).register(registry);
+      return created;
+    });
+    switch (a.record(predicted, reported, System.nanoTime())) {
+      case COLLAPSED -> LOG.warning(String.format(java.util.Locale.ROOT,
+          "model %s: prefix predictions disagree with the engines: kvgate predicted %.0f cached tokens, the engines"
+              + " reported %.0f (last minute, agreement %.2f). The engines may use another chat template or block"
+              + " size, or hold less KV than the index assumes (see docs/ROUTING.md).",
+          model, a.predicted(), a.reported(), a.agreement()));
+      case RECOVERED -> LOG.info(String.format(java.util.Locale.ROOT,
+          "model %s: prefix predictions agree with the engines again (agreement %.2f)", model, a.agreement()));
+      case NONE -> { }
+    }
   }
 }
