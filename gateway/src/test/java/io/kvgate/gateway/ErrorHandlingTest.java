@@ -110,14 +110,18 @@ class ErrorHandlingTest {
 
   @Test
   void chunkedOversizedBodyIs413() throws Exception {
-    String big = "x".repeat(100 * 1024);
-    HttpResponse<String> r = TestSupport.HTTP.send(java.net.http.HttpRequest.newBuilder(
-            java.net.URI.create("http://127.0.0.1:" + gateway.port() + "/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .POST(java.net.http.HttpRequest.BodyPublishers.ofInputStream(() ->
-            new java.io.ByteArrayInputStream(chat(MODEL, big, 4, false).getBytes(StandardCharsets.UTF_8))))
-        .build(), HttpResponse.BodyHandlers.ofString());
-    expect(413, r);
+    // A client still writing a body far over the limit must read the 413, not a reset: the gateway
+    // drains the rest before closing (lingering close). Repeated, because a reset is a race.
+    String big = "x".repeat(2 * 1024 * 1024);
+    byte[] body = chat(MODEL, big, 4, false).getBytes(StandardCharsets.UTF_8);
+    for (int i = 0; i < 20; i++) {
+      HttpResponse<String> r = TestSupport.HTTP.send(java.net.http.HttpRequest.newBuilder(
+              java.net.URI.create("http://127.0.0.1:" + gateway.port() + "/v1/chat/completions"))
+          .header("content-type", "application/json")
+          .POST(java.net.http.HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(body)))
+          .build(), HttpResponse.BodyHandlers.ofString());
+      expect(413, r);
+    }
   }
 
   @Test

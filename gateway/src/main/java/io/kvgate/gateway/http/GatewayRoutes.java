@@ -110,7 +110,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
             // HTTP/1.x: the rest of the body is never read, so the connection cannot be reused.
             // (HTTP/2 ends just this stream; the connection's other streams go on.)
             resp.putHeader("connection", "close");
-            resp.endHandler(v -> req.connection().close());
+            resp.endHandler(v -> BodyReader.closeLingering(vertx, req));
           }
           fail(req, ar.cause(), start);
           return;
