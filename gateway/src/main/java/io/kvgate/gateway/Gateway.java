@@ -14,7 +14,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.PoolOptions;
 import java.util.ArrayList;
@@ -38,7 +37,10 @@ public final class Gateway {
   private final HealthChecker health;
   private final SignalScraper signals;
   private final PolicyWatcher policyWatcher;
-  private HttpServer server;
+  private static final java.util.concurrent.atomic.AtomicInteger SHARED_RANDOM_PORTS = new java.util.concurrent.atomic.AtomicInteger();
+  private String deployment;
+  private final List<Integer> ports = new java.util.concurrent.CopyOnWriteArrayList<>();
+  private int port;
   private GatewayRoutes handler;
 
   private Gateway(Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry) throws PolicyException {
@@ -82,23 +84,45 @@ public final class Gateway {
   private Future<Gateway> listen() {
     UpstreamProxy proxy = new UpstreamProxy(vertx, client, config, metrics, health);
     handler = new GatewayRoutes(vertx, config, routes, proxy, metrics, client);
-    server = vertx.createHttpServer(new HttpServerOptions()
-        .setHost(config.listener().host()).setPort(config.listener().port())
+    // One server per event loop on one port: Vert.x shares the listening socket and spreads
+    // accepted connections round-robin, so every loop serves clients and one long request body
+    // being parsed and hashed holds up only the connections of its own loop. Port 0 is asked as a
+    // negative port, Vert.x's "random port shared by the servers that ask for this same value",
+    // unique per gateway so that two gateways in one process never share.
+    int configured = config.listener().port();
+    int port = configured != 0 ? configured : -SHARED_RANDOM_PORTS.incrementAndGet();
+    HttpServerOptions options = new HttpServerOptions()
+        .setHost(config.listener().host()).setPort(port)
         .setTcpNoDelay(true).setMaxInitialLineLength(64 * 1024).setMaxHeaderSize(64 * 1024)
-        .setCompressionSupported(false));
-    server.requestHandler(handler);
-    return server.listen().map(s -> {
-      health.start(routes);
-      signals.start(routes);
-      policyWatcher.start(routes);
-      handler.start();
-      return this;
-    });
+        .setCompressionSupported(false);
+    GatewayRoutes h = handler;
+    java.util.function.Supplier<io.vertx.core.Deployable> server = () -> new io.vertx.core.VerticleBase() {
+      @Override
+      public Future<?> start() {
+        return vertx.createHttpServer(options).requestHandler(h).listen().onSuccess(s -> ports.add(s.actualPort()));
+      }
+    };
+    return vertx.deployVerticle(server, new io.vertx.core.DeploymentOptions().setInstances(config.listener().eventLoops()))
+        .map(id -> {
+          deployment = id;
+          this.port = ports.get(0);
+          health.start(routes);
+          signals.start(routes);
+          policyWatcher.start(routes);
+          handler.start();
+          return this;
+        })
+        .recover(e -> close().transform(ignored -> Future.failedFuture(e)));
   }
 
   /** The bound port (useful when the config asked for port 0). */
   public int port() {
-    return server.actualPort();
+    return port;
+  }
+
+  /** The port of every HTTP server instance, one per event loop (all equal to {@link #port()}). */
+  public List<Integer> serverPorts() {
+    return List.copyOf(ports);
   }
 
   public GatewayConfig config() {
@@ -125,7 +149,9 @@ public final class Gateway {
     health.stop();
     signals.stop();
     policyWatcher.stop();
-    handler.stop();
-    return server.close().compose(v -> client.close());
+    if (handler != null) handler.stop();
+    Future<Void> undeployed = deployment == null ? Future.succeededFuture() : vertx.undeploy(deployment);
+    deployment = null;
+    return undeployed.transform(v -> client.close());
   }
 }

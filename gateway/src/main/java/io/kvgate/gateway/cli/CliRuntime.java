@@ -16,8 +16,15 @@ final class CliRuntime {
 
   /** A Vert.x instance whose own meters (HTTP server/client, pools, event bus) go to {@code registry}. */
   static Vertx vertx(PrometheusMeterRegistry registry) {
+    return vertx(registry, 0);
+  }
+
+  /** As {@link #vertx(PrometheusMeterRegistry)}, with at least {@code eventLoops} event loops. */
+  static Vertx vertx(PrometheusMeterRegistry registry, int eventLoops) {
+    VertxOptions options = new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true));
+    options.setEventLoopPoolSize(Math.max(options.getEventLoopPoolSize(), eventLoops));
     return Vertx.builder()
-        .with(new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true)))
+        .with(options)
         .withMetrics(new MicrometerMetricsFactory(registry))
         .build();
   }

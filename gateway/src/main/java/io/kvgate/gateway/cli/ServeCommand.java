@@ -59,10 +59,10 @@ public final class ServeCommand implements Callable<Integer> {
     }
     if (port != null || host != null) {
       config = config.withListener(new GatewayConfig.Listener(host != null ? host : config.listener().host(),
-          port != null ? port : config.listener().port()));
+          port != null ? port : config.listener().port(), config.listener().eventLoops()));
     }
     PrometheusMeterRegistry registry = CliRuntime.registry();
-    Vertx vertx = CliRuntime.vertx(registry);
+    Vertx vertx = CliRuntime.vertx(registry, config.listener().eventLoops());
     Gateway gateway;
     try {
       gateway = CliRuntime.await(Gateway.start(vertx, config, registry), 30);

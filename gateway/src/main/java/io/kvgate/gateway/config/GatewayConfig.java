@@ -59,9 +59,32 @@ public record GatewayConfig(
     return new GatewayConfig(listener, models, routing, timeouts, limits, h, pool);
   }
 
-  /** Where the gateway listens; {@code port} 0 = ephemeral. */
-  public record Listener(String host, int port) {
+  /**
+   * Where the gateway listens; {@code port} 0 = ephemeral.
+   *
+   * @param eventLoops how many event loops serve client connections: one HTTP server instance per
+   *     loop on the same port, connections spread round-robin (Vert.x server sharing); default one
+   *     per available processor, like nginx's {@code worker_processes auto}
+   */
+  public record Listener(String host, int port, int eventLoops) {
     public static final Listener DEFAULT = new Listener("0.0.0.0", 8080);
+
+    public Listener {
+      if (eventLoops < 1) throw new IllegalArgumentException("eventLoops must be at least 1 (got " + eventLoops + ")");
+    }
+
+    /** One event loop per available processor. */
+    public Listener(String host, int port) {
+      this(host, port, defaultEventLoops());
+    }
+
+    public Listener withEventLoops(int n) {
+      return new Listener(host, port, n);
+    }
+
+    public static int defaultEventLoops() {
+      return Runtime.getRuntime().availableProcessors();
+    }
   }
 
   /**

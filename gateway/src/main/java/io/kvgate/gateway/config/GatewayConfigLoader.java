@@ -49,10 +49,11 @@ public final class GatewayConfigLoader {
     r.allowOnly("listener", "models", "routing", "timeouts", "limits", "health", "pool");
 
     ConfigNode l = r.object("listener");
-    l.allowOnly("host", "port");
+    l.allowOnly("host", "port", "eventLoops");
     GatewayConfig.Listener listener = new GatewayConfig.Listener(
         l.string("host", GatewayConfig.Listener.DEFAULT.host(), false),
-        (int) l.integer("port", GatewayConfig.Listener.DEFAULT.port(), 0, 65535));
+        (int) l.integer("port", GatewayConfig.Listener.DEFAULT.port(), 0, 65535),
+        (int) l.integer("eventLoops", GatewayConfig.Listener.defaultEventLoops(), 1, 1024));
 
     ConfigNode ro = r.object("routing");
     ro.allowOnly("blockSizeTokens", "charsPerToken", "capacityBlocks", "indexTtl", "signalsInterval",

@@ -73,6 +73,16 @@ class GatewayConfigLoaderTest {
   }
 
   @Test
+  void eventLoopsLoadAndAreChecked() throws Exception {
+    GatewayConfig c = GatewayConfigLoader.parse(
+        "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]\nlistener: {port: 9, eventLoops: 6}", "t.yaml");
+    assertEquals(6, c.listener().eventLoops());
+    ConfigException e = assertThrows(ConfigException.class, () -> GatewayConfigLoader.parse(
+        "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]\nlistener: {eventLoops: 0}", "t.yaml"));
+    assertTrue(e.problems().stream().anyMatch(s -> s.startsWith("listener.eventLoops:")), e.problems().toString());
+  }
+
+  @Test
   void invalidYamlSaysWhere() {
     ConfigException e = assertThrows(ConfigException.class, () -> GatewayConfigLoader.parse("models: [\n  - {", "bad.yaml"));
     assertTrue(e.problems().get(0).startsWith("<root>: not valid YAML"), e.problems().toString());
