@@ -89,6 +89,75 @@ final class BlockHolders {
   }
 
   /**
+   * Applies {@code n} membership changes of {@code slot}, in order per block: {@code keys[i]} is
+   * added if {@code adds[i]}, else removed. Changes are grouped by segment (a stable counting
+   * sort), so each segment touched is write-locked once for all its changes rather than once per
+   * change: the lock's atomic instructions are full fences, and between them the processor cannot
+   * overlap one change's cache misses with the next's. {@code scratch} is reused across calls.
+   */
+  void apply(long[] keys, boolean[] adds, int n, int slot, Scratch scratch) {
+    if (n < 16 || segments.length == 1) {
+      for (int i = 0; i < n; i++) {
+        if (adds[i]) add(keys[i], slot);
+        else remove(keys[i], slot);
+      }
+      return;
+    }
+    int segs = segments.length;
+    long[] mixed = scratch.mixed(n);
+    int[] order = scratch.order(n);
+    int[] start = scratch.starts(segs + 1);
+    for (int i = 0; i < n; i++) {
+      long m = mix(keys[i]);
+      mixed[i] = m;
+      start[((int) (m >>> 40) & segmentMask) + 1]++;
+    }
+    for (int g = 0; g < segs; g++) start[g + 1] += start[g];
+    for (int i = 0; i < n; i++) order[start[(int) (mixed[i] >>> 40) & segmentMask]++] = i;
+    // start[g] is now the end of segment g's run, i.e. the start of segment g + 1's.
+    int from = 0;
+    for (int g = 0; g < segs; g++) {
+      int to = start[g];
+      if (to == from) continue;
+      Segment s = segments[g];
+      long stamp = s.lock.writeLock();
+      try {
+        for (int j = from; j < to; j++) {
+          int i = order[j];
+          if (adds[i]) s.add(keys[i], mixed[i], slot);
+          else s.remove(keys[i], mixed[i], slot);
+        }
+      } finally {
+        s.lock.unlockWrite(stamp);
+      }
+      from = to;
+    }
+  }
+
+  /** Reusable arrays of {@link #apply}; one per writer (a slot's cache, under its write lock). */
+  static final class Scratch {
+    private long[] mixed = new long[0];
+    private int[] order = new int[0];
+    private int[] starts = new int[0];
+
+    long[] mixed(int n) {
+      if (mixed.length < n) mixed = new long[Math.max(n, mixed.length * 2)];
+      return mixed;
+    }
+
+    int[] order(int n) {
+      if (order.length < n) order = new int[Math.max(n, order.length * 2)];
+      return order;
+    }
+
+    int[] starts(int n) {
+      if (starts.length < n) starts = new int[n];
+      java.util.Arrays.fill(starts, 0, n, 0);
+      return starts;
+    }
+  }
+
+  /**
    * Writes the set of slots holding {@code key} into {@code out} ({@value #WORDS} words, bit
    * {@code s} = slot {@code s}) and returns false if no slot holds it.
    */

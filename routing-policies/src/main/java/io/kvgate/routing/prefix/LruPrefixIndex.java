@@ -187,9 +187,14 @@ public final class LruPrefixIndex implements PrefixIndex {
     int inserted = 0;
     long stamp = c.lock.writeLock();
     try {
-      c.sweep(now, ttlUnits);
-      for (int i = chain.length() - 1; i >= 0; i--) {
-        if (c.touch(BlockHolders.key(chain.hash(i)), now)) inserted++;
+      c.beginBatch();
+      try {
+        c.sweep(now, ttlUnits);
+        for (int i = chain.length() - 1; i >= 0; i--) {
+          if (c.touch(BlockHolders.key(chain.hash(i)), now)) inserted++;
+        }
+      } finally {
+        c.endBatch();
       }
       c.addPressure(inserted, nowNanos, halfLifeNanos);
     } finally {
@@ -210,9 +215,14 @@ public final class LruPrefixIndex implements PrefixIndex {
     int inserted = 0;
     long stamp = c.lock.writeLock();
     try {
-      c.sweep(now, ttlUnits);
-      for (int i = blockHashes.length - 1; i >= 0; i--) {
-        if (c.touch(BlockHolders.key(blockHashes[i]), now)) inserted++;
+      c.beginBatch();
+      try {
+        c.sweep(now, ttlUnits);
+        for (int i = blockHashes.length - 1; i >= 0; i--) {
+          if (c.touch(BlockHolders.key(blockHashes[i]), now)) inserted++;
+        }
+      } finally {
+        c.endBatch();
       }
       c.addPressure(inserted, nowNanos, halfLifeNanos);
     } finally {

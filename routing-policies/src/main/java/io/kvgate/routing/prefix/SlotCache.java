@@ -41,6 +41,13 @@ final class SlotCache {
   private volatile int tailTouch;
   volatile long capacityBlocks;
 
+  // Holder changes deferred between beginBatch and endBatch (under the write lock).
+  private final BlockHolders.Scratch scratch = new BlockHolders.Scratch();
+  private long[] changedKeys = new long[0];
+  private boolean[] changedAdds = new boolean[0];
+  private int changes;
+  private boolean batching;
+
   // Insertion pressure, written under the write lock.
   private volatile double pressure;
   private volatile long pressureAsOfNanos;
@@ -135,6 +142,40 @@ final class SlotCache {
   // ---- writes (caller holds the write lock) ----
 
   /**
+   * Defers the mirroring of membership changes into {@link BlockHolders} until {@link #endBatch},
+   * which applies them grouped by holder segment (one lock per segment instead of one per block).
+   * For writes of many blocks: a new long prompt inserts and evicts thousands.
+   */
+  void beginBatch() {
+    batching = true;
+    changes = 0;
+  }
+
+  /** Applies the deferred changes; must follow {@link #beginBatch} before the write lock is released. */
+  void endBatch() {
+    batching = false;
+    int n = changes;
+    changes = 0;
+    holders.apply(changedKeys, changedAdds, n, slot, scratch);
+  }
+
+  private void holderChanged(long key, boolean added) {
+    if (!batching) {
+      if (added) holders.add(key, slot);
+      else holders.remove(key, slot);
+      return;
+    }
+    if (changes == changedKeys.length) {
+      int len = Math.max(64, changes * 2);
+      changedKeys = java.util.Arrays.copyOf(changedKeys, len);
+      changedAdds = java.util.Arrays.copyOf(changedAdds, len);
+    }
+    changedKeys[changes] = key;
+    changedAdds[changes] = added;
+    changes++;
+  }
+
+  /**
    * Touches {@code key} (moving it to the head) or inserts it, evicting the LRU tail if the cache
    * is full. Returns true if it was inserted.
    */
@@ -166,7 +207,7 @@ final class SlotCache {
     linkHead(i);
     size = size + 1;
     tailTouch = touch[tail];
-    holders.add(key, slot);
+    holderChanged(key, true);
     return true;
   }
 
@@ -231,7 +272,7 @@ final class SlotCache {
     deleteCell(i);
     size = size - 1;
     if (tail != NIL) tailTouch = touch[tail];
-    holders.remove(key, slot);
+    holderChanged(key, false);
     if (keys.length > MIN_LENGTH && size < keys.length / 4) resize(Math.max(MIN_LENGTH, keys.length / 2));
   }
 
