@@ -3,28 +3,34 @@
 #   direct -> engine,   kvgate -> engine,   nginx (plain reverse proxy) -> engine.
 # wrk (Debian package) is the load generator, pinned to its own core where the machine has two.
 # Reports added latency p50/p99 at one connection and max RPS at many connections, per workload:
-# short non-streaming chat, a streamed chat, and long prompts (32k and 128k tokens).
+# short non-streaming chat, a streamed chat, and long prompts (32k and 128k tokens); and the
+# latency of short requests while other clients send distinct 128k-token prompts ("mixed": a long
+# prompt must not slow unrelated requests).
 #
-# Usage: bench/overhead.sh [--duration SECONDS] [--connections N] [--out FILE]
+# Usage: bench/overhead.sh [--duration SECONDS] [--connections N] [--sections latency,throughput,mixed] [--out FILE]
 # Installs nginx and wrk with apt-get when they are missing; builds kvgate.jar when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=10
 CONNS=32
+SECTIONS=latency,throughput,mixed
 OUT=bench/results/overhead-$(date -u +%Y%m%dT%H%M%SZ).md
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNS=$2; shift 2 ;;
+    --sections) SECTIONS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 
-ENGINE_PORT=19100; KVGATE_PORT=19180; NGINX_PORT=19181
+ENGINE_PORT=19100; LONG_ENGINE_PORT=19101; KVGATE_PORT=19180; NGINX_PORT=19181; NGINX_LONG_PORT=19182
 MODEL=bench-model
+LONG_MODEL=bench-long   # the mixed section's long prompts: another model on another engine, same proxy
 JAVA=${JAVA:-java}
+JAR=${KVGATE_JAR:-gateway/target/kvgate.jar}   # the kvgate under test (the engine always runs from the build)
 WORK=$(mktemp -d /tmp/kvgate-overhead.XXXXXX)
 PIDS=()
 cleanup() {
@@ -62,8 +68,20 @@ wait_http() { # url
 PIDS+=($!)
 wait_http http://127.0.0.1:$ENGINE_PORT/health
 
-"${SERVERS[@]}" "$JAVA" -Xmx2g -jar gateway/target/kvgate.jar serve --port $KVGATE_PORT --model $MODEL \
-  --endpoints http://127.0.0.1:$ENGINE_PORT --policy cache-aware >"$WORK/kvgate.log" 2>&1 &
+# A second engine serving another model takes the mixed section's long prompts, so that the short
+# requests measured there share only the proxy with them, not the engine.
+"${SERVERS[@]}" "$JAVA" -Xmx2g -jar gateway/target/kvgate.jar sim --replicas 1 --base-port $LONG_ENGINE_PORT \
+  --model $LONG_MODEL --speed 1000 --capacity-blocks 200000 --max-model-len 200000 >"$WORK/engine-long.log" 2>&1 &
+PIDS+=($!)
+wait_http http://127.0.0.1:$LONG_ENGINE_PORT/health
+
+cat >"$WORK/kvgate.yaml" <<YAML
+listener: {host: 127.0.0.1, port: $KVGATE_PORT}
+models:
+  - {name: $MODEL, policy: cache-aware, endpoints: [{url: "http://127.0.0.1:$ENGINE_PORT"}]}
+  - {name: $LONG_MODEL, policy: cache-aware, endpoints: [{url: "http://127.0.0.1:$LONG_ENGINE_PORT"}]}
+YAML
+"${SERVERS[@]}" "$JAVA" -Xmx2g -jar "$JAR" serve --config "$WORK/kvgate.yaml" >"$WORK/kvgate.log" 2>&1 &
 PIDS+=($!)
 wait_http http://127.0.0.1:$KVGATE_PORT/ready
 
@@ -79,6 +97,17 @@ http {
   client_max_body_size 64m;
   client_body_buffer_size 1m;
   upstream engine { server 127.0.0.1:$ENGINE_PORT; keepalive 256; }
+  upstream engine_long { server 127.0.0.1:$LONG_ENGINE_PORT; keepalive 256; }
+  server {
+    listen 127.0.0.1:$NGINX_LONG_PORT;
+    location / {
+      proxy_pass http://engine_long;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+    }
+  }
   server {
     listen 127.0.0.1:$NGINX_PORT;
     location / {
@@ -95,7 +124,7 @@ NGINX
 wait_http http://127.0.0.1:$NGINX_PORT/health
 
 # Request bodies. ~4 characters per token in the simulated tokenizer.
-python3 - "$WORK" "$MODEL" <<'PY'
+python3 - "$WORK" "$MODEL" "$LONG_MODEL" <<'PY'
 import json, sys, random
 work, model = sys.argv[1], sys.argv[2]
 words = "replica prefill decode tensor cache block router latency token batch".split()
@@ -114,6 +143,16 @@ bodies = {
   "long32k": chat(text(32_000 * 4, 1), 8),
   "long128k": chat(text(128_000 * 4, 2), 8),
 }
+# Distinct 128k-token prompts (a counter first, so no two share a block and nothing is cached
+# anywhere: every request is parsed and hashed in full), for the mixed section's background load.
+big = text(128_000 * 4, 3)
+head = json.dumps({"model": sys.argv[3], "max_tokens": 8, "messages": [{"role": "user", "content": "@@"}]})
+pre, post = head.split("@@")
+open(f"{work}/long128k-unique.lua", "w").write(
+    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    f'local pre = {json.dumps(pre)}\nlocal post = " " .. {json.dumps(big)} .. {json.dumps(post)}\n'
+    'local n = 0\nrequest = function()\n  n = n + 1\n'
+    '  return wrk.format(nil, nil, nil, pre .. tostring(n) .. "-" .. tostring(math.random(1e9)) .. post)\nend\n')
 for name, body in bodies.items():
     open(f"{work}/{name}.json", "w").write(body)
     open(f"{work}/{name}.lua", "w").write(
@@ -122,6 +161,7 @@ for name, body in bodies.items():
 PY
 
 declare -A URL=([direct]=http://127.0.0.1:$ENGINE_PORT [kvgate]=http://127.0.0.1:$KVGATE_PORT [nginx]=http://127.0.0.1:$NGINX_PORT)
+declare -A LONG_URL=([direct]=http://127.0.0.1:$LONG_ENGINE_PORT [kvgate]=http://127.0.0.1:$KVGATE_PORT [nginx]=http://127.0.0.1:$NGINX_LONG_PORT)
 
 # run_wrk target workload connections -> prints "p50_ms p99_ms rps non2xx"
 run_wrk() {
@@ -146,6 +186,8 @@ for t in direct kvgate nginx; do
   for w in short stream long32k; do "${LOADGEN[@]}" wrk -t1 -c4 -d2s -s "$WORK/$w.lua" "${URL[$t]}/v1/chat/completions" >/dev/null 2>&1; done
 done
 
+section() { [[ ",$SECTIONS," == *",$1,"* ]]; }
+
 mkdir -p "$(dirname "$OUT")"
 {
   echo "# kvgate overhead benchmark"
@@ -153,14 +195,17 @@ mkdir -p "$(dirname "$OUT")"
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(lscpu | sed -n 's/^Model name:\s*//p' | head -1)"
   echo "- java: $("$JAVA" -version 2>&1 | head -1); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')"
   echo "- command: \`bench/overhead.sh --duration $DURATION --connections $CONNS\`; wrk pinned to core $((NCPU - 1)), servers to the rest"
+} >"$OUT"
+
+declare -A P50 P99 RPS BAD
+if section latency; then
+{
   echo
   echo "Latency at 1 connection (closed loop), milliseconds; added = target minus direct in the same run."
   echo
   echo "| workload | direct p50 | direct p99 | kvgate p50 (+added) | kvgate p99 (+added) | nginx p50 (+added) | nginx p99 (+added) | non-2xx (k/n) |"
   echo "|---|---:|---:|---:|---:|---:|---:|---|"
-} >"$OUT"
-
-declare -A P50 P99 RPS BAD
+} >>"$OUT"
 for w in short stream long32k long128k; do
   for t in direct kvgate nginx; do
     read -r a b c d <<<"$(run_wrk $t $w 1)"
@@ -174,7 +219,9 @@ f = lambda x, base: f"{x:.2f} (+{x - base:.2f})"
 print(f"| {w} | {d50:.2f} | {d99:.2f} | {f(k50, d50)} | {f(k99, d99)} | {f(n50, d50)} | {f(n99, d99)} | {bad} |")
 PY
 done
+fi
 
+if section throughput; then
 {
   echo
   echo "Max throughput at $CONNS connections (closed loop), requests/s, and the ratio to direct."
@@ -196,5 +243,41 @@ r = lambda x, y: f"{x / y:.2f}" if y else "n/a"
 print(f"| {w} | {d:.1f} | {k:.1f} ({r(k, d)}) | {n:.1f} ({r(n, d)}) | {r(k, n)} |")
 PY
 done
+fi
+
+if section mixed; then
+  BG=${BG_CONNECTIONS:-2}
+  {
+    echo
+    echo "Short requests (1 connection, closed loop) alone and while $BG other connections send distinct"
+    echo "128k-token prompts (closed loop, each parsed and hashed in full) for another model served by"
+    echo "another engine through the same proxy, milliseconds; the long prompts' own rate is shown."
+    echo "added = target minus direct under the same background."
+    echo
+    echo "| target | short p50 alone | short p99 alone | short p50 with 128k | short p99 with 128k | added p50 | added p99 | 128k req/s | non-2xx |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+  } >>"$OUT"
+  declare -A A50 A99 M50 M99 LR
+  for t in direct kvgate nginx; do
+    read -r a b _ d <<<"$(run_wrk $t short 1)"
+    A50[$t]=$a; A99[$t]=$b
+    bglog="$WORK/wrk-bg-$t.txt"
+    "${LOADGEN[@]}" wrk -t1 -c"$BG" -d"$((DURATION + 2))s" --timeout 30s -s "$WORK/long128k-unique.lua" \
+      "${LONG_URL[$t]}/v1/chat/completions" >"$bglog" 2>&1 &
+    bg=$!
+    sleep 1 # the background load is running before the foreground starts measuring (not a synchronization)
+    read -r a b _ d2 <<<"$(run_wrk $t short 1)"
+    wait $bg
+    M50[$t]=$a; M99[$t]=$b
+    LR[$t]=$(sed -n 's/^Requests\/sec:\s*//p' "$bglog")
+    bgbad=$(sed -n 's/^\s*Non-2xx or 3xx responses: //p' "$bglog"); bgbad=${bgbad:-0}
+    echo "mixed $t: short alone p50=${A50[$t]} p99=${A99[$t]}; with 128k p50=$a p99=$b; 128k ${LR[$t]} req/s non2xx=$d/$d2/$bgbad" >&2
+    python3 - "$t" "${A50[$t]}" "${A99[$t]}" "$a" "$b" "${M50[direct]:-$a}" "${M99[direct]:-$b}" "${LR[$t]}" "$d/$d2/$bgbad" >>"$OUT" <<'PY'
+import sys
+t, a50, a99, m50, m99, d50, d99, lr, bad = sys.argv[1], *map(float, sys.argv[2:8]), sys.argv[8], sys.argv[9]
+print(f"| {t} | {a50:.2f} | {a99:.2f} | {m50:.2f} | {m99:.2f} | {m50 - d50:+.2f} | {m99 - d99:+.2f} | {float(lr):.1f} | {bad} |")
+PY
+  done
+fi
 echo >&2
 cat "$OUT"

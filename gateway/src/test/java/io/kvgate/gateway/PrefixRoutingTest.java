@@ -3,6 +3,7 @@ package io.kvgate.gateway;
 import static io.kvgate.gateway.TestSupport.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.sim.SimEngineConfig;
 import io.kvgate.sim.SimFleet;
@@ -13,24 +14,37 @@ import java.net.http.HttpResponse;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
 
-/** Through the real gateway and simulated engines: shared prefixes stick, overloaded endpoints are avoided. */
+/**
+ * Through the real gateway and simulated engines: shared prefixes stick, overloaded endpoints are
+ * avoided. {@link PrefixRoutingOffloadedTest} runs the same with every body parsed and keyed, and
+ * every index write made, on worker threads (the long-prompt path).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class PrefixRoutingTest {
 
   static final String MODEL = "m";
-  static Vertx vertx;
-  static SimFleet fleet;
-  static Gateway gateway;
+  Vertx vertx;
+  SimFleet fleet;
+  Gateway gateway;
+
+  /** Bodies at least this long are parsed and keyed off the event loop. */
+  long offloadBodyBytes() {
+    return GatewayConfig.Limits.DEFAULT.offloadBodyBytes();
+  }
 
   @BeforeAll
-  static void start() throws Exception {
+  void start() throws Exception {
     vertx = Vertx.vertx();
     fleet = await(SimFleet.start(vertx, SimEngineConfig.builder().model(MODEL).speed(50).build(), 4, 0));
-    gateway = await(Gateway.start(vertx, config(MODEL, fleet.urls(), "cache-aware")));
+    gateway = await(Gateway.start(vertx, config(MODEL, fleet.urls(), "cache-aware")
+        .withLimits(new GatewayConfig.Limits(GatewayConfig.Limits.DEFAULT.maxBodyBytes(),
+            GatewayConfig.Limits.DEFAULT.maxAttempts(), offloadBodyBytes()))));
   }
 
   @AfterAll
-  static void stop() throws Exception {
+  void stop() throws Exception {
     await(gateway.close());
     await(fleet.close());
     await(vertx.close());

@@ -158,9 +158,16 @@ public record GatewayConfig(
    * @param maxBodyBytes largest request body accepted (413 beyond)
    * @param maxAttempts attempts per request, first included; later attempts go to the next-ranked
    *     endpoint and happen only when an attempt failed before any response byte
+   * @param offloadBodyBytes bodies at least this long are parsed and keyed on a worker thread
+   *     instead of the event loop, so a long prompt does not delay the loop's other connections
    */
-  public record Limits(long maxBodyBytes, int maxAttempts) {
-    public static final Limits DEFAULT = new Limits(32L * 1024 * 1024, 3);
+  public record Limits(long maxBodyBytes, int maxAttempts, long offloadBodyBytes) {
+    public static final long DEFAULT_OFFLOAD_BODY_BYTES = 64 * 1024;
+    public static final Limits DEFAULT = new Limits(32L * 1024 * 1024, 3, DEFAULT_OFFLOAD_BODY_BYTES);
+
+    public Limits(long maxBodyBytes, int maxAttempts) {
+      this(maxBodyBytes, maxAttempts, DEFAULT_OFFLOAD_BODY_BYTES);
+    }
   }
 
   /**

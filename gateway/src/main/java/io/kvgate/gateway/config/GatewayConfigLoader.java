@@ -75,10 +75,11 @@ public final class GatewayConfigLoader {
         t.duration("firstByte", td.firstByte()), t.duration("idle", td.idle()), t.duration("total", td.total()));
 
     ConfigNode li = r.object("limits");
-    li.allowOnly("maxBodyBytes", "maxAttempts");
+    li.allowOnly("maxBodyBytes", "maxAttempts", "offloadBodyBytes");
     GatewayConfig.Limits limits = new GatewayConfig.Limits(
         li.integer("maxBodyBytes", GatewayConfig.Limits.DEFAULT.maxBodyBytes(), 1024, 1L << 31),
-        (int) li.integer("maxAttempts", GatewayConfig.Limits.DEFAULT.maxAttempts(), 1, 10));
+        (int) li.integer("maxAttempts", GatewayConfig.Limits.DEFAULT.maxAttempts(), 1, 10),
+        li.integer("offloadBodyBytes", GatewayConfig.Limits.DEFAULT.offloadBodyBytes(), 0, Long.MAX_VALUE));
 
     ConfigNode h = r.object("health");
     h.allowOnly("interval", "timeout", "failureThreshold");

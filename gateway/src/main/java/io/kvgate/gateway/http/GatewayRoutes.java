@@ -10,6 +10,8 @@ import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.Router;
 import io.kvgate.routing.RoutingRequest;
 import io.vertx.core.Handler;
+import io.vertx.core.MultiMap;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
@@ -115,18 +117,41 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
           fail(req, ar.cause(), start);
           return;
         }
-        try {
-          route(req, OpenAiRequestParser.parse(path, ar.result()), id, start);
-        } catch (RuntimeException e) {
-          fail(req, e, start);
+        Buffer body = ar.result();
+        if (body.length() < config.limits().offloadBodyBytes()) {
+          try {
+            dispatch(req, prepare(path, body, req.headers()), id, start);
+          } catch (RuntimeException e) {
+            fail(req, e, start);
+          }
+          return;
         }
+        // A long prompt is parsed and keyed on a worker thread, so that the milliseconds it takes
+        // do not hold up the other connections of this event loop; routing and proxying come back
+        // here.
+        vertx.executeBlocking(() -> prepare(path, body, req.headers()), false).onComplete(pr -> {
+          if (pr.failed()) {
+            fail(req, pr.cause(), start);
+            return;
+          }
+          try {
+            dispatch(req, pr.result(), id, start);
+          } catch (RuntimeException e) {
+            fail(req, e, start);
+          }
+        });
       });
     } catch (RuntimeException e) {
       fail(req, e, start);
     }
   }
 
-  private void route(HttpServerRequest req, OpenAiRequest parsed, String requestId, long start) {
+  /** A parsed, resolved and keyed request: all the CPU work of a request before routing. */
+  private record Prepared(OpenAiRequest parsed, ModelRoute route, RoutingRequest routing) {}
+
+  /** Parses, resolves the model and keys the request. Pure CPU, touches no connection: runs on a worker for long bodies. */
+  private Prepared prepare(String path, Buffer body, MultiMap headers) {
+    OpenAiRequest parsed = OpenAiRequestParser.parse(path, body);
     ModelRoute route = byName.get(parsed.model());
     String adapter = null;
     if (route == null && (route = byAdapter.get(parsed.model())) != null) adapter = parsed.model();
@@ -135,15 +160,26 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       throw new OpenAiException(404, "invalid_request_error", "model", "model_not_found",
           "The model '" + parsed.model() + "' does not exist or is not served here; see GET /v1/models");
     }
-    RoutingRequest routing = keyer.key(parsed, req.headers(), route.name(), adapter);
-    if (!routing.keyed()) metrics.unkeyed(route.name(), RoutingKeyer.NO_PROMPT);
+    return new Prepared(parsed, route, keyer.key(parsed, headers, route.name(), adapter));
+  }
+
+  /** Routes a prepared request and starts proxying it (on the request's event loop). */
+  private void dispatch(HttpServerRequest req, Prepared p, String requestId, long start) {
+    ModelRoute route = p.route();
+    if (req.response().closed()) {
+      // The client left while its body was being prepared: nothing was dispatched, nothing to undo.
+      metrics.clientDisconnect(route.name(), "none");
+      metrics.request(route.name(), "none", 499, System.nanoTime() - start);
+      return;
+    }
+    if (!p.routing().keyed()) metrics.unkeyed(route.name(), RoutingKeyer.NO_PROMPT);
     Router router = route.router();
-    Decision decision = router.route(routing, route.endpoints(), System.nanoTime());
+    Decision decision = router.route(p.routing(), route.endpoints(), System.nanoTime());
     if (decision.isEmpty()) {
       throw OpenAiException.upstream(503, "no_healthy_endpoint", "no healthy endpoint for model '" + route.name()
           + "' (" + decision.reason() + "); retry later");
     }
-    proxy.forward(new Exchange(req, parsed, routing, route, router, decision, requestId, start));
+    proxy.forward(new Exchange(req, p.parsed(), p.routing(), route, router, decision, requestId, start));
   }
 
   private void fail(HttpServerRequest req, Throwable t, long start) {

@@ -8,6 +8,7 @@ import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.routing.Decision;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.Router;
+import io.kvgate.routing.RoutingRequest;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
@@ -57,6 +58,12 @@ public final class UpstreamProxy {
     this.config = config;
     this.metrics = metrics;
     this.health = health;
+  }
+
+  /** Whether this request's index write is long enough to run on a worker (see {@code Flight.attempt}). */
+  private boolean recordOffLoop(Exchange x) {
+    return (long) x.routing().chain().length() * config.routing().blockSizeChars() >= config.limits().offloadBodyBytes()
+        && x.routing().chain().length() > 0;
   }
 
   /** Starts the exchange; the client's response is always ended (or reset) exactly once. */
@@ -111,9 +118,31 @@ public final class UpstreamProxy {
       long blockTokens = config.routing().blockSizeTokens();
       long predicted = Math.min(x.routing().promptTokens(), c.matchedBlocks() * blockTokens);
       lease = ep.acquire(x.routing().promptTokens() - predicted, x.routing().promptTokens());
-      x.router().onDispatched(x.routing(), ep, System.nanoTime());
       metrics.routed(model, x.router().name(), ep.id());
+      if (!recordOffLoop(x)) {
+        x.router().onDispatched(x.routing(), ep, System.nanoTime());
+        send(i, ep);
+        return;
+      }
+      // A long prompt's index write (thousands of blocks inserted, as many evicted: milliseconds
+      // for a new 128k-token prompt) runs on a worker, in order with this loop's other long writes,
+      // so that it does not hold up the loop's other connections. It precedes the upstream request,
+      // so the index knows the blocks before the engine can answer; meanwhile the prompt's load
+      // already counts (the lease). The hop costs well under a millisecond of a prefill of seconds.
+      Router router = x.router();
+      RoutingRequest routing = x.routing();
+      vertx.executeBlocking(() -> {
+        router.onDispatched(routing, ep, System.nanoTime());
+        return null;
+      }, true).onComplete(ar -> {
+        if (ar.failed()) LOG.log(Level.WARNING, "prefix index write failed", ar.cause());
+        if (clientGone || finished) return;
+        send(i, ep);
+      });
+    }
 
+    /** Sends attempt {@code i} to {@code ep}, whose lease is held and whose dispatch is recorded. */
+    private void send(int i, EndpointState ep) {
       URI url = ep.endpoint().url();
       String basePath = url.getRawPath() == null || url.getRawPath().equals("/") ? "" : url.getRawPath();
       RequestOptions opts = new RequestOptions()
