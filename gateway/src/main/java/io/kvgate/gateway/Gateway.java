@@ -10,7 +10,10 @@ import io.kvgate.gateway.proxy.PolicyWatcher;
 import io.kvgate.gateway.proxy.UpstreamProxy;
 import io.kvgate.routing.policy.PolicyException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Deployable;
+import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
@@ -19,7 +22,10 @@ import io.vertx.core.http.PoolOptions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 
 /**
@@ -37,9 +43,9 @@ public final class Gateway {
   private final HealthChecker health;
   private final SignalScraper signals;
   private final PolicyWatcher policyWatcher;
-  private static final java.util.concurrent.atomic.AtomicInteger SHARED_RANDOM_PORTS = new java.util.concurrent.atomic.AtomicInteger();
+  private static final AtomicInteger SHARED_RANDOM_PORTS = new AtomicInteger();
   private String deployment;
-  private final List<Integer> ports = new java.util.concurrent.CopyOnWriteArrayList<>();
+  private final List<Integer> ports = new CopyOnWriteArrayList<>();
   private int port;
   private GatewayRoutes handler;
 
@@ -85,10 +91,10 @@ public final class Gateway {
     UpstreamProxy proxy = new UpstreamProxy(vertx, client, config, metrics, health);
     handler = new GatewayRoutes(vertx, config, routes, proxy, metrics, client);
     // One server per event loop on one port: Vert.x shares the listening socket and spreads
-    // accepted connections round-robin, so every loop serves clients and one long request body
-    // being parsed and hashed holds up only the connections of its own loop. Port 0 is asked as a
-    // negative port, Vert.x's "random port shared by the servers that ask for this same value",
-    // unique per gateway so that two gateways in one process never share.
+    // accepted connections round-robin, so every loop relays (a server created outside a verticle
+    // would put every connection on one loop). Port 0 is asked as a negative port, Vert.x's
+    // "random port shared by the servers that ask for this same value", unique per gateway so that
+    // two gateways in one process never share.
     int configured = config.listener().port();
     int port = configured != 0 ? configured : -SHARED_RANDOM_PORTS.incrementAndGet();
     HttpServerOptions options = new HttpServerOptions()
@@ -96,13 +102,13 @@ public final class Gateway {
         .setTcpNoDelay(true).setMaxInitialLineLength(64 * 1024).setMaxHeaderSize(64 * 1024)
         .setCompressionSupported(false);
     GatewayRoutes h = handler;
-    java.util.function.Supplier<io.vertx.core.Deployable> server = () -> new io.vertx.core.VerticleBase() {
+    Supplier<Deployable> server = () -> new VerticleBase() {
       @Override
       public Future<?> start() {
         return vertx.createHttpServer(options).requestHandler(h).listen().onSuccess(s -> ports.add(s.actualPort()));
       }
     };
-    return vertx.deployVerticle(server, new io.vertx.core.DeploymentOptions().setInstances(config.listener().eventLoops()))
+    return vertx.deployVerticle(server, new DeploymentOptions().setInstances(config.listener().eventLoops()))
         .map(id -> {
           deployment = id;
           this.port = ports.get(0);
