@@ -134,6 +134,17 @@ class ErrorHandlingTest {
   }
 
   @Test
+  void aPolicyThatPredictsNothingIsNotCheckedAgainstTheEngines() throws Exception {
+    // round-robin never consults the prefix index, so the engines' cached tokens have nothing to
+    // agree or disagree with: no agreement gauge, no "predictions disagree" warning.
+    String prompt = "A shared document. ".repeat(400);
+    for (int i = 0; i < 4; i++) assertEquals(200, post(gateway.port(), "/v1/chat/completions", chat(MODEL, prompt, 2, false)).statusCode());
+    String metrics = get(gateway.port(), "/metrics").body();
+    assertFalse(metrics.contains("kvgate_prefix_prediction_agreement_ratio"), metrics);
+    assertTrue(metrics.contains("kvgate_requests_total"));
+  }
+
+  @Test
   void requestIdIsPassedThrough() throws Exception {
     HttpResponse<String> r = post(gateway.port(), "/v1/chat/completions", chat(MODEL, "hello", 4, false),
         "x-request-id", "abc-123");

@@ -31,6 +31,17 @@ public interface Router {
   void onFinished(RoutingRequest request, EndpointState endpoint, Outcome outcome, long nowNanos);
 
   /**
+   * True if this router's decisions carry a prediction of each candidate's cached prefix ({@link
+   * Decision.Candidate#matchedBlocks} from the model's prefix index), which the gateway then checks
+   * against what the engine reports. False for policies that never consult the index (round-robin,
+   * least-loaded, a peer's own data structure): their matched blocks are 0 by construction, and
+   * comparing that with the engine's hits would report a disagreement that is not one.
+   */
+  default boolean predictsCachedPrefix() {
+    return false;
+  }
+
+  /**
    * How a request ended, as far as the gateway could see.
    *
    * @param success true if the endpoint answered 2xx and the response completed

@@ -335,7 +335,7 @@ public final class UpstreamProxy {
         lease.release();
         if (current != null && outcome.success()) {
           x.router().onFinished(x.routing(), current.endpoint(), outcome, System.nanoTime());
-          if (outcome.reportedCachedTokens() >= 0) {
+          if (outcome.reportedCachedTokens() >= 0 && x.router().predictsCachedPrefix()) {
             long predicted = Math.min(x.routing().promptTokens(),
                 (long) current.matchedBlocks() * config.routing().blockSizeTokens());
             metrics.prefixPrediction(model, predicted, outcome.reportedCachedTokens());

@@ -79,6 +79,11 @@ final class CompiledPolicy implements Router {
   }
 
   @Override
+  public boolean predictsCachedPrefix() {
+    return usesPrefix;
+  }
+
+  @Override
   public void onDispatched(RoutingRequest request, EndpointState endpoint, long nowNanos) {
     if (usesPrefix && request.keyed()) context.index().recordRouted(endpoint.slot(), request.chain(), nowNanos);
     for (DispatchAware l : listeners) l.onDispatched(request, endpoint, nowNanos);

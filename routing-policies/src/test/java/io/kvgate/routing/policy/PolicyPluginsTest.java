@@ -109,6 +109,16 @@ class PolicyPluginsTest {
   }
 
   @Test
+  void onlyPoliciesThatConsultTheIndexPredictCachedPrefixes() throws Exception {
+    java.util.Set<String> predicting = new java.util.TreeSet<>();
+    for (String preset : Policies.presetNames()) {
+      if (Policies.load(preset, context()).predictsCachedPrefix()) predicting.add(preset);
+    }
+    // sglang-cache-aware keeps its own per-worker trees, as SGLang does: no kvgate index prediction.
+    assertEquals(java.util.Set.of("cache-aware", "dynamo-kv"), predicting);
+  }
+
+  @Test
   void unknownPresetOrFileIsAClearError() {
     PolicyException e = assertThrows(PolicyException.class, () -> Policies.load("nope", context()));
     assertTrue(e.getMessage().contains("no preset of that name"), e.getMessage());
