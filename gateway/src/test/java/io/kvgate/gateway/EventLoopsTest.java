@@ -7,7 +7,6 @@ import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.sim.SimEngineConfig;
 import io.kvgate.sim.SimFleet;
 import io.vertx.core.Vertx;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
@@ -27,13 +26,10 @@ class EventLoopsTest {
     Gateway gateway = await(Gateway.start(vertx, base.withListener(base.listener().withEventLoops(3))));
     try {
       assertEquals(List.of(gateway.port(), gateway.port(), gateway.port()), gateway.serverPorts());
-      // Separate clients, so separate connections, spread over the servers; all answered.
+      // Concurrent HTTP/1.1 requests, so separate connections, spread over the servers; all answered.
       List<CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
-      List<HttpClient> clients = new ArrayList<>();
       for (int i = 0; i < 12; i++) {
-        HttpClient c = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        clients.add(c);
-        calls.add(c.sendAsync(HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + gateway.port() + "/v1/chat/completions"))
+        calls.add(HTTP.sendAsync(HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + gateway.port() + "/v1/chat/completions"))
             .timeout(Duration.ofSeconds(30)).header("content-type", "application/json")
             .POST(HttpRequest.BodyPublishers.ofString(chat("m", "hello " + i, 4, i % 2 == 0))).build(),
             HttpResponse.BodyHandlers.ofString()));

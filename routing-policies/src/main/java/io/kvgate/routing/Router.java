@@ -42,6 +42,14 @@ public interface Router {
   }
 
   /**
+   * True if {@link #onDispatched} does real work (a prefix-index write proportional to the
+   * prompt), so a gateway may run it off its event loop for long prompts; false if it is a no-op.
+   */
+  default boolean writesOnDispatch() {
+    return true;
+  }
+
+  /**
    * How a request ended, as far as the gateway could see.
    *
    * @param success true if the endpoint answered 2xx and the response completed

@@ -47,7 +47,7 @@ public final class BodyReader {
   }
 
   /** How long a lingering close waits for more of the unread body before closing anyway. */
-  static final long LINGER_IDLE_MILLIS = 500;
+  static final long LINGER_IDLE_MILLIS = 2_000;
   /** The longest a lingering close lasts. */
   static final long LINGER_MAX_MILLIS = 5_000;
   /** The most body bytes a lingering close discards before closing anyway. */
@@ -63,6 +63,11 @@ public final class BodyReader {
    */
   public static void closeLingering(Vertx vertx, HttpServerRequest request) {
     HttpConnection connection = request.connection();
+    if (request.isEnded()) {
+      // The whole body already arrived (e.g. behind a pipelined request): nothing left to drain.
+      connection.close();
+      return;
+    }
     long[] discarded = {0};
     long[] idleTimer = {-1};
     boolean[] closed = {false};
@@ -90,7 +95,6 @@ public final class BodyReader {
       else rearm.run();
     });
     rearm.run();
-    if (request.isEnded()) close.run();
-    else request.resume();
+    request.resume();
   }
 }

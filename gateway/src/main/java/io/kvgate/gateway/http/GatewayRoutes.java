@@ -109,7 +109,8 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
         if (ar.failed()) {
           if (ar.cause() instanceof OpenAiException e && e.status() == 413
               && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
-            // HTTP/1.x: the rest of the body is never read, so the connection cannot be reused.
+            // HTTP/1.x: the rest of the body is never read into the request (the lingering close
+            // drains and discards it), so the connection cannot be reused.
             // (HTTP/2 ends just this stream; the connection's other streams go on.)
             resp.putHeader("connection", "close");
             resp.endHandler(v -> BodyReader.closeLingering(vertx, req));
@@ -129,7 +130,8 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
         // A long prompt is parsed and keyed on a worker thread, so that the milliseconds it takes
         // do not hold up the other connections of this event loop; routing and proxying come back
         // here.
-        vertx.executeBlocking(() -> prepare(path, body, req.headers()), false).onComplete(pr -> {
+        MultiMap headers = req.headers();
+        vertx.executeBlocking(() -> prepare(path, body, headers), false).onComplete(pr -> {
           if (pr.failed()) {
             fail(req, pr.cause(), start);
             return;

@@ -62,8 +62,8 @@ public final class UpstreamProxy {
 
   /** Whether this request's index write is long enough to run on a worker (see {@code Flight.attempt}). */
   private boolean recordOffLoop(Exchange x) {
-    return (long) x.routing().chain().length() * config.routing().blockSizeChars() >= config.limits().offloadBodyBytes()
-        && x.routing().chain().length() > 0;
+    return x.routing().chain().length() > 0 && x.router().writesOnDispatch()
+        && (long) x.routing().chain().length() * config.routing().blockSizeChars() >= config.limits().offloadBodyBytes();
   }
 
   /** Starts the exchange; the client's response is always ended (or reset) exactly once. */

@@ -84,6 +84,11 @@ final class CompiledPolicy implements Router {
   }
 
   @Override
+  public boolean writesOnDispatch() {
+    return usesPrefix || listeners.length > 0;
+  }
+
+  @Override
   public void onDispatched(RoutingRequest request, EndpointState endpoint, long nowNanos) {
     if (usesPrefix && request.keyed()) context.index().recordRouted(endpoint.slot(), request.chain(), nowNanos);
     for (DispatchAware l : listeners) l.onDispatched(request, endpoint, nowNanos);

@@ -69,7 +69,7 @@ final class PluginRegistry {
         x -> new Pickers.BoundedLoadHashPicker(((BoundParams) x).c()));
     register("cache-aware-picker", Kind.PICKER,
         p -> { p.allow("insertionWeight", "pressureWeight", "temperature");
-               return new CacheAwareParams(p.number("insertionWeight", 7, 0, 100), p.number("pressureWeight", 0.5, 0, 100),
+               return new CacheAwareParams(p.number("insertionWeight", 4, 0, 100), p.number("pressureWeight", 0.5, 0, 100),
                    p.number("temperature", 0, 0, 10)); },
         x -> {
           CacheAwareParams c = (CacheAwareParams) x;

@@ -16,7 +16,8 @@ import java.util.concurrent.locks.StampedLock;
  * constant four words per block. Table lengths are not powers of two (the home bucket is Lemire's
  * multiply-shift range reduction), so a table can be sized close to its 0.8 maximum load.
  *
- * <p>Concurrency. Writers take their segment's {@link StampedLock} write lock for one block.
+ * <p>Concurrency. Writers take their segment's {@link StampedLock} write lock for one block, or
+ * for all of one write's blocks in that segment ({@link #apply}).
  * Readers first try an optimistic read (a volatile read, the probe, a validation fence) and only
  * take the read lock when a writer raced them; a reader therefore never blocks a writer, and reads
  * through a table being resized cannot fail because array lengths are immutable and every derived

@@ -57,7 +57,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * holder sets.
  *
  * <p>Concurrency. Writes for one endpoint serialize on that endpoint's write lock; writes for
- * different endpoints run in parallel and meet only on the holder segments, locked per block.
+ * different endpoints run in parallel and meet only on the holder segments, each locked once per
+ * write for that write's blocks in it.
  * Reads take no lock in the common case (optimistic {@link java.util.concurrent.locks.StampedLock}
  * reads, validated). A match racing a write may see a block one write early or late, which a
  * routing hint tolerates; it never sees a torn table. Lock order is endpoint, then segment.

@@ -159,14 +159,22 @@ final class SlotCache {
     holders.apply(changedKeys, changedAdds, n, slot, scratch);
   }
 
+  /** Deferred changes applied at once when this many accumulate, which bounds the buffers. */
+  static final int MAX_DEFERRED = 4096;
+
   private void holderChanged(long key, boolean added) {
     if (!batching) {
       if (added) holders.add(key, slot);
       else holders.remove(key, slot);
       return;
     }
+    if (changes == MAX_DEFERRED) {
+      // In order: these are all earlier than the change being recorded.
+      holders.apply(changedKeys, changedAdds, changes, slot, scratch);
+      changes = 0;
+    }
     if (changes == changedKeys.length) {
-      int len = Math.max(64, changes * 2);
+      int len = Math.min(MAX_DEFERRED, Math.max(64, changes * 2));
       changedKeys = java.util.Arrays.copyOf(changedKeys, len);
       changedAdds = java.util.Arrays.copyOf(changedAdds, len);
     }

@@ -116,6 +116,12 @@ class PolicyPluginsTest {
     }
     // sglang-cache-aware keeps its own per-worker trees, as SGLang does: no kvgate index prediction.
     assertEquals(java.util.Set.of("cache-aware", "dynamo-kv"), predicting);
+    java.util.Set<String> writing = new java.util.TreeSet<>();
+    for (String preset : Policies.presetNames()) {
+      if (Policies.load(preset, context()).writesOnDispatch()) writing.add(preset);
+    }
+    // ... but it does learn from dispatches, into those trees.
+    assertEquals(java.util.Set.of("cache-aware", "dynamo-kv", "sglang-cache-aware"), writing);
   }
 
   @Test

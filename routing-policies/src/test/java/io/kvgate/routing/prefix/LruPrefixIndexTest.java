@@ -68,6 +68,23 @@ class LruPrefixIndexTest {
   }
 
   @Test
+  void aWriteOfManyThousandBlocksKeepsTheHolderTableExact() {
+    // 12,000 inserts and 11,700 evictions in one write: more holder changes than one deferred
+    // batch holds (SlotCache.MAX_DEFERRED), so they are applied in several grouped flushes, and a
+    // block is added and removed again within one write. Another endpoint shares the first blocks.
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(300).withSegments(8));
+    index.recordRouted(1, run(5_000, 50), T0);
+    index.recordRouted(0, run(5_000, 12_000), T0);
+    assertEquals(300, index.heldBlocks(0));
+    assertEquals(300, index.match(run(5_000, 12_000), T0).matched(0));
+    assertEquals(50, index.match(run(5_000, 12_000), T0).matched(1));
+    assertEquals(300, index.distinctBlocks(), "holders mirror exactly what the endpoints' caches hold");
+    assertEquals(350, index.size());
+    index.endpointCleared(0);
+    assertEquals(50, index.distinctBlocks());
+  }
+
+  @Test
   void chainLongerThanCapacityKeepsItsFirstBlocks() {
     LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(5));
     index.recordRouted(0, run(100, 20), T0);
