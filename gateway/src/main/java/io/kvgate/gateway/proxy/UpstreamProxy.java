@@ -303,9 +303,11 @@ public final class UpstreamProxy {
     private void onClientGone() {
       if (finished || out.ended()) return;
       clientGone = true;
-      abortUpstream();
       metrics.clientDisconnect(model, current == null ? "none" : current.endpoint().id());
+      // Release the load before resetting the upstream: whoever sees the reset (the engine, a
+      // test) then also sees the endpoint's load already released.
       finish(499, Router.Outcome.FAILED);
+      abortUpstream();
     }
 
     private void abortUpstream() {
