@@ -35,6 +35,9 @@ import java.util.stream.Collectors;
  */
 public final class Gateway {
 
+  /** Source of the negative "shared random port" numbers that stand for port 0 (see {@link #listen}). */
+  private static final AtomicInteger SHARED_RANDOM_PORTS = new AtomicInteger();
+
   private final Vertx vertx;
   private final GatewayConfig config;
   private final List<ModelRoute> routes;
@@ -43,7 +46,6 @@ public final class Gateway {
   private final HealthChecker health;
   private final SignalScraper signals;
   private final PolicyWatcher policyWatcher;
-  private static final AtomicInteger SHARED_RANDOM_PORTS = new AtomicInteger();
   private String deployment;
   private final List<Integer> ports = new CopyOnWriteArrayList<>();
   private int port;
@@ -96,9 +98,9 @@ public final class Gateway {
     // "random port shared by the servers that ask for this same value", unique per gateway so that
     // two gateways in one process never share.
     int configured = config.listener().port();
-    int port = configured != 0 ? configured : -SHARED_RANDOM_PORTS.incrementAndGet();
+    int bindPort = configured != 0 ? configured : -SHARED_RANDOM_PORTS.incrementAndGet();
     HttpServerOptions options = new HttpServerOptions()
-        .setHost(config.listener().host()).setPort(port)
+        .setHost(config.listener().host()).setPort(bindPort)
         .setTcpNoDelay(true).setMaxInitialLineLength(64 * 1024).setMaxHeaderSize(64 * 1024)
         .setCompressionSupported(false);
     GatewayRoutes h = handler;
@@ -111,7 +113,7 @@ public final class Gateway {
     return vertx.deployVerticle(server, new DeploymentOptions().setInstances(config.listener().eventLoops()))
         .map(id -> {
           deployment = id;
-          this.port = ports.get(0);
+          port = ports.get(0);
           health.start(routes);
           signals.start(routes);
           policyWatcher.start(routes);

@@ -61,8 +61,12 @@ final class BlockHolders {
     return (int) (((mixed & 0xFFFFFFFFL) * length) >>> 32);
   }
 
+  private int segmentIndex(long mixed) {
+    return (int) (mixed >>> 40) & segmentMask;
+  }
+
   private Segment segment(long mixed) {
-    return segments[(int) (mixed >>> 40) & segmentMask];
+    return segments[segmentIndex(mixed)];
   }
 
   /** Records that {@code slot} holds {@code key}. */
@@ -111,10 +115,10 @@ final class BlockHolders {
     for (int i = 0; i < n; i++) {
       long m = mix(keys[i]);
       mixed[i] = m;
-      start[((int) (m >>> 40) & segmentMask) + 1]++;
+      start[segmentIndex(m) + 1]++;
     }
     for (int g = 0; g < segs; g++) start[g + 1] += start[g];
-    for (int i = 0; i < n; i++) order[start[(int) (mixed[i] >>> 40) & segmentMask]++] = i;
+    for (int i = 0; i < n; i++) order[start[segmentIndex(mixed[i])]++] = i;
     // start[g] is now the end of segment g's run, i.e. the start of segment g + 1's.
     int from = 0;
     for (int g = 0; g < segs; g++) {
@@ -199,7 +203,7 @@ final class BlockHolders {
     for (; i < blocks; i++) {
       long key = key(chain.hash(i));
       long m = mix(key);
-      Segment s = segments[(int) (m >>> 40) & segmentMask];
+      Segment s = segments[segmentIndex(m)];
       long h0 = 0;
       long h1 = 0;
       long h2 = 0;
