@@ -71,24 +71,51 @@ public final class CacheBounds {
 
   /** Token hit rate with one LRU cache of {@code capacityBlocks} blocks. */
   public static double pooledLru(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
+    long[] uncached = pooledLruUncached(trace, blockSizeTokens, capacityBlocks);
+    long hit = 0;
+    long total = 0;
+    for (int i = 0; i < uncached.length; i++) {
+      hit += trace.get(i).inputLength() - uncached[i];
+      total += trace.get(i).inputLength();
+    }
+    return total == 0 ? 0 : (double) hit / total;
+  }
+
+  /**
+   * The TTFT floor at a quantile: the time an idle engine prefilling {@code prefillTokensPerSecond}
+   * needs for what the pooled cache misses of each request, at quantile {@code q} over the trace.
+   * No router over this fleet's caches does better at that quantile except by luck of timing (each
+   * request alone, on an idle engine, with the pooled hit), so a policy's TTFT p99 is read against
+   * it as its hit rate is read against the pooled bound.
+   */
+  public static double pooledTtftFloorMs(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks,
+      double prefillTokensPerSecond, double q) {
+    long[] uncached = pooledLruUncached(trace, blockSizeTokens, capacityBlocks);
+    if (uncached.length == 0) return Double.NaN;
+    java.util.Arrays.sort(uncached);
+    long at = uncached[Math.min(uncached.length - 1, (int) Math.floor(q * uncached.length))];
+    return at / prefillTokensPerSecond * 1000;
+  }
+
+  /** Per request, the prompt tokens one LRU cache of {@code capacityBlocks} blocks does not hold. */
+  static long[] pooledLruUncached(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
     LinkedHashMap<Long, Boolean> lru = new LinkedHashMap<>(1 << 16, 0.75f, true) {
       @Override
       protected boolean removeEldestEntry(Map.Entry<Long, Boolean> eldest) {
         return size() > capacityBlocks;
       }
     };
-    long hit = 0;
-    long total = 0;
-    for (TraceRecord r : trace) {
+    long[] uncached = new long[trace.size()];
+    for (int t = 0; t < uncached.length; t++) {
+      TraceRecord r = trace.get(t);
       long[] keys = keys(r, blockSizeTokens);
       int m = 0;
       while (m < keys.length && lru.containsKey(keys[m])) m++;
-      hit += cachedTokens(m, r.inputLength(), blockSizeTokens);
-      total += r.inputLength();
+      uncached[t] = r.inputLength() - cachedTokens(m, r.inputLength(), blockSizeTokens);
       for (int i = keys.length - 1; i >= 0; i--) {
         if (lru.get(keys[i]) == null) lru.put(keys[i], Boolean.TRUE);
       }
     }
-    return total == 0 ? 0 : (double) hit / total;
+    return uncached;
   }
 }

@@ -44,6 +44,8 @@ public final class Replay {
     double oracle = mooncake ? CacheBounds.oracle(trace, bs) : Double.NaN;
     double pooled = mooncake ? CacheBounds.pooledLru(trace, bs, (long) o.replicas() * o.engine().capacityBlocks()) : Double.NaN;
     long workingSet = mooncake ? CacheBounds.distinctBlocks(trace, bs) : 0;
+    double ttftFloor = mooncake ? CacheBounds.pooledTtftFloorMs(trace, bs, (long) o.replicas() * o.engine().capacityBlocks(),
+        o.engine().prefillTokensPerSecond(), 0.99) : Double.NaN;
     progress.printf(Locale.ROOT, "trace %s: %d requests over %.1f min; references: oracle %.3f, pooled LRU %.3f (%d x %d blocks)%n",
         o.trace(), trace.size(), (trace.get(trace.size() - 1).timestampMs() - trace.get(0).timestampMs()) / 60000.0,
         oracle, pooled, o.replicas(), o.engine().capacityBlocks());
@@ -55,12 +57,20 @@ public final class Replay {
     List<PolicyResult> results = new ArrayList<>();
     Vertx vertx = Vertx.vertx();
     try {
+      if (o.warmup() > 0) {
+        List<TraceRecord> head = trace.subList(0, Math.min(trace.size(), o.warmup()));
+        progress.printf(Locale.ROOT, "warm-up: %d requests through a throwaway fleet and gateway (%s), not measured%n",
+            head.size(), o.policies().get(0));
+        ReplayOptions w = new ReplayOptions(o.trace(), o.policies(), o.replicas(), o.engine(), o.limit(), o.maxOutputTokens(),
+            o.maxOutstanding(), o.jitterMs(), o.seed(), null, 0);
+        runPolicy(vertx, w, head, o.policies().get(0), launcher, new PrintStream(java.io.OutputStream.nullOutputStream()));
+      }
       for (String policy : o.policies()) results.add(runPolicy(vertx, o, trace, policy, launcher, progress));
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
     ReplayReport report = new ReplayReport(o.trace().toString(), trace.size(), o.replicas(), o.engine().capacityBlocks(),
-        bs, o.engine().speed(), oracle, pooled, workingSet, results);
+        bs, o.engine().speed(), oracle, pooled, workingSet, ttftFloor, results);
     if (o.out() != null) ReportWriter.write(report, o.out());
     progress.print(ReportWriter.table(report));
     return report;
@@ -92,6 +102,10 @@ public final class Replay {
   private static final class Run {
     final long[] ttftNanos;
     final long[] e2eNanos;
+    final long[] sentNanos;
+    final int[] promptTokens;
+    final int[] cachedTokens;
+    final String[] endpoint;
     final AtomicInteger outstanding = new AtomicInteger();
     final AtomicLong errors = new AtomicLong();
     final AtomicLong completed = new AtomicLong();
@@ -102,7 +116,13 @@ public final class Replay {
     Run(int n) {
       ttftNanos = new long[n];
       e2eNanos = new long[n];
+      sentNanos = new long[n];
+      promptTokens = new int[n];
+      cachedTokens = new int[n];
+      endpoint = new String[n];
       Arrays.fill(ttftNanos, -1);
+      Arrays.fill(promptTokens, -1);
+      Arrays.fill(cachedTokens, -1);
       Arrays.fill(e2eNanos, -1);
     }
   }
@@ -131,6 +151,7 @@ public final class Replay {
       long now = System.nanoTime() - start;
       while (run.next < trace.size() && dueNanos[run.next] <= now) {
         int i = run.next++;
+        run.sentNanos[i] = now;
         send(client, base, text, o, trace.get(i), i, run, done, trace.size());
       }
     });
@@ -176,6 +197,7 @@ public final class Replay {
         pct(ttft, 0.5), pct(ttft, 0.9), pct(ttft, 0.99), pct(e2e, 0.5), pct(e2e, 0.99),
         run.completed.get() / simSeconds, run.outputTokens.get() / simSeconds,
         meanPrefill == 0 ? 0 : maxPrefill / meanPrefill, prefill, ttft, load);
+    if (o.out() != null) writeRequests(o.out().resolve("requests-" + fileName(policy) + ".csv"), run, speed);
     progress.printf(Locale.ROOT, "  %-20s finished: hit rate %.3f, TTFT p50 %.0f ms p99 %.0f ms, errors %d, imbalance %.2f%n",
         policy, r.hitRate(), r.ttftP50Ms(), r.ttftP99Ms(), r.errors(), r.prefillImbalance());
     return r;
@@ -212,8 +234,15 @@ public final class Replay {
         .compose(req -> req.send(body))
         .compose(resp -> {
           if (resp.statusCode() != 200) return resp.body().compose(b -> Future.failedFuture("HTTP " + resp.statusCode() + ": " + b));
+          run.endpoint[i] = resp.getHeader("x-kvgate-endpoint");
+          StringBuilder tail = new StringBuilder();
           resp.handler(chunk -> {
             if (run.ttftNanos[i] < 0 && hasText(chunk)) run.ttftNanos[i] = System.nanoTime() - t0;
+            keepTail(tail, chunk.toString());
+          });
+          resp.endHandler(v -> {
+            run.promptTokens[i] = usageField(tail, "\"prompt_tokens\":");
+            run.cachedTokens[i] = usageField(tail, "\"cached_tokens\":");
           });
           return resp.end();
         })
@@ -233,6 +262,46 @@ public final class Replay {
 
   private static void finishOne(Run run, io.vertx.core.Promise<Void> done, int total) {
     if (run.finished.incrementAndGet() == total) done.tryComplete();
+  }
+
+  /** Keeps the last few KB of a stream: the usage chunk sits just before {@code [DONE]}. */
+  private static void keepTail(StringBuilder tail, String chunk) {
+    tail.append(chunk);
+    if (tail.length() > 4096) tail.delete(0, tail.length() - 4096);
+  }
+
+  /** The integer after the last occurrence of {@code key} in {@code s}, or -1. */
+  static int usageField(CharSequence s, String key) {
+    int at = s.toString().lastIndexOf(key);
+    if (at < 0) return -1;
+    int i = at + key.length();
+    while (i < s.length() && s.charAt(i) == ' ') i++;
+    int v = 0;
+    int start = i;
+    while (i < s.length() && Character.isDigit(s.charAt(i))) v = v * 10 + (s.charAt(i++) - '0');
+    return i == start ? -1 : v;
+  }
+
+  static String fileName(String policy) {
+    String base = policy.replaceAll(".*[/\\\\]", "").replaceAll("\\.ya?ml$", "");
+    return base.replaceAll("[^A-Za-z0-9._-]", "_");
+  }
+
+  /**
+   * One line per request: when it was sent and its TTFT and end-to-end time (simulated ms), the
+   * engine that served it, its prompt and the tokens the engine reported cached. Which requests
+   * set a tail, and where they waited, is read from here.
+   */
+  private static void writeRequests(java.nio.file.Path file, Run run, double speed) throws java.io.IOException {
+    java.nio.file.Files.createDirectories(file.getParent());
+    try (PrintStream out = new PrintStream(java.nio.file.Files.newOutputStream(file), false, java.nio.charset.StandardCharsets.UTF_8)) {
+      out.println("index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens");
+      for (int i = 0; i < run.ttftNanos.length; i++) {
+        out.printf(Locale.ROOT, "%d,%.1f,%.1f,%.1f,%s,%d,%d%n", i, run.sentNanos[i] / 1e6 * speed,
+            run.ttftNanos[i] < 0 ? -1 : run.ttftNanos[i] / 1e6 * speed, run.e2eNanos[i] < 0 ? -1 : run.e2eNanos[i] / 1e6 * speed,
+            run.endpoint[i] == null ? "" : run.endpoint[i], run.promptTokens[i], run.cachedTokens[i]);
+      }
+    }
   }
 
   /** A chunk carrying generated text: a completion's {@code "text":"x} or a chat delta's {@code "content":"x}. */

@@ -29,6 +29,10 @@ public final class ReportWriter {
     }
     sb.append(String.format(Locale.ROOT, "%-20s %8.3f%n%-20s %8.3f%n", "(oracle, infinite)", r.oracleHitRate(),
         "(pooled LRU bound)", r.pooledHitRate()));
+    if (!Double.isNaN(r.ttftFloorP99Ms())) {
+      sb.append(String.format(Locale.ROOT, "%-20s %8s %9s %9s %7.0fms  (each request alone on an idle engine, with the pooled hit)%n",
+          "(pooled TTFT floor)", "", "", "", r.ttftFloorP99Ms()));
+    }
     if (r.workingSetBlocks() > 0) {
       sb.append(String.format(Locale.ROOT, "working set %d distinct blocks; fleet cache %d blocks = %.2f of it%n", r.workingSetBlocks(),
           r.replicas() * r.capacityBlocks(), (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks()));
@@ -41,10 +45,13 @@ public final class ReportWriter {
   public static String markdown(ReplayReport r) {
     StringBuilder sb = new StringBuilder();
     sb.append(String.format(Locale.ROOT, "Trace `%s`, %d requests, %d engines × %d KV blocks of %d tokens, speed %.0f×. "
-        + "References: infinite-cache oracle **%.3f**, pooled-LRU bound **%.3f**%s.%n%n",
+        + "References: infinite-cache oracle **%.3f**, pooled-LRU bound **%.3f**%s%s.%n%n",
         r.trace(), r.records(), r.replicas(), r.capacityBlocks(), r.blockSizeTokens(), r.speed(), r.oracleHitRate(), r.pooledHitRate(),
         r.workingSetBlocks() <= 0 ? "" : String.format(Locale.ROOT, "; working set %d distinct blocks, fleet cache %.2f of it",
-            r.workingSetBlocks(), (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks())));
+            r.workingSetBlocks(), (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks()),
+        Double.isNaN(r.ttftFloorP99Ms()) ? "" : String.format(Locale.ROOT,
+            "; pooled-cache TTFT floor at p99 **%.0f ms** (each request alone on an idle engine, prefilling what the pooled cache misses)",
+            r.ttftFloorP99Ms())));
     sb.append("| policy | hit rate | TTFT p50 (ms) | TTFT p90 | TTFT p99 | E2E p50 | E2E p99 | req/s | prefill imbalance | errors |\n");
     sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (PolicyResult p : r.results()) {

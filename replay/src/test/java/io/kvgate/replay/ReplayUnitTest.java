@@ -65,6 +65,11 @@ class ReplayUnitTest {
     // With room for 2 blocks, request 2 finds block 0 only if it survived: it did not (request 1
     // inserted 4 blocks into 2 slots, keeping the head pair).
     assertEquals((512 + 512) / (1024.0 + 1024 + 768 + 1024), CacheBounds.pooledLru(t, 256, 2), 1e-12);
+    // The TTFT floor: per request, the pooled cache's misses (1024, 256, 256, 1024 tokens with 4
+    // blocks) over the prefill rate, at a quantile.
+    assertEquals(1024, CacheBounds.pooledTtftFloorMs(t, 256, 4, 1000, 0.99), 1e-9);
+    assertEquals(256, CacheBounds.pooledTtftFloorMs(t, 256, 4, 1000, 0.25), 1e-9);
+    assertEquals(128, CacheBounds.pooledTtftFloorMs(t, 256, 4, 2000, 0.25), 1e-9);
   }
 
   @Test

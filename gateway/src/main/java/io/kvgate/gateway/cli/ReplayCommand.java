@@ -45,6 +45,9 @@ public final class ReplayCommand implements Callable<Integer> {
   @Option(names = "--seed", description = "Seed of the jitter (default: ${DEFAULT-VALUE}).")
   long seed = 1;
 
+  @Option(names = "--warmup", description = "Replay this many of the trace's first requests once, unmeasured, before the first policy, so no policy pays for the JVM's warm-up (default: ${DEFAULT-VALUE}).")
+  int warmup = 300;
+
   @Option(names = "--out", description = "Directory for report.json, report.md and the SVG plots (default: ${DEFAULT-VALUE}).")
   Path out = Path.of("replay-out");
 
@@ -78,7 +81,7 @@ public final class ReplayCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     ReplayOptions o = new ReplayOptions(trace, policies, replicas, sim.toConfig(), limit, maxOutputTokens,
-        maxOutstanding, jitterMs, seed, out);
+        maxOutstanding, jitterMs, seed, out, warmup);
     Replay.run(o, launcher(), System.out);
     System.out.println("wrote " + out.resolve("report.json") + ", report.md, ttft-cdf.svg, hit-rate.svg, engine-load.svg");
     return 0;

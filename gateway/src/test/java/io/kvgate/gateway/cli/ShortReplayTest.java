@@ -27,7 +27,7 @@ class ShortReplayTest {
     Path trace = Path.of("../../shared/traces/mooncake/conversation_trace.jsonl");
     assumeTrue(Files.exists(trace), "shared traces not present");
     SimEngineConfig engine = SimEngineConfig.builder().capacityBlocks(200_000).maxModelLen(262_144).speed(40).build();
-    ReplayOptions o = new ReplayOptions(trace, List.of("round-robin", "cache-aware"), 4, engine, 400, 8, 1000, 0, 1, out);
+    ReplayOptions o = new ReplayOptions(trace, List.of("round-robin", "cache-aware"), 4, engine, 400, 8, 1000, 0, 1, out, 50);
     ReplayReport r = Replay.run(o, ReplayCommand.launcher(), new PrintStream(new ByteArrayOutputStream()));
     PolicyResult rr = r.results().get(0);
     PolicyResult ca = r.results().get(1);
@@ -39,5 +39,22 @@ class ShortReplayTest {
       assertTrue(Files.size(out.resolve(f)) > 100, f);
     }
     assertTrue(Files.readString(out.resolve("hit-rate.svg")).startsWith("<svg"));
+    // One line per request: who served it, its prompt and what the engine reported cached.
+    List<String> lines = Files.readAllLines(out.resolve("requests-cache-aware.csv"));
+    assertEquals("index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens", lines.get(0));
+    assertEquals(401, lines.size());
+    long prompt = 0;
+    long cached = 0;
+    java.util.Set<String> endpoints = new java.util.HashSet<>();
+    for (String line : lines.subList(1, lines.size())) {
+      String[] f = line.split(",");
+      assertTrue(Double.parseDouble(f[2]) > 0 && Double.parseDouble(f[3]) >= Double.parseDouble(f[2]), line);
+      endpoints.add(f[4]);
+      prompt += Long.parseLong(f[5]);
+      cached += Long.parseLong(f[6]);
+      assertTrue(Long.parseLong(f[6]) >= 0 && Long.parseLong(f[6]) <= Long.parseLong(f[5]), line);
+    }
+    assertTrue(endpoints.size() > 1 && !endpoints.contains(""), endpoints.toString());
+    assertEquals(ca.hitRate(), (double) cached / prompt, 1e-3, "usage-reported cache hits match the engines' counters");
   }
 }

@@ -9,6 +9,7 @@ import io.kvgate.routing.prefix.PrefixIndex;
  *
  * <pre>
  *   cost(e) = pending(e)                    prefill already dispatched to e, not done
+ *           + debt(e)                       recent prefill work beyond e's share, as if queued
  *           + uncached(e)                   this request's prefill on e after its hit
  *             · (1 + insertionWeight · fill(e) + pressureWeight · churn(e))
  * </pre>
@@ -30,8 +31,19 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * a block once e is full, which a later request may have hit; {@code insertionWeight} is that
  * expected future prefill per inserted block. Where e has room, inserting evicts nothing, so a hot
  * tenant still spreads onto replicas with free cache at once.
+ *
+ * <p>The debt term bounds each replica's sustained share of the work. Its recent work is the same
+ * decayed new-block count (over its weight); above {@code (1 + balanceSlack)} times the fleet's
+ * mean plus {@code balanceFloor} times its capacity, the excess (in tokens, times {@code
+ * balanceWeight}) is priced as queue. Where every cache is full the eviction term makes a hot
+ * tenant's first copy to a second replica so expensive that, at moderate load, whether it ever
+ * happens depends on an early burst; the debt makes it happen once the holder has done more than
+ * its share, and the cheapest requests move first (a new session, not a long one's history). The
+ * floor keeps a cold fleet, where the first few requests put one replica far above a tiny mean,
+ * from spreading shared prefixes for nothing.
  */
-record CacheAwarePicker(double insertionWeight, double pressureWeight, double temperature) implements Picker {
+record CacheAwarePicker(double insertionWeight, double pressureWeight, double balanceWeight, double balanceSlack,
+    double balanceFloor, double temperature) implements Picker {
 
   @Override
   public void pick(Candidates c, double[] totals, int[] order) {
@@ -41,21 +53,32 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double te
     double prompt = c.request().promptTokens();
     double[] pressure = new double[n];
     double[] fill = new double[n];
+    double[] work = new double[n];
+    double[] capacities = new double[n];
     double meanPressure = 0;
+    double meanWork = 0;
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
       double capacity = Math.max(1, index.capacityBlocks(e.slot()));
-      pressure[i] = index.recentInsertedBlocks(e.slot(), now) / capacity;
+      capacities[i] = capacity;
+      double inserted = index.recentInsertedBlocks(e.slot(), now);
+      pressure[i] = inserted / capacity;
       fill[i] = Math.min(1, index.heldBlocks(e.slot()) / capacity);
+      work[i] = inserted / e.endpoint().weight();
       meanPressure += pressure[i];
+      meanWork += work[i];
     }
     meanPressure /= n;
+    meanWork /= n;
+    double workBound = (1 + balanceSlack) * meanWork;
+    double tokensPerBlock = c.tokensPerBlock();
     double[] keys = new double[n];
     double scale = 0;
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
       double churn = meanPressure <= 0 ? 0 : Math.max(-1, Math.min(1, (pressure[i] - meanPressure) / meanPressure));
-      double cost = e.pendingPrefillTokens() / e.endpoint().weight()
+      double debt = balanceWeight * Math.max(0, work[i] - workBound - balanceFloor * capacities[i]) * tokensPerBlock;
+      double cost = e.pendingPrefillTokens() / e.endpoint().weight() + debt
           + (prompt - c.cachedTokens(i)) * (1 + insertionWeight * fill[i] + pressureWeight * churn);
       keys[i] = -cost;
       scale = Math.max(scale, Math.abs(cost));

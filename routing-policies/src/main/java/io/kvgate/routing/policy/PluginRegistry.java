@@ -36,7 +36,8 @@ final class PluginRegistry {
   record AgeParams(Duration maxSignalAge) {}
   record TemperatureParams(double temperature) {}
   record BoundParams(double c) {}
-  record CacheAwareParams(double insertionWeight, double pressureWeight, double temperature) {}
+  record CacheAwareParams(double insertionWeight, double pressureWeight, double balanceWeight, double balanceSlack,
+      double balanceFloor, double temperature) {}
   record SglangParams(double cacheThreshold, double balanceAbsThreshold, double balanceRelThreshold, long maxTreeSize, int blockSizeChars) {}
   record DynamoParams(double overlapScoreWeight, double temperature) {}
 
@@ -68,12 +69,16 @@ final class PluginRegistry {
         p -> { p.allow("c"); return new BoundParams(p.number("c", 1.25, 1, 100)); },
         x -> new Pickers.BoundedLoadHashPicker(((BoundParams) x).c()));
     register("cache-aware-picker", Kind.PICKER,
-        p -> { p.allow("insertionWeight", "pressureWeight", "temperature");
-               return new CacheAwareParams(p.number("insertionWeight", 4, 0, 100), p.number("pressureWeight", 0.5, 0, 100),
+        p -> { p.allow("insertionWeight", "pressureWeight", "balanceWeight", "balanceSlack", "balanceFloor",
+                   "temperature");
+               return new CacheAwareParams(p.number("insertionWeight", 7, 0, 100), p.number("pressureWeight", 0.5, 0, 100),
+                   p.number("balanceWeight", 1, 0, 100), p.number("balanceSlack", 0.2, 0, 10),
+                   p.number("balanceFloor", 0.25, 0, 100),
                    p.number("temperature", 0, 0, 10)); },
         x -> {
           CacheAwareParams c = (CacheAwareParams) x;
-          return new CacheAwarePicker(c.insertionWeight(), c.pressureWeight(), c.temperature());
+          return new CacheAwarePicker(c.insertionWeight(), c.pressureWeight(), c.balanceWeight(), c.balanceSlack(),
+              c.balanceFloor(), c.temperature());
         });
     register("sglang-cache-aware-picker", Kind.PICKER,
         p -> { p.allow("cacheThreshold", "balanceAbsThreshold", "balanceRelThreshold", "maxTreeSize", "blockSizeChars");
