@@ -10,13 +10,15 @@ OUT=${1:-bench/results/replay-$(date -u +%Y%m%dT%H%M%SZ)}
 TRACES=${TRACES:-../shared/traces/mooncake}
 POLICIES=${POLICIES:-round-robin,cache-aware,sglang-cache-aware,dynamo-kv}
 SPEED=${SPEED:-20}
-[ -f gateway/target/kvgate.jar ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
+SEED=${SEED:-1}                     # seeds the arrival jitter: another seed, another timing of the same trace
+JAR=${JAR:-gateway/target/kvgate.jar}
+[ -f "$JAR" ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
 for trace in conversation synthetic; do
   limit=0; [ "$trace" = conversation ] && limit=${CONV_LIMIT:-4000}
   for cap in 19200 96000; do
-    java -Xmx6g -jar gateway/target/kvgate.jar replay --trace "$TRACES/${trace}_trace.jsonl" --policies "$POLICIES" \
+    java -Xmx6g -jar "$JAR" replay --trace "$TRACES/${trace}_trace.jsonl" --policies "$POLICIES" \
       --replicas 8 --capacity-blocks $cap --speed "$SPEED" --limit $limit --max-output-tokens 32 \
-      --max-model-len 262144 --jitter-ms 3000 --out "$OUT/$trace-$cap" | grep -v '^  .* sent '
+      --max-model-len 262144 --jitter-ms 3000 --seed "$SEED" --out "$OUT/$trace-$cap" | grep -v '^  .* sent '
   done
 done
 echo "reports in $OUT"

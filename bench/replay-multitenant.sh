@@ -15,7 +15,9 @@ POLICIES=${POLICIES:-round-robin,cache-aware,sglang-cache-aware,dynamo-kv}
 SPEED=${SPEED:-5}
 REPLICAS=${REPLICAS:-4}
 CAPACITIES=${CAPACITIES:-8000 12000 20000}
-SEED=${SEED:-42}
+SEED=${SEED:-42}                    # the workload's seed
+JITTER_MS=${JITTER_MS:-0}           # spread arrivals within this many ms; with REPLAY_SEED, another timing
+REPLAY_SEED=${REPLAY_SEED:-1}
 JAR=${JAR:-gateway/target/kvgate.jar}
 [ -f "$JAR" ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
 mkdir -p "$OUT"
@@ -23,7 +25,7 @@ java -jar "$JAR" workload multi-tenant --out "$OUT/multitenant.jsonl" --seed "$S
   --replicas "$REPLICAS" --capacity-blocks "$(echo $CAPACITIES | tr ' ' ,)" | tee "$OUT/workload.txt"
 for cap in $CAPACITIES; do
   java -Xmx6g -jar "$JAR" replay --trace "$OUT/multitenant.jsonl" --policies "$POLICIES" \
-    --replicas "$REPLICAS" --capacity-blocks "$cap" --speed "$SPEED" --max-output-tokens 32 \
+    --replicas "$REPLICAS" --capacity-blocks "$cap" --speed "$SPEED" --max-output-tokens 32 --jitter-ms "$JITTER_MS" --seed "$REPLAY_SEED" \
     --out "$OUT/multitenant-$cap" | grep -v '^  .* sent '
 done
 echo "reports in $OUT"

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Which requests set a replay's TTFT tail, and what they waited behind.
+
+Usage: bench/tail-waits.py TRACE.jsonl REPLAY_DIR/requests-POLICY.csv [QUANTILE]
+
+For each request at or above the quantile (default 0.99) of TTFT, prints its prompt and the
+tokens the engine reported cached, then the prefill queued ahead of it on its engine when it was
+sent (requests sent earlier to the same engine whose first token came later, counted by what the
+engine actually prefilled), the shortest such queue on any engine at that moment, and what a
+prefix index that never forgets would have predicted for the queue ahead (a large gap between
+"queued" and "predicted" means the gateway believed those prompts cached and the engine had
+evicted them). Mooncake-form traces only (hash_ids); CSV rows are indexed by trace line.
+"""
+import csv
+import json
+import sys
+
+
+def main():
+    trace = [json.loads(line) for line in open(sys.argv[1])]
+    q = float(sys.argv[3]) if len(sys.argv) > 3 else 0.99
+    reqs = []
+    for r in csv.DictReader(open(sys.argv[2])):
+        if float(r["ttft_ms"]) < 0:
+            continue
+        reqs.append(dict(i=int(r["index"]), sent=float(r["sent_ms"]), ttft=float(r["ttft_ms"]), ep=r["endpoint"],
+                         prompt=int(r["prompt_tokens"]), cached=int(r["cached_tokens"])))
+    reqs.sort(key=lambda r: r["sent"])
+    held, predicted = {}, {}
+    for r in reqs:
+        ids = trace[r["i"]]["hash_ids"]
+        h = held.setdefault(r["ep"], set())
+        k = 0
+        while k < len(ids) and ids[k] in h:
+            k += 1
+        predicted[r["i"]] = min(r["prompt"], k * 512)
+        h.update(ids)
+    endpoints = sorted(held)
+    times = sorted(r["ttft"] for r in reqs)
+    threshold = times[min(len(times) - 1, int(q * len(times)))]
+
+    def ahead(ep, at):
+        return [x for x in reqs if x["ep"] == ep and x["sent"] < at < x["sent"] + x["ttft"]]
+
+    tail = [r for r in reqs if r["ttft"] >= threshold]
+    print(f"TTFT p{q * 100:g} = {threshold:.0f} ms: {len(tail)} requests")
+    print(f"{'ttft_ms':>8} {'prompt':>7} {'cached':>7} {'queued':>8} {'min_queued':>10} {'predicted':>9}  endpoint")
+    behind = 0
+    for r in tail:
+        mine = ahead(r["ep"], r["sent"])
+        queued = sum(x["prompt"] - x["cached"] for x in mine)
+        guess = sum(x["prompt"] - predicted[x["i"]] for x in mine)
+        least = min(sum(x["prompt"] - x["cached"] for x in ahead(e, r["sent"])) for e in endpoints)
+        behind += queued - least > 4000
+        print(f"{r['ttft']:8.0f} {r['prompt']:7d} {r['cached']:7d} {queued:8d} {least:10d} {guess:9d}  {r['ep']}")
+    print(f"{behind} of {len(tail)} waited more than 4,000 tokens of prefill longer than on the least-queued engine")
+
+
+if __name__ == "__main__":
+    main()
