@@ -17,12 +17,12 @@ import sys
 
 
 def main():
-    trace = [json.loads(line) for line in open(sys.argv[1])]
+    trace = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     q = float(sys.argv[3]) if len(sys.argv) > 3 else 0.99
     reqs = []
     for r in csv.DictReader(open(sys.argv[2])):
-        if float(r["ttft_ms"]) < 0:
-            continue
+        if float(r["ttft_ms"]) < 0 or float(r["e2e_ms"]) < 0 or int(r["prompt_tokens"]) < 0:
+            continue  # failed, or no usage reported
         reqs.append(dict(i=int(r["index"]), sent=float(r["sent_ms"]), ttft=float(r["ttft_ms"]), ep=r["endpoint"],
                          prompt=int(r["prompt_tokens"]), cached=int(r["cached_tokens"])))
     reqs.sort(key=lambda r: r["sent"])

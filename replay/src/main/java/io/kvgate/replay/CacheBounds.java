@@ -71,7 +71,11 @@ public final class CacheBounds {
 
   /** Token hit rate with one LRU cache of {@code capacityBlocks} blocks. */
   public static double pooledLru(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
-    long[] uncached = pooledLruUncached(trace, blockSizeTokens, capacityBlocks);
+    return hitRate(trace, pooledLruUncached(trace, blockSizeTokens, capacityBlocks));
+  }
+
+  /** Token hit rate of a trace given each request's uncached prompt tokens. */
+  public static double hitRate(List<TraceRecord> trace, long[] uncached) {
     long hit = 0;
     long total = 0;
     for (int i = 0; i < uncached.length; i++) {
@@ -83,22 +87,22 @@ public final class CacheBounds {
 
   /**
    * The TTFT floor at a quantile: the time an idle engine prefilling {@code prefillTokensPerSecond}
-   * needs for what the pooled cache misses of each request, at quantile {@code q} over the trace.
-   * No router over this fleet's caches does better at that quantile except by luck of timing (each
-   * request alone, on an idle engine, with the pooled hit), so a policy's TTFT p99 is read against
-   * it as its hit rate is read against the pooled bound.
+   * needs for each request's {@code uncached} tokens, at quantile {@code q}. With the pooled
+   * cache's misses ({@link #pooledLruUncached}) no router over the fleet's caches does better at
+   * that quantile except by luck of timing (each request alone, on an idle engine, with the pooled
+   * hit), so a policy's TTFT p99 is read against it as its hit rate is read against the pooled
+   * bound.
    */
-  public static double pooledTtftFloorMs(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks,
-      double prefillTokensPerSecond, double q) {
-    long[] uncached = pooledLruUncached(trace, blockSizeTokens, capacityBlocks);
+  public static double ttftFloorMs(long[] uncached, double prefillTokensPerSecond, double q) {
     if (uncached.length == 0) return Double.NaN;
-    java.util.Arrays.sort(uncached);
-    long at = uncached[Math.min(uncached.length - 1, (int) Math.floor(q * uncached.length))];
+    long[] sorted = uncached.clone();
+    java.util.Arrays.sort(sorted);
+    long at = sorted[Math.min(sorted.length - 1, (int) Math.floor(q * sorted.length))];
     return at / prefillTokensPerSecond * 1000;
   }
 
   /** Per request, the prompt tokens one LRU cache of {@code capacityBlocks} blocks does not hold. */
-  static long[] pooledLruUncached(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
+  public static long[] pooledLruUncached(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
     LinkedHashMap<Long, Boolean> lru = new LinkedHashMap<>(1 << 16, 0.75f, true) {
       @Override
       protected boolean removeEldestEntry(Map.Entry<Long, Boolean> eldest) {

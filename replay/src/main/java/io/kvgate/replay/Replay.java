@@ -42,10 +42,10 @@ public final class Replay {
     int bs = o.engine().blockSizeTokens();
     boolean mooncake = trace.get(0).path() == null;
     double oracle = mooncake ? CacheBounds.oracle(trace, bs) : Double.NaN;
-    double pooled = mooncake ? CacheBounds.pooledLru(trace, bs, (long) o.replicas() * o.engine().capacityBlocks()) : Double.NaN;
+    long[] pooledMisses = mooncake ? CacheBounds.pooledLruUncached(trace, bs, (long) o.replicas() * o.engine().capacityBlocks()) : null;
+    double pooled = mooncake ? CacheBounds.hitRate(trace, pooledMisses) : Double.NaN;
     long workingSet = mooncake ? CacheBounds.distinctBlocks(trace, bs) : 0;
-    double ttftFloor = mooncake ? CacheBounds.pooledTtftFloorMs(trace, bs, (long) o.replicas() * o.engine().capacityBlocks(),
-        o.engine().prefillTokensPerSecond(), 0.99) : Double.NaN;
+    double ttftFloor = mooncake ? CacheBounds.ttftFloorMs(pooledMisses, o.engine().prefillTokensPerSecond(), 0.99) : Double.NaN;
     progress.printf(Locale.ROOT, "trace %s: %d requests over %.1f min; references: oracle %.3f, pooled LRU %.3f (%d x %d blocks)%n",
         o.trace(), trace.size(), (trace.get(trace.size() - 1).timestampMs() - trace.get(0).timestampMs()) / 60000.0,
         oracle, pooled, o.replicas(), o.engine().capacityBlocks());
@@ -57,15 +57,20 @@ public final class Replay {
     List<PolicyResult> results = new ArrayList<>();
     Vertx vertx = Vertx.vertx();
     try {
-      if (o.warmup() > 0) {
+      if (o.warmup() > 0 && !o.policies().isEmpty()) {
         List<TraceRecord> head = trace.subList(0, Math.min(trace.size(), o.warmup()));
         progress.printf(Locale.ROOT, "warm-up: %d requests through a throwaway fleet and gateway (%s), not measured%n",
             head.size(), o.policies().get(0));
         ReplayOptions w = new ReplayOptions(o.trace(), o.policies(), o.replicas(), o.engine(), o.limit(), o.maxOutputTokens(),
             o.maxOutstanding(), o.jitterMs(), o.seed(), null, 0);
-        runPolicy(vertx, w, head, o.policies().get(0), launcher, new PrintStream(java.io.OutputStream.nullOutputStream()));
+        runPolicy(vertx, w, head, o.policies().get(0), null, launcher, new PrintStream(java.io.OutputStream.nullOutputStream()));
       }
-      for (String policy : o.policies()) results.add(runPolicy(vertx, o, trace, policy, launcher, progress));
+      java.util.Set<String> csvNames = new java.util.HashSet<>();
+      for (String policy : o.policies()) {
+        String name = fileName(policy);
+        for (int k = 2; !csvNames.add(name); k++) name = fileName(policy) + "-" + k;
+        results.add(runPolicy(vertx, o, trace, policy, "requests-" + name + ".csv", launcher, progress));
+      }
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
@@ -81,7 +86,7 @@ public final class Replay {
   }
 
   private static PolicyResult runPolicy(Vertx vertx, ReplayOptions o, List<TraceRecord> trace, String policy,
-      GatewayLauncher launcher, PrintStream progress) throws Exception {
+      String csvName, GatewayLauncher launcher, PrintStream progress) throws Exception {
     SimFleet fleet = await(SimFleet.start(vertx, o.engine(), o.replicas(), 0), 30);
     GatewayLauncher.RunningGateway gw;
     try {
@@ -91,7 +96,7 @@ public final class Replay {
       throw e;
     }
     try {
-      return drive(vertx, o, trace, policy, fleet, gw.baseUrl(), progress);
+      return drive(vertx, o, trace, policy, csvName, fleet, gw.baseUrl(), progress);
     } finally {
       await(gw.close(), 30);
       await(fleet.close(), 30);
@@ -128,7 +133,7 @@ public final class Replay {
   }
 
   private static PolicyResult drive(Vertx vertx, ReplayOptions o, List<TraceRecord> trace, String policy,
-      SimFleet fleet, String baseUrl, PrintStream progress) throws Exception {
+      String csvName, SimFleet fleet, String baseUrl, PrintStream progress) throws Exception {
     URI base = URI.create(baseUrl);
     HttpClient client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true),
         new PoolOptions().setHttp1MaxSize(Math.max(16, o.maxOutstanding())));
@@ -197,7 +202,7 @@ public final class Replay {
         pct(ttft, 0.5), pct(ttft, 0.9), pct(ttft, 0.99), pct(e2e, 0.5), pct(e2e, 0.99),
         run.completed.get() / simSeconds, run.outputTokens.get() / simSeconds,
         meanPrefill == 0 ? 0 : maxPrefill / meanPrefill, prefill, ttft, load);
-    if (o.out() != null) writeRequests(o.out().resolve("requests-" + fileName(policy) + ".csv"), run, speed);
+    if (o.out() != null && csvName != null) writeRequests(o.out().resolve(csvName), run, speed);
     progress.printf(Locale.ROOT, "  %-20s finished: hit rate %.3f, TTFT p50 %.0f ms p99 %.0f ms, errors %d, imbalance %.2f%n",
         policy, r.hitRate(), r.ttftP50Ms(), r.ttftP99Ms(), r.errors(), r.prefillImbalance());
     return r;

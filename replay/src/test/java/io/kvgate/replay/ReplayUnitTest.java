@@ -67,9 +67,12 @@ class ReplayUnitTest {
     assertEquals((512 + 512) / (1024.0 + 1024 + 768 + 1024), CacheBounds.pooledLru(t, 256, 2), 1e-12);
     // The TTFT floor: per request, the pooled cache's misses (1024, 256, 256, 1024 tokens with 4
     // blocks) over the prefill rate, at a quantile.
-    assertEquals(1024, CacheBounds.pooledTtftFloorMs(t, 256, 4, 1000, 0.99), 1e-9);
-    assertEquals(256, CacheBounds.pooledTtftFloorMs(t, 256, 4, 1000, 0.25), 1e-9);
-    assertEquals(128, CacheBounds.pooledTtftFloorMs(t, 256, 4, 2000, 0.25), 1e-9);
+    long[] misses = CacheBounds.pooledLruUncached(t, 256, 4);
+    assertArrayEquals(new long[] {1024, 256, 256, 1024}, misses);
+    assertEquals(1024, CacheBounds.ttftFloorMs(misses, 1000, 0.99), 1e-9);
+    assertEquals(256, CacheBounds.ttftFloorMs(misses, 1000, 0.25), 1e-9);
+    assertEquals(128, CacheBounds.ttftFloorMs(misses, 2000, 0.25), 1e-9);
+    assertArrayEquals(new long[] {1024, 256, 256, 1024}, misses, "the floor leaves its input unsorted");
   }
 
   @Test

@@ -77,10 +77,12 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double ba
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
       double churn = meanPressure <= 0 ? 0 : Math.max(-1, Math.min(1, (pressure[i] - meanPressure) / meanPressure));
-      double debt = balanceWeight * Math.max(0, work[i] - workBound - balanceFloor * capacities[i]) * tokensPerBlock;
-      double cost = e.pendingPrefillTokens() / e.endpoint().weight() + debt
+      double floor = balanceFloor * capacities[i] / e.endpoint().weight();
+      double debt = balanceWeight * Math.max(0, work[i] - workBound - floor) * tokensPerBlock;
+      double cost = e.pendingPrefillTokens() / e.endpoint().weight()
           + (prompt - c.cachedTokens(i)) * (1 + insertionWeight * fill[i] + pressureWeight * churn);
-      keys[i] = -cost;
+      keys[i] = -(cost + debt);
+      // The sampling scale leaves the debt out: a large debt must not flatten the others' odds.
       scale = Math.max(scale, Math.abs(cost));
     }
     // The temperature is relative to the largest cost, so it means the same at any load.

@@ -273,40 +273,40 @@ class PolicyPluginsTest {
   /**
    * Work share: a replica that prefilled far more than its share of the fleet's recent work
    * carries the excess as if it were still queued, so a hit whose prefix a second replica would
-   * have to copy leaves it; within {@code balanceSlack} of the mean, or with {@code balanceWeight: 0}
-   * (the bound off), the hit stays on its holder.
+   * have to copy leaves it. The hit stays when the holder is within the bound: with no excess, with
+   * a slack or a floor that covers the excess, or with {@code balanceWeight: 0} (the bound off).
    */
   @Test
   void cacheAwareBoundsAHolderThatDidMoreThanItsShareOfRecentWork() throws Exception {
     String system = "Hot tenant's system prompt, long and shared. ".repeat(60); // ~42 blocks
-    long past = NOW - 3_600_000_000_000L; // an hour ago: decayed out of the recent-work counters
-    for (int excessDocs : new int[] {0, 200}) {
-      for (double balanceWeight : new double[] {1, 0}) {
-        List<EndpointState> fleet = fleet(2);
-        RoutingContext ctx = context();
-        ctx.index().setCapacityBlocks(0, 400);
-        ctx.index().setCapacityBlocks(1, 400);
-        // Both caches are full of old blocks (a copy evicts on either), and both did the same
-        // recent work; e0 also holds the hot prompt and, in one case, did 200 more documents' worth.
-        for (int i = 0; i < 40; i++) {
-          ctx.index().recordRouted(0, request("old a" + i + " ".repeat(640), null, null).chain(), past);
-          ctx.index().recordRouted(1, request("old b" + i + " ".repeat(640), null, null).chain(), past);
-        }
-        for (int i = 0; i < 20; i++) {
-          ctx.index().recordRouted(0, request("recent a" + i + " ".repeat(1_000), null, null).chain(), NOW);
-          ctx.index().recordRouted(1, request("recent b" + i + " ".repeat(1_000), null, null).chain(), NOW);
-        }
-        for (int i = 0; i < excessDocs; i++) {
-          ctx.index().recordRouted(0, request("extra " + i + " ".repeat(1_000), null, null).chain(), NOW);
-        }
-        ctx.index().recordRouted(0, request(system, null, null).chain(), NOW);
-        Router r = compile("plugins: [{type: cache-aware-picker, parameters: {balanceWeight: " + balanceWeight + "}}]\n"
-            + "profiles: [{name: default, plugins: [cache-aware-picker]}]", ctx);
-        Decision d = r.route(request(system + "next question", null, null), fleet, NOW);
-        boolean leaves = excessDocs > 0 && balanceWeight > 0;
-        assertEquals(leaves ? "e1" : "e0", d.first().endpoint().id(),
-            "excess " + excessDocs + " docs, balanceWeight " + balanceWeight);
+    long past = NOW - 300_000_000_000L; // 5 minutes ago: within the 10-minute TTL, decayed 2^-10 by the 30 s half-life
+    record Case(int excessDocs, String parameters, boolean leaves) {}
+    List<Case> cases = List.of(
+        new Case(200, "{}", true),                                  // defaults: slack 0.2, floor 0.25
+        new Case(0, "{}", false),                                   // no excess
+        new Case(200, "{balanceWeight: 0}", false),                 // the bound off
+        new Case(200, "{balanceSlack: 10}", false),                 // the slack covers the excess
+        new Case(200, "{balanceFloor: 10}", false),                 // the floor covers it (10 x 400 blocks)
+        new Case(200, "{balanceSlack: 0, balanceFloor: 0}", true));
+    for (Case k : cases) {
+      List<EndpointState> fleet = fleet(2);
+      RoutingContext ctx = context();
+      // Both caches are full of older blocks (a copy evicts on either), both did the same recent
+      // work, and e0 also holds the hot prompt and, in some cases, did 200 more documents' worth.
+      for (int slot = 0; slot < 2; slot++) {
+        ctx.index().setCapacityBlocks(slot, 400);
+        for (int i = 0; i < 40; i++) ctx.index().recordRouted(slot, request("old " + slot + "/" + i + " ".repeat(640), null, null).chain(), past);
+        for (int i = 0; i < 20; i++) ctx.index().recordRouted(slot, request("recent " + slot + "/" + i + " ".repeat(1_000), null, null).chain(), NOW);
       }
+      for (int i = 0; i < k.excessDocs(); i++) {
+        ctx.index().recordRouted(0, request("extra " + i + " ".repeat(1_000), null, null).chain(), NOW);
+      }
+      ctx.index().recordRouted(0, request(system, null, null).chain(), NOW);
+      assertEquals(400, ctx.index().heldBlocks(1), "the other replica's cache is full");
+      Router r = compile("plugins: [{type: cache-aware-picker, parameters: " + k.parameters() + "}]\n"
+          + "profiles: [{name: default, plugins: [cache-aware-picker]}]", ctx);
+      Decision d = r.route(request(system + "next question", null, null), fleet, NOW);
+      assertEquals(k.leaves() ? "e1" : "e0", d.first().endpoint().id(), k.toString());
     }
   }
 
