@@ -94,11 +94,8 @@ public final class CacheBounds {
    * bound.
    */
   public static double ttftFloorMs(long[] uncached, double prefillTokensPerSecond, double q) {
-    if (uncached.length == 0) return Double.NaN;
-    long[] sorted = uncached.clone();
-    java.util.Arrays.sort(sorted);
-    long at = sorted[Math.min(sorted.length - 1, (int) Math.floor(q * sorted.length))];
-    return at / prefillTokensPerSecond * 1000;
+    double[] ms = java.util.Arrays.stream(uncached).mapToDouble(t -> t / prefillTokensPerSecond * 1000).sorted().toArray();
+    return Replay.pct(ms, q);
   }
 
   /** Per request, the prompt tokens one LRU cache of {@code capacityBlocks} blocks does not hold. */

@@ -242,8 +242,9 @@ public final class Replay {
           run.endpoint[i] = resp.getHeader("x-kvgate-endpoint");
           StringBuilder tail = new StringBuilder();
           resp.handler(chunk -> {
-            if (run.ttftNanos[i] < 0 && hasText(chunk)) run.ttftNanos[i] = System.nanoTime() - t0;
-            keepTail(tail, chunk.toString());
+            String chunkText = chunk.toString();
+            if (run.ttftNanos[i] < 0 && hasText(chunkText)) run.ttftNanos[i] = System.nanoTime() - t0;
+            keepTail(tail, chunkText);
           });
           resp.endHandler(v -> {
             run.promptTokens[i] = usageField(tail, "\"prompt_tokens\":");
@@ -310,8 +311,7 @@ public final class Replay {
   }
 
   /** A chunk carrying generated text: a completion's {@code "text":"x} or a chat delta's {@code "content":"x}. */
-  static boolean hasText(Buffer chunk) {
-    String s = chunk.toString();
+  static boolean hasText(String s) {
     return nonEmptyAfter(s, "\"text\":\"") || nonEmptyAfter(s, "\"content\":\"");
   }
 
