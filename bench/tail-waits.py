@@ -6,10 +6,12 @@ Usage: bench/tail-waits.py TRACE.jsonl REPLAY_DIR/requests-POLICY.csv [QUANTILE]
 For each request at or above the quantile (default 0.99) of TTFT, prints its prompt and the
 tokens the engine reported cached, then the prefill queued ahead of it on its engine when it was
 sent (requests sent earlier to the same engine whose first token came later, counted by what the
-engine actually prefilled), the shortest such queue on any engine at that moment, and what a
-prefix index that never forgets would have predicted for the queue ahead (a large gap between
-"queued" and "predicted" means the gateway believed those prompts cached and the engine had
-evicted them). Mooncake-form traces only (hash_ids); CSV rows are indexed by trace line.
+engine actually prefilled), the shortest such queue on any engine at that moment, and what the
+gateway predicted for the queue ahead (its x-kvgate-predicted-cached-tokens, the CSV's last
+column; for policies that predict nothing, what a prefix index that never forgets would have
+predicted). A large gap between "queued" and "predicted" means the gateway believed those prompts
+cached and the engine had evicted them. Mooncake-form traces only (hash_ids); CSV rows are indexed
+by trace line.
 """
 import csv
 import json
@@ -24,7 +26,8 @@ def main():
         if float(r["ttft_ms"]) < 0 or float(r["e2e_ms"]) < 0 or int(r["prompt_tokens"]) < 0:
             continue  # failed, or no usage reported
         reqs.append(dict(i=int(r["index"]), sent=float(r["sent_ms"]), ttft=float(r["ttft_ms"]), ep=r["endpoint"],
-                         prompt=int(r["prompt_tokens"]), cached=int(r["cached_tokens"])))
+                         prompt=int(r["prompt_tokens"]), cached=int(r["cached_tokens"]),
+                         gateway=int(r.get("predicted_cached_tokens") or -1)))
     reqs.sort(key=lambda r: r["sent"])
     held, predicted = {}, {}
     for r in reqs:
@@ -33,7 +36,7 @@ def main():
         k = 0
         while k < len(ids) and ids[k] in h:
             k += 1
-        predicted[r["i"]] = min(r["prompt"], k * 512)
+        predicted[r["i"]] = r["gateway"] if r["gateway"] >= 0 else min(r["prompt"], k * 512)
         h.update(ids)
     endpoints = sorted(held)
     times = sorted(r["ttft"] for r in reqs)
@@ -46,14 +49,17 @@ def main():
     print(f"TTFT p{q * 100:g} = {threshold:.0f} ms: {len(tail)} requests")
     print(f"{'ttft_ms':>8} {'prompt':>7} {'cached':>7} {'queued':>8} {'min_queued':>10} {'predicted':>9}  endpoint")
     behind = 0
+    misled = 0
     for r in tail:
         mine = ahead(r["ep"], r["sent"])
         queued = sum(x["prompt"] - x["cached"] for x in mine)
         guess = sum(x["prompt"] - predicted[x["i"]] for x in mine)
         least = min(sum(x["prompt"] - x["cached"] for x in ahead(e, r["sent"])) for e in endpoints)
         behind += queued - least > 4000
+        misled += queued - least > 4000 and queued - guess > 4000
         print(f"{r['ttft']:8.0f} {r['prompt']:7d} {r['cached']:7d} {queued:8d} {least:10d} {guess:9d}  {r['ep']}")
-    print(f"{behind} of {len(tail)} waited more than 4,000 tokens of prefill longer than on the least-queued engine")
+    print(f"{behind} of {len(tail)} waited more than 4,000 tokens of prefill longer than on the least-queued engine;"
+          f" {misled} of them behind more than 4,000 tokens the gateway predicted cached")
 
 
 if __name__ == "__main__":

@@ -12,16 +12,21 @@ import java.util.List;
  * engine steps. At the start of a step the scheduler
  *
  * <ol>
+ *   <li>gives every decoding request one token of the step's {@code maxNumBatchedTokens} budget,
+ *       then hands the rest to prefilling requests in admission order (chunked prefill);
  *   <li>admits waiting requests first-come-first-served while the running batch is below {@code
  *       maxNumSeqs} and the block pool can supply the request's blocks; the head of the queue
  *       blocks the rest (FCFS). Admission looks up the prefix cache: the cached tokens are the
  *       longest run of leading full blocks present, searched only over the first {@code prompt - 1}
  *       tokens so at least one token is recomputed, as vLLM does. Blocks for prompt plus all
  *       completion tokens are reserved at once (vLLM allocates lazily and may preempt; reserving
- *       makes preemption impossible here);
- *   <li>gives every decoding request one token of the step's {@code maxNumBatchedTokens} budget,
- *       then hands the rest to prefilling requests in admission order (chunked prefill).
+ *       makes preemption impossible here). What is left of the budget goes to the new requests'
+ *       first chunks.
  * </ol>
+ *
+ * A prompt's full blocks enter the prefix cache as their chunk is scheduled, not when the whole
+ * prompt is done (vLLM v1 caches in {@code allocate_slots}), so a request that shares a prefix
+ * still being prefilled hits the part scheduled so far.
  *
  * A step lasts {@code max(decodeStepTime, scheduledTokens / prefillTokensPerSecond)}: a forward
  * pass is bound by reading the weights (the decode floor) or by compute over all its tokens,
@@ -53,6 +58,10 @@ final class EngineCore {
   private final List<SimRequest> finishedInStep = new ArrayList<>();
   private boolean stepInFlight;
   private long stepEndNanos;
+  // the step being scheduled: budget left, tokens scheduled, earliest pending KV transfer
+  private int budget;
+  private int scheduled;
+  private long nextTransfer;
 
   EngineCore(SimEngineConfig config, EngineMetrics metrics) {
     this.config = config;
@@ -127,10 +136,9 @@ final class EngineCore {
 
   /** Starts a step at {@code t}; returns when to call again if nothing could be scheduled. */
   private long startStep(long t, long nowNanos) {
-    admit(t);
-    int budget = config.maxNumBatchedTokens();
-    int scheduled = 0;
-    long nextTransfer = Long.MAX_VALUE;
+    budget = config.maxNumBatchedTokens();
+    scheduled = 0;
+    nextTransfer = Long.MAX_VALUE;
     for (SimRequest r : running) {
       if (r.state == SimRequest.State.DECODE && budget > 0) {
         r.scheduledDecode = true;
@@ -138,27 +146,35 @@ final class EngineCore {
         scheduled++;
       }
     }
-    for (SimRequest r : running) {
-      if (r.state == SimRequest.State.TRANSFERRING) {
-        if (r.readyAtNanos > t) {
-          nextTransfer = Math.min(nextTransfer, r.readyAtNanos);
-          continue;
-        }
-        finishTransfer(r);
-      }
-      if (r.state == SimRequest.State.PREFILL && budget > 0) {
-        int chunk = Math.min(budget, r.promptTokens() - r.computedTokens);
-        r.scheduledChunk = chunk;
-        budget -= chunk;
-        scheduled += chunk;
-      }
-    }
+    // The running batch's prefill chunks first, then admissions, each scheduled as it is admitted
+    // (vLLM v1 schedules RUNNING before WAITING): a request admitted now already hits the blocks
+    // scheduled before it in this step.
+    for (SimRequest r : running) schedulePrefill(r, t);
+    admit(t);
     if (scheduled == 0) return nextTransfer == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(nextTransfer, nowNanos);
     long computeNanos = (long) Math.ceil(scheduled * nanosPerToken);
     stepEndNanos = t + Math.max(decodeStepNanos, computeNanos);
     stepInFlight = true;
     metrics.steps++;
     return stepEndNanos;
+  }
+
+  /** Gives {@code r} its prefill chunk of this step's remaining budget, if it is prefilling. */
+  private void schedulePrefill(SimRequest r, long t) {
+    if (r.state == SimRequest.State.TRANSFERRING) {
+      if (r.readyAtNanos > t) {
+        nextTransfer = Math.min(nextTransfer, r.readyAtNanos);
+        return;
+      }
+      finishTransfer(r);
+    }
+    if (r.state == SimRequest.State.PREFILL && budget > 0) {
+      int chunk = Math.min(budget, r.promptTokens() - r.computedTokens);
+      r.scheduledChunk = chunk;
+      budget -= chunk;
+      scheduled += chunk;
+      cacheScheduled(r, r.computedTokens + chunk);
+    }
   }
 
   private void admit(long t) {
@@ -172,6 +188,7 @@ final class EngineCore {
       waiting.poll();
       r.blocks = blocks;
       r.cachedTokens = hit * blockSize;
+      r.cachedUpToBlock = hit;
       r.computedTokens = r.cachedTokens;
       metrics.prefixCacheQueries += n;
       metrics.prefixCacheHits += r.cachedTokens;
@@ -184,6 +201,7 @@ final class EngineCore {
         r.state = SimRequest.State.PREFILL;
       }
       running.add(r);
+      schedulePrefill(r, t);
     }
   }
 
@@ -193,6 +211,19 @@ final class EngineCore {
     int full = r.computedTokens / blockSize;
     for (int b = 0; b < full; b++) pool.commit(r.blocks[b], r.blockHashes[b]);
     r.state = SimRequest.State.PREFILL;
+  }
+
+  /**
+   * Enters the full blocks of {@code r}'s first {@code tokens} tokens into the prefix cache as
+   * soon as their computation is scheduled, as vLLM v1's {@code allocate_slots} does ({@code
+   * cache_blocks} up to the tokens computed after this step): a request with the same prefix
+   * that arrives while a long prompt is still prefilling hits the chunks scheduled so far instead
+   * of computing them a second time.
+   */
+  private void cacheScheduled(SimRequest r, int tokens) {
+    int full = Math.min(r.blockHashes.length, tokens / blockSize);
+    for (int b = r.cachedUpToBlock; b < full; b++) pool.commit(r.blocks[b], r.blockHashes[b]);
+    r.cachedUpToBlock = Math.max(r.cachedUpToBlock, full);
   }
 
   private void finishStep(long t) {
@@ -205,7 +236,7 @@ final class EngineCore {
         metrics.prefillTokensComputed += r.scheduledChunk;
         r.scheduledChunk = 0;
         if (r.computedTokens == r.promptTokens()) {
-          for (int b = 0; b < r.blockHashes.length; b++) pool.commit(r.blocks[b], r.blockHashes[b]);
+          cacheScheduled(r, r.promptTokens());
           r.state = SimRequest.State.DECODE;
           r.firstTokenNanos = t;
           metrics.timeToFirstToken.observeNanos(t - r.arrivalNanos);

@@ -22,6 +22,8 @@ final class SimRequest {
   State state = State.WAITING;
   int[] blocks;
   int cachedTokens;
+  /** Leading blocks already entered into the prefix cache (hit at admission or scheduled since). */
+  int cachedUpToBlock;
   int transferredTokens;
   int computedTokens;
   int scheduledChunk;

@@ -94,6 +94,46 @@ class EngineCoreTest {
   }
 
   @Test
+  void aPrefixStillPrefillingIsHitUpToTheChunksScheduledSoFar() {
+    // 8,192 tokens = 4 chunks of 2,048 (205 ms each); the second request arrives during the third.
+    int[] p = prompt(4, 8192);
+    Trace firstTrace = new Trace();
+    SimRequest first = submit(p, 1, false, firstTrace, 0);
+    long t = core.advanceTo(0);        // chunk 1 scheduled
+    t = core.advanceTo(t);              // chunk 1 done, chunk 2 scheduled
+    t = core.advanceTo(t);              // chunk 2 done, chunk 3 scheduled
+    Trace secondTrace = new Trace();
+    SimRequest second = submit(p, 1, false, secondTrace, t - MS); // mid-chunk 3
+    runToIdle(t);
+    // Admitted at the next step, after chunk 4 of the first request was scheduled: like vLLM, it
+    // hits every block scheduled so far (the whole prompt but the token it must recompute)
+    // instead of prefilling them a second time.
+    assertEquals(8192 - 16, second.cachedTokens);
+    assertEquals(8192 + 16, metrics.prefillTokensComputed);
+    assertTrue(secondTrace.times.get(0) <= firstTrace.times.get(0) + 10 * MS);
+    assertEquals(0, first.cachedTokens);
+  }
+
+  @Test
+  void aPrefixAdmittedWithTheFirstChunkIsHitOnlyUpToThatChunk() {
+    // Both wait behind a long prompt; once admitted together, the second hits what the first's
+    // first chunk scheduled (the budget left after the long prompt's last chunk), not the rest.
+    Trace longTrace = new Trace();
+    submit(prompt(5, 2048 + 1024), 1, false, longTrace, 0);
+    long t = core.advanceTo(0);
+    int[] p = prompt(6, 4096);
+    Trace a = new Trace();
+    SimRequest first = submit(p, 1, false, a, t - MS);
+    Trace b = new Trace();
+    SimRequest second = submit(p, 1, false, b, t - MS);
+    runToIdle(t);
+    assertEquals(0, first.cachedTokens);
+    // step 2: the long prompt's last 1,024 tokens, then both are admitted; the first gets the
+    // remaining 1,024 tokens of budget (64 blocks cached at once), the second finds those 64.
+    assertEquals(1024, second.cachedTokens);
+  }
+
+  @Test
   void simultaneousPrefillsShareComputeSoTheLastWaits() {
     Trace lone = new Trace();
     SimRequest alone = submit(prompt(3, 2000), 1, false, lone, 0);

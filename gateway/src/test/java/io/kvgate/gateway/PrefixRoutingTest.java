@@ -70,6 +70,10 @@ class PrefixRoutingTest {
       HttpResponse<String> next = post(gateway.port(), "/v1/chat/completions", body(system, "q" + i));
       assertEquals(endpoint, next.headers().firstValue("x-kvgate-endpoint").orElseThrow());
       assertTrue(cachedTokens(next) > 3000, "engine-reported cached tokens: " + cachedTokens(next));
+      // The gateway says what it expected the engine to hold; here the engine holds all of it.
+      long predicted = Long.parseLong(next.headers().firstValue("x-kvgate-predicted-cached-tokens").orElseThrow());
+      assertTrue(predicted > 3000 && Math.abs(predicted - cachedTokens(next)) <= 16,
+          "predicted " + predicted + ", engine " + cachedTokens(next));
     }
   }
 

@@ -110,6 +110,7 @@ public final class Replay {
     final long[] sentNanos;
     final int[] promptTokens;
     final int[] cachedTokens;
+    final int[] predictedTokens;
     final String[] endpoint;
     final AtomicInteger outstanding = new AtomicInteger();
     final AtomicLong errors = new AtomicLong();
@@ -124,10 +125,12 @@ public final class Replay {
       sentNanos = new long[n];
       promptTokens = new int[n];
       cachedTokens = new int[n];
+      predictedTokens = new int[n];
       endpoint = new String[n];
       Arrays.fill(ttftNanos, -1);
       Arrays.fill(promptTokens, -1);
       Arrays.fill(cachedTokens, -1);
+      Arrays.fill(predictedTokens, -1);
       Arrays.fill(e2eNanos, -1);
     }
   }
@@ -240,6 +243,8 @@ public final class Replay {
         .compose(resp -> {
           if (resp.statusCode() != 200) return resp.body().compose(b -> Future.failedFuture("HTTP " + resp.statusCode() + ": " + b));
           run.endpoint[i] = resp.getHeader("x-kvgate-endpoint");
+          String predicted = resp.getHeader("x-kvgate-predicted-cached-tokens");
+          if (predicted != null) run.predictedTokens[i] = Integer.parseInt(predicted);
           StringBuilder tail = new StringBuilder();
           resp.handler(chunk -> {
             String chunkText = chunk.toString();
@@ -295,17 +300,19 @@ public final class Replay {
 
   /**
    * One line per request: when it was sent and its TTFT and end-to-end time (simulated ms), the
-   * engine that served it, its prompt and the tokens the engine reported cached. Which requests
-   * set a tail, and where they waited, is read from here.
+   * engine that served it, its prompt, the tokens the engine reported cached and the tokens the
+   * gateway predicted cached there (-1 for policies that predict nothing). Which requests set a
+   * tail, where they waited and what the index got wrong is read from here.
    */
   private static void writeRequests(java.nio.file.Path file, Run run, double speed) throws java.io.IOException {
     java.nio.file.Files.createDirectories(file.getParent());
     try (PrintStream out = new PrintStream(java.nio.file.Files.newOutputStream(file), false, java.nio.charset.StandardCharsets.UTF_8)) {
-      out.println("index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens");
+      out.println("index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens");
       for (int i = 0; i < run.ttftNanos.length; i++) {
-        out.printf(Locale.ROOT, "%d,%.1f,%.1f,%.1f,%s,%d,%d%n", i, run.sentNanos[i] / 1e6 * speed,
+        out.printf(Locale.ROOT, "%d,%.1f,%.1f,%.1f,%s,%d,%d,%d%n", i, run.sentNanos[i] / 1e6 * speed,
             run.ttftNanos[i] < 0 ? -1 : run.ttftNanos[i] / 1e6 * speed, run.e2eNanos[i] < 0 ? -1 : run.e2eNanos[i] / 1e6 * speed,
-            run.endpoint[i] == null ? "" : run.endpoint[i], run.promptTokens[i], run.cachedTokens[i]);
+            run.endpoint[i] == null ? "" : run.endpoint[i], run.promptTokens[i], run.cachedTokens[i],
+            run.predictedTokens[i]);
       }
     }
   }

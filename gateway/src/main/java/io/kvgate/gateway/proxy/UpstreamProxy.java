@@ -239,6 +239,11 @@ public final class UpstreamProxy {
       if (length != null) out.putHeader(HttpHeaders.CONTENT_LENGTH, length);
       else out.setChunked(true);
       out.putHeader("x-kvgate-endpoint", ep.id());
+      if (x.router().predictsCachedPrefix()) {
+        // What the index expected this endpoint to hold, next to the engine's usage.cached_tokens.
+        out.putHeader("x-kvgate-predicted-cached-tokens", Long.toString(Math.min(x.routing().promptTokens(),
+            (long) current.matchedBlocks() * config.routing().blockSizeTokens())));
+      }
       out.putHeader("x-request-id", x.requestId());
       boolean sse = String.valueOf(resp.getHeader(HttpHeaders.CONTENT_TYPE)).startsWith("text/event-stream");
       lastChunkNanos = System.nanoTime();

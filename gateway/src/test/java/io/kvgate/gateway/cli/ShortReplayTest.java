@@ -41,10 +41,11 @@ class ShortReplayTest {
     assertTrue(Files.readString(out.resolve("hit-rate.svg")).startsWith("<svg"));
     // One line per request: who served it, its prompt and what the engine reported cached.
     List<String> lines = Files.readAllLines(out.resolve("requests-cache-aware.csv"));
-    assertEquals("index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens", lines.get(0));
+    assertEquals("index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens", lines.get(0));
     assertEquals(401, lines.size());
     long prompt = 0;
     long cached = 0;
+    long predicted = 0;
     java.util.Set<String> endpoints = new java.util.HashSet<>();
     for (String line : lines.subList(1, lines.size())) {
       String[] f = line.split(",");
@@ -53,7 +54,11 @@ class ShortReplayTest {
       prompt += Long.parseLong(f[5]);
       cached += Long.parseLong(f[6]);
       assertTrue(Long.parseLong(f[6]) >= 0 && Long.parseLong(f[6]) <= Long.parseLong(f[5]), line);
+      // cache-aware predicts: the gateway's x-kvgate-predicted-cached-tokens, at most the prompt
+      assertTrue(Long.parseLong(f[7]) >= 0 && Long.parseLong(f[7]) <= Long.parseLong(f[5]), line);
+      predicted += Long.parseLong(f[7]);
     }
+    assertTrue(predicted > 0, "the index predicted hits");
     assertTrue(endpoints.size() > 1 && !endpoints.contains(""), endpoints.toString());
     assertEquals(ca.hitRate(), (double) cached / prompt, 1e-3, "usage-reported cache hits match the engines' counters");
   }
