@@ -41,9 +41,20 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * its share, and the cheapest requests move first (a new session, not a long one's history). The
  * floor keeps a cold fleet, where the first few requests put one replica far above a tiny mean,
  * from spreading shared prefixes for nothing.
+ *
+ * <p>The wait bound caps what those prices may cost the request itself. Its own time to first
+ * token on e, in tokens, is {@code pending(e) + uncached(e)}; a candidate where that exceeds the
+ * fastest candidate's by more than {@code waitSlackTokens} ranks after every candidate within the
+ * bound (in cost order among themselves, for retries). Without it, a hit stays behind any queue
+ * shorter than about eight times its cached tokens, including a first-seen 190k-token document on
+ * its holder: the eviction a copy would cause is a real cost, but paid by later requests, while
+ * the wait falls on this one, and such waits set the p99 (docs/BENCHMARKS.md §2). 0 turns it off.
  */
 record CacheAwarePicker(double insertionWeight, double pressureWeight, double balanceWeight, double balanceSlack,
-    double balanceFloor, double temperature) implements Picker {
+    double balanceFloor, double waitSlackTokens, double temperature) implements Picker {
+
+  /** Below every unbounded key: the order among bounded-out candidates still follows their cost. */
+  private static final double OUT_OF_BOUND = 1e18;
 
   @Override
   public void pick(Candidates c, double[] totals, int[] order) {
@@ -73,6 +84,8 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double ba
     double workBound = (1 + balanceSlack) * meanWork;
     double tokensPerBlock = c.tokensPerBlock();
     double[] keys = new double[n];
+    double[] own = new double[n];
+    double fastest = Double.POSITIVE_INFINITY;
     double scale = 0;
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
@@ -82,8 +95,18 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double ba
       double cost = e.pendingPrefillTokens() / e.endpoint().weight()
           + (prompt - c.cachedTokens(i)) * (1 + insertionWeight * fill[i] + pressureWeight * churn);
       keys[i] = -(cost + debt);
+      // This request's own time to first token on e, in tokens: the queue ahead, then its prefill.
+      own[i] = e.pendingPrefillTokens() / e.endpoint().weight() + (prompt - c.cachedTokens(i));
+      fastest = Math.min(fastest, own[i]);
       // The sampling scale leaves the debt out: a large debt must not flatten the others' odds.
       scale = Math.max(scale, Math.abs(cost));
+    }
+    if (waitSlackTokens > 0) {
+      // The externalities (eviction, churn, debt) may cost this request at most waitSlackTokens of
+      // its own time to first token beyond the fastest candidate's.
+      for (int i = 0; i < n; i++) {
+        if (own[i] > fastest + waitSlackTokens) keys[i] -= OUT_OF_BOUND;
+      }
     }
     // The temperature is relative to the largest cost, so it means the same at any load.
     Order.softmax(keys, order, n, temperature * Math.max(1, scale), c.context().random());

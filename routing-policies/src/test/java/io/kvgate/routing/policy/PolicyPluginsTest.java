@@ -310,6 +310,42 @@ class PolicyPluginsTest {
     }
   }
 
+  /**
+   * {@code waitSlackTokens} bounds what the externalities may cost the request itself: a hit whose
+   * holder has a queue stays there while the bound is off or the queue is within the slack (a copy
+   * into the other full cache is priced at eight times its size), and leaves once that queue
+   * exceeds its fastest time to first token elsewhere by more than the slack.
+   */
+  @Test
+  void cacheAwareWaitSlackBoundsHowLongAHitWaitsOnItsHolder() throws Exception {
+    String doc = "A shared contract, clause after clause. ".repeat(80);
+    long past = NOW - 300_000_000_000L;
+    RoutingRequest probe = request(doc + "next question", null, null);
+    long prompt = probe.promptTokens();
+    record Case(String parameters, boolean leaves) {}
+    List<Case> cases = List.of(
+        new Case("{}", false),                                          // within the default slack, 32,768
+        new Case("{waitSlackTokens: 0}", false),                        // the bound off: the hit stays
+        new Case("{waitSlackTokens: " + prompt + "}", true),            // 3 x prompt queued > prompt + slack
+        new Case("{waitSlackTokens: " + 4 * prompt + "}", false));      // within the slack
+    for (Case k : cases) {
+      List<EndpointState> fleet = fleet(2);
+      RoutingContext ctx = context();
+      for (int slot = 0; slot < 2; slot++) {
+        ctx.index().setCapacityBlocks(slot, 400);
+        for (int i = 0; i < 40; i++) ctx.index().recordRouted(slot, request("old " + slot + "/" + i + " ".repeat(640), null, null).chain(), past);
+      }
+      ctx.index().recordRouted(0, request(doc, null, null).chain(), past);
+      EndpointState.Lease queued = fleet.get(0).acquire(3 * prompt, 3 * prompt);
+      Router r = compile("plugins: [{type: cache-aware-picker, parameters: " + k.parameters() + "}]\n"
+          + "profiles: [{name: default, plugins: [cache-aware-picker]}]", ctx);
+      Decision d = r.route(probe, fleet, NOW);
+      assertEquals(k.leaves() ? "e1" : "e0", d.first().endpoint().id(), k.toString());
+      assertEquals(2, d.ranked().size(), "a bounded-out endpoint stays ranked, for retries");
+      queued.release();
+    }
+  }
+
   @Test
   void sglangFollowsItsThreeRules() throws Exception {
     List<EndpointState> fleet = fleet(3);
