@@ -14,9 +14,9 @@ import java.util.List;
  * <ol>
  *   <li>gives every decoding request one token of the step's {@code maxNumBatchedTokens} budget,
  *       then hands the rest to prefilling requests in admission order (chunked prefill);
- *   <li>admits waiting requests first-come-first-served while the running batch is below {@code
- *       maxNumSeqs} and the block pool can supply the request's blocks; the head of the queue
- *       blocks the rest (FCFS). Admission looks up the prefix cache: the cached tokens are the
+ *   <li>admits waiting requests first-come-first-served while the step has budget left, the
+ *       running batch is below {@code maxNumSeqs} and the block pool can supply the request's
+ *       blocks; the head of the queue blocks the rest (FCFS). Admission looks up the prefix cache: the cached tokens are the
  *       longest run of leading full blocks present, searched only over the first {@code prompt - 1}
  *       tokens so at least one token is recomputed, as vLLM does. Blocks for prompt plus all
  *       completion tokens are reserved at once (vLLM allocates lazily and may preempt; reserving
@@ -178,7 +178,10 @@ final class EngineCore {
   }
 
   private void admit(long t) {
-    while (!waiting.isEmpty() && running.size() < config.maxNumSeqs()) {
+    // vLLM v1 admits only while the step has token budget left: a request that cannot start its
+    // prefill in this step stays waiting (and counts in num_requests_waiting) rather than pinning
+    // its prefix hit now.
+    while (!waiting.isEmpty() && running.size() < config.maxNumSeqs() && budget > 0) {
       SimRequest r = waiting.peek();
       int n = r.promptTokens();
       int searchable = (n - 1) / blockSize;
@@ -208,8 +211,7 @@ final class EngineCore {
   private void finishTransfer(SimRequest r) {
     r.computedTokens = r.promptTokens() - 1;
     metrics.transferredTokens += r.transferredTokens;
-    int full = r.computedTokens / blockSize;
-    for (int b = 0; b < full; b++) pool.commit(r.blocks[b], r.blockHashes[b]);
+    cacheScheduled(r, r.computedTokens);
     r.state = SimRequest.State.PREFILL;
   }
 

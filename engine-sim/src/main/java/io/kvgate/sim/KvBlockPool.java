@@ -15,9 +15,9 @@ import java.util.Map;
  * prompt is evicted before its head, which keeps shared prefixes longest.
  *
  * <p>A full block's hash chains its parent's: {@code h_i = mix(h_{i-1}, tokens of block i)} (see
- * {@link #chainHashes}); a hit is the longest run of leading hashes present. Only full, computed
- * blocks are registered ({@link #commit}); a hash already present keeps its first block (the
- * duplicate stays uncached, as in vLLM).
+ * {@link #chainHashes}); a hit is the longest run of leading hashes present. Only full blocks are
+ * registered ({@link #commit}), from the step their computation is scheduled in; a hash already
+ * present keeps its first block (the duplicate stays uncached, as in vLLM).
  *
  * <p>Not thread-safe: one engine's event loop owns it.
  */
@@ -118,7 +118,10 @@ final class KvBlockPool {
     return ids;
   }
 
-  /** Registers full, computed block {@code id} under {@code h} unless {@code h} is cached already. */
+  /**
+   * Registers full block {@code id} under {@code h} unless {@code h} is cached already; the engine
+   * calls it once the block's computation is scheduled, as vLLM v1 does.
+   */
   void commit(int id, long h) {
     if (hashed[id] || cached.containsKey(h)) return;
     hash[id] = h;

@@ -94,43 +94,42 @@ class EngineCoreTest {
   }
 
   @Test
-  void aPrefixStillPrefillingIsHitUpToTheChunksScheduledSoFar() {
-    // 8,192 tokens = 4 chunks of 2,048 (205 ms each); the second request arrives during the third.
-    int[] p = prompt(4, 8192);
+  void aPrefixStillPrefillingIsHitUpToWhatIsScheduledWhenTheSecondRequestIsAdmitted() {
+    // 3,000 tokens = a 2,048-token chunk, then 952. The duplicate arrives during the first chunk
+    // and is admitted in the second step, after the first request's last chunk was scheduled: it
+    // hits all 187 full blocks (2,992 tokens), prefills 8 tokens in the budget left, and both
+    // first tokens come at the end of that step. Caching only finished prompts would give it 0,
+    // caching finished chunks 2,048.
+    int[] p = prompt(4, 3000);
     Trace firstTrace = new Trace();
     SimRequest first = submit(p, 1, false, firstTrace, 0);
-    long t = core.advanceTo(0);        // chunk 1 scheduled
-    t = core.advanceTo(t);              // chunk 1 done, chunk 2 scheduled
-    t = core.advanceTo(t);              // chunk 2 done, chunk 3 scheduled
+    long t = core.advanceTo(0);                 // chunk 1 (2,048 tokens) until 204.8 ms
     Trace secondTrace = new Trace();
-    SimRequest second = submit(p, 1, false, secondTrace, t - MS); // mid-chunk 3
+    SimRequest second = submit(p, 1, false, secondTrace, t / 2);
     runToIdle(t);
-    // Admitted at the next step, after chunk 4 of the first request was scheduled: like vLLM, it
-    // hits every block scheduled so far (the whole prompt but the token it must recompute)
-    // instead of prefilling them a second time.
-    assertEquals(8192 - 16, second.cachedTokens);
-    assertEquals(8192 + 16, metrics.prefillTokensComputed);
-    assertTrue(secondTrace.times.get(0) <= firstTrace.times.get(0) + 10 * MS);
     assertEquals(0, first.cachedTokens);
+    assertEquals(187 * 16, second.cachedTokens);
+    assertEquals(3000 + 8, metrics.prefillTokensComputed);
+    assertEquals(firstTrace.times.get(0), secondTrace.times.get(0));
   }
 
   @Test
-  void aPrefixAdmittedWithTheFirstChunkIsHitOnlyUpToThatChunk() {
-    // Both wait behind a long prompt; once admitted together, the second hits what the first's
-    // first chunk scheduled (the budget left after the long prompt's last chunk), not the rest.
-    Trace longTrace = new Trace();
-    submit(prompt(5, 2048 + 1024), 1, false, longTrace, 0);
+  void aRequestWaitsWhileTheRunningPrefillsUseTheWholeBudget() {
+    // vLLM v1 admits waiting requests only while the step has token budget left. A duplicate of a
+    // 8,192-token prompt that arrives during its first chunk waits (num_requests_waiting = 1)
+    // until the last chunk is done, then hits all of it but the block it must recompute.
+    int[] p = prompt(5, 8192);
+    Trace firstTrace = new Trace();
+    submit(p, 1, false, firstTrace, 0);
     long t = core.advanceTo(0);
-    int[] p = prompt(6, 4096);
-    Trace a = new Trace();
-    SimRequest first = submit(p, 1, false, a, t - MS);
-    Trace b = new Trace();
-    SimRequest second = submit(p, 1, false, b, t - MS);
+    Trace secondTrace = new Trace();
+    SimRequest second = submit(p, 1, false, secondTrace, t / 2);
+    t = core.advanceTo(t);                      // chunk 2: the budget is taken, the duplicate waits
+    assertEquals(1, core.waiting());
+    assertEquals(1, core.running());
     runToIdle(t);
-    assertEquals(0, first.cachedTokens);
-    // step 2: the long prompt's last 1,024 tokens, then both are admitted; the first gets the
-    // remaining 1,024 tokens of budget (64 blocks cached at once), the second finds those 64.
-    assertEquals(1024, second.cachedTokens);
+    assertEquals(8192 - 16, second.cachedTokens);
+    assertEquals(8192 + 16, metrics.prefillTokensComputed);
   }
 
   @Test

@@ -244,7 +244,7 @@ public final class Replay {
           if (resp.statusCode() != 200) return resp.body().compose(b -> Future.failedFuture("HTTP " + resp.statusCode() + ": " + b));
           run.endpoint[i] = resp.getHeader("x-kvgate-endpoint");
           String predicted = resp.getHeader("x-kvgate-predicted-cached-tokens");
-          if (predicted != null) run.predictedTokens[i] = Integer.parseInt(predicted);
+          if (predicted != null && predicted.matches("\\d{1,9}")) run.predictedTokens[i] = Integer.parseInt(predicted);
           StringBuilder tail = new StringBuilder();
           resp.handler(chunk -> {
             String chunkText = chunk.toString();

@@ -239,7 +239,7 @@ public final class UpstreamProxy {
       if (length != null) out.putHeader(HttpHeaders.CONTENT_LENGTH, length);
       else out.setChunked(true);
       out.putHeader("x-kvgate-endpoint", ep.id());
-      if (x.router().predictsCachedPrefix()) {
+      if (x.router().predictsCachedPrefix() && x.routing().keyed()) {
         // What the index expected this endpoint to hold, next to the engine's usage.cached_tokens.
         out.putHeader("x-kvgate-predicted-cached-tokens", Long.toString(Math.min(x.routing().promptTokens(),
             (long) current.matchedBlocks() * config.routing().blockSizeTokens())));

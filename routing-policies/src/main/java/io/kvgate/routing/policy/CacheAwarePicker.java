@@ -53,8 +53,6 @@ import io.kvgate.routing.prefix.PrefixIndex;
 record CacheAwarePicker(double insertionWeight, double pressureWeight, double balanceWeight, double balanceSlack,
     double balanceFloor, double waitSlackTokens, double temperature) implements Picker {
 
-  /** Below every unbounded key: the order among bounded-out candidates still follows their cost. */
-  private static final double OUT_OF_BOUND = 1e18;
 
   @Override
   public void pick(Candidates c, double[] totals, int[] order) {
@@ -85,31 +83,50 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double ba
     double tokensPerBlock = c.tokensPerBlock();
     double[] keys = new double[n];
     double[] own = new double[n];
+    double[] cost = new double[n];
     double fastest = Double.POSITIVE_INFINITY;
-    double scale = 0;
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
       double churn = meanPressure <= 0 ? 0 : Math.max(-1, Math.min(1, (pressure[i] - meanPressure) / meanPressure));
       double floor = balanceFloor * capacities[i] / e.endpoint().weight();
       double debt = balanceWeight * Math.max(0, work[i] - workBound - floor) * tokensPerBlock;
-      double cost = e.pendingPrefillTokens() / e.endpoint().weight()
+      cost[i] = e.pendingPrefillTokens() / e.endpoint().weight()
           + (prompt - c.cachedTokens(i)) * (1 + insertionWeight * fill[i] + pressureWeight * churn);
-      keys[i] = -(cost + debt);
+      keys[i] = -(cost[i] + debt);
       // This request's own time to first token on e, in tokens: the queue ahead, then its prefill.
       own[i] = e.pendingPrefillTokens() / e.endpoint().weight() + (prompt - c.cachedTokens(i));
       fastest = Math.min(fastest, own[i]);
-      // The sampling scale leaves the debt out: a large debt must not flatten the others' odds.
-      scale = Math.max(scale, Math.abs(cost));
     }
+    int within = n;
     if (waitSlackTokens > 0) {
       // The externalities (eviction, churn, debt) may cost this request at most waitSlackTokens of
-      // its own time to first token beyond the fastest candidate's.
+      // its own time to first token beyond the fastest candidate's. Candidates beyond that move
+      // below every candidate within it, keeping their cost order among themselves (for retries),
+      // and are never sampled first.
+      double lowestWithin = Double.POSITIVE_INFINITY;
+      double highestBeyond = Double.NEGATIVE_INFINITY;
+      within = 0;
       for (int i = 0; i < n; i++) {
-        if (own[i] > fastest + waitSlackTokens) keys[i] -= OUT_OF_BOUND;
+        if (own[i] > fastest + waitSlackTokens) {
+          highestBeyond = Math.max(highestBeyond, keys[i]);
+        } else {
+          lowestWithin = Math.min(lowestWithin, keys[i]);
+          within++;
+        }
+      }
+      if (within < n) {
+        double shift = Math.min(0, lowestWithin - highestBeyond - 1);
+        for (int i = 0; i < n; i++) if (own[i] > fastest + waitSlackTokens) keys[i] += shift;
       }
     }
+    // The sampling scale leaves out the debt (a large debt must not flatten the others' odds) and
+    // the candidates beyond the wait bound.
+    double scale = 0;
+    for (int i = 0; i < n; i++) {
+      if (waitSlackTokens <= 0 || own[i] <= fastest + waitSlackTokens) scale = Math.max(scale, Math.abs(cost[i]));
+    }
     // The temperature is relative to the largest cost, so it means the same at any load.
-    Order.softmax(keys, order, n, temperature * Math.max(1, scale), c.context().random());
+    Order.softmax(keys, order, n, within, temperature * Math.max(1, scale), c.context().random());
   }
 
   @Override

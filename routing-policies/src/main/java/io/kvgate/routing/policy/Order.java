@@ -36,18 +36,27 @@ final class Order {
    * retry order). Temperature 0 is plain descending order with random tie-breaks.
    */
   static void softmax(double[] keys, int[] order, int n, double temperature, RandomGenerator random) {
+    softmax(keys, order, n, n, temperature, random);
+  }
+
+  /**
+   * As {@link #softmax(double[], int[], int, double, RandomGenerator)}, but only the {@code
+   * sampled} highest keys may be drawn first; the rest only follow, in descending order.
+   */
+  static void softmax(double[] keys, int[] order, int n, int sampled, double temperature, RandomGenerator random) {
     jitter(keys, n, random);
     descending(keys, order, n);
-    if (temperature <= 0 || n < 2) return;
+    int m = Math.min(n, sampled);
+    if (temperature <= 0 || m < 2) return;
     double max = keys[order[0]];
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += Math.exp((keys[i] - max) / temperature);
+    for (int pos = 0; pos < m; pos++) sum += Math.exp((keys[order[pos]] - max) / temperature);
     double r;
     synchronized (random) {
       r = random.nextDouble() * sum;
     }
-    int chosen = order[n - 1];
-    for (int pos = 0; pos < n; pos++) {
+    int chosen = order[0]; // if rounding leaves r above zero after the loop
+    for (int pos = 0; pos < m; pos++) {
       r -= Math.exp((keys[order[pos]] - max) / temperature);
       if (r <= 0) {
         chosen = order[pos];

@@ -327,6 +327,7 @@ class PolicyPluginsTest {
         new Case("{}", false),                                          // within the default slack, 32,768
         new Case("{waitSlackTokens: 0}", false),                        // the bound off: the hit stays
         new Case("{waitSlackTokens: " + prompt + "}", true),            // 3 x prompt queued > prompt + slack
+        new Case("{waitSlackTokens: " + prompt + ", temperature: 10}", true), // never sampled first
         new Case("{waitSlackTokens: " + 4 * prompt + "}", false));      // within the slack
     for (Case k : cases) {
       List<EndpointState> fleet = fleet(2);
