@@ -21,7 +21,8 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * lowest cost goes first.
  *
  * <p>Why these terms. The first two make a hit stay on its holder exactly as long as the prefill
- * it saves exceeds the extra queue it waits behind: spill only what must spill, and a spill goes to
+ * it saves exceeds the extra queue it waits behind (the eviction price and the wait bound below
+ * shift that line): spill only what must spill, and a spill goes to
  * the least-loaded replica by tokens, not requests. The churn factor weighs only the uncached part,
  * the blocks this request will add to e's cache: a full hit pays nothing, a miss is steered to the
  * replicas whose caches churn least, so N small LRU caches fill evenly and behave like one pooled
@@ -46,9 +47,10 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * token on e, in tokens, is {@code pending(e) + uncached(e)}; a candidate where that exceeds the
  * fastest candidate's by more than {@code waitSlackTokens} ranks after every candidate within the
  * bound (in cost order among themselves, for retries). Without it, a hit stays behind any queue
- * shorter than about eight times its cached tokens, including a first-seen 190k-token document on
- * its holder: the eviction a copy would cause is a real cost, but paid by later requests, while
- * the wait falls on this one, and such waits set the p99 (docs/BENCHMARKS.md §2). 0 turns it off.
+ * shorter than about eight times its cached tokens, such as a first-seen 191k-token document of
+ * the Mooncake synthetic trace queued on its holder: the eviction a copy would cause is a real
+ * cost, but later requests pay it, while the wait falls on this one, and such waits set the p99
+ * (docs/BENCHMARKS.md §2). 0 turns it off.
  */
 record CacheAwarePicker(double insertionWeight, double pressureWeight, double balanceWeight, double balanceSlack,
     double balanceFloor, double waitSlackTokens, double temperature) implements Picker {
