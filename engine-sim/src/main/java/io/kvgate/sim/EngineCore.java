@@ -16,9 +16,10 @@ import java.util.List;
  *       then hands the rest to prefilling requests in admission order (chunked prefill);
  *   <li>admits waiting requests first-come-first-served while the step has budget left, the
  *       running batch is below {@code maxNumSeqs} and the block pool can supply the request's
- *       blocks; the head of the queue blocks the rest (FCFS). Admission looks up the prefix cache: the cached tokens are the
- *       longest run of leading full blocks present, searched only over the first {@code prompt - 1}
- *       tokens so at least one token is recomputed, as vLLM does. Blocks for prompt plus all
+ *       blocks; the head of the queue blocks the rest (FCFS). Admission looks up the prefix
+ *       cache: the cached tokens are the longest run of leading full blocks present, searched
+ *       only over the first {@code prompt - 1} tokens so at least one token is recomputed, as
+ *       vLLM does. Blocks for prompt plus all
  *       completion tokens are reserved at once (vLLM allocates lazily and may preempt; reserving
  *       makes preemption impossible here). What is left of the budget goes to the new requests'
  *       first chunks.
@@ -238,7 +239,6 @@ final class EngineCore {
         metrics.prefillTokensComputed += r.scheduledChunk;
         r.scheduledChunk = 0;
         if (r.computedTokens == r.promptTokens()) {
-          cacheScheduled(r, r.promptTokens());
           r.state = SimRequest.State.DECODE;
           r.firstTokenNanos = t;
           metrics.timeToFirstToken.observeNanos(t - r.arrivalNanos);

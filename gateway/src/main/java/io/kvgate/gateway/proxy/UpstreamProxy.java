@@ -115,9 +115,7 @@ public final class UpstreamProxy {
       EndpointState ep = c.endpoint();
       if (i > 0) metrics.retry(model, ep.id());
       current = c;
-      long blockTokens = config.routing().blockSizeTokens();
-      long predicted = Math.min(x.routing().promptTokens(), c.matchedBlocks() * blockTokens);
-      lease = ep.acquire(x.routing().promptTokens() - predicted, x.routing().promptTokens());
+      lease = ep.acquire(x.routing().promptTokens() - predictedCachedTokens(c), x.routing().promptTokens());
       metrics.routed(model, x.router().name(), ep.id());
       if (!recordOffLoop(x)) {
         x.router().onDispatched(x.routing(), ep, System.nanoTime());
@@ -139,6 +137,11 @@ public final class UpstreamProxy {
         if (clientGone || finished) return;
         send(i, ep);
       });
+    }
+
+    /** Prompt tokens the prefix index expects {@code c}'s endpoint to hold for this request. */
+    private long predictedCachedTokens(Decision.Candidate c) {
+      return Math.min(x.routing().promptTokens(), (long) c.matchedBlocks() * config.routing().blockSizeTokens());
     }
 
     /** Sends attempt {@code i} to {@code ep}, whose lease is held and whose dispatch is recorded. */
@@ -241,8 +244,7 @@ public final class UpstreamProxy {
       out.putHeader("x-kvgate-endpoint", ep.id());
       if (x.router().predictsCachedPrefix() && x.routing().keyed()) {
         // What the index expected this endpoint to hold, next to the engine's usage.cached_tokens.
-        out.putHeader("x-kvgate-predicted-cached-tokens", Long.toString(Math.min(x.routing().promptTokens(),
-            (long) current.matchedBlocks() * config.routing().blockSizeTokens())));
+        out.putHeader("x-kvgate-predicted-cached-tokens", Long.toString(predictedCachedTokens(current)));
       }
       out.putHeader("x-request-id", x.requestId());
       boolean sse = String.valueOf(resp.getHeader(HttpHeaders.CONTENT_TYPE)).startsWith("text/event-stream");
@@ -343,9 +345,7 @@ public final class UpstreamProxy {
         if (current != null && outcome.success()) {
           x.router().onFinished(x.routing(), current.endpoint(), outcome, System.nanoTime());
           if (outcome.reportedCachedTokens() >= 0 && x.router().predictsCachedPrefix()) {
-            long predicted = Math.min(x.routing().promptTokens(),
-                (long) current.matchedBlocks() * config.routing().blockSizeTokens());
-            metrics.prefixPrediction(model, predicted, outcome.reportedCachedTokens());
+            metrics.prefixPrediction(model, predictedCachedTokens(current), outcome.reportedCachedTokens());
           }
         } else if (current != null && status == 499) {
           x.router().onFinished(x.routing(), current.endpoint(), outcome, System.nanoTime());
