@@ -293,9 +293,8 @@ class PolicyPluginsTest {
       RoutingContext ctx = context();
       // Both caches are full of older blocks (a copy evicts on either), both did the same recent
       // work, and e0 also holds the hot prompt and, in some cases, did 200 more documents' worth.
+      fillWithOldBlocks(ctx, 2, past);
       for (int slot = 0; slot < 2; slot++) {
-        ctx.index().setCapacityBlocks(slot, 400);
-        for (int i = 0; i < 40; i++) ctx.index().recordRouted(slot, request("old " + slot + "/" + i + " ".repeat(640), null, null).chain(), past);
         for (int i = 0; i < 20; i++) ctx.index().recordRouted(slot, request("recent " + slot + "/" + i + " ".repeat(1_000), null, null).chain(), NOW);
       }
       for (int i = 0; i < k.excessDocs(); i++) {
@@ -307,6 +306,14 @@ class PolicyPluginsTest {
           + "profiles: [{name: default, plugins: [cache-aware-picker]}]", ctx);
       Decision d = r.route(request(system + "next question", null, null), fleet, NOW);
       assertEquals(k.leaves() ? "e1" : "e0", d.first().endpoint().id(), k.toString());
+    }
+  }
+
+  /** Fills each endpoint's 400-block cache with 40 old documents, so a copy evicts on any of them. */
+  private static void fillWithOldBlocks(RoutingContext ctx, int endpoints, long at) {
+    for (int slot = 0; slot < endpoints; slot++) {
+      ctx.index().setCapacityBlocks(slot, 400);
+      for (int i = 0; i < 40; i++) ctx.index().recordRouted(slot, request("old " + slot + "/" + i + " ".repeat(640), null, null).chain(), at);
     }
   }
 
@@ -332,10 +339,7 @@ class PolicyPluginsTest {
     for (Case k : cases) {
       List<EndpointState> fleet = fleet(2);
       RoutingContext ctx = context();
-      for (int slot = 0; slot < 2; slot++) {
-        ctx.index().setCapacityBlocks(slot, 400);
-        for (int i = 0; i < 40; i++) ctx.index().recordRouted(slot, request("old " + slot + "/" + i + " ".repeat(640), null, null).chain(), past);
-      }
+      fillWithOldBlocks(ctx, 2, past);
       ctx.index().recordRouted(0, request(doc, null, null).chain(), past);
       EndpointState.Lease queued = fleet.get(0).acquire(3 * prompt, 3 * prompt);
       Router r = compile("plugins: [{type: cache-aware-picker, parameters: " + k.parameters() + "}]\n"
