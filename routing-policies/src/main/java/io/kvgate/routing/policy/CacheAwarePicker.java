@@ -44,16 +44,20 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * from spreading shared prefixes for nothing.
  *
  * <p>The wait bound caps what those prices may cost the request itself. Its own time to first
- * token on e, in tokens, is {@code pending(e) + uncached(e)}; a candidate where that exceeds the
- * fastest candidate's by more than {@code waitSlackTokens} ranks after every candidate within the
- * bound (in cost order among themselves, for retries). Without it, a hit stays behind any queue
- * shorter than about eight times its cached tokens, such as a first-seen 191k-token document of
- * the Mooncake synthetic trace queued on its holder: the eviction a copy would cause is a real
- * cost, but later requests pay it, while the wait falls on this one, and such waits set the p99
- * (docs/BENCHMARKS.md §2). 0 turns it off.
+ * token on e, in tokens, is {@code pending(e) + uncached(e)}; a candidate where that exceeds
+ * {@code (1 + waitSlackRatio)} times the fastest candidate's plus {@code waitSlackTokens} ranks
+ * after every candidate within the bound (in cost order among themselves, for retries). Without
+ * it, a hit stays behind any queue shorter than about eight times its cached tokens, such as a
+ * first-seen 191k-token document of the Mooncake synthetic trace queued on its holder: the
+ * eviction a copy would cause is a real cost, but later requests pay it, while the wait falls on
+ * this one. The bound is relative because a copy's cost grows with the prompt: a purely additive
+ * slack also moved 17k-34k-token document hits off holders with 67k-88k tokens queued, each copy
+ * a second prefill of the document plus the evictions it causes, for a few thousandths of hit
+ * rate and no gain at the p99 (docs/BENCHMARKS.md §2, "The wait bound"). {@code waitSlackTokens}
+ * 0 turns the bound off.
  */
 record CacheAwarePicker(double insertionWeight, double pressureWeight, double balanceWeight, double balanceSlack,
-    double balanceFloor, double waitSlackTokens, double temperature) implements Picker {
+    double balanceFloor, double waitSlackTokens, double waitSlackRatio, double temperature) implements Picker {
 
 
   @Override
@@ -100,16 +104,18 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double ba
       fastest = Math.min(fastest, own[i]);
     }
     int within = n;
+    // Beyond this, a candidate's own time to first token is out of bounds.
+    double limit = waitSlackTokens > 0 ? fastest * (1 + waitSlackRatio) + waitSlackTokens : Double.POSITIVE_INFINITY;
     if (waitSlackTokens > 0) {
-      // The externalities (eviction, churn, debt) may cost this request at most waitSlackTokens of
-      // its own time to first token beyond the fastest candidate's. Candidates beyond that move
-      // below every candidate within it, keeping their cost order among themselves (for retries),
-      // and are never sampled first.
+      // The externalities (eviction, churn, debt) may make this request at most (1 + ratio) times
+      // slower than its fastest candidate, plus the slack. Candidates beyond that move below every
+      // candidate within it, keeping their cost order among themselves (for retries), and are
+      // never sampled first.
       double lowestWithin = Double.POSITIVE_INFINITY;
       double highestBeyond = Double.NEGATIVE_INFINITY;
       within = 0;
       for (int i = 0; i < n; i++) {
-        if (own[i] > fastest + waitSlackTokens) {
+        if (own[i] > limit) {
           highestBeyond = Math.max(highestBeyond, keys[i]);
         } else {
           lowestWithin = Math.min(lowestWithin, keys[i]);
@@ -118,14 +124,14 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double ba
       }
       if (within < n) {
         double shift = Math.min(0, lowestWithin - highestBeyond - 1);
-        for (int i = 0; i < n; i++) if (own[i] > fastest + waitSlackTokens) keys[i] += shift;
+        for (int i = 0; i < n; i++) if (own[i] > limit) keys[i] += shift;
       }
     }
     // The sampling scale leaves out the debt (a large debt must not flatten the others' odds) and
     // the candidates beyond the wait bound.
     double scale = 0;
     for (int i = 0; i < n; i++) {
-      if (waitSlackTokens <= 0 || own[i] <= fastest + waitSlackTokens) scale = Math.max(scale, Math.abs(cost[i]));
+      if (own[i] <= limit) scale = Math.max(scale, Math.abs(cost[i]));
     }
     // The temperature is relative to the largest cost, so it means the same at any load.
     Order.softmax(keys, order, n, within, temperature * Math.max(1, scale), c.context().random());

@@ -37,7 +37,7 @@ final class PluginRegistry {
   record TemperatureParams(double temperature) {}
   record BoundParams(double c) {}
   record CacheAwareParams(double insertionWeight, double pressureWeight, double balanceWeight, double balanceSlack,
-      double balanceFloor, double waitSlackTokens, double temperature) {}
+      double balanceFloor, double waitSlackTokens, double waitSlackRatio, double temperature) {}
   record SglangParams(double cacheThreshold, double balanceAbsThreshold, double balanceRelThreshold, long maxTreeSize, int blockSizeChars) {}
   record DynamoParams(double overlapScoreWeight, double temperature) {}
 
@@ -70,15 +70,15 @@ final class PluginRegistry {
         x -> new Pickers.BoundedLoadHashPicker(((BoundParams) x).c()));
     register("cache-aware-picker", Kind.PICKER,
         p -> { p.allow("insertionWeight", "pressureWeight", "balanceWeight", "balanceSlack", "balanceFloor",
-                   "waitSlackTokens", "temperature");
+                   "waitSlackTokens", "waitSlackRatio", "temperature");
                return new CacheAwareParams(p.number("insertionWeight", 7, 0, 100), p.number("pressureWeight", 0.5, 0, 100),
                    p.number("balanceWeight", 1, 0, 100), p.number("balanceSlack", 0.2, 0, 10),
                    p.number("balanceFloor", 0.25, 0, 100), p.number("waitSlackTokens", 32768, 0, 1e9),
-                   p.number("temperature", 0, 0, 10)); },
+                   p.number("waitSlackRatio", 3, 0, 1000), p.number("temperature", 0, 0, 10)); },
         x -> {
           CacheAwareParams c = (CacheAwareParams) x;
           return new CacheAwarePicker(c.insertionWeight(), c.pressureWeight(), c.balanceWeight(), c.balanceSlack(),
-              c.balanceFloor(), c.waitSlackTokens(), c.temperature());
+              c.balanceFloor(), c.waitSlackTokens(), c.waitSlackRatio(), c.temperature());
         });
     register("sglang-cache-aware-picker", Kind.PICKER,
         p -> { p.allow("cacheThreshold", "balanceAbsThreshold", "balanceRelThreshold", "maxTreeSize", "blockSizeChars");

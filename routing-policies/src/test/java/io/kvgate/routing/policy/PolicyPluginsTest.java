@@ -321,7 +321,8 @@ class PolicyPluginsTest {
    * {@code waitSlackTokens} bounds what the externalities may cost the request itself: a hit whose
    * holder has a queue stays there while the bound is off or the queue is within the slack (a copy
    * into the other full cache is priced at eight times its size), and leaves once that queue
-   * exceeds its fastest time to first token elsewhere by more than the slack.
+   * exceeds its fastest time to first token elsewhere, times {@code 1 + waitSlackRatio}, by more
+   * than the slack.
    */
   @Test
   void cacheAwareWaitSlackBoundsHowLongAHitWaitsOnItsHolder() throws Exception {
@@ -331,11 +332,13 @@ class PolicyPluginsTest {
     long prompt = probe.promptTokens();
     record Case(String parameters, boolean leaves) {}
     List<Case> cases = List.of(
-        new Case("{}", false),                                          // within the default slack, 32,768
+        new Case("{}", false),                                          // within the default bound
         new Case("{waitSlackTokens: 0}", false),                        // the bound off: the hit stays
-        new Case("{waitSlackTokens: " + prompt + "}", true),            // 3 x prompt queued > prompt + slack
-        new Case("{waitSlackTokens: " + prompt + ", temperature: 10}", true), // never sampled first
-        new Case("{waitSlackTokens: " + 4 * prompt + "}", false));      // within the slack
+        new Case("{waitSlackTokens: " + prompt + ", waitSlackRatio: 0}", true), // 3 x prompt queued > prompt + slack
+        new Case("{waitSlackTokens: " + prompt + ", waitSlackRatio: 0, temperature: 10}", true), // never sampled first
+        new Case("{waitSlackTokens: " + 4 * prompt + ", waitSlackRatio: 0}", false), // within the slack
+        new Case("{waitSlackTokens: 1, waitSlackRatio: 1}", true),      // 3 x prompt queued > 2 x prompt + 1
+        new Case("{waitSlackTokens: 1, waitSlackRatio: 3}", false));    // within 4 x prompt + 1
     for (Case k : cases) {
       List<EndpointState> fleet = fleet(2);
       RoutingContext ctx = context();
