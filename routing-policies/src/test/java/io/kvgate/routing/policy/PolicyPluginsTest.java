@@ -354,6 +354,36 @@ class PolicyPluginsTest {
     }
   }
 
+  /**
+   * The default bound is relative: a 12k-token hit stays on its holder behind a queue that the
+   * additive bound (fastest + 32,768) would have moved it away from, and leaves only beyond four
+   * times its fastest option plus 32,768, where the eviction price alone would still keep it.
+   */
+  @Test
+  void cacheAwareDefaultWaitBoundGrowsWithTheRequest() throws Exception {
+    String doc = "A shared contract, clause after clause. ".repeat(1200);
+    long past = NOW - 300_000_000_000L;
+    RoutingRequest probe = request(doc + "next question", null, null);
+    long prompt = probe.promptTokens();
+    record Case(long queued, boolean leaves) {}
+    List<Case> cases = List.of(
+        new Case(2 * prompt + 32_768, false),   // beyond the additive bound, within 4 x prompt + 32,768
+        new Case(4 * prompt + 40_000, true));   // beyond it, though still cheaper than a copy (8 x prompt)
+    for (Case k : cases) {
+      List<EndpointState> fleet = fleet(2);
+      RoutingContext ctx = context();
+      for (int slot = 0; slot < 2; slot++) {
+        ctx.index().setCapacityBlocks(slot, 1000);
+        for (int i = 0; i < 100; i++) ctx.index().recordRouted(slot, request("old " + slot + "/" + i + " ".repeat(640), null, null).chain(), past);
+      }
+      ctx.index().recordRouted(0, request(doc, null, null).chain(), past);
+      EndpointState.Lease queued = fleet.get(0).acquire(k.queued(), k.queued());
+      Router r = Policies.load("cache-aware", ctx);
+      assertEquals(k.leaves() ? "e1" : "e0", r.route(probe, fleet, NOW).first().endpoint().id(), k.toString());
+      queued.release();
+    }
+  }
+
   @Test
   void sglangFollowsItsThreeRules() throws Exception {
     List<EndpointState> fleet = fleet(3);
