@@ -311,9 +311,14 @@ class PolicyPluginsTest {
 
   /** Fills each endpoint's 400-block cache with 40 old documents, so a copy evicts on any of them. */
   private static void fillWithOldBlocks(RoutingContext ctx, int endpoints, long at) {
+    fillWithOldBlocks(ctx, endpoints, 400, at);
+  }
+
+  /** Fills each endpoint's cache of {@code capacity} blocks with old 10-block documents. */
+  private static void fillWithOldBlocks(RoutingContext ctx, int endpoints, int capacity, long at) {
     for (int slot = 0; slot < endpoints; slot++) {
-      ctx.index().setCapacityBlocks(slot, 400);
-      for (int i = 0; i < 40; i++) ctx.index().recordRouted(slot, request("old " + slot + "/" + i + " ".repeat(640), null, null).chain(), at);
+      ctx.index().setCapacityBlocks(slot, capacity);
+      for (int i = 0; i < capacity / 10; i++) ctx.index().recordRouted(slot, request("old " + slot + "/" + i + " ".repeat(640), null, null).chain(), at);
     }
   }
 
@@ -327,9 +332,7 @@ class PolicyPluginsTest {
   @Test
   void cacheAwareWaitSlackBoundsHowLongAHitWaitsOnItsHolder() throws Exception {
     String doc = "A shared contract, clause after clause. ".repeat(80);
-    long past = NOW - 300_000_000_000L;
-    RoutingRequest probe = request(doc + "next question", null, null);
-    long prompt = probe.promptTokens();
+    long prompt = request(doc + "next question", null, null).promptTokens();
     record Case(String parameters, boolean leaves) {}
     List<Case> cases = List.of(
         new Case("{}", false),                                          // within the default bound
@@ -340,17 +343,9 @@ class PolicyPluginsTest {
         new Case("{waitSlackTokens: 1, waitSlackRatio: 1}", true),      // 3 x prompt queued > 2 x prompt + 1
         new Case("{waitSlackTokens: 1, waitSlackRatio: 3}", false));    // within 4 x prompt + 1
     for (Case k : cases) {
-      List<EndpointState> fleet = fleet(2);
-      RoutingContext ctx = context();
-      fillWithOldBlocks(ctx, 2, past);
-      ctx.index().recordRouted(0, request(doc, null, null).chain(), past);
-      EndpointState.Lease queued = fleet.get(0).acquire(3 * prompt, 3 * prompt);
-      Router r = compile("plugins: [{type: cache-aware-picker, parameters: " + k.parameters() + "}]\n"
-          + "profiles: [{name: default, plugins: [cache-aware-picker]}]", ctx);
-      Decision d = r.route(probe, fleet, NOW);
+      Decision d = routeBehindQueue(doc, 400, 3 * prompt, k.parameters());
       assertEquals(k.leaves() ? "e1" : "e0", d.first().endpoint().id(), k.toString());
       assertEquals(2, d.ranked().size(), "a bounded-out endpoint stays ranked, for retries");
-      queued.release();
     }
   }
 
@@ -362,25 +357,35 @@ class PolicyPluginsTest {
   @Test
   void cacheAwareDefaultWaitBoundGrowsWithTheRequest() throws Exception {
     String doc = "A shared contract, clause after clause. ".repeat(1200);
-    long past = NOW - 300_000_000_000L;
-    RoutingRequest probe = request(doc + "next question", null, null);
-    long prompt = probe.promptTokens();
+    long prompt = request(doc + "next question", null, null).promptTokens();
     record Case(long queued, boolean leaves) {}
     List<Case> cases = List.of(
         new Case(2 * prompt + 32_768, false),   // beyond the additive bound, within 4 x prompt + 32,768
         new Case(4 * prompt + 40_000, true));   // beyond it, though still cheaper than a copy (8 x prompt)
     for (Case k : cases) {
-      List<EndpointState> fleet = fleet(2);
-      RoutingContext ctx = context();
-      for (int slot = 0; slot < 2; slot++) {
-        ctx.index().setCapacityBlocks(slot, 1000);
-        for (int i = 0; i < 100; i++) ctx.index().recordRouted(slot, request("old " + slot + "/" + i + " ".repeat(640), null, null).chain(), past);
-      }
-      ctx.index().recordRouted(0, request(doc, null, null).chain(), past);
-      EndpointState.Lease queued = fleet.get(0).acquire(k.queued(), k.queued());
-      Router r = Policies.load("cache-aware", ctx);
-      assertEquals(k.leaves() ? "e1" : "e0", r.route(probe, fleet, NOW).first().endpoint().id(), k.toString());
-      queued.release();
+      assertEquals(k.leaves() ? "e1" : "e0", routeBehindQueue(doc, 1000, k.queued(), null).first().endpoint().id(), k.toString());
+    }
+  }
+
+  /**
+   * Routes {@code doc + "next question"} over two endpoints with full caches of {@code capacity}
+   * blocks, e0 holding the document behind {@code queued} tokens of pending prefill, e1 idle:
+   * with the cache-aware picker's {@code parameters}, or the {@code cache-aware} preset if null.
+   */
+  private static Decision routeBehindQueue(String doc, int capacity, long queued, String parameters) throws Exception {
+    long past = NOW - 300_000_000_000L;
+    List<EndpointState> fleet = fleet(2);
+    RoutingContext ctx = context();
+    fillWithOldBlocks(ctx, 2, capacity, past);
+    ctx.index().recordRouted(0, request(doc, null, null).chain(), past);
+    EndpointState.Lease lease = fleet.get(0).acquire(queued, queued);
+    Router r = parameters == null ? Policies.load("cache-aware", ctx)
+        : compile("plugins: [{type: cache-aware-picker, parameters: " + parameters + "}]\n"
+            + "profiles: [{name: default, plugins: [cache-aware-picker]}]", ctx);
+    try {
+      return r.route(request(doc + "next question", null, null), fleet, NOW);
+    } finally {
+      lease.release();
     }
   }
 
