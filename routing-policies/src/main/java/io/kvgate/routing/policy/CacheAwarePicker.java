@@ -103,29 +103,25 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double ba
       own[i] = e.pendingPrefillTokens() / e.endpoint().weight() + (prompt - c.cachedTokens(i));
       fastest = Math.min(fastest, own[i]);
     }
-    int within = n;
-    // Beyond this, a candidate's own time to first token is out of bounds.
+    // The externalities (eviction, churn, debt) may make this request at most (1 + ratio) times
+    // slower than its fastest candidate, plus the slack (no bound when the slack is 0). Candidates
+    // beyond that move below every candidate within it, keeping their cost order among themselves
+    // (for retries), and are never sampled first.
     double limit = waitSlackTokens > 0 ? fastest * (1 + waitSlackRatio) + waitSlackTokens : Double.POSITIVE_INFINITY;
-    if (waitSlackTokens > 0) {
-      // The externalities (eviction, churn, debt) may make this request at most (1 + ratio) times
-      // slower than its fastest candidate, plus the slack. Candidates beyond that move below every
-      // candidate within it, keeping their cost order among themselves (for retries), and are
-      // never sampled first.
-      double lowestWithin = Double.POSITIVE_INFINITY;
-      double highestBeyond = Double.NEGATIVE_INFINITY;
-      within = 0;
-      for (int i = 0; i < n; i++) {
-        if (own[i] > limit) {
-          highestBeyond = Math.max(highestBeyond, keys[i]);
-        } else {
-          lowestWithin = Math.min(lowestWithin, keys[i]);
-          within++;
-        }
+    double lowestWithin = Double.POSITIVE_INFINITY;
+    double highestBeyond = Double.NEGATIVE_INFINITY;
+    int within = 0;
+    for (int i = 0; i < n; i++) {
+      if (own[i] > limit) {
+        highestBeyond = Math.max(highestBeyond, keys[i]);
+      } else {
+        lowestWithin = Math.min(lowestWithin, keys[i]);
+        within++;
       }
-      if (within < n) {
-        double shift = Math.min(0, lowestWithin - highestBeyond - 1);
-        for (int i = 0; i < n; i++) if (own[i] > limit) keys[i] += shift;
-      }
+    }
+    if (within < n) {
+      double shift = Math.min(0, lowestWithin - highestBeyond - 1);
+      for (int i = 0; i < n; i++) if (own[i] > limit) keys[i] += shift;
     }
     // The sampling scale leaves out the debt (a large debt must not flatten the others' odds) and
     // the candidates beyond the wait bound.
