@@ -9,9 +9,9 @@ import java.util.SplittableRandom;
  * System.gc()} with the index reachable, minus the same before it was built. Not a JMH benchmark
  * (retained size is a state, not a rate).
  *
- * <p>Usage: {@code java -Xmx2g -cp benchmarks.jar io.kvgate.bench.IndexFootprint ENTRIES
- * ENDPOINTS REPLICAS} where every chain is routed to {@code REPLICAS} endpoints (1: no block is
- * shared, the worst case per entry; 2: every block held twice).
+ * <p>Usage: {@code java -Xmx2g -cp benchmarks.jar io.kvgate.bench.IndexFootprint ENTRIES ENDPOINTS
+ * REPLICAS} where every chain is routed to {@code REPLICAS} endpoints (1: no block is shared, the
+ * worst case per entry; 2: every block held twice).
  */
 public final class IndexFootprint {
 
@@ -24,8 +24,11 @@ public final class IndexFootprint {
     int chainBlocks = 2048;
     long before = usedAfterGc();
     long perEndpoint = entries / endpoints;
-    LruPrefixIndex index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(perEndpoint).withTtl(Duration.ofMinutes(10)));
+    LruPrefixIndex index =
+        new LruPrefixIndex(
+            LruPrefixIndex.Settings.defaults()
+                .withDefaultCapacityBlocks(perEndpoint)
+                .withTtl(Duration.ofMinutes(10)));
     SplittableRandom random = new SplittableRandom(7);
     long now = 1_000_000_000_000L;
     int slot = 0;
@@ -40,13 +43,18 @@ public final class IndexFootprint {
     long fillNanos = System.nanoTime() - start;
     long after = usedAfterGc();
     long retained = after - before;
-    System.out.printf("entries=%d distinctBlocks=%d endpoints=%d replicas=%d%n",
+    System.out.printf(
+        "entries=%d distinctBlocks=%d endpoints=%d replicas=%d%n",
         index.size(), index.distinctBlocks(), endpoints, replicas);
-    System.out.printf("retained heap: %d bytes = %.1f MiB = %.1f B/entry (estimatedBytes %.1f B/entry)%n",
-        retained, retained / 1048576.0, retained / (double) index.size(),
+    System.out.printf(
+        "retained heap: %d bytes = %.1f MiB = %.1f B/entry (estimatedBytes %.1f B/entry)%n",
+        retained,
+        retained / 1048576.0,
+        retained / (double) index.size(),
         index.estimatedBytes() / (double) index.size());
-    System.out.printf("fill: %.2f s, %.0f ns per inserted entry%n", fillNanos / 1e9,
-        fillNanos / (double) index.size());
+    System.out.printf(
+        "fill: %.2f s, %.0f ns per inserted entry%n",
+        fillNanos / 1e9, fillNanos / (double) index.size());
   }
 
   private static long usedAfterGc() {

@@ -22,12 +22,12 @@ import org.openjdk.jmh.annotations.State;
  * block held by all endpoints, the index's worst-case holder set).
  *
  * <ul>
- *   <li>{@code matchHit}: the request continues a conversation held by one endpoint: the
- *       system prompt matches everywhere, then 3/4 of the chain matches on one endpoint.
+ *   <li>{@code matchHit}: the request continues a conversation held by one endpoint: the system
+ *       prompt matches everywhere, then 3/4 of the chain matches on one endpoint.
  *   <li>{@code matchMiss}: a new system prompt, matching nothing (stops after one probe).
  *   <li>{@code exactMatch} compares the galloping match (default) with the per-block walk.
- *   <li>{@code recordRoutedHeld}: teaching the index a dispatched chain that is already held
- *       (the common case for a hit: every block is moved to the LRU head).
+ *   <li>{@code recordRoutedHeld}: teaching the index a dispatched chain that is already held (the
+ *       common case for a hit: every block is moved to the LRU head).
  *   <li>{@code recordRoutedNew}: teaching it a chain never seen before on a full endpoint (a new
  *       long document: every block inserted, and as many evicted from the LRU tail). The chain's
  *       hashes are rewritten in place each time (a multiply per block, ~1 µs of the result).
@@ -65,33 +65,45 @@ public class PrefixIndexBenchmark {
   public void fill() {
     int promptBlocks = promptTokens * Prompts.CHARS_PER_TOKEN / Prompts.BLOCK_SIZE_CHARS;
     long perEndpoint = indexBlocks / endpoints;
-    index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(perEndpoint).withTtl(Duration.ofMinutes(10)).withExactMatch(exactMatch));
+    index =
+        new LruPrefixIndex(
+            LruPrefixIndex.Settings.defaults()
+                .withDefaultCapacityBlocks(perEndpoint)
+                .withTtl(Duration.ofMinutes(10))
+                .withExactMatch(exactMatch));
     SplittableRandom random = new SplittableRandom(42);
     long[] system = Prompts.randomHashes(64, random);
     BlockChain last = null;
     for (int slot = 0; slot < endpoints; slot++) {
       while (index.heldBlocks(slot) + promptBlocks <= perEndpoint) {
-        last = Prompts.chain(Prompts.concat(system, Prompts.randomHashes(promptBlocks - 64, random)));
+        last =
+            Prompts.chain(Prompts.concat(system, Prompts.randomHashes(promptBlocks - 64, random)));
         index.recordRouted(slot, last, NOW);
       }
     }
     hitSlot = endpoints - 1;
     long[] conversation = last.toArray();
-    long[] request = Prompts.concat(
-        java.util.Arrays.copyOf(conversation, promptBlocks * 3 / 4),
-        Prompts.randomHashes(promptBlocks - promptBlocks * 3 / 4, random));
+    long[] request =
+        Prompts.concat(
+            java.util.Arrays.copyOf(conversation, promptBlocks * 3 / 4),
+            Prompts.randomHashes(promptBlocks - promptBlocks * 3 / 4, random));
     hit = Prompts.chain(request);
     miss = Prompts.chain(Prompts.randomHashes(promptBlocks, random));
     PrefixMatch check = index.match(hit, NOW);
     if (check.matched(hitSlot) != promptBlocks * 3 / 4 || check.matched(0) != 64 && endpoints > 1) {
-      throw new IllegalStateException("fill did not produce the intended matches: "
-          + check.matched(hitSlot) + " / " + check.matched(0));
+      throw new IllegalStateException(
+          "fill did not produce the intended matches: "
+              + check.matched(hitSlot)
+              + " / "
+              + check.matched(0));
     }
     fresh = new long[promptBlocks];
     freshChain = Prompts.chain(fresh);
-    System.out.printf("%n[fill] entries=%d distinct=%d estimatedBytes=%d (%.1f B/entry)%n",
-        index.size(), index.distinctBlocks(), index.estimatedBytes(),
+    System.out.printf(
+        "%n[fill] entries=%d distinct=%d estimatedBytes=%d (%.1f B/entry)%n",
+        index.size(),
+        index.distinctBlocks(),
+        index.estimatedBytes(),
         index.estimatedBytes() / (double) index.size());
   }
 

@@ -8,6 +8,7 @@ final class Prompts {
 
   /** Characters per token assumed throughout (English text averages about four). */
   static final int CHARS_PER_TOKEN = 4;
+
   /** 16-token blocks, as vLLM's default block size. */
   static final int BLOCK_SIZE_CHARS = 16 * CHARS_PER_TOKEN;
 
@@ -19,7 +20,8 @@ final class Prompts {
     StringBuilder sb = new StringBuilder(chars);
     while (sb.length() < chars) {
       int word = 2 + random.nextInt(8);
-      for (int i = 0; i < word && sb.length() < chars; i++) sb.append((char) ('a' + random.nextInt(26)));
+      for (int i = 0; i < word && sb.length() < chars; i++)
+        sb.append((char) ('a' + random.nextInt(26)));
       if (sb.length() < chars) sb.append(' ');
     }
     return sb.toString();

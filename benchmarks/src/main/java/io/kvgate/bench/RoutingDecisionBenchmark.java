@@ -30,16 +30,16 @@ import org.openjdk.jmh.annotations.State;
 
 /**
  * One whole routing decision with the {@code cache-aware} preset, as the gateway makes it per
- * request: render the chat into the hasher ({@code RoutingKeyer}'s path), then {@code
- * Router.route} (index match, scoring, pick).
+ * request: render the chat into the hasher ({@code RoutingKeyer}'s path), then {@code Router.route}
+ * (index match, scoring, pick).
  *
  * <p>The request is the next turn of a conversation: a system prompt (a quarter of the prompt, at
- * most 2,048 tokens, held by every endpoint), earlier turns of about 1,024 tokens each (held by
- * one endpoint, where the previous turn went), and a new user message of 100 tokens, different in
- * every invocation. Each invocation gets its own {@code String} objects (one of four copies per
- * message, as a new request's parsed JSON would), so recognising a known segment costs a real
- * comparison, never an identity check. About one million (block, endpoint) entries in the index;
- * endpoints carry some load.
+ * most 2,048 tokens, held by every endpoint), earlier turns of about 1,024 tokens each (held by one
+ * endpoint, where the previous turn went), and a new user message of 100 tokens, different in every
+ * invocation. Each invocation gets its own {@code String} objects (one of four copies per message,
+ * as a new request's parsed JSON would), so recognising a known segment costs a real comparison,
+ * never an identity check. About one million (block, endpoint) entries in the index; endpoints
+ * carry some load.
  *
  * <ul>
  *   <li>{@code decide}: with the gateway's {@link SegmentHashCache}, warmed by the setup (the
@@ -70,8 +70,10 @@ public class RoutingDecisionBenchmark {
 
   private BlockHasher hasher;
   private long seed;
+
   /** Per message: {@code COPIES} equal strings, distinct objects. */
   private String[][] history;
+
   private String[] newMessages;
   private SegmentHashCache segments;
   private BlockChain chain;
@@ -98,7 +100,8 @@ public class RoutingDecisionBenchmark {
       for (int c = 0; c < COPIES; c++) history[m][c] = new String(messages.get(m).toCharArray());
     }
     newMessages = new String[NEW_MESSAGES];
-    for (int i = 0; i < NEW_MESSAGES; i++) newMessages[i] = Prompts.text(NEW_MESSAGE_CHARS, 10_000 + i);
+    for (int i = 0; i < NEW_MESSAGES; i++)
+      newMessages[i] = Prompts.text(NEW_MESSAGE_CHARS, 10_000 + i);
 
     segments = new SegmentHashCache(256L << 20);
     BlockChain systemChain = render(null, 0, 1, false);
@@ -106,36 +109,46 @@ public class RoutingDecisionBenchmark {
     chain = render(null, 0, history.length, true);
 
     int promptBlocks = Math.max(chain.length(), 64);
-    LruPrefixIndex index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(Math.max(INDEX_ENTRIES / endpoints, 2L * promptBlocks))
-        .withTtl(Duration.ofMinutes(10)));
+    LruPrefixIndex index =
+        new LruPrefixIndex(
+            LruPrefixIndex.Settings.defaults()
+                .withDefaultCapacityBlocks(Math.max(INDEX_ENTRIES / endpoints, 2L * promptBlocks))
+                .withTtl(Duration.ofMinutes(10)));
     SplittableRandom random = new SplittableRandom(42);
     fleet = new ArrayList<>();
     for (int slot = 0; slot < endpoints; slot++) {
       URI url = URI.create("http://10.0." + (slot / 200) + "." + (slot % 200 + 1) + ":8000");
       EndpointState state = new EndpointState(Endpoint.of(MODEL, url), slot);
-      // Load everywhere but on the history's endpoint, so that a short prompt's hit is worth keeping.
-      if (slot != endpoints - 1) for (int r = 0; r < slot % 5; r++) state.acquire(500 + random.nextInt(4000));
+      // Load everywhere but on the history's endpoint, so that a short prompt's hit is worth
+      // keeping.
+      if (slot != endpoints - 1)
+        for (int r = 0; r < slot % 5; r++) state.acquire(500 + random.nextInt(4000));
       fleet.add(state);
       index.recordRouted(slot, systemChain, NOW);
       long filled = 0;
       while (filled + promptBlocks <= INDEX_ENTRIES / endpoints) {
-        long[] other = Prompts.concat(systemChain.toArray(), Prompts.randomHashes(promptBlocks, random));
+        long[] other =
+            Prompts.concat(systemChain.toArray(), Prompts.randomHashes(promptBlocks, random));
         index.recordRouted(slot, Prompts.chain(other), NOW);
         filled += promptBlocks;
       }
     }
     index.recordRouted(endpoints - 1, historyChain, NOW);
-    router = Policies.load("cache-aware", new RoutingContext(MODEL, index, new SplittableRandom(1)));
+    router =
+        Policies.load("cache-aware", new RoutingContext(MODEL, index, new SplittableRandom(1)));
     Decision check = router.route(request(chain), fleet, NOW);
     if (check.isEmpty()) throw new IllegalStateException("no decision: " + check.reason());
-    if (check.first().endpoint().slot() != endpoints - 1) throw new IllegalStateException("expected the history's endpoint");
+    if (check.first().endpoint().slot() != endpoints - 1)
+      throw new IllegalStateException("expected the history's endpoint");
   }
 
-  /** Renders messages [from, to) (+ a new user message and the generation prompt if {@code next}). */
+  /**
+   * Renders messages [from, to) (+ a new user message and the generation prompt if {@code next}).
+   */
   private BlockChain render(SegmentHashCache cache, int from, int to, boolean withNewMessage) {
     int copy = next & (COPIES - 1);
-    BlockHasher.Builder b = hasher.start(seed, (long) promptTokens * Prompts.CHARS_PER_TOKEN + 64L * history.length);
+    BlockHasher.Builder b =
+        hasher.start(seed, (long) promptTokens * Prompts.CHARS_PER_TOKEN + 64L * history.length);
     for (int m = from; m < to; m++) {
       String role = m == 0 ? "system" : (m & 1) == 1 ? "user" : "assistant";
       if (cache != null) ChatPromptRenderer.renderMessage(b, role, history[m][copy], cache);

@@ -14,22 +14,21 @@ import java.util.List;
  * <ol>
  *   <li>gives every decoding request one token of the step's {@code maxNumBatchedTokens} budget,
  *       then hands the rest to prefilling requests in admission order (chunked prefill);
- *   <li>admits waiting requests first-come-first-served while the step has budget left, the
- *       running batch is below {@code maxNumSeqs} and the block pool can supply the request's
- *       blocks; the head of the queue blocks the rest (FCFS). Admission looks up the prefix
- *       cache: the cached tokens are the longest run of leading full blocks present, searched
- *       only over the first {@code prompt - 1} tokens so at least one token is recomputed, as
- *       vLLM does. Blocks for prompt plus all
- *       completion tokens are reserved at once (vLLM allocates lazily and may preempt; reserving
- *       makes preemption impossible here). What is left of the budget goes to the new requests'
- *       first chunks.
+ *   <li>admits waiting requests first-come-first-served while the step has budget left, the running
+ *       batch is below {@code maxNumSeqs} and the block pool can supply the request's blocks; the
+ *       head of the queue blocks the rest (FCFS). Admission looks up the prefix cache: the cached
+ *       tokens are the longest run of leading full blocks present, searched only over the first
+ *       {@code prompt - 1} tokens so at least one token is recomputed, as vLLM does. Blocks for
+ *       prompt plus all completion tokens are reserved at once (vLLM allocates lazily and may
+ *       preempt; reserving makes preemption impossible here). What is left of the budget goes to
+ *       the new requests' first chunks.
  * </ol>
  *
  * A prompt's full blocks enter the prefix cache as their chunk is scheduled, not when the whole
  * prompt is done (vLLM v1 caches in {@code allocate_slots}), so a request that shares a prefix
  * still being prefilled hits the part scheduled so far.
  *
- * A step lasts {@code max(decodeStepTime, scheduledTokens / prefillTokensPerSecond)}: a forward
+ * <p>A step lasts {@code max(decodeStepTime, scheduledTokens / prefillTokensPerSecond)}: a forward
  * pass is bound by reading the weights (the decode floor) or by compute over all its tokens,
  * whichever is longer. So uncached prompt tokens cost time, concurrent prefills share the compute,
  * and large decode batches stretch inter-token latency. At the end of the step each request that
@@ -41,8 +40,8 @@ import java.util.List;
  * (transfer, off the compute budget, as a NIXL pull is), its transferred full blocks enter the
  * prefix cache, and it recomputes one token.
  *
- * <p>Not thread-safe: the owning engine calls it from one event loop. Time is an argument of
- * every call, so tests drive it with a fake clock.
+ * <p>Not thread-safe: the owning engine calls it from one event loop. Time is an argument of every
+ * call, so tests drive it with a fake clock.
  */
 final class EngineCore {
 
@@ -86,7 +85,10 @@ final class EngineCore {
     return waiting.size();
   }
 
-  /** Blocks a request of this size needs; callers reject requests above {@link KvBlockPool#capacity}. */
+  /**
+   * Blocks a request of this size needs; callers reject requests above {@link
+   * KvBlockPool#capacity}.
+   */
   int blocksNeeded(int promptTokens, int maxTokens) {
     return SimRequest.blocksNeeded(promptTokens, maxTokens, blockSize);
   }
@@ -152,7 +154,8 @@ final class EngineCore {
     // scheduled before it in this step.
     for (SimRequest r : running) schedulePrefill(r, t);
     admit(t);
-    if (scheduled == 0) return nextTransfer == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(nextTransfer, nowNanos);
+    if (scheduled == 0)
+      return nextTransfer == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(nextTransfer, nowNanos);
     long computeNanos = (long) Math.ceil(scheduled * nanosPerToken);
     stepEndNanos = t + Math.max(decodeStepNanos, computeNanos);
     stepInFlight = true;
@@ -217,11 +220,11 @@ final class EngineCore {
   }
 
   /**
-   * Enters the full blocks of {@code r}'s first {@code tokens} tokens into the prefix cache as
-   * soon as their computation is scheduled, as vLLM v1's {@code allocate_slots} does ({@code
-   * cache_blocks} up to the tokens computed after this step): a request with the same prefix
-   * that arrives while a long prompt is still prefilling hits the chunks scheduled so far instead
-   * of computing them a second time.
+   * Enters the full blocks of {@code r}'s first {@code tokens} tokens into the prefix cache as soon
+   * as their computation is scheduled, as vLLM v1's {@code allocate_slots} does ({@code
+   * cache_blocks} up to the tokens computed after this step): a request with the same prefix that
+   * arrives while a long prompt is still prefilling hits the chunks scheduled so far instead of
+   * computing them a second time.
    */
   private void cacheScheduled(SimRequest r, int tokens) {
     int full = Math.min(r.blockHashes.length, tokens / blockSize);

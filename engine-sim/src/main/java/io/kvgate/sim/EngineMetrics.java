@@ -14,11 +14,16 @@ import java.util.Locale;
 final class EngineMetrics {
 
   /** vLLM's TTFT buckets. */
-  static final double[] TTFT_BUCKETS = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25,
-      0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
+  static final double[] TTFT_BUCKETS = {
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0
+  };
+
   /** vLLM's request latency buckets. */
-  static final double[] E2E_BUCKETS = {0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0,
-      30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+  static final double[] E2E_BUCKETS = {
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0
+  };
 
   volatile long requests;
   volatile long promptTokens;
@@ -65,59 +70,176 @@ final class EngineMetrics {
    * {@link KvBlockPool#usage()}). {@code numGpuBlocks <= 0} omits {@code vllm:cache_config_info},
    * as engines that do not state their capacity do.
    */
-  String render(String model, String engineId, int running, int waiting, double usage, int blockSize, int numGpuBlocks) {
+  String render(
+      String model,
+      String engineId,
+      int running,
+      int waiting,
+      double usage,
+      int blockSize,
+      int numGpuBlocks) {
     String labels = "model_name=\"" + escape(model) + "\",engine=\"" + escape(engineId) + "\"";
     StringBuilder b = new StringBuilder(4096);
     // vLLM's cache configuration info gauge: the KV capacity a router can size its index by.
     if (numGpuBlocks > 0) {
       b.append("# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n")
           .append("# TYPE vllm:cache_config_info gauge\n")
-          .append("vllm:cache_config_info{block_size=\"").append(blockSize).append("\",engine=\"").append(escape(engineId))
-          .append("\",model_name=\"").append(escape(model))
-          .append("\",num_gpu_blocks=\"").append(numGpuBlocks).append("\"} 1.0\n");
+          .append("vllm:cache_config_info{block_size=\"")
+          .append(blockSize)
+          .append("\",engine=\"")
+          .append(escape(engineId))
+          .append("\",model_name=\"")
+          .append(escape(model))
+          .append("\",num_gpu_blocks=\"")
+          .append(numGpuBlocks)
+          .append("\"} 1.0\n");
     }
-    gauge(b, "vllm:num_requests_running", "Number of requests in model execution batches.", labels, running);
-    gauge(b, "vllm:num_requests_waiting", "Number of requests waiting to be processed.", labels, waiting);
-    gauge(b, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels, usage);
-    counter(b, "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.", labels, prefixCacheQueries);
-    counter(b, "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", labels, prefixCacheHits);
+    gauge(
+        b,
+        "vllm:num_requests_running",
+        "Number of requests in model execution batches.",
+        labels,
+        running);
+    gauge(
+        b,
+        "vllm:num_requests_waiting",
+        "Number of requests waiting to be processed.",
+        labels,
+        waiting);
+    gauge(
+        b, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels, usage);
+    counter(
+        b,
+        "vllm:prefix_cache_queries",
+        "Prefix cache queries, in terms of number of queried tokens.",
+        labels,
+        prefixCacheQueries);
+    counter(
+        b,
+        "vllm:prefix_cache_hits",
+        "Prefix cache hits, in terms of number of cached tokens.",
+        labels,
+        prefixCacheHits);
     counter(b, "vllm:prompt_tokens", "Number of prefill tokens processed.", labels, promptTokens);
-    counter(b, "vllm:generation_tokens", "Number of generation tokens processed.", labels, generationTokens);
+    counter(
+        b,
+        "vllm:generation_tokens",
+        "Number of generation tokens processed.",
+        labels,
+        generationTokens);
     b.append("# HELP vllm:request_success Count of successfully processed requests.\n")
         .append("# TYPE vllm:request_success counter\n")
-        .append("vllm:request_success_total{").append(labels).append(",finished_reason=\"length\"} ")
-        .append(finishedRequests).append('\n');
-    counter(b, "kvgate_sim_client_disconnects", "Requests aborted because the client disconnected.", labels, disconnects);
-    counter(b, "kvgate_sim_prefill_tokens_computed", "Prompt tokens run through prefill (not cached, not transferred).", labels, prefillTokensComputed);
-    counter(b, "kvgate_sim_kv_transfer_tokens", "Prompt tokens received from a remote prefill engine.", labels, transferredTokens);
-    counter(b, "kvgate_sim_injected_errors", "Requests answered 500 by the error-rate fault knob.", labels, injectedErrors);
-    histogram(b, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", labels, timeToFirstToken);
-    histogram(b, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", labels, e2eLatency);
+        .append("vllm:request_success_total{")
+        .append(labels)
+        .append(",finished_reason=\"length\"} ")
+        .append(finishedRequests)
+        .append('\n');
+    counter(
+        b,
+        "kvgate_sim_client_disconnects",
+        "Requests aborted because the client disconnected.",
+        labels,
+        disconnects);
+    counter(
+        b,
+        "kvgate_sim_prefill_tokens_computed",
+        "Prompt tokens run through prefill (not cached, not transferred).",
+        labels,
+        prefillTokensComputed);
+    counter(
+        b,
+        "kvgate_sim_kv_transfer_tokens",
+        "Prompt tokens received from a remote prefill engine.",
+        labels,
+        transferredTokens);
+    counter(
+        b,
+        "kvgate_sim_injected_errors",
+        "Requests answered 500 by the error-rate fault knob.",
+        labels,
+        injectedErrors);
+    histogram(
+        b,
+        "vllm:time_to_first_token_seconds",
+        "Histogram of time to first token in seconds.",
+        labels,
+        timeToFirstToken);
+    histogram(
+        b,
+        "vllm:e2e_request_latency_seconds",
+        "Histogram of e2e request latency in seconds.",
+        labels,
+        e2eLatency);
     return b.toString();
   }
 
   private static void gauge(StringBuilder b, String name, String help, String labels, double v) {
-    b.append("# HELP ").append(name).append(' ').append(help).append('\n')
-        .append("# TYPE ").append(name).append(" gauge\n")
-        .append(name).append('{').append(labels).append("} ").append(num(v)).append('\n');
+    b.append("# HELP ")
+        .append(name)
+        .append(' ')
+        .append(help)
+        .append('\n')
+        .append("# TYPE ")
+        .append(name)
+        .append(" gauge\n")
+        .append(name)
+        .append('{')
+        .append(labels)
+        .append("} ")
+        .append(num(v))
+        .append('\n');
   }
 
   private static void counter(StringBuilder b, String name, String help, String labels, long v) {
-    b.append("# HELP ").append(name).append(' ').append(help).append('\n')
-        .append("# TYPE ").append(name).append(" counter\n")
-        .append(name).append("_total{").append(labels).append("} ").append(v).append('\n');
+    b.append("# HELP ")
+        .append(name)
+        .append(' ')
+        .append(help)
+        .append('\n')
+        .append("# TYPE ")
+        .append(name)
+        .append(" counter\n")
+        .append(name)
+        .append("_total{")
+        .append(labels)
+        .append("} ")
+        .append(v)
+        .append('\n');
   }
 
-  private static void histogram(StringBuilder b, String name, String help, String labels, Histogram h) {
-    b.append("# HELP ").append(name).append(' ').append(help).append('\n')
-        .append("# TYPE ").append(name).append(" histogram\n");
+  private static void histogram(
+      StringBuilder b, String name, String help, String labels, Histogram h) {
+    b.append("# HELP ")
+        .append(name)
+        .append(' ')
+        .append(help)
+        .append('\n')
+        .append("# TYPE ")
+        .append(name)
+        .append(" histogram\n");
     long count = h.count;
     for (int i = 0; i < h.bounds.length; i++) {
-      b.append(name).append("_bucket{").append(labels).append(",le=\"").append(num(h.bounds[i]))
-          .append("\"} ").append(Math.min(h.counts[i], count)).append('\n');
+      b.append(name)
+          .append("_bucket{")
+          .append(labels)
+          .append(",le=\"")
+          .append(num(h.bounds[i]))
+          .append("\"} ")
+          .append(Math.min(h.counts[i], count))
+          .append('\n');
     }
-    b.append(name).append("_bucket{").append(labels).append(",le=\"+Inf\"} ").append(count).append('\n');
-    b.append(name).append("_sum{").append(labels).append("} ").append(num(h.sumSeconds)).append('\n');
+    b.append(name)
+        .append("_bucket{")
+        .append(labels)
+        .append(",le=\"+Inf\"} ")
+        .append(count)
+        .append('\n');
+    b.append(name)
+        .append("_sum{")
+        .append(labels)
+        .append("} ")
+        .append(num(h.sumSeconds))
+        .append('\n');
     b.append(name).append("_count{").append(labels).append("} ").append(count).append('\n');
   }
 

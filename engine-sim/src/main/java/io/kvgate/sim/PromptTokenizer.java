@@ -7,16 +7,16 @@ import com.fasterxml.jackson.databind.JsonNode;
  *
  * <p><b>Tokens.</b> A prompt is cut into fixed-width pieces of {@value #CHARS_PER_TOKEN} UTF-16
  * chars (the last piece may be shorter); each piece is one token whose id is a 31-bit mix of its
- * chars. Four chars per token is the usual English average of BPE tokenizers, so prompt lengths
- * in tokens are realistic, ids depend only on content (block hashes therefore depend on content),
- * and, because the width is fixed, a block of {@code b} tokens always covers exactly {@code 4b}
- * chars: a router that hashes {@code 4 * blockSizeTokens}-char blocks of the same rendered text
- * predicts this engine's cached prefix block for block.
+ * chars. Four chars per token is the usual English average of BPE tokenizers, so prompt lengths in
+ * tokens are realistic, ids depend only on content (block hashes therefore depend on content), and,
+ * because the width is fixed, a block of {@code b} tokens always covers exactly {@code 4b} chars: a
+ * router that hashes {@code 4 * blockSizeTokens}-char blocks of the same rendered text predicts
+ * this engine's cached prefix block for block.
  *
  * <p><b>Chat template</b> (the same as kvgate's {@code ChatPromptRenderer}): for each message
  * {@code <|im_start|>{role}\n{content}<|im_end|>\n}, then {@code <|im_start|>assistant\n}. A
- * content array renders its parts back to back: a text part's {@code text}, an image part's URL
- * (or the part's {@code id}). Stateless and thread-safe.
+ * content array renders its parts back to back: a text part's {@code text}, an image part's URL (or
+ * the part's {@code id}). Stateless and thread-safe.
  */
 public final class PromptTokenizer {
 
@@ -75,7 +75,8 @@ public final class PromptTokenizer {
       b.append(content.asText());
       return;
     }
-    if (!content.isArray()) throw new IllegalArgumentException("'content' must be a string or an array of parts");
+    if (!content.isArray())
+      throw new IllegalArgumentException("'content' must be a string or an array of parts");
     for (JsonNode part : content) {
       if (part.isTextual()) {
         b.append(part.asText());

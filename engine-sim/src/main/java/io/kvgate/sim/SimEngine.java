@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -34,18 +33,23 @@ public final class SimEngine {
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final AtomicLong REQUEST_SEQ = new AtomicLong();
-  private static final byte[] DONE = "data: [DONE]\n\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+  private static final byte[] DONE =
+      "data: [DONE]\n\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
   // chunk tails, pre-encoded: a token chunk is prefix (per request) + word + one of these
-  private static final byte[] CHAT_SUFFIX = utf8("\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+  private static final byte[] CHAT_SUFFIX =
+      utf8("\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
   private static final byte[] CHAT_LAST_SUFFIX =
       utf8("\"},\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}]}\n\n");
-  private static final byte[] TEXT_SUFFIX = utf8("\",\"logprobs\":null,\"finish_reason\":null,\"stop_reason\":null}]}\n\n");
+  private static final byte[] TEXT_SUFFIX =
+      utf8("\",\"logprobs\":null,\"finish_reason\":null,\"stop_reason\":null}]}\n\n");
   private static final byte[] TEXT_LAST_SUFFIX =
       utf8("\",\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}]}\n\n");
-  private static final String[] WORD_TEXT = ("the a of to and in is that it for on with as was at by an be this from"
-      + " or are which have not had but were one all we when there can been has more if will no so"
-      + " out up what about into time than them some could only other new these two may first then"
-      + " do any like now my such over also back after use our work well way even because good").split(" ");
+  private static final String[] WORD_TEXT =
+      ("the a of to and in is that it for on with as was at by an be this from"
+              + " or are which have not had but were one all we when there can been has more if will no so"
+              + " out up what about into time than them some could only other new these two may first then"
+              + " do any like now my such over also back after use our work well way even because good")
+          .split(" ");
   private static final byte[][] WORDS = new byte[WORD_TEXT.length][];
 
   static {
@@ -94,10 +98,13 @@ public final class SimEngine {
    */
   public static Future<SimEngine> start(Vertx vertx, SimEngineConfig config) {
     SimEngine engine = new SimEngine(vertx, config);
-    return vertx.deployVerticle(engine.verticle).map(id -> {
-      engine.deploymentId = id;
-      return engine;
-    });
+    return vertx
+        .deployVerticle(engine.verticle)
+        .map(
+            id -> {
+              engine.deploymentId = id;
+              return engine;
+            });
   }
 
   /** The bound port. */
@@ -122,9 +129,21 @@ public final class SimEngine {
   /** A snapshot of the counters; gauges are as of the last engine event. */
   public EngineStats stats() {
     EngineMetrics m = metrics;
-    return new EngineStats(m.requests, running, waiting, m.promptTokens, m.prefixCacheHits,
-        m.cacheHitRequests, m.prefixCacheQueries, m.prefixCacheHits, m.generationTokens,
-        m.finishedRequests, m.disconnects, m.prefillTokensComputed, m.transferredTokens, usage,
+    return new EngineStats(
+        m.requests,
+        running,
+        waiting,
+        m.promptTokens,
+        m.prefixCacheHits,
+        m.cacheHitRequests,
+        m.prefixCacheQueries,
+        m.prefixCacheHits,
+        m.generationTokens,
+        m.finishedRequests,
+        m.disconnects,
+        m.prefillTokensComputed,
+        m.transferredTokens,
+        usage,
         cachedBlocks);
   }
 
@@ -144,14 +163,15 @@ public final class SimEngine {
       realStartNanos = System.nanoTime();
       server = vertx.createHttpServer().requestHandler(SimEngine.this::handle);
       Future<HttpServer> listening = server.listen(config.port(), config.host());
-      return listening.compose(s -> {
-        port = s.actualPort();
-        if (config.faults().refuseConnections()) {
-          dead = true;
-          return s.close();
-        }
-        return Future.succeededFuture();
-      });
+      return listening.compose(
+          s -> {
+            port = s.actualPort();
+            if (config.faults().refuseConnections()) {
+              dead = true;
+              return s.close();
+            }
+            return Future.succeededFuture();
+          });
     }
 
     @Override
@@ -180,11 +200,14 @@ public final class SimEngine {
     }
     long delayMs = Math.max(1, (long) Math.ceil((next - now) / config.speed() / 1e6));
     timerDueSim = next;
-    timerId = vertx.setTimer(delayMs, t -> {
-      timerId = -1;
-      timerDueSim = Long.MAX_VALUE;
-      pump();
-    });
+    timerId =
+        vertx.setTimer(
+            delayMs,
+            t -> {
+              timerId = -1;
+              timerDueSim = Long.MAX_VALUE;
+              pump();
+            });
   }
 
   private void handle(HttpServerRequest req) {
@@ -198,13 +221,26 @@ public final class SimEngine {
     if (method == HttpMethod.GET && path.equals("/health")) {
       req.response().end();
     } else if (method == HttpMethod.GET && path.equals("/metrics")) {
-      req.response().putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
-          .end(metrics.render(config.model(), "0", core.running(), core.waiting(), core.pool().usage(),
-              config.blockSizeTokens(), config.exportCacheConfigInfo() ? config.capacityBlocks() : 0));
+      req.response()
+          .putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+          .end(
+              metrics.render(
+                  config.model(),
+                  "0",
+                  core.running(),
+                  core.waiting(),
+                  core.pool().usage(),
+                  config.blockSizeTokens(),
+                  config.exportCacheConfigInfo() ? config.capacityBlocks() : 0));
     } else if (method == HttpMethod.GET && path.equals("/v1/models")) {
-      ObjectNode model = JSON.createObjectNode().put("id", config.model()).put("object", "model")
-          .put("created", createdEpochSeconds).put("owned_by", "vllm").put("root", config.model())
-          .put("max_model_len", config.maxModelLen());
+      ObjectNode model =
+          JSON.createObjectNode()
+              .put("id", config.model())
+              .put("object", "model")
+              .put("created", createdEpochSeconds)
+              .put("owned_by", "vllm")
+              .put("root", config.model())
+              .put("max_model_len", config.maxModelLen());
       model.putNull("parent");
       ObjectNode list = JSON.createObjectNode().put("object", "list");
       list.putArray("data").add(model);
@@ -214,8 +250,16 @@ public final class SimEngine {
     } else if (method == HttpMethod.POST && path.equals("/v1/completions")) {
       accept(req, false);
     } else {
-      sendError(req.response(), 404, "NotFoundError", null, "no route " + method + " " + path
-          + "; this engine serves /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics");
+      sendError(
+          req.response(),
+          404,
+          "NotFoundError",
+          null,
+          "no route "
+              + method
+              + " "
+              + path
+              + "; this engine serves /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics");
     }
   }
 
@@ -232,18 +276,25 @@ public final class SimEngine {
     }
     if (faults.errorRate() > 0 && faultRandom.nextDouble() < faults.errorRate()) {
       metrics.injectedErrors++;
-      sendError(req.response(), 500, "InternalServerError", null, "injected fault: error rate " + faults.errorRate());
+      sendError(
+          req.response(),
+          500,
+          "InternalServerError",
+          null,
+          "injected fault: error rate " + faults.errorRate());
       return;
     }
-    req.body().onSuccess(body -> {
-      long hangMs = faults.hangBeforeFirstByte().toMillis();
-      if (hangMs > 0) {
-        long t = vertx.setTimer(hangMs, x -> generate(req, body, chat));
-        req.response().closeHandler(v -> vertx.cancelTimer(t));
-      } else {
-        generate(req, body, chat);
-      }
-    });
+    req.body()
+        .onSuccess(
+            body -> {
+              long hangMs = faults.hangBeforeFirstByte().toMillis();
+              if (hangMs > 0) {
+                long t = vertx.setTimer(hangMs, x -> generate(req, body, chat));
+                req.response().closeHandler(v -> vertx.cancelTimer(t));
+              } else {
+                generate(req, body, chat);
+              }
+            });
   }
 
   private void generate(HttpServerRequest req, Buffer body, boolean chat) {
@@ -253,8 +304,13 @@ public final class SimEngine {
     try {
       root = JSON.readTree(body.getBytes());
     } catch (java.io.IOException e) {
-      sendError(resp, 400, "BadRequestError", null, "malformed JSON body: "
-          + (e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()));
+      sendError(
+          resp,
+          400,
+          "BadRequestError",
+          null,
+          "malformed JSON body: "
+              + (e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()));
       return;
     }
     if (root == null || !root.isObject()) {
@@ -267,12 +323,20 @@ public final class SimEngine {
       return;
     }
     if (!model.asText().equals(config.model())) {
-      sendError(resp, 404, "NotFoundError", "model", "The model `" + model.asText() + "` does not exist.");
+      sendError(
+          resp,
+          404,
+          "NotFoundError",
+          "model",
+          "The model `" + model.asText() + "` does not exist.");
       return;
     }
     int[] tokens;
     try {
-      tokens = chat ? PromptTokenizer.encode(PromptTokenizer.renderChat(root.get("messages"))) : completionPrompt(root.get("prompt"));
+      tokens =
+          chat
+              ? PromptTokenizer.encode(PromptTokenizer.renderChat(root.get("messages")))
+              : completionPrompt(root.get("prompt"));
     } catch (IllegalArgumentException e) {
       sendError(resp, 400, "BadRequestError", chat ? "messages" : "prompt", e.getMessage());
       return;
@@ -291,23 +355,48 @@ public final class SimEngine {
       return;
     }
     if (requested != null && requested < 1) {
-      sendError(resp, 400, "BadRequestError", "max_tokens", "max_tokens must be at least 1, got " + requested);
+      sendError(
+          resp,
+          400,
+          "BadRequestError",
+          "max_tokens",
+          "max_tokens must be at least 1, got " + requested);
       return;
     }
     int maxTokens;
     if (requested != null) maxTokens = requested;
-    else if (chat) maxTokens = Math.max(1, Math.min(config.defaultChatMaxTokens(), config.maxModelLen() - n));
+    else if (chat)
+      maxTokens = Math.max(1, Math.min(config.defaultChatMaxTokens(), config.maxModelLen() - n));
     else maxTokens = 16;
     if (n + maxTokens > config.maxModelLen()) {
-      sendError(resp, 400, "BadRequestError", null, "This model's maximum context length is "
-          + config.maxModelLen() + " tokens. However, you requested " + (n + maxTokens) + " tokens (" + n
-          + " in the messages, " + maxTokens + " in the completion). Please reduce the length of the messages or completion.");
+      sendError(
+          resp,
+          400,
+          "BadRequestError",
+          null,
+          "This model's maximum context length is "
+              + config.maxModelLen()
+              + " tokens. However, you requested "
+              + (n + maxTokens)
+              + " tokens ("
+              + n
+              + " in the messages, "
+              + maxTokens
+              + " in the completion). Please reduce the length of the messages or completion.");
       return;
     }
     int blocks = core.blocksNeeded(n, maxTokens);
     if (blocks > config.capacityBlocks()) {
-      sendError(resp, 400, "BadRequestError", null, "the request needs " + blocks
-          + " KV blocks but the engine has " + config.capacityBlocks() + "; shorten the prompt or max_tokens");
+      sendError(
+          resp,
+          400,
+          "BadRequestError",
+          null,
+          "the request needs "
+              + blocks
+              + " KV blocks but the engine has "
+              + config.capacityBlocks()
+              + "; shorten the prompt or max_tokens");
       return;
     }
     boolean remoteDecode = false;
@@ -317,28 +406,57 @@ public final class SimEngine {
       remoteDecode = kv.path("do_remote_decode").asBoolean(false);
       boolean wantsRemotePrefill = kv.path("do_remote_prefill").asBoolean(false);
       if (remoteDecode && config.role() == Role.DECODE) {
-        sendError(resp, 400, "BadRequestError", "kv_transfer_params",
+        sendError(
+            resp,
+            400,
+            "BadRequestError",
+            "kv_transfer_params",
             "this engine has the decode role; send do_remote_decode (prefill leg) requests to a prefill engine");
         return;
       }
       if (wantsRemotePrefill && config.role() == Role.PREFILL) {
-        sendError(resp, 400, "BadRequestError", "kv_transfer_params",
+        sendError(
+            resp,
+            400,
+            "BadRequestError",
+            "kv_transfer_params",
             "this engine has the prefill role; send do_remote_prefill (decode leg) requests to a decode engine");
         return;
       }
-      // vLLM: "Got invalid KVTransferParams" unless every pull coordinate is present; then it computes locally.
-      remotePrefill = wantsRemotePrefill && present(kv, "remote_block_ids") && present(kv, "remote_engine_id")
-          && present(kv, "remote_request_id") && present(kv, "remote_host") && present(kv, "remote_port");
+      // vLLM: "Got invalid KVTransferParams" unless every pull coordinate is present; then it
+      // computes locally.
+      remotePrefill =
+          wantsRemotePrefill
+              && present(kv, "remote_block_ids")
+              && present(kv, "remote_engine_id")
+              && present(kv, "remote_request_id")
+              && present(kv, "remote_host")
+              && present(kv, "remote_port");
     }
     boolean stream = root.path("stream").asBoolean(false);
-    boolean includeUsage = stream && root.path("stream_options").path("include_usage").asBoolean(false);
+    boolean includeUsage =
+        stream && root.path("stream_options").path("include_usage").asBoolean(false);
     String requestId = req.getHeader("x-request-id");
-    if (requestId == null || requestId.isEmpty()) requestId = UUID.randomUUID().toString().replace("-", "");
-    Exchange ex = new Exchange(resp, chat, stream, includeUsage, remoteDecode,
-        (chat ? "chatcmpl-" : "cmpl-") + requestId);
+    if (requestId == null || requestId.isEmpty())
+      requestId = UUID.randomUUID().toString().replace("-", "");
+    Exchange ex =
+        new Exchange(
+            resp,
+            chat,
+            stream,
+            includeUsage,
+            remoteDecode,
+            (chat ? "chatcmpl-" : "cmpl-") + requestId);
     long now = simNow();
-    SimRequest r = new SimRequest(REQUEST_SEQ.incrementAndGet(), tokens,
-        KvBlockPool.chainHashes(tokens, config.blockSizeTokens()), maxTokens, remotePrefill, now, ex);
+    SimRequest r =
+        new SimRequest(
+            REQUEST_SEQ.incrementAndGet(),
+            tokens,
+            KvBlockPool.chainHashes(tokens, config.blockSizeTokens()),
+            maxTokens,
+            remotePrefill,
+            now,
+            ex);
     ex.request = r;
     resp.closeHandler(v -> ex.onClose());
     core.submit(r, now);
@@ -358,26 +476,31 @@ public final class SimEngine {
   }
 
   private static int[] completionPrompt(JsonNode prompt) {
-    if (prompt == null || prompt.isNull()) throw new IllegalArgumentException("'prompt' is required");
+    if (prompt == null || prompt.isNull())
+      throw new IllegalArgumentException("'prompt' is required");
     if (prompt.isTextual()) return PromptTokenizer.encode(prompt.asText());
     if (prompt.isArray()) {
       if (prompt.isEmpty()) throw new IllegalArgumentException("'prompt' is empty");
       JsonNode first = prompt.get(0);
       if (first.isInt()) return tokenIds(prompt);
       if (prompt.size() != 1) {
-        throw new IllegalArgumentException("batched prompts are not simulated; send one prompt per request");
+        throw new IllegalArgumentException(
+            "batched prompts are not simulated; send one prompt per request");
       }
       return first.isTextual() ? PromptTokenizer.encode(first.asText()) : tokenIds(first);
     }
-    throw new IllegalArgumentException("'prompt' must be a string, an array of token ids, or an array of one string");
+    throw new IllegalArgumentException(
+        "'prompt' must be a string, an array of token ids, or an array of one string");
   }
 
   private static int[] tokenIds(JsonNode array) {
-    if (!array.isArray()) throw new IllegalArgumentException("'prompt' must contain strings or token id arrays");
+    if (!array.isArray())
+      throw new IllegalArgumentException("'prompt' must contain strings or token id arrays");
     int[] ids = new int[array.size()];
     for (int i = 0; i < ids.length; i++) {
       JsonNode t = array.get(i);
-      if (!t.isInt() || t.asInt() < 0) throw new IllegalArgumentException("token ids must be non-negative integers");
+      if (!t.isInt() || t.asInt() < 0)
+        throw new IllegalArgumentException("token ids must be non-negative integers");
       ids[i] = t.asInt();
     }
     return ids;
@@ -386,7 +509,8 @@ public final class SimEngine {
   private static void sendJson(HttpServerResponse resp, int status, JsonNode body) {
     if (resp.closed() || resp.ended()) return;
     try {
-      resp.setStatusCode(status).putHeader("content-type", "application/json")
+      resp.setStatusCode(status)
+          .putHeader("content-type", "application/json")
           .end(Buffer.buffer(JSON.writeValueAsBytes(body)));
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
@@ -394,7 +518,8 @@ public final class SimEngine {
   }
 
   /** vLLM's error body: {@code {"error":{"message","type","param","code"}}}. */
-  static void sendError(HttpServerResponse resp, int status, String type, String param, String message) {
+  static void sendError(
+      HttpServerResponse resp, int status, String type, String param, String message) {
     ObjectNode err = JSON.createObjectNode();
     ObjectNode e = err.putObject("error").put("message", message).put("type", type);
     if (param == null) e.putNull("param");
@@ -420,8 +545,13 @@ public final class SimEngine {
     boolean draining;
     boolean endAfterDrain;
 
-    Exchange(HttpServerResponse resp, boolean chat, boolean stream, boolean includeUsage,
-        boolean remoteDecode, String id) {
+    Exchange(
+        HttpServerResponse resp,
+        boolean chat,
+        boolean stream,
+        boolean includeUsage,
+        boolean remoteDecode,
+        String id) {
       this.resp = resp;
       this.chat = chat;
       this.stream = stream;
@@ -449,15 +579,21 @@ public final class SimEngine {
       }
       if (resp.closed()) return; // the close handler is about to abort this request
       if (index == 0) startStream();
-      Buffer b = Buffer.buffer(chunkPrefix.length + word.length + CHAT_LAST_SUFFIX.length + (last ? 512 : 0));
+      Buffer b =
+          Buffer.buffer(
+              chunkPrefix.length + word.length + CHAT_LAST_SUFFIX.length + (last ? 512 : 0));
       b.appendBytes(chunkPrefix).appendBytes(word);
-      b.appendBytes(chat ? (last ? CHAT_LAST_SUFFIX : CHAT_SUFFIX) : (last ? TEXT_LAST_SUFFIX : TEXT_SUFFIX));
+      b.appendBytes(
+          chat ? (last ? CHAT_LAST_SUFFIX : CHAT_SUFFIX) : (last ? TEXT_LAST_SUFFIX : TEXT_SUFFIX));
       if (last) {
         done = true;
         if (includeUsage) {
-          ObjectNode u = JSON.createObjectNode().put("id", id)
-              .put("object", chat ? "chat.completion.chunk" : "text_completion")
-              .put("created", created).put("model", config.model());
+          ObjectNode u =
+              JSON.createObjectNode()
+                  .put("id", id)
+                  .put("object", chat ? "chat.completion.chunk" : "text_completion")
+                  .put("created", created)
+                  .put("model", config.model());
           u.putArray("choices");
           u.set("usage", usage(r));
           b.appendString("data: ").appendString(u.toString()).appendString("\n\n");
@@ -468,13 +604,28 @@ public final class SimEngine {
     }
 
     private void startStream() {
-      String head = "data: {\"id\":\"" + id + "\",\"object\":\"" + (chat ? "chat.completion.chunk" : "text_completion")
-          + "\",\"created\":" + created + ",\"model\":" + JSON.getNodeFactory().textNode(config.model()) + ",\"choices\":[{\"index\":0,";
-      chunkPrefix = (head + (chat ? "\"delta\":{\"content\":\"" : "\"text\":\"")).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-      resp.setChunked(true).putHeader("content-type", "text/event-stream; charset=utf-8")
+      String head =
+          "data: {\"id\":\""
+              + id
+              + "\",\"object\":\""
+              + (chat ? "chat.completion.chunk" : "text_completion")
+              + "\",\"created\":"
+              + created
+              + ",\"model\":"
+              + JSON.getNodeFactory().textNode(config.model())
+              + ",\"choices\":[{\"index\":0,";
+      chunkPrefix =
+          (head + (chat ? "\"delta\":{\"content\":\"" : "\"text\":\""))
+              .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      resp.setChunked(true)
+          .putHeader("content-type", "text/event-stream; charset=utf-8")
           .putHeader("cache-control", "no-cache");
       if (chat) {
-        write(Buffer.buffer(head + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"), false);
+        write(
+            Buffer.buffer(
+                head
+                    + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"),
+            false);
       }
     }
 
@@ -495,29 +646,35 @@ public final class SimEngine {
 
     private void drain(long slowMs) {
       draining = true;
-      vertx.setTimer(slowMs, t -> {
-        if (resp.closed()) {
-          pending.clear();
-          draining = false;
-          return;
-        }
-        Buffer b = pending.poll();
-        if (pending.isEmpty() && endAfterDrain) resp.end(b);
-        else resp.write(b);
-        if (pending.isEmpty()) draining = false;
-        else drain(slowMs);
-      });
+      vertx.setTimer(
+          slowMs,
+          t -> {
+            if (resp.closed()) {
+              pending.clear();
+              draining = false;
+              return;
+            }
+            Buffer b = pending.poll();
+            if (pending.isEmpty() && endAfterDrain) resp.end(b);
+            else resp.write(b);
+            if (pending.isEmpty()) draining = false;
+            else drain(slowMs);
+          });
     }
 
     private void finishJson(SimRequest r) {
       done = true;
-      ObjectNode o = JSON.createObjectNode().put("id", id)
-          .put("object", chat ? "chat.completion" : "text_completion")
-          .put("created", created).put("model", config.model());
+      ObjectNode o =
+          JSON.createObjectNode()
+              .put("id", id)
+              .put("object", chat ? "chat.completion" : "text_completion")
+              .put("created", created)
+              .put("model", config.model());
       ArrayNode choices = o.putArray("choices");
       ObjectNode c = choices.addObject().put("index", 0);
       if (chat) {
-        ObjectNode m = c.putObject("message").put("role", "assistant").put("content", text.toString());
+        ObjectNode m =
+            c.putObject("message").put("role", "assistant").put("content", text.toString());
         m.putNull("refusal");
         m.putArray("tool_calls");
       } else {
@@ -529,14 +686,21 @@ public final class SimEngine {
       o.set("usage", usage(r));
       o.putNull("prompt_logprobs");
       if (remoteDecode) {
-        ObjectNode kv = o.putObject("kv_transfer_params").put("do_remote_prefill", true)
-            .put("do_remote_decode", false);
+        ObjectNode kv =
+            o.putObject("kv_transfer_params")
+                .put("do_remote_prefill", true)
+                .put("do_remote_decode", false);
         ArrayNode ids = kv.putArray("remote_block_ids");
-        int promptBlocks = (r.promptTokens() + config.blockSizeTokens() - 1) / config.blockSizeTokens();
+        int promptBlocks =
+            (r.promptTokens() + config.blockSizeTokens() - 1) / config.blockSizeTokens();
         for (int i = 0; i < promptBlocks; i++) ids.add(r.blocks[i]);
-        kv.put("remote_engine_id", engineId).put("remote_request_id", id)
-            .put("remote_host", config.host()).put("remote_port", port).put("tp_size", 1)
-            .put("remote_num_tokens", r.promptTokens()).put("transfer_mode", "pull");
+        kv.put("remote_engine_id", engineId)
+            .put("remote_request_id", id)
+            .put("remote_host", config.host())
+            .put("remote_port", port)
+            .put("tp_size", 1)
+            .put("remote_num_tokens", r.promptTokens())
+            .put("transfer_mode", "pull");
       } else {
         o.putNull("kv_transfer_params");
       }
@@ -544,9 +708,13 @@ public final class SimEngine {
     }
 
     private ObjectNode usage(SimRequest r) {
-      ObjectNode u = JSON.createObjectNode().put("prompt_tokens", r.promptTokens())
-          .put("total_tokens", r.promptTokens() + r.generated).put("completion_tokens", r.generated);
-      u.putObject("prompt_tokens_details").put("cached_tokens", r.cachedTokens + r.transferredTokens);
+      ObjectNode u =
+          JSON.createObjectNode()
+              .put("prompt_tokens", r.promptTokens())
+              .put("total_tokens", r.promptTokens() + r.generated)
+              .put("completion_tokens", r.generated);
+      u.putObject("prompt_tokens_details")
+          .put("cached_tokens", r.cachedTokens + r.transferredTokens);
       return u;
     }
   }

@@ -4,8 +4,8 @@ import java.time.Duration;
 import java.util.Objects;
 
 /**
- * Configuration of one simulated engine. Defaults model Llama-3.1-8B-Instruct (BF16) served by
- * vLLM on one H100 80GB; see engine-sim/README.md for the calibration and its sources.
+ * Configuration of one simulated engine. Defaults model Llama-3.1-8B-Instruct (BF16) served by vLLM
+ * on one H100 80GB; see engine-sim/README.md for the calibration and its sources.
  *
  * <p>All durations and rates are in <em>simulated</em> time; {@code speed} divides wall time (speed
  * 10 runs ten times faster than the GPU it models). Build with {@link #builder()} or the {@code
@@ -89,21 +89,65 @@ public record SimEngineConfig(
     return new Builder(this);
   }
 
-  public SimEngineConfig withModel(String v) { return toBuilder().model(v).build(); }
-  public SimEngineConfig withBlockSizeTokens(int v) { return toBuilder().blockSizeTokens(v).build(); }
-  public SimEngineConfig withCapacityBlocks(int v) { return toBuilder().capacityBlocks(v).build(); }
-  public SimEngineConfig withPrefillTokensPerSecond(double v) { return toBuilder().prefillTokensPerSecond(v).build(); }
-  public SimEngineConfig withDecodeStepTime(Duration v) { return toBuilder().decodeStepTime(v).build(); }
-  public SimEngineConfig withMaxNumSeqs(int v) { return toBuilder().maxNumSeqs(v).build(); }
-  public SimEngineConfig withMaxNumBatchedTokens(int v) { return toBuilder().maxNumBatchedTokens(v).build(); }
-  public SimEngineConfig withMaxModelLen(int v) { return toBuilder().maxModelLen(v).build(); }
-  public SimEngineConfig withSpeed(double v) { return toBuilder().speed(v).build(); }
-  public SimEngineConfig withRole(Role v) { return toBuilder().role(v).build(); }
-  public SimEngineConfig withKvTransferTokensPerSecond(double v) { return toBuilder().kvTransferTokensPerSecond(v).build(); }
-  public SimEngineConfig withFaults(Faults v) { return toBuilder().faults(v).build(); }
-  public SimEngineConfig withExportCacheConfigInfo(boolean v) { return toBuilder().exportCacheConfigInfo(v).build(); }
-  public SimEngineConfig withHost(String v) { return toBuilder().host(v).build(); }
-  public SimEngineConfig withPort(int v) { return toBuilder().port(v).build(); }
+  public SimEngineConfig withModel(String v) {
+    return toBuilder().model(v).build();
+  }
+
+  public SimEngineConfig withBlockSizeTokens(int v) {
+    return toBuilder().blockSizeTokens(v).build();
+  }
+
+  public SimEngineConfig withCapacityBlocks(int v) {
+    return toBuilder().capacityBlocks(v).build();
+  }
+
+  public SimEngineConfig withPrefillTokensPerSecond(double v) {
+    return toBuilder().prefillTokensPerSecond(v).build();
+  }
+
+  public SimEngineConfig withDecodeStepTime(Duration v) {
+    return toBuilder().decodeStepTime(v).build();
+  }
+
+  public SimEngineConfig withMaxNumSeqs(int v) {
+    return toBuilder().maxNumSeqs(v).build();
+  }
+
+  public SimEngineConfig withMaxNumBatchedTokens(int v) {
+    return toBuilder().maxNumBatchedTokens(v).build();
+  }
+
+  public SimEngineConfig withMaxModelLen(int v) {
+    return toBuilder().maxModelLen(v).build();
+  }
+
+  public SimEngineConfig withSpeed(double v) {
+    return toBuilder().speed(v).build();
+  }
+
+  public SimEngineConfig withRole(Role v) {
+    return toBuilder().role(v).build();
+  }
+
+  public SimEngineConfig withKvTransferTokensPerSecond(double v) {
+    return toBuilder().kvTransferTokensPerSecond(v).build();
+  }
+
+  public SimEngineConfig withFaults(Faults v) {
+    return toBuilder().faults(v).build();
+  }
+
+  public SimEngineConfig withExportCacheConfigInfo(boolean v) {
+    return toBuilder().exportCacheConfigInfo(v).build();
+  }
+
+  public SimEngineConfig withHost(String v) {
+    return toBuilder().host(v).build();
+  }
+
+  public SimEngineConfig withPort(int v) {
+    return toBuilder().port(v).build();
+  }
 
   /**
    * Fault injection, all off by default.
@@ -116,8 +160,8 @@ public record SimEngineConfig(
    * @param slowStreamDelay extra wall-clock delay between streamed chunks ({@code ZERO} = off)
    * @param dieAfterRequests close the server after this many requests have been accepted; the
    *     request that reaches the limit and everything later fails at the connection (0 = off)
-   * @param refuseConnections start without a listening socket: the port is reserved then closed,
-   *     so connections are refused
+   * @param refuseConnections start without a listening socket: the port is reserved then closed, so
+   *     connections are refused
    */
   public record Faults(
       double errorRate,
@@ -139,19 +183,27 @@ public record SimEngineConfig(
     }
 
     public Faults withErrorRate(double rate, long seed) {
-      return new Faults(rate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuseConnections);
+      return new Faults(
+          rate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuseConnections);
     }
+
     public Faults withHangBeforeFirstByte(Duration d) {
       return new Faults(errorRate, seed, d, slowStreamDelay, dieAfterRequests, refuseConnections);
     }
+
     public Faults withSlowStreamDelay(Duration d) {
-      return new Faults(errorRate, seed, hangBeforeFirstByte, d, dieAfterRequests, refuseConnections);
+      return new Faults(
+          errorRate, seed, hangBeforeFirstByte, d, dieAfterRequests, refuseConnections);
     }
+
     public Faults withDieAfterRequests(int n) {
-      return new Faults(errorRate, seed, hangBeforeFirstByte, slowStreamDelay, n, refuseConnections);
+      return new Faults(
+          errorRate, seed, hangBeforeFirstByte, slowStreamDelay, n, refuseConnections);
     }
+
     public Faults withRefuseConnections(boolean refuse) {
-      return new Faults(errorRate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuse);
+      return new Faults(
+          errorRate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuse);
     }
   }
 
@@ -177,40 +229,132 @@ public record SimEngineConfig(
     Builder() {}
 
     Builder(SimEngineConfig c) {
-      model = c.model; blockSizeTokens = c.blockSizeTokens; capacityBlocks = c.capacityBlocks;
-      prefillTokensPerSecond = c.prefillTokensPerSecond; decodeStepTime = c.decodeStepTime;
-      maxNumSeqs = c.maxNumSeqs; maxNumBatchedTokens = c.maxNumBatchedTokens; maxModelLen = c.maxModelLen;
-      defaultChatMaxTokens = c.defaultChatMaxTokens; speed = c.speed; role = c.role;
-      kvTransferTokensPerSecond = c.kvTransferTokensPerSecond; faults = c.faults;
-      exportCacheConfigInfo = c.exportCacheConfigInfo; host = c.host; port = c.port;
+      model = c.model;
+      blockSizeTokens = c.blockSizeTokens;
+      capacityBlocks = c.capacityBlocks;
+      prefillTokensPerSecond = c.prefillTokensPerSecond;
+      decodeStepTime = c.decodeStepTime;
+      maxNumSeqs = c.maxNumSeqs;
+      maxNumBatchedTokens = c.maxNumBatchedTokens;
+      maxModelLen = c.maxModelLen;
+      defaultChatMaxTokens = c.defaultChatMaxTokens;
+      speed = c.speed;
+      role = c.role;
+      kvTransferTokensPerSecond = c.kvTransferTokensPerSecond;
+      faults = c.faults;
+      exportCacheConfigInfo = c.exportCacheConfigInfo;
+      host = c.host;
+      port = c.port;
     }
 
-    public Builder model(String v) { model = v; return this; }
-    public Builder blockSizeTokens(int v) { blockSizeTokens = v; return this; }
-    public Builder capacityBlocks(int v) { capacityBlocks = v; return this; }
-    public Builder prefillTokensPerSecond(double v) { prefillTokensPerSecond = v; return this; }
-    public Builder decodeStepTime(Duration v) { decodeStepTime = v; return this; }
+    public Builder model(String v) {
+      model = v;
+      return this;
+    }
+
+    public Builder blockSizeTokens(int v) {
+      blockSizeTokens = v;
+      return this;
+    }
+
+    public Builder capacityBlocks(int v) {
+      capacityBlocks = v;
+      return this;
+    }
+
+    public Builder prefillTokensPerSecond(double v) {
+      prefillTokensPerSecond = v;
+      return this;
+    }
+
+    public Builder decodeStepTime(Duration v) {
+      decodeStepTime = v;
+      return this;
+    }
+
     /** Convenience for the {@code --decode-ms-per-token} flag. */
     public Builder decodeMsPerToken(double ms) {
-      decodeStepTime = Duration.ofNanos(Math.round(ms * 1_000_000)); return this;
+      decodeStepTime = Duration.ofNanos(Math.round(ms * 1_000_000));
+      return this;
     }
-    public Builder maxNumSeqs(int v) { maxNumSeqs = v; return this; }
-    public Builder maxNumBatchedTokens(int v) { maxNumBatchedTokens = v; return this; }
-    public Builder maxModelLen(int v) { maxModelLen = v; return this; }
-    public Builder defaultChatMaxTokens(int v) { defaultChatMaxTokens = v; return this; }
-    public Builder speed(double v) { speed = v; return this; }
-    public Builder role(Role v) { role = v; return this; }
-    public Builder kvTransferTokensPerSecond(double v) { kvTransferTokensPerSecond = v; return this; }
-    public Builder faults(Faults v) { faults = v; return this; }
-    /** False hides {@code vllm:cache_config_info} from {@code /metrics} (the {@code --hide-cache-config} flag). */
-    public Builder exportCacheConfigInfo(boolean v) { exportCacheConfigInfo = v; return this; }
-    public Builder host(String v) { host = v; return this; }
-    public Builder port(int v) { port = v; return this; }
+
+    public Builder maxNumSeqs(int v) {
+      maxNumSeqs = v;
+      return this;
+    }
+
+    public Builder maxNumBatchedTokens(int v) {
+      maxNumBatchedTokens = v;
+      return this;
+    }
+
+    public Builder maxModelLen(int v) {
+      maxModelLen = v;
+      return this;
+    }
+
+    public Builder defaultChatMaxTokens(int v) {
+      defaultChatMaxTokens = v;
+      return this;
+    }
+
+    public Builder speed(double v) {
+      speed = v;
+      return this;
+    }
+
+    public Builder role(Role v) {
+      role = v;
+      return this;
+    }
+
+    public Builder kvTransferTokensPerSecond(double v) {
+      kvTransferTokensPerSecond = v;
+      return this;
+    }
+
+    public Builder faults(Faults v) {
+      faults = v;
+      return this;
+    }
+
+    /**
+     * False hides {@code vllm:cache_config_info} from {@code /metrics} (the {@code
+     * --hide-cache-config} flag).
+     */
+    public Builder exportCacheConfigInfo(boolean v) {
+      exportCacheConfigInfo = v;
+      return this;
+    }
+
+    public Builder host(String v) {
+      host = v;
+      return this;
+    }
+
+    public Builder port(int v) {
+      port = v;
+      return this;
+    }
 
     public SimEngineConfig build() {
-      return new SimEngineConfig(model, blockSizeTokens, capacityBlocks, prefillTokensPerSecond,
-          decodeStepTime, maxNumSeqs, Math.max(maxNumBatchedTokens, maxNumSeqs), maxModelLen,
-          defaultChatMaxTokens, speed, role, kvTransferTokensPerSecond, faults, exportCacheConfigInfo, host, port);
+      return new SimEngineConfig(
+          model,
+          blockSizeTokens,
+          capacityBlocks,
+          prefillTokensPerSecond,
+          decodeStepTime,
+          maxNumSeqs,
+          Math.max(maxNumBatchedTokens, maxNumSeqs),
+          maxModelLen,
+          defaultChatMaxTokens,
+          speed,
+          role,
+          kvTransferTokensPerSecond,
+          faults,
+          exportCacheConfigInfo,
+          host,
+          port);
     }
   }
 }

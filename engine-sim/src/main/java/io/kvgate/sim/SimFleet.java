@@ -17,21 +17,27 @@ public final class SimFleet {
     this.engines = List.copyOf(engines);
   }
 
-  /** Starts {@code replicas} engines from {@code base}; fails (closing any started) if one fails. */
-  public static Future<SimFleet> start(Vertx vertx, SimEngineConfig base, int replicas, int basePort) {
+  /**
+   * Starts {@code replicas} engines from {@code base}; fails (closing any started) if one fails.
+   */
+  public static Future<SimFleet> start(
+      Vertx vertx, SimEngineConfig base, int replicas, int basePort) {
     if (replicas < 1) throw new IllegalArgumentException("replicas must be >= 1");
-    if (basePort < 0 || basePort + replicas - 1 > 65535) throw new IllegalArgumentException("basePort out of range");
+    if (basePort < 0 || basePort + replicas - 1 > 65535)
+      throw new IllegalArgumentException("basePort out of range");
     List<Future<SimEngine>> started = new ArrayList<>();
     for (int i = 0; i < replicas; i++) {
       started.add(SimEngine.start(vertx, base.withPort(basePort == 0 ? 0 : basePort + i)));
     }
-    return Future.join(started).transform(ar -> {
-      List<SimEngine> ok = new ArrayList<>();
-      for (Future<SimEngine> f : started) if (f.succeeded()) ok.add(f.result());
-      if (ar.succeeded()) return Future.succeededFuture(new SimFleet(ok));
-      return Future.join(ok.stream().map(SimEngine::close).toList())
-          .transform(x -> Future.failedFuture(ar.cause()));
-    });
+    return Future.join(started)
+        .transform(
+            ar -> {
+              List<SimEngine> ok = new ArrayList<>();
+              for (Future<SimEngine> f : started) if (f.succeeded()) ok.add(f.result());
+              if (ar.succeeded()) return Future.succeededFuture(new SimFleet(ok));
+              return Future.join(ok.stream().map(SimEngine::close).toList())
+                  .transform(x -> Future.failedFuture(ar.cause()));
+            });
   }
 
   public List<SimEngine> engines() {

@@ -1,9 +1,18 @@
 package io.kvgate.sim;
 
-/** One request's scheduling state inside an {@link EngineCore}. Owned by the engine's event loop. */
+/**
+ * One request's scheduling state inside an {@link EngineCore}. Owned by the engine's event loop.
+ */
 final class SimRequest {
 
-  enum State { WAITING, TRANSFERRING, PREFILL, DECODE, FINISHED, ABORTED }
+  enum State {
+    WAITING,
+    TRANSFERRING,
+    PREFILL,
+    DECODE,
+    FINISHED,
+    ABORTED
+  }
 
   /** Receives a request's output, at the simulated time each engine step ends. */
   interface Sink {
@@ -22,8 +31,10 @@ final class SimRequest {
   State state = State.WAITING;
   int[] blocks;
   int cachedTokens;
+
   /** Leading blocks already entered into the prefix cache (hit at admission or scheduled since). */
   int cachedUpToBlock;
+
   int transferredTokens;
   int computedTokens;
   int scheduledChunk;
@@ -32,8 +43,14 @@ final class SimRequest {
   long readyAtNanos;
   long firstTokenNanos = -1;
 
-  SimRequest(long seq, int[] tokens, long[] blockHashes, int maxTokens, boolean remotePrefill,
-      long arrivalNanos, Sink sink) {
+  SimRequest(
+      long seq,
+      int[] tokens,
+      long[] blockHashes,
+      int maxTokens,
+      boolean remotePrefill,
+      long arrivalNanos,
+      Sink sink) {
     this.seq = seq;
     this.tokens = tokens;
     this.blockHashes = blockHashes;

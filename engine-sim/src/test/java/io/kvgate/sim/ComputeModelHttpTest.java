@@ -19,8 +19,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The compute model seen from a client, in wall time. Margins rely on one fact: the engine never
- * emits a token before its simulated time has passed (wall time x speed), so lower bounds are
- * exact and only upper bounds can be disturbed by a busy machine; each assertion leaves a wide gap.
+ * emits a token before its simulated time has passed (wall time x speed), so lower bounds are exact
+ * and only upper bounds can be disturbed by a busy machine; each assertion leaves a wide gap.
  */
 class ComputeModelHttpTest {
 
@@ -28,8 +28,13 @@ class ComputeModelHttpTest {
   private static HttpClient client;
 
   /** 10k prefill tokens/s at speed 5: a 4000-token prompt costs 400 ms simulated, 80 ms wall. */
-  private static final SimEngineConfig CONFIG = SimEngineConfig.builder()
-      .prefillTokensPerSecond(10_000).maxNumBatchedTokens(2048).speed(5).build();
+  private static final SimEngineConfig CONFIG =
+      SimEngineConfig.builder()
+          .prefillTokensPerSecond(10_000)
+          .maxNumBatchedTokens(2048)
+          .speed(5)
+          .build();
+
   private static final long LONE_PREFILL_WALL_MS = 80;
 
   @BeforeAll
@@ -46,17 +51,25 @@ class ComputeModelHttpTest {
 
   /** Sends a streaming chat request; completes with wall-clock nanos to the first body byte. */
   private static Future<Long> ttft(SimEngine e, String content) {
-    String body = "{\"model\":\"kvgate-sim-8b\",\"stream\":true,\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\""
-        + content + "\"}]}";
+    String body =
+        "{\"model\":\"kvgate-sim-8b\",\"stream\":true,\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\""
+            + content
+            + "\"}]}";
     long start = System.nanoTime();
     Promise<Long> first = Promise.promise();
-    return client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(e.port())
-            .setURI("/v1/chat/completions"))
+    return client
+        .request(
+            new RequestOptions()
+                .setMethod(HttpMethod.POST)
+                .setHost("127.0.0.1")
+                .setPort(e.port())
+                .setURI("/v1/chat/completions"))
         .compose(req -> req.send(body))
-        .compose(resp -> {
-          resp.handler(b -> first.tryComplete(System.nanoTime() - start));
-          return resp.end();
-        })
+        .compose(
+            resp -> {
+              resp.handler(b -> first.tryComplete(System.nanoTime() - start));
+              return resp.end();
+            })
         .compose(v -> first.future());
   }
 
@@ -66,7 +79,9 @@ class ComputeModelHttpTest {
 
   private static String prompt(int seed) {
     // 16000 chars = 4000 tokens; the seed goes first so prompts share no block
-    return ("p" + seed + " ").repeat(1).concat("z".repeat(16_000 - 3 - Integer.toString(seed).length()));
+    return ("p" + seed + " ")
+        .repeat(1)
+        .concat("z".repeat(16_000 - 3 - Integer.toString(seed).length()));
   }
 
   @Test

@@ -13,9 +13,15 @@ class EngineCoreTest {
   private static final long MS = 1_000_000L;
 
   /** 10k prefill tokens/s (0.1 ms per token), 10 ms decode step, 16-token blocks. */
-  private final SimEngineConfig config = SimEngineConfig.builder()
-      .prefillTokensPerSecond(10_000).decodeStepTime(Duration.ofMillis(10))
-      .maxNumSeqs(4).maxNumBatchedTokens(2048).capacityBlocks(1024).build();
+  private final SimEngineConfig config =
+      SimEngineConfig.builder()
+          .prefillTokensPerSecond(10_000)
+          .decodeStepTime(Duration.ofMillis(10))
+          .maxNumSeqs(4)
+          .maxNumBatchedTokens(2048)
+          .capacityBlocks(1024)
+          .build();
+
   private final EngineMetrics metrics = new EngineMetrics();
   private final EngineCore core = new EngineCore(config, metrics);
   private long seq;
@@ -38,7 +44,9 @@ class EngineCoreTest {
   }
 
   private SimRequest submit(int[] tokens, int maxTokens, boolean remote, Trace sink, long now) {
-    SimRequest r = new SimRequest(++seq, tokens, KvBlockPool.chainHashes(tokens, 16), maxTokens, remote, now, sink);
+    SimRequest r =
+        new SimRequest(
+            ++seq, tokens, KvBlockPool.chainHashes(tokens, 16), maxTokens, remote, now, sink);
     core.submit(r, now);
     return r;
   }
@@ -87,7 +95,8 @@ class EngineCoreTest {
     // whole prompt is 100 full blocks; vLLM recomputes at least one token, so 99 blocks hit
     assertEquals(99 * 16, second.cachedTokens);
     assertEquals(0, first.cachedTokens);
-    assertTrue(warm.ttft(second) * 5 < cold.ttft(first), warm.ttft(second) + " vs " + cold.ttft(first));
+    assertTrue(
+        warm.ttft(second) * 5 < cold.ttft(first), warm.ttft(second) + " vs " + cold.ttft(first));
     assertEquals(3200, metrics.prefixCacheQueries);
     assertEquals(99 * 16, metrics.prefixCacheHits);
     assertEquals(1, metrics.cacheHitRequests);
@@ -103,7 +112,7 @@ class EngineCoreTest {
     int[] p = prompt(4, 3000);
     Trace firstTrace = new Trace();
     SimRequest first = submit(p, 1, false, firstTrace, 0);
-    long t = core.advanceTo(0);                 // chunk 1 (2,048 tokens) until 204.8 ms
+    long t = core.advanceTo(0); // chunk 1 (2,048 tokens) until 204.8 ms
     Trace secondTrace = new Trace();
     SimRequest second = submit(p, 1, false, secondTrace, t / 2);
     runToIdle(t);
@@ -124,7 +133,7 @@ class EngineCoreTest {
     long t = core.advanceTo(0);
     Trace secondTrace = new Trace();
     SimRequest second = submit(p, 1, false, secondTrace, t / 2);
-    t = core.advanceTo(t);                      // chunk 2: the budget is taken, the duplicate waits
+    t = core.advanceTo(t); // chunk 2: the budget is taken, the duplicate waits
     assertEquals(1, core.waiting());
     assertEquals(1, core.running());
     runToIdle(t);
@@ -183,7 +192,7 @@ class EngineCoreTest {
       c.submit(new SimRequest(i, p, KvBlockPool.chainHashes(p, 16), 3, false, 0, tr), 0);
     }
     long t = 0;
-    while ((t = c.advanceTo(t)) != Long.MAX_VALUE) { }
+    while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
     Trace tr = traces.get(0);
     // 300 decode tokens at 0.1 ms = 30 ms per step, above the 10 ms floor
     assertEquals(30 * MS, tr.times.get(2) - tr.times.get(1));
@@ -208,7 +217,8 @@ class EngineCoreTest {
 
   @Test
   void remotePrefillChargesTransferNotComputeAndCachesBlocks() {
-    SimEngineConfig d = config.toBuilder().kvTransferTokensPerSecond(100_000).role(Role.DECODE).build();
+    SimEngineConfig d =
+        config.toBuilder().kvTransferTokensPerSecond(100_000).role(Role.DECODE).build();
     EngineMetrics m = new EngineMetrics();
     EngineCore c = new EngineCore(d, m);
     int[] p = prompt(5, 3201);
@@ -216,7 +226,7 @@ class EngineCoreTest {
     SimRequest r = new SimRequest(1, p, KvBlockPool.chainHashes(p, 16), 2, true, 0, tr);
     c.submit(r, 0);
     long t = 0;
-    while ((t = c.advanceTo(t)) != Long.MAX_VALUE) { }
+    while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
     assertEquals(3200, r.transferredTokens);
     assertEquals(1, m.prefillTokensComputed, "only the last token is recomputed");
     // 3200 tokens at 100k/s = 32 ms transfer, then a 10 ms step (vs 320 ms of local prefill)
@@ -236,7 +246,7 @@ class EngineCoreTest {
     assertEquals(1, c.running());
     assertEquals(1, c.waiting());
     long t = 0;
-    while ((t = c.advanceTo(t)) != Long.MAX_VALUE) { }
+    while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
     assertEquals(20, b.times.size());
     assertTrue(b.times.get(0) > a.times.get(19) - 1);
   }

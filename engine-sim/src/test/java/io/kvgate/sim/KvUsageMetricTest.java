@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.*;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 
-/** {@code vllm:kv_cache_usage_perc} as vLLM v1 computes it, and the knob that hides the capacity. */
+/**
+ * {@code vllm:kv_cache_usage_perc} as vLLM v1 computes it, and the knob that hides the capacity.
+ */
 class KvUsageMetricTest {
 
   private static long[] hashes(int seed, int n) {
@@ -37,10 +39,14 @@ class KvUsageMetricTest {
   void cacheConfigInfoIsRenderedUnlessHidden() {
     EngineMetrics m = new EngineMetrics();
     String shown = m.render("m", "0", 1, 0, 0.25, 16, 2048);
-    assertTrue(shown.contains("vllm:cache_config_info{block_size=\"16\",engine=\"0\",model_name=\"m\",num_gpu_blocks=\"2048\"} 1.0"), shown);
+    assertTrue(
+        shown.contains(
+            "vllm:cache_config_info{block_size=\"16\",engine=\"0\",model_name=\"m\",num_gpu_blocks=\"2048\"} 1.0"),
+        shown);
     String hidden = m.render("m", "0", 1, 0, 0.25, 16, 0);
     assertFalse(hidden.contains("cache_config_info"), hidden);
-    assertTrue(hidden.contains("vllm:kv_cache_usage_perc{model_name=\"m\",engine=\"0\"} 0.25"), hidden);
+    assertTrue(
+        hidden.contains("vllm:kv_cache_usage_perc{model_name=\"m\",engine=\"0\"} 0.25"), hidden);
   }
 
   @Test

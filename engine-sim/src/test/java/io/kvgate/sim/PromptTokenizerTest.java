@@ -25,30 +25,39 @@ class PromptTokenizerTest {
 
   @Test
   void chatTemplateIsChatMl() throws Exception {
-    String rendered = PromptTokenizer.renderChat(JSON.readTree(
-        "[{\"role\":\"system\",\"content\":\"Be brief.\"},"
-            + "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi \"},"
-            + "{\"type\":\"image_url\",\"image_url\":{\"url\":\"http://x/y.png\"}},{\"type\":\"text\",\"text\":\"!\"}]},"
-            + "{\"role\":\"assistant\",\"content\":null}]"));
-    assertEquals("<|im_start|>system\nBe brief.<|im_end|>\n"
-        + "<|im_start|>user\nHi http://x/y.png!<|im_end|>\n"
-        + "<|im_start|>assistant\n<|im_end|>\n"
-        + "<|im_start|>assistant\n", rendered);
+    String rendered =
+        PromptTokenizer.renderChat(
+            JSON.readTree(
+                "[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                    + "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi \"},"
+                    + "{\"type\":\"image_url\",\"image_url\":{\"url\":\"http://x/y.png\"}},{\"type\":\"text\",\"text\":\"!\"}]},"
+                    + "{\"role\":\"assistant\",\"content\":null}]"));
+    assertEquals(
+        "<|im_start|>system\nBe brief.<|im_end|>\n"
+            + "<|im_start|>user\nHi http://x/y.png!<|im_end|>\n"
+            + "<|im_start|>assistant\n<|im_end|>\n"
+            + "<|im_start|>assistant\n",
+        rendered);
   }
 
   @Test
   void blocksAlignWithCharBlocksOfFourTimesBlockSize() {
     String shared = "x".repeat(64 * 3);
     long[] a = KvBlockPool.chainHashes(PromptTokenizer.encode(shared + "tail one"), 16);
-    long[] b = KvBlockPool.chainHashes(PromptTokenizer.encode(shared + "another tail entirely"), 16);
+    long[] b =
+        KvBlockPool.chainHashes(PromptTokenizer.encode(shared + "another tail entirely"), 16);
     assertEquals(3, a.length);
     assertArrayEquals(a, java.util.Arrays.copyOf(b, 3));
   }
 
   @Test
   void rejectsMalformedMessages() throws Exception {
-    assertThrows(IllegalArgumentException.class, () -> PromptTokenizer.renderChat(JSON.readTree("[]")));
-    assertThrows(IllegalArgumentException.class, () -> PromptTokenizer.renderChat(JSON.readTree("[{\"content\":\"x\"}]")));
-    assertThrows(IllegalArgumentException.class, () -> PromptTokenizer.renderChat(JSON.readTree("{}")));
+    assertThrows(
+        IllegalArgumentException.class, () -> PromptTokenizer.renderChat(JSON.readTree("[]")));
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> PromptTokenizer.renderChat(JSON.readTree("[{\"content\":\"x\"}]")));
+    assertThrows(
+        IllegalArgumentException.class, () -> PromptTokenizer.renderChat(JSON.readTree("{}")));
   }
 }

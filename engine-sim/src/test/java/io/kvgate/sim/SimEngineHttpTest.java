@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
@@ -33,7 +32,8 @@ class SimEngineHttpTest {
   private static HttpClient client;
 
   /** Fast engine: 1000x speed, so a 10 ms decode step is 10 us of wall time. */
-  private static final SimEngineConfig FAST = SimEngineConfig.builder().speed(1000).capacityBlocks(2048).build();
+  private static final SimEngineConfig FAST =
+      SimEngineConfig.builder().speed(1000).capacityBlocks(2048).build();
 
   record Reply(int status, String body) {
     JsonNode json() {
@@ -66,9 +66,20 @@ class SimEngineHttpTest {
   }
 
   private static Reply send(SimEngine e, HttpMethod method, String path, String body) {
-    return await(client.request(new RequestOptions().setMethod(method).setHost("127.0.0.1").setPort(e.port()).setURI(path))
-        .compose(req -> body == null ? req.send() : req.putHeader("content-type", "application/json").send(body))
-        .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString()))));
+    return await(
+        client
+            .request(
+                new RequestOptions()
+                    .setMethod(method)
+                    .setHost("127.0.0.1")
+                    .setPort(e.port())
+                    .setURI(path))
+            .compose(
+                req ->
+                    body == null
+                        ? req.send()
+                        : req.putHeader("content-type", "application/json").send(body))
+            .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString()))));
   }
 
   private static Reply post(SimEngine e, String path, String body) {
@@ -80,7 +91,11 @@ class SimEngineHttpTest {
   }
 
   private static String chat(String content, int maxTokens, boolean stream) {
-    ObjectNode o = JSON.createObjectNode().put("model", SimEngineConfig.DEFAULT_MODEL).put("max_tokens", maxTokens).put("stream", stream);
+    ObjectNode o =
+        JSON.createObjectNode()
+            .put("model", SimEngineConfig.DEFAULT_MODEL)
+            .put("max_tokens", maxTokens)
+            .put("stream", stream);
     o.putArray("messages").addObject().put("role", "user").put("content", content);
     return o.toString();
   }
@@ -88,9 +103,12 @@ class SimEngineHttpTest {
   /** Polls a condition on the event loop until it holds (for effects the test cannot await). */
   private static void eventually(BooleanSupplier condition) {
     Promise<Void> p = Promise.promise();
-    long id = vertx.setPeriodic(2, t -> {
-      if (condition.getAsBoolean()) p.tryComplete();
-    });
+    long id =
+        vertx.setPeriodic(
+            2,
+            t -> {
+              if (condition.getAsBoolean()) p.tryComplete();
+            });
     try {
       await(p.future());
     } finally {
@@ -110,13 +128,17 @@ class SimEngineHttpTest {
       assertEquals("assistant", j.at("/choices/0/message/role").asText());
       assertEquals("length", j.at("/choices/0/finish_reason").asText());
       assertEquals(7, j.at("/choices/0/message/content").asText().trim().split(" ").length);
-      int promptTokens = PromptTokenizer.countTokens(PromptTokenizer.renderChat(JSON.readTree(body).get("messages")));
+      int promptTokens =
+          PromptTokenizer.countTokens(
+              PromptTokenizer.renderChat(JSON.readTree(body).get("messages")));
       assertEquals(promptTokens, j.at("/usage/prompt_tokens").asInt());
       assertEquals(7, j.at("/usage/completion_tokens").asInt());
       assertEquals(promptTokens + 7, j.at("/usage/total_tokens").asInt());
       assertEquals(0, j.at("/usage/prompt_tokens_details/cached_tokens").asInt());
       JsonNode again = post(e, "/v1/chat/completions", body).json();
-      assertEquals((promptTokens - 1) / 16 * 16, again.at("/usage/prompt_tokens_details/cached_tokens").asInt());
+      assertEquals(
+          (promptTokens - 1) / 16 * 16,
+          again.at("/usage/prompt_tokens_details/cached_tokens").asInt());
       EngineStats s = e.stats();
       assertEquals(2, s.requests());
       assertEquals(1, s.cacheHitRequests());
@@ -165,7 +187,11 @@ class SimEngineHttpTest {
   void completionsDefaultToSixteenTokensAndAcceptTokenIds() throws Exception {
     SimEngine e = start(FAST);
     try {
-      Reply r = post(e, "/v1/completions", "{\"model\":\"kvgate-sim-8b\",\"prompt\":\"Once upon a time\",\"stream\":true}");
+      Reply r =
+          post(
+              e,
+              "/v1/completions",
+              "{\"model\":\"kvgate-sim-8b\",\"prompt\":\"Once upon a time\",\"stream\":true}");
       assertEquals(200, r.status());
       int tokens = 0;
       for (String ev : r.body().split("\n\n")) {
@@ -176,7 +202,12 @@ class SimEngineHttpTest {
         tokens++;
       }
       assertEquals(16, tokens);
-      JsonNode ids = post(e, "/v1/completions", "{\"model\":\"kvgate-sim-8b\",\"prompt\":[1,2,3,4,5],\"max_tokens\":2}").json();
+      JsonNode ids =
+          post(
+                  e,
+                  "/v1/completions",
+                  "{\"model\":\"kvgate-sim-8b\",\"prompt\":[1,2,3,4,5],\"max_tokens\":2}")
+              .json();
       assertEquals(5, ids.at("/usage/prompt_tokens").asInt());
       assertEquals("text_completion", ids.get("object").asText());
     } finally {
@@ -193,7 +224,8 @@ class SimEngineHttpTest {
       assertEquals("kvgate-sim-8b", models.at("/data/0/id").asText());
       assertEquals(100, models.at("/data/0/max_model_len").asInt());
 
-      Reply unknown = post(e, "/v1/chat/completions", chat("x", 1, false).replace("kvgate-sim-8b", "nope"));
+      Reply unknown =
+          post(e, "/v1/chat/completions", chat("x", 1, false).replace("kvgate-sim-8b", "nope"));
       assertEquals(404, unknown.status());
       JsonNode err = unknown.json().get("error");
       assertEquals("NotFoundError", err.get("type").asText());
@@ -207,7 +239,8 @@ class SimEngineHttpTest {
 
       Reply tooLong = post(e, "/v1/chat/completions", chat("y".repeat(400), 10, false));
       assertEquals(400, tooLong.status());
-      assertTrue(tooLong.json().at("/error/message").asText().contains("maximum context length is 100"));
+      assertTrue(
+          tooLong.json().at("/error/message").asText().contains("maximum context length is 100"));
       assertEquals(0, e.stats().requests(), "rejected requests never reach the scheduler");
     } finally {
       await(e.close());
@@ -232,16 +265,28 @@ class SimEngineHttpTest {
           continue;
         }
         if (line.startsWith("# HELP ")) continue;
-        assertTrue(line.matches("[a-zA-Z_:][a-zA-Z0-9_:]*\\{[^}]*model_name=\"kvgate-sim-8b\"[^}]*} [-+0-9.eE]+|.*\\+Inf.*"), line);
+        assertTrue(
+            line.matches(
+                "[a-zA-Z_:][a-zA-Z0-9_:]*\\{[^}]*model_name=\"kvgate-sim-8b\"[^}]*} [-+0-9.eE]+|.*\\+Inf.*"),
+            line);
         String name = line.substring(0, line.indexOf('{'));
         String family = name.replaceAll("_(total|bucket|sum|count)$", "");
         assertTrue(typed.contains(family) || typed.contains(name), "no # TYPE for " + name);
         if ("counter".equals(types.get(family))) assertTrue(name.endsWith("_total"), name);
         Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
       }
-      for (String n : List.of("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
-          "vllm:prefix_cache_queries", "vllm:prefix_cache_hits", "vllm:prompt_tokens", "vllm:generation_tokens",
-          "vllm:time_to_first_token_seconds", "vllm:e2e_request_latency_seconds", "kvgate_sim_client_disconnects")) {
+      for (String n :
+          List.of(
+              "vllm:num_requests_running",
+              "vllm:num_requests_waiting",
+              "vllm:kv_cache_usage_perc",
+              "vllm:prefix_cache_queries",
+              "vllm:prefix_cache_hits",
+              "vllm:prompt_tokens",
+              "vllm:generation_tokens",
+              "vllm:time_to_first_token_seconds",
+              "vllm:e2e_request_latency_seconds",
+              "kvgate_sim_client_disconnects")) {
         assertTrue(typed.contains(n), n);
       }
       assertTrue(text.contains("vllm:generation_tokens_total{model_name=\"kvgate-sim-8b\""));
@@ -260,10 +305,15 @@ class SimEngineHttpTest {
     try {
       Promise<Void> firstChunk = Promise.promise();
       HttpClient own = vertx.createHttpClient();
-      await(own.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(e.port())
-              .setURI("/v1/chat/completions"))
-          .compose(req -> req.send(chat("stream me", 100_000, true)))
-          .map(resp -> resp.handler(b -> firstChunk.tryComplete())));
+      await(
+          own.request(
+                  new RequestOptions()
+                      .setMethod(HttpMethod.POST)
+                      .setHost("127.0.0.1")
+                      .setPort(e.port())
+                      .setURI("/v1/chat/completions"))
+              .compose(req -> req.send(chat("stream me", 100_000, true)))
+              .map(resp -> resp.handler(b -> firstChunk.tryComplete())));
       await(firstChunk.future());
       assertEquals(1, e.stats().running());
       await(own.close());
@@ -285,8 +335,14 @@ class SimEngineHttpTest {
     try {
       String prompt = "shared context ".repeat(300);
       ObjectNode pBody = (ObjectNode) JSON.readTree(chat(prompt, 1, false));
-      pBody.putObject("kv_transfer_params").put("do_remote_decode", true).put("do_remote_prefill", false)
-          .putNull("remote_engine_id").putNull("remote_block_ids").putNull("remote_host").putNull("remote_port");
+      pBody
+          .putObject("kv_transfer_params")
+          .put("do_remote_decode", true)
+          .put("do_remote_prefill", false)
+          .putNull("remote_engine_id")
+          .putNull("remote_block_ids")
+          .putNull("remote_host")
+          .putNull("remote_port");
       JsonNode pr = post(p, "/v1/chat/completions", pBody.toString()).json();
       JsonNode kv = pr.get("kv_transfer_params");
       assertTrue(kv.get("do_remote_prefill").asBoolean());
@@ -307,7 +363,8 @@ class SimEngineHttpTest {
       assertEquals(promptTokens - 1, ds.transferredTokens());
       assertEquals(1, ds.prefillTokensComputed(), "decode engine skipped the prefill");
       assertEquals(promptTokens, p.stats().prefillTokensComputed());
-      assertTrue(ds.cachedBlocks() >= (promptTokens - 1) / 16, "transferred blocks entered D's cache");
+      assertTrue(
+          ds.cachedBlocks() >= (promptTokens - 1) / 16, "transferred blocks entered D's cache");
 
       // a decode request without pull coordinates is computed locally, as vLLM does
       ObjectNode invalid = (ObjectNode) JSON.readTree(chat("other prompt ".repeat(50), 1, false));
@@ -346,16 +403,30 @@ class SimEngineHttpTest {
 
   @Test
   void hangBeforeFirstByteNeverAnswers() {
-    SimEngine e = start(FAST.withFaults(SimEngineConfig.Faults.NONE.withHangBeforeFirstByte(Duration.ofHours(1))));
+    SimEngine e =
+        start(
+            FAST.withFaults(
+                SimEngineConfig.Faults.NONE.withHangBeforeFirstByte(Duration.ofHours(1))));
     try {
-      Future<Reply> f = client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1")
-              .setPort(e.port()).setURI("/v1/chat/completions").setIdleTimeout(300))
-          .compose(req -> req.send(chat("x", 1, false)))
-          .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString())));
+      Future<Reply> f =
+          client
+              .request(
+                  new RequestOptions()
+                      .setMethod(HttpMethod.POST)
+                      .setHost("127.0.0.1")
+                      .setPort(e.port())
+                      .setURI("/v1/chat/completions")
+                      .setIdleTimeout(300))
+              .compose(req -> req.send(chat("x", 1, false)))
+              .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString())));
       Throwable failure = await(f.transform(ar -> Future.succeededFuture(ar.cause())));
-      assertInstanceOf(java.util.concurrent.TimeoutException.class, failure, "client idle timeout, no byte received");
+      assertInstanceOf(
+          java.util.concurrent.TimeoutException.class,
+          failure,
+          "client idle timeout, no byte received");
       assertEquals(0, e.stats().requests());
-      assertEquals(200, send(e, HttpMethod.GET, "/health", null).status(), "the server itself is up");
+      assertEquals(
+          200, send(e, HttpMethod.GET, "/health", null).status(), "the server itself is up");
     } finally {
       await(e.close());
     }
@@ -363,7 +434,10 @@ class SimEngineHttpTest {
 
   @Test
   void slowStreamDelaysEveryChunk() {
-    SimEngine e = start(FAST.withFaults(SimEngineConfig.Faults.NONE.withSlowStreamDelay(Duration.ofMillis(40))));
+    SimEngine e =
+        start(
+            FAST.withFaults(
+                SimEngineConfig.Faults.NONE.withSlowStreamDelay(Duration.ofMillis(40))));
     try {
       long t0 = System.nanoTime();
       Reply r = post(e, "/v1/chat/completions", chat("x", 5, true));
@@ -385,7 +459,8 @@ class SimEngineHttpTest {
       assertEquals(200, post(e, "/v1/chat/completions", chat("a", 1, false)).status());
       assertEquals(200, post(e, "/v1/chat/completions", chat("b", 1, false)).status());
       assertThrows(Throwable.class, () -> post(e, "/v1/chat/completions", chat("c", 1, false)));
-      assertThrows(Throwable.class, () -> send(e, HttpMethod.GET, "/health", null), "no longer listening");
+      assertThrows(
+          Throwable.class, () -> send(e, HttpMethod.GET, "/health", null), "no longer listening");
       assertEquals(2, e.stats().requests());
     } finally {
       await(e.close());

@@ -14,10 +14,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Load driver: keeps {@code streams} streaming chat requests open against an in-JVM fleet of
- * {@code engines} simulated engines for {@code seconds}, then compares the tokens generated with
- * the ideal the compute model allows and reports process CPU. Client and engines share the JVM,
- * so the CPU figure is an upper bound for the engines.
+ * Load driver: keeps {@code streams} streaming chat requests open against an in-JVM fleet of {@code
+ * engines} simulated engines for {@code seconds}, then compares the tokens generated with the ideal
+ * the compute model allows and reports process CPU. Client and engines share the JVM, so the CPU
+ * figure is an upper bound for the engines.
  *
  * <pre>
  * java -cp ... io.kvgate.sim.SimLoadDriver [engines=8] [streams=500] [seconds=20] [maxTokens=200] [speed=1]
@@ -40,8 +40,10 @@ public final class SimLoadDriver {
     int eventLoops = Integer.getInteger("sim.clientEventLoops", 4);
     List<HttpClient> clients = new java.util.ArrayList<>();
     for (int i = 0; i < (shared ? 1 : engines); i++) {
-      clients.add(vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true),
-          new PoolOptions().setHttp1MaxSize(streams).setEventLoopSize(eventLoops)));
+      clients.add(
+          vertx.createHttpClient(
+              new HttpClientOptions().setKeepAlive(true),
+              new PoolOptions().setHttp1MaxSize(streams).setEventLoopSize(eventLoops)));
     }
     List<SimEngine> es = fleet.engines();
     AtomicLong completed = new AtomicLong();
@@ -52,7 +54,18 @@ public final class SimLoadDriver {
     String system = "You are a helpful assistant. Answer concisely and cite sources. ".repeat(10);
     for (int i = 0; i < streams; i++) {
       int slot = i;
-      runStream(vertx, clients.get(shared ? 0 : i % engines), es.get(i % engines), system, slot, maxTokens, deadline, completed, failed, ttftNanosSum, ttftCount);
+      runStream(
+          vertx,
+          clients.get(shared ? 0 : i % engines),
+          es.get(i % engines),
+          system,
+          slot,
+          maxTokens,
+          deadline,
+          completed,
+          failed,
+          ttftNanosSum,
+          ttftCount);
     }
     // warm-up 3 s, then measure
     Promise<Void> warm = Promise.promise();
@@ -60,14 +73,21 @@ public final class SimLoadDriver {
     warm.future().await();
     long gen0 = es.stream().mapToLong(e -> e.stats().generationTokens()).sum();
     long ttft0 = ttftNanosSum.get(), ttftN0 = ttftCount.get();
-    var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+    var os =
+        (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     long cpu0 = os.getProcessCpuTime();
     long t0 = System.nanoTime();
-    long sampler = vertx.setPeriodic(2000, t -> System.out.printf(Locale.ROOT,
-        "  t=%.0fs running=%d waiting=%d kv=%.2f%n", (System.nanoTime() - t0) / 1e9,
-        es.stream().mapToInt(e -> e.stats().running()).sum(),
-        es.stream().mapToInt(e -> e.stats().waiting()).sum(),
-        es.stream().mapToDouble(e -> e.stats().kvCacheUsage()).max().orElse(0)));
+    long sampler =
+        vertx.setPeriodic(
+            2000,
+            t ->
+                System.out.printf(
+                    Locale.ROOT,
+                    "  t=%.0fs running=%d waiting=%d kv=%.2f%n",
+                    (System.nanoTime() - t0) / 1e9,
+                    es.stream().mapToInt(e -> e.stats().running()).sum(),
+                    es.stream().mapToInt(e -> e.stats().waiting()).sum(),
+                    es.stream().mapToDouble(e -> e.stats().kvCacheUsage()).max().orElse(0)));
     Promise<Void> done = Promise.promise();
     vertx.setTimer(seconds * 1000L, t -> done.complete());
     done.future().await();
@@ -81,56 +101,109 @@ public final class SimLoadDriver {
     // Ideal: every running sequence gets one token per step; a step is the decode floor unless its
     // tokens exceed what prefill throughput does in that time.
     double perEngine = (double) streams / engines;
-    double stepS = Math.max(config.decodeStepTime().toNanos() / 1e9, perEngine / config.prefillTokensPerSecond());
+    double stepS =
+        Math.max(
+            config.decodeStepTime().toNanos() / 1e9, perEngine / config.prefillTokensPerSecond());
     double ideal = streams / stepS * speed;
     double cores = Runtime.getRuntime().availableProcessors();
     double cpuPct = (cpu1 - cpu0) / 1e9 / wall / cores * 100;
     long n = ttftCount.get() - ttftN0;
-    System.out.printf(Locale.ROOT,
+    System.out.printf(
+        Locale.ROOT,
         "engines=%d streams=%d maxTokens=%d speed=%.1f window=%.1fs%n"
             + "generated %.0f tok/s (ideal decode-bound %.0f tok/s, %.1f%%)%n"
             + "running at end=%d completed streams=%d failed=%d mean wall TTFT=%.1f ms (n=%d)%n"
             + "process CPU %.1f%% of %d cores (client + engines in one JVM)%n",
-        engines, streams, maxTokens, speed, wall, tokPerS, ideal, 100 * tokPerS / ideal,
-        running, completed.get(), failed.get(), n == 0 ? 0 : (ttftNanosSum.get() - ttft0) / 1e6 / n, n, cpuPct, (int) cores);
+        engines,
+        streams,
+        maxTokens,
+        speed,
+        wall,
+        tokPerS,
+        ideal,
+        100 * tokPerS / ideal,
+        running,
+        completed.get(),
+        failed.get(),
+        n == 0 ? 0 : (ttftNanosSum.get() - ttft0) / 1e6 / n,
+        n,
+        cpuPct,
+        (int) cores);
     var threads = ManagementFactory.getThreadMXBean();
     StringBuilder top = new StringBuilder("busiest threads (CPU s):");
-    java.util.Arrays.stream(threads.getAllThreadIds()).boxed()
+    java.util.Arrays.stream(threads.getAllThreadIds())
+        .boxed()
         .map(id -> java.util.Map.entry(id, threads.getThreadCpuTime(id)))
-        .sorted((a, b) -> Long.compare(b.getValue(), a.getValue())).limit(6)
-        .forEach(en -> top.append(String.format(Locale.ROOT, " %s=%.1f",
-            threads.getThreadInfo(en.getKey()).getThreadName(), en.getValue() / 1e9)));
+        .sorted((a, b) -> Long.compare(b.getValue(), a.getValue()))
+        .limit(6)
+        .forEach(
+            en ->
+                top.append(
+                    String.format(
+                        Locale.ROOT,
+                        " %s=%.1f",
+                        threads.getThreadInfo(en.getKey()).getThreadName(),
+                        en.getValue() / 1e9)));
     System.out.println(top);
     for (HttpClient c : clients) c.close().await();
     fleet.close().await();
     vertx.close().await();
   }
 
-  private static void runStream(Vertx vertx, HttpClient client, SimEngine e, String system, int slot,
-      int maxTokens, long deadline, AtomicLong completed, AtomicLong failed, AtomicLong ttftSum, AtomicLong ttftN) {
+  private static void runStream(
+      Vertx vertx,
+      HttpClient client,
+      SimEngine e,
+      String system,
+      int slot,
+      int maxTokens,
+      long deadline,
+      AtomicLong completed,
+      AtomicLong failed,
+      AtomicLong ttftSum,
+      AtomicLong ttftN) {
     if (System.nanoTime() > deadline) return;
-    String body = "{\"model\":\"" + e.config().model() + "\",\"stream\":true,\"max_tokens\":" + maxTokens
-        + ",\"messages\":[{\"role\":\"system\",\"content\":\"" + system + "\"},{\"role\":\"user\",\"content\":\"question "
-        + slot + " at " + System.nanoTime() + "\"}]}";
+    String body =
+        "{\"model\":\""
+            + e.config().model()
+            + "\",\"stream\":true,\"max_tokens\":"
+            + maxTokens
+            + ",\"messages\":[{\"role\":\"system\",\"content\":\""
+            + system
+            + "\"},{\"role\":\"user\",\"content\":\"question "
+            + slot
+            + " at "
+            + System.nanoTime()
+            + "\"}]}";
     long start = System.nanoTime();
-    client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(e.port())
-            .setURI("/v1/chat/completions"))
+    client
+        .request(
+            new RequestOptions()
+                .setMethod(HttpMethod.POST)
+                .setHost("127.0.0.1")
+                .setPort(e.port())
+                .setURI("/v1/chat/completions"))
         .compose(req -> req.putHeader("content-type", "application/json").send(body))
-        .compose(resp -> {
-          boolean[] first = {true};
-          resp.handler(b -> {
-            if (first[0]) {
-              first[0] = false;
-              ttftSum.addAndGet(System.nanoTime() - start);
-              ttftN.incrementAndGet();
-            }
-          });
-          return resp.end();
-        })
-        .onComplete(ar -> {
-          if (ar.succeeded()) completed.incrementAndGet();
-          else failed.incrementAndGet();
-          runStream(vertx, client, e, system, slot, maxTokens, deadline, completed, failed, ttftSum, ttftN);
-        });
+        .compose(
+            resp -> {
+              boolean[] first = {true};
+              resp.handler(
+                  b -> {
+                    if (first[0]) {
+                      first[0] = false;
+                      ttftSum.addAndGet(System.nanoTime() - start);
+                      ttftN.incrementAndGet();
+                    }
+                  });
+              return resp.end();
+            })
+        .onComplete(
+            ar -> {
+              if (ar.succeeded()) completed.incrementAndGet();
+              else failed.incrementAndGet();
+              runStream(
+                  vertx, client, e, system, slot, maxTokens, deadline, completed, failed, ttftSum,
+                  ttftN);
+            });
   }
 }

@@ -35,7 +35,10 @@ import java.util.stream.Collectors;
  */
 public final class Gateway {
 
-  /** Source of the negative "shared random port" numbers that stand for port 0 (see {@link #listen}). */
+  /**
+   * Source of the negative "shared random port" numbers that stand for port 0 (see {@link
+   * #listen}).
+   */
   private static final AtomicInteger SHARED_RANDOM_PORTS = new AtomicInteger();
 
   private final Vertx vertx;
@@ -51,7 +54,8 @@ public final class Gateway {
   private int port;
   private GatewayRoutes handler;
 
-  private Gateway(Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry) throws PolicyException {
+  private Gateway(Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry)
+      throws PolicyException {
     this.vertx = vertx;
     this.config = config;
     List<ModelRoute> rs = new ArrayList<>();
@@ -59,14 +63,24 @@ public final class Gateway {
     this.routes = List.copyOf(rs);
     this.metrics = new GatewayMetrics(registry);
     routes.forEach(r -> r.endpoints().forEach(e -> metrics.bindEndpoint(r.name(), e)));
-    this.client = vertx.createHttpClient(
-        new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true)
-            .setConnectTimeout((int) config.timeouts().connect().toMillis())
-            .setMaxInitialLineLength(64 * 1024).setMaxHeaderSize(64 * 1024),
-        new PoolOptions().setHttp1MaxSize(config.pool().maxConnectionsPerEndpoint()));
+    this.client =
+        vertx.createHttpClient(
+            new HttpClientOptions()
+                .setKeepAlive(true)
+                .setTcpNoDelay(true)
+                .setConnectTimeout((int) config.timeouts().connect().toMillis())
+                .setMaxInitialLineLength(64 * 1024)
+                .setMaxHeaderSize(64 * 1024),
+            new PoolOptions().setHttp1MaxSize(config.pool().maxConnectionsPerEndpoint()));
     this.health = new HealthChecker(vertx, client, config.health(), metrics);
-    this.signals = new SignalScraper(vertx, client, config.routing().signalsInterval(), config.routing().blockSizeTokens(),
-        metrics, io.kvgate.gateway.health.KvCapacityEstimator.Settings.DEFAULTS);
+    this.signals =
+        new SignalScraper(
+            vertx,
+            client,
+            config.routing().signalsInterval(),
+            config.routing().blockSizeTokens(),
+            metrics,
+            io.kvgate.gateway.health.KvCapacityEstimator.Settings.DEFAULTS);
     this.policyWatcher = new PolicyWatcher(vertx, metrics);
   }
 
@@ -78,8 +92,12 @@ public final class Gateway {
     return start(vertx, config, GatewayMetrics.newRegistry());
   }
 
-  /** As {@link #start(Vertx, GatewayConfig)}, with the registry {@code /metrics} serves (Vert.x's own meters included when it was built with it). */
-  public static Future<Gateway> start(Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry) {
+  /**
+   * As {@link #start(Vertx, GatewayConfig)}, with the registry {@code /metrics} serves (Vert.x's
+   * own meters included when it was built with it).
+   */
+  public static Future<Gateway> start(
+      Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry) {
     Gateway g;
     try {
       g = new Gateway(vertx, config, registry);
@@ -99,27 +117,40 @@ public final class Gateway {
     // two gateways in one process never share.
     int configured = config.listener().port();
     int bindPort = configured != 0 ? configured : -SHARED_RANDOM_PORTS.incrementAndGet();
-    HttpServerOptions options = new HttpServerOptions()
-        .setHost(config.listener().host()).setPort(bindPort)
-        .setTcpNoDelay(true).setMaxInitialLineLength(64 * 1024).setMaxHeaderSize(64 * 1024)
-        .setCompressionSupported(false);
+    HttpServerOptions options =
+        new HttpServerOptions()
+            .setHost(config.listener().host())
+            .setPort(bindPort)
+            .setTcpNoDelay(true)
+            .setMaxInitialLineLength(64 * 1024)
+            .setMaxHeaderSize(64 * 1024)
+            .setCompressionSupported(false);
     GatewayRoutes h = handler;
-    Supplier<Deployable> server = () -> new VerticleBase() {
-      @Override
-      public Future<?> start() {
-        return vertx.createHttpServer(options).requestHandler(h).listen().onSuccess(s -> ports.add(s.actualPort()));
-      }
-    };
-    return vertx.deployVerticle(server, new DeploymentOptions().setInstances(config.listener().eventLoops()))
-        .map(id -> {
-          deployment = id;
-          port = ports.get(0);
-          health.start(routes);
-          signals.start(routes);
-          policyWatcher.start(routes);
-          handler.start();
-          return this;
-        })
+    Supplier<Deployable> server =
+        () ->
+            new VerticleBase() {
+              @Override
+              public Future<?> start() {
+                return vertx
+                    .createHttpServer(options)
+                    .requestHandler(h)
+                    .listen()
+                    .onSuccess(s -> ports.add(s.actualPort()));
+              }
+            };
+    return vertx
+        .deployVerticle(
+            server, new DeploymentOptions().setInstances(config.listener().eventLoops()))
+        .map(
+            id -> {
+              deployment = id;
+              port = ports.get(0);
+              health.start(routes);
+              signals.start(routes);
+              policyWatcher.start(routes);
+              handler.start();
+              return this;
+            })
         .recover(e -> close().transform(ignored -> Future.failedFuture(e)));
   }
 
@@ -144,7 +175,8 @@ public final class Gateway {
 
   /** The model named {@code name}, or null. */
   public ModelRoute route(String name) {
-    Map<String, ModelRoute> byName = routes.stream().collect(Collectors.toMap(ModelRoute::name, Function.identity()));
+    Map<String, ModelRoute> byName =
+        routes.stream().collect(Collectors.toMap(ModelRoute::name, Function.identity()));
     return byName.get(name);
   }
 
@@ -152,13 +184,16 @@ public final class Gateway {
     return metrics.registry();
   }
 
-  /** Stops listening and stops background checks; in-flight exchanges end with their connections. */
+  /**
+   * Stops listening and stops background checks; in-flight exchanges end with their connections.
+   */
   public Future<Void> close() {
     health.stop();
     signals.stop();
     policyWatcher.stop();
     if (handler != null) handler.stop();
-    Future<Void> undeployed = deployment == null ? Future.succeededFuture() : vertx.undeploy(deployment);
+    Future<Void> undeployed =
+        deployment == null ? Future.succeededFuture() : vertx.undeploy(deployment);
     deployment = null;
     return undeployed.transform(v -> client.close());
   }

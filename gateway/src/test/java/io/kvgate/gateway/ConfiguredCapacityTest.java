@@ -18,30 +18,42 @@ class ConfiguredCapacityTest {
   @Test
   void aConfiguredCapacityIsKeptAfterTheEngineStatesAnother() throws Exception {
     Vertx vertx = Vertx.vertx();
-    SimEngine engine = await(SimEngine.start(vertx, SimEngineConfig.builder().model("m").capacityBlocks(2_000).build()));
+    SimEngine engine =
+        await(
+            SimEngine.start(
+                vertx, SimEngineConfig.builder().model("m").capacityBlocks(2_000).build()));
     Gateway gateway = null;
     try {
-      GatewayConfig config = GatewayConfigLoader.parse("""
+      GatewayConfig config =
+          GatewayConfigLoader.parse(
+              """
           listener: {host: 127.0.0.1, port: 0}
           routing: {signalsInterval: 50ms}
           models:
             - name: m
               endpoints:
                 - {url: "%s", capacityBlocks: 777}
-          """.formatted(engine.url()), "test.yaml");
+          """
+                  .formatted(engine.url()),
+              "test.yaml");
       gateway = await(Gateway.start(vertx, config));
       EndpointState e = gateway.route("m").endpoints().get(0);
       assertEquals(777, gateway.route("m").index().capacityBlocks(e.slot()));
-      // Wait (deadline polling) until a scrape has read the engine's stated 2,000 blocks and published.
+      // Wait (deadline polling) until a scrape has read the engine's stated 2,000 blocks and
+      // published.
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
       String metrics = "";
-      while (System.nanoTime() < deadline && !(e.signals().isKnown() && metrics.contains("source=\"configured\""))) {
+      while (System.nanoTime() < deadline
+          && !(e.signals().isKnown() && metrics.contains("source=\"configured\""))) {
         Thread.sleep(20);
         metrics = get(gateway.port(), "/metrics").body();
       }
       assertTrue(e.signals().isKnown(), "the engine was scraped");
       assertTrue(metrics.contains("source=\"configured\""), metrics);
-      assertEquals(777, gateway.route("m").index().capacityBlocks(e.slot()), "the engine's 2,000 blocks did not replace it");
+      assertEquals(
+          777,
+          gateway.route("m").index().capacityBlocks(e.slot()),
+          "the engine's 2,000 blocks did not replace it");
     } finally {
       if (gateway != null) await(gateway.close());
       await(engine.close());

@@ -43,15 +43,32 @@ class KvCapacityLearningTest {
   @BeforeAll
   static void start() throws Exception {
     vertx = Vertx.vertx();
-    // requests last ~0.7 s (16 decode steps of 40 ms after a ~0.1 s prefill) so scrapes see them in flight
+    // requests last ~0.7 s (16 decode steps of 40 ms after a ~0.1 s prefill) so scrapes see them in
+    // flight
     SimEngineConfig base = SimEngineConfig.builder().model(MODEL).decodeMsPerToken(40).build();
-    engines.add(await(SimEngine.start(vertx, base.toBuilder().capacityBlocks(SMALL).exportCacheConfigInfo(false).build())));
-    engines.add(await(SimEngine.start(vertx, base.toBuilder().capacityBlocks(LARGE).exportCacheConfigInfo(false).build())));
+    engines.add(
+        await(
+            SimEngine.start(
+                vertx,
+                base.toBuilder().capacityBlocks(SMALL).exportCacheConfigInfo(false).build())));
+    engines.add(
+        await(
+            SimEngine.start(
+                vertx,
+                base.toBuilder().capacityBlocks(LARGE).exportCacheConfigInfo(false).build())));
     engines.add(await(SimEngine.start(vertx, base.toBuilder().capacityBlocks(STATED).build())));
     GatewayConfig.Routing d = GatewayConfig.Routing.DEFAULT;
-    GatewayConfig config = config(MODEL, engines.stream().map(SimEngine::url).toList(), "cache-aware")
-        .withRouting(new GatewayConfig.Routing(d.blockSizeTokens(), d.charsPerToken(), DEFAULT_BLOCKS, d.indexTtl(),
-            Duration.ofMillis(100), d.segmentCacheBytes(), d.exactMatch()));
+    GatewayConfig config =
+        config(MODEL, engines.stream().map(SimEngine::url).toList(), "cache-aware")
+            .withRouting(
+                new GatewayConfig.Routing(
+                    d.blockSizeTokens(),
+                    d.charsPerToken(),
+                    DEFAULT_BLOCKS,
+                    d.indexTtl(),
+                    Duration.ofMillis(100),
+                    d.segmentCacheBytes(),
+                    d.exactMatch()));
     gateway = await(Gateway.start(vertx, config));
   }
 
@@ -64,14 +81,26 @@ class KvCapacityLearningTest {
 
   /** A prompt of ~1,500 tokens whose first block is unique, so no two requests share KV blocks. */
   private static String body(long id) {
-    String content = "request " + id + " of the capacity test. " + "Unrelated filler, nothing shared. ".repeat(175);
-    return new JsonObject().put("model", MODEL).put("max_tokens", 16).put("messages", new JsonArray()
-        .add(new JsonObject().put("role", "user").put("content", content))).encode();
+    String content =
+        "request "
+            + id
+            + " of the capacity test. "
+            + "Unrelated filler, nothing shared. ".repeat(175);
+    return new JsonObject()
+        .put("model", MODEL)
+        .put("max_tokens", 16)
+        .put(
+            "messages",
+            new JsonArray().add(new JsonObject().put("role", "user").put("content", content)))
+        .encode();
   }
 
   private static EndpointState endpoint(SimEngine e) {
     String id = "127.0.0.1:" + e.port();
-    return gateway.route(MODEL).endpoints().stream().filter(s -> s.id().equals(id)).findFirst().orElseThrow();
+    return gateway.route(MODEL).endpoints().stream()
+        .filter(s -> s.id().equals(id))
+        .findFirst()
+        .orElseThrow();
   }
 
   private static long capacity(SimEngine e) {
@@ -103,18 +132,21 @@ class KvCapacityLearningTest {
     long largeRequests = 0;
     try {
       for (int c = 0; c < clients; c++) {
-        loops.add(pool.submit(() -> {
-          while (running.get()) {
-            try {
-              HttpResponse<String> r = post(gateway.port(), "/v1/chat/completions", body(ids.incrementAndGet()));
-              if (r.statusCode() == 200) done.incrementAndGet();
-              else failures.incrementAndGet();
-            } catch (Exception ex) {
-              failures.incrementAndGet();
-            }
-          }
-          return null;
-        }));
+        loops.add(
+            pool.submit(
+                () -> {
+                  while (running.get()) {
+                    try {
+                      HttpResponse<String> r =
+                          post(gateway.port(), "/v1/chat/completions", body(ids.incrementAndGet()));
+                      if (r.statusCode() == 200) done.incrementAndGet();
+                      else failures.incrementAndGet();
+                    } catch (Exception ex) {
+                      failures.incrementAndGet();
+                    }
+                  }
+                  return null;
+                }));
       }
       // poll (not synchronise) with a deadline
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -142,17 +174,32 @@ class KvCapacityLearningTest {
         }
         Thread.sleep(20);
       }
-      System.out.printf("KV capacity learned: small %d blocks (true %d, %.1f%%) after %d ms / %d requests;"
+      System.out.printf(
+          "KV capacity learned: small %d blocks (true %d, %.1f%%) after %d ms / %d requests;"
               + " large %d blocks (true %d, %.1f%%) after %d ms / %d requests; stated %d; %d changes after; %d requests, %d failures%n",
-          capacity(small), SMALL, 100.0 * (capacity(small) - SMALL) / SMALL, smallAt / 1_000_000, smallRequests,
-          capacity(large), LARGE, 100.0 * (capacity(large) - LARGE) / LARGE, largeAt / 1_000_000, largeRequests,
-          capacity(stated), changes, done.get(), failures.get());
-      assertTrue(smallAt >= 0, "small engine: index capacity " + capacity(small) + ", true " + SMALL);
-      assertTrue(largeAt >= 0, "large engine: index capacity " + capacity(large) + ", true " + LARGE);
+          capacity(small),
+          SMALL,
+          100.0 * (capacity(small) - SMALL) / SMALL,
+          smallAt / 1_000_000,
+          smallRequests,
+          capacity(large),
+          LARGE,
+          100.0 * (capacity(large) - LARGE) / LARGE,
+          largeAt / 1_000_000,
+          largeRequests,
+          capacity(stated),
+          changes,
+          done.get(),
+          failures.get());
+      assertTrue(
+          smallAt >= 0, "small engine: index capacity " + capacity(small) + ", true " + SMALL);
+      assertTrue(
+          largeAt >= 0, "large engine: index capacity " + capacity(large) + ", true " + LARGE);
       assertTrue(within(capacity(small), SMALL, 0.15), "small: " + capacity(small));
       assertTrue(within(capacity(large), LARGE, 0.15), "large: " + capacity(large));
       assertEquals(0, changes, "the learned capacities stay put under steady load");
-      assertEquals(STATED, capacity(stated), "a stated capacity is applied as is and never replaced");
+      assertEquals(
+          STATED, capacity(stated), "a stated capacity is applied as is and never replaced");
       assertEquals(0, failures.get());
     } finally {
       running.set(false);
@@ -161,17 +208,32 @@ class KvCapacityLearningTest {
     }
 
     String metrics = get(gateway.port(), "/metrics").body();
-    assertHasSeries(metrics, "kvgate_endpoint_kv_capacity_blocks", endpoint(small).id(), "learned", capacity(small));
-    assertHasSeries(metrics, "kvgate_endpoint_kv_capacity_blocks", endpoint(large).id(), "learned", capacity(large));
-    assertHasSeries(metrics, "kvgate_endpoint_kv_capacity_blocks", endpoint(stated).id(), "engine", STATED);
-    assertFalse(metrics.contains("source=\"default\""), "no endpoint is left on the default:\n" + metrics);
+    assertHasSeries(
+        metrics,
+        "kvgate_endpoint_kv_capacity_blocks",
+        endpoint(small).id(),
+        "learned",
+        capacity(small));
+    assertHasSeries(
+        metrics,
+        "kvgate_endpoint_kv_capacity_blocks",
+        endpoint(large).id(),
+        "learned",
+        capacity(large));
+    assertHasSeries(
+        metrics, "kvgate_endpoint_kv_capacity_blocks", endpoint(stated).id(), "engine", STATED);
+    assertFalse(
+        metrics.contains("source=\"default\""), "no endpoint is left on the default:\n" + metrics);
   }
 
-  private static void assertHasSeries(String metrics, String name, String endpoint, String source, long value) {
+  private static void assertHasSeries(
+      String metrics, String name, String endpoint, String source, long value) {
     for (String line : metrics.split("\n")) {
-      if (line.startsWith(name + "{") && line.contains("endpoint=\"" + endpoint + "\"")
+      if (line.startsWith(name + "{")
+          && line.contains("endpoint=\"" + endpoint + "\"")
           && line.contains("source=\"" + source + "\"")) {
-        assertEquals(value, Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)), 0.5, line);
+        assertEquals(
+            value, Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)), 0.5, line);
         return;
       }
     }

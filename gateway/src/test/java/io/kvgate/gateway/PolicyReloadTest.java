@@ -17,11 +17,15 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** A policy given as a file is hot-reloaded; an invalid edit is refused and the old policy serves on. */
+/**
+ * A policy given as a file is hot-reloaded; an invalid edit is refused and the old policy serves
+ * on.
+ */
 class PolicyReloadTest {
 
   private static String preset(String name) throws Exception {
-    try (InputStream in = PolicyReloadTest.class.getClassLoader().getResourceAsStream("policies/" + name + ".yaml")) {
+    try (InputStream in =
+        PolicyReloadTest.class.getClassLoader().getResourceAsStream("policies/" + name + ".yaml")) {
       assertNotNull(in, "preset " + name);
       return new String(in.readAllBytes(), StandardCharsets.UTF_8);
     }
@@ -31,7 +35,8 @@ class PolicyReloadTest {
   private static void awaitPolicy(Vertx vertx, ModelRoute route, String name) throws Exception {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
     while (!route.router().name().equals(name)) {
-      if (System.nanoTime() > deadline) fail("policy is still '" + route.router().name() + "', expected '" + name + "'");
+      if (System.nanoTime() > deadline)
+        fail("policy is still '" + route.router().name() + "', expected '" + name + "'");
       CompletableFutureSupport.yieldTo(vertx);
     }
   }
@@ -39,7 +44,8 @@ class PolicyReloadTest {
   @Test
   void reloadsOnChangeAndRefusesInvalidEdits(@TempDir Path dir) throws Exception {
     Vertx vertx = Vertx.vertx();
-    SimFleet fleet = await(SimFleet.start(vertx, SimEngineConfig.builder().model("m").speed(50).build(), 2, 0));
+    SimFleet fleet =
+        await(SimFleet.start(vertx, SimEngineConfig.builder().model("m").speed(50).build(), 2, 0));
     Path policy = dir.resolve("policy.yaml");
     Files.writeString(policy, preset("round-robin"));
     Gateway gateway = await(Gateway.start(vertx, config("m", fleet.urls(), policy.toString())));
@@ -54,12 +60,17 @@ class PolicyReloadTest {
       Files.writeString(policy, "plugins: [{type: no-such-plugin}]\nprofiles: oops\n");
       Files.setLastModifiedTime(policy, FileTime.from(Instant.now().plusSeconds(10)));
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-      while (!get(gateway.port(), "/metrics").body().contains("kvgate_policy_reloads_total{model=\"m\",outcome=\"rejected\"} 1.0")) {
+      while (!get(gateway.port(), "/metrics")
+          .body()
+          .contains("kvgate_policy_reloads_total{model=\"m\",outcome=\"rejected\"} 1.0")) {
         if (System.nanoTime() > deadline) fail("the invalid edit was not seen");
         CompletableFutureSupport.yieldTo(vertx);
       }
       assertEquals("least-loaded", route.router().name(), "the old policy stays in force");
-      assertEquals(200, post(gateway.port(), "/v1/chat/completions", chat("m", "still serving", 2, false)).statusCode());
+      assertEquals(
+          200,
+          post(gateway.port(), "/v1/chat/completions", chat("m", "still serving", 2, false))
+              .statusCode());
     } finally {
       await(gateway.close());
       await(fleet.close());

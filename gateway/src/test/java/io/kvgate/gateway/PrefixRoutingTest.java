@@ -37,10 +37,19 @@ class PrefixRoutingTest {
   @BeforeAll
   void start() throws Exception {
     vertx = Vertx.vertx();
-    fleet = await(SimFleet.start(vertx, SimEngineConfig.builder().model(MODEL).speed(50).build(), 4, 0));
-    gateway = await(Gateway.start(vertx, config(MODEL, fleet.urls(), "cache-aware")
-        .withLimits(new GatewayConfig.Limits(GatewayConfig.Limits.DEFAULT.maxBodyBytes(),
-            GatewayConfig.Limits.DEFAULT.maxAttempts(), offloadBodyBytes()))));
+    fleet =
+        await(
+            SimFleet.start(vertx, SimEngineConfig.builder().model(MODEL).speed(50).build(), 4, 0));
+    gateway =
+        await(
+            Gateway.start(
+                vertx,
+                config(MODEL, fleet.urls(), "cache-aware")
+                    .withLimits(
+                        new GatewayConfig.Limits(
+                            GatewayConfig.Limits.DEFAULT.maxBodyBytes(),
+                            GatewayConfig.Limits.DEFAULT.maxAttempts(),
+                            offloadBodyBytes()))));
   }
 
   @AfterAll
@@ -51,13 +60,22 @@ class PrefixRoutingTest {
   }
 
   private static String body(String system, String question) {
-    return new JsonObject().put("model", MODEL).put("max_tokens", 2).put("messages", new JsonArray()
-        .add(new JsonObject().put("role", "system").put("content", system))
-        .add(new JsonObject().put("role", "user").put("content", question))).encode();
+    return new JsonObject()
+        .put("model", MODEL)
+        .put("max_tokens", 2)
+        .put(
+            "messages",
+            new JsonArray()
+                .add(new JsonObject().put("role", "system").put("content", system))
+                .add(new JsonObject().put("role", "user").put("content", question)))
+        .encode();
   }
 
   private static long cachedTokens(HttpResponse<String> r) {
-    return new JsonObject(r.body()).getJsonObject("usage").getJsonObject("prompt_tokens_details").getLong("cached_tokens");
+    return new JsonObject(r.body())
+        .getJsonObject("usage")
+        .getJsonObject("prompt_tokens_details")
+        .getLong("cached_tokens");
   }
 
   @Test
@@ -67,12 +85,16 @@ class PrefixRoutingTest {
     assertEquals(200, first.statusCode(), first.body());
     String endpoint = first.headers().firstValue("x-kvgate-endpoint").orElseThrow();
     for (int i = 2; i <= 4; i++) {
-      HttpResponse<String> next = post(gateway.port(), "/v1/chat/completions", body(system, "q" + i));
+      HttpResponse<String> next =
+          post(gateway.port(), "/v1/chat/completions", body(system, "q" + i));
       assertEquals(endpoint, next.headers().firstValue("x-kvgate-endpoint").orElseThrow());
       assertTrue(cachedTokens(next) > 3000, "engine-reported cached tokens: " + cachedTokens(next));
       // The gateway says what it expected the engine to hold; here the engine holds all of it.
-      long predicted = Long.parseLong(next.headers().firstValue("x-kvgate-predicted-cached-tokens").orElseThrow());
-      assertTrue(predicted > 3000 && Math.abs(predicted - cachedTokens(next)) <= 16,
+      long predicted =
+          Long.parseLong(
+              next.headers().firstValue("x-kvgate-predicted-cached-tokens").orElseThrow());
+      assertTrue(
+          predicted > 3000 && Math.abs(predicted - cachedTokens(next)) <= 16,
           "predicted " + predicted + ", engine " + cachedTokens(next));
     }
   }
@@ -82,7 +104,11 @@ class PrefixRoutingTest {
     String system = "Tenant B handbook: answer with haiku only. ".repeat(300);
     HttpResponse<String> first = post(gateway.port(), "/v1/chat/completions", body(system, "q1"));
     String holder = first.headers().firstValue("x-kvgate-endpoint").orElseThrow();
-    EndpointState hot = gateway.route(MODEL).endpoints().stream().filter(e -> e.id().equals(holder)).findFirst().orElseThrow();
+    EndpointState hot =
+        gateway.route(MODEL).endpoints().stream()
+            .filter(e -> e.id().equals(holder))
+            .findFirst()
+            .orElseThrow();
     EndpointState.Lease burden = hot.acquire(5_000_000);
     try {
       HttpResponse<String> next = post(gateway.port(), "/v1/chat/completions", body(system, "q2"));
@@ -97,8 +123,11 @@ class PrefixRoutingTest {
   void differentTenantsSpreadAcrossTheFleet() throws Exception {
     java.util.Set<String> used = new java.util.HashSet<>();
     for (int t = 0; t < 12; t++) {
-      HttpResponse<String> r = post(gateway.port(), "/v1/chat/completions",
-          body(("Tenant " + t + " rules. ").repeat(400), "hello"));
+      HttpResponse<String> r =
+          post(
+              gateway.port(),
+              "/v1/chat/completions",
+              body(("Tenant " + t + " rules. ").repeat(400), "hello"));
       used.add(r.headers().firstValue("x-kvgate-endpoint").orElseThrow());
     }
     assertTrue(used.size() >= 3, "12 distinct prefixes should not pile onto " + used);
@@ -110,14 +139,17 @@ class PrefixRoutingTest {
     post(gateway.port(), "/v1/chat/completions", body(system, "a"));
     post(gateway.port(), "/v1/chat/completions", body(system, "b"));
     String metrics = get(gateway.port(), "/metrics").body();
-    assertTrue(metrics.contains("kvgate_prefix_reported_cached_tokens_total{model=\"m\"}"), metrics);
+    assertTrue(
+        metrics.contains("kvgate_prefix_reported_cached_tokens_total{model=\"m\"}"), metrics);
     assertTrue(metrics.contains("kvgate_prefix_predicted_cached_tokens_total{model=\"m\"}"));
     assertTrue(metrics.contains("kvgate_prefix_prediction_agreement_ratio{model=\"m\"}"), metrics);
     assertTrue(metrics.contains("kvgate_requests_total{endpoint="));
     assertTrue(metrics.contains("kvgate_time_to_first_byte_seconds_bucket"));
     assertTrue(metrics.contains("jvm_memory_used_bytes"));
     // The second request's system prompt was recognised, not hashed again.
-    java.util.regex.Matcher hits = java.util.regex.Pattern.compile("kvgate_prefix_segment_cache_hits_total ([0-9.]+)").matcher(metrics);
+    java.util.regex.Matcher hits =
+        java.util.regex.Pattern.compile("kvgate_prefix_segment_cache_hits_total ([0-9.]+)")
+            .matcher(metrics);
     assertTrue(hits.find(), metrics);
     assertTrue(Double.parseDouble(hits.group(1)) >= 1, hits.group());
     // promtool check metrics rejects these two binder names; they are filtered out.

@@ -22,9 +22,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Streaming behaviours that need an upstream under the test's control (a plain Vert.x server):
- * no retry after the first byte, client disconnect cancelling the upstream, and backpressure from
- * a slow client reaching the upstream.
+ * Streaming behaviours that need an upstream under the test's control (a plain Vert.x server): no
+ * retry after the first byte, client disconnect cancelling the upstream, and backpressure from a
+ * slow client reaching the upstream.
  */
 class StreamingProxyTest {
 
@@ -45,17 +45,21 @@ class StreamingProxyTest {
 
   /** An upstream answering /health and /metrics, and POSTs with {@code onPost}. */
   private String upstream(Handler<HttpServerRequest> onPost) throws Exception {
-    HttpServer s = vertx.createHttpServer().requestHandler(req -> {
-      switch (req.path()) {
-        case "/health" -> req.response().end("ok");
-        case "/metrics" -> req.response().end("");
-        case "/v1/models" -> req.response().end("{\"object\":\"list\",\"data\":[]}");
-        default -> {
-          hits.incrementAndGet();
-          req.body().onSuccess(b -> onPost.handle(req));
-        }
-      }
-    });
+    HttpServer s =
+        vertx
+            .createHttpServer()
+            .requestHandler(
+                req -> {
+                  switch (req.path()) {
+                    case "/health" -> req.response().end("ok");
+                    case "/metrics" -> req.response().end("");
+                    case "/v1/models" -> req.response().end("{\"object\":\"list\",\"data\":[]}");
+                    default -> {
+                      hits.incrementAndGet();
+                      req.body().onSuccess(b -> onPost.handle(req));
+                    }
+                  }
+                });
     return "http://127.0.0.1:" + await(s.listen(0, "127.0.0.1")).actualPort();
   }
 
@@ -63,14 +67,19 @@ class StreamingProxyTest {
     return chat("m", "stream it", 1000, true);
   }
 
-  /** Sends a streaming request over a raw socket; returns the socket positioned after the request. */
+  /**
+   * Sends a streaming request over a raw socket; returns the socket positioned after the request.
+   */
   private Socket open(String body) throws Exception {
     Socket s = new Socket("127.0.0.1", gateway.port());
     s.setSoTimeout(15_000);
     byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
     OutputStream out = s.getOutputStream();
-    out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-        + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+    out.write(
+        ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                + bytes.length
+                + "\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII));
     out.write(bytes);
     out.flush();
     return s;
@@ -78,11 +87,13 @@ class StreamingProxyTest {
 
   @Test
   void noRetryAfterFirstByteEndsStreamWithErrorEvent() throws Exception {
-    Handler<HttpServerRequest> failing = req -> {
-      req.response().setChunked(true).putHeader("content-type", "text/event-stream");
-      req.response().write("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"partial\"}}]}\n\n")
-          .onComplete(v -> vertx.setTimer(50, t -> req.connection().close()));
-    };
+    Handler<HttpServerRequest> failing =
+        req -> {
+          req.response().setChunked(true).putHeader("content-type", "text/event-stream");
+          req.response()
+              .write("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"partial\"}}]}\n\n")
+              .onComplete(v -> vertx.setTimer(50, t -> req.connection().close()));
+        };
     String u1 = upstream(failing);
     String u2 = upstream(failing);
     gateway = await(Gateway.start(vertx, config("m", List.of(u1, u2), "round-robin")));
@@ -96,20 +107,30 @@ class StreamingProxyTest {
   @Test
   void clientDisconnectCancelsUpstream() throws Exception {
     Promise<Void> upstreamSawClose = Promise.promise();
-    String u = upstream(req -> {
-      req.response().setChunked(true).putHeader("content-type", "text/event-stream");
-      long timer = vertx.setPeriodic(20, t -> req.response().write("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"));
-      req.response().closeHandler(v -> {
-        vertx.cancelTimer(timer);
-        upstreamSawClose.tryComplete();
-      });
-    });
+    String u =
+        upstream(
+            req -> {
+              req.response().setChunked(true).putHeader("content-type", "text/event-stream");
+              long timer =
+                  vertx.setPeriodic(
+                      20,
+                      t ->
+                          req.response()
+                              .write("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"));
+              req.response()
+                  .closeHandler(
+                      v -> {
+                        vertx.cancelTimer(timer);
+                        upstreamSawClose.tryComplete();
+                      });
+            });
     gateway = await(Gateway.start(vertx, config("m", List.of(u), "round-robin")));
     try (Socket s = open(streamRequest())) {
       InputStream in = s.getInputStream();
       byte[] buf = new byte[4096];
       String seen = "";
-      while (!seen.contains("data:")) seen += new String(buf, 0, in.read(buf), StandardCharsets.UTF_8);
+      while (!seen.contains("data:"))
+        seen += new String(buf, 0, in.read(buf), StandardCharsets.UTF_8);
     }
     upstreamSawClose.future().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     assertEquals(0, gateway.route("m").endpoints().get(0).localInFlight(), "load released");
@@ -120,19 +141,22 @@ class StreamingProxyTest {
     Promise<Void> upstreamBlocked = Promise.promise();
     AtomicLong written = new AtomicLong();
     Buffer chunk = Buffer.buffer("data: " + "y".repeat(64 * 1024) + "\n\n");
-    String u = upstream(req -> {
-      req.response().setChunked(true).putHeader("content-type", "text/event-stream");
-      Runnable[] pump = new Runnable[1];
-      pump[0] = () -> {
-        while (!req.response().writeQueueFull() && written.get() < 2L << 30) {
-          req.response().write(chunk);
-          written.addAndGet(chunk.length());
-        }
-        upstreamBlocked.tryComplete();
-        req.response().drainHandler(v -> pump[0].run());
-      };
-      pump[0].run();
-    });
+    String u =
+        upstream(
+            req -> {
+              req.response().setChunked(true).putHeader("content-type", "text/event-stream");
+              Runnable[] pump = new Runnable[1];
+              pump[0] =
+                  () -> {
+                    while (!req.response().writeQueueFull() && written.get() < 2L << 30) {
+                      req.response().write(chunk);
+                      written.addAndGet(chunk.length());
+                    }
+                    upstreamBlocked.tryComplete();
+                    req.response().drainHandler(v -> pump[0].run());
+                  };
+              pump[0].run();
+            });
     gateway = await(Gateway.start(vertx, config("m", List.of(u), "round-robin")));
     try (Socket s = open(streamRequest())) {
       s.setReceiveBufferSize(4096);
@@ -150,8 +174,11 @@ class StreamingProxyTest {
         stableRounds = now == last ? stableRounds + 1 : 0;
         last = now;
       }
-      assertTrue(written.get() < 64L << 20,
-          "upstream wrote " + written.get() + " bytes to a client that reads nothing; the gateway must bound it");
+      assertTrue(
+          written.get() < 64L << 20,
+          "upstream wrote "
+              + written.get()
+              + " bytes to a client that reads nothing; the gateway must bound it");
     }
   }
 }

@@ -11,11 +11,16 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** Shared helpers of the gateway tests: waiting on futures from the test thread, plain HTTP calls. */
+/**
+ * Shared helpers of the gateway tests: waiting on futures from the test thread, plain HTTP calls.
+ */
 public final class TestSupport {
 
-  public static final HttpClient HTTP = HttpClient.newBuilder()
-      .version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
+  public static final HttpClient HTTP =
+      HttpClient.newBuilder()
+          .version(HttpClient.Version.HTTP_1_1)
+          .connectTimeout(Duration.ofSeconds(5))
+          .build();
 
   private TestSupport() {}
 
@@ -31,26 +36,35 @@ public final class TestSupport {
         .withHealth(new GatewayConfig.Health(Duration.ofSeconds(30), Duration.ofSeconds(2), 3));
   }
 
-  public static HttpResponse<String> post(int port, String path, String body, String... headers) throws Exception {
-    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-        .timeout(Duration.ofSeconds(30))
-        .header("content-type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString(body));
+  public static HttpResponse<String> post(int port, String path, String body, String... headers)
+      throws Exception {
+    HttpRequest.Builder b =
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+            .timeout(Duration.ofSeconds(30))
+            .header("content-type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(body));
     for (int i = 0; i + 1 < headers.length; i += 2) b.header(headers[i], headers[i + 1]);
     return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
   }
 
   public static HttpResponse<String> get(int port, String path) throws Exception {
-    return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-        .timeout(Duration.ofSeconds(30)).GET().build(), HttpResponse.BodyHandlers.ofString());
+    return HTTP.send(
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+            .timeout(Duration.ofSeconds(30))
+            .GET()
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
   }
 
   /** The {@code error} object of an OpenAI-shaped error body; fails if the shape is wrong. */
   public static JsonObject error(HttpResponse<String> r) {
     JsonObject body = new JsonObject(r.body());
     JsonObject error = body.getJsonObject("error");
-    if (error == null || !error.containsKey("message") || !error.containsKey("type")
-        || !error.containsKey("param") || !error.containsKey("code")) {
+    if (error == null
+        || !error.containsKey("message")
+        || !error.containsKey("type")
+        || !error.containsKey("param")
+        || !error.containsKey("code")) {
       throw new AssertionError("not an OpenAI error body: " + r.body());
     }
     return error;
@@ -58,8 +72,15 @@ public final class TestSupport {
 
   /** A chat body with one user message. */
   public static String chat(String model, String content, int maxTokens, boolean stream) {
-    JsonObject b = new JsonObject().put("model", model).put("max_tokens", maxTokens).put("stream", stream)
-        .put("messages", new io.vertx.core.json.JsonArray().add(new JsonObject().put("role", "user").put("content", content)));
+    JsonObject b =
+        new JsonObject()
+            .put("model", model)
+            .put("max_tokens", maxTokens)
+            .put("stream", stream)
+            .put(
+                "messages",
+                new io.vertx.core.json.JsonArray()
+                    .add(new JsonObject().put("role", "user").put("content", content)));
     return b.encode();
   }
 }

@@ -19,12 +19,15 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Upstream misbehaviour, played by WireMock: timeouts, 5xx, resets, refused connections, SSE relay. */
+/**
+ * Upstream misbehaviour, played by WireMock: timeouts, 5xx, resets, refused connections, SSE relay.
+ */
 class UpstreamFailureTest {
 
-  static final String OK_BODY = "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
-      + "\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
-      + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}";
+  static final String OK_BODY =
+      "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+          + "\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
+          + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}";
 
   static Vertx vertx;
   static WireMockServer a;
@@ -62,9 +65,15 @@ class UpstreamFailureTest {
 
   /** Round-robin over [a, b] (or the given URLs), with short timeouts. */
   private Gateway start(List<String> urls, Duration firstByte, int attempts) throws Exception {
-    GatewayConfig c = config("m", urls, "round-robin")
-        .withTimeouts(new GatewayConfig.Timeouts(Duration.ofSeconds(1), firstByte, Duration.ofSeconds(5), Duration.ofSeconds(30)))
-        .withLimits(new GatewayConfig.Limits(1 << 20, attempts));
+    GatewayConfig c =
+        config("m", urls, "round-robin")
+            .withTimeouts(
+                new GatewayConfig.Timeouts(
+                    Duration.ofSeconds(1),
+                    firstByte,
+                    Duration.ofSeconds(5),
+                    Duration.ofSeconds(30)))
+            .withLimits(new GatewayConfig.Limits(1 << 20, attempts));
     gateway = await(Gateway.start(vertx, c));
     return gateway;
   }
@@ -80,12 +89,19 @@ class UpstreamFailureTest {
     a.stubFor(post("/v1/chat/completions").willReturn(okJson(OK_BODY).withFixedDelay(3000)));
     b.stubFor(post("/v1/chat/completions").willReturn(okJson(OK_BODY).withFixedDelay(3000)));
     start(List.of(url(a), url(b)), Duration.ofMillis(300), 3);
-    HttpResponse<String> r = post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
+    HttpResponse<String> r =
+        post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
     assertEquals(504, r.statusCode(), r.body());
     assertEquals("upstream_timeout", error(r).getString("code"));
     // Not retried: the engine may still be working on it.
-    assertEquals(1, a.getAllServeEvents().stream().filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions")).count()
-        + b.getAllServeEvents().stream().filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions")).count());
+    assertEquals(
+        1,
+        a.getAllServeEvents().stream()
+                .filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions"))
+                .count()
+            + b.getAllServeEvents().stream()
+                .filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions"))
+                .count());
   }
 
   @Test
@@ -96,9 +112,11 @@ class UpstreamFailureTest {
     b.stubFor(post("/v1/chat/completions").willReturn(okJson(OK_BODY)));
     start(List.of(url(a), url(b)), Duration.ofSeconds(5), 3);
     for (int i = 0; i < 4; i++) {
-      HttpResponse<String> r = post(gateway.port(), "/v1/chat/completions", chat("m", "hi " + i, 4, false));
+      HttpResponse<String> r =
+          post(gateway.port(), "/v1/chat/completions", chat("m", "hi " + i, 4, false));
       assertEquals(200, r.statusCode(), r.body());
-      assertEquals("127.0.0.1:" + b.port(), r.headers().firstValue("x-kvgate-endpoint").orElseThrow());
+      assertEquals(
+          "127.0.0.1:" + b.port(), r.headers().firstValue("x-kvgate-endpoint").orElseThrow());
     }
   }
 
@@ -107,7 +125,8 @@ class UpstreamFailureTest {
     healthy(a);
     a.stubFor(post("/v1/chat/completions").willReturn(serverError().withBody("engine exploded")));
     start(List.of(url(a)), Duration.ofSeconds(5), 3);
-    HttpResponse<String> r = post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
+    HttpResponse<String> r =
+        post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
     assertEquals(502, r.statusCode());
     assertTrue(error(r).getString("message").contains("engine exploded"));
   }
@@ -116,11 +135,14 @@ class UpstreamFailureTest {
   void connectionResetIsRetried() throws Exception {
     healthy(a);
     healthy(b);
-    a.stubFor(post("/v1/chat/completions").willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+    a.stubFor(
+        post("/v1/chat/completions")
+            .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
     b.stubFor(post("/v1/chat/completions").willReturn(okJson(OK_BODY)));
     start(List.of(url(a), url(b)), Duration.ofSeconds(5), 2);
     for (int i = 0; i < 3; i++) {
-      HttpResponse<String> r = post(gateway.port(), "/v1/chat/completions", chat("m", "hi " + i, 4, false));
+      HttpResponse<String> r =
+          post(gateway.port(), "/v1/chat/completions", chat("m", "hi " + i, 4, false));
       assertEquals(200, r.statusCode(), r.body());
     }
   }
@@ -135,7 +157,9 @@ class UpstreamFailureTest {
     b.stubFor(post("/v1/chat/completions").willReturn(okJson(OK_BODY)));
     start(List.of("http://127.0.0.1:" + dead, url(b)), Duration.ofSeconds(5), 2);
     for (int i = 0; i < 3; i++) {
-      assertEquals(200, post(gateway.port(), "/v1/chat/completions", chat("m", "x" + i, 4, false)).statusCode());
+      assertEquals(
+          200,
+          post(gateway.port(), "/v1/chat/completions", chat("m", "x" + i, 4, false)).statusCode());
     }
     await(gateway.close());
     start(List.of("http://127.0.0.1:" + dead), Duration.ofSeconds(5), 2);
@@ -147,13 +171,22 @@ class UpstreamFailureTest {
   @Test
   void upstream4xxBodyPassesThroughUntouched() throws Exception {
     healthy(a);
-    String body = "{\"error\":{\"message\":\"This model's maximum context length is 8 tokens\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}}";
-    a.stubFor(post("/v1/chat/completions").willReturn(badRequest().withHeader("content-type", "application/json").withBody(body)));
+    String body =
+        "{\"error\":{\"message\":\"This model's maximum context length is 8 tokens\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}}";
+    a.stubFor(
+        post("/v1/chat/completions")
+            .willReturn(
+                badRequest().withHeader("content-type", "application/json").withBody(body)));
     start(List.of(url(a)), Duration.ofSeconds(5), 3);
-    HttpResponse<String> r = post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
+    HttpResponse<String> r =
+        post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
     assertEquals(400, r.statusCode());
     assertEquals(body, r.body());
-    assertEquals(1, a.getAllServeEvents().stream().filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions")).count());
+    assertEquals(
+        1,
+        a.getAllServeEvents().stream()
+            .filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions"))
+            .count());
   }
 
   @Test
@@ -161,19 +194,32 @@ class UpstreamFailureTest {
     healthy(a);
     StringBuilder sse = new StringBuilder();
     for (int i = 0; i < 20; i++) {
-      sse.append("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t").append(i).append("\"}}]}\n\n");
+      sse.append("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t")
+          .append(i)
+          .append("\"}}]}\n\n");
     }
     sse.append("data: [DONE]\n\n");
-    a.stubFor(post("/v1/chat/completions").willReturn(aResponse().withHeader("content-type", "text/event-stream")
-        .withBody(sse.toString()).withChunkedDribbleDelay(10, 200)));
+    a.stubFor(
+        post("/v1/chat/completions")
+            .willReturn(
+                aResponse()
+                    .withHeader("content-type", "text/event-stream")
+                    .withBody(sse.toString())
+                    .withChunkedDribbleDelay(10, 200)));
     start(List.of(url(a)), Duration.ofSeconds(5), 3);
-    String body = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"vendor_extra\":{\"x\":[1,2]}}";
+    String body =
+        "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"vendor_extra\":{\"x\":[1,2]}}";
     HttpResponse<String> r = post(gateway.port(), "/v1/chat/completions", body);
     assertEquals(200, r.statusCode());
     assertEquals(sse.toString(), r.body());
     assertTrue(r.headers().firstValue("content-type").orElse("").startsWith("text/event-stream"));
-    String forwarded = a.getAllServeEvents().stream().filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions"))
-        .findFirst().orElseThrow().getRequest().getBodyAsString();
+    String forwarded =
+        a.getAllServeEvents().stream()
+            .filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions"))
+            .findFirst()
+            .orElseThrow()
+            .getRequest()
+            .getBodyAsString();
     assertEquals(body, forwarded);
     JsonObject parsed = new JsonObject(forwarded);
     assertEquals(2, parsed.getJsonObject("vendor_extra").getJsonArray("x").size());

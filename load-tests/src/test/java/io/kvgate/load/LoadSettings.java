@@ -54,18 +54,28 @@ record LoadSettings(
 
   private static final Pattern MODEL_ID = Pattern.compile("\"id\"\\s*:\\s*\"([^\"]+)\"");
 
-  /** Asks the gateway which models it serves and takes the first, so the default run needs no flags. */
+  /**
+   * Asks the gateway which models it serves and takes the first, so the default run needs no flags.
+   */
   static String firstServedModel(String baseUrl) {
     try {
       HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-      HttpResponse<String> r = client.send(
-          HttpRequest.newBuilder(URI.create(baseUrl + "/v1/models")).timeout(Duration.ofSeconds(10)).build(),
-          HttpResponse.BodyHandlers.ofString());
+      HttpResponse<String> r =
+          client.send(
+              HttpRequest.newBuilder(URI.create(baseUrl + "/v1/models"))
+                  .timeout(Duration.ofSeconds(10))
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
       Matcher m = MODEL_ID.matcher(r.body());
       if (r.statusCode() == 200 && m.find()) return m.group(1);
-      throw new IllegalStateException("GET " + baseUrl + "/v1/models answered " + r.statusCode() + ": " + r.body());
+      throw new IllegalStateException(
+          "GET " + baseUrl + "/v1/models answered " + r.statusCode() + ": " + r.body());
     } catch (java.io.IOException e) {
-      throw new IllegalStateException("no gateway at " + baseUrl + " (start one with `java -jar gateway/target/kvgate.jar demo`, or pass -DbaseUrl=...)", e);
+      throw new IllegalStateException(
+          "no gateway at "
+              + baseUrl
+              + " (start one with `java -jar gateway/target/kvgate.jar demo`, or pass -DbaseUrl=...)",
+          e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);

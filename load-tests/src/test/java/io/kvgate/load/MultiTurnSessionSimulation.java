@@ -18,7 +18,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * pattern that makes session-sticky, cache-aware routing pay. Users arrive at {@code rate}/s.
  *
  * <p>The {@code x-session-id} header carries the conversation id, as clients of session-affinity
- * routers send it. Fails the run on errors above {@code maxErrorPercent} or p95 above {@code p95Millis}.
+ * routers send it. Fails the run on errors above {@code maxErrorPercent} or p95 above {@code
+ * p95Millis}.
  */
 public class MultiTurnSessionSimulation extends Simulation {
 
@@ -26,14 +27,16 @@ public class MultiTurnSessionSimulation extends Simulation {
   private final Prompts prompts = new Prompts(s.tenants(), s.systemPromptChars());
   private final AtomicLong conversations = new AtomicLong();
 
-  private final HttpProtocolBuilder protocol = http.baseUrl(s.baseUrl())
-      .contentTypeHeader("application/json")
-      .acceptHeader("application/json")
-      .authorizationHeader("Bearer " + s.apiKey());
+  private final HttpProtocolBuilder protocol =
+      http.baseUrl(s.baseUrl())
+          .contentTypeHeader("application/json")
+          .acceptHeader("application/json")
+          .authorizationHeader("Bearer " + s.apiKey());
 
   private Session startConversation(Session session) {
     long id = conversations.incrementAndGet();
-    return session.set("conversation", id)
+    return session
+        .set("conversation", id)
         .set("tenant", (int) (id % prompts.tenants()))
         .set("history", List.<String[]>of());
   }
@@ -42,8 +45,11 @@ public class MultiTurnSessionSimulation extends Simulation {
     List<String[]> history = new ArrayList<>(session.<List<String[]>>get("history"));
     long id = session.getLong("conversation");
     history.add(new String[] {"user", Prompts.question(id * 1000 + history.size())});
-    return session.set("history", List.copyOf(history))
-        .set("body", prompts.chatBody(s.model(), session.getInt("tenant"), history, s.maxTokens(), false));
+    return session
+        .set("history", List.copyOf(history))
+        .set(
+            "body",
+            prompts.chatBody(s.model(), session.getInt("tenant"), history, s.maxTokens(), false));
   }
 
   private Session rememberAnswer(Session session) {
@@ -52,16 +58,23 @@ public class MultiTurnSessionSimulation extends Simulation {
     return session.set("history", List.copyOf(history));
   }
 
-  private final ScenarioBuilder conversation = scenario("multi-turn session")
-      .exec(this::startConversation)
-      .repeat(s.turns(), "turn").on(
-          exec(this::nextQuestion)
-              .exec(http("turn #{turn}").post("/v1/chat/completions")
-                  .header("x-session-id", session -> "conv-" + session.getLong("conversation"))
-                  .body(StringBody(session -> session.getString("body")))
-                  .check(status().is(200), jsonPath("$.choices[0].message.content").saveAs("answer")))
-              .exitHereIfFailed()
-              .exec(this::rememberAnswer));
+  private final ScenarioBuilder conversation =
+      scenario("multi-turn session")
+          .exec(this::startConversation)
+          .repeat(s.turns(), "turn")
+          .on(
+              exec(this::nextQuestion)
+                  .exec(
+                      http("turn #{turn}")
+                          .post("/v1/chat/completions")
+                          .header(
+                              "x-session-id", session -> "conv-" + session.getLong("conversation"))
+                          .body(StringBody(session -> session.getString("body")))
+                          .check(
+                              status().is(200),
+                              jsonPath("$.choices[0].message.content").saveAs("answer")))
+                  .exitHereIfFailed()
+                  .exec(this::rememberAnswer));
 
   {
     setUp(conversation.injectOpen(constantUsersPerSec(s.rate()).during(s.durationSeconds())))

@@ -5,15 +5,17 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * Deterministic prompt material for the simulations: one long system prompt per tenant (the
- * shared prefix a cache-aware router should keep on one replica) and short, distinct user
- * questions. Everything is plain ASCII so JSON escaping is trivial.
+ * Deterministic prompt material for the simulations: one long system prompt per tenant (the shared
+ * prefix a cache-aware router should keep on one replica) and short, distinct user questions.
+ * Everything is plain ASCII so JSON escaping is trivial.
  */
 final class Prompts {
 
   private static final String[] WORDS = {
-    "replica", "prefill", "decode", "tensor", "cache", "block", "router", "latency", "token", "batch",
-    "gateway", "cluster", "region", "policy", "stream", "engine", "queue", "budget", "schema", "tool"
+    "replica", "prefill", "decode", "tensor", "cache", "block", "router", "latency", "token",
+        "batch",
+    "gateway", "cluster", "region", "policy", "stream", "engine", "queue", "budget", "schema",
+        "tool"
   };
 
   private final List<String> systemPrompts;
@@ -21,7 +23,11 @@ final class Prompts {
   Prompts(int tenants, int systemPromptChars) {
     systemPrompts = new ArrayList<>(tenants);
     for (int t = 0; t < tenants; t++) {
-      systemPrompts.add(text(new SplittableRandom(1_000 + t), "You are assistant " + t + " of tenant-" + t + ". ", systemPromptChars));
+      systemPrompts.add(
+          text(
+              new SplittableRandom(1_000 + t),
+              "You are assistant " + t + " of tenant-" + t + ". ",
+              systemPromptChars));
     }
   }
 
@@ -68,12 +74,22 @@ final class Prompts {
   /** A chat body: the tenant's system prompt, then the given turns (role, content) in order. */
   String chatBody(String model, int tenant, List<String[]> turns, int maxTokens, boolean stream) {
     StringBuilder sb = new StringBuilder(systemPrompt(tenant).length() + 512);
-    sb.append("{\"model\":").append(json(model)).append(",\"max_tokens\":").append(maxTokens)
-        .append(",\"stream\":").append(stream);
+    sb.append("{\"model\":")
+        .append(json(model))
+        .append(",\"max_tokens\":")
+        .append(maxTokens)
+        .append(",\"stream\":")
+        .append(stream);
     if (stream) sb.append(",\"stream_options\":{\"include_usage\":true}");
-    sb.append(",\"messages\":[{\"role\":\"system\",\"content\":").append(json(systemPrompt(tenant))).append('}');
+    sb.append(",\"messages\":[{\"role\":\"system\",\"content\":")
+        .append(json(systemPrompt(tenant)))
+        .append('}');
     for (String[] turn : turns) {
-      sb.append(",{\"role\":").append(json(turn[0])).append(",\"content\":").append(json(turn[1])).append('}');
+      sb.append(",{\"role\":")
+          .append(json(turn[0]))
+          .append(",\"content\":")
+          .append(json(turn[1]))
+          .append('}');
     }
     return sb.append("]}").toString();
   }

@@ -46,7 +46,10 @@ public final class CacheBounds {
     return Math.max(0, Math.min((long) matchedBlocks * blockSizeTokens, maxCacheable));
   }
 
-  /** Distinct engine blocks (full blocks only) over the trace: what an infinite cache ends up holding. */
+  /**
+   * Distinct engine blocks (full blocks only) over the trace: what an infinite cache ends up
+   * holding.
+   */
   public static long distinctBlocks(List<TraceRecord> trace, int blockSizeTokens) {
     Set<Long> seen = new HashSet<>();
     for (TraceRecord r : trace) for (long k : keys(r, blockSizeTokens)) seen.add(k);
@@ -70,7 +73,8 @@ public final class CacheBounds {
   }
 
   /** Token hit rate with one LRU cache of {@code capacityBlocks} blocks. */
-  public static double pooledLru(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
+  public static double pooledLru(
+      List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
     return hitRate(trace, pooledLruUncached(trace, blockSizeTokens, capacityBlocks));
   }
 
@@ -94,18 +98,26 @@ public final class CacheBounds {
    * bound.
    */
   public static double ttftFloorMs(long[] uncached, double prefillTokensPerSecond, double q) {
-    double[] ms = java.util.Arrays.stream(uncached).mapToDouble(t -> t / prefillTokensPerSecond * 1000).sorted().toArray();
+    double[] ms =
+        java.util.Arrays.stream(uncached)
+            .mapToDouble(t -> t / prefillTokensPerSecond * 1000)
+            .sorted()
+            .toArray();
     return Replay.pct(ms, q);
   }
 
-  /** Per request, the prompt tokens one LRU cache of {@code capacityBlocks} blocks does not hold. */
-  public static long[] pooledLruUncached(List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
-    LinkedHashMap<Long, Boolean> lru = new LinkedHashMap<>(1 << 16, 0.75f, true) {
-      @Override
-      protected boolean removeEldestEntry(Map.Entry<Long, Boolean> eldest) {
-        return size() > capacityBlocks;
-      }
-    };
+  /**
+   * Per request, the prompt tokens one LRU cache of {@code capacityBlocks} blocks does not hold.
+   */
+  public static long[] pooledLruUncached(
+      List<TraceRecord> trace, int blockSizeTokens, long capacityBlocks) {
+    LinkedHashMap<Long, Boolean> lru =
+        new LinkedHashMap<>(1 << 16, 0.75f, true) {
+          @Override
+          protected boolean removeEldestEntry(Map.Entry<Long, Boolean> eldest) {
+            return size() > capacityBlocks;
+          }
+        };
     long[] uncached = new long[trace.size()];
     for (int t = 0; t < uncached.length; t++) {
       TraceRecord r = trace.get(t);

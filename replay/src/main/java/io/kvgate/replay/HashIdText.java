@@ -3,11 +3,11 @@ package io.kvgate.replay;
 import java.util.SplittableRandom;
 
 /**
- * Turns Mooncake hash ids into prompt text, so that shared ids become shared prefixes: id
- * {@code h} always renders as the same {@code 512 × charsPerToken} characters (words drawn from a
- * generator seeded with {@code h}), and a prompt is its ids' texts back to back, the last cut to the
- * record's remaining tokens. With the simulated engine's tokenizer (a fixed number of characters a
- * token) one id is exactly {@code 512 / blockSizeTokens} engine blocks, so block boundaries line up.
+ * Turns Mooncake hash ids into prompt text, so that shared ids become shared prefixes: id {@code h}
+ * always renders as the same {@code 512 × charsPerToken} characters (words drawn from a generator
+ * seeded with {@code h}), and a prompt is its ids' texts back to back, the last cut to the record's
+ * remaining tokens. With the simulated engine's tokenizer (a fixed number of characters a token)
+ * one id is exactly {@code 512 / blockSizeTokens} engine blocks, so block boundaries line up.
  */
 public final class HashIdText {
 

@@ -21,8 +21,8 @@ import java.util.SplittableRandom;
  * <ul>
  *   <li>{@code tenants} tenants with Zipf-skewed popularity (tenant {@code i}, 0-based, receives
  *       sessions with weight {@code 1 / (i + 1)^zipfExponent});
- *   <li>each tenant has one long system prompt (tool schemas, RAG instructions) of a whole number of
- *       512-token blocks, drawn uniformly in {@code [systemMinTokens, systemMaxTokens]}: whole
+ *   <li>each tenant has one long system prompt (tool schemas, RAG instructions) of a whole number
+ *       of 512-token blocks, drawn uniformly in {@code [systemMinTokens, systemMaxTokens]}: whole
  *       blocks so the trace form expresses the sharing exactly (a system prompt ending inside a
  *       512-token block would make that block session-specific, hiding up to 511 shared tokens);
  *   <li>sessions arrive as a Poisson process ({@code sessionsPerSecond}) and pick a tenant by
@@ -30,8 +30,8 @@ import java.util.SplittableRandom;
  *   <li>turn {@code k}'s prompt = system prompt + every earlier turn's user message and assistant
  *       reply + the new user message, so turn {@code k}'s hash ids extend turn {@code k-1}'s (the
  *       conversation is one token stream cut into 512-token blocks; a turn's last, partial block
- *       keeps its id when a later turn fills it, and {@link HashIdText} renders an id's text as
- *       one string cut to length, so the partial block's text is a prefix of the full one's and the
+ *       keeps its id when a later turn fills it, and {@link HashIdText} renders an id's text as one
+ *       string cut to length, so the partial block's text is a prefix of the full one's and the
  *       engine's 16-token blocks inside it hit too);
  *   <li>user messages and replies are log-normal, clamped (replies bounded by {@code
  *       outputMaxTokens});
@@ -45,8 +45,11 @@ import java.util.SplittableRandom;
  */
 public final class MultiTenantWorkload {
 
-  /** Decode time per reply token used for the gap between turns (the engine-sim's calibrated step). */
+  /**
+   * Decode time per reply token used for the gap between turns (the engine-sim's calibrated step).
+   */
   static final double REPLY_MS_PER_TOKEN = 8;
+
   static final double USER_SIGMA = 0.9;
   static final double OUTPUT_SIGMA = 0.7;
 
@@ -70,9 +73,23 @@ public final class MultiTenantWorkload {
    * @param thinkMeanSeconds mean think time between a reply and the next user message
    * @param seed the seed: same params and seed, same trace
    */
-  public record Params(int tenants, double zipfExponent, int sessions, double sessionsPerSecond, int minTurns, int maxTurns,
-      int systemMinTokens, int systemMaxTokens, int userMedianTokens, int userMinTokens, int userMaxTokens,
-      int outputMedianTokens, int outputMinTokens, int outputMaxTokens, double thinkMeanSeconds, long seed) {
+  public record Params(
+      int tenants,
+      double zipfExponent,
+      int sessions,
+      double sessionsPerSecond,
+      int minTurns,
+      int maxTurns,
+      int systemMinTokens,
+      int systemMaxTokens,
+      int userMedianTokens,
+      int userMinTokens,
+      int userMaxTokens,
+      int outputMedianTokens,
+      int outputMinTokens,
+      int outputMaxTokens,
+      double thinkMeanSeconds,
+      long seed) {
 
     /** The defaults of {@code kvgate workload multi-tenant} (see docs there). */
     public static Params defaults() {
@@ -84,20 +101,43 @@ public final class MultiTenantWorkload {
       if (zipfExponent < 0) throw new IllegalArgumentException("zipf exponent must be >= 0");
       if (sessions < 1) throw new IllegalArgumentException("sessions must be >= 1");
       if (!(sessionsPerSecond > 0)) throw new IllegalArgumentException("session rate must be > 0");
-      if (minTurns < 1 || maxTurns < minTurns) throw new IllegalArgumentException("need 1 <= min turns <= max turns");
-      if (systemMinTokens < 0 || systemMaxTokens < systemMinTokens) throw new IllegalArgumentException("need 0 <= system min <= system max");
+      if (minTurns < 1 || maxTurns < minTurns)
+        throw new IllegalArgumentException("need 1 <= min turns <= max turns");
+      if (systemMinTokens < 0 || systemMaxTokens < systemMinTokens)
+        throw new IllegalArgumentException("need 0 <= system min <= system max");
       if (ceilBlocks(systemMinTokens) > systemMaxTokens / TraceRecord.TRACE_BLOCK_TOKENS) {
-        throw new IllegalArgumentException("system prompt range [" + systemMinTokens + ", " + systemMaxTokens
-            + "] contains no whole number of 512-token blocks");
+        throw new IllegalArgumentException(
+            "system prompt range ["
+                + systemMinTokens
+                + ", "
+                + systemMaxTokens
+                + "] contains no whole number of 512-token blocks");
       }
-      if (userMinTokens < 1 || userMedianTokens < 1 || userMaxTokens < userMinTokens) throw new IllegalArgumentException("need 1 <= user min <= user max");
-      if (outputMinTokens < 1 || outputMedianTokens < 1 || outputMaxTokens < outputMinTokens) throw new IllegalArgumentException("need 1 <= output min <= output max");
+      if (userMinTokens < 1 || userMedianTokens < 1 || userMaxTokens < userMinTokens)
+        throw new IllegalArgumentException("need 1 <= user min <= user max");
+      if (outputMinTokens < 1 || outputMedianTokens < 1 || outputMaxTokens < outputMinTokens)
+        throw new IllegalArgumentException("need 1 <= output min <= output max");
       if (thinkMeanSeconds < 0) throw new IllegalArgumentException("think time must be >= 0");
     }
 
     public Params withSeed(long s) {
-      return new Params(tenants, zipfExponent, sessions, sessionsPerSecond, minTurns, maxTurns, systemMinTokens, systemMaxTokens,
-          userMedianTokens, userMinTokens, userMaxTokens, outputMedianTokens, outputMinTokens, outputMaxTokens, thinkMeanSeconds, s);
+      return new Params(
+          tenants,
+          zipfExponent,
+          sessions,
+          sessionsPerSecond,
+          minTurns,
+          maxTurns,
+          systemMinTokens,
+          systemMaxTokens,
+          userMedianTokens,
+          userMinTokens,
+          userMaxTokens,
+          outputMedianTokens,
+          outputMinTokens,
+          outputMaxTokens,
+          thinkMeanSeconds,
+          s);
     }
   }
 
@@ -111,7 +151,13 @@ public final class MultiTenantWorkload {
    * @param turnOf each record's turn within its session (0-based)
    * @param systemTokens each tenant's system prompt length
    */
-  public record Workload(Params params, List<TraceRecord> records, int[] tenantOf, int[] sessionOf, int[] turnOf, int[] systemTokens) {
+  public record Workload(
+      Params params,
+      List<TraceRecord> records,
+      int[] tenantOf,
+      int[] sessionOf,
+      int[] turnOf,
+      int[] systemTokens) {
 
     /** Sessions per tenant. */
     public int[] sessionsPerTenant() {
@@ -145,7 +191,11 @@ public final class MultiTenantWorkload {
         first[s] = Math.min(first[s], r.timestampMs());
         if (r.timestampMs() >= last[s]) {
           last[s] = r.timestampMs();
-          own[s] = Math.max(own[s], CacheBounds.keys(r, blockSizeTokens).length - systemTokens[tenantOf[i]] / blockSizeTokens);
+          own[s] =
+              Math.max(
+                  own[s],
+                  CacheBounds.keys(r, blockSizeTokens).length
+                      - systemTokens[tenantOf[i]] / blockSizeTokens);
         }
       }
       // Sweep: +own at first, -own just after last.
@@ -168,7 +218,8 @@ public final class MultiTenantWorkload {
     public double promptTokensPerSecond() {
       long tokens = 0;
       for (TraceRecord r : records) tokens += r.inputLength();
-      double span = (records.get(records.size() - 1).timestampMs() - records.get(0).timestampMs()) / 1000.0;
+      double span =
+          (records.get(records.size() - 1).timestampMs() - records.get(0).timestampMs()) / 1000.0;
       return span <= 0 ? 0 : tokens / span;
     }
   }
@@ -230,14 +281,18 @@ public final class MultiTenantWorkload {
       int tenant = 0;
       while (tenant < p.tenants() - 1 && cumulative[tenant] <= u) tenant++;
       int turns = p.minTurns() + r.nextInt(p.maxTurns() - p.minTurns() + 1);
-      // The session's token stream: system prompt blocks, then session blocks allocated as it grows.
+      // The session's token stream: system prompt blocks, then session blocks allocated as it
+      // grows.
       List<Long> stream = new ArrayList<>();
       for (long id : systemIds[tenant]) stream.add(id);
       long context = systemTokens[tenant];
       double at = startMs;
       for (int k = 0; k < turns; k++) {
-        int user = logNormal(r, p.userMedianTokens(), USER_SIGMA, p.userMinTokens(), p.userMaxTokens());
-        int output = logNormal(r, p.outputMedianTokens(), OUTPUT_SIGMA, p.outputMinTokens(), p.outputMaxTokens());
+        int user =
+            logNormal(r, p.userMedianTokens(), USER_SIGMA, p.userMinTokens(), p.userMaxTokens());
+        int output =
+            logNormal(
+                r, p.outputMedianTokens(), OUTPUT_SIGMA, p.outputMinTokens(), p.outputMaxTokens());
         int input = (int) (context + user);
         int blocks = ceilBlocks(input);
         while (stream.size() < blocks) stream.add(nextId++);
@@ -248,7 +303,10 @@ public final class MultiTenantWorkload {
         at += output * REPLY_MS_PER_TOKEN + exponential(r, p.thinkMeanSeconds() * 1000);
       }
     }
-    rows.sort(Comparator.comparingLong(Row::ts).thenComparingInt(Row::session).thenComparingInt(Row::turn));
+    rows.sort(
+        Comparator.comparingLong(Row::ts)
+            .thenComparingInt(Row::session)
+            .thenComparingInt(Row::turn));
 
     // Number ids by first appearance, as the Mooncake release does.
     Map<Long, Long> remap = new HashMap<>();
@@ -289,15 +347,25 @@ public final class MultiTenantWorkload {
       for (int i = 0; i < w.records().size(); i++) {
         TraceRecord r = w.records().get(i);
         sb.setLength(0);
-        sb.append("{\"timestamp\": ").append(r.timestampMs()).append(", \"input_length\": ").append(r.inputLength())
-            .append(", \"output_length\": ").append(r.outputLength()).append(", \"hash_ids\": [");
+        sb.append("{\"timestamp\": ")
+            .append(r.timestampMs())
+            .append(", \"input_length\": ")
+            .append(r.inputLength())
+            .append(", \"output_length\": ")
+            .append(r.outputLength())
+            .append(", \"hash_ids\": [");
         long[] ids = r.hashIds();
         for (int b = 0; b < ids.length; b++) {
           if (b > 0) sb.append(", ");
           sb.append(ids[b]);
         }
-        sb.append("], \"tenant\": ").append(w.tenantOf()[i]).append(", \"session\": ").append(w.sessionOf()[i])
-            .append(", \"turn\": ").append(w.turnOf()[i]).append("}\n");
+        sb.append("], \"tenant\": ")
+            .append(w.tenantOf()[i])
+            .append(", \"session\": ")
+            .append(w.sessionOf()[i])
+            .append(", \"turn\": ")
+            .append(w.turnOf()[i])
+            .append("}\n");
         out.write(sb.toString());
       }
     }

@@ -18,7 +18,19 @@ import java.util.List;
  * @param ttftSortedMs every request's TTFT, ascending (for the CDF plot)
  * @param loadOverTime per sample second (simulated), per engine: running + waiting requests
  */
-public record PolicyResult(String policy, long requests, long errors, double hitRate,
-    double ttftP50Ms, double ttftP90Ms, double ttftP99Ms, double e2eP50Ms, double e2eP99Ms,
-    double throughputRps, double outputTokensPerS, double prefillImbalance, List<Long> prefillPerEngine,
-    double[] ttftSortedMs, List<int[]> loadOverTime) {}
+public record PolicyResult(
+    String policy,
+    long requests,
+    long errors,
+    double hitRate,
+    double ttftP50Ms,
+    double ttftP90Ms,
+    double ttftP99Ms,
+    double e2eP50Ms,
+    double e2eP99Ms,
+    double throughputRps,
+    double outputTokensPerS,
+    double prefillImbalance,
+    List<Long> prefillPerEngine,
+    double[] ttftSortedMs,
+    List<int[]> loadOverTime) {}

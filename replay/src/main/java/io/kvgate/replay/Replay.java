@@ -36,22 +36,43 @@ public final class Replay {
 
   private Replay() {}
 
-  public static ReplayReport run(ReplayOptions o, GatewayLauncher launcher, PrintStream progress) throws Exception {
+  public static ReplayReport run(ReplayOptions o, GatewayLauncher launcher, PrintStream progress)
+      throws Exception {
     List<TraceRecord> trace = TraceReader.read(o.trace(), o.limit());
     if (trace.isEmpty()) throw new IllegalArgumentException(o.trace() + ": no records");
     int bs = o.engine().blockSizeTokens();
     boolean mooncake = trace.get(0).path() == null;
     double oracle = mooncake ? CacheBounds.oracle(trace, bs) : Double.NaN;
-    long[] pooledMisses = mooncake ? CacheBounds.pooledLruUncached(trace, bs, (long) o.replicas() * o.engine().capacityBlocks()) : null;
+    long[] pooledMisses =
+        mooncake
+            ? CacheBounds.pooledLruUncached(
+                trace, bs, (long) o.replicas() * o.engine().capacityBlocks())
+            : null;
     double pooled = mooncake ? CacheBounds.hitRate(trace, pooledMisses) : Double.NaN;
     long workingSet = mooncake ? CacheBounds.distinctBlocks(trace, bs) : 0;
-    double ttftFloor = mooncake ? CacheBounds.ttftFloorMs(pooledMisses, o.engine().prefillTokensPerSecond(), 0.99) : Double.NaN;
-    progress.printf(Locale.ROOT, "trace %s: %d requests over %.1f min; references: oracle %.3f, pooled LRU %.3f (%d x %d blocks)%n",
-        o.trace(), trace.size(), (trace.get(trace.size() - 1).timestampMs() - trace.get(0).timestampMs()) / 60000.0,
-        oracle, pooled, o.replicas(), o.engine().capacityBlocks());
+    double ttftFloor =
+        mooncake
+            ? CacheBounds.ttftFloorMs(pooledMisses, o.engine().prefillTokensPerSecond(), 0.99)
+            : Double.NaN;
+    progress.printf(
+        Locale.ROOT,
+        "trace %s: %d requests over %.1f min; references: oracle %.3f, pooled LRU %.3f (%d x %d blocks)%n",
+        o.trace(),
+        trace.size(),
+        (trace.get(trace.size() - 1).timestampMs() - trace.get(0).timestampMs()) / 60000.0,
+        oracle,
+        pooled,
+        o.replicas(),
+        o.engine().capacityBlocks());
     if (mooncake) {
-      progress.printf(Locale.ROOT, "working set %d distinct blocks of %d tokens; fleet cache %d x %d = %d blocks (%.2f of it)%n",
-          workingSet, bs, o.replicas(), o.engine().capacityBlocks(), (long) o.replicas() * o.engine().capacityBlocks(),
+      progress.printf(
+          Locale.ROOT,
+          "working set %d distinct blocks of %d tokens; fleet cache %d x %d = %d blocks (%.2f of it)%n",
+          workingSet,
+          bs,
+          o.replicas(),
+          o.engine().capacityBlocks(),
+          (long) o.replicas() * o.engine().capacityBlocks(),
           (double) o.replicas() * o.engine().capacityBlocks() / Math.max(1, workingSet));
     }
     List<PolicyResult> results = new ArrayList<>();
@@ -59,23 +80,56 @@ public final class Replay {
     try {
       if (o.warmup() > 0 && !o.policies().isEmpty()) {
         List<TraceRecord> head = trace.subList(0, Math.min(trace.size(), o.warmup()));
-        progress.printf(Locale.ROOT, "warm-up: %d requests through a throwaway fleet and gateway (%s), not measured%n",
-            head.size(), o.policies().get(0));
-        ReplayOptions w = new ReplayOptions(o.trace(), o.policies(), o.replicas(), o.engine(), o.limit(), o.maxOutputTokens(),
-            o.maxOutstanding(), o.jitterMs(), o.seed(), null, 0);
-        runPolicy(vertx, w, head, o.policies().get(0), null, launcher, new PrintStream(java.io.OutputStream.nullOutputStream()));
+        progress.printf(
+            Locale.ROOT,
+            "warm-up: %d requests through a throwaway fleet and gateway (%s), not measured%n",
+            head.size(),
+            o.policies().get(0));
+        ReplayOptions w =
+            new ReplayOptions(
+                o.trace(),
+                o.policies(),
+                o.replicas(),
+                o.engine(),
+                o.limit(),
+                o.maxOutputTokens(),
+                o.maxOutstanding(),
+                o.jitterMs(),
+                o.seed(),
+                null,
+                0);
+        runPolicy(
+            vertx,
+            w,
+            head,
+            o.policies().get(0),
+            null,
+            launcher,
+            new PrintStream(java.io.OutputStream.nullOutputStream()));
       }
       java.util.Set<String> csvNames = new java.util.HashSet<>();
       for (String policy : o.policies()) {
         String name = fileName(policy);
         for (int k = 2; !csvNames.add(name); k++) name = fileName(policy) + "-" + k;
-        results.add(runPolicy(vertx, o, trace, policy, "requests-" + name + ".csv", launcher, progress));
+        results.add(
+            runPolicy(vertx, o, trace, policy, "requests-" + name + ".csv", launcher, progress));
       }
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
-    ReplayReport report = new ReplayReport(o.trace().toString(), trace.size(), o.replicas(), o.engine().capacityBlocks(),
-        bs, o.engine().speed(), oracle, pooled, workingSet, ttftFloor, results);
+    ReplayReport report =
+        new ReplayReport(
+            o.trace().toString(),
+            trace.size(),
+            o.replicas(),
+            o.engine().capacityBlocks(),
+            bs,
+            o.engine().speed(),
+            oracle,
+            pooled,
+            workingSet,
+            ttftFloor,
+            results);
     if (o.out() != null) ReportWriter.write(report, o.out());
     progress.print(ReportWriter.table(report));
     return report;
@@ -85,8 +139,15 @@ public final class Replay {
     return f.toCompletionStage().toCompletableFuture().get(seconds, TimeUnit.SECONDS);
   }
 
-  private static PolicyResult runPolicy(Vertx vertx, ReplayOptions o, List<TraceRecord> trace, String policy,
-      String csvName, GatewayLauncher launcher, PrintStream progress) throws Exception {
+  private static PolicyResult runPolicy(
+      Vertx vertx,
+      ReplayOptions o,
+      List<TraceRecord> trace,
+      String policy,
+      String csvName,
+      GatewayLauncher launcher,
+      PrintStream progress)
+      throws Exception {
     SimFleet fleet = await(SimFleet.start(vertx, o.engine(), o.replicas(), 0), 30);
     GatewayLauncher.RunningGateway gw;
     try {
@@ -135,18 +196,31 @@ public final class Replay {
     }
   }
 
-  private static PolicyResult drive(Vertx vertx, ReplayOptions o, List<TraceRecord> trace, String policy,
-      String csvName, SimFleet fleet, String baseUrl, PrintStream progress) throws Exception {
+  private static PolicyResult drive(
+      Vertx vertx,
+      ReplayOptions o,
+      List<TraceRecord> trace,
+      String policy,
+      String csvName,
+      SimFleet fleet,
+      String baseUrl,
+      PrintStream progress)
+      throws Exception {
     URI base = URI.create(baseUrl);
-    HttpClient client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true),
-        new PoolOptions().setHttp1MaxSize(Math.max(16, o.maxOutstanding())));
+    HttpClient client =
+        vertx.createHttpClient(
+            new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true),
+            new PoolOptions().setHttp1MaxSize(Math.max(16, o.maxOutstanding())));
     HashIdText text = new HashIdText(ReplayOptions.CHARS_PER_TOKEN);
     double speed = o.engine().speed();
     long t0Trace = trace.get(0).timestampMs();
     long[] dueNanos = new long[trace.size()];
     SplittableRandom jitter = new SplittableRandom(o.seed());
     for (int i = 0; i < dueNanos.length; i++) {
-      double ms = trace.get(i).timestampMs() - t0Trace + (o.jitterMs() > 0 ? jitter.nextDouble() * o.jitterMs() : 0);
+      double ms =
+          trace.get(i).timestampMs()
+              - t0Trace
+              + (o.jitterMs() > 0 ? jitter.nextDouble() * o.jitterMs() : 0);
       dueNanos[i] = (long) (ms / speed * 1e6);
     }
     Arrays.sort(dueNanos);
@@ -155,29 +229,49 @@ public final class Replay {
     List<int[]> load = new ArrayList<>();
     long start = System.nanoTime();
     io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
-    long dispatcher = vertx.setPeriodic(2, t -> {
-      long now = System.nanoTime() - start;
-      while (run.next < trace.size() && dueNanos[run.next] <= now) {
-        int i = run.next++;
-        run.sentNanos[i] = now;
-        send(client, base, text, o, trace.get(i), i, run, done, trace.size());
-      }
-    });
+    long dispatcher =
+        vertx.setPeriodic(
+            2,
+            t -> {
+              long now = System.nanoTime() - start;
+              while (run.next < trace.size() && dueNanos[run.next] <= now) {
+                int i = run.next++;
+                run.sentNanos[i] = now;
+                send(client, base, text, o, trace.get(i), i, run, done, trace.size());
+              }
+            });
     long sampleMs = Math.max(20, (long) (1000 / speed));
-    long sampler = vertx.setPeriodic(sampleMs, t -> {
-      int[] row = new int[fleet.engines().size()];
-      for (int e = 0; e < row.length; e++) {
-        EngineStats s = fleet.engines().get(e).stats();
-        row[e] = s.running() + s.waiting();
-      }
-      load.add(row);
-    });
-    long reporter = vertx.setPeriodic(5000, t -> progress.printf(Locale.ROOT,
-        "  %-20s sent %6d/%d  done %6d  outstanding %4d  errors %d  elapsed %.0f s%n", policy, run.next, trace.size(),
-        run.completed.get(), run.outstanding.get(), run.errors.get(), (System.nanoTime() - start) / 1e9));
+    long sampler =
+        vertx.setPeriodic(
+            sampleMs,
+            t -> {
+              int[] row = new int[fleet.engines().size()];
+              for (int e = 0; e < row.length; e++) {
+                EngineStats s = fleet.engines().get(e).stats();
+                row[e] = s.running() + s.waiting();
+              }
+              load.add(row);
+            });
+    long reporter =
+        vertx.setPeriodic(
+            5000,
+            t ->
+                progress.printf(
+                    Locale.ROOT,
+                    "  %-20s sent %6d/%d  done %6d  outstanding %4d  errors %d  elapsed %.0f s%n",
+                    policy,
+                    run.next,
+                    trace.size(),
+                    run.completed.get(),
+                    run.outstanding.get(),
+                    run.errors.get(),
+                    (System.nanoTime() - start) / 1e9));
     double spanSeconds = dueNanos[dueNanos.length - 1] / 1e9;
     try {
-      done.future().toCompletionStage().toCompletableFuture().get((long) spanSeconds + 600, TimeUnit.SECONDS);
+      done.future()
+          .toCompletionStage()
+          .toCompletableFuture()
+          .get((long) spanSeconds + 600, TimeUnit.SECONDS);
     } finally {
       vertx.cancelTimer(dispatcher);
       vertx.cancelTimer(sampler);
@@ -199,15 +293,45 @@ public final class Replay {
     }
     double meanPrefill = prefill.stream().mapToLong(Long::longValue).average().orElse(0);
     double maxPrefill = prefill.stream().mapToLong(Long::longValue).max().orElse(0);
-    double[] ttft = Arrays.stream(run.ttftNanos).filter(v -> v >= 0).mapToDouble(v -> v / 1e6 * speed).sorted().toArray();
-    double[] e2e = Arrays.stream(run.e2eNanos).filter(v -> v >= 0).mapToDouble(v -> v / 1e6 * speed).sorted().toArray();
-    PolicyResult r = new PolicyResult(policy, trace.size(), run.errors.get(), prompt == 0 ? 0 : (double) cached / prompt,
-        pct(ttft, 0.5), pct(ttft, 0.9), pct(ttft, 0.99), pct(e2e, 0.5), pct(e2e, 0.99),
-        run.completed.get() / simSeconds, run.outputTokens.get() / simSeconds,
-        meanPrefill == 0 ? 0 : maxPrefill / meanPrefill, prefill, ttft, load);
+    double[] ttft =
+        Arrays.stream(run.ttftNanos)
+            .filter(v -> v >= 0)
+            .mapToDouble(v -> v / 1e6 * speed)
+            .sorted()
+            .toArray();
+    double[] e2e =
+        Arrays.stream(run.e2eNanos)
+            .filter(v -> v >= 0)
+            .mapToDouble(v -> v / 1e6 * speed)
+            .sorted()
+            .toArray();
+    PolicyResult r =
+        new PolicyResult(
+            policy,
+            trace.size(),
+            run.errors.get(),
+            prompt == 0 ? 0 : (double) cached / prompt,
+            pct(ttft, 0.5),
+            pct(ttft, 0.9),
+            pct(ttft, 0.99),
+            pct(e2e, 0.5),
+            pct(e2e, 0.99),
+            run.completed.get() / simSeconds,
+            run.outputTokens.get() / simSeconds,
+            meanPrefill == 0 ? 0 : maxPrefill / meanPrefill,
+            prefill,
+            ttft,
+            load);
     if (o.out() != null && csvName != null) writeRequests(o.out().resolve(csvName), run, speed);
-    progress.printf(Locale.ROOT, "  %-20s finished: hit rate %.3f, TTFT p50 %.0f ms p99 %.0f ms, errors %d, imbalance %.2f%n",
-        policy, r.hitRate(), r.ttftP50Ms(), r.ttftP99Ms(), r.errors(), r.prefillImbalance());
+    progress.printf(
+        Locale.ROOT,
+        "  %-20s finished: hit rate %.3f, TTFT p50 %.0f ms p99 %.0f ms, errors %d, imbalance %.2f%n",
+        policy,
+        r.hitRate(),
+        r.ttftP50Ms(),
+        r.ttftP99Ms(),
+        r.errors(),
+        r.prefillImbalance());
     return r;
   }
 
@@ -216,59 +340,90 @@ public final class Replay {
     return sorted[Math.min(sorted.length - 1, (int) Math.floor(p * sorted.length))];
   }
 
-  private static void send(HttpClient client, URI base, HashIdText text, ReplayOptions o, TraceRecord rec, int i,
-      Run run, io.vertx.core.Promise<Void> done, int total) {
+  private static void send(
+      HttpClient client,
+      URI base,
+      HashIdText text,
+      ReplayOptions o,
+      TraceRecord rec,
+      int i,
+      Run run,
+      io.vertx.core.Promise<Void> done,
+      int total) {
     if (run.outstanding.get() >= o.maxOutstanding()) {
       run.errors.incrementAndGet();
       finishOne(run, done, total);
       return;
     }
-    int maxTokens = o.maxOutputTokens() > 0 ? Math.min(o.maxOutputTokens(), Math.max(1, rec.outputLength())) : Math.max(1, rec.outputLength());
+    int maxTokens =
+        o.maxOutputTokens() > 0
+            ? Math.min(o.maxOutputTokens(), Math.max(1, rec.outputLength()))
+            : Math.max(1, rec.outputLength());
     String path;
     Buffer body;
     if (rec.path() == null) {
       path = "/v1/completions";
-      body = new JsonObject().put("model", o.engine().model()).put("prompt", text.prompt(rec))
-          .put("max_tokens", maxTokens).put("stream", true)
-          .put("stream_options", new JsonObject().put("include_usage", true)).put("ignore_eos", true).toBuffer();
+      body =
+          new JsonObject()
+              .put("model", o.engine().model())
+              .put("prompt", text.prompt(rec))
+              .put("max_tokens", maxTokens)
+              .put("stream", true)
+              .put("stream_options", new JsonObject().put("include_usage", true))
+              .put("ignore_eos", true)
+              .toBuffer();
     } else {
       path = rec.path();
       body = Buffer.buffer(rec.body());
     }
     run.outstanding.incrementAndGet();
     long t0 = System.nanoTime();
-    client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(base.getHost()).setPort(base.getPort())
-            .setURI(path).putHeader("content-type", "application/json"))
+    client
+        .request(
+            new RequestOptions()
+                .setMethod(HttpMethod.POST)
+                .setHost(base.getHost())
+                .setPort(base.getPort())
+                .setURI(path)
+                .putHeader("content-type", "application/json"))
         .compose(req -> req.send(body))
-        .compose(resp -> {
-          if (resp.statusCode() != 200) return resp.body().compose(b -> Future.failedFuture("HTTP " + resp.statusCode() + ": " + b));
-          run.endpoint[i] = resp.getHeader("x-kvgate-endpoint");
-          String predicted = resp.getHeader("x-kvgate-predicted-cached-tokens");
-          if (predicted != null && predicted.matches("\\d{1,9}")) run.predictedTokens[i] = Integer.parseInt(predicted);
-          StringBuilder tail = new StringBuilder();
-          resp.handler(chunk -> {
-            String chunkText = chunk.toString();
-            if (run.ttftNanos[i] < 0 && hasText(chunkText)) run.ttftNanos[i] = System.nanoTime() - t0;
-            keepTail(tail, chunkText);
-          });
-          resp.endHandler(v -> {
-            run.promptTokens[i] = usageField(tail, "\"prompt_tokens\":");
-            run.cachedTokens[i] = usageField(tail, "\"cached_tokens\":");
-          });
-          return resp.end();
-        })
-        .onComplete(ar -> {
-          run.outstanding.decrementAndGet();
-          if (ar.succeeded()) {
-            run.e2eNanos[i] = System.nanoTime() - t0;
-            if (run.ttftNanos[i] < 0) run.ttftNanos[i] = run.e2eNanos[i];
-            run.completed.incrementAndGet();
-            run.outputTokens.addAndGet(maxTokens);
-          } else {
-            run.errors.incrementAndGet();
-          }
-          finishOne(run, done, total);
-        });
+        .compose(
+            resp -> {
+              if (resp.statusCode() != 200)
+                return resp.body()
+                    .compose(b -> Future.failedFuture("HTTP " + resp.statusCode() + ": " + b));
+              run.endpoint[i] = resp.getHeader("x-kvgate-endpoint");
+              String predicted = resp.getHeader("x-kvgate-predicted-cached-tokens");
+              if (predicted != null && predicted.matches("\\d{1,9}"))
+                run.predictedTokens[i] = Integer.parseInt(predicted);
+              StringBuilder tail = new StringBuilder();
+              resp.handler(
+                  chunk -> {
+                    String chunkText = chunk.toString();
+                    if (run.ttftNanos[i] < 0 && hasText(chunkText))
+                      run.ttftNanos[i] = System.nanoTime() - t0;
+                    keepTail(tail, chunkText);
+                  });
+              resp.endHandler(
+                  v -> {
+                    run.promptTokens[i] = usageField(tail, "\"prompt_tokens\":");
+                    run.cachedTokens[i] = usageField(tail, "\"cached_tokens\":");
+                  });
+              return resp.end();
+            })
+        .onComplete(
+            ar -> {
+              run.outstanding.decrementAndGet();
+              if (ar.succeeded()) {
+                run.e2eNanos[i] = System.nanoTime() - t0;
+                if (run.ttftNanos[i] < 0) run.ttftNanos[i] = run.e2eNanos[i];
+                run.completed.incrementAndGet();
+                run.outputTokens.addAndGet(maxTokens);
+              } else {
+                run.errors.incrementAndGet();
+              }
+              finishOne(run, done, total);
+            });
   }
 
   private static void finishOne(Run run, io.vertx.core.Promise<Void> done, int total) {
@@ -304,20 +459,36 @@ public final class Replay {
    * gateway predicted cached there (-1 for policies that predict nothing). Which requests set a
    * tail, where they waited and what the index got wrong is read from here.
    */
-  private static void writeRequests(java.nio.file.Path file, Run run, double speed) throws java.io.IOException {
+  private static void writeRequests(java.nio.file.Path file, Run run, double speed)
+      throws java.io.IOException {
     java.nio.file.Files.createDirectories(file.getParent());
-    try (PrintStream out = new PrintStream(java.nio.file.Files.newOutputStream(file), false, java.nio.charset.StandardCharsets.UTF_8)) {
-      out.println("index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens");
+    try (PrintStream out =
+        new PrintStream(
+            java.nio.file.Files.newOutputStream(file),
+            false,
+            java.nio.charset.StandardCharsets.UTF_8)) {
+      out.println(
+          "index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens");
       for (int i = 0; i < run.ttftNanos.length; i++) {
-        out.printf(Locale.ROOT, "%d,%.1f,%.1f,%.1f,%s,%d,%d,%d%n", i, run.sentNanos[i] / 1e6 * speed,
-            run.ttftNanos[i] < 0 ? -1 : run.ttftNanos[i] / 1e6 * speed, run.e2eNanos[i] < 0 ? -1 : run.e2eNanos[i] / 1e6 * speed,
-            run.endpoint[i] == null ? "" : run.endpoint[i], run.promptTokens[i], run.cachedTokens[i],
+        out.printf(
+            Locale.ROOT,
+            "%d,%.1f,%.1f,%.1f,%s,%d,%d,%d%n",
+            i,
+            run.sentNanos[i] / 1e6 * speed,
+            run.ttftNanos[i] < 0 ? -1 : run.ttftNanos[i] / 1e6 * speed,
+            run.e2eNanos[i] < 0 ? -1 : run.e2eNanos[i] / 1e6 * speed,
+            run.endpoint[i] == null ? "" : run.endpoint[i],
+            run.promptTokens[i],
+            run.cachedTokens[i],
             run.predictedTokens[i]);
       }
     }
   }
 
-  /** A chunk carrying generated text: a completion's {@code "text":"x} or a chat delta's {@code "content":"x}. */
+  /**
+   * A chunk carrying generated text: a completion's {@code "text":"x} or a chat delta's {@code
+   * "content":"x}.
+   */
   static boolean hasText(String s) {
     return nonEmptyAfter(s, "\"text\":\"") || nonEmptyAfter(s, "\"content\":\"");
   }

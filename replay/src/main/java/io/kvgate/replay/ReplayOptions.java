@@ -24,13 +24,43 @@ import java.util.List;
  *     and gateway before the first policy, so that no policy pays for the JVM's warm-up: with time
  *     compressed 20×, a 50 ms pause of a cold JVM is a second of trace time
  */
-public record ReplayOptions(Path trace, List<String> policies, int replicas, SimEngineConfig engine, int limit,
-    int maxOutputTokens, int maxOutstanding, long jitterMs, long seed, Path out, int warmup) {
+public record ReplayOptions(
+    Path trace,
+    List<String> policies,
+    int replicas,
+    SimEngineConfig engine,
+    int limit,
+    int maxOutputTokens,
+    int maxOutstanding,
+    long jitterMs,
+    long seed,
+    Path out,
+    int warmup) {
 
   /** Without a warm-up run. */
-  public ReplayOptions(Path trace, List<String> policies, int replicas, SimEngineConfig engine, int limit,
-      int maxOutputTokens, int maxOutstanding, long jitterMs, long seed, Path out) {
-    this(trace, policies, replicas, engine, limit, maxOutputTokens, maxOutstanding, jitterMs, seed, out, 0);
+  public ReplayOptions(
+      Path trace,
+      List<String> policies,
+      int replicas,
+      SimEngineConfig engine,
+      int limit,
+      int maxOutputTokens,
+      int maxOutstanding,
+      long jitterMs,
+      long seed,
+      Path out) {
+    this(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        0);
   }
 
   /** Characters per token of the simulated engine's tokenizer stand-in. */

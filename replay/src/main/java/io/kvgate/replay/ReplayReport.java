@@ -13,13 +13,23 @@ import java.util.List;
  * @param speed time compression
  * @param oracleHitRate infinite-cache token hit rate
  * @param pooledHitRate token hit rate of one LRU as large as the fleet
- * @param workingSetBlocks distinct engine blocks of the trace's prompts (what an infinite cache ends up
- *     holding; 0 for OpenAI-request traces), to read against {@code replicas × capacityBlocks}
+ * @param workingSetBlocks distinct engine blocks of the trace's prompts (what an infinite cache
+ *     ends up holding; 0 for OpenAI-request traces), to read against {@code replicas ×
+ *     capacityBlocks}
  * @param ttftFloorP99Ms the pooled-cache TTFT floor at the 99th percentile: what an idle engine
- *     needs to prefill what one fleet-sized LRU cache misses ({@link CacheBounds#pooledTtftFloorMs});
- *     NaN for OpenAI-request traces
+ *     needs to prefill what one fleet-sized LRU cache misses ({@link
+ *     CacheBounds#pooledTtftFloorMs}); NaN for OpenAI-request traces
  * @param results one per policy, in the order run
  */
-public record ReplayReport(String trace, int records, int replicas, long capacityBlocks, int blockSizeTokens,
-    double speed, double oracleHitRate, double pooledHitRate, long workingSetBlocks, double ttftFloorP99Ms,
+public record ReplayReport(
+    String trace,
+    int records,
+    int replicas,
+    long capacityBlocks,
+    int blockSizeTokens,
+    double speed,
+    double oracleHitRate,
+    double pooledHitRate,
+    long workingSetBlocks,
+    double ttftFloorP99Ms,
     List<PolicyResult> results) {}

@@ -11,53 +11,135 @@ import java.util.Locale;
 /** Writes a replay's table, {@code report.json}, {@code report.md} and SVG plots. */
 public final class ReportWriter {
 
-  private static final String[] COLORS = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+  private static final String[] COLORS = {
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"
+  };
 
   private ReportWriter() {}
 
   /** The terminal table: one row per policy, then the references. */
   public static String table(ReplayReport r) {
     StringBuilder sb = new StringBuilder();
-    sb.append(String.format(Locale.ROOT, "%n%s: %d requests, %d engines x %d blocks of %d tokens, speed %.0fx%n",
-        r.trace(), r.records(), r.replicas(), r.capacityBlocks(), r.blockSizeTokens(), r.speed()));
-    sb.append(String.format(Locale.ROOT, "%-20s %8s %9s %9s %9s %9s %9s %8s %9s %7s%n", "policy", "hit rate",
-        "TTFT p50", "TTFT p90", "TTFT p99", "E2E p50", "E2E p99", "req/s", "imbalance", "errors"));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%n%s: %d requests, %d engines x %d blocks of %d tokens, speed %.0fx%n",
+            r.trace(),
+            r.records(),
+            r.replicas(),
+            r.capacityBlocks(),
+            r.blockSizeTokens(),
+            r.speed()));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%-20s %8s %9s %9s %9s %9s %9s %8s %9s %7s%n",
+            "policy",
+            "hit rate",
+            "TTFT p50",
+            "TTFT p90",
+            "TTFT p99",
+            "E2E p50",
+            "E2E p99",
+            "req/s",
+            "imbalance",
+            "errors"));
     for (PolicyResult p : r.results()) {
-      sb.append(String.format(Locale.ROOT, "%-20s %8.3f %7.0fms %7.0fms %7.0fms %7.0fms %7.0fms %8.2f %9.2f %7d%n",
-          p.policy(), p.hitRate(), p.ttftP50Ms(), p.ttftP90Ms(), p.ttftP99Ms(), p.e2eP50Ms(), p.e2eP99Ms(),
-          p.throughputRps(), p.prefillImbalance(), p.errors()));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "%-20s %8.3f %7.0fms %7.0fms %7.0fms %7.0fms %7.0fms %8.2f %9.2f %7d%n",
+              p.policy(),
+              p.hitRate(),
+              p.ttftP50Ms(),
+              p.ttftP90Ms(),
+              p.ttftP99Ms(),
+              p.e2eP50Ms(),
+              p.e2eP99Ms(),
+              p.throughputRps(),
+              p.prefillImbalance(),
+              p.errors()));
     }
-    sb.append(String.format(Locale.ROOT, "%-20s %8.3f%n%-20s %8.3f%n", "(oracle, infinite)", r.oracleHitRate(),
-        "(pooled LRU bound)", r.pooledHitRate()));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%-20s %8.3f%n%-20s %8.3f%n",
+            "(oracle, infinite)",
+            r.oracleHitRate(),
+            "(pooled LRU bound)",
+            r.pooledHitRate()));
     if (!Double.isNaN(r.ttftFloorP99Ms())) {
-      sb.append(String.format(Locale.ROOT, "%-20s %8s %9s %9s %7.0fms  (each request alone on an idle engine, with the pooled hit)%n",
-          "(pooled TTFT floor)", "", "", "", r.ttftFloorP99Ms()));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "%-20s %8s %9s %9s %7.0fms  (each request alone on an idle engine, with the pooled hit)%n",
+              "(pooled TTFT floor)",
+              "",
+              "",
+              "",
+              r.ttftFloorP99Ms()));
     }
     if (r.workingSetBlocks() > 0) {
-      sb.append(String.format(Locale.ROOT, "working set %d distinct blocks; fleet cache %d blocks = %.2f of it%n", r.workingSetBlocks(),
-          r.replicas() * r.capacityBlocks(), (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks()));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "working set %d distinct blocks; fleet cache %d blocks = %.2f of it%n",
+              r.workingSetBlocks(),
+              r.replicas() * r.capacityBlocks(),
+              (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks()));
     }
-    sb.append("TTFT and E2E in simulated milliseconds (wall time x speed); hit rate counted by the engines.\n");
+    sb.append(
+        "TTFT and E2E in simulated milliseconds (wall time x speed); hit rate counted by the engines.\n");
     return sb.toString();
   }
 
   /** The same table as Markdown. */
   public static String markdown(ReplayReport r) {
     StringBuilder sb = new StringBuilder();
-    sb.append(String.format(Locale.ROOT, "Trace `%s`, %d requests, %d engines × %d KV blocks of %d tokens, speed %.0f×. "
-        + "References: infinite-cache oracle **%.3f**, pooled-LRU bound **%.3f**%s%s.%n%n",
-        r.trace(), r.records(), r.replicas(), r.capacityBlocks(), r.blockSizeTokens(), r.speed(), r.oracleHitRate(), r.pooledHitRate(),
-        r.workingSetBlocks() <= 0 ? "" : String.format(Locale.ROOT, "; working set %d distinct blocks, fleet cache %.2f of it",
-            r.workingSetBlocks(), (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks()),
-        Double.isNaN(r.ttftFloorP99Ms()) ? "" : String.format(Locale.ROOT,
-            "; pooled-cache TTFT floor at p99 **%.0f ms** (each request alone on an idle engine, prefilling what the pooled cache misses)",
-            r.ttftFloorP99Ms())));
-    sb.append("| policy | hit rate | TTFT p50 (ms) | TTFT p90 | TTFT p99 | E2E p50 | E2E p99 | req/s | prefill imbalance | errors |\n");
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "Trace `%s`, %d requests, %d engines × %d KV blocks of %d tokens, speed %.0f×. "
+                + "References: infinite-cache oracle **%.3f**, pooled-LRU bound **%.3f**%s%s.%n%n",
+            r.trace(),
+            r.records(),
+            r.replicas(),
+            r.capacityBlocks(),
+            r.blockSizeTokens(),
+            r.speed(),
+            r.oracleHitRate(),
+            r.pooledHitRate(),
+            r.workingSetBlocks() <= 0
+                ? ""
+                : String.format(
+                    Locale.ROOT,
+                    "; working set %d distinct blocks, fleet cache %.2f of it",
+                    r.workingSetBlocks(),
+                    (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks()),
+            Double.isNaN(r.ttftFloorP99Ms())
+                ? ""
+                : String.format(
+                    Locale.ROOT,
+                    "; pooled-cache TTFT floor at p99 **%.0f ms** (each request alone on an idle engine, prefilling what the pooled cache misses)",
+                    r.ttftFloorP99Ms())));
+    sb.append(
+        "| policy | hit rate | TTFT p50 (ms) | TTFT p90 | TTFT p99 | E2E p50 | E2E p99 | req/s | prefill imbalance | errors |\n");
     sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (PolicyResult p : r.results()) {
-      sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %d |%n",
-          p.policy(), p.hitRate(), p.ttftP50Ms(), p.ttftP90Ms(), p.ttftP99Ms(), p.e2eP50Ms(), p.e2eP99Ms(),
-          p.throughputRps(), p.prefillImbalance(), p.errors()));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "| %s | %.3f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %d |%n",
+              p.policy(),
+              p.hitRate(),
+              p.ttftP50Ms(),
+              p.ttftP90Ms(),
+              p.ttftP99Ms(),
+              p.e2eP50Ms(),
+              p.e2eP99Ms(),
+              p.throughputRps(),
+              p.prefillImbalance(),
+              p.errors()));
     }
     return sb.toString();
   }
@@ -90,7 +172,8 @@ public final class ReportWriter {
     double lo = Math.floor(Math.log10(Math.max(0.1, min == Double.MAX_VALUE ? 1 : min)));
     double hi = Math.ceil(Math.log10(max));
     if (hi <= lo) hi = lo + 1;
-    for (double d = lo; d <= hi; d++) svg.xTick((d - lo) / (hi - lo), String.format(Locale.ROOT, "%.0f", Math.pow(10, d)));
+    for (double d = lo; d <= hi; d++)
+      svg.xTick((d - lo) / (hi - lo), String.format(Locale.ROOT, "%.0f", Math.pow(10, d)));
     for (int q = 0; q <= 4; q++) svg.yTick(q / 4.0, String.format(Locale.ROOT, "%.2f", q / 4.0));
     int c = 0;
     for (PolicyResult p : r.results()) {
@@ -101,7 +184,10 @@ public final class ReportWriter {
         double x = (Math.log10(Math.max(v[i], Math.pow(10, lo))) - lo) / (hi - lo);
         pts.append(svg.x(x)).append(',').append(svg.y((i + 1.0) / v.length)).append(' ');
       }
-      if (v.length > 0) pts.append(svg.x((Math.log10(v[v.length - 1]) - lo) / (hi - lo))).append(',').append(svg.y(1));
+      if (v.length > 0)
+        pts.append(svg.x((Math.log10(v[v.length - 1]) - lo) / (hi - lo)))
+            .append(',')
+            .append(svg.y(1));
       svg.polyline(pts.toString(), COLORS[c % COLORS.length]);
       svg.legend(c, p.policy(), COLORS[c % COLORS.length]);
       c++;
@@ -112,9 +198,21 @@ public final class ReportWriter {
   /** Hit rate per policy, with the oracle and pooled bound as reference lines. */
   static String hitRates(ReplayReport r) {
     Svg svg = new Svg(720, 420, "Engine-counted token hit rate per policy");
-    double top = Math.max(0.1, Math.ceil(Math.max(r.oracleHitRate(), r.results().stream()
-        .mapToDouble(PolicyResult::hitRate).max().orElse(0)) * 10 + 0.5) / 10);
-    for (int q = 0; q <= 4; q++) svg.yTick(q / 4.0, String.format(Locale.ROOT, "%.2f", top * q / 4.0));
+    double top =
+        Math.max(
+            0.1,
+            Math.ceil(
+                    Math.max(
+                                r.oracleHitRate(),
+                                r.results().stream()
+                                    .mapToDouble(PolicyResult::hitRate)
+                                    .max()
+                                    .orElse(0))
+                            * 10
+                        + 0.5)
+                / 10);
+    for (int q = 0; q <= 4; q++)
+      svg.yTick(q / 4.0, String.format(Locale.ROOT, "%.2f", top * q / 4.0));
     int n = r.results().size();
     for (int i = 0; i < n; i++) {
       PolicyResult p = r.results().get(i);
@@ -124,8 +222,16 @@ public final class ReportWriter {
       svg.label((x0 + x1) / 2, p.hitRate() / top, String.format(Locale.ROOT, "%.3f", p.hitRate()));
       svg.xTick((i + 0.5) / n, p.policy());
     }
-    if (!Double.isNaN(r.oracleHitRate())) svg.refLine(r.oracleHitRate() / top, "oracle " + String.format(Locale.ROOT, "%.3f", r.oracleHitRate()), "#444");
-    if (!Double.isNaN(r.pooledHitRate())) svg.refLine(r.pooledHitRate() / top, "pooled LRU " + String.format(Locale.ROOT, "%.3f", r.pooledHitRate()), "#999");
+    if (!Double.isNaN(r.oracleHitRate()))
+      svg.refLine(
+          r.oracleHitRate() / top,
+          "oracle " + String.format(Locale.ROOT, "%.3f", r.oracleHitRate()),
+          "#444");
+    if (!Double.isNaN(r.pooledHitRate()))
+      svg.refLine(
+          r.pooledHitRate() / top,
+          "pooled LRU " + String.format(Locale.ROOT, "%.3f", r.pooledHitRate()),
+          "#999");
     return svg.end("policy", "hit rate");
   }
 
@@ -189,10 +295,28 @@ public final class ReportWriter {
     Svg(int w, int h, String title) {
       this.w = w;
       this.h = h;
-      sb.append(String.format(Locale.ROOT, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">%n", w, h));
-      sb.append(String.format(Locale.ROOT, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>%n", w, h));
-      sb.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%s</text>%n", L, esc(title)));
-      sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>%n", L, T, w - L - R, h - T - B));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">%n",
+              w,
+              h));
+      sb.append(
+          String.format(Locale.ROOT, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>%n", w, h));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<text x=\"%d\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%s</text>%n",
+              L,
+              esc(title)));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>%n",
+              L,
+              T,
+              w - L - R,
+              h - T - B));
     }
 
     String x(double f) {
@@ -204,46 +328,117 @@ public final class ReportWriter {
     }
 
     void xTick(double f, String label) {
-      sb.append(String.format(Locale.ROOT, "<line x1=\"%s\" y1=\"%d\" x2=\"%s\" y2=\"%d\" stroke=\"#eee\"/><text x=\"%s\" y=\"%d\" text-anchor=\"middle\">%s</text>%n",
-          x(f), T, x(f), h - B, x(f), h - B + 18, esc(label)));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%s\" y1=\"%d\" x2=\"%s\" y2=\"%d\" stroke=\"#eee\"/><text x=\"%s\" y=\"%d\" text-anchor=\"middle\">%s</text>%n",
+              x(f),
+              T,
+              x(f),
+              h - B,
+              x(f),
+              h - B + 18,
+              esc(label)));
     }
 
     void yTick(double f, String label) {
-      sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%s\" x2=\"%d\" y2=\"%s\" stroke=\"#eee\"/><text x=\"%d\" y=\"%s\" text-anchor=\"end\">%s</text>%n",
-          L, y(f), w - R, y(f), L - 6, y(f), esc(label)));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" y1=\"%s\" x2=\"%d\" y2=\"%s\" stroke=\"#eee\"/><text x=\"%d\" y=\"%s\" text-anchor=\"end\">%s</text>%n",
+              L,
+              y(f),
+              w - R,
+              y(f),
+              L - 6,
+              y(f),
+              esc(label)));
     }
 
     void polyline(String points, String color) {
-      sb.append(String.format(Locale.ROOT, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"%s\"/>%n", color, points));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"%s\"/>%n",
+              color,
+              points));
     }
 
     void dashed(String points, String color) {
-      sb.append(String.format(Locale.ROOT, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"5,4\" points=\"%s\"/>%n", color, points));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"5,4\" points=\"%s\"/>%n",
+              color,
+              points));
     }
 
     void bar(double x0, double x1, double f, String color) {
-      sb.append(String.format(Locale.ROOT, "<rect x=\"%s\" y=\"%s\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>%n", x(x0), y(f),
-          (x1 - x0) * (w - L - R), Math.max(0, Math.min(1, f)) * (h - T - B), color));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<rect x=\"%s\" y=\"%s\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>%n",
+              x(x0),
+              y(f),
+              (x1 - x0) * (w - L - R),
+              Math.max(0, Math.min(1, f)) * (h - T - B),
+              color));
     }
 
     void label(double xf, double yf, String text) {
-      sb.append(String.format(Locale.ROOT, "<text x=\"%s\" y=\"%.1f\" text-anchor=\"middle\">%s</text>%n", x(xf), Double.parseDouble(y(yf)) - 5, esc(text)));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<text x=\"%s\" y=\"%.1f\" text-anchor=\"middle\">%s</text>%n",
+              x(xf),
+              Double.parseDouble(y(yf)) - 5,
+              esc(text)));
     }
 
     void refLine(double f, String label, String color) {
-      sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%s\" x2=\"%d\" y2=\"%s\" stroke=\"%s\" stroke-dasharray=\"6,4\"/><text x=\"%d\" y=\"%s\" fill=\"%s\">%s</text>%n",
-          L, y(f), w - R, y(f), color, w - R + 6, y(f), color, esc(label)));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" y1=\"%s\" x2=\"%d\" y2=\"%s\" stroke=\"%s\" stroke-dasharray=\"6,4\"/><text x=\"%d\" y=\"%s\" fill=\"%s\">%s</text>%n",
+              L,
+              y(f),
+              w - R,
+              y(f),
+              color,
+              w - R + 6,
+              y(f),
+              color,
+              esc(label)));
     }
 
     void legend(int i, String name, String color) {
       int ly = T + 10 + i * 20;
-      sb.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"4\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>%n",
-          w - R + 10, ly, color, w - R + 30, ly + 6, esc(name)));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"4\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>%n",
+              w - R + 10,
+              ly,
+              color,
+              w - R + 30,
+              ly + 6,
+              esc(name)));
     }
 
     String end(String xLabel, String yLabel) {
-      sb.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>%n", (L + w - R) / 2, h - 14, esc(xLabel)));
-      sb.append(String.format(Locale.ROOT, "<text transform=\"translate(16,%d) rotate(-90)\" text-anchor=\"middle\">%s</text>%n", (T + h - B) / 2, esc(yLabel)));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>%n",
+              (L + w - R) / 2,
+              h - 14,
+              esc(xLabel)));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "<text transform=\"translate(16,%d) rotate(-90)\" text-anchor=\"middle\">%s</text>%n",
+              (T + h - B) / 2,
+              esc(yLabel)));
       return sb.append("</svg>\n").toString();
     }
   }

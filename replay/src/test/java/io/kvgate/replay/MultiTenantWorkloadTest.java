@@ -16,7 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
 class MultiTenantWorkloadTest {
 
   private static Params small(int tenants, int sessions, long seed) {
-    return new Params(tenants, 1.0, sessions, 2.0, 2, 6, 1024, 4096, 200, 16, 2048, 250, 16, 1024, 10, seed);
+    return new Params(
+        tenants, 1.0, sessions, 2.0, 2, 6, 1024, 4096, 200, 16, 2048, 250, 16, 1024, 10, seed);
   }
 
   private static void assertSameTrace(List<TraceRecord> a, List<TraceRecord> b) {
@@ -48,7 +49,8 @@ class MultiTenantWorkloadTest {
     Workload w = MultiTenantWorkload.generate(small(6, 300, 3));
     List<TraceRecord> t = w.records();
     Map<Integer, List<Integer>> bySession = new HashMap<>();
-    for (int i = 0; i < t.size(); i++) bySession.computeIfAbsent(w.sessionOf()[i], s -> new ArrayList<>()).add(i);
+    for (int i = 0; i < t.size(); i++)
+      bySession.computeIfAbsent(w.sessionOf()[i], s -> new ArrayList<>()).add(i);
     Map<Integer, long[]> systemIds = new HashMap<>();
     HashIdText text = new HashIdText(ReplayOptions.CHARS_PER_TOKEN);
     for (List<Integer> turns : bySession.values()) {
@@ -57,9 +59,11 @@ class MultiTenantWorkloadTest {
       int sys = w.systemTokens()[tenant];
       assertEquals(0, sys % TraceRecord.TRACE_BLOCK_TOKENS, "whole blocks");
       assertTrue(sys >= 1024 && sys <= 4096);
-      long[] head = Arrays.copyOf(t.get(turns.get(0)).hashIds(), sys / TraceRecord.TRACE_BLOCK_TOKENS);
+      long[] head =
+          Arrays.copyOf(t.get(turns.get(0)).hashIds(), sys / TraceRecord.TRACE_BLOCK_TOKENS);
       long[] known = systemIds.putIfAbsent(tenant, head);
-      if (known != null) assertArrayEquals(known, head, "every session of a tenant starts with its system prompt");
+      if (known != null)
+        assertArrayEquals(known, head, "every session of a tenant starts with its system prompt");
       for (int k = 0; k < turns.size(); k++) {
         int i = turns.get(k);
         assertEquals(k, w.turnOf()[i]);
@@ -72,14 +76,21 @@ class MultiTenantWorkloadTest {
         }
         TraceRecord prev = t.get(turns.get(k - 1));
         assertTrue(r.timestampMs() > prev.timestampMs(), "turns in order");
-        assertTrue(r.inputLength() >= prev.inputLength() + prev.outputLength() + 16, "prompt = previous prompt + reply + new message");
-        assertArrayEquals(prev.hashIds(), Arrays.copyOf(r.hashIds(), prev.hashIds().length), "turn k's ids extend turn k-1's");
-        // What the engine sees: turn k-1's rendered prompt is a prefix of turn k's, partial last block included.
+        assertTrue(
+            r.inputLength() >= prev.inputLength() + prev.outputLength() + 16,
+            "prompt = previous prompt + reply + new message");
+        assertArrayEquals(
+            prev.hashIds(),
+            Arrays.copyOf(r.hashIds(), prev.hashIds().length),
+            "turn k's ids extend turn k-1's");
+        // What the engine sees: turn k-1's rendered prompt is a prefix of turn k's, partial last
+        // block included.
         if (k == 1) assertTrue(text.prompt(r).startsWith(text.prompt(prev)));
       }
     }
     assertTrue(systemIds.size() >= 4, "several tenants present");
-    // Chained ids, as in the Mooncake release: each id at a single position after a single predecessor.
+    // Chained ids, as in the Mooncake release: each id at a single position after a single
+    // predecessor.
     Map<Long, Long> predecessor = new HashMap<>();
     Map<Long, Integer> position = new HashMap<>();
     long maxSeen = -1;
@@ -99,7 +110,8 @@ class MultiTenantWorkloadTest {
   @Test
   void tenantPopularityFollowsZipf() {
     int tenants = 16;
-    Params p = new Params(tenants, 1.0, 20_000, 50, 1, 1, 512, 512, 50, 16, 100, 50, 16, 100, 1, 11);
+    Params p =
+        new Params(tenants, 1.0, 20_000, 50, 1, 1, 512, 512, 50, 16, 100, 50, 16, 100, 1, 11);
     int[] n = MultiTenantWorkload.generate(p).sessionsPerTenant();
     double h = 0;
     for (int i = 1; i <= tenants; i++) h += 1.0 / i;
@@ -108,8 +120,11 @@ class MultiTenantWorkloadTest {
     assertEquals(2.0, (double) n[0] / n[1], 0.25, Arrays.toString(n));
     assertEquals(16.0, (double) n[0] / n[15], 3.0, Arrays.toString(n));
     assertTrue(n[0] > n[1] && n[1] > n[3] && n[3] > n[7] && n[7] > n[15], Arrays.toString(n));
-    int[] uniform = MultiTenantWorkload.generate(new Params(tenants, 0.0, 20_000, 50, 1, 1, 512, 512, 50, 16, 100, 50, 16, 100, 1, 11))
-        .sessionsPerTenant();
+    int[] uniform =
+        MultiTenantWorkload.generate(
+                new Params(
+                    tenants, 0.0, 20_000, 50, 1, 1, 512, 512, 50, 16, 100, 50, 16, 100, 1, 11))
+            .sessionsPerTenant();
     for (int c : uniform) assertEquals(20_000 / 16.0, c, 150, Arrays.toString(uniform));
   }
 
@@ -143,8 +158,14 @@ class MultiTenantWorkloadTest {
 
   @Test
   void rejectsImpossibleParameters() {
-    assertThrows(IllegalArgumentException.class, () -> new Params(0, 1, 1, 1, 1, 1, 512, 512, 1, 1, 1, 1, 1, 1, 0, 1));
-    assertThrows(IllegalArgumentException.class, () -> new Params(1, 1, 1, 1, 3, 2, 512, 512, 1, 1, 1, 1, 1, 1, 0, 1));
-    assertThrows(IllegalArgumentException.class, () -> new Params(1, 1, 1, 1, 1, 1, 600, 1000, 1, 1, 1, 1, 1, 1, 0, 1));
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> new Params(0, 1, 1, 1, 1, 1, 512, 512, 1, 1, 1, 1, 1, 1, 0, 1));
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> new Params(1, 1, 1, 1, 3, 2, 512, 512, 1, 1, 1, 1, 1, 1, 0, 1));
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> new Params(1, 1, 1, 1, 1, 1, 600, 1000, 1, 1, 1, 1, 1, 1, 0, 1));
   }
 }

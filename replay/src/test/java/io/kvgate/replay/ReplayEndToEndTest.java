@@ -20,29 +20,63 @@ import javax.xml.parsers.DocumentBuilderFactory;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Drives the whole pipeline through a test-only round-robin HTTP proxy in front of a real SimFleet. */
+/**
+ * Drives the whole pipeline through a test-only round-robin HTTP proxy in front of a real SimFleet.
+ */
 class ReplayEndToEndTest {
 
   /** A real reverse proxy, round-robin over the engines: stands in for the gateway module. */
-  static final GatewayLauncher ROUND_ROBIN_PROXY = (vertx, policy, model, urls) -> {
-    HttpClient client = vertx.createHttpClient();
-    AtomicInteger next = new AtomicInteger();
-    HttpServer server = vertx.createHttpServer().requestHandler(req -> {
-      URI target = URI.create(urls.get(Math.floorMod(next.getAndIncrement(), urls.size())));
-      req.pause();
-      client.request(new RequestOptions().setMethod(req.method()).setHost(target.getHost())
-              .setPort(target.getPort()).setURI(req.uri()).setHeaders(req.headers()))
-          .compose(up -> up.send(req).compose(resp -> {
-            req.response().setStatusCode(resp.statusCode()).headers().setAll(resp.headers());
-            return resp.pipeTo(req.response());
-          }))
-          .onFailure(e -> { if (!req.response().ended()) req.response().setStatusCode(502).end(); });
-    });
-    return server.listen(0, "127.0.0.1").map(s -> new GatewayLauncher.RunningGateway() {
-      public String baseUrl() { return "http://127.0.0.1:" + s.actualPort(); }
-      public Future<Void> close() { return s.close().eventually(client::close); }
-    });
-  };
+  static final GatewayLauncher ROUND_ROBIN_PROXY =
+      (vertx, policy, model, urls) -> {
+        HttpClient client = vertx.createHttpClient();
+        AtomicInteger next = new AtomicInteger();
+        HttpServer server =
+            vertx
+                .createHttpServer()
+                .requestHandler(
+                    req -> {
+                      URI target =
+                          URI.create(urls.get(Math.floorMod(next.getAndIncrement(), urls.size())));
+                      req.pause();
+                      client
+                          .request(
+                              new RequestOptions()
+                                  .setMethod(req.method())
+                                  .setHost(target.getHost())
+                                  .setPort(target.getPort())
+                                  .setURI(req.uri())
+                                  .setHeaders(req.headers()))
+                          .compose(
+                              up ->
+                                  up.send(req)
+                                      .compose(
+                                          resp -> {
+                                            req.response()
+                                                .setStatusCode(resp.statusCode())
+                                                .headers()
+                                                .setAll(resp.headers());
+                                            return resp.pipeTo(req.response());
+                                          }))
+                          .onFailure(
+                              e -> {
+                                if (!req.response().ended())
+                                  req.response().setStatusCode(502).end();
+                              });
+                    });
+        return server
+            .listen(0, "127.0.0.1")
+            .map(
+                s ->
+                    new GatewayLauncher.RunningGateway() {
+                      public String baseUrl() {
+                        return "http://127.0.0.1:" + s.actualPort();
+                      }
+
+                      public Future<Void> close() {
+                        return s.close().eventually(client::close);
+                      }
+                    });
+      };
 
   @Test
   void replaysThroughAProxyAndWritesReadableReports(@TempDir Path out) throws Exception {
@@ -50,13 +84,15 @@ class ReplayEndToEndTest {
     if (!Files.exists(trace)) trace = Path.of("../shared/traces/mooncake/synthetic_trace.jsonl");
     assumeTrue(Files.exists(trace), "synthetic trace not present");
     SimEngineConfig engine = SimEngineConfig.defaults().withSpeed(50);
-    ReplayOptions o = new ReplayOptions(trace, List.of("round-robin"), 4, engine, 200, 32, 512, 0, 1, out);
+    ReplayOptions o =
+        new ReplayOptions(trace, List.of("round-robin"), 4, engine, 200, 32, 512, 0, 1, out);
     PrintStream progress = new PrintStream(new ByteArrayOutputStream());
     ReplayReport r = Replay.run(o, ROUND_ROBIN_PROXY, progress);
     assertEquals(200, r.records());
     PolicyResult p = r.results().get(0);
     assertEquals(0, p.errors());
-    assertTrue(p.hitRate() > 0 && p.hitRate() <= r.oracleHitRate() + 1e-9, "hit rate " + p.hitRate());
+    assertTrue(
+        p.hitRate() > 0 && p.hitRate() <= r.oracleHitRate() + 1e-9, "hit rate " + p.hitRate());
     assertTrue(p.ttftP50Ms() > 0);
     for (String f : List.of("ttft-cdf.svg", "hit-rate.svg", "engine-load.svg")) {
       DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(out.resolve(f).toFile());

@@ -10,11 +10,13 @@ import java.util.Set;
  *
  * @param id stable identifier, used in metrics, logs, the {@code x-kvgate-endpoint} header and the
  *     prefix index; by default the URL's {@code host:port}
- * @param url base URL, e.g. {@code http://10.0.0.7:8000} (paths such as {@code /v1/...} are appended)
+ * @param url base URL, e.g. {@code http://10.0.0.7:8000} (paths such as {@code /v1/...} are
+ *     appended)
  * @param model the model name clients send
  * @param role aggregated, prefill-only or decode-only
  * @param labels free-form placement labels ({@code cloud}, {@code region}, {@code zone}, ...)
- * @param weight relative capacity (1.0 = a typical replica); weighted pickers and load scorers use it
+ * @param weight relative capacity (1.0 = a typical replica); weighted pickers and load scorers use
+ *     it
  * @param adapters LoRA adapters known to be loaded on this endpoint
  */
 public record Endpoint(

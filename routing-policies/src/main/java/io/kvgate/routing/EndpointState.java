@@ -8,15 +8,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * The live, thread-safe state of one endpoint: kvgate's own load counters (instant, counted at
  * dispatch), the engine's last scraped signals, health and drain flags.
  *
- * <p>Load is counted when a request is dispatched, not when its response starts, and in the
- * tokens it will prefill, not only in requests: a burst of long prompts must not all pick the
- * same "idle" replica. {@link #acquire(long)} returns a {@link Lease} that the request path
- * releases in two steps: {@link Lease#prefillDone()} when the first token arrives (the prefill
- * work is over), {@link Lease#release()} when the request ends for any reason. Both are
- * idempotent, so every exit path may call them.
+ * <p>Load is counted when a request is dispatched, not when its response starts, and in the tokens
+ * it will prefill, not only in requests: a burst of long prompts must not all pick the same "idle"
+ * replica. {@link #acquire(long)} returns a {@link Lease} that the request path releases in two
+ * steps: {@link Lease#prefillDone()} when the first token arrives (the prefill work is over),
+ * {@link Lease#release()} when the request ends for any reason. Both are idempotent, so every exit
+ * path may call them.
  *
- * <p>The counters are local to this gateway process; a cluster-wide view adds peers' counts
- * through {@link #setRemoteLoad(int, long)} without changing how policies read them.
+ * <p>The counters are local to this gateway process; a cluster-wide view adds peers' counts through
+ * {@link #setRemoteLoad(int, long)} without changing how policies read them.
  */
 public final class EndpointState {
 
@@ -63,7 +63,9 @@ public final class EndpointState {
     return inFlight.get();
   }
 
-  /** Prompt tokens dispatched whose prefill has not finished yet (cache hits excluded where known). */
+  /**
+   * Prompt tokens dispatched whose prefill has not finished yet (cache hits excluded where known).
+   */
   public long pendingPrefillTokens() {
     return pendingPrefillTokens.get() + remotePendingPrefillTokens;
   }
@@ -109,7 +111,8 @@ public final class EndpointState {
   /**
    * Counts a request against this endpoint from now on.
    *
-   * @param prefillTokens tokens the endpoint is expected to prefill (prompt minus predicted cache hit)
+   * @param prefillTokens tokens the endpoint is expected to prefill (prompt minus predicted cache
+   *     hit)
    */
   public Lease acquire(long prefillTokens) {
     return acquire(prefillTokens, prefillTokens);
@@ -118,7 +121,8 @@ public final class EndpointState {
   /**
    * Counts a request against this endpoint from now on.
    *
-   * @param prefillTokens tokens the endpoint is expected to prefill (prompt minus predicted cache hit)
+   * @param prefillTokens tokens the endpoint is expected to prefill (prompt minus predicted cache
+   *     hit)
    * @param contextTokens the request's whole prompt, held in the endpoint's KV cache while it runs
    */
   public Lease acquire(long prefillTokens, long contextTokens) {
@@ -132,8 +136,14 @@ public final class EndpointState {
 
   @Override
   public String toString() {
-    return endpoint.id() + "{inFlight=" + inFlight() + ", pendingPrefill=" + pendingPrefillTokens()
-        + ", healthy=" + healthy + "}";
+    return endpoint.id()
+        + "{inFlight="
+        + inFlight()
+        + ", pendingPrefill="
+        + pendingPrefillTokens()
+        + ", healthy="
+        + healthy
+        + "}";
   }
 
   /** One request's claim on this endpoint's load counters. */
@@ -152,7 +162,9 @@ public final class EndpointState {
       return EndpointState.this;
     }
 
-    /** The prefill is over (first token seen): its tokens no longer count as pending. Idempotent. */
+    /**
+     * The prefill is over (first token seen): its tokens no longer count as pending. Idempotent.
+     */
     public void prefillDone() {
       if (prefillOpen.compareAndSet(true, false)) pendingPrefillTokens.addAndGet(-prefillTokens);
     }

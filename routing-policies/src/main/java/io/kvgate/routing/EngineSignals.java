@@ -1,9 +1,10 @@
 package io.kvgate.routing;
 
 /**
- * Load as an engine reports it on its own {@code /metrics} (vLLM: {@code vllm:num_requests_waiting},
- * {@code vllm:num_requests_running}, {@code vllm:kv_cache_usage_perc}; SGLang: {@code
- * sglang:num_queue_reqs}, {@code sglang:num_running_reqs}, {@code sglang:token_usage}).
+ * Load as an engine reports it on its own {@code /metrics} (vLLM: {@code
+ * vllm:num_requests_waiting}, {@code vllm:num_requests_running}, {@code vllm:kv_cache_usage_perc};
+ * SGLang: {@code sglang:num_queue_reqs}, {@code sglang:num_running_reqs}, {@code
+ * sglang:token_usage}).
  *
  * @param waiting requests queued in the engine, not yet scheduled
  * @param running requests in the engine's running batch
@@ -20,7 +21,9 @@ public record EngineSignals(double waiting, double running, double kvCacheUsage,
     return asOfNanos != Long.MIN_VALUE;
   }
 
-  /** True if the scrape is older than {@code maxAgeNanos} at {@code nowNanos} (or never happened). */
+  /**
+   * True if the scrape is older than {@code maxAgeNanos} at {@code nowNanos} (or never happened).
+   */
   public boolean isStale(long nowNanos, long maxAgeNanos) {
     return !isKnown() || nowNanos - asOfNanos > maxAgeNanos;
   }

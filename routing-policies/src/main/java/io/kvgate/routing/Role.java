@@ -2,7 +2,9 @@ package io.kvgate.routing;
 
 import java.util.Locale;
 
-/** What an endpoint does in a disaggregated fleet. {@link #BOTH} is an ordinary aggregated replica. */
+/**
+ * What an endpoint does in a disaggregated fleet. {@link #BOTH} is an ordinary aggregated replica.
+ */
 public enum Role {
   BOTH,
   PREFILL,

@@ -42,8 +42,8 @@ public interface Router {
   }
 
   /**
-   * True if {@link #onDispatched} does real work (a prefix-index write proportional to the
-   * prompt), so a gateway may run it off its event loop for long prompts; false if it is a no-op.
+   * True if {@link #onDispatched} does real work (a prefix-index write proportional to the prompt),
+   * so a gateway may run it off its event loop for long prompts; false if it is a no-op.
    */
   default boolean writesOnDispatch() {
     return true;
@@ -53,8 +53,8 @@ public interface Router {
    * How a request ended, as far as the gateway could see.
    *
    * @param success true if the endpoint answered 2xx and the response completed
-   * @param reportedCachedTokens {@code usage.prompt_tokens_details.cached_tokens} from the engine, or
-   *     -1 when the engine did not report it
+   * @param reportedCachedTokens {@code usage.prompt_tokens_details.cached_tokens} from the engine,
+   *     or -1 when the engine did not report it
    * @param promptTokens {@code usage.prompt_tokens} from the engine, or -1
    */
   record Outcome(boolean success, long reportedCachedTokens, long promptTokens) {

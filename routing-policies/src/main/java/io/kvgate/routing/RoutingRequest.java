@@ -3,8 +3,8 @@ package io.kvgate.routing;
 import io.kvgate.routing.prefix.BlockChain;
 
 /**
- * What a policy knows about one request. Built once per request by the gateway (the only place
- * that hashes the prompt); policies never see the body.
+ * What a policy knows about one request. Built once per request by the gateway (the only place that
+ * hashes the prompt); policies never see the body.
  *
  * @param model the requested model
  * @param adapter LoRA adapter name, or null (requests for an adapter prefer endpoints that have it)

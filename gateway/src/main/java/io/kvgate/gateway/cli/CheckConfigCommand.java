@@ -15,8 +15,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 /** {@code kvgate check-config FILE}: validates a gateway config and every policy it names. */
-@Command(name = "check-config", mixinStandardHelpOptions = true,
-    description = "Validate a gateway config and the policies it names; print every problem with its YAML path. Exit 1 if any.")
+@Command(
+    name = "check-config",
+    mixinStandardHelpOptions = true,
+    description =
+        "Validate a gateway config and the policies it names; print every problem with its YAML path. Exit 1 if any.")
 public final class CheckConfigCommand implements Callable<Integer> {
 
   @Parameters(paramLabel = "FILE", description = "The gateway config YAML.")
@@ -39,7 +42,9 @@ public final class CheckConfigCommand implements Callable<Integer> {
     for (int i = 0; i < config.models().size(); i++) {
       GatewayConfig.Model m = config.models().get(i);
       try {
-        Policies.load(m.policy(), new RoutingContext(m.name(), new LruPrefixIndex(), new SplittableRandom(0)));
+        Policies.load(
+            m.policy(),
+            new RoutingContext(m.name(), new LruPrefixIndex(), new SplittableRandom(0)));
       } catch (PolicyException e) {
         System.out.println("models[" + i + "].policy: '" + m.policy() + "' is invalid:");
         e.problems().forEach(p -> System.out.println("  " + p));
@@ -47,8 +52,12 @@ public final class CheckConfigCommand implements Callable<Integer> {
       }
     }
     if (problems > 0) return 1;
-    System.out.printf("%s: OK (%d model(s), %d endpoint(s) by role %s)%n", file, config.models().size(),
-        config.models().stream().mapToInt(m -> m.endpoints().size()).sum(), config.endpointsByRole());
+    System.out.printf(
+        "%s: OK (%d model(s), %d endpoint(s) by role %s)%n",
+        file,
+        config.models().size(),
+        config.models().stream().mapToInt(m -> m.endpoints().size()).sum(),
+        config.endpointsByRole());
     return 0;
   }
 }

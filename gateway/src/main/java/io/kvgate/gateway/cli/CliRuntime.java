@@ -14,14 +14,18 @@ final class CliRuntime {
 
   private CliRuntime() {}
 
-  /** A Vert.x instance whose own meters (HTTP server/client, pools, event bus) go to {@code registry}. */
+  /**
+   * A Vert.x instance whose own meters (HTTP server/client, pools, event bus) go to {@code
+   * registry}.
+   */
   static Vertx vertx(PrometheusMeterRegistry registry) {
     return vertx(registry, 0);
   }
 
   /** As {@link #vertx(PrometheusMeterRegistry)}, with at least {@code eventLoops} event loops. */
   static Vertx vertx(PrometheusMeterRegistry registry, int eventLoops) {
-    VertxOptions options = new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true));
+    VertxOptions options =
+        new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true));
     options.setEventLoopPoolSize(Math.max(options.getEventLoopPoolSize(), eventLoops));
     return Vertx.builder()
         .with(options)
@@ -33,13 +37,19 @@ final class CliRuntime {
     return GatewayMetrics.newRegistry();
   }
 
-  /** Blocks the main thread until the process is asked to stop, then runs {@code onStop} (bounded). */
+  /**
+   * Blocks the main thread until the process is asked to stop, then runs {@code onStop} (bounded).
+   */
   static void awaitShutdown(Runnable onStop) throws InterruptedException {
     CountDownLatch stopped = new CountDownLatch(1);
-    java.lang.Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      onStop.run();
-      stopped.countDown();
-    }, "kvgate-shutdown"));
+    java.lang.Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  onStop.run();
+                  stopped.countDown();
+                },
+                "kvgate-shutdown"));
     stopped.await();
   }
 

@@ -17,42 +17,68 @@ import picocli.CommandLine.Option;
  * {@code kvgate demo}: a gateway and a simulated fleet in one process, ready in seconds, with an
  * optional built-in workload and a live per-engine table.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
-    description = {"Run a gateway plus a simulated vLLM-like fleet in one process (no GPU needed).",
-        "--traffic also drives a multi-tenant, multi-turn chat workload and prints per-engine stats every few seconds."})
+@Command(
+    name = "demo",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Run a gateway plus a simulated vLLM-like fleet in one process (no GPU needed).",
+      "--traffic also drives a multi-tenant, multi-turn chat workload and prints per-engine stats every few seconds."
+    })
 public final class DemoCommand implements Callable<Integer> {
 
   @Option(names = "--port", description = "Gateway port (default: ${DEFAULT-VALUE}).")
   int port = 8080;
 
-  @Option(names = "--bind", description = "Gateway bind address; 0.0.0.0 to reach it from outside a container (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--bind",
+      description =
+          "Gateway bind address; 0.0.0.0 to reach it from outside a container (default: ${DEFAULT-VALUE}).")
   String host = "127.0.0.1";
 
   @Option(names = "--replicas", description = "Simulated engines (default: ${DEFAULT-VALUE}).")
   int replicas = 4;
 
-  @Option(names = "--engine-base-port", description = "Port of the first engine; 0 = ephemeral ports (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--engine-base-port",
+      description = "Port of the first engine; 0 = ephemeral ports (default: ${DEFAULT-VALUE}).")
   int engineBasePort = 0;
 
-  @Option(names = "--policy", description = "Routing policy: a preset name or a policy file (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--policy",
+      description = "Routing policy: a preset name or a policy file (default: ${DEFAULT-VALUE}).")
   String policy = "cache-aware";
 
-  @Option(names = "--traffic", description = "Drive the built-in workload and print per-engine stats.")
+  @Option(
+      names = "--traffic",
+      description = "Drive the built-in workload and print per-engine stats.")
   boolean traffic;
 
-  @Option(names = "--conversations", description = "With --traffic: concurrent conversations (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--conversations",
+      description = "With --traffic: concurrent conversations (default: ${DEFAULT-VALUE}).")
   int conversations = 24;
 
-  @Option(names = "--tenants", description = "With --traffic: tenants, each with its own long system prompt (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--tenants",
+      description =
+          "With --traffic: tenants, each with its own long system prompt (default: ${DEFAULT-VALUE}).")
   int tenants = 16;
 
-  @Option(names = "--system-prompt-chars", description = "With --traffic: system prompt length, about 4 chars a token (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--system-prompt-chars",
+      description =
+          "With --traffic: system prompt length, about 4 chars a token (default: ${DEFAULT-VALUE}).")
   int systemPromptChars = 12_000;
 
-  @Option(names = "--report-seconds", description = "With --traffic: seconds between tables (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--report-seconds",
+      description = "With --traffic: seconds between tables (default: ${DEFAULT-VALUE}).")
   int reportSeconds = 5;
 
-  @Option(names = "--duration", description = "With --traffic: stop after this many seconds; 0 = run until interrupted (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--duration",
+      description =
+          "With --traffic: stop after this many seconds; 0 = run until interrupted (default: ${DEFAULT-VALUE}).")
   int durationSeconds = 0;
 
   @Mixin SimOptions sim = new SimOptions();
@@ -69,7 +95,11 @@ public final class DemoCommand implements Callable<Integer> {
     Vertx vertx = CliRuntime.vertx(registry);
     Demo demo;
     try {
-      demo = CliRuntime.await(Demo.start(vertx, registry, sim.toConfig(), replicas, engineBasePort, host, port, policy), 30);
+      demo =
+          CliRuntime.await(
+              Demo.start(
+                  vertx, registry, sim.toConfig(), replicas, engineBasePort, host, port, policy),
+              30);
     } catch (Exception e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
       System.err.println("demo: could not start: " + cause.getMessage());
@@ -79,7 +109,8 @@ public final class DemoCommand implements Callable<Integer> {
     SimFleet fleet = demo.fleet();
     Gateway gateway = demo.gateway();
     String url = demo.url();
-    System.out.printf("""
+    System.out.printf(
+        """
         kvgate demo: gateway %s -> %d simulated engines (%s), policy '%s', model '%s'
           engines: %s
           metrics: %s/metrics
@@ -94,36 +125,60 @@ public final class DemoCommand implements Callable<Integer> {
               .model("%s").addUserMessage("Hello!").maxCompletionTokens(16).build());
 
         Python: OpenAI(base_url="%s/v1", api_key="unused")
-        %n""", url, replicas, "speed " + sim.speed + ", " + sim.capacityBlocks + " KV blocks each", policy, sim.model,
-        String.join(" ", fleet.urls()), url, url, sim.model, url, sim.model, url);
+        %n""",
+        url,
+        replicas,
+        "speed " + sim.speed + ", " + sim.capacityBlocks + " KV blocks each",
+        policy,
+        sim.model,
+        String.join(" ", fleet.urls()),
+        url,
+        url,
+        sim.model,
+        url,
+        sim.model,
+        url);
     DemoWorkload workload = null;
     if (traffic) {
       DemoStats stats = new DemoStats();
-      workload = new DemoWorkload(vertx, "127.0.0.1", gateway.port(), sim.model, stats, tenants,
-          systemPromptChars, 6, 48);
+      workload =
+          new DemoWorkload(
+              vertx,
+              "127.0.0.1",
+              gateway.port(),
+              sim.model,
+              stats,
+              tenants,
+              systemPromptChars,
+              6,
+              48);
       FleetTable table = new FleetTable(fleet.engines(), stats, System.out);
       workload.start(conversations);
-      System.out.printf("driving %d concurrent conversations over %d tenants; a table every %d s%n",
+      System.out.printf(
+          "driving %d concurrent conversations over %d tenants; a table every %d s%n",
           conversations, tenants, reportSeconds);
       vertx.setPeriodic(reportSeconds * 1000L, t -> table.print());
       if (durationSeconds > 0) {
         DemoWorkload w = workload;
-        vertx.setTimer(durationSeconds * 1000L, t -> {
-          w.stop();
-          new Thread(() -> System.exit(0), "kvgate-demo-exit").start();
-        });
+        vertx.setTimer(
+            durationSeconds * 1000L,
+            t -> {
+              w.stop();
+              new Thread(() -> System.exit(0), "kvgate-demo-exit").start();
+            });
       }
     }
     DemoWorkload w = workload;
-    CliRuntime.awaitShutdown(() -> {
-      if (w != null) w.close();
-      try {
-        CliRuntime.await(demo.close(), 10);
-        CliRuntime.await(vertx.close(), 10);
-      } catch (Exception ignored) {
-        // Shutting down anyway.
-      }
-    });
+    CliRuntime.awaitShutdown(
+        () -> {
+          if (w != null) w.close();
+          try {
+            CliRuntime.await(demo.close(), 10);
+            CliRuntime.await(vertx.close(), 10);
+          } catch (Exception ignored) {
+            // Shutting down anyway.
+          }
+        });
     return 0;
   }
 }

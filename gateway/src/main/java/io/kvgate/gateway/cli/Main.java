@@ -4,10 +4,19 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** {@code java -jar kvgate.jar <command>}: the kvgate command line. */
-@Command(name = "kvgate", mixinStandardHelpOptions = true, version = "kvgate 0.1.0",
+@Command(
+    name = "kvgate",
+    mixinStandardHelpOptions = true,
+    version = "kvgate 0.1.0",
     description = "KV-cache-aware request router and API gateway for LLM inference.",
-    subcommands = {ServeCommand.class, CheckConfigCommand.class, SimCommand.class, DemoCommand.class, ReplayCommand.class,
-        WorkloadCommand.class})
+    subcommands = {
+      ServeCommand.class,
+      CheckConfigCommand.class,
+      SimCommand.class,
+      DemoCommand.class,
+      ReplayCommand.class,
+      WorkloadCommand.class
+    })
 public final class Main implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

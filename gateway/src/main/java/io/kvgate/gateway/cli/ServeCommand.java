@@ -14,26 +14,44 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code kvgate serve}: the gateway, from a config file or from flags. */
-@Command(name = "serve", mixinStandardHelpOptions = true,
-    description = {"Run the gateway.", "Either --config FILE, or the quick form --model NAME --endpoints URL[,URL...]."})
+@Command(
+    name = "serve",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Run the gateway.",
+      "Either --config FILE, or the quick form --model NAME --endpoints URL[,URL...]."
+    })
 public final class ServeCommand implements Callable<Integer> {
 
-  @Option(names = "--config", paramLabel = "FILE", description = "Gateway config YAML (see config/gateway.yaml).")
+  @Option(
+      names = "--config",
+      paramLabel = "FILE",
+      description = "Gateway config YAML (see config/gateway.yaml).")
   Path configFile;
 
-  @Option(names = "--port", description = "Listen port; overrides the config's listener.port (default: 8080).")
+  @Option(
+      names = "--port",
+      description = "Listen port; overrides the config's listener.port (default: 8080).")
   Integer port;
 
-  @Option(names = "--host", description = "Listen host; overrides the config's listener.host (default: 0.0.0.0).")
+  @Option(
+      names = "--host",
+      description = "Listen host; overrides the config's listener.host (default: 0.0.0.0).")
   String host;
 
   @Option(names = "--model", description = "Quick form: the model name served.")
   String model;
 
-  @Option(names = "--endpoints", split = ",", paramLabel = "URL", description = "Quick form: endpoint base URLs, comma-separated.")
+  @Option(
+      names = "--endpoints",
+      split = ",",
+      paramLabel = "URL",
+      description = "Quick form: endpoint base URLs, comma-separated.")
   List<String> endpoints;
 
-  @Option(names = "--policy", description = "Quick form: a preset name or a policy file path (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--policy",
+      description = "Quick form: a preset name or a policy file path (default: ${DEFAULT-VALUE}).")
   String policy = "cache-aware";
 
   @Override
@@ -52,14 +70,19 @@ public final class ServeCommand implements Callable<Integer> {
       }
     } else {
       if (model == null || endpoints == null || endpoints.isEmpty()) {
-        System.err.println("serve: needs --config FILE, or --model NAME and --endpoints URL[,URL...]");
+        System.err.println(
+            "serve: needs --config FILE, or --model NAME and --endpoints URL[,URL...]");
         return 2;
       }
       config = GatewayConfig.of(model, endpoints, policy);
     }
     if (port != null || host != null) {
-      config = config.withListener(new GatewayConfig.Listener(host != null ? host : config.listener().host(),
-          port != null ? port : config.listener().port(), config.listener().eventLoops()));
+      config =
+          config.withListener(
+              new GatewayConfig.Listener(
+                  host != null ? host : config.listener().host(),
+                  port != null ? port : config.listener().port(),
+                  config.listener().eventLoops()));
     }
     PrometheusMeterRegistry registry = CliRuntime.registry();
     Vertx vertx = CliRuntime.vertx(registry, config.listener().eventLoops());
@@ -72,17 +95,30 @@ public final class ServeCommand implements Callable<Integer> {
       vertx.close();
       return 1;
     }
-    System.out.printf("kvgate listening on http://%s:%d, models: %s%n", config.listener().host(), gateway.port(),
-        Arrays.toString(config.models().stream().map(m -> m.name() + " (" + m.endpoints().size() + " endpoints, policy "
-            + m.policy() + ")").toArray()));
-    CliRuntime.awaitShutdown(() -> {
-      try {
-        CliRuntime.await(gateway.close(), 10);
-        CliRuntime.await(vertx.close(), 10);
-      } catch (Exception ignored) {
-        // Shutting down anyway.
-      }
-    });
+    System.out.printf(
+        "kvgate listening on http://%s:%d, models: %s%n",
+        config.listener().host(),
+        gateway.port(),
+        Arrays.toString(
+            config.models().stream()
+                .map(
+                    m ->
+                        m.name()
+                            + " ("
+                            + m.endpoints().size()
+                            + " endpoints, policy "
+                            + m.policy()
+                            + ")")
+                .toArray()));
+    CliRuntime.awaitShutdown(
+        () -> {
+          try {
+            CliRuntime.await(gateway.close(), 10);
+            CliRuntime.await(vertx.close(), 10);
+          } catch (Exception ignored) {
+            // Shutting down anyway.
+          }
+        });
     return 0;
   }
 }

@@ -56,7 +56,8 @@ final class ConfigNode {
     Set<String> ok = Set.of(allowed);
     for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
       String k = it.next();
-      if (!ok.contains(k)) problem(k, "unknown key (allowed: " + String.join(", ", new java.util.TreeSet<>(ok)) + ")");
+      if (!ok.contains(k))
+        problem(k, "unknown key (allowed: " + String.join(", ", new java.util.TreeSet<>(ok)) + ")");
     }
   }
 
@@ -82,7 +83,8 @@ final class ConfigNode {
       problem(key, "must be a list");
       return out;
     }
-    for (int i = 0; i < v.size(); i++) out.add(new ConfigNode(v.get(i), child(key) + "[" + i + "]", problems));
+    for (int i = 0; i < v.size(); i++)
+      out.add(new ConfigNode(v.get(i), child(key) + "[" + i + "]", problems));
     return out;
   }
 
@@ -159,12 +161,13 @@ final class ConfigNode {
     Matcher m = DURATION.matcher(s.trim());
     if (!m.matches()) return null;
     double x = Double.parseDouble(m.group(1));
-    double millis = switch (m.group(2)) {
-      case "ms" -> x;
-      case "s" -> x * 1_000;
-      case "m" -> x * 60_000;
-      default -> x * 3_600_000;
-    };
+    double millis =
+        switch (m.group(2)) {
+          case "ms" -> x;
+          case "s" -> x * 1_000;
+          case "m" -> x * 60_000;
+          default -> x * 3_600_000;
+        };
     return Duration.ofNanos(Math.round(millis * 1_000_000));
   }
 
@@ -191,10 +194,12 @@ final class ConfigNode {
       problem(key, "must be a mapping of strings");
       return out;
     }
-    v.fields().forEachRemaining(e -> {
-      if (!e.getValue().isValueNode()) problem(key + "." + e.getKey(), "must be a string");
-      else out.put(e.getKey(), e.getValue().asText());
-    });
+    v.fields()
+        .forEachRemaining(
+            e -> {
+              if (!e.getValue().isValueNode()) problem(key + "." + e.getKey(), "must be a string");
+              else out.put(e.getKey(), e.getValue().asText());
+            });
     return out;
   }
 

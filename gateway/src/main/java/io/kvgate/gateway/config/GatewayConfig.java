@@ -10,8 +10,8 @@ import java.util.Set;
 
 /**
  * The whole gateway configuration, immutable. Built from YAML by {@link GatewayConfigLoader} or in
- * code (the demo, tests and the trace replay) with {@link #of(String, List, String)} and the
- * {@code with*} methods. Every duration is a {@link Duration}; every size names its unit.
+ * code (the demo, tests and the trace replay) with {@link #of(String, List, String)} and the {@code
+ * with*} methods. Every duration is a {@link Duration}; every size names its unit.
  */
 public record GatewayConfig(
     Listener listener,
@@ -32,11 +32,20 @@ public record GatewayConfig(
     Objects.requireNonNull(pool);
   }
 
-  /** One model served by the given endpoints (aggregated role, no labels) with defaults elsewhere. */
+  /**
+   * One model served by the given endpoints (aggregated role, no labels) with defaults elsewhere.
+   */
   public static GatewayConfig of(String model, List<String> endpointUrls, String policy) {
-    List<Endpoint> endpoints = endpointUrls.stream().map(u -> Endpoint.of(model, URI.create(u))).toList();
-    return new GatewayConfig(Listener.DEFAULT, List.of(new Model(model, policy, Set.of(), endpoints)),
-        Routing.DEFAULT, Timeouts.DEFAULT, Limits.DEFAULT, Health.DEFAULT, Pool.DEFAULT);
+    List<Endpoint> endpoints =
+        endpointUrls.stream().map(u -> Endpoint.of(model, URI.create(u))).toList();
+    return new GatewayConfig(
+        Listener.DEFAULT,
+        List.of(new Model(model, policy, Set.of(), endpoints)),
+        Routing.DEFAULT,
+        Timeouts.DEFAULT,
+        Limits.DEFAULT,
+        Health.DEFAULT,
+        Pool.DEFAULT);
   }
 
   public GatewayConfig withListener(Listener l) {
@@ -70,7 +79,9 @@ public record GatewayConfig(
     public static final Listener DEFAULT = new Listener("0.0.0.0", 8080);
 
     public Listener {
-      if (eventLoops < 1) throw new IllegalArgumentException("eventLoops must be at least 1 (got " + eventLoops + ")");
+      if (eventLoops < 1)
+        throw new IllegalArgumentException(
+            "eventLoops must be at least 1 (got " + eventLoops + ")");
     }
 
     /** One event loop per available processor. */
@@ -99,7 +110,11 @@ public record GatewayConfig(
    *     capacity precedence: configured &gt; engine-stated &gt; learned &gt; default); endpoints
    *     without an entry are sized from their engine
    */
-  public record Model(String name, String policy, Set<String> adapters, List<Endpoint> endpoints,
+  public record Model(
+      String name,
+      String policy,
+      Set<String> adapters,
+      List<Endpoint> endpoints,
       Map<String, Long> capacityBlocks) {
     public Model {
       adapters = Set.copyOf(adapters);
@@ -126,17 +141,30 @@ public record GatewayConfig(
    * @param exactMatch match prompts against the prefix index block by block instead of galloping
    *     (see {@link io.kvgate.routing.prefix.LruPrefixIndex.Settings#exactMatch()})
    */
-  public record Routing(int blockSizeTokens, int charsPerToken, long capacityBlocks, Duration indexTtl,
-      Duration signalsInterval, long segmentCacheBytes, boolean exactMatch) {
-    public static final Routing DEFAULT = new Routing(16, 4, 26_000, Duration.ofMinutes(10), Duration.ofSeconds(1),
-        64L << 20, false);
+  public record Routing(
+      int blockSizeTokens,
+      int charsPerToken,
+      long capacityBlocks,
+      Duration indexTtl,
+      Duration signalsInterval,
+      long segmentCacheBytes,
+      boolean exactMatch) {
+    public static final Routing DEFAULT =
+        new Routing(16, 4, 26_000, Duration.ofMinutes(10), Duration.ofSeconds(1), 64L << 20, false);
 
     public int blockSizeChars() {
       return blockSizeTokens * charsPerToken;
     }
 
     public Routing withCharsPerToken(int chars) {
-      return new Routing(blockSizeTokens, chars, capacityBlocks, indexTtl, signalsInterval, segmentCacheBytes, exactMatch);
+      return new Routing(
+          blockSizeTokens,
+          chars,
+          capacityBlocks,
+          indexTtl,
+          signalsInterval,
+          segmentCacheBytes,
+          exactMatch);
     }
   }
 
@@ -150,8 +178,12 @@ public record GatewayConfig(
    * @param total the whole exchange
    */
   public record Timeouts(Duration connect, Duration firstByte, Duration idle, Duration total) {
-    public static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(300),
-        Duration.ofSeconds(60), Duration.ofMinutes(30));
+    public static final Timeouts DEFAULT =
+        new Timeouts(
+            Duration.ofSeconds(2),
+            Duration.ofSeconds(300),
+            Duration.ofSeconds(60),
+            Duration.ofMinutes(30));
   }
 
   /**
@@ -163,7 +195,8 @@ public record GatewayConfig(
    */
   public record Limits(long maxBodyBytes, int maxAttempts, long offloadBodyBytes) {
     public static final long DEFAULT_OFFLOAD_BODY_BYTES = 64 * 1024;
-    public static final Limits DEFAULT = new Limits(32L * 1024 * 1024, 3, DEFAULT_OFFLOAD_BODY_BYTES);
+    public static final Limits DEFAULT =
+        new Limits(32L * 1024 * 1024, 3, DEFAULT_OFFLOAD_BODY_BYTES);
 
     public Limits(long maxBodyBytes, int maxAttempts) {
       this(maxBodyBytes, maxAttempts, DEFAULT_OFFLOAD_BODY_BYTES);
@@ -177,18 +210,25 @@ public record GatewayConfig(
    *     successful active check re-admits it
    */
   public record Health(Duration interval, Duration timeout, int failureThreshold) {
-    public static final Health DEFAULT = new Health(Duration.ofSeconds(5), Duration.ofSeconds(2), 3);
+    public static final Health DEFAULT =
+        new Health(Duration.ofSeconds(5), Duration.ofSeconds(2), 3);
   }
 
-  /** @param maxConnectionsPerEndpoint keep-alive HTTP/1.1 connections per endpoint */
+  /**
+   * @param maxConnectionsPerEndpoint keep-alive HTTP/1.1 connections per endpoint
+   */
   public record Pool(int maxConnectionsPerEndpoint) {
     public static final Pool DEFAULT = new Pool(512);
   }
 
   /** All endpoints' roles are known values; used by {@code check-config}'s summary. */
   public Map<String, Long> endpointsByRole() {
-    return models.stream().flatMap(m -> m.endpoints().stream())
-        .collect(java.util.stream.Collectors.groupingBy(e -> e.role().wireName(), java.util.TreeMap::new,
-            java.util.stream.Collectors.counting()));
+    return models.stream()
+        .flatMap(m -> m.endpoints().stream())
+        .collect(
+            java.util.stream.Collectors.groupingBy(
+                e -> e.role().wireName(),
+                java.util.TreeMap::new,
+                java.util.stream.Collectors.counting()));
   }
 }

@@ -38,69 +38,104 @@ public final class GatewayConfigLoader {
     try {
       root = YAML.readTree(yaml);
     } catch (JsonProcessingException e) {
-      throw new ConfigException(source, List.of("<root>: not valid YAML: " + e.getOriginalMessage()
-          + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")")));
+      throw new ConfigException(
+          source,
+          List.of(
+              "<root>: not valid YAML: "
+                  + e.getOriginalMessage()
+                  + (e.getLocation() == null
+                      ? ""
+                      : " (line " + e.getLocation().getLineNr() + ")")));
     }
     List<String> problems = new ArrayList<>();
     ConfigNode r = new ConfigNode(root, "", problems);
     if (root == null || !root.isObject()) {
-      throw new ConfigException(source, List.of("<root>: must be a mapping with at least 'models'"));
+      throw new ConfigException(
+          source, List.of("<root>: must be a mapping with at least 'models'"));
     }
     r.allowOnly("listener", "models", "routing", "timeouts", "limits", "health", "pool");
 
     ConfigNode l = r.object("listener");
     l.allowOnly("host", "port", "eventLoops");
-    GatewayConfig.Listener listener = new GatewayConfig.Listener(
-        l.string("host", GatewayConfig.Listener.DEFAULT.host(), false),
-        (int) l.integer("port", GatewayConfig.Listener.DEFAULT.port(), 0, 65535),
-        (int) l.integer("eventLoops", GatewayConfig.Listener.defaultEventLoops(), 1, 1024));
+    GatewayConfig.Listener listener =
+        new GatewayConfig.Listener(
+            l.string("host", GatewayConfig.Listener.DEFAULT.host(), false),
+            (int) l.integer("port", GatewayConfig.Listener.DEFAULT.port(), 0, 65535),
+            (int) l.integer("eventLoops", GatewayConfig.Listener.defaultEventLoops(), 1, 1024));
 
     ConfigNode ro = r.object("routing");
-    ro.allowOnly("blockSizeTokens", "charsPerToken", "capacityBlocks", "indexTtl", "signalsInterval",
-        "segmentCacheBytes", "exactMatch");
+    ro.allowOnly(
+        "blockSizeTokens",
+        "charsPerToken",
+        "capacityBlocks",
+        "indexTtl",
+        "signalsInterval",
+        "segmentCacheBytes",
+        "exactMatch");
     GatewayConfig.Routing d = GatewayConfig.Routing.DEFAULT;
-    GatewayConfig.Routing routing = new GatewayConfig.Routing(
-        (int) ro.integer("blockSizeTokens", d.blockSizeTokens(), 1, 1 << 16),
-        (int) ro.integer("charsPerToken", d.charsPerToken(), 1, 64),
-        ro.integer("capacityBlocks", d.capacityBlocks(), 1, Long.MAX_VALUE),
-        ro.duration("indexTtl", d.indexTtl()),
-        ro.duration("signalsInterval", d.signalsInterval()),
-        ro.integer("segmentCacheBytes", d.segmentCacheBytes(), 1, Long.MAX_VALUE),
-        ro.bool("exactMatch", d.exactMatch()));
+    GatewayConfig.Routing routing =
+        new GatewayConfig.Routing(
+            (int) ro.integer("blockSizeTokens", d.blockSizeTokens(), 1, 1 << 16),
+            (int) ro.integer("charsPerToken", d.charsPerToken(), 1, 64),
+            ro.integer("capacityBlocks", d.capacityBlocks(), 1, Long.MAX_VALUE),
+            ro.duration("indexTtl", d.indexTtl()),
+            ro.duration("signalsInterval", d.signalsInterval()),
+            ro.integer("segmentCacheBytes", d.segmentCacheBytes(), 1, Long.MAX_VALUE),
+            ro.bool("exactMatch", d.exactMatch()));
 
     ConfigNode t = r.object("timeouts");
     t.allowOnly("connect", "firstByte", "idle", "total");
     GatewayConfig.Timeouts td = GatewayConfig.Timeouts.DEFAULT;
-    GatewayConfig.Timeouts timeouts = new GatewayConfig.Timeouts(t.duration("connect", td.connect()),
-        t.duration("firstByte", td.firstByte()), t.duration("idle", td.idle()), t.duration("total", td.total()));
+    GatewayConfig.Timeouts timeouts =
+        new GatewayConfig.Timeouts(
+            t.duration("connect", td.connect()),
+            t.duration("firstByte", td.firstByte()),
+            t.duration("idle", td.idle()),
+            t.duration("total", td.total()));
 
     ConfigNode li = r.object("limits");
     li.allowOnly("maxBodyBytes", "maxAttempts", "offloadBodyBytes");
-    GatewayConfig.Limits limits = new GatewayConfig.Limits(
-        li.integer("maxBodyBytes", GatewayConfig.Limits.DEFAULT.maxBodyBytes(), 1024, 1L << 31),
-        (int) li.integer("maxAttempts", GatewayConfig.Limits.DEFAULT.maxAttempts(), 1, 10),
-        li.integer("offloadBodyBytes", GatewayConfig.Limits.DEFAULT.offloadBodyBytes(), 0, Long.MAX_VALUE));
+    GatewayConfig.Limits limits =
+        new GatewayConfig.Limits(
+            li.integer("maxBodyBytes", GatewayConfig.Limits.DEFAULT.maxBodyBytes(), 1024, 1L << 31),
+            (int) li.integer("maxAttempts", GatewayConfig.Limits.DEFAULT.maxAttempts(), 1, 10),
+            li.integer(
+                "offloadBodyBytes",
+                GatewayConfig.Limits.DEFAULT.offloadBodyBytes(),
+                0,
+                Long.MAX_VALUE));
 
     ConfigNode h = r.object("health");
     h.allowOnly("interval", "timeout", "failureThreshold");
     GatewayConfig.Health hd = GatewayConfig.Health.DEFAULT;
-    GatewayConfig.Health health = new GatewayConfig.Health(h.duration("interval", hd.interval()),
-        h.duration("timeout", hd.timeout()), (int) h.integer("failureThreshold", hd.failureThreshold(), 1, 1000));
+    GatewayConfig.Health health =
+        new GatewayConfig.Health(
+            h.duration("interval", hd.interval()),
+            h.duration("timeout", hd.timeout()),
+            (int) h.integer("failureThreshold", hd.failureThreshold(), 1, 1000));
 
     ConfigNode p = r.object("pool");
     p.allowOnly("maxConnectionsPerEndpoint");
-    GatewayConfig.Pool pool = new GatewayConfig.Pool(
-        (int) p.integer("maxConnectionsPerEndpoint", GatewayConfig.Pool.DEFAULT.maxConnectionsPerEndpoint(), 1, 100_000));
+    GatewayConfig.Pool pool =
+        new GatewayConfig.Pool(
+            (int)
+                p.integer(
+                    "maxConnectionsPerEndpoint",
+                    GatewayConfig.Pool.DEFAULT.maxConnectionsPerEndpoint(),
+                    1,
+                    100_000));
 
     List<GatewayConfig.Model> models = new ArrayList<>();
     Set<String> modelNames = new HashSet<>();
     Set<String> endpointIds = new HashSet<>();
     List<ConfigNode> modelNodes = r.list("models", true);
-    if (modelNodes.isEmpty() && !r.isMissing() && root.has("models")) r.problem("models", "must list at least one model");
+    if (modelNodes.isEmpty() && !r.isMissing() && root.has("models"))
+      r.problem("models", "must list at least one model");
     for (ConfigNode m : modelNodes) {
       m.allowOnly("name", "policy", "adapters", "endpoints");
       String name = m.string("name", "", true);
-      if (!name.isEmpty() && !modelNames.add(name)) m.problem("name", "duplicate model '" + name + "'");
+      if (!name.isEmpty() && !modelNames.add(name))
+        m.problem("name", "duplicate model '" + name + "'");
       String policy = m.string("policy", "cache-aware", false);
       Set<String> adapters = new LinkedHashSet<>(m.strings("adapters"));
       List<Endpoint> endpoints = new ArrayList<>();
@@ -114,7 +149,8 @@ public final class GatewayConfigLoader {
         if (url != null) {
           try {
             uri = new URI(url);
-            if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme()) || uri.getHost() == null) {
+            if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme())
+                || uri.getHost() == null) {
               e.problem("url", "must be an absolute http:// or https:// URL (got '" + url + "')");
               uri = null;
             }
@@ -128,7 +164,8 @@ public final class GatewayConfigLoader {
         Set<String> epAdapters = new LinkedHashSet<>(e.strings("adapters"));
         if (uri != null) {
           String id = e.string("id", Endpoint.defaultId(uri), false);
-          if (!endpointIds.add(name + "/" + id)) e.problem("id", "duplicate endpoint '" + id + "' in model '" + name + "'");
+          if (!endpointIds.add(name + "/" + id))
+            e.problem("id", "duplicate endpoint '" + id + "' in model '" + name + "'");
           endpoints.add(new Endpoint(id, uri, name, role, labels, weight, epAdapters));
           long capacity = e.integer("capacityBlocks", 0, 0, Long.MAX_VALUE);
           if (capacity > 0) capacities.put(id, capacity);

@@ -26,15 +26,25 @@ public final class Demo {
    * Starts {@code replicas} engines from {@code engine} (ports from {@code engineBasePort}, 0 =
    * ephemeral) and a gateway on {@code host:port} routing them with {@code policy}.
    */
-  public static Future<Demo> start(Vertx vertx, PrometheusMeterRegistry registry, SimEngineConfig engine,
-      int replicas, int engineBasePort, String host, int port, String policy) {
-    return SimFleet.start(vertx, engine, replicas, engineBasePort).compose(fleet -> {
-      GatewayConfig config = GatewayConfig.of(engine.model(), fleet.urls(), policy)
-          .withListener(new GatewayConfig.Listener(host, port));
-      return Gateway.start(vertx, config, registry)
-          .map(g -> new Demo(fleet, g))
-          .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));
-    });
+  public static Future<Demo> start(
+      Vertx vertx,
+      PrometheusMeterRegistry registry,
+      SimEngineConfig engine,
+      int replicas,
+      int engineBasePort,
+      String host,
+      int port,
+      String policy) {
+    return SimFleet.start(vertx, engine, replicas, engineBasePort)
+        .compose(
+            fleet -> {
+              GatewayConfig config =
+                  GatewayConfig.of(engine.model(), fleet.urls(), policy)
+                      .withListener(new GatewayConfig.Listener(host, port));
+              return Gateway.start(vertx, config, registry)
+                  .map(g -> new Demo(fleet, g))
+                  .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));
+            });
   }
 
   public SimFleet fleet() {

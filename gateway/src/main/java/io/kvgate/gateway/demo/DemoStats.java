@@ -8,8 +8,8 @@ import java.util.Map;
 
 /**
  * Client-side measurements of the demo workload, per endpoint, over the current reporting window:
- * requests, errors and time-to-first-token samples. Thread-safe (one monitor; a few hundred calls
- * a second at most).
+ * requests, errors and time-to-first-token samples. Thread-safe (one monitor; a few hundred calls a
+ * second at most).
  */
 public final class DemoStats {
 
@@ -37,16 +37,23 @@ public final class DemoStats {
   /** Takes and resets the window. */
   public synchronized Window drain() {
     Map<String, long[]> ttft = new HashMap<>();
-    ttftNanos.forEach((k, v) -> ttft.put(k, v.stream().mapToLong(Long::longValue).sorted().toArray()));
+    ttftNanos.forEach(
+        (k, v) -> ttft.put(k, v.stream().mapToLong(Long::longValue).sorted().toArray()));
     Window w = new Window(ttft, Map.copyOf(errors), totalRequests, totalErrors, lastError);
     ttftNanos.clear();
     errors.clear();
     return w;
   }
 
-  /** One reporting window. {@code ttftSorted} holds each endpoint's TTFTs in nanoseconds, ascending. */
-  public record Window(Map<String, long[]> ttftSorted, Map<String, Long> errors, long totalRequests,
-      long totalErrors, String lastError) {
+  /**
+   * One reporting window. {@code ttftSorted} holds each endpoint's TTFTs in nanoseconds, ascending.
+   */
+  public record Window(
+      Map<String, long[]> ttftSorted,
+      Map<String, Long> errors,
+      long totalRequests,
+      long totalErrors,
+      String lastError) {
 
     /** The p-quantile TTFT of an endpoint in milliseconds, or NaN without samples. */
     public double ttftMillis(String endpoint, double p) {

@@ -3,10 +3,9 @@ package io.kvgate.gateway.demo;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
-import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -19,22 +18,25 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The built-in traffic of {@code kvgate demo --traffic}: a multi-tenant, multi-turn chat workload.
  *
- * <p>{@code tenants} tenants each own a long system prompt (a tool schema or policy document in real
- * life). {@code conversations} conversations run concurrently, closed loop: each picks a tenant
- * (skewed: tenant 0 is the busiest), asks {@code 2..maxTurns} questions, each turn re-sending the whole
- * history with the answers the gateway streamed back, then starts over as a new conversation. So
- * every request shares the tenant's prompt with its siblings and, from the second turn on, its own
- * previous turn with itself: the two kinds of prefix reuse a cache-aware router keeps.
+ * <p>{@code tenants} tenants each own a long system prompt (a tool schema or policy document in
+ * real life). {@code conversations} conversations run concurrently, closed loop: each picks a
+ * tenant (skewed: tenant 0 is the busiest), asks {@code 2..maxTurns} questions, each turn
+ * re-sending the whole history with the answers the gateway streamed back, then starts over as a
+ * new conversation. So every request shares the tenant's prompt with its siblings and, from the
+ * second turn on, its own previous turn with itself: the two kinds of prefix reuse a cache-aware
+ * router keeps.
  *
- * <p>Runs on the given Vert.x instance's event loop; never blocks. Each finished request is reported
- * to a {@link DemoStats} with the endpoint that served it (the {@code x-kvgate-endpoint} header) and
- * its time to first token.
+ * <p>Runs on the given Vert.x instance's event loop; never blocks. Each finished request is
+ * reported to a {@link DemoStats} with the endpoint that served it (the {@code x-kvgate-endpoint}
+ * header) and its time to first token.
  */
 public final class DemoWorkload {
 
   private static final String[] WORDS = {
-    "replica", "prefill", "decode", "tensor", "cache", "block", "router", "latency", "token", "batch",
-    "gateway", "cluster", "region", "policy", "stream", "engine", "queue", "budget", "schema", "tool"
+    "replica", "prefill", "decode", "tensor", "cache", "block", "router", "latency", "token",
+        "batch",
+    "gateway", "cluster", "region", "policy", "stream", "engine", "queue", "budget", "schema",
+        "tool"
   };
 
   private final Vertx vertx;
@@ -51,10 +53,19 @@ public final class DemoWorkload {
   private final AtomicLong conversationSeq = new AtomicLong();
 
   /**
-   * @param systemPromptChars length of each tenant's system prompt in characters (about 4 per token)
+   * @param systemPromptChars length of each tenant's system prompt in characters (about 4 per
+   *     token)
    */
-  public DemoWorkload(Vertx vertx, String host, int port, String model, DemoStats stats,
-      int tenants, int systemPromptChars, int maxTurns, int maxTokens) {
+  public DemoWorkload(
+      Vertx vertx,
+      String host,
+      int port,
+      String model,
+      DemoStats stats,
+      int tenants,
+      int systemPromptChars,
+      int maxTurns,
+      int maxTokens) {
     this.vertx = vertx;
     this.host = host;
     this.port = port;
@@ -62,11 +73,15 @@ public final class DemoWorkload {
     this.stats = stats;
     this.maxTurns = Math.max(2, maxTurns);
     this.maxTokens = maxTokens;
-    this.client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true),
-        new PoolOptions().setHttp1MaxSize(256));
+    this.client =
+        vertx.createHttpClient(
+            new HttpClientOptions().setKeepAlive(true), new PoolOptions().setHttp1MaxSize(256));
     for (int t = 0; t < tenants; t++) {
-      systemPrompts.add(text(new SplittableRandom(1_000 + t),
-          "You are the support assistant of tenant " + t + ". Follow this handbook. ", systemPromptChars));
+      systemPrompts.add(
+          text(
+              new SplittableRandom(1_000 + t),
+              "You are the support assistant of tenant " + t + ". Follow this handbook. ",
+              systemPromptChars));
     }
   }
 
@@ -91,69 +106,96 @@ public final class DemoWorkload {
       tenant = random.nextBoolean() ? random.nextInt(hot) : random.nextInt(systemPrompts.size());
       turns = 2 + random.nextInt(maxTurns - 1);
     }
-    JsonArray history = new JsonArray().add(new JsonObject().put("role", "system").put("content", systemPrompts.get(tenant)));
+    JsonArray history =
+        new JsonArray()
+            .add(new JsonObject().put("role", "system").put("content", systemPrompts.get(tenant)));
     turn(id, history, 1, turns);
   }
 
   private void turn(long conversation, JsonArray history, int turn, int turns) {
     if (!running.get()) return;
-    history.add(new JsonObject().put("role", "user")
-        .put("content", "Conversation " + conversation + ", question " + turn + ": "
-            + text(new SplittableRandom(conversation * 31 + turn), "", 240)));
-    JsonObject body = new JsonObject()
-        .put("model", model)
-        .put("messages", history)
-        .put("max_tokens", maxTokens)
-        .put("stream", true)
-        .put("stream_options", new JsonObject().put("include_usage", true));
+    history.add(
+        new JsonObject()
+            .put("role", "user")
+            .put(
+                "content",
+                "Conversation "
+                    + conversation
+                    + ", question "
+                    + turn
+                    + ": "
+                    + text(new SplittableRandom(conversation * 31 + turn), "", 240)));
+    JsonObject body =
+        new JsonObject()
+            .put("model", model)
+            .put("messages", history)
+            .put("max_tokens", maxTokens)
+            .put("stream", true)
+            .put("stream_options", new JsonObject().put("include_usage", true));
     long start = System.nanoTime();
     StringBuilder answer = new StringBuilder();
     long[] firstToken = {-1};
-    client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost(host).setPort(port)
-            .setURI("/v1/chat/completions").putHeader("content-type", "application/json")
-            .putHeader("x-session-id", "demo-" + conversation))
+    client
+        .request(
+            new RequestOptions()
+                .setMethod(HttpMethod.POST)
+                .setHost(host)
+                .setPort(port)
+                .setURI("/v1/chat/completions")
+                .putHeader("content-type", "application/json")
+                .putHeader("x-session-id", "demo-" + conversation))
         .compose(req -> req.send(body.toBuffer()))
-        .compose(resp -> {
-          String endpoint = resp.getHeader("x-kvgate-endpoint");
-          if (resp.statusCode() != 200) {
-            return resp.body().map(b -> {
-              stats.recordError(endpoint, resp.statusCode() + " " + b.toString());
-              return false;
-            });
-          }
-          SseLines lines = new SseLines(data -> {
-            if (data.startsWith("{")) {
-              JsonObject chunk = new JsonObject(data);
-              JsonArray choices = chunk.getJsonArray("choices");
-              if (choices != null && !choices.isEmpty()) {
-                JsonObject delta = choices.getJsonObject(0).getJsonObject("delta");
-                String content = delta == null ? null : delta.getString("content");
-                if (content != null && !content.isEmpty()) {
-                  if (firstToken[0] < 0) firstToken[0] = System.nanoTime();
-                  answer.append(content);
-                }
+        .compose(
+            resp -> {
+              String endpoint = resp.getHeader("x-kvgate-endpoint");
+              if (resp.statusCode() != 200) {
+                return resp.body()
+                    .map(
+                        b -> {
+                          stats.recordError(endpoint, resp.statusCode() + " " + b.toString());
+                          return false;
+                        });
               }
-            }
-          });
-          resp.handler(lines::feed);
-          return resp.end().map(v -> {
-            long ttft = (firstToken[0] < 0 ? System.nanoTime() : firstToken[0]) - start;
-            stats.recordRequest(endpoint, ttft, System.nanoTime() - start);
-            return true;
-          });
-        })
-        .onComplete(ar -> {
-          boolean ok = ar.succeeded() && ar.result();
-          if (ar.failed()) stats.recordError(null, ar.cause().toString());
-          if (ok && turn < turns) {
-            history.add(new JsonObject().put("role", "assistant").put("content", answer.toString()));
-            turn(conversation, history, turn + 1, turns);
-          } else {
-            // A failed turn ends its conversation; back off a little so a dead fleet doesn't spin.
-            if (ok) newConversation();
-            else vertx.setTimer(200, t -> newConversation());
-          }
-        });
+              SseLines lines =
+                  new SseLines(
+                      data -> {
+                        if (data.startsWith("{")) {
+                          JsonObject chunk = new JsonObject(data);
+                          JsonArray choices = chunk.getJsonArray("choices");
+                          if (choices != null && !choices.isEmpty()) {
+                            JsonObject delta = choices.getJsonObject(0).getJsonObject("delta");
+                            String content = delta == null ? null : delta.getString("content");
+                            if (content != null && !content.isEmpty()) {
+                              if (firstToken[0] < 0) firstToken[0] = System.nanoTime();
+                              answer.append(content);
+                            }
+                          }
+                        }
+                      });
+              resp.handler(lines::feed);
+              return resp.end()
+                  .map(
+                      v -> {
+                        long ttft = (firstToken[0] < 0 ? System.nanoTime() : firstToken[0]) - start;
+                        stats.recordRequest(endpoint, ttft, System.nanoTime() - start);
+                        return true;
+                      });
+            })
+        .onComplete(
+            ar -> {
+              boolean ok = ar.succeeded() && ar.result();
+              if (ar.failed()) stats.recordError(null, ar.cause().toString());
+              if (ok && turn < turns) {
+                history.add(
+                    new JsonObject().put("role", "assistant").put("content", answer.toString()));
+                turn(conversation, history, turn + 1, turns);
+              } else {
+                // A failed turn ends its conversation; back off a little so a dead fleet doesn't
+                // spin.
+                if (ok) newConversation();
+                else vertx.setTimer(200, t -> newConversation());
+              }
+            });
   }
 
   /** Closes the HTTP client. */

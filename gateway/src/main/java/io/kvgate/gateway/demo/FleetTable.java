@@ -7,9 +7,9 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Prints, every reporting window, one row per simulated engine: requests served in the window,
- * the cached-token hit rate the ENGINE counted (its own prefix cache, not kvgate's guess), running
- * and waiting requests, KV usage, and the TTFT the demo's clients measured through the gateway.
+ * Prints, every reporting window, one row per simulated engine: requests served in the window, the
+ * cached-token hit rate the ENGINE counted (its own prefix cache, not kvgate's guess), running and
+ * waiting requests, KV usage, and the TTFT the demo's clients measured through the gateway.
  * Counters are differenced between windows, so each table shows the last few seconds only.
  */
 public final class FleetTable {
@@ -40,8 +40,18 @@ public final class FleetTable {
     windowStart[0] = now;
     DemoStats.Window w = stats.drain();
     StringBuilder sb = new StringBuilder();
-    sb.append(String.format(Locale.ROOT, "%n%-22s %8s %9s %8s %8s %7s %10s %10s%n",
-        "engine", "req/s", "hit rate", "running", "waiting", "kv use", "TTFT p50", "TTFT p90"));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%n%-22s %8s %9s %8s %8s %7s %10s %10s%n",
+            "engine",
+            "req/s",
+            "hit rate",
+            "running",
+            "waiting",
+            "kv use",
+            "TTFT p50",
+            "TTFT p90"));
     long reqSum = 0;
     long promptSum = 0;
     long cachedSum = 0;
@@ -57,15 +67,38 @@ public final class FleetTable {
       promptSum += prompt;
       cachedSum += cached;
       String id = endpointId(e);
-      sb.append(String.format(Locale.ROOT, "%-22s %8.1f %9s %8d %8d %6.0f%% %10s %10s%n",
-          id, req / seconds, pct(cached, prompt), s.running(), s.waiting(), s.kvCacheUsage() * 100,
-          ms(w.ttftMillis(id, 0.5)), ms(w.ttftMillis(id, 0.9))));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "%-22s %8.1f %9s %8d %8d %6.0f%% %10s %10s%n",
+              id,
+              req / seconds,
+              pct(cached, prompt),
+              s.running(),
+              s.waiting(),
+              s.kvCacheUsage() * 100,
+              ms(w.ttftMillis(id, 0.5)),
+              ms(w.ttftMillis(id, 0.9))));
     }
-    sb.append(String.format(Locale.ROOT, "%-22s %8.1f %9s %8s %8s %7s %10s %10s%n",
-        "fleet", reqSum / seconds, pct(cachedSum, promptSum), "", "", "",
-        ms(w.ttftMillisAll(0.5)), ms(w.ttftMillisAll(0.9))));
-    sb.append(String.format(Locale.ROOT, "requests so far: %d, errors: %d%s%n", w.totalRequests(), w.totalErrors(),
-        w.lastError() == null ? "" : " (last: " + w.lastError() + ")"));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%-22s %8.1f %9s %8s %8s %7s %10s %10s%n",
+            "fleet",
+            reqSum / seconds,
+            pct(cachedSum, promptSum),
+            "",
+            "",
+            "",
+            ms(w.ttftMillisAll(0.5)),
+            ms(w.ttftMillisAll(0.9))));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "requests so far: %d, errors: %d%s%n",
+            w.totalRequests(),
+            w.totalErrors(),
+            w.lastError() == null ? "" : " (last: " + w.lastError() + ")"));
     out.print(sb);
     out.flush();
   }

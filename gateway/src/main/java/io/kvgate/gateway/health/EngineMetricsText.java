@@ -2,8 +2,8 @@ package io.kvgate.gateway.health;
 
 /**
  * The few engine gauges kvgate routes on, read from Prometheus text exposition. Request counts are
- * summed over label sets (one engine process may report several data-parallel ranks). Knows
- * vLLM's names ({@code vllm:num_requests_waiting}, {@code vllm:num_requests_running}, {@code
+ * summed over label sets (one engine process may report several data-parallel ranks). Knows vLLM's
+ * names ({@code vllm:num_requests_waiting}, {@code vllm:num_requests_running}, {@code
  * vllm:kv_cache_usage_perc}, the older {@code vllm:gpu_cache_usage_perc}, {@code
  * vllm:cache_config_info}) and SGLang's ({@code sglang:num_queue_reqs}, {@code
  * sglang:num_running_reqs}, {@code sglang:token_usage}, {@code sglang:num_used_tokens}, {@code
@@ -23,8 +23,14 @@ package io.kvgate.gateway.health;
  * @param sglangTokenUsage {@code sglang:token_usage} (the maximum over label sets), or -1 if absent
  * @param hasLoad whether any load metric was present
  */
-public record EngineMetricsText(double waiting, double running, double kvCacheUsage, long capacityTokens,
-    double usedTokens, double sglangTokenUsage, boolean hasLoad) {
+public record EngineMetricsText(
+    double waiting,
+    double running,
+    double kvCacheUsage,
+    long capacityTokens,
+    double usedTokens,
+    double sglangTokenUsage,
+    boolean hasLoad) {
 
   /** The engine reports used tokens and usage together, so their ratio is its capacity. */
   public boolean hasExactUsage() {
@@ -49,8 +55,14 @@ public record EngineMetricsText(double waiting, double running, double kvCacheUs
         String line = text.substring(pos, end);
         String name = metricName(line);
         switch (name) {
-          case "vllm:num_requests_waiting", "sglang:num_queue_reqs" -> { waiting += value(line); any = true; }
-          case "vllm:num_requests_running", "sglang:num_running_reqs" -> { running += value(line); any = true; }
+          case "vllm:num_requests_waiting", "sglang:num_queue_reqs" -> {
+            waiting += value(line);
+            any = true;
+          }
+          case "vllm:num_requests_running", "sglang:num_running_reqs" -> {
+            running += value(line);
+            any = true;
+          }
           case "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc" -> {
             usage = Math.max(usage, value(line));
             any = true;
@@ -62,13 +74,15 @@ public record EngineMetricsText(double waiting, double running, double kvCacheUs
             any = true;
           }
           case "sglang:num_used_tokens" -> used = Math.max(used, value(line));
-          case "sglang:max_total_num_tokens" -> sglangMaxTokens = Math.max(sglangMaxTokens, (long) value(line));
+          case "sglang:max_total_num_tokens" ->
+              sglangMaxTokens = Math.max(sglangMaxTokens, (long) value(line));
           case "vllm:cache_config_info" -> {
             long blocks = labelLong(line, "num_gpu_blocks");
             long blockSize = labelLong(line, "block_size");
-            if (blocks > 0 && blockSize > 0) capacityTokens = Math.max(capacityTokens, blocks * blockSize);
+            if (blocks > 0 && blockSize > 0)
+              capacityTokens = Math.max(capacityTokens, blocks * blockSize);
           }
-          default -> { }
+          default -> {}
         }
       }
       pos = end + 1;

@@ -38,7 +38,8 @@ public final class HealthChecker {
   private final Map<EndpointState, AtomicInteger> failures = new ConcurrentHashMap<>();
   private long timer = -1;
 
-  public HealthChecker(Vertx vertx, HttpClient client, GatewayConfig.Health config, GatewayMetrics metrics) {
+  public HealthChecker(
+      Vertx vertx, HttpClient client, GatewayConfig.Health config, GatewayMetrics metrics) {
     this.vertx = vertx;
     this.client = client;
     this.config = config;
@@ -58,20 +59,27 @@ public final class HealthChecker {
 
   private void check(String model, EndpointState e) {
     URI url = e.endpoint().url();
-    RequestOptions opts = new RequestOptions().setMethod(HttpMethod.GET).setHost(url.getHost())
-        .setPort(url.getPort() > 0 ? url.getPort() : 80).setURI(path(url) + "/health")
-        .setConnectTimeout(config.timeout().toMillis()).setIdleTimeout(config.timeout().toMillis());
-    client.request(opts)
+    RequestOptions opts =
+        new RequestOptions()
+            .setMethod(HttpMethod.GET)
+            .setHost(url.getHost())
+            .setPort(url.getPort() > 0 ? url.getPort() : 80)
+            .setURI(path(url) + "/health")
+            .setConnectTimeout(config.timeout().toMillis())
+            .setIdleTimeout(config.timeout().toMillis());
+    client
+        .request(opts)
         .compose(req -> req.send())
         .compose(resp -> resp.body().map(b -> resp.statusCode()))
-        .onComplete(ar -> {
-          if (ar.succeeded() && ar.result() / 100 == 2) {
-            failures(e).set(0);
-            setHealthy(model, e, true, "active check passed");
-          } else {
-            recordFailure(model, e);
-          }
-        });
+        .onComplete(
+            ar -> {
+              if (ar.succeeded() && ar.result() / 100 == 2) {
+                failures(e).set(0);
+                setHealthy(model, e, true, "active check passed");
+              } else {
+                recordFailure(model, e);
+              }
+            });
   }
 
   static String path(URI url) {
@@ -99,6 +107,14 @@ public final class HealthChecker {
     if (e.healthy() == healthy) return;
     e.setHealthy(healthy);
     metrics.healthTransition(model, e.id(), healthy);
-    LOG.info("endpoint " + e.id() + " of model '" + model + "' " + (healthy ? "re-admitted" : "ejected") + ": " + why);
+    LOG.info(
+        "endpoint "
+            + e.id()
+            + " of model '"
+            + model
+            + "' "
+            + (healthy ? "re-admitted" : "ejected")
+            + ": "
+            + why);
   }
 }

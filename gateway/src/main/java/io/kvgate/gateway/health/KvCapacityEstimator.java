@@ -5,8 +5,9 @@ import java.util.OptionalLong;
 
 /**
  * Learns one engine's KV-cache capacity, in tokens, from what it reports as used, for engines that
- * do not state their capacity ({@code vllm:cache_config_info}, {@code sglang:max_total_num_tokens}):
- * SGLang builds without that gauge, older vLLM, or a proxy that rewrites {@code /metrics}.
+ * do not state their capacity ({@code vllm:cache_config_info}, {@code
+ * sglang:max_total_num_tokens}): SGLang builds without that gauge, older vLLM, or a proxy that
+ * rewrites {@code /metrics}.
  *
  * <p><b>Two kinds of sample.</b>
  *
@@ -21,17 +22,17 @@ import java.util.OptionalLong;
  *       that are cached but free do not count). The numerator is then what kvgate itself has in
  *       flight on the endpoint ({@link io.kvgate.routing.EndpointState#activeTokens()}, the prompt
  *       tokens of the requests it dispatched there and has not seen finish), so {@code capacity ≈
- *       activeTokens / usage}. That holds only while kvgate's requests are all the engine holds,
- *       so a sample is dropped (see {@link Verdict}) when the usage is too low to be precise or
- *       so high the engine may be preempting, when the engine queues requests (queued requests are
+ *       activeTokens / usage}. That holds only while kvgate's requests are all the engine holds, so
+ *       a sample is dropped (see {@link Verdict}) when the usage is too low to be precise or so
+ *       high the engine may be preempting, when the engine queues requests (queued requests are
  *       counted by kvgate but hold no blocks), when the engine runs a different number of requests
  *       than kvgate has in flight there (other clients, other gateways, or requests in transit),
  *       and when kvgate's counters moved while the scrape was in flight (the engine's snapshot
  *       cannot be matched to one value of them).
  * </ul>
  *
- * <p><b>Estimate.</b> The median of the last {@link Settings#window()} accepted ratios, clamped
- * to {@link Settings#minCapacityTokens()}..{@link Settings#maxCapacityTokens()}; a single outlier
+ * <p><b>Estimate.</b> The median of the last {@link Settings#window()} accepted ratios, clamped to
+ * {@link Settings#minCapacityTokens()}..{@link Settings#maxCapacityTokens()}; a single outlier
  * cannot move a median, and a real change of capacity (an engine restarted with another {@code
  * --gpu-memory-utilization}) wins after half a window. It is <em>stable</em> once it has {@link
  * Settings#minSamples()} samples whose interquartile range is within {@link Settings#maxSpread()}
@@ -63,28 +64,44 @@ public final class KvCapacityEstimator {
    * @param maxUsage samples above it are ignored (a full engine preempts and queues)
    * @param minActiveTokens gateway samples with fewer in-flight tokens are ignored
    * @param window accepted ratios the median is taken over
-   * @param minSamples accepted ratios needed before the estimate is stable, and between two proposals
+   * @param minSamples accepted ratios needed before the estimate is stable, and between two
+   *     proposals
    * @param maxSpread largest interquartile range, relative to the median, of a stable estimate
    * @param applyThreshold smallest relative difference from the capacity in force worth applying
    * @param minCapacityTokens the estimate's lower clamp; ratios below are rejected
    * @param maxCapacityTokens the estimate's upper clamp; ratios above are rejected
    * @param maxCounterDrift largest relative change of kvgate's active tokens during one scrape
-   * @param maxRequestMismatch largest relative difference between the engine's running requests
-   *     and kvgate's in-flight requests (0 = must be equal; rounded down, so small fleets need equality)
+   * @param maxRequestMismatch largest relative difference between the engine's running requests and
+   *     kvgate's in-flight requests (0 = must be equal; rounded down, so small fleets need
+   *     equality)
    */
-  public record Settings(double minUsage, double maxUsage, long minActiveTokens, int window, int minSamples,
-      double maxSpread, double applyThreshold, long minCapacityTokens, long maxCapacityTokens,
-      double maxCounterDrift, double maxRequestMismatch) {
+  public record Settings(
+      double minUsage,
+      double maxUsage,
+      long minActiveTokens,
+      int window,
+      int minSamples,
+      double maxSpread,
+      double applyThreshold,
+      long minCapacityTokens,
+      long maxCapacityTokens,
+      double maxCounterDrift,
+      double maxRequestMismatch) {
 
-    public static final Settings DEFAULTS = new Settings(0.05, 0.95, 256, 15, 5, 0.15, 0.10,
-        256, 1L << 31, 0.02, 0.05);
+    public static final Settings DEFAULTS =
+        new Settings(0.05, 0.95, 256, 15, 5, 0.15, 0.10, 256, 1L << 31, 0.02, 0.05);
 
     public Settings {
-      if (!(minUsage > 0 && minUsage < maxUsage && maxUsage <= 1)) throw new IllegalArgumentException("need 0 < minUsage < maxUsage <= 1");
-      if (window < 1 || minSamples < 1 || minSamples > window) throw new IllegalArgumentException("need 1 <= minSamples <= window");
-      if (!(maxSpread >= 0) || !(applyThreshold >= 0)) throw new IllegalArgumentException("maxSpread and applyThreshold must be >= 0");
-      if (minCapacityTokens < 1 || maxCapacityTokens < minCapacityTokens) throw new IllegalArgumentException("need 1 <= minCapacityTokens <= maxCapacityTokens");
-      if (!(maxCounterDrift >= 0) || !(maxRequestMismatch >= 0)) throw new IllegalArgumentException("drift and mismatch bounds must be >= 0");
+      if (!(minUsage > 0 && minUsage < maxUsage && maxUsage <= 1))
+        throw new IllegalArgumentException("need 0 < minUsage < maxUsage <= 1");
+      if (window < 1 || minSamples < 1 || minSamples > window)
+        throw new IllegalArgumentException("need 1 <= minSamples <= window");
+      if (!(maxSpread >= 0) || !(applyThreshold >= 0))
+        throw new IllegalArgumentException("maxSpread and applyThreshold must be >= 0");
+      if (minCapacityTokens < 1 || maxCapacityTokens < minCapacityTokens)
+        throw new IllegalArgumentException("need 1 <= minCapacityTokens <= maxCapacityTokens");
+      if (!(maxCounterDrift >= 0) || !(maxRequestMismatch >= 0))
+        throw new IllegalArgumentException("drift and mismatch bounds must be >= 0");
     }
   }
 
@@ -123,8 +140,14 @@ public final class KvCapacityEstimator {
    * @param running the engine's running requests
    * @param waiting the engine's waiting requests
    */
-  public record Observation(long activeTokensBefore, long activeTokensAfter, int inFlightBefore, int inFlightAfter,
-      double usage, double running, double waiting) {}
+  public record Observation(
+      long activeTokensBefore,
+      long activeTokensAfter,
+      int inFlightBefore,
+      int inFlightAfter,
+      double usage,
+      double running,
+      double waiting) {}
 
   private final Settings settings;
   private final double[] ratios;
@@ -156,14 +179,16 @@ public final class KvCapacityEstimator {
   private Verdict judge(Observation o) {
     if (exact) return Verdict.SUPERSEDED;
     double u = o.usage();
-    if (!(u > 0 && u <= 1.0 + 1e-9) || Double.isNaN(o.running()) || Double.isNaN(o.waiting())) return Verdict.INVALID;
+    if (!(u > 0 && u <= 1.0 + 1e-9) || Double.isNaN(o.running()) || Double.isNaN(o.waiting()))
+      return Verdict.INVALID;
     if (u < settings.minUsage()) return Verdict.LOW_USAGE;
     if (u > settings.maxUsage()) return Verdict.SATURATED;
     if (o.waiting() > 0) return Verdict.ENGINE_QUEUE;
     long a = Math.max(o.activeTokensBefore(), o.activeTokensAfter());
     if (a < settings.minActiveTokens()) return Verdict.FEW_TOKENS;
     if (o.inFlightBefore() != o.inFlightAfter()
-        || Math.abs(o.activeTokensAfter() - o.activeTokensBefore()) > settings.maxCounterDrift() * a) {
+        || Math.abs(o.activeTokensAfter() - o.activeTokensBefore())
+            > settings.maxCounterDrift() * a) {
       return Verdict.STALE;
     }
     long slack = (long) Math.floor(settings.maxRequestMismatch() * o.inFlightAfter());
@@ -182,7 +207,8 @@ public final class KvCapacityEstimator {
   }
 
   private Verdict judgeExact(double usedTokens, double usage) {
-    if (!(usage > 0 && usage <= 1.0 + 1e-9) || !(usedTokens > 0) || Double.isInfinite(usedTokens)) return Verdict.INVALID;
+    if (!(usage > 0 && usage <= 1.0 + 1e-9) || !(usedTokens > 0) || Double.isInfinite(usedTokens))
+      return Verdict.INVALID;
     if (usage < settings.minUsage()) return Verdict.LOW_USAGE;
     if (!exact) {
       exact = true;
@@ -194,7 +220,8 @@ public final class KvCapacityEstimator {
   }
 
   private Verdict add(double ratio) {
-    if (!(ratio >= settings.minCapacityTokens() && ratio <= settings.maxCapacityTokens())) return Verdict.OUT_OF_RANGE;
+    if (!(ratio >= settings.minCapacityTokens() && ratio <= settings.maxCapacityTokens()))
+      return Verdict.OUT_OF_RANGE;
     ratios[next] = ratio;
     next = (next + 1) % ratios.length;
     if (size < ratios.length) size++;
@@ -218,7 +245,10 @@ public final class KvCapacityEstimator {
     return exact;
   }
 
-  /** The current estimate in tokens (median of the window, clamped), or 0 before {@code minSamples} samples. */
+  /**
+   * The current estimate in tokens (median of the window, clamped), or 0 before {@code minSamples}
+   * samples.
+   */
   public long estimateTokens() {
     if (size < settings.minSamples()) return 0;
     double[] s = sorted();
@@ -234,15 +264,16 @@ public final class KvCapacityEstimator {
   }
 
   /**
-   * The capacity, in tokens, to replace {@code currentTokens} with, or empty: present only when
-   * the estimate is stable, differs from {@code currentTokens} by more than {@code applyThreshold},
-   * and {@code minSamples} samples arrived since the previous proposal. The caller is expected to
-   * apply what it gets.
+   * The capacity, in tokens, to replace {@code currentTokens} with, or empty: present only when the
+   * estimate is stable, differs from {@code currentTokens} by more than {@code applyThreshold}, and
+   * {@code minSamples} samples arrived since the previous proposal. The caller is expected to apply
+   * what it gets.
    */
   public OptionalLong proposeCapacity(long currentTokens) {
     if (sinceProposal < settings.minSamples() || !stable()) return OptionalLong.empty();
     long est = estimateTokens();
-    if (currentTokens > 0 && Math.abs(est - currentTokens) <= settings.applyThreshold() * currentTokens) {
+    if (currentTokens > 0
+        && Math.abs(est - currentTokens) <= settings.applyThreshold() * currentTokens) {
       return OptionalLong.empty();
     }
     sinceProposal = 0;

@@ -37,14 +37,18 @@ import java.util.OptionalLong;
  *   <li>{@code default}: {@code routing.capacityBlocks} until one of the above is known.
  * </ol>
  *
- * A configured or stated capacity is never replaced by a learned one. Everything runs on the event loop that
- * calls {@link #start}: the estimator is a few array operations per scrape, nothing blocks.
+ * A configured or stated capacity is never replaced by a learned one. Everything runs on the event
+ * loop that calls {@link #start}: the estimator is a few array operations per scrape, nothing
+ * blocks.
  */
 public final class SignalScraper {
 
   /** Where an endpoint's capacity in the prefix index came from, in precedence order. */
   public enum CapacitySource {
-    CONFIGURED, ENGINE, LEARNED, DEFAULT;
+    CONFIGURED,
+    ENGINE,
+    LEARNED,
+    DEFAULT;
 
     public String tag() {
       return name().toLowerCase(Locale.ROOT);
@@ -68,8 +72,13 @@ public final class SignalScraper {
    * @param metrics where to publish each endpoint's capacity and its source, or null
    * @param estimatorSettings how capacities are learned from usage
    */
-  public SignalScraper(Vertx vertx, HttpClient client, Duration interval, int gatewayBlockTokens,
-      GatewayMetrics metrics, KvCapacityEstimator.Settings estimatorSettings) {
+  public SignalScraper(
+      Vertx vertx,
+      HttpClient client,
+      Duration interval,
+      int gatewayBlockTokens,
+      GatewayMetrics metrics,
+      KvCapacityEstimator.Settings estimatorSettings) {
     this.vertx = vertx;
     this.client = client;
     this.interval = interval;
@@ -97,7 +106,9 @@ public final class SignalScraper {
     if (timer >= 0) vertx.cancelTimer(timer);
   }
 
-  /** Where the capacity of {@code e} came from, or null for an endpoint this scraper does not know. */
+  /**
+   * Where the capacity of {@code e} came from, or null for an endpoint this scraper does not know.
+   */
   public CapacitySource capacitySource(EndpointState e) {
     Capacity c = capacity(e);
     return c == null ? null : c.source();
@@ -117,26 +128,46 @@ public final class SignalScraper {
 
   private void scrape(ModelRoute route, EndpointState e) {
     URI url = e.endpoint().url();
-    RequestOptions opts = new RequestOptions().setMethod(HttpMethod.GET).setHost(url.getHost())
-        .setPort(url.getPort() > 0 ? url.getPort() : 80).setURI(HealthChecker.path(url) + "/metrics")
-        .setConnectTimeout(interval.toMillis()).setIdleTimeout(Math.max(interval.toMillis(), 1000));
+    RequestOptions opts =
+        new RequestOptions()
+            .setMethod(HttpMethod.GET)
+            .setHost(url.getHost())
+            .setPort(url.getPort() > 0 ? url.getPort() : 80)
+            .setURI(HealthChecker.path(url) + "/metrics")
+            .setConnectTimeout(interval.toMillis())
+            .setIdleTimeout(Math.max(interval.toMillis(), 1000));
     // kvgate's counters as the scrape leaves: compared with those on its return, they tell whether
     // the engine's snapshot can be matched to them
     long activeBefore = e.activeTokens();
     int inFlightBefore = e.localInFlight();
-    client.request(opts)
+    client
+        .request(opts)
         .compose(req -> req.send())
-        .compose(resp -> resp.statusCode() == 200 ? resp.body() : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
-        .onSuccess(body -> {
-          EngineMetricsText m = EngineMetricsText.parse(body.toString());
-          if (!m.hasLoad()) return;
-          e.setSignals(new EngineSignals(m.waiting(), m.running(), m.kvCacheUsage(), System.nanoTime()));
-          Capacity c = capacity(e);
-          if (c != null) {
-            c.update(m, new KvCapacityEstimator.Observation(activeBefore, e.activeTokens(), inFlightBefore,
-                e.localInFlight(), m.kvCacheUsage(), m.running(), m.waiting()));
-          }
-        });
+        .compose(
+            resp ->
+                resp.statusCode() == 200
+                    ? resp.body()
+                    : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
+        .onSuccess(
+            body -> {
+              EngineMetricsText m = EngineMetricsText.parse(body.toString());
+              if (!m.hasLoad()) return;
+              e.setSignals(
+                  new EngineSignals(m.waiting(), m.running(), m.kvCacheUsage(), System.nanoTime()));
+              Capacity c = capacity(e);
+              if (c != null) {
+                c.update(
+                    m,
+                    new KvCapacityEstimator.Observation(
+                        activeBefore,
+                        e.activeTokens(),
+                        inFlightBefore,
+                        e.localInFlight(),
+                        m.kvCacheUsage(),
+                        m.running(),
+                        m.waiting()));
+              }
+            });
   }
 
   /** One endpoint's capacity bookkeeping. */
@@ -150,7 +181,8 @@ public final class SignalScraper {
       this.route = route;
       this.endpoint = endpoint;
       this.estimator = estimator;
-      this.source = route.capacityConfigured(endpoint) ? CapacitySource.CONFIGURED : CapacitySource.DEFAULT;
+      this.source =
+          route.capacityConfigured(endpoint) ? CapacitySource.CONFIGURED : CapacitySource.DEFAULT;
     }
 
     synchronized CapacitySource source() {
@@ -162,7 +194,8 @@ public final class SignalScraper {
     }
 
     synchronized void update(EngineMetricsText m, KvCapacityEstimator.Observation o) {
-      // learn even when the engine states its capacity: the learned gauge then validates the estimator
+      // learn even when the engine states its capacity: the learned gauge then validates the
+      // estimator
       if (m.hasExactUsage()) {
         estimator.offerExact(m.usedTokens(), m.sglangTokenUsage());
       } else {
@@ -188,7 +221,11 @@ public final class SignalScraper {
 
     synchronized void publish() {
       if (metrics != null) {
-        metrics.kvCapacity(route.name(), endpoint.id(), source.tag(), route.index().capacityBlocks(endpoint.slot()),
+        metrics.kvCapacity(
+            route.name(),
+            endpoint.id(),
+            source.tag(),
+            route.index().capacityBlocks(endpoint.slot()),
             learnedBlocks());
       }
     }

@@ -11,8 +11,8 @@ import io.kvgate.routing.Router;
 import io.kvgate.routing.RoutingRequest;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
@@ -29,8 +29,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The request path, one step per line in {@link #handle}: request id, routes that need no body,
- * body limit, parse once, resolve the model, key, route, proxy. Every failure is rendered by
- * {@link OpenAiErrors} in OpenAI's shape.
+ * body limit, parse once, resolve the model, key, route, proxy. Every failure is rendered by {@link
+ * OpenAiErrors} in OpenAI's shape.
  */
 public final class GatewayRoutes implements Handler<HttpServerRequest> {
 
@@ -40,8 +40,13 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   private final GatewayConfig config;
   private final Map<String, ModelRoute> byName = new LinkedHashMap<>();
   private final Map<String, ModelRoute> byAdapter = new LinkedHashMap<>();
-  /** Model ids the endpoints report on their own /v1/models (adapters loaded there, aliases), to the fleet reporting them. */
+
+  /**
+   * Model ids the endpoints report on their own /v1/models (adapters loaded there, aliases), to the
+   * fleet reporting them.
+   */
   private final Map<String, ModelRoute> reported = new ConcurrentHashMap<>();
+
   private final UpstreamProxy proxy;
   private final GatewayMetrics metrics;
   private final HttpClient client;
@@ -49,15 +54,23 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   private final long createdSeconds = System.currentTimeMillis() / 1000;
   private long refreshTimer = -1;
 
-  public GatewayRoutes(Vertx vertx, GatewayConfig config, List<ModelRoute> routes, UpstreamProxy proxy,
-      GatewayMetrics metrics, HttpClient client) {
+  public GatewayRoutes(
+      Vertx vertx,
+      GatewayConfig config,
+      List<ModelRoute> routes,
+      UpstreamProxy proxy,
+      GatewayMetrics metrics,
+      HttpClient client) {
     this.vertx = vertx;
     this.config = config;
     this.proxy = proxy;
     this.metrics = metrics;
     this.client = client;
-    this.keyer = new RoutingKeyer(config.routing().blockSizeChars(), config.routing().charsPerToken(),
-        new io.kvgate.routing.prefix.SegmentHashCache(config.routing().segmentCacheBytes()));
+    this.keyer =
+        new RoutingKeyer(
+            config.routing().blockSizeChars(),
+            config.routing().charsPerToken(),
+            new io.kvgate.routing.prefix.SegmentHashCache(config.routing().segmentCacheBytes()));
     metrics.bindSegmentCache(keyer.segments());
     for (ModelRoute r : routes) {
       byName.put(r.name(), r);
@@ -80,7 +93,8 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   public void handle(HttpServerRequest req) {
     long start = System.nanoTime();
     String requestId = req.getHeader("x-request-id");
-    if (requestId == null || requestId.isBlank() || requestId.length() > 200) requestId = UUID.randomUUID().toString();
+    if (requestId == null || requestId.isBlank() || requestId.length() > 200)
+      requestId = UUID.randomUUID().toString();
     HttpServerResponse resp = req.response();
     resp.putHeader("x-request-id", requestId);
     String path = req.path();
@@ -89,8 +103,9 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
         switch (path) {
           case "/health" -> json(resp, 200, new JsonObject().put("status", "ok"));
           case "/ready" -> ready(resp);
-          case "/metrics" -> resp.putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
-              .end(metrics.registry().scrape());
+          case "/metrics" ->
+              resp.putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                  .end(metrics.registry().scrape());
           case "/v1/models" -> json(resp, 200, models());
           default -> {
             if (path.startsWith("/v1/models/")) model(resp, path.substring("/v1/models/".length()));
@@ -105,44 +120,53 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       // Any other POST (/v1/responses, vLLM's /tokenize, /pooling, /score, ...) is forwarded to an
       // endpoint of the model its body names; without a model it is a 404.
       String id = requestId;
-      BodyReader.read(req, config.limits().maxBodyBytes()).onComplete(ar -> {
-        if (ar.failed()) {
-          if (ar.cause() instanceof OpenAiException e && e.status() == 413
-              && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
-            // HTTP/1.x: the rest of the body is never read into the request (the lingering close
-            // drains and discards it), so the connection cannot be reused.
-            // (HTTP/2 ends just this stream; the connection's other streams go on.)
-            resp.putHeader("connection", "close");
-            resp.endHandler(v -> BodyReader.closeLingering(vertx, req));
-          }
-          fail(req, ar.cause(), start);
-          return;
-        }
-        Buffer body = ar.result();
-        if (body.length() < config.limits().offloadBodyBytes()) {
-          try {
-            dispatch(req, prepare(path, body, req.headers()), id, start);
-          } catch (RuntimeException e) {
-            fail(req, e, start);
-          }
-          return;
-        }
-        // A long prompt is parsed and keyed on a worker thread, so that the milliseconds it takes
-        // do not hold up the other connections of this event loop; routing and proxying come back
-        // here.
-        MultiMap headers = req.headers();
-        vertx.executeBlocking(() -> prepare(path, body, headers), false).onComplete(pr -> {
-          if (pr.failed()) {
-            fail(req, pr.cause(), start);
-            return;
-          }
-          try {
-            dispatch(req, pr.result(), id, start);
-          } catch (RuntimeException e) {
-            fail(req, e, start);
-          }
-        });
-      });
+      BodyReader.read(req, config.limits().maxBodyBytes())
+          .onComplete(
+              ar -> {
+                if (ar.failed()) {
+                  if (ar.cause() instanceof OpenAiException e
+                      && e.status() == 413
+                      && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
+                    // HTTP/1.x: the rest of the body is never read into the request (the lingering
+                    // close
+                    // drains and discards it), so the connection cannot be reused.
+                    // (HTTP/2 ends just this stream; the connection's other streams go on.)
+                    resp.putHeader("connection", "close");
+                    resp.endHandler(v -> BodyReader.closeLingering(vertx, req));
+                  }
+                  fail(req, ar.cause(), start);
+                  return;
+                }
+                Buffer body = ar.result();
+                if (body.length() < config.limits().offloadBodyBytes()) {
+                  try {
+                    dispatch(req, prepare(path, body, req.headers()), id, start);
+                  } catch (RuntimeException e) {
+                    fail(req, e, start);
+                  }
+                  return;
+                }
+                // A long prompt is parsed and keyed on a worker thread, so that the milliseconds it
+                // takes
+                // do not hold up the other connections of this event loop; routing and proxying
+                // come back
+                // here.
+                MultiMap headers = req.headers();
+                vertx
+                    .executeBlocking(() -> prepare(path, body, headers), false)
+                    .onComplete(
+                        pr -> {
+                          if (pr.failed()) {
+                            fail(req, pr.cause(), start);
+                            return;
+                          }
+                          try {
+                            dispatch(req, pr.result(), id, start);
+                          } catch (RuntimeException e) {
+                            fail(req, e, start);
+                          }
+                        });
+              });
     } catch (RuntimeException e) {
       fail(req, e, start);
     }
@@ -151,7 +175,10 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   /** A parsed, resolved and keyed request: all the CPU work of a request before routing. */
   private record Prepared(OpenAiRequest parsed, ModelRoute route, RoutingRequest routing) {}
 
-  /** Parses, resolves the model and keys the request. Pure CPU, touches no connection: runs on a worker for long bodies. */
+  /**
+   * Parses, resolves the model and keys the request. Pure CPU, touches no connection: runs on a
+   * worker for long bodies.
+   */
   private Prepared prepare(String path, Buffer body, MultiMap headers) {
     OpenAiRequest parsed = OpenAiRequestParser.parse(path, body);
     ModelRoute route = byName.get(parsed.model());
@@ -159,8 +186,14 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     if (route == null && (route = byAdapter.get(parsed.model())) != null) adapter = parsed.model();
     if (route == null && (route = reported.get(parsed.model())) != null) adapter = parsed.model();
     if (route == null) {
-      throw new OpenAiException(404, "invalid_request_error", "model", "model_not_found",
-          "The model '" + parsed.model() + "' does not exist or is not served here; see GET /v1/models");
+      throw new OpenAiException(
+          404,
+          "invalid_request_error",
+          "model",
+          "model_not_found",
+          "The model '"
+              + parsed.model()
+              + "' does not exist or is not served here; see GET /v1/models");
     }
     return new Prepared(parsed, route, keyer.key(parsed, headers, route.name(), adapter));
   }
@@ -178,10 +211,17 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     Router router = route.router();
     Decision decision = router.route(p.routing(), route.endpoints(), System.nanoTime());
     if (decision.isEmpty()) {
-      throw OpenAiException.upstream(503, "no_healthy_endpoint", "no healthy endpoint for model '" + route.name()
-          + "' (" + decision.reason() + "); retry later");
+      throw OpenAiException.upstream(
+          503,
+          "no_healthy_endpoint",
+          "no healthy endpoint for model '"
+              + route.name()
+              + "' ("
+              + decision.reason()
+              + "); retry later");
     }
-    proxy.forward(new Exchange(req, p.parsed(), p.routing(), route, router, decision, requestId, start));
+    proxy.forward(
+        new Exchange(req, p.parsed(), p.routing(), route, router, decision, requestId, start));
   }
 
   private void fail(HttpServerRequest req, Throwable t, long start) {
@@ -195,8 +235,12 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     boolean ready = true;
     for (ModelRoute r : byName.values()) {
       long healthy = r.endpoints().stream().filter(EndpointState::healthy).count();
-      models.put(r.name(), new JsonObject().put("healthy_endpoints", healthy).put("endpoints", r.endpoints().size())
-          .put("policy", r.router().name()));
+      models.put(
+          r.name(),
+          new JsonObject()
+              .put("healthy_endpoints", healthy)
+              .put("endpoints", r.endpoints().size())
+              .put("policy", r.router().name()));
       ready &= healthy > 0;
     }
     json(resp, ready ? 200 : 503, new JsonObject().put("ready", ready).put("models", models));
@@ -208,22 +252,30 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       data.add(modelObject(r.name(), r.name()));
       for (String a : r.adapters()) data.add(modelObject(a, r.name()));
     }
-    reported.forEach((id, r) -> {
-      if (!byName.containsKey(id) && !byAdapter.containsKey(id)) data.add(modelObject(id, r.name()));
-    });
+    reported.forEach(
+        (id, r) -> {
+          if (!byName.containsKey(id) && !byAdapter.containsKey(id))
+            data.add(modelObject(id, r.name()));
+        });
     return new JsonObject().put("object", "list").put("data", data);
   }
 
   private JsonObject modelObject(String id, String root) {
-    return new JsonObject().put("id", id).put("object", "model").put("created", createdSeconds)
-        .put("owned_by", "kvgate").put("root", root);
+    return new JsonObject()
+        .put("id", id)
+        .put("object", "model")
+        .put("created", createdSeconds)
+        .put("owned_by", "kvgate")
+        .put("root", root);
   }
 
   private void model(HttpServerResponse resp, String id) {
     ModelRoute r = byName.get(id);
     if (r == null) r = byAdapter.get(id);
     if (r == null) r = reported.get(id);
-    if (r == null) throw OpenAiException.notFound("model_not_found", "The model '" + id + "' does not exist; see GET /v1/models");
+    if (r == null)
+      throw OpenAiException.notFound(
+          "model_not_found", "The model '" + id + "' does not exist; see GET /v1/models");
     json(resp, 200, modelObject(id, r.name()));
   }
 
@@ -236,24 +288,36 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     for (ModelRoute r : byName.values()) {
       for (EndpointState e : r.endpoints()) {
         URI url = e.endpoint().url();
-        String base = url.getRawPath() == null || url.getRawPath().equals("/") ? "" : url.getRawPath();
-        client.request(new RequestOptions().setMethod(HttpMethod.GET).setHost(url.getHost())
-                .setPort(url.getPort() > 0 ? url.getPort() : 80).setURI(base + "/v1/models")
-                .setConnectTimeout(2000).setIdleTimeout(5000))
+        String base =
+            url.getRawPath() == null || url.getRawPath().equals("/") ? "" : url.getRawPath();
+        client
+            .request(
+                new RequestOptions()
+                    .setMethod(HttpMethod.GET)
+                    .setHost(url.getHost())
+                    .setPort(url.getPort() > 0 ? url.getPort() : 80)
+                    .setURI(base + "/v1/models")
+                    .setConnectTimeout(2000)
+                    .setIdleTimeout(5000))
             .compose(q -> q.send())
-            .compose(resp -> resp.statusCode() == 200 ? resp.body() : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
-            .onSuccess(body -> {
-              try {
-                JsonArray data = new JsonObject(body).getJsonArray("data");
-                if (data == null) return;
-                for (int i = 0; i < data.size(); i++) {
-                  String id = data.getJsonObject(i).getString("id");
-                  if (id != null && !byName.containsKey(id)) reported.putIfAbsent(id, r);
-                }
-              } catch (RuntimeException ignored) {
-                // Not an OpenAI model list: nothing to merge.
-              }
-            });
+            .compose(
+                resp ->
+                    resp.statusCode() == 200
+                        ? resp.body()
+                        : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
+            .onSuccess(
+                body -> {
+                  try {
+                    JsonArray data = new JsonObject(body).getJsonArray("data");
+                    if (data == null) return;
+                    for (int i = 0; i < data.size(); i++) {
+                      String id = data.getJsonObject(i).getString("id");
+                      if (id != null && !byName.containsKey(id)) reported.putIfAbsent(id, r);
+                    }
+                  } catch (RuntimeException ignored) {
+                    // Not an OpenAI model list: nothing to merge.
+                  }
+                });
       }
     }
   }

@@ -18,8 +18,10 @@ public final class OpenAiErrors {
     ObjectNode error = JSON.createObjectNode();
     error.put("message", e.getMessage());
     error.put("type", e.type());
-    if (e.param() == null) error.putNull("param"); else error.put("param", e.param());
-    if (e.code() == null) error.putNull("code"); else error.put("code", e.code());
+    if (e.param() == null) error.putNull("param");
+    else error.put("param", e.param());
+    if (e.code() == null) error.putNull("code");
+    else error.put("code", e.code());
     ObjectNode root = JSON.createObjectNode();
     root.set("error", error);
     try {
@@ -32,8 +34,14 @@ public final class OpenAiErrors {
   /** Maps any failure of the request path to an {@link OpenAiException}. */
   public static OpenAiException of(Throwable t) {
     if (t instanceof OpenAiException e) return e;
-    return new OpenAiException(500, "server_error", null, "internal_error",
-        "internal gateway error: " + t.getClass().getSimpleName() + (t.getMessage() == null ? "" : ": " + t.getMessage()));
+    return new OpenAiException(
+        500,
+        "server_error",
+        null,
+        "internal_error",
+        "internal gateway error: "
+            + t.getClass().getSimpleName()
+            + (t.getMessage() == null ? "" : ": " + t.getMessage()));
   }
 
   /** Answers the error, unless the response has already started (then it just closes). */
@@ -44,9 +52,7 @@ public final class OpenAiErrors {
       response.reset();
       return;
     }
-    response.setStatusCode(e.status())
-        .putHeader("content-type", "application/json")
-        .end(body(e));
+    response.setStatusCode(e.status()).putHeader("content-type", "application/json").end(body(e));
   }
 
   /** The SSE event that ends a stream that failed after its first byte. */

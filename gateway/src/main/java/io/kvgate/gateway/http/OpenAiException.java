@@ -28,7 +28,11 @@ public final class OpenAiException extends RuntimeException {
   }
 
   public static OpenAiException tooLarge(long limit) {
-    return new OpenAiException(413, "invalid_request_error", null, "request_too_large",
+    return new OpenAiException(
+        413,
+        "invalid_request_error",
+        null,
+        "request_too_large",
         "request body exceeds the gateway's limit of " + limit + " bytes");
   }
 

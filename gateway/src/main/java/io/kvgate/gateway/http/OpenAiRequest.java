@@ -16,7 +16,8 @@ import io.vertx.core.buffer.Buffer;
  * @param model the {@code model} field
  * @param stream the {@code stream} field (false when absent)
  */
-public record OpenAiRequest(Kind kind, String path, ObjectNode body, Buffer raw, String model, boolean stream) {
+public record OpenAiRequest(
+    Kind kind, String path, ObjectNode body, Buffer raw, String model, boolean stream) {
 
   /** The APIs kvgate understands; {@link #OTHER} is any other {@code /v1/*} path with a model. */
   public enum Kind {

@@ -22,27 +22,40 @@ public final class OpenAiRequestParser {
     try {
       root = JSON.readTree(raw.getBytes());
     } catch (JsonProcessingException e) {
-      throw OpenAiException.badRequest(null, "request body is not valid JSON: " + e.getOriginalMessage()
-          + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")"));
+      throw OpenAiException.badRequest(
+          null,
+          "request body is not valid JSON: "
+              + e.getOriginalMessage()
+              + (e.getLocation() == null
+                  ? ""
+                  : " (line "
+                      + e.getLocation().getLineNr()
+                      + ", column "
+                      + e.getLocation().getColumnNr()
+                      + ")"));
     } catch (IOException e) {
       throw OpenAiException.badRequest(null, "request body could not be read: " + e.getMessage());
     }
-    if (root == null || root.isMissingNode()) throw OpenAiException.badRequest(null, "request body is empty; expected a JSON object");
-    if (!root.isObject()) throw OpenAiException.badRequest(null, "request body must be a JSON object");
+    if (root == null || root.isMissingNode())
+      throw OpenAiException.badRequest(null, "request body is empty; expected a JSON object");
+    if (!root.isObject())
+      throw OpenAiException.badRequest(null, "request body must be a JSON object");
     ObjectNode body = (ObjectNode) root;
     OpenAiRequest.Kind kind = OpenAiRequest.Kind.of(path);
 
     JsonNode model = body.get("model");
     if (model == null || model.isNull()) {
       if (kind == OpenAiRequest.Kind.OTHER) {
-        throw OpenAiException.notFound("unknown_url", "no route for " + path + " without a 'model' field; see GET /v1/models");
+        throw OpenAiException.notFound(
+            "unknown_url", "no route for " + path + " without a 'model' field; see GET /v1/models");
       }
       throw OpenAiException.badRequest("model", "'model' is required");
     }
     if (!model.isTextual()) throw OpenAiException.badRequest("model", "'model' must be a string");
 
     JsonNode stream = body.get("stream");
-    if (stream != null && !stream.isNull() && !stream.isBoolean()) throw OpenAiException.badRequest("stream", "'stream' must be a boolean");
+    if (stream != null && !stream.isNull() && !stream.isBoolean())
+      throw OpenAiException.badRequest("stream", "'stream' must be a boolean");
     for (String f : new String[] {"max_tokens", "max_completion_tokens"}) {
       JsonNode v = body.get(f);
       if (v != null && !v.isNull() && (!v.isIntegralNumber() || v.asLong() < 0)) {
@@ -53,33 +66,44 @@ public final class OpenAiRequestParser {
       case CHAT -> validateMessages(body.get("messages"));
       case COMPLETION -> validatePrompt(body.get("prompt"), "prompt");
       case EMBEDDING -> validatePrompt(body.get("input"), "input");
-      default -> { }
+      default -> {}
     }
-    return new OpenAiRequest(kind, path, body, raw, model.asText(), stream != null && stream.asBoolean(false));
+    return new OpenAiRequest(
+        kind, path, body, raw, model.asText(), stream != null && stream.asBoolean(false));
   }
 
   private static void validateMessages(JsonNode messages) {
-    if (messages == null || messages.isNull()) throw OpenAiException.badRequest("messages", "'messages' is required");
-    if (!messages.isArray()) throw OpenAiException.badRequest("messages", "'messages' must be an array of message objects");
-    if (messages.isEmpty()) throw OpenAiException.badRequest("messages", "'messages' must contain at least one message");
+    if (messages == null || messages.isNull())
+      throw OpenAiException.badRequest("messages", "'messages' is required");
+    if (!messages.isArray())
+      throw OpenAiException.badRequest(
+          "messages", "'messages' must be an array of message objects");
+    if (messages.isEmpty())
+      throw OpenAiException.badRequest("messages", "'messages' must contain at least one message");
     for (int i = 0; i < messages.size(); i++) {
       JsonNode m = messages.get(i);
       String param = "messages[" + i + "]";
-      if (!m.isObject()) throw OpenAiException.badRequest(param, param + " must be an object with 'role' and 'content'");
+      if (!m.isObject())
+        throw OpenAiException.badRequest(
+            param, param + " must be an object with 'role' and 'content'");
       JsonNode role = m.get("role");
-      if (role == null || !role.isTextual()) throw OpenAiException.badRequest(param + ".role", param + ".role must be a string");
+      if (role == null || !role.isTextual())
+        throw OpenAiException.badRequest(param + ".role", param + ".role must be a string");
       JsonNode content = m.get("content");
       boolean hasCalls = m.has("tool_calls") || m.has("function_call");
       if (content == null || content.isNull()) {
-        if (!hasCalls) throw OpenAiException.badRequest(param + ".content", param + ".content is required");
+        if (!hasCalls)
+          throw OpenAiException.badRequest(param + ".content", param + ".content is required");
       } else if (!content.isTextual() && !content.isArray()) {
-        throw OpenAiException.badRequest(param + ".content", param + ".content must be a string or an array of content parts");
+        throw OpenAiException.badRequest(
+            param + ".content", param + ".content must be a string or an array of content parts");
       }
     }
   }
 
   private static void validatePrompt(JsonNode prompt, String param) {
-    if (prompt == null || prompt.isNull()) throw OpenAiException.badRequest(param, "'" + param + "' is required");
+    if (prompt == null || prompt.isNull())
+      throw OpenAiException.badRequest(param, "'" + param + "' is required");
     if (!prompt.isTextual() && !prompt.isArray()) {
       throw OpenAiException.badRequest(param, "'" + param + "' must be a string or an array");
     }

@@ -56,19 +56,28 @@ public final class RoutingKeyer {
    */
   public RoutingRequest key(OpenAiRequest req, MultiMap headers, String baseModel, String adapter) {
     JsonNode salt = req.get("cache_salt");
-    long seed = BlockHasher.seed(baseModel, adapter, salt != null && salt.isTextual() ? salt.asText() : null);
+    long seed =
+        BlockHasher.seed(
+            baseModel, adapter, salt != null && salt.isTextual() ? salt.asText() : null);
     BlockHasher.Builder b = hasher.start(seed, req.raw().length());
-    boolean keyed = switch (req.kind()) {
-      case CHAT -> renderChat(b, req.get("messages"));
-      case COMPLETION -> appendPrompt(b, req.get("prompt"));
-      case EMBEDDING -> appendPrompt(b, req.get("input"));
-      case RESPONSES -> renderResponses(b, req);
-      case OTHER -> appendPrompt(b, firstPresent(req, "prompt", "input", "text", "messages"));
-    };
+    boolean keyed =
+        switch (req.kind()) {
+          case CHAT -> renderChat(b, req.get("messages"));
+          case COMPLETION -> appendPrompt(b, req.get("prompt"));
+          case EMBEDDING -> appendPrompt(b, req.get("input"));
+          case RESPONSES -> renderResponses(b, req);
+          case OTHER -> appendPrompt(b, firstPresent(req, "prompt", "input", "text", "messages"));
+        };
     BlockChain chain = b.finish();
     long promptTokens = (chain.totalUnits() + charsPerToken - 1) / charsPerToken;
-    return new RoutingRequest(baseModel, adapter, sessionKey(req, headers), keyed ? chain : BlockChain.EMPTY,
-        promptTokens, priority(req, headers), keyed && chain.totalUnits() > 0);
+    return new RoutingRequest(
+        baseModel,
+        adapter,
+        sessionKey(req, headers),
+        keyed ? chain : BlockChain.EMPTY,
+        promptTokens,
+        priority(req, headers),
+        keyed && chain.totalUnits() > 0);
   }
 
   private static JsonNode firstPresent(OpenAiRequest req, String... fields) {
@@ -96,11 +105,14 @@ public final class RoutingKeyer {
     return true;
   }
 
-  /** Responses API: {@code instructions} as a system message, then {@code input} (string or items). */
+  /**
+   * Responses API: {@code instructions} as a system message, then {@code input} (string or items).
+   */
   private boolean renderResponses(BlockHasher.Builder b, OpenAiRequest req) {
     JsonNode instructions = req.get("instructions");
     JsonNode input = req.get("input");
-    if ((instructions == null || instructions.isNull()) && (input == null || input.isNull())) return false;
+    if ((instructions == null || instructions.isNull()) && (input == null || input.isNull()))
+      return false;
     if (instructions != null && instructions.isTextual()) {
       ChatPromptRenderer.renderMessage(b, "system", instructions.asText(), segments);
     }
@@ -135,12 +147,19 @@ public final class RoutingKeyer {
         segments.append(b, text.asText());
         continue;
       }
-      // Media parts: a stable id if given, else the URL (data URLs included: equal images, equal keys).
+      // Media parts: a stable id if given, else the URL (data URLs included: equal images, equal
+      // keys).
       for (String f : new String[] {"image_url", "input_audio", "video_url", "file"}) {
         JsonNode media = part.get(f);
         if (media == null) continue;
-        JsonNode id = media.isTextual() ? media : media.has("uuid") ? media.get("uuid")
-            : media.has("url") ? media.get("url") : media.has("file_id") ? media.get("file_id") : media.get("data");
+        JsonNode id =
+            media.isTextual()
+                ? media
+                : media.has("uuid")
+                    ? media.get("uuid")
+                    : media.has("url")
+                        ? media.get("url")
+                        : media.has("file_id") ? media.get("file_id") : media.get("data");
         if (id != null && id.isTextual()) ChatPromptRenderer.appendContent(b, id.asText());
         break;
       }

@@ -4,15 +4,14 @@ import io.kvgate.routing.EndpointState;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
-import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
@@ -38,38 +37,51 @@ public final class GatewayMetrics {
   private final ConcurrentHashMap<String, Counter> counters = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, Timer> timers = new ConcurrentHashMap<>();
   private final DistributionSummary predictionError;
-  private final ConcurrentHashMap<String, PredictionAgreement> agreements = new ConcurrentHashMap<>();
-  private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(GatewayMetrics.class.getName());
-  private final ConcurrentHashMap<String, KvCapacityGauges> kvCapacities = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, PredictionAgreement> agreements =
+      new ConcurrentHashMap<>();
+  private static final java.util.logging.Logger LOG =
+      java.util.logging.Logger.getLogger(GatewayMetrics.class.getName());
+  private final ConcurrentHashMap<String, KvCapacityGauges> kvCapacities =
+      new ConcurrentHashMap<>();
 
   public GatewayMetrics(PrometheusMeterRegistry registry) {
     this.registry = registry;
     // Two binder meters whose Prometheus names promtool's linter rejects (an abbreviated unit,
     // a _count suffix on a gauge); the same facts are in process_cpu_usage and jvm_* meters.
-    registry.config().meterFilter(MeterFilter.deny(id -> id.getName().equals("process.cpu.time")
-        || id.getName().equals("system.cpu.count")));
+    registry
+        .config()
+        .meterFilter(
+            MeterFilter.deny(
+                id ->
+                    id.getName().equals("process.cpu.time")
+                        || id.getName().equals("system.cpu.count")));
     new JvmMemoryMetrics().bindTo(registry);
     new JvmGcMetrics().bindTo(registry);
     new JvmThreadMetrics().bindTo(registry);
     new ClassLoaderMetrics().bindTo(registry);
     new ProcessorMetrics().bindTo(registry);
     new UptimeMetrics().bindTo(registry);
-    predictionError = DistributionSummary.builder("kvgate_prefix_prediction_error_tokens")
-        .description("|predicted - engine-reported| cached prompt tokens per request, when the engine reports cached_tokens")
-        .baseUnit("tokens")
-        .serviceLevelObjectives(1, 16, 64, 256, 1024, 4096, 16384)
-        .register(registry);
+    predictionError =
+        DistributionSummary.builder("kvgate_prefix_prediction_error_tokens")
+            .description(
+                "|predicted - engine-reported| cached prompt tokens per request, when the engine reports cached_tokens")
+            .baseUnit("tokens")
+            .serviceLevelObjectives(1, 16, 64, 256, 1024, 4096, 16384)
+            .register(registry);
   }
 
   /** The segment cache's effect: long messages recognised instead of re-hashed, and its memory. */
   public void bindSegmentCache(io.kvgate.routing.prefix.SegmentHashCache cache) {
-    io.micrometer.core.instrument.FunctionCounter.builder("kvgate_prefix_segment_cache_hits", cache, c -> c.hits())
+    io.micrometer.core.instrument.FunctionCounter.builder(
+            "kvgate_prefix_segment_cache_hits", cache, c -> c.hits())
         .description("Long prompt segments (messages) recognised and not hashed again")
         .register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("kvgate_prefix_segment_cache_misses", cache, c -> c.misses())
+    io.micrometer.core.instrument.FunctionCounter.builder(
+            "kvgate_prefix_segment_cache_misses", cache, c -> c.misses())
         .description("Long prompt segments hashed because they were not remembered")
         .register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("kvgate_prefix_segment_cache_hit_chars", cache, c -> c.hitChars())
+    io.micrometer.core.instrument.FunctionCounter.builder(
+            "kvgate_prefix_segment_cache_hit_chars", cache, c -> c.hitChars())
         .description("Prompt characters not hashed thanks to the segment cache")
         .register(registry);
     Gauge.builder("kvgate_prefix_segment_cache_retained_bytes", cache, c -> c.retainedBytes())
@@ -87,116 +99,222 @@ public final class GatewayMetrics {
     return registry;
   }
 
-  /** Gauges for one endpoint: in-flight requests, pending prefill tokens, health (1 healthy, 0 ejected). */
+  /**
+   * Gauges for one endpoint: in-flight requests, pending prefill tokens, health (1 healthy, 0
+   * ejected).
+   */
   public void bindEndpoint(String model, EndpointState e) {
     Gauge.builder("kvgate_endpoint_in_flight_requests", e, s -> s.localInFlight())
         .description("Requests this gateway has dispatched to the endpoint and not yet finished")
-        .tags("model", model, "endpoint", e.id()).register(registry);
+        .tags("model", model, "endpoint", e.id())
+        .register(registry);
     Gauge.builder("kvgate_endpoint_pending_prefill_tokens", e, s -> s.pendingPrefillTokens())
         .description("Prompt tokens dispatched to the endpoint whose prefill has not finished")
-        .tags("model", model, "endpoint", e.id()).register(registry);
+        .tags("model", model, "endpoint", e.id())
+        .register(registry);
     Gauge.builder("kvgate_endpoint_healthy", e, s -> s.healthy() ? 1 : 0)
         .description("1 if the endpoint is admitted, 0 if ejected by health checks")
-        .tags("model", model, "endpoint", e.id()).register(registry);
+        .tags("model", model, "endpoint", e.id())
+        .register(registry);
     Gauge.builder("kvgate_endpoint_engine_waiting_requests", e, s -> s.signals().waiting())
         .description("Waiting requests the engine last reported on its /metrics")
-        .tags("model", model, "endpoint", e.id()).register(registry);
+        .tags("model", model, "endpoint", e.id())
+        .register(registry);
     Gauge.builder("kvgate_endpoint_engine_kv_cache_usage_ratio", e, s -> s.signals().kvCacheUsage())
         .description("KV-cache usage the engine last reported, 0..1")
-        .tags("model", model, "endpoint", e.id()).register(registry);
+        .tags("model", model, "endpoint", e.id())
+        .register(registry);
   }
 
   /**
-   * The KV capacity the prefix index assumes for one endpoint, in the gateway's blocks, and where it
-   * came from: {@code engine} (stated by the engine), {@code learned} (estimated from its usage) or
-   * {@code default} ({@code routing.capacityBlocks}). One series per endpoint, re-tagged when the
-   * source changes. Also the learned estimate, whether applied or not (0 until stable), so a learned
-   * figure can be checked against an engine that states its own.
+   * The KV capacity the prefix index assumes for one endpoint, in the gateway's blocks, and where
+   * it came from: {@code engine} (stated by the engine), {@code learned} (estimated from its usage)
+   * or {@code default} ({@code routing.capacityBlocks}). One series per endpoint, re-tagged when
+   * the source changes. Also the learned estimate, whether applied or not (0 until stable), so a
+   * learned figure can be checked against an engine that states its own.
    */
-  public void kvCapacity(String model, String endpoint, String source, long blocks, long learnedBlocks) {
-    KvCapacityGauges g = kvCapacities.computeIfAbsent(model + '|' + endpoint, k -> {
-      KvCapacityGauges n = new KvCapacityGauges();
-      Gauge.builder("kvgate_endpoint_kv_capacity_learned_blocks", n.learned, java.util.concurrent.atomic.AtomicLong::get)
-          .description("KV capacity learned from the engine's usage, in gateway blocks (0 until the estimate is stable)")
-          .tags("model", model, "endpoint", endpoint).register(registry);
-      return n;
-    });
+  public void kvCapacity(
+      String model, String endpoint, String source, long blocks, long learnedBlocks) {
+    KvCapacityGauges g =
+        kvCapacities.computeIfAbsent(
+            model + '|' + endpoint,
+            k -> {
+              KvCapacityGauges n = new KvCapacityGauges();
+              Gauge.builder(
+                      "kvgate_endpoint_kv_capacity_learned_blocks",
+                      n.learned,
+                      java.util.concurrent.atomic.AtomicLong::get)
+                  .description(
+                      "KV capacity learned from the engine's usage, in gateway blocks (0 until the estimate is stable)")
+                  .tags("model", model, "endpoint", endpoint)
+                  .register(registry);
+              return n;
+            });
     g.learned.set(learnedBlocks);
     g.blocks.set(blocks);
     synchronized (g) {
       if (source.equals(g.source)) return;
       if (g.gauge != null) registry.remove(g.gauge);
       g.source = source;
-      g.gauge = Gauge.builder("kvgate_endpoint_kv_capacity_blocks", g.blocks, java.util.concurrent.atomic.AtomicLong::get)
-          .description("KV capacity the prefix index assumes for the endpoint, in gateway blocks, by source (engine, learned, default)")
-          .tags("model", model, "endpoint", endpoint, "source", source).register(registry);
+      g.gauge =
+          Gauge.builder(
+                  "kvgate_endpoint_kv_capacity_blocks",
+                  g.blocks,
+                  java.util.concurrent.atomic.AtomicLong::get)
+              .description(
+                  "KV capacity the prefix index assumes for the endpoint, in gateway blocks, by source (engine, learned, default)")
+              .tags("model", model, "endpoint", endpoint, "source", source)
+              .register(registry);
     }
   }
 
   private static final class KvCapacityGauges {
-    final java.util.concurrent.atomic.AtomicLong blocks = new java.util.concurrent.atomic.AtomicLong();
-    final java.util.concurrent.atomic.AtomicLong learned = new java.util.concurrent.atomic.AtomicLong();
+    final java.util.concurrent.atomic.AtomicLong blocks =
+        new java.util.concurrent.atomic.AtomicLong();
+    final java.util.concurrent.atomic.AtomicLong learned =
+        new java.util.concurrent.atomic.AtomicLong();
     String source;
     Gauge gauge;
   }
 
   private Counter counter(String name, String description, String... tags) {
     String key = name + '|' + String.join("|", tags);
-    return counters.computeIfAbsent(key, k -> Counter.builder(name).description(description).tags(tags).register(registry));
+    return counters.computeIfAbsent(
+        key, k -> Counter.builder(name).description(description).tags(tags).register(registry));
   }
 
   private Timer timer(String name, String description, String... tags) {
     String key = name + '|' + String.join("|", tags);
-    return timers.computeIfAbsent(key, k -> Timer.builder(name).description(description).tags(tags)
-        .serviceLevelObjectives(LATENCY_SLOS).minimumExpectedValue(Duration.ofMillis(1))
-        .maximumExpectedValue(Duration.ofMinutes(10)).register(registry));
+    return timers.computeIfAbsent(
+        key,
+        k ->
+            Timer.builder(name)
+                .description(description)
+                .tags(tags)
+                .serviceLevelObjectives(LATENCY_SLOS)
+                .minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofMinutes(10))
+                .register(registry));
   }
 
   /** One finished request, by the endpoint that served it ({@code none} if none did). */
   public void request(String model, String endpoint, int status, long durationNanos) {
-    counter("kvgate_requests", "Requests answered, by model, endpoint and HTTP status",
-        "model", model, "endpoint", endpoint, "status", Integer.toString(status)).increment();
-    timer("kvgate_request_duration_seconds", "Request duration, receipt of the body to the end of the response",
-        "model", model).record(durationNanos, TimeUnit.NANOSECONDS);
+    counter(
+            "kvgate_requests",
+            "Requests answered, by model, endpoint and HTTP status",
+            "model",
+            model,
+            "endpoint",
+            endpoint,
+            "status",
+            Integer.toString(status))
+        .increment();
+    timer(
+            "kvgate_request_duration_seconds",
+            "Request duration, receipt of the body to the end of the response",
+            "model",
+            model)
+        .record(durationNanos, TimeUnit.NANOSECONDS);
   }
 
   /** Time from receiving the request to relaying the upstream's first byte. */
   public void timeToFirstByte(String model, String endpoint, long nanos) {
-    timer("kvgate_time_to_first_byte_seconds", "Time from request receipt to the first upstream response byte relayed",
-        "model", model, "endpoint", endpoint).record(nanos, TimeUnit.NANOSECONDS);
+    timer(
+            "kvgate_time_to_first_byte_seconds",
+            "Time from request receipt to the first upstream response byte relayed",
+            "model",
+            model,
+            "endpoint",
+            endpoint)
+        .record(nanos, TimeUnit.NANOSECONDS);
   }
 
-  /** An upstream failure: {@code connect}, {@code reset}, {@code first_byte_timeout}, {@code idle_timeout}, {@code status_5xx}, ... */
+  /**
+   * An upstream failure: {@code connect}, {@code reset}, {@code first_byte_timeout}, {@code
+   * idle_timeout}, {@code status_5xx}, ...
+   */
   public void upstreamError(String model, String endpoint, String kind) {
-    counter("kvgate_upstream_errors", "Upstream failures by kind", "model", model, "endpoint", endpoint, "kind", kind).increment();
+    counter(
+            "kvgate_upstream_errors",
+            "Upstream failures by kind",
+            "model",
+            model,
+            "endpoint",
+            endpoint,
+            "kind",
+            kind)
+        .increment();
   }
 
   public void retry(String model, String endpoint) {
-    counter("kvgate_retries", "Attempts retried on another endpoint after a failure before the first byte",
-        "model", model, "endpoint", endpoint).increment();
+    counter(
+            "kvgate_retries",
+            "Attempts retried on another endpoint after a failure before the first byte",
+            "model",
+            model,
+            "endpoint",
+            endpoint)
+        .increment();
   }
 
   public void clientDisconnect(String model, String endpoint) {
-    counter("kvgate_client_disconnects", "Requests whose client went away before the response ended; the upstream request was cancelled",
-        "model", model, "endpoint", endpoint).increment();
+    counter(
+            "kvgate_client_disconnects",
+            "Requests whose client went away before the response ended; the upstream request was cancelled",
+            "model",
+            model,
+            "endpoint",
+            endpoint)
+        .increment();
   }
 
   /** A request that could not be keyed for prefix routing (never silently routed as a miss). */
   public void unkeyed(String model, String reason) {
-    counter("kvgate_routing_unkeyed_requests", "Requests kvgate could not render into a prompt key", "model", model, "reason", reason).increment();
+    counter(
+            "kvgate_routing_unkeyed_requests",
+            "Requests kvgate could not render into a prompt key",
+            "model",
+            model,
+            "reason",
+            reason)
+        .increment();
   }
 
   public void routed(String model, String policy, String endpoint) {
-    counter("kvgate_routing_decisions", "Routing decisions by policy and chosen endpoint", "model", model, "policy", policy, "endpoint", endpoint).increment();
+    counter(
+            "kvgate_routing_decisions",
+            "Routing decisions by policy and chosen endpoint",
+            "model",
+            model,
+            "policy",
+            policy,
+            "endpoint",
+            endpoint)
+        .increment();
   }
 
   public void healthTransition(String model, String endpoint, boolean healthy) {
-    counter("kvgate_endpoint_health_transitions", "Endpoint ejections (to=ejected) and re-admissions (to=healthy)",
-        "model", model, "endpoint", endpoint, "to", healthy ? "healthy" : "ejected").increment();
+    counter(
+            "kvgate_endpoint_health_transitions",
+            "Endpoint ejections (to=ejected) and re-admissions (to=healthy)",
+            "model",
+            model,
+            "endpoint",
+            endpoint,
+            "to",
+            healthy ? "healthy" : "ejected")
+        .increment();
   }
 
   public void policyReload(String model, boolean ok) {
-    counter("kvgate_policy_reloads", "Policy file reloads, by outcome", "model", model, "outcome", ok ? "applied" : "rejected").increment();
+    counter(
+            "kvgate_policy_reloads",
+            "Policy file reloads, by outcome",
+            "model",
+            model,
+            "outcome",
+            ok ? "applied" : "rejected")
+        .increment();
   }
 
   /**
@@ -204,27 +322,54 @@ public final class GatewayMetrics {
    * stop agreeing for the model (see {@link PredictionAgreement}) and a line when they agree again.
    */
   public void prefixPrediction(String model, long predicted, long reported) {
-    counter("kvgate_prefix_predicted_cached_tokens", "Prompt tokens kvgate predicted to be cached on the endpoint it chose",
-        "model", model).increment(predicted);
-    counter("kvgate_prefix_reported_cached_tokens", "Prompt tokens the engine reported as cached (usage.prompt_tokens_details.cached_tokens)",
-        "model", model).increment(reported);
+    counter(
+            "kvgate_prefix_predicted_cached_tokens",
+            "Prompt tokens kvgate predicted to be cached on the endpoint it chose",
+            "model",
+            model)
+        .increment(predicted);
+    counter(
+            "kvgate_prefix_reported_cached_tokens",
+            "Prompt tokens the engine reported as cached (usage.prompt_tokens_details.cached_tokens)",
+            "model",
+            model)
+        .increment(reported);
     predictionError.record(Math.abs(predicted - reported));
-    PredictionAgreement a = agreements.computeIfAbsent(model, m -> {
-      PredictionAgreement created = new PredictionAgreement();
-      Gauge.builder("kvgate_prefix_prediction_agreement_ratio", created, PredictionAgreement::agreement)
-          .description("min/max of predicted and engine-reported cached tokens over about the last minute (1 = agree)")
-          .tags("model", m).register(registry);
-      return created;
-    });
+    PredictionAgreement a =
+        agreements.computeIfAbsent(
+            model,
+            m -> {
+              PredictionAgreement created = new PredictionAgreement();
+              Gauge.builder(
+                      "kvgate_prefix_prediction_agreement_ratio",
+                      created,
+                      PredictionAgreement::agreement)
+                  .description(
+                      "min/max of predicted and engine-reported cached tokens over about the last minute (1 = agree)")
+                  .tags("model", m)
+                  .register(registry);
+              return created;
+            });
     switch (a.record(predicted, reported, System.nanoTime())) {
-      case COLLAPSED -> LOG.warning(String.format(java.util.Locale.ROOT,
-          "model %s: prefix predictions disagree with the engines: kvgate predicted %.0f cached tokens, the engines"
-              + " reported %.0f (last minute, agreement %.2f). The engines may use another chat template or block"
-              + " size, or hold less KV than the index assumes (see docs/ROUTING.md).",
-          model, a.predicted(), a.reported(), a.agreement()));
-      case RECOVERED -> LOG.info(String.format(java.util.Locale.ROOT,
-          "model %s: prefix predictions agree with the engines again (agreement %.2f)", model, a.agreement()));
-      case NONE -> { }
+      case COLLAPSED ->
+          LOG.warning(
+              String.format(
+                  java.util.Locale.ROOT,
+                  "model %s: prefix predictions disagree with the engines: kvgate predicted %.0f cached tokens, the engines"
+                      + " reported %.0f (last minute, agreement %.2f). The engines may use another chat template or block"
+                      + " size, or hold less KV than the index assumes (see docs/ROUTING.md).",
+                  model,
+                  a.predicted(),
+                  a.reported(),
+                  a.agreement()));
+      case RECOVERED ->
+          LOG.info(
+              String.format(
+                  java.util.Locale.ROOT,
+                  "model %s: prefix predictions agree with the engines again (agreement %.2f)",
+                  model,
+                  a.agreement()));
+      case NONE -> {}
     }
   }
 }

@@ -7,8 +7,8 @@ package io.kvgate.gateway.metrics;
  *
  * <p>Why. The failure peers have shipped is silent: a router that keys requests differently from
  * the engines (raw JSON instead of the chat template, the first message only, no LoRA name in the
- * key) routes confidently and matches nothing, or predicts nothing while the engines hit. Both
- * show up as predicted and reported cached tokens drifting apart, so kvgate watches the two.
+ * key) routes confidently and matches nothing, or predicts nothing while the engines hit. Both show
+ * up as predicted and reported cached tokens drifting apart, so kvgate watches the two.
  *
  * <p>How. Both are summed with an exponential decay ({@link #HALF_LIFE_NANOS}); the agreement is
  * {@code min / max} of the two sums (1 when both are about zero: nothing to disagree on). It is
@@ -25,7 +25,11 @@ public final class PredictionAgreement {
   static final double RECOVERED = 0.7;
 
   /** What a {@link #record} changed. */
-  public enum Transition { NONE, COLLAPSED, RECOVERED }
+  public enum Transition {
+    NONE,
+    COLLAPSED,
+    RECOVERED
+  }
 
   private double predicted;
   private double reported;

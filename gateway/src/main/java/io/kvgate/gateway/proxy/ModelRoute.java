@@ -15,8 +15,8 @@ import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * One served model: its endpoints' live states, its prefix index and its current policy. The
- * index and the endpoint states outlive policy reloads; the policy is swapped atomically.
+ * One served model: its endpoints' live states, its prefix index and its current policy. The index
+ * and the endpoint states outlive policy reloads; the policy is swapped atomically.
  */
 public final class ModelRoute {
 
@@ -31,17 +31,20 @@ public final class ModelRoute {
   private final java.util.Map<String, Long> configuredCapacity;
 
   /** Builds the model's state and compiles its policy; a bad policy fails start-up. */
-  public ModelRoute(GatewayConfig.Model model, GatewayConfig.Routing routing) throws PolicyException {
+  public ModelRoute(GatewayConfig.Model model, GatewayConfig.Routing routing)
+      throws PolicyException {
     this.name = model.name();
     this.policySource = model.policy();
     this.adapters = model.adapters();
     List<EndpointState> states = new ArrayList<>();
     for (Endpoint e : model.endpoints()) states.add(new EndpointState(e, states.size()));
     this.endpoints = List.copyOf(states);
-    this.index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(routing.capacityBlocks())
-        .withTtl(routing.indexTtl())
-        .withExactMatch(routing.exactMatch()));
+    this.index =
+        new LruPrefixIndex(
+            LruPrefixIndex.Settings.defaults()
+                .withDefaultCapacityBlocks(routing.capacityBlocks())
+                .withTtl(routing.indexTtl())
+                .withExactMatch(routing.exactMatch()));
     this.configuredCapacity = model.capacityBlocks();
     for (EndpointState e : endpoints) {
       Long blocks = configuredCapacity.get(e.id());
@@ -78,7 +81,9 @@ public final class ModelRoute {
     return endpoints;
   }
 
-  /** True if the configuration fixes this endpoint's KV capacity (engine figures do not replace it). */
+  /**
+   * True if the configuration fixes this endpoint's KV capacity (engine figures do not replace it).
+   */
   public boolean capacityConfigured(EndpointState e) {
     return configuredCapacity.containsKey(e.id());
   }

@@ -12,8 +12,8 @@ import java.util.logging.Logger;
 
 /**
  * Hot reload of policy files. Every model whose policy is a file path (not a preset name) has its
- * file's modification time polled every {@link #POLL_MILLIS} ms with Vert.x's async file system;
- * a change is read, parsed and compiled, and swapped in atomically. A file that does not parse or
+ * file's modification time polled every {@link #POLL_MILLIS} ms with Vert.x's async file system; a
+ * change is read, parsed and compiled, and swapped in atomically. A file that does not parse or
  * compile is refused with one log line listing every problem, and the policy in force stays.
  */
 public final class PolicyWatcher {
@@ -38,11 +38,22 @@ public final class PolicyWatcher {
 
   private void watch(ModelRoute route, String file) {
     long[] lastModified = {route.policyFileMillis()};
-    timers.add(vertx.setPeriodic(POLL_MILLIS, t -> vertx.fileSystem().props(file).onSuccess(p -> {
-      if (p.lastModifiedTime() == lastModified[0]) return;
-      lastModified[0] = p.lastModifiedTime();
-      vertx.fileSystem().readFile(file).onSuccess(bytes -> reload(route, file, bytes.toString()));
-    })));
+    timers.add(
+        vertx.setPeriodic(
+            POLL_MILLIS,
+            t ->
+                vertx
+                    .fileSystem()
+                    .props(file)
+                    .onSuccess(
+                        p -> {
+                          if (p.lastModifiedTime() == lastModified[0]) return;
+                          lastModified[0] = p.lastModifiedTime();
+                          vertx
+                              .fileSystem()
+                              .readFile(file)
+                              .onSuccess(bytes -> reload(route, file, bytes.toString()));
+                        })));
   }
 
   /** Parses and compiles {@code yaml}; swaps it in, or refuses it with a log line. */
@@ -51,11 +62,23 @@ public final class PolicyWatcher {
       Router next = Policies.compile(Policies.parse(yaml, source), route.context());
       route.setRouter(next);
       metrics.policyReload(route.name(), true);
-      LOG.info("policy for model '" + route.name() + "' reloaded from " + source + ": now '" + next.name() + "'");
+      LOG.info(
+          "policy for model '"
+              + route.name()
+              + "' reloaded from "
+              + source
+              + ": now '"
+              + next.name()
+              + "'");
     } catch (PolicyException e) {
       metrics.policyReload(route.name(), false);
-      LOG.warning("policy edit refused for model '" + route.name() + "', keeping '" + route.router().name()
-          + "': " + e.getMessage());
+      LOG.warning(
+          "policy edit refused for model '"
+              + route.name()
+              + "', keeping '"
+              + route.router().name()
+              + "': "
+              + e.getMessage());
     }
   }
 

@@ -34,8 +34,8 @@ import java.util.logging.Logger;
  *       the exchange ends, on every path.
  *   <li>An attempt that fails before any response byte (connection refused or reset, a 5xx status)
  *       is retried on the next-ranked endpoint, up to {@code limits.maxAttempts}. A first-byte
- *       timeout is not retried: the engine may still be working on it. After the first byte
- *       nothing is retried; a stream ends with an OpenAI-shaped SSE error event.
+ *       timeout is not retried: the engine may still be working on it. After the first byte nothing
+ *       is retried; a stream ends with an OpenAI-shaped SSE error event.
  *   <li>A client that goes away cancels the upstream request at once (its connection is reset,
  *       which is how vLLM and SGLang notice an abort).
  * </ul>
@@ -43,8 +43,18 @@ import java.util.logging.Logger;
 public final class UpstreamProxy {
 
   private static final Logger LOG = Logger.getLogger(UpstreamProxy.class.getName());
-  private static final Set<String> HOP_BY_HOP = Set.of("connection", "keep-alive", "proxy-authenticate",
-      "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length");
+  private static final Set<String> HOP_BY_HOP =
+      Set.of(
+          "connection",
+          "keep-alive",
+          "proxy-authenticate",
+          "proxy-authorization",
+          "te",
+          "trailer",
+          "transfer-encoding",
+          "upgrade",
+          "host",
+          "content-length");
 
   private final Vertx vertx;
   private final HttpClient client;
@@ -52,7 +62,12 @@ public final class UpstreamProxy {
   private final GatewayMetrics metrics;
   private final HealthChecker health;
 
-  public UpstreamProxy(Vertx vertx, HttpClient client, GatewayConfig config, GatewayMetrics metrics, HealthChecker health) {
+  public UpstreamProxy(
+      Vertx vertx,
+      HttpClient client,
+      GatewayConfig config,
+      GatewayMetrics metrics,
+      HealthChecker health) {
     this.vertx = vertx;
     this.client = client;
     this.config = config;
@@ -60,10 +75,15 @@ public final class UpstreamProxy {
     this.health = health;
   }
 
-  /** Whether this request's index write is long enough to run on a worker (see {@code Flight.attempt}). */
+  /**
+   * Whether this request's index write is long enough to run on a worker (see {@code
+   * Flight.attempt}).
+   */
   private boolean recordOffLoop(Exchange x) {
-    return x.routing().chain().length() > 0 && x.router().writesOnDispatch()
-        && (long) x.routing().chain().length() * config.routing().blockSizeChars() >= config.limits().offloadBodyBytes();
+    return x.routing().chain().length() > 0
+        && x.router().writesOnDispatch()
+        && (long) x.routing().chain().length() * config.routing().blockSizeChars()
+            >= config.limits().offloadBodyBytes();
   }
 
   /** Starts the exchange; the client's response is always ended (or reset) exactly once. */
@@ -96,26 +116,41 @@ public final class UpstreamProxy {
       this.model = x.route().name();
       this.attempts = Math.min(config.limits().maxAttempts(), x.decision().ranked().size());
       out.closeHandler(v -> onClientGone());
-      totalTimer = vertx.setTimer(config.timeouts().total().toMillis(), t -> {
-        totalTimer = -1;
-        abortUpstream();
-        fail(new OpenAiException(504, "server_error", null, "upstream_timeout",
-            "upstream did not finish within " + config.timeouts().total()), "total_timeout");
-      });
+      totalTimer =
+          vertx.setTimer(
+              config.timeouts().total().toMillis(),
+              t -> {
+                totalTimer = -1;
+                abortUpstream();
+                fail(
+                    new OpenAiException(
+                        504,
+                        "server_error",
+                        null,
+                        "upstream_timeout",
+                        "upstream did not finish within " + config.timeouts().total()),
+                    "total_timeout");
+              });
     }
 
     void attempt(int i, OpenAiException lastError) {
       if (clientGone || finished) return;
       if (i >= attempts) {
-        fail(lastError != null ? lastError : OpenAiException.upstream(503, "no_healthy_endpoint",
-            "no healthy endpoint for model '" + model + "'"), null);
+        fail(
+            lastError != null
+                ? lastError
+                : OpenAiException.upstream(
+                    503, "no_healthy_endpoint", "no healthy endpoint for model '" + model + "'"),
+            null);
         return;
       }
       Decision.Candidate c = x.decision().ranked().get(i);
       EndpointState ep = c.endpoint();
       if (i > 0) metrics.retry(model, ep.id());
       current = c;
-      lease = ep.acquire(x.routing().promptTokens() - predictedCachedTokens(c), x.routing().promptTokens());
+      lease =
+          ep.acquire(
+              x.routing().promptTokens() - predictedCachedTokens(c), x.routing().promptTokens());
       metrics.routed(model, x.router().name(), ep.id());
       if (!recordOffLoop(x)) {
         x.router().onDispatched(x.routing(), ep, System.nanoTime());
@@ -129,76 +164,128 @@ public final class UpstreamProxy {
       // already counts (the lease). The hop costs well under a millisecond of a prefill of seconds.
       Router router = x.router();
       RoutingRequest routing = x.routing();
-      vertx.executeBlocking(() -> {
-        router.onDispatched(routing, ep, System.nanoTime());
-        return null;
-      }, true).onComplete(ar -> {
-        if (ar.failed()) LOG.log(Level.WARNING, "prefix index write failed", ar.cause());
-        if (clientGone || finished) return;
-        send(i, ep);
-      });
+      vertx
+          .executeBlocking(
+              () -> {
+                router.onDispatched(routing, ep, System.nanoTime());
+                return null;
+              },
+              true)
+          .onComplete(
+              ar -> {
+                if (ar.failed()) LOG.log(Level.WARNING, "prefix index write failed", ar.cause());
+                if (clientGone || finished) return;
+                send(i, ep);
+              });
     }
 
     /** Prompt tokens the prefix index expects {@code c}'s endpoint to hold for this request. */
     private long predictedCachedTokens(Decision.Candidate c) {
-      return Math.min(x.routing().promptTokens(), (long) c.matchedBlocks() * config.routing().blockSizeTokens());
+      return Math.min(
+          x.routing().promptTokens(),
+          (long) c.matchedBlocks() * config.routing().blockSizeTokens());
     }
 
-    /** Sends attempt {@code i} to {@code ep}, whose lease is held and whose dispatch is recorded. */
+    /**
+     * Sends attempt {@code i} to {@code ep}, whose lease is held and whose dispatch is recorded.
+     */
     private void send(int i, EndpointState ep) {
       URI url = ep.endpoint().url();
-      String basePath = url.getRawPath() == null || url.getRawPath().equals("/") ? "" : url.getRawPath();
-      RequestOptions opts = new RequestOptions()
-          .setMethod(x.request().method())
-          .setHost(url.getHost())
-          .setPort(url.getPort() > 0 ? url.getPort() : ("https".equals(url.getScheme()) ? 443 : 80))
-          .setSsl("https".equals(url.getScheme()))
-          .setURI(basePath + x.request().uri())
-          .setConnectTimeout(config.timeouts().connect().toMillis());
-      x.request().headers().forEach((k, v) -> {
-        if (!HOP_BY_HOP.contains(k.toLowerCase(Locale.ROOT))) opts.addHeader(k, v);
-      });
+      String basePath =
+          url.getRawPath() == null || url.getRawPath().equals("/") ? "" : url.getRawPath();
+      RequestOptions opts =
+          new RequestOptions()
+              .setMethod(x.request().method())
+              .setHost(url.getHost())
+              .setPort(
+                  url.getPort() > 0 ? url.getPort() : ("https".equals(url.getScheme()) ? 443 : 80))
+              .setSsl("https".equals(url.getScheme()))
+              .setURI(basePath + x.request().uri())
+              .setConnectTimeout(config.timeouts().connect().toMillis());
+      x.request()
+          .headers()
+          .forEach(
+              (k, v) -> {
+                if (!HOP_BY_HOP.contains(k.toLowerCase(Locale.ROOT))) opts.addHeader(k, v);
+              });
       opts.putHeader("x-request-id", x.requestId());
 
-      client.request(opts).onComplete(ar -> {
-        if (ar.failed()) {
-          retryOrFail(i, ep, "connect", OpenAiException.upstream(502, "upstream_unavailable",
-              "endpoint " + ep.id() + " could not be reached: " + ar.cause().getMessage()));
-          return;
-        }
-        HttpClientRequest req = ar.result();
-        // Failures are handled through the send future; this only keeps resets out of the log.
-        req.exceptionHandler(err -> { });
-        if (clientGone || finished) {
-          req.reset();
-          lease.release();
-          return;
-        }
-        upstream = req;
-        firstByteTimer = vertx.setTimer(config.timeouts().firstByte().toMillis(), t -> {
-          firstByteTimer = -1;
-          if (firstByte || finished) return;
-          health.recordFailure(model, ep);
-          metrics.upstreamError(model, ep.id(), "first_byte_timeout");
-          // Fail first: the reset below completes the send future, which must see the exchange finished.
-          fail(new OpenAiException(504, "server_error", null, "upstream_timeout",
-              "endpoint " + ep.id() + " sent no response within " + config.timeouts().firstByte()), null);
-          req.reset();
-        });
-        req.send(x.parsed().raw()).onComplete(r -> {
-          if (finished || clientGone) {
-            if (r.succeeded()) r.result().request().reset();
-            return;
-          }
-          if (r.failed()) {
-            cancelTimer(firstByteTimer);
-            retryOrFail(i, ep, "reset", OpenAiException.upstream(502, "upstream_failed",
-                "endpoint " + ep.id() + " failed before responding: " + r.cause().getMessage()));
-            return;
-          }
-          onResponse(i, ep, r.result());
-        });
-      });
+      client
+          .request(opts)
+          .onComplete(
+              ar -> {
+                if (ar.failed()) {
+                  retryOrFail(
+                      i,
+                      ep,
+                      "connect",
+                      OpenAiException.upstream(
+                          502,
+                          "upstream_unavailable",
+                          "endpoint "
+                              + ep.id()
+                              + " could not be reached: "
+                              + ar.cause().getMessage()));
+                  return;
+                }
+                HttpClientRequest req = ar.result();
+                // Failures are handled through the send future; this only keeps resets out of the
+                // log.
+                req.exceptionHandler(err -> {});
+                if (clientGone || finished) {
+                  req.reset();
+                  lease.release();
+                  return;
+                }
+                upstream = req;
+                firstByteTimer =
+                    vertx.setTimer(
+                        config.timeouts().firstByte().toMillis(),
+                        t -> {
+                          firstByteTimer = -1;
+                          if (firstByte || finished) return;
+                          health.recordFailure(model, ep);
+                          metrics.upstreamError(model, ep.id(), "first_byte_timeout");
+                          // Fail first: the reset below completes the send future, which must see
+                          // the exchange finished.
+                          fail(
+                              new OpenAiException(
+                                  504,
+                                  "server_error",
+                                  null,
+                                  "upstream_timeout",
+                                  "endpoint "
+                                      + ep.id()
+                                      + " sent no response within "
+                                      + config.timeouts().firstByte()),
+                              null);
+                          req.reset();
+                        });
+                req.send(x.parsed().raw())
+                    .onComplete(
+                        r -> {
+                          if (finished || clientGone) {
+                            if (r.succeeded()) r.result().request().reset();
+                            return;
+                          }
+                          if (r.failed()) {
+                            cancelTimer(firstByteTimer);
+                            retryOrFail(
+                                i,
+                                ep,
+                                "reset",
+                                OpenAiException.upstream(
+                                    502,
+                                    "upstream_failed",
+                                    "endpoint "
+                                        + ep.id()
+                                        + " failed before responding: "
+                                        + r.cause().getMessage()));
+                            return;
+                          }
+                          onResponse(i, ep, r.result());
+                        });
+              });
     }
 
     private void retryOrFail(int i, EndpointState ep, String kind, OpenAiException error) {
@@ -215,8 +302,12 @@ public final class UpstreamProxy {
       if (status >= 500 && i + 1 < attempts) {
         cancelTimer(firstByteTimer);
         resp.request().reset();
-        retryOrFail(i, ep, "status_" + status, OpenAiException.upstream(502, "upstream_failed",
-            "endpoint " + ep.id() + " answered " + status));
+        retryOrFail(
+            i,
+            ep,
+            "status_" + status,
+            OpenAiException.upstream(
+                502, "upstream_failed", "endpoint " + ep.id() + " answered " + status));
         return;
       }
       if (status >= 500) {
@@ -224,77 +315,112 @@ public final class UpstreamProxy {
         cancelTimer(firstByteTimer);
         health.recordFailure(model, ep);
         metrics.upstreamError(model, ep.id(), "status_" + status);
-        resp.body().onComplete(b -> {
-          String detail = b.succeeded() ? b.result().toString() : "";
-          if (detail.length() > 500) detail = detail.substring(0, 500) + "...";
-          lease.release();
-          x.router().onFinished(x.routing(), ep, Router.Outcome.FAILED, System.nanoTime());
-          fail(OpenAiException.upstream(502, "upstream_failed", "endpoint " + ep.id() + " answered " + status
-              + (detail.isEmpty() ? "" : ": " + detail)), null);
-        });
+        resp.body()
+            .onComplete(
+                b -> {
+                  String detail = b.succeeded() ? b.result().toString() : "";
+                  if (detail.length() > 500) detail = detail.substring(0, 500) + "...";
+                  lease.release();
+                  x.router().onFinished(x.routing(), ep, Router.Outcome.FAILED, System.nanoTime());
+                  fail(
+                      OpenAiException.upstream(
+                          502,
+                          "upstream_failed",
+                          "endpoint "
+                              + ep.id()
+                              + " answered "
+                              + status
+                              + (detail.isEmpty() ? "" : ": " + detail)),
+                      null);
+                });
         return;
       }
       out.setStatusCode(status);
-      resp.headers().forEach((k, v) -> {
-        if (!HOP_BY_HOP.contains(k.toLowerCase(Locale.ROOT))) out.headers().add(k, v);
-      });
+      resp.headers()
+          .forEach(
+              (k, v) -> {
+                if (!HOP_BY_HOP.contains(k.toLowerCase(Locale.ROOT))) out.headers().add(k, v);
+              });
       String length = resp.getHeader(HttpHeaders.CONTENT_LENGTH);
       if (length != null) out.putHeader(HttpHeaders.CONTENT_LENGTH, length);
       else out.setChunked(true);
       out.putHeader("x-kvgate-endpoint", ep.id());
       if (x.router().predictsCachedPrefix() && x.routing().keyed()) {
         // What the index expected this endpoint to hold, next to the engine's usage.cached_tokens.
-        out.putHeader("x-kvgate-predicted-cached-tokens", Long.toString(predictedCachedTokens(current)));
+        out.putHeader(
+            "x-kvgate-predicted-cached-tokens", Long.toString(predictedCachedTokens(current)));
       }
       out.putHeader("x-request-id", x.requestId());
-      boolean sse = String.valueOf(resp.getHeader(HttpHeaders.CONTENT_TYPE)).startsWith("text/event-stream");
+      boolean sse =
+          String.valueOf(resp.getHeader(HttpHeaders.CONTENT_TYPE)).startsWith("text/event-stream");
       lastChunkNanos = System.nanoTime();
       long idleMillis = config.timeouts().idle().toMillis();
-      idleTimer = vertx.setPeriodic(Math.max(10, idleMillis / 4), t -> {
-        if (!paused && firstByte && System.nanoTime() - lastChunkNanos > idleMillis * 1_000_000L) {
-          metrics.upstreamError(model, ep.id(), "idle_timeout");
-          health.recordFailure(model, ep);
-          failAfterFirstByte(sse, new OpenAiException(504, "server_error", null, "upstream_timeout",
-              "endpoint " + ep.id() + " sent nothing for " + config.timeouts().idle()));
-          resp.request().reset();
-        }
-      });
-      resp.handler(chunk -> {
-        lastChunkNanos = System.nanoTime();
-        if (!firstByte) {
-          firstByte = true;
-          cancelTimer(firstByteTimer);
-          lease.prefillDone();
-          metrics.timeToFirstByte(model, ep.id(), lastChunkNanos - x.startNanos());
-        }
-        usage.feed(chunk);
-        out.write(chunk);
-        if (out.writeQueueFull()) {
-          paused = true;
-          resp.pause();
-          out.drainHandler(v -> {
-            paused = false;
-            resp.resume();
+      idleTimer =
+          vertx.setPeriodic(
+              Math.max(10, idleMillis / 4),
+              t -> {
+                if (!paused
+                    && firstByte
+                    && System.nanoTime() - lastChunkNanos > idleMillis * 1_000_000L) {
+                  metrics.upstreamError(model, ep.id(), "idle_timeout");
+                  health.recordFailure(model, ep);
+                  failAfterFirstByte(
+                      sse,
+                      new OpenAiException(
+                          504,
+                          "server_error",
+                          null,
+                          "upstream_timeout",
+                          "endpoint " + ep.id() + " sent nothing for " + config.timeouts().idle()));
+                  resp.request().reset();
+                }
+              });
+      resp.handler(
+          chunk -> {
+            lastChunkNanos = System.nanoTime();
+            if (!firstByte) {
+              firstByte = true;
+              cancelTimer(firstByteTimer);
+              lease.prefillDone();
+              metrics.timeToFirstByte(model, ep.id(), lastChunkNanos - x.startNanos());
+            }
+            usage.feed(chunk);
+            out.write(chunk);
+            if (out.writeQueueFull()) {
+              paused = true;
+              resp.pause();
+              out.drainHandler(
+                  v -> {
+                    paused = false;
+                    resp.resume();
+                  });
+            }
           });
-        }
-      });
-      resp.exceptionHandler(err -> {
-        if (finished || clientGone) return;
-        metrics.upstreamError(model, ep.id(), "reset_mid_response");
-        health.recordFailure(model, ep);
-        failAfterFirstByte(sse, OpenAiException.upstream(502, "upstream_failed",
-            "endpoint " + ep.id() + " failed mid-response: " + err.getMessage()));
-      });
-      resp.endHandler(v -> {
-        if (finished || clientGone) return;
-        if (!firstByte) {
-          cancelTimer(firstByteTimer);
-          metrics.timeToFirstByte(model, ep.id(), System.nanoTime() - x.startNanos());
-        }
-        health.recordSuccess(model, ep);
-        finish(status, new Router.Outcome(status < 400, usage.cachedTokens(), usage.promptTokens()));
-        out.end();
-      });
+      resp.exceptionHandler(
+          err -> {
+            if (finished || clientGone) return;
+            metrics.upstreamError(model, ep.id(), "reset_mid_response");
+            health.recordFailure(model, ep);
+            failAfterFirstByte(
+                sse,
+                OpenAiException.upstream(
+                    502,
+                    "upstream_failed",
+                    "endpoint " + ep.id() + " failed mid-response: " + err.getMessage()));
+          });
+      resp.endHandler(
+          v -> {
+            if (finished || clientGone) return;
+            if (!firstByte) {
+              cancelTimer(firstByteTimer);
+              metrics.timeToFirstByte(model, ep.id(), System.nanoTime() - x.startNanos());
+            }
+            health.recordSuccess(model, ep);
+            finish(
+                status,
+                new Router.Outcome(status < 400, usage.cachedTokens(), usage.promptTokens()));
+            out.end();
+          });
     }
 
     private void failAfterFirstByte(boolean sse, OpenAiException e) {
@@ -324,7 +450,8 @@ public final class UpstreamProxy {
     /** Fails before any byte reached the client: an OpenAI-shaped error response. */
     private void fail(OpenAiException e, String kind) {
       if (finished) return;
-      if (kind != null && current != null) metrics.upstreamError(model, current.endpoint().id(), kind);
+      if (kind != null && current != null)
+        metrics.upstreamError(model, current.endpoint().id(), kind);
       if (out.headWritten()) {
         failAfterFirstByte(true, e);
         return;
@@ -345,14 +472,16 @@ public final class UpstreamProxy {
         if (current != null && outcome.success()) {
           x.router().onFinished(x.routing(), current.endpoint(), outcome, System.nanoTime());
           if (outcome.reportedCachedTokens() >= 0 && x.router().predictsCachedPrefix()) {
-            metrics.prefixPrediction(model, predictedCachedTokens(current), outcome.reportedCachedTokens());
+            metrics.prefixPrediction(
+                model, predictedCachedTokens(current), outcome.reportedCachedTokens());
           }
         } else if (current != null && status == 499) {
           x.router().onFinished(x.routing(), current.endpoint(), outcome, System.nanoTime());
         }
       }
       metrics.request(model, endpoint, status, System.nanoTime() - x.startNanos());
-      if (status >= 500 && LOG.isLoggable(Level.FINE)) LOG.fine("request " + x.requestId() + " failed with " + status);
+      if (status >= 500 && LOG.isLoggable(Level.FINE))
+        LOG.fine("request " + x.requestId() + " failed with " + status);
     }
 
     private void cancelTimer(long id) {

@@ -35,7 +35,9 @@ class CliTest {
   @Test
   void checkConfigListsProblemsAndExits1(@TempDir Path dir) throws Exception {
     Path f = dir.resolve("bad.yaml");
-    Files.writeString(f, "models:\n  - name: m\n    policy: no-such-policy\n    endpoints: [{url: 'http://h:1', rol: both}]\n");
+    Files.writeString(
+        f,
+        "models:\n  - name: m\n    policy: no-such-policy\n    endpoints: [{url: 'http://h:1', rol: both}]\n");
     int[] code = {-1};
     String out = capture(() -> code[0] = Main.run("check-config", f.toString()));
     assertEquals(1, code[0], out);
@@ -45,7 +47,9 @@ class CliTest {
   @Test
   void checkConfigReportsAnInvalidPolicy(@TempDir Path dir) throws Exception {
     Path f = dir.resolve("p.yaml");
-    Files.writeString(f, "models:\n  - name: m\n    policy: no-such-policy\n    endpoints: [{url: 'http://h:1'}]\n");
+    Files.writeString(
+        f,
+        "models:\n  - name: m\n    policy: no-such-policy\n    endpoints: [{url: 'http://h:1'}]\n");
     int[] code = {-1};
     String out = capture(() -> code[0] = Main.run("check-config", f.toString()));
     assertEquals(1, code[0], out);

@@ -14,14 +14,45 @@ class WorkloadCommandTest {
   void writesAReplayableTraceAndDescribesIt(@TempDir Path dir) throws Exception {
     Path f = dir.resolve("mt.jsonl");
     int[] code = {-1};
-    String out = CliTest.capture(() -> code[0] = Main.run("workload", "multi-tenant", "--out", f.toString(), "--tenants", "4",
-        "--sessions", "40", "--seed", "3", "--capacity-blocks", "1000"));
+    String out =
+        CliTest.capture(
+            () ->
+                code[0] =
+                    Main.run(
+                        "workload",
+                        "multi-tenant",
+                        "--out",
+                        f.toString(),
+                        "--tenants",
+                        "4",
+                        "--sessions",
+                        "40",
+                        "--seed",
+                        "3",
+                        "--capacity-blocks",
+                        "1000"));
     assertEquals(0, code[0], out);
-    assertTrue(out.contains("40 sessions, 4 tenants") && out.contains("infinite-cache oracle")
-        && out.contains("live at peak") && out.contains("4 x 1000 blocks"), out);
+    assertTrue(
+        out.contains("40 sessions, 4 tenants")
+            && out.contains("infinite-cache oracle")
+            && out.contains("live at peak")
+            && out.contains("4 x 1000 blocks"),
+        out);
     String first = Files.readString(f);
     assertTrue(TraceReader.read(f, 0).size() >= 80);
-    CliTest.capture(() -> Main.run("workload", "multi-tenant", "--out", f.toString(), "--tenants", "4", "--sessions", "40", "--seed", "3"));
+    CliTest.capture(
+        () ->
+            Main.run(
+                "workload",
+                "multi-tenant",
+                "--out",
+                f.toString(),
+                "--tenants",
+                "4",
+                "--sessions",
+                "40",
+                "--seed",
+                "3"));
     assertEquals(first, Files.readString(f), "same flags, same file");
   }
 
@@ -30,6 +61,10 @@ class WorkloadCommandTest {
     String top = CliTest.capture(() -> Main.run("--help"));
     assertTrue(top.contains("workload"), top);
     String help = CliTest.capture(() -> Main.run("workload", "multi-tenant", "--help"));
-    assertTrue(help.contains("--tenants") && help.contains("default: 24") && help.contains("--session-rate"), help);
+    assertTrue(
+        help.contains("--tenants")
+            && help.contains("default: 24")
+            && help.contains("--session-rate"),
+        help);
   }
 }

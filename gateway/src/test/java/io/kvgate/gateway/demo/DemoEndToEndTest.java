@@ -25,15 +25,33 @@ class DemoEndToEndTest {
   private static long[] stream(OpenAIClient client, String model, String system, String question) {
     long start = System.nanoTime();
     long[] result = {-1, -1};
-    try (StreamResponse<ChatCompletionChunk> s = client.chat().completions().createStreaming(
-        ChatCompletionCreateParams.builder().model(model).addSystemMessage(system).addUserMessage(question)
-            .maxCompletionTokens(4).streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build()).build())) {
-      s.stream().forEach(chunk -> {
-        if (result[0] < 0 && chunk.choices().stream().anyMatch(c -> c.delta().content().filter(t -> !t.isEmpty()).isPresent())) {
-          result[0] = System.nanoTime() - start;
-        }
-        chunk.usage().ifPresent(u -> result[1] = u.promptTokensDetails().flatMap(d -> d.cachedTokens()).orElse(0L));
-      });
+    try (StreamResponse<ChatCompletionChunk> s =
+        client
+            .chat()
+            .completions()
+            .createStreaming(
+                ChatCompletionCreateParams.builder()
+                    .model(model)
+                    .addSystemMessage(system)
+                    .addUserMessage(question)
+                    .maxCompletionTokens(4)
+                    .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build())
+                    .build())) {
+      s.stream()
+          .forEach(
+              chunk -> {
+                if (result[0] < 0
+                    && chunk.choices().stream()
+                        .anyMatch(c -> c.delta().content().filter(t -> !t.isEmpty()).isPresent())) {
+                  result[0] = System.nanoTime() - start;
+                }
+                chunk
+                    .usage()
+                    .ifPresent(
+                        u ->
+                            result[1] =
+                                u.promptTokensDetails().flatMap(d -> d.cachedTokens()).orElse(0L));
+              });
     }
     return result;
   }
@@ -42,16 +60,28 @@ class DemoEndToEndTest {
   void secondRequestWithTheSamePrefixIsFasterAndCached() throws Exception {
     Vertx vertx = Vertx.vertx();
     SimEngineConfig engine = SimEngineConfig.builder().build();
-    Demo demo = await(Demo.start(vertx, GatewayMetrics.newRegistry(), engine, 4, 0, "127.0.0.1", 0, "cache-aware"));
-    OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(demo.url() + "/v1").apiKey("unused").maxRetries(0).build();
+    Demo demo =
+        await(
+            Demo.start(
+                vertx, GatewayMetrics.newRegistry(), engine, 4, 0, "127.0.0.1", 0, "cache-aware"));
+    OpenAIClient client =
+        OpenAIOkHttpClient.builder()
+            .baseUrl(demo.url() + "/v1")
+            .apiKey("unused")
+            .maxRetries(0)
+            .build();
     try {
       // About 8,000 tokens: ~0.5 s of prefill at the calibrated 16k tokens/s; a cache hit skips it.
-      String system = "You are the support assistant of ACME. Policy clause: refunds within 30 days. ".repeat(400);
+      String system =
+          "You are the support assistant of ACME. Policy clause: refunds within 30 days. "
+              .repeat(400);
       long[] first = stream(client, engine.model(), system, "Where is my order?");
       long[] second = stream(client, engine.model(), system, "Can I get a refund?");
       assertEquals(0, first[1], "nothing was cached before the first request");
       assertTrue(second[1] > 7_000, "cached tokens on the second request: " + second[1]);
-      assertTrue(second[0] * 2 < first[0], "TTFT first " + first[0] / 1e6 + " ms, second " + second[0] / 1e6 + " ms");
+      assertTrue(
+          second[0] * 2 < first[0],
+          "TTFT first " + first[0] / 1e6 + " ms, second " + second[0] / 1e6 + " ms");
     } finally {
       client.close();
       await(demo.close());

@@ -8,7 +8,9 @@ class EngineMetricsTextTest {
 
   @Test
   void vllmWithCacheConfigInfoStatesItsCapacity() {
-    EngineMetricsText m = EngineMetricsText.parse("""
+    EngineMetricsText m =
+        EngineMetricsText.parse(
+            """
         # HELP vllm:cache_config_info Information of the LLMEngine CacheConfig
         # TYPE vllm:cache_config_info gauge
         vllm:cache_config_info{block_size="16",engine="0",model_name="m",num_gpu_blocks="26000"} 1.0
@@ -26,7 +28,9 @@ class EngineMetricsTextTest {
 
   @Test
   void vllmWithoutCacheConfigInfoHasOnlyItsUsage() {
-    EngineMetricsText m = EngineMetricsText.parse("""
+    EngineMetricsText m =
+        EngineMetricsText.parse(
+            """
         vllm:num_requests_running{model_name="m",engine="0"} 2.0
         vllm:num_requests_waiting{model_name="m",engine="0"} 0.0
         vllm:kv_cache_usage_perc{model_name="m",engine="0"} 0.125
@@ -38,7 +42,8 @@ class EngineMetricsTextTest {
 
   @Test
   void sglangUsedTokensAndUsageGiveAnExactRatioAndMaxTotalIsAStatedCapacity() {
-    String base = """
+    String base =
+        """
         sglang:num_running_reqs{model_name="m",engine_type="unified",tp_rank="0",pp_rank="0"} 4.0
         sglang:num_queue_reqs{model_name="m",engine_type="unified",tp_rank="0",pp_rank="0"} 0.0
         sglang:num_used_tokens{model_name="m",engine_type="unified",tp_rank="0",pp_rank="0"} 123859.0
@@ -50,14 +55,18 @@ class EngineMetricsTextTest {
     assertEquals(0.5, m.sglangTokenUsage());
     assertEquals(0.5, m.kvCacheUsage());
     assertEquals(0, m.capacityTokens());
-    EngineMetricsText withMax = EngineMetricsText.parse(base
-        + "sglang:max_total_num_tokens{model_name=\"m\",engine_type=\"unified\",tp_rank=\"0\",pp_rank=\"0\"} 247718.0\n");
+    EngineMetricsText withMax =
+        EngineMetricsText.parse(
+            base
+                + "sglang:max_total_num_tokens{model_name=\"m\",engine_type=\"unified\",tp_rank=\"0\",pp_rank=\"0\"} 247718.0\n");
     assertEquals(247_718, withMax.capacityTokens());
   }
 
   @Test
   void malformedLinesAreSkipped() {
-    EngineMetricsText m = EngineMetricsText.parse("vllm:kv_cache_usage_perc\nvllm:num_requests_running{a=\"b\"} x\n\n");
+    EngineMetricsText m =
+        EngineMetricsText.parse(
+            "vllm:kv_cache_usage_perc\nvllm:num_requests_running{a=\"b\"} x\n\n");
     assertTrue(m.hasLoad());
     assertEquals(0, m.kvCacheUsage());
     assertEquals(0, m.running());

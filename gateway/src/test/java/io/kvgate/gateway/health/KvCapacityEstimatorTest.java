@@ -69,7 +69,8 @@ class KvCapacityEstimatorTest {
     assertEquals(Verdict.ACCEPTED, est.offer(new Observation(10_000, 10_100, 6, 6, 0.2, 6, 0)));
     // with many requests in flight, a mismatch of 5% is tolerated
     assertEquals(Verdict.ACCEPTED, est.offer(new Observation(40_000, 40_000, 40, 40, 0.8, 42, 0)));
-    assertEquals(Verdict.FOREIGN_LOAD, est.offer(new Observation(40_000, 40_000, 40, 40, 0.8, 43, 0)));
+    assertEquals(
+        Verdict.FOREIGN_LOAD, est.offer(new Observation(40_000, 40_000, 40, 40, 0.8, 43, 0)));
     assertEquals(2, est.accepted());
   }
 
@@ -94,7 +95,8 @@ class KvCapacityEstimatorTest {
     KvCapacityEstimator est = new KvCapacityEstimator();
     for (int i = 0; i < 60; i++) {
       double usage = 0.3;
-      double factor = i % 5 == 4 ? (rnd.nextBoolean() ? 3.0 : 0.25) : 1 + 0.04 * (rnd.nextDouble() - 0.5);
+      double factor =
+          i % 5 == 4 ? (rnd.nextBoolean() ? 3.0 : 0.25) : 1 + 0.04 * (rnd.nextDouble() - 0.5);
       est.offer(sample(Math.round(truth * usage * factor), 10, usage));
     }
     assertTrue(est.stable(), "one sample in five off by 3x or 4x must not make it unstable");
@@ -121,7 +123,8 @@ class KvCapacityEstimatorTest {
     assertTrue(est.proposeCapacity(52_000).isEmpty());
     // the engine is restarted with a larger cache: the median follows after half a window
     feed(est, 80_000, 0.4, 7);
-    assertEquals(50_000, est.estimateTokens(), "a minority of new samples does not move the median");
+    assertEquals(
+        50_000, est.estimateTokens(), "a minority of new samples does not move the median");
     assertTrue(est.proposeCapacity(50_000).isEmpty());
     feed(est, 80_000, 0.4, 2);
     assertFalse(est.stable(), "the window is split between old and new: not stable yet");
@@ -175,15 +178,22 @@ class KvCapacityEstimatorTest {
 
   @Test
   void ratiosOutsideTheClampBoundsAreRejected() {
-    KvCapacityEstimator.Settings s = new KvCapacityEstimator.Settings(0.05, 0.95, 10, 5, 3, 0.15, 0.10,
-        1_000, 1_000_000, 0.02, 0.05);
+    KvCapacityEstimator.Settings s =
+        new KvCapacityEstimator.Settings(
+            0.05, 0.95, 10, 5, 3, 0.15, 0.10, 1_000, 1_000_000, 0.02, 0.05);
     KvCapacityEstimator est = new KvCapacityEstimator(s);
     assertEquals(Verdict.OUT_OF_RANGE, est.offer(sample(40, 1, 0.1))); // 400 tokens
     assertEquals(Verdict.OUT_OF_RANGE, est.offer(sample(900_000, 1, 0.5))); // 1.8M tokens
     assertEquals(Verdict.ACCEPTED, est.offer(sample(500, 1, 0.1)));
-    assertThrows(IllegalArgumentException.class, () -> new KvCapacityEstimator.Settings(0.5, 0.4, 10, 5, 3,
-        0.15, 0.10, 1_000, 1_000_000, 0.02, 0.05));
-    assertThrows(IllegalArgumentException.class, () -> new KvCapacityEstimator.Settings(0.05, 0.95, 10, 5, 6,
-        0.15, 0.10, 1_000, 1_000_000, 0.02, 0.05));
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            new KvCapacityEstimator.Settings(
+                0.5, 0.4, 10, 5, 3, 0.15, 0.10, 1_000, 1_000_000, 0.02, 0.05));
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            new KvCapacityEstimator.Settings(
+                0.05, 0.95, 10, 5, 6, 0.15, 0.10, 1_000, 1_000_000, 0.02, 0.05));
   }
 }

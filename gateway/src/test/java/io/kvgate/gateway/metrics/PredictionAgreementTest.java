@@ -14,7 +14,8 @@ class PredictionAgreementTest {
   @Test
   void agreeingPredictionsNeverCollapse() {
     PredictionAgreement a = new PredictionAgreement();
-    for (int i = 0; i < 1_000; i++) assertEquals(Transition.NONE, a.record(4_000, 3_800 + i % 400, i * SECOND / 10));
+    for (int i = 0; i < 1_000; i++)
+      assertEquals(Transition.NONE, a.record(4_000, 3_800 + i % 400, i * SECOND / 10));
     assertTrue(a.agreement() > 0.9, "agreement " + a.agreement());
     assertFalse(a.collapsed());
   }
@@ -25,13 +26,15 @@ class PredictionAgreementTest {
     long t = 0;
     int collapses = 0;
     // The router predicts hits the engines never report (keys differ from the engines' blocks).
-    for (int i = 0; i < 200; i++, t += SECOND / 10) if (a.record(4_000, 0, t) == Transition.COLLAPSED) collapses++;
+    for (int i = 0; i < 200; i++, t += SECOND / 10)
+      if (a.record(4_000, 0, t) == Transition.COLLAPSED) collapses++;
     assertEquals(1, collapses, "logged once, not per request");
     assertTrue(a.collapsed());
     assertEquals(0, a.agreement(), 1e-9);
     // Fixed: the two agree again; the old disagreement decays away (60 s half-life).
     int recoveries = 0;
-    for (int i = 0; i < 3_000; i++, t += SECOND / 10) if (a.record(4_000, 4_000, t) == Transition.RECOVERED) recoveries++;
+    for (int i = 0; i < 3_000; i++, t += SECOND / 10)
+      if (a.record(4_000, 4_000, t) == Transition.RECOVERED) recoveries++;
     assertEquals(1, recoveries);
     assertFalse(a.collapsed());
   }

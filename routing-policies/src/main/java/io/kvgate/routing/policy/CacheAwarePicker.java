@@ -14,24 +14,24 @@ import io.kvgate.routing.prefix.PrefixIndex;
  *             · (1 + insertionWeight · fill(e) + pressureWeight · churn(e))
  * </pre>
  *
- * where {@code pending} is counted at dispatch (not when a response starts), {@code uncached(e)}
- * is the prompt minus the prefix index's predicted hit on e, {@code fill(e)} is how full e's
- * cache is (held over capacity, at most 1), and {@code churn(e)} is e's recent insertion rate (new
- * blocks, decayed) over its capacity, relative to the fleet's mean and clamped to [-1, 1]. The
- * lowest cost goes first.
+ * where {@code pending} is counted at dispatch (not when a response starts), {@code uncached(e)} is
+ * the prompt minus the prefix index's predicted hit on e, {@code fill(e)} is how full e's cache is
+ * (held over capacity, at most 1), and {@code churn(e)} is e's recent insertion rate (new blocks,
+ * decayed) over its capacity, relative to the fleet's mean and clamped to [-1, 1]. The lowest cost
+ * goes first.
  *
- * <p>Why these terms. The first two make a hit stay on its holder exactly as long as the prefill
- * it saves exceeds the extra queue it waits behind (the eviction price and the wait bound below
- * shift that line): spill only what must spill, and a spill goes to
- * the least-loaded replica by tokens, not requests. The churn factor weighs only the uncached part,
- * the blocks this request will add to e's cache: a full hit pays nothing, a miss is steered to the
- * replicas whose caches churn least, so N small LRU caches fill evenly and behave like one pooled
- * cache instead of the hot replicas evicting the sessions they attracted. Longest-prefix routing
- * without it loses to round-robin on long multi-turn traces with tight caches (docs/ROUTING.md).
- * The fill factor prices the other half of a spill: the uncached blocks e must insert each evict
- * a block once e is full, which a later request may have hit; {@code insertionWeight} is that
- * expected future prefill per inserted block. Where e has room, inserting evicts nothing, so a hot
- * tenant still spreads onto replicas with free cache at once.
+ * <p>Why these terms. The first two make a hit stay on its holder exactly as long as the prefill it
+ * saves exceeds the extra queue it waits behind (the eviction price and the wait bound below shift
+ * that line): spill only what must spill, and a spill goes to the least-loaded replica by tokens,
+ * not requests. The churn factor weighs only the uncached part, the blocks this request will add to
+ * e's cache: a full hit pays nothing, a miss is steered to the replicas whose caches churn least,
+ * so N small LRU caches fill evenly and behave like one pooled cache instead of the hot replicas
+ * evicting the sessions they attracted. Longest-prefix routing without it loses to round-robin on
+ * long multi-turn traces with tight caches (docs/ROUTING.md). The fill factor prices the other half
+ * of a spill: the uncached blocks e must insert each evict a block once e is full, which a later
+ * request may have hit; {@code insertionWeight} is that expected future prefill per inserted block.
+ * Where e has room, inserting evicts nothing, so a hot tenant still spreads onto replicas with free
+ * cache at once.
  *
  * <p>The debt term bounds each replica's sustained share of the work. Its recent work is the same
  * decayed new-block count (over its weight); above {@code (1 + balanceSlack)} times the fleet's
@@ -43,22 +43,28 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * floor keeps a cold fleet, where the first few requests put one replica far above a tiny mean,
  * from spreading shared prefixes for nothing.
  *
- * <p>The wait bound caps what those prices may cost the request itself. Its own time to first
- * token on e, in tokens, is {@code pending(e) + uncached(e)}; a candidate where that exceeds
- * {@code (1 + waitSlackRatio)} times the fastest candidate's plus {@code waitSlackTokens} ranks
- * after every candidate within the bound (in cost order among themselves, for retries). Without
- * it, a hit stays behind any queue shorter than about eight times its cached tokens, such as a
- * first-seen 191k-token document of the Mooncake synthetic trace queued on its holder: the
- * eviction a copy would cause is a real cost, but later requests pay it, while the wait falls on
- * this one. The bound is relative because a copy's cost grows with the prompt: a purely additive
- * slack also moved 17k-34k-token document hits off holders with 67k-88k tokens queued, each copy
- * a second prefill of the document plus the evictions it causes, for a few thousandths of hit
- * rate and no gain at the p99 (docs/BENCHMARKS.md §2, "The wait bound"). {@code waitSlackTokens}
- * 0 turns the bound off.
+ * <p>The wait bound caps what those prices may cost the request itself. Its own time to first token
+ * on e, in tokens, is {@code pending(e) + uncached(e)}; a candidate where that exceeds {@code (1 +
+ * waitSlackRatio)} times the fastest candidate's plus {@code waitSlackTokens} ranks after every
+ * candidate within the bound (in cost order among themselves, for retries). Without it, a hit stays
+ * behind any queue shorter than about eight times its cached tokens, such as a first-seen
+ * 191k-token document of the Mooncake synthetic trace queued on its holder: the eviction a copy
+ * would cause is a real cost, but later requests pay it, while the wait falls on this one. The
+ * bound is relative because a copy's cost grows with the prompt: a purely additive slack also moved
+ * 17k-34k-token document hits off holders with 67k-88k tokens queued, each copy a second prefill of
+ * the document plus the evictions it causes, for a few thousandths of hit rate and no gain at the
+ * p99 (docs/BENCHMARKS.md §2, "The wait bound"). {@code waitSlackTokens} 0 turns the bound off.
  */
-record CacheAwarePicker(double insertionWeight, double pressureWeight, double balanceWeight, double balanceSlack,
-    double balanceFloor, double waitSlackTokens, double waitSlackRatio, double temperature) implements Picker {
-
+record CacheAwarePicker(
+    double insertionWeight,
+    double pressureWeight,
+    double balanceWeight,
+    double balanceSlack,
+    double balanceFloor,
+    double waitSlackTokens,
+    double waitSlackRatio,
+    double temperature)
+    implements Picker {
 
   @Override
   public void pick(Candidates c, double[] totals, int[] order) {
@@ -93,11 +99,16 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double ba
     double fastest = Double.POSITIVE_INFINITY;
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
-      double churn = meanPressure <= 0 ? 0 : Math.max(-1, Math.min(1, (pressure[i] - meanPressure) / meanPressure));
+      double churn =
+          meanPressure <= 0
+              ? 0
+              : Math.max(-1, Math.min(1, (pressure[i] - meanPressure) / meanPressure));
       double floor = balanceFloor * capacities[i] / e.endpoint().weight();
       double debt = balanceWeight * Math.max(0, work[i] - workBound - floor) * tokensPerBlock;
-      cost[i] = e.pendingPrefillTokens() / e.endpoint().weight()
-          + (prompt - c.cachedTokens(i)) * (1 + insertionWeight * fill[i] + pressureWeight * churn);
+      cost[i] =
+          e.pendingPrefillTokens() / e.endpoint().weight()
+              + (prompt - c.cachedTokens(i))
+                  * (1 + insertionWeight * fill[i] + pressureWeight * churn);
       keys[i] = -(cost[i] + debt);
       // This request's own time to first token on e, in tokens: the queue ahead, then its prefill.
       own[i] = e.pendingPrefillTokens() / e.endpoint().weight() + (prompt - c.cachedTokens(i));
@@ -107,7 +118,10 @@ record CacheAwarePicker(double insertionWeight, double pressureWeight, double ba
     // slower than its fastest candidate, plus the slack (no bound when the slack is 0). Candidates
     // beyond that move below every candidate within it, keeping their cost order among themselves
     // (for retries), and are never sampled first.
-    double limit = waitSlackTokens > 0 ? fastest * (1 + waitSlackRatio) + waitSlackTokens : Double.POSITIVE_INFINITY;
+    double limit =
+        waitSlackTokens > 0
+            ? fastest * (1 + waitSlackRatio) + waitSlackTokens
+            : Double.POSITIVE_INFINITY;
     double lowestWithin = Double.POSITIVE_INFINITY;
     double highestBeyond = Double.NEGATIVE_INFINITY;
     int within = 0;

@@ -16,8 +16,12 @@ import java.util.List;
  * @param nowNanos the decision's clock
  * @param context the policy's context
  */
-public record Candidates(RoutingRequest request, List<EndpointState> endpoints, PrefixMatch match,
-    long nowNanos, RoutingContext context) {
+public record Candidates(
+    RoutingRequest request,
+    List<EndpointState> endpoints,
+    PrefixMatch match,
+    long nowNanos,
+    RoutingContext context) {
 
   public int size() {
     return endpoints.size();

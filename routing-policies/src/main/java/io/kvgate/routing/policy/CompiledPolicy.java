@@ -9,9 +9,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A compiled profile: filters, then the weighted sum of scorers, then the picker. Immutable
- * arrays; the only per-request work is the plugins' own. The shared prefix index is matched once
- * per request, and only when a plugin reads the match; it is taught on every dispatch when a plugin
+ * A compiled profile: filters, then the weighted sum of scorers, then the picker. Immutable arrays;
+ * the only per-request work is the plugins' own. The shared prefix index is matched once per
+ * request, and only when a plugin reads the match; it is taught on every dispatch when a plugin
  * uses it, so the index learns where each prompt's blocks now live.
  */
 final class CompiledPolicy implements Router {
@@ -26,8 +26,15 @@ final class CompiledPolicy implements Router {
   private final boolean usesPrefix;
   private final DispatchAware[] listeners;
 
-  CompiledPolicy(String name, RoutingContext context, List<Filter> filters, List<String> filterNames,
-      List<Scorer> scorers, List<Double> weights, Picker picker, List<DispatchAware> listeners) {
+  CompiledPolicy(
+      String name,
+      RoutingContext context,
+      List<Filter> filters,
+      List<String> filterNames,
+      List<Scorer> scorers,
+      List<Double> weights,
+      Picker picker,
+      List<DispatchAware> listeners) {
     this.name = name;
     this.context = context;
     this.filters = filters.toArray(Filter[]::new);
@@ -52,12 +59,14 @@ final class CompiledPolicy implements Router {
     for (int f = 0; f < filters.length; f++) {
       in = filters[f].apply(request, in, nowNanos);
       if (in.isEmpty()) {
-        return Decision.none(endpoints.isEmpty() ? "no endpoints" : filterNames[f] + " left no endpoint");
+        return Decision.none(
+            endpoints.isEmpty() ? "no endpoints" : filterNames[f] + " left no endpoint");
       }
     }
-    PrefixMatch match = usesPrefix && request.keyed()
-        ? context.index().match(request.chain(), nowNanos)
-        : PrefixMatch.none(request.chain().length());
+    PrefixMatch match =
+        usesPrefix && request.keyed()
+            ? context.index().match(request.chain(), nowNanos)
+            : PrefixMatch.none(request.chain().length());
     Candidates c = new Candidates(request, in, match, nowNanos, context);
     int n = in.size();
     double[] totals = new double[n];
@@ -90,12 +99,14 @@ final class CompiledPolicy implements Router {
 
   @Override
   public void onDispatched(RoutingRequest request, EndpointState endpoint, long nowNanos) {
-    if (usesPrefix && request.keyed()) context.index().recordRouted(endpoint.slot(), request.chain(), nowNanos);
+    if (usesPrefix && request.keyed())
+      context.index().recordRouted(endpoint.slot(), request.chain(), nowNanos);
     for (DispatchAware l : listeners) l.onDispatched(request, endpoint, nowNanos);
   }
 
   @Override
-  public void onFinished(RoutingRequest request, EndpointState endpoint, Outcome outcome, long nowNanos) {
+  public void onFinished(
+      RoutingRequest request, EndpointState endpoint, Outcome outcome, long nowNanos) {
     // Load is released by the gateway's lease; the index keeps what was dispatched (the engine
     // caches a prompt's blocks even when the client went away after its prefill).
   }

@@ -30,7 +30,8 @@ record DynamoKvPicker(double overlapScoreWeight, double temperature) implements 
     double max = Double.NEGATIVE_INFINITY;
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
-      double prefill = Math.max(0, requestBlocks - c.matched(i)) + e.pendingPrefillTokens() / blockTokens;
+      double prefill =
+          Math.max(0, requestBlocks - c.matched(i)) + e.pendingPrefillTokens() / blockTokens;
       double decode = e.activeTokens() / blockTokens + requestBlocks;
       logits[i] = overlapScoreWeight * prefill + decode;
       min = Math.min(min, logits[i]);

@@ -38,7 +38,9 @@ final class Filters {
     }
   }
 
-  /** {@code role-filter}: can run the given phase ({@code both} keeps aggregated endpoints only). */
+  /**
+   * {@code role-filter}: can run the given phase ({@code both} keeps aggregated endpoints only).
+   */
   record RoleFilter(Role role) implements Filter {
     @Override
     public List<EndpointState> apply(RoutingRequest r, List<EndpointState> in, long now) {

@@ -7,7 +7,10 @@ final class Order {
 
   private Order() {}
 
-  /** {@code order[0..n)} = indices sorted by {@code keys} descending (Shell sort; n is a fleet, ≤ 256). */
+  /**
+   * {@code order[0..n)} = indices sorted by {@code keys} descending (Shell sort; n is a fleet, ≤
+   * 256).
+   */
   static void descending(double[] keys, int[] order, int n) {
     for (int i = 0; i < n; i++) order[i] = i;
     for (int gap = n / 2; gap > 0; gap /= 2) {
@@ -31,11 +34,12 @@ final class Order {
   }
 
   /**
-   * Softmax sampling of the first choice: candidate i comes first with probability proportional
-   * to {@code exp((key_i - max) / temperature)}; the others follow in descending key order (the
-   * retry order). Temperature 0 is plain descending order with random tie-breaks.
+   * Softmax sampling of the first choice: candidate i comes first with probability proportional to
+   * {@code exp((key_i - max) / temperature)}; the others follow in descending key order (the retry
+   * order). Temperature 0 is plain descending order with random tie-breaks.
    */
-  static void softmax(double[] keys, int[] order, int n, double temperature, RandomGenerator random) {
+  static void softmax(
+      double[] keys, int[] order, int n, double temperature, RandomGenerator random) {
     softmax(keys, order, n, n, temperature, random);
   }
 
@@ -43,7 +47,8 @@ final class Order {
    * As {@link #softmax(double[], int[], int, double, RandomGenerator)}, but only the {@code
    * sampled} highest keys may be drawn first; the rest only follow, in descending order.
    */
-  static void softmax(double[] keys, int[] order, int n, int sampled, double temperature, RandomGenerator random) {
+  static void softmax(
+      double[] keys, int[] order, int n, int sampled, double temperature, RandomGenerator random) {
     jitter(keys, n, random);
     descending(keys, order, n);
     int m = Math.min(n, sampled);

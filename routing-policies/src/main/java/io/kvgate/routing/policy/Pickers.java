@@ -17,7 +17,9 @@ final class Pickers {
     }
   }
 
-  /** {@code softmax-picker}: the first choice sampled with probability ∝ exp(total / temperature). */
+  /**
+   * {@code softmax-picker}: the first choice sampled with probability ∝ exp(total / temperature).
+   */
   record SoftmaxPicker(double temperature) implements Picker {
     @Override
     public void pick(Candidates c, double[] totals, int[] order) {
@@ -25,7 +27,9 @@ final class Pickers {
     }
   }
 
-  /** {@code round-robin-picker}: ignores scores; each decision starts one further along the list. */
+  /**
+   * {@code round-robin-picker}: ignores scores; each decision starts one further along the list.
+   */
   static final class RoundRobinPicker implements Picker {
     private final AtomicLong next = new AtomicLong();
 
@@ -56,11 +60,11 @@ final class Pickers {
 
   /**
    * {@code bounded-load-hash-picker}: consistent hashing with bounded loads (Mirrokni, Thorup,
-   * Zadimoghaddam, "Consistent Hashing with Bounded Loads", SODA 2018; as in Vimeo's and
-   * HAProxy's balancers). The key (session key, else the prompt's first block, else none) ranks
-   * endpoints by rendezvous hashing; the first whose in-flight load is at most {@code c} × the mean
-   * (+1) takes the request, so a hot session spills to its next choice instead of melting one
-   * replica. Without a key: least in-flight first.
+   * Zadimoghaddam, "Consistent Hashing with Bounded Loads", SODA 2018; as in Vimeo's and HAProxy's
+   * balancers). The key (session key, else the prompt's first block, else none) ranks endpoints by
+   * rendezvous hashing; the first whose in-flight load is at most {@code c} × the mean (+1) takes
+   * the request, so a hot session spills to its next choice instead of melting one replica. Without
+   * a key: least in-flight first.
    */
   record BoundedLoadHashPicker(double c) implements Picker {
     @Override
@@ -69,7 +73,8 @@ final class Pickers {
       String session = cand.request().sessionKey();
       long keyHash;
       if (session != null) keyHash = Rendezvous.hash(session);
-      else if (cand.request().chain().length() > 0) keyHash = Rendezvous.mix(cand.request().chain().hash(0));
+      else if (cand.request().chain().length() > 0)
+        keyHash = Rendezvous.mix(cand.request().chain().hash(0));
       else {
         double[] keys = new double[n];
         for (int i = 0; i < n; i++) keys[i] = -cand.get(i).inFlight();

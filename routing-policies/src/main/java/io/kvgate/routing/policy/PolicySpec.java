@@ -23,7 +23,8 @@ import java.util.Map;
  * @param plugins plugin instances by name (a plugin's name defaults to its type)
  * @param profiles the profiles; {@code default} serves ordinary requests
  */
-public record PolicySpec(String name, String description, Map<String, PluginSpec> plugins, List<ProfileSpec> profiles) {
+public record PolicySpec(
+    String name, String description, Map<String, PluginSpec> plugins, List<ProfileSpec> profiles) {
 
   /** A plugin instance: its type and its decoded, typed parameters. */
   public record PluginSpec(String name, String type, Object parameters) {}

@@ -4,8 +4,8 @@ import io.kvgate.routing.EndpointState;
 import java.util.List;
 
 /**
- * Rendezvous (highest random weight) hashing: a key's rank of endpoints is the order of
- * {@code mix(hash(key), hash(endpoint id))}, so removing an endpoint moves only its own keys.
+ * Rendezvous (highest random weight) hashing: a key's rank of endpoints is the order of {@code
+ * mix(hash(key), hash(endpoint id))}, so removing an endpoint moves only its own keys.
  */
 final class Rendezvous {
 

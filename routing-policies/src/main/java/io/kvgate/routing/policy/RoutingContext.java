@@ -9,7 +9,7 @@ import java.util.random.RandomGenerator;
  *
  * @param model the model the policy routes
  * @param index the model's prefix index
- * @param random tie-breaking and sampling; access is synchronized by the policies, so any
- *     generator works
+ * @param random tie-breaking and sampling; access is synchronized by the policies, so any generator
+ *     works
  */
 public record RoutingContext(String model, PrefixIndex index, RandomGenerator random) {}

@@ -1,8 +1,8 @@
 package io.kvgate.routing.policy;
 
 /**
- * Scores every candidate in [0, 1], 1 the best, into {@code out[i]}. Pure and thread-safe; no
- * I/O, at most a small array per call.
+ * Scores every candidate in [0, 1], 1 the best, into {@code out[i]}. Pure and thread-safe; no I/O,
+ * at most a small array per call.
  */
 public interface Scorer {
 

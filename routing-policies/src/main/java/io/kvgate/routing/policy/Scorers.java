@@ -30,7 +30,10 @@ final class Scorers {
     }
   }
 
-  /** {@code in-flight-scorer}: kvgate's own in-flight requests (cluster-wide when shared), per weight. */
+  /**
+   * {@code in-flight-scorer}: kvgate's own in-flight requests (cluster-wide when shared), per
+   * weight.
+   */
   static final class InFlightScorer implements Scorer {
     @Override
     public void score(Candidates c, double[] out) {
@@ -40,12 +43,16 @@ final class Scorers {
     }
   }
 
-  /** {@code pending-prefill-scorer}: prompt tokens dispatched and not yet prefilled, counted at dispatch. */
+  /**
+   * {@code pending-prefill-scorer}: prompt tokens dispatched and not yet prefilled, counted at
+   * dispatch.
+   */
   static final class PendingPrefillScorer implements Scorer {
     @Override
     public void score(Candidates c, double[] out) {
       double[] v = new double[c.size()];
-      for (int i = 0; i < c.size(); i++) v[i] = c.get(i).pendingPrefillTokens() / c.get(i).endpoint().weight();
+      for (int i = 0; i < c.size(); i++)
+        v[i] = c.get(i).pendingPrefillTokens() / c.get(i).endpoint().weight();
       inverse(v, c.size(), out);
     }
   }
@@ -73,7 +80,10 @@ final class Scorers {
     public void score(Candidates c, double[] out) {
       for (int i = 0; i < c.size(); i++) {
         EngineSignals s = c.get(i).signals();
-        out[i] = s.isStale(c.nowNanos(), maxSignalAge.toNanos()) ? 0.5 : 1 - Math.min(1, Math.max(0, s.kvCacheUsage()));
+        out[i] =
+            s.isStale(c.nowNanos(), maxSignalAge.toNanos())
+                ? 0.5
+                : 1 - Math.min(1, Math.max(0, s.kvCacheUsage()));
       }
     }
   }

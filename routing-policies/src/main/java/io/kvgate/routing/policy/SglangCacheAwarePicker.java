@@ -14,9 +14,9 @@ import java.time.Duration;
  * dispatch and trimmed to {@code maxTreeSize} by evicting least recently used leaves. Then:
  *
  * <ol>
- *   <li>Loads are the router's own in-flight counts. The system is imbalanced when {@code
- *       max − min > balanceAbsThreshold} and {@code max > balanceRelThreshold · min}: then the
- *       least-loaded worker takes the request, cache ignored.
+ *   <li>Loads are the router's own in-flight counts. The system is imbalanced when {@code max − min
+ *       > balanceAbsThreshold} and {@code max > balanceRelThreshold · min}: then the least-loaded
+ *       worker takes the request, cache ignored.
  *   <li>Otherwise the worker with the longest prefix match wins if match / prompt length exceeds
  *       {@code cacheThreshold};
  *   <li>else the worker with the smallest tree (the one that has seen least) takes it.
@@ -35,13 +35,19 @@ final class SglangCacheAwarePicker implements Picker, DispatchAware {
   private final double balanceRelThreshold;
   private final LruPrefixIndex trees;
 
-  SglangCacheAwarePicker(double cacheThreshold, double balanceAbsThreshold, double balanceRelThreshold,
+  SglangCacheAwarePicker(
+      double cacheThreshold,
+      double balanceAbsThreshold,
+      double balanceRelThreshold,
       long maxTreeSizeBlocks) {
     this.cacheThreshold = cacheThreshold;
     this.balanceAbsThreshold = balanceAbsThreshold;
     this.balanceRelThreshold = balanceRelThreshold;
-    this.trees = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(maxTreeSizeBlocks).withTtl(Duration.ofDays(19)));
+    this.trees =
+        new LruPrefixIndex(
+            LruPrefixIndex.Settings.defaults()
+                .withDefaultCapacityBlocks(maxTreeSizeBlocks)
+                .withTtl(Duration.ofDays(19)));
   }
 
   @Override

@@ -4,8 +4,8 @@ import java.util.Arrays;
 
 /**
  * The chained hashes of a prompt's full blocks: {@code hash(i)} covers block {@code i} and, through
- * its parent, every block before it, so two prompts share their first {@code k} hashes exactly
- * when they share their first {@code k} blocks. Immutable.
+ * its parent, every block before it, so two prompts share their first {@code k} hashes exactly when
+ * they share their first {@code k} blocks. Immutable.
  */
 public final class BlockChain {
 
@@ -49,7 +49,9 @@ public final class BlockChain {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof BlockChain b && b.blockSize == blockSize && b.totalUnits == totalUnits
+    return o instanceof BlockChain b
+        && b.blockSize == blockSize
+        && b.totalUnits == totalUnits
         && Arrays.equals(b.hashes, hashes);
   }
 
@@ -60,6 +62,12 @@ public final class BlockChain {
 
   @Override
   public String toString() {
-    return "BlockChain{blocks=" + hashes.length + ", blockSize=" + blockSize + ", units=" + totalUnits + "}";
+    return "BlockChain{blocks="
+        + hashes.length
+        + ", blockSize="
+        + blockSize
+        + ", units="
+        + totalUnits
+        + "}";
   }
 }

@@ -7,8 +7,8 @@ import java.util.Arrays;
  *
  * <p>Design. Each full block {@code i} is hashed with XXH64 over the UTF-16LE bytes of its
  * characters, seeded with the hash of block {@code i - 1} (block 0 is seeded with {@link
- * #seed(String, String, String)}). The chain therefore has the property the prefix index relies
- * on: two prompts share their first {@code k} hashes exactly when they share their first {@code k}
+ * #seed(String, String, String)}). The chain therefore has the property the prefix index relies on:
+ * two prompts share their first {@code k} hashes exactly when they share their first {@code k}
  * blocks and their seed (model, adapter, cache salt), up to 64-bit collisions. The same scheme,
  * chained xxhash64 seeded with the model, is what the llm-d approximate prefix producer uses.
  *
@@ -19,8 +19,8 @@ import java.util.Arrays;
  * {@link CharSequence} and packed four to a {@code long} (the little-endian view of their UTF-16
  * bytes), so nothing of the prompt is copied. (Copying a long {@code String} through a small
  * scratch {@code char[]} with {@code getChars} was tried: 1.4× slower on JDK 17, see
- * docs/BENCHMARKS.md §4.) The only allocation is the growing {@code long[]} of
- * block hashes (amortized doubling, one trimmed copy in {@link Builder#finish()}).
+ * docs/BENCHMARKS.md §4.) The only allocation is the growing {@code long[]} of block hashes
+ * (amortized doubling, one trimmed copy in {@link Builder#finish()}).
  *
  * <p>Streaming. A {@link Builder} keeps the XXH64 state of the current partial block, so a prompt
  * may be appended in any chunking (message by message, part by part) and yields the same chain as
@@ -54,7 +54,8 @@ public final class BlockHasher {
    */
   public BlockHasher(int blockSizeChars) {
     if (blockSizeChars < 1) {
-      throw new IllegalArgumentException("blockSizeChars must be >= 1 (got " + blockSizeChars + ")");
+      throw new IllegalArgumentException(
+          "blockSizeChars must be >= 1 (got " + blockSizeChars + ")");
     }
     this.blockSizeChars = blockSizeChars;
   }
@@ -65,9 +66,9 @@ public final class BlockHasher {
 
   /**
    * The seed of a chain: the parent hash of block 0. Requests for different models, LoRA adapters
-   * or cache salts get unrelated chains, so they never match each other's blocks. Each argument
-   * may be null; null, the empty string and any non-empty string are all distinct, and the fields
-   * are length-prefixed so that no two argument triples hash the same text.
+   * or cache salts get unrelated chains, so they never match each other's blocks. Each argument may
+   * be null; null, the empty string and any non-empty string are all distinct, and the fields are
+   * length-prefixed so that no two argument triples hash the same text.
    */
   public static long seed(String model, String adapter, String cacheSalt) {
     Builder b = new Builder(Integer.MAX_VALUE, 0L, 0);
@@ -107,9 +108,8 @@ public final class BlockHasher {
   }
 
   /**
-   * Appends characters of one prompt and hashes each block as soon as it is full. Not
-   * thread-safe; single use: after {@link #finish()} every method throws {@link
-   * IllegalStateException}.
+   * Appends characters of one prompt and hashes each block as soon as it is full. Not thread-safe;
+   * single use: after {@link #finish()} every method throws {@link IllegalStateException}.
    */
   public static final class Builder {
 
@@ -203,8 +203,20 @@ public final class BlockHasher {
     // ---- for SegmentHashCache: replaying a remembered segment instead of hashing it ----
 
     /** The hashing state between two characters (everything but the finished hashes). */
-    record State(long blockSeed, long v1, long v2, long v3, long v4, int charsInBlock, boolean stripesSeen,
-        long w0, long w1, long w2, int wordsInStripe, long word, int charsInWord) {
+    record State(
+        long blockSeed,
+        long v1,
+        long v2,
+        long v3,
+        long v4,
+        int charsInBlock,
+        boolean stripesSeen,
+        long w0,
+        long w1,
+        long w2,
+        int wordsInStripe,
+        long word,
+        int charsInWord) {
 
       /** A cheap 64-bit digest, for cache keys (equality is checked on the record). */
       long digest() {
@@ -213,14 +225,30 @@ public final class BlockHasher {
         h = h * P1 ^ v3;
         h = h * P2 ^ v4;
         h = h * P1 ^ (w0 + w1 * 31 + w2 * 961 + word * 29791);
-        return avalanche(h ^ ((long) charsInBlock << 20 | (long) wordsInStripe << 12 | (long) charsInWord << 4
-            | (stripesSeen ? 1 : 0)));
+        return avalanche(
+            h
+                ^ ((long) charsInBlock << 20
+                    | (long) wordsInStripe << 12
+                    | (long) charsInWord << 4
+                    | (stripesSeen ? 1 : 0)));
       }
     }
 
     State state() {
       checkOpen();
-      return new State(blockSeed, v1, v2, v3, v4, charsInBlock, stripesSeen, w0, w1, w2, wordsInStripe, word,
+      return new State(
+          blockSeed,
+          v1,
+          v2,
+          v3,
+          v4,
+          charsInBlock,
+          stripesSeen,
+          w0,
+          w1,
+          w2,
+          wordsInStripe,
+          word,
           charsInWord);
     }
 
@@ -338,8 +366,11 @@ public final class BlockHasher {
     long digestPartial() {
       long h;
       if (stripesSeen) {
-        h = Long.rotateLeft(v1, 1) + Long.rotateLeft(v2, 7) + Long.rotateLeft(v3, 12)
-            + Long.rotateLeft(v4, 18);
+        h =
+            Long.rotateLeft(v1, 1)
+                + Long.rotateLeft(v2, 7)
+                + Long.rotateLeft(v3, 12)
+                + Long.rotateLeft(v4, 18);
         h = merge(h, v1);
         h = merge(h, v2);
         h = merge(h, v3);

@@ -8,20 +8,21 @@ import java.util.concurrent.locks.StampedLock;
  *
  * <p>Layout. Lock-striped segments (chosen by the top bits of the mixed hash), each an
  * open-addressing, linear-probing table of cells of two {@code long}s side by side in one array
- * (the block hash and its holders, so a probe touches one cache line). Holders are packed into that one {@code long}: up to {@value #INLINE_MAX} slot ids of 8
- * bits each plus a 3-bit count, or, for blocks held by more endpoints (a shared system prompt), the
- * sign bit and the index of a 256-bit set in the segment's overflow pool. Affinity routing keeps
- * most blocks on one or two endpoints, so the common case costs 16 bytes per block over the
- * table's load factor, and the worst case (every endpoint holds every block) still answers in a
- * constant four words per block. Table lengths are not powers of two (the home bucket is Lemire's
- * multiply-shift range reduction), so a table can be sized close to its 0.8 maximum load.
+ * (the block hash and its holders, so a probe touches one cache line). Holders are packed into that
+ * one {@code long}: up to {@value #INLINE_MAX} slot ids of 8 bits each plus a 3-bit count, or, for
+ * blocks held by more endpoints (a shared system prompt), the sign bit and the index of a 256-bit
+ * set in the segment's overflow pool. Affinity routing keeps most blocks on one or two endpoints,
+ * so the common case costs 16 bytes per block over the table's load factor, and the worst case
+ * (every endpoint holds every block) still answers in a constant four words per block. Table
+ * lengths are not powers of two (the home bucket is Lemire's multiply-shift range reduction), so a
+ * table can be sized close to its 0.8 maximum load.
  *
- * <p>Concurrency. Writers take their segment's {@link StampedLock} write lock for one block, or
- * for all of one write's blocks in that segment ({@link #apply}).
- * Readers first try an optimistic read (a volatile read, the probe, a validation fence) and only
- * take the read lock when a writer raced them; a reader therefore never blocks a writer, and reads
- * through a table being resized cannot fail because array lengths are immutable and every derived
- * index is bounds-checked before validation.
+ * <p>Concurrency. Writers take their segment's {@link StampedLock} write lock for one block, or for
+ * all of one write's blocks in that segment ({@link #apply}). Readers first try an optimistic read
+ * (a volatile read, the probe, a validation fence) and only take the read lock when a writer raced
+ * them; a reader therefore never blocks a writer, and reads through a table being resized cannot
+ * fail because array lengths are immutable and every derived index is bounds-checked before
+ * validation.
  *
  * <p>Deletion is backward-shift (Knuth 6.4, algorithm R), so no tombstones accumulate; a segment
  * shrinks when it falls below a quarter full.
@@ -31,6 +32,7 @@ final class BlockHolders {
   static final int MAX_SLOTS = 256;
   static final int WORDS = MAX_SLOTS / 64;
   static final int INLINE_MAX = 7;
+
   /** Stands in for a block hash of 0, which marks an empty table cell. */
   static final long ZERO_KEY = 0x5BD1E9955BD1E995L;
 
@@ -42,7 +44,8 @@ final class BlockHolders {
 
   BlockHolders(int segments) {
     if (segments < 1 || Integer.bitCount(segments) != 1) {
-      throw new IllegalArgumentException("segments must be a power of two >= 1 (got " + segments + ")");
+      throw new IllegalArgumentException(
+          "segments must be a power of two >= 1 (got " + segments + ")");
     }
     this.segments = new Segment[segments];
     for (int i = 0; i < segments; i++) this.segments[i] = new Segment();
@@ -163,8 +166,8 @@ final class BlockHolders {
   }
 
   /**
-   * Writes the set of slots holding {@code key} into {@code out} ({@value #WORDS} words, bit
-   * {@code s} = slot {@code s}) and returns false if no slot holds it.
+   * Writes the set of slots holding {@code key} into {@code out} ({@value #WORDS} words, bit {@code
+   * s} = slot {@code s}) and returns false if no slot holds it.
    */
   boolean holders(long key, long[] out) {
     long m = mix(key);
@@ -190,8 +193,8 @@ final class BlockHolders {
    *
    * <p>Written as one loop with the probe inlined: on a hot path of a few thousand blocks per
    * request, a call per block cost as much as the probe (measured: 26 → 20 µs for 1536 blocks). A
-   * software prefetch (loading the next 16 home cells back to back) was tried and measured no
-   * gain, so the loop stays plain.
+   * software prefetch (loading the next 16 home cells back to back) was tried and measured no gain,
+   * so the loop stays plain.
    */
   void walk(BlockChain chain, int[] matched, int slotCount) {
     int blocks = chain.length();
@@ -275,21 +278,21 @@ final class BlockHolders {
    *
    * <p>Why that holds. A chain hash covers all its parents, so a block is only ever written
    * together with its whole prefix ({@link LruPrefixIndex#recordRouted} and {@link
-   * LruPrefixIndex#blocksStored} touch a chain last to first), which leaves each parent at least
-   * as recent as any of its children: LRU eviction, capacity trimming and TTL expiry all take a
-   * child before its parent. Engines evict the same way (vLLM frees a request's blocks tail
-   * first; SGLang's radix tree evicts leaves). Only an explicit removal of an inner block ({@link
+   * LruPrefixIndex#blocksStored} touch a chain last to first), which leaves each parent at least as
+   * recent as any of its children: LRU eviction, capacity trimming and TTL expiry all take a child
+   * before its parent. Engines evict the same way (vLLM frees a request's blocks tail first;
+   * SGLang's radix tree evicts leaves). Only an explicit removal of an inner block ({@link
    * LruPrefixIndex#blocksRemoved}) while its descendants stay can break it; then this walk may
-   * report that slot's match as longer than it is, until the descendants go too. Use {@link
-   * #walk} where that matters ({@link LruPrefixIndex.Settings#exactMatch()}).
+   * report that slot's match as longer than it is, until the descendants go too. Use {@link #walk}
+   * where that matters ({@link LruPrefixIndex.Settings#exactMatch()}).
    *
    * <p>Algorithm. Keep the alive set (slots that held every block so far) and the last position
    * {@code good} known to be held by all of them. Gallop: probe {@code good + 1, + 2, + 4, ...}
-   * while the alive set still holds the probed block; at the first probe where it does not,
-   * bisect between the two to find the first block where the set shrinks, record the match length
-   * of the slots that drop out there, and continue from that block with the smaller set. A prompt
-   * whose blocks are all held by one set costs about 2 log2(blocks) probes (22 at 2,048 blocks);
-   * each further distinct match length adds about as many.
+   * while the alive set still holds the probed block; at the first probe where it does not, bisect
+   * between the two to find the first block where the set shrinks, record the match length of the
+   * slots that drop out there, and continue from that block with the smaller set. A prompt whose
+   * blocks are all held by one set costs about 2 log2(blocks) probes (22 at 2,048 blocks); each
+   * further distinct match length adds about as many.
    */
   void gallop(BlockChain chain, int[] matched, int slotCount) {
     int blocks = chain.length();
@@ -317,7 +320,13 @@ final class BlockHolders {
         if (allHold(chain, mid, alive, held, shrunk)) good = mid;
         else bad = mid;
       }
-      setAll(matched, alive[0] ^ shrunk[0], alive[1] ^ shrunk[1], alive[2] ^ shrunk[2], alive[3] ^ shrunk[3], bad);
+      setAll(
+          matched,
+          alive[0] ^ shrunk[0],
+          alive[1] ^ shrunk[1],
+          alive[2] ^ shrunk[2],
+          alive[3] ^ shrunk[3],
+          bad);
       System.arraycopy(shrunk, 0, alive, 0, WORDS);
       good = bad;
     }
@@ -374,8 +383,12 @@ final class BlockHolders {
 
   private static final class Segment {
     final StampedLock lock = new StampedLock();
-    /** Cell {@code i} is {@code cells[2i]} (block key, 0 = empty) and {@code cells[2i+1]} (holders). */
+
+    /**
+     * Cell {@code i} is {@code cells[2i]} (block key, 0 = empty) and {@code cells[2i+1]} (holders).
+     */
     long[] cells = new long[2 * MIN_LENGTH];
+
     volatile int size;
     long[] overflow = new long[WORDS * 4];
     int overflowTop;

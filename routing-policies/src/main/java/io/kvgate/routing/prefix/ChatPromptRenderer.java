@@ -39,7 +39,8 @@ public final class ChatPromptRenderer {
    * #renderMessage(BlockHasher.Builder, String, CharSequence)}, hashed once per distinct message
    * (see {@link SegmentHashCache}).
    */
-  public static void renderMessage(BlockHasher.Builder b, String role, String content, SegmentHashCache cache) {
+  public static void renderMessage(
+      BlockHasher.Builder b, String role, String content, SegmentHashCache cache) {
     cache.append(b, head(role), content == null ? "" : content, MESSAGE_END);
   }
 

@@ -5,20 +5,20 @@ import java.util.Objects;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
- * The prefix index: for one model, which of up to {@value #MAX_SLOTS} endpoints probably hold
- * which blocks, each endpoint modelled as an LRU cache of a given capacity in blocks whose entries
- * also expire after a TTL.
+ * The prefix index: for one model, which of up to {@value #MAX_SLOTS} endpoints probably hold which
+ * blocks, each endpoint modelled as an LRU cache of a given capacity in blocks whose entries also
+ * expire after a TTL.
  *
  * <p>Why this shape. An engine (vLLM, SGLang) caches fixed-size blocks of a prompt, keyed by the
  * chain hash, and evicts least recently used blocks when its KV memory is full. kvgate predicts
- * that cache in two ways that write the same structure: approximately, from its own routing
- * ({@link #recordRouted}: the endpoint will hold every block of a chain it was sent), and
- * precisely, from engine KV events ({@link #blocksStored}, {@link #blocksRemoved}, {@link
- * #endpointCleared}). The capacity model ({@link #setCapacityBlocks}) and the TTL make the
- * approximate feed forget what the engine has probably evicted; the gateway can tune capacities at
- * runtime, e.g. from {@code vllm:kv_cache_usage_perc}. Per-endpoint statistics ({@link
- * #heldBlocks}, {@link #capacityBlocks}, {@link #recentInsertedBlocks}) let a policy send cache
- * misses where they evict least, so that N small replica caches behave like one pooled cache.
+ * that cache in two ways that write the same structure: approximately, from its own routing ({@link
+ * #recordRouted}: the endpoint will hold every block of a chain it was sent), and precisely, from
+ * engine KV events ({@link #blocksStored}, {@link #blocksRemoved}, {@link #endpointCleared}). The
+ * capacity model ({@link #setCapacityBlocks}) and the TTL make the approximate feed forget what the
+ * engine has probably evicted; the gateway can tune capacities at runtime, e.g. from {@code
+ * vllm:kv_cache_usage_perc}. Per-endpoint statistics ({@link #heldBlocks}, {@link #capacityBlocks},
+ * {@link #recentInsertedBlocks}) let a policy send cache misses where they evict least, so that N
+ * small replica caches behave like one pooled cache.
  *
  * <p>Structure. Two views, kept in step under one lock per endpoint:
  *
@@ -31,40 +31,38 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * </ul>
  *
  * So one (block, endpoint) pair costs about 52 bytes when no block is shared and about 38 when
- * every block is held twice (retained heap measured by {@code io.kvgate.bench.IndexFootprint},
- * see {@code docs/BENCHMARKS.md}); 10 million pairs fit in about half a gigabyte. Under G1 use
- * regions of 16 MB or more ({@code -XX:G1HeapRegionSize=16m}) for large indexes: with smaller
- * regions these arrays become humongous objects and region rounding adds about 60%. There are
- * no boxed keys and no per-entry objects, so the garbage collector sees a few large arrays per
- * endpoint and per segment.
+ * every block is held twice (retained heap measured by {@code io.kvgate.bench.IndexFootprint}, see
+ * {@code docs/BENCHMARKS.md}); 10 million pairs fit in about half a gigabyte. Under G1 use regions
+ * of 16 MB or more ({@code -XX:G1HeapRegionSize=16m}) for large indexes: with smaller regions these
+ * arrays become humongous objects and region rounding adds about 60%. There are no boxed keys and
+ * no per-entry objects, so the garbage collector sees a few large arrays per endpoint and per
+ * segment.
  *
- * <p>Match. {@link #match} keeps the set of endpoints that held every block so far as a 256-bit
- * set in four {@code long}s, and writes an endpoint's count once, when it drops out. By default it
- * gallops: because each endpoint's cached blocks are prefix-closed along a chain (a parent is
- * never evicted before its children, see {@code BlockHolders.gallop}), it probes blocks 1, 2, 4,
- * ... ahead until the set shrinks and bisects back to where it did: about 2 log2(blocks) probes
- * per distinct match length, 22 for a 2,048-block prompt held by one set of endpoints, instead
- * of one probe per block. With {@link Settings#exactMatch()} it visits every block instead
- * (O(prompt blocks + endpoints), stopping at the first block no endpoint holds), which stays exact
- * if KV events remove inner blocks of a chain. TTL is then applied per endpoint that matched anything: if that
- * endpoint's least recently used block is still fresh nothing can be expired (LRU order is touch
- * order), otherwise a binary search over the matched prefix finds the first expired block.
+ * <p>Match. {@link #match} keeps the set of endpoints that held every block so far as a 256-bit set
+ * in four {@code long}s, and writes an endpoint's count once, when it drops out. By default it
+ * gallops: because each endpoint's cached blocks are prefix-closed along a chain (a parent is never
+ * evicted before its children, see {@code BlockHolders.gallop}), it probes blocks 1, 2, 4, ...
+ * ahead until the set shrinks and bisects back to where it did: about 2 log2(blocks) probes per
+ * distinct match length, 22 for a 2,048-block prompt held by one set of endpoints, instead of one
+ * probe per block. With {@link Settings#exactMatch()} it visits every block instead (O(prompt
+ * blocks + endpoints), stopping at the first block no endpoint holds), which stays exact if KV
+ * events remove inner blocks of a chain. TTL is then applied per endpoint that matched anything: if
+ * that endpoint's least recently used block is still fresh nothing can be expired (LRU order is
+ * touch order), otherwise a binary search over the matched prefix finds the first expired block.
  *
- * <p>Writes. {@link #recordRouted} and {@link #blocksStored} touch a chain's blocks last to
- * first, so the chain's head is the most recent and the LRU evicts a prefix from its tail, as
- * engines do. A write first sweeps the endpoint's expired tail, then per block either moves it to
- * the head (O(1)) or inserts it, evicting the tail if full; inserts and evictions update the
- * holder sets.
+ * <p>Writes. {@link #recordRouted} and {@link #blocksStored} touch a chain's blocks last to first,
+ * so the chain's head is the most recent and the LRU evicts a prefix from its tail, as engines do.
+ * A write first sweeps the endpoint's expired tail, then per block either moves it to the head
+ * (O(1)) or inserts it, evicting the tail if full; inserts and evictions update the holder sets.
  *
  * <p>Concurrency. Writes for one endpoint serialize on that endpoint's write lock; writes for
  * different endpoints run in parallel and meet only on the holder segments, each locked once per
- * write for that write's blocks in it.
- * Reads take no lock in the common case (optimistic {@link java.util.concurrent.locks.StampedLock}
- * reads, validated). A match racing a write may see a block one write early or late, which a
- * routing hint tolerates; it never sees a torn table. Lock order is endpoint, then segment.
+ * write for that write's blocks in it. Reads take no lock in the common case (optimistic {@link
+ * java.util.concurrent.locks.StampedLock} reads, validated). A match racing a write may see a block
+ * one write early or late, which a routing hint tolerates; it never sees a torn table. Lock order
+ * is endpoint, then segment.
  *
- * <p>Time is always passed in ({@code nowNanos}, {@link System#nanoTime()} based), never read
- * here.
+ * <p>Time is always passed in ({@code nowNanos}, {@link System#nanoTime()} based), never read here.
  */
 public final class LruPrefixIndex implements PrefixIndex {
 
@@ -76,8 +74,8 @@ public final class LruPrefixIndex implements PrefixIndex {
    *
    * @param defaultCapacityBlocks blocks an endpoint is assumed to cache until {@link
    *     #setCapacityBlocks} says otherwise; must be {@code >= 0}
-   * @param ttl how long a block untouched by routing or events is believed cached; must be
-   *     positive and under 20 days
+   * @param ttl how long a block untouched by routing or events is believed cached; must be positive
+   *     and under 20 days
    * @param insertionHalfLife half-life of {@link #recentInsertedBlocks}; must be positive
    * @param segments lock stripes of the shared holder table, a power of two
    * @param exactMatch match by visiting every block (exact even when an engine's KV events remove
@@ -85,7 +83,11 @@ public final class LruPrefixIndex implements PrefixIndex {
    *     every endpoint's cached set is prefix-closed, as it is for kvgate's own feed and for
    *     engines that evict leaves first); see {@link #match}
    */
-  public record Settings(long defaultCapacityBlocks, Duration ttl, Duration insertionHalfLife, int segments,
+  public record Settings(
+      long defaultCapacityBlocks,
+      Duration ttl,
+      Duration insertionHalfLife,
+      int segments,
       boolean exactMatch) {
 
     private static final Duration MAX_TTL = Duration.ofDays(20);
@@ -94,16 +96,20 @@ public final class LruPrefixIndex implements PrefixIndex {
       Objects.requireNonNull(ttl, "ttl");
       Objects.requireNonNull(insertionHalfLife, "insertionHalfLife");
       if (defaultCapacityBlocks < 0) {
-        throw new IllegalArgumentException("defaultCapacityBlocks must be >= 0 (got " + defaultCapacityBlocks + ")");
+        throw new IllegalArgumentException(
+            "defaultCapacityBlocks must be >= 0 (got " + defaultCapacityBlocks + ")");
       }
       if (ttl.isNegative() || ttl.isZero() || ttl.compareTo(MAX_TTL) > 0) {
-        throw new IllegalArgumentException("ttl must be positive and at most " + MAX_TTL + " (got " + ttl + ")");
+        throw new IllegalArgumentException(
+            "ttl must be positive and at most " + MAX_TTL + " (got " + ttl + ")");
       }
       if (insertionHalfLife.isNegative() || insertionHalfLife.isZero()) {
-        throw new IllegalArgumentException("insertionHalfLife must be positive (got " + insertionHalfLife + ")");
+        throw new IllegalArgumentException(
+            "insertionHalfLife must be positive (got " + insertionHalfLife + ")");
       }
       if (segments < 1 || Integer.bitCount(segments) != 1) {
-        throw new IllegalArgumentException("segments must be a power of two (got " + segments + ")");
+        throw new IllegalArgumentException(
+            "segments must be a power of two (got " + segments + ")");
       }
     }
 
@@ -263,7 +269,8 @@ public final class LruPrefixIndex implements PrefixIndex {
   @Override
   public void setCapacityBlocks(int slot, long capacityBlocks) {
     if (capacityBlocks < 0) {
-      throw new IllegalArgumentException("capacityBlocks must be >= 0 (got " + capacityBlocks + ")");
+      throw new IllegalArgumentException(
+          "capacityBlocks must be >= 0 (got " + capacityBlocks + ")");
     }
     SlotCache c = slotCache(slot);
     long stamp = c.lock.writeLock();
@@ -352,7 +359,8 @@ public final class LruPrefixIndex implements PrefixIndex {
 
   private static void checkSlot(int slot) {
     if (slot < 0 || slot >= MAX_SLOTS) {
-      throw new IllegalArgumentException("slot must be in [0, " + MAX_SLOTS + ") (got " + slot + ")");
+      throw new IllegalArgumentException(
+          "slot must be in [0, " + MAX_SLOTS + ") (got " + slot + ")");
     }
   }
 }

@@ -5,9 +5,9 @@ package io.kvgate.routing.prefix;
  * dense {@code slot} ({@link io.kvgate.routing.EndpointState#slot()}).
  *
  * <p>Two feeds write the same structure: the approximate one ({@link #recordRouted}: kvgate sent
- * this chain to that endpoint, so the endpoint will hold its blocks) and the precise one (engine
- * KV events: {@link #blocksStored}, {@link #blocksRemoved}, {@link #endpointCleared}). Lookups
- * cost O(blocks of the prompt), independent of the number of endpoints.
+ * this chain to that endpoint, so the endpoint will hold its blocks) and the precise one (engine KV
+ * events: {@link #blocksStored}, {@link #blocksRemoved}, {@link #endpointCleared}). Lookups cost
+ * O(blocks of the prompt), independent of the number of endpoints.
  *
  * <p>Per-endpoint statistics ({@link #heldBlocks}, {@link #capacityBlocks}, {@link
  * #recentInsertedBlocks}) let policies spread cache pressure: a request that hits nowhere is best
@@ -27,7 +27,9 @@ public interface PrefixIndex {
    */
   PrefixMatch match(BlockChain chain, long nowNanos);
 
-  /** Approximate feed: {@code chain} was dispatched to {@code slot}; it will hold all its blocks. */
+  /**
+   * Approximate feed: {@code chain} was dispatched to {@code slot}; it will hold all its blocks.
+   */
   void recordRouted(int slot, BlockChain chain, long nowNanos);
 
   /**

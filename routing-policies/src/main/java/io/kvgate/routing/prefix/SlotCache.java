@@ -3,8 +3,8 @@ package io.kvgate.routing.prefix;
 import java.util.concurrent.locks.StampedLock;
 
 /**
- * The model of one endpoint's KV cache: the blocks it probably holds, in LRU order, bounded by
- * its capacity in blocks. The write side of {@link LruPrefixIndex}; every change of membership is
+ * The model of one endpoint's KV cache: the blocks it probably holds, in LRU order, bounded by its
+ * capacity in blocks. The write side of {@link LruPrefixIndex}; every change of membership is
  * mirrored into the shared {@link BlockHolders} while this cache's write lock is held.
  *
  * <p>Layout: one open-addressing, linear-probing table of parallel primitive arrays (block hash,
@@ -100,10 +100,10 @@ final class SlotCache {
   }
 
   /**
-   * The longest prefix, at most {@code matched} blocks of {@code chain}, whose blocks are all
-   * still fresh here. Touch times along a cached prefix never increase (whoever touches block
-   * {@code k} touched blocks {@code 0..k-1} at the same time), so this binary-searches for the
-   * first expired block: O(log matched) probes.
+   * The longest prefix, at most {@code matched} blocks of {@code chain}, whose blocks are all still
+   * fresh here. Touch times along a cached prefix never increase (whoever touches block {@code k}
+   * touched blocks {@code 0..k-1} at the same time), so this binary-searches for the first expired
+   * block: O(log matched) probes.
    */
   int freshPrefix(BlockChain chain, int matched, int nowUnits, int ttlUnits) {
     if (!mayHoldExpired(nowUnits, ttlUnits)) return matched;
@@ -151,7 +151,10 @@ final class SlotCache {
     changes = 0;
   }
 
-  /** Applies the deferred changes; must follow {@link #beginBatch} before the write lock is released. */
+  /**
+   * Applies the deferred changes; must follow {@link #beginBatch} before the write lock is
+   * released.
+   */
   void endBatch() {
     batching = false;
     int n = changes;
@@ -242,7 +245,10 @@ final class SlotCache {
   void trimToCapacity() {
     long capacity = Math.max(0, capacityBlocks);
     while (size > capacity) evictTail();
-    int needed = (int) Math.min(Integer.MAX_VALUE - 8, Math.max(MIN_LENGTH, (long) Math.ceil(size / MAX_LOAD) + 1));
+    int needed =
+        (int)
+            Math.min(
+                Integer.MAX_VALUE - 8, Math.max(MIN_LENGTH, (long) Math.ceil(size / MAX_LOAD) + 1));
     if (keys.length > 2 * needed) resize(needed);
   }
 
@@ -281,20 +287,24 @@ final class SlotCache {
     size = size - 1;
     if (tail != NIL) tailTouch = touch[tail];
     holderChanged(key, false);
-    if (keys.length > MIN_LENGTH && size < keys.length / 4) resize(Math.max(MIN_LENGTH, keys.length / 2));
+    if (keys.length > MIN_LENGTH && size < keys.length / 4)
+      resize(Math.max(MIN_LENGTH, keys.length / 2));
   }
 
   private void unlink(int i) {
     int p = prev[i];
     int n = next[i];
-    if (p != NIL) next[p] = n; else head = n;
-    if (n != NIL) prev[n] = p; else tail = p;
+    if (p != NIL) next[p] = n;
+    else head = n;
+    if (n != NIL) prev[n] = p;
+    else tail = p;
   }
 
   private void linkHead(int i) {
     prev[i] = NIL;
     next[i] = head;
-    if (head != NIL) prev[head] = i; else tail = i;
+    if (head != NIL) prev[head] = i;
+    else tail = i;
     head = i;
   }
 
@@ -313,8 +323,10 @@ final class SlotCache {
         touch[i] = touch[j];
         prev[i] = prev[j];
         next[i] = next[j];
-        if (prev[i] != NIL) next[prev[i]] = i; else head = i;
-        if (next[i] != NIL) prev[next[i]] = i; else tail = i;
+        if (prev[i] != NIL) next[prev[i]] = i;
+        else head = i;
+        if (next[i] != NIL) prev[next[i]] = i;
+        else tail = i;
         i = j;
       }
     }

@@ -40,33 +40,72 @@ class PolicyContractsTest {
     final AtomicInteger matches = new AtomicInteger();
     final AtomicInteger routed = new AtomicInteger();
 
-    @Override public PrefixMatch match(BlockChain chain, long nowNanos) {
+    @Override
+    public PrefixMatch match(BlockChain chain, long nowNanos) {
       matches.incrementAndGet();
       return delegate.match(chain, nowNanos);
     }
-    @Override public void recordRouted(int slot, BlockChain chain, long nowNanos) {
+
+    @Override
+    public void recordRouted(int slot, BlockChain chain, long nowNanos) {
       routed.incrementAndGet();
       delegate.recordRouted(slot, chain, nowNanos);
     }
-    @Override public void blocksStored(int slot, long parentHash, long[] blockHashes, long nowNanos) {
+
+    @Override
+    public void blocksStored(int slot, long parentHash, long[] blockHashes, long nowNanos) {
       delegate.blocksStored(slot, parentHash, blockHashes, nowNanos);
     }
-    @Override public void blocksRemoved(int slot, long[] blockHashes) { delegate.blocksRemoved(slot, blockHashes); }
-    @Override public void endpointCleared(int slot) { delegate.endpointCleared(slot); }
-    @Override public void setCapacityBlocks(int slot, long capacityBlocks) { delegate.setCapacityBlocks(slot, capacityBlocks); }
-    @Override public long capacityBlocks(int slot) { return delegate.capacityBlocks(slot); }
-    @Override public long heldBlocks(int slot) { return delegate.heldBlocks(slot); }
-    @Override public double recentInsertedBlocks(int slot, long nowNanos) { return delegate.recentInsertedBlocks(slot, nowNanos); }
-    @Override public long size() { return delegate.size(); }
-    @Override public long estimatedBytes() { return delegate.estimatedBytes(); }
+
+    @Override
+    public void blocksRemoved(int slot, long[] blockHashes) {
+      delegate.blocksRemoved(slot, blockHashes);
+    }
+
+    @Override
+    public void endpointCleared(int slot) {
+      delegate.endpointCleared(slot);
+    }
+
+    @Override
+    public void setCapacityBlocks(int slot, long capacityBlocks) {
+      delegate.setCapacityBlocks(slot, capacityBlocks);
+    }
+
+    @Override
+    public long capacityBlocks(int slot) {
+      return delegate.capacityBlocks(slot);
+    }
+
+    @Override
+    public long heldBlocks(int slot) {
+      return delegate.heldBlocks(slot);
+    }
+
+    @Override
+    public double recentInsertedBlocks(int slot, long nowNanos) {
+      return delegate.recentInsertedBlocks(slot, nowNanos);
+    }
+
+    @Override
+    public long size() {
+      return delegate.size();
+    }
+
+    @Override
+    public long estimatedBytes() {
+      return delegate.estimatedBytes();
+    }
   }
 
-  static final String PURE_AFFINITY = """
+  static final String PURE_AFFINITY =
+      """
       plugins: [{type: healthy-filter}, {type: prefix-affinity-scorer}, {type: max-score-picker}]
       profiles: [{name: default, plugins: [healthy-filter, prefix-affinity-scorer, max-score-picker]}]
       """;
 
-  static final String LONG_PROMPT = "A shared system prompt that many requests start with. ".repeat(200);
+  static final String LONG_PROMPT =
+      "A shared system prompt that many requests start with. ".repeat(200);
 
   @Test
   void prefixAffinityScoresMatchedOverPromptBlocksAndFillsMatchedBlocks() throws Exception {
@@ -84,10 +123,18 @@ class PolicyContractsTest {
       assertEquals(0, c.matchedBlocks(), c.toString());
       assertEquals(0.0, c.score(), 1e-6);
     }
-    RoutingRequest half = request(LONG_PROMPT.substring(0, LONG_PROMPT.length() / 2) + "x".repeat(LONG_PROMPT.length() / 2), null, null);
+    RoutingRequest half =
+        request(
+            LONG_PROMPT.substring(0, LONG_PROMPT.length() / 2)
+                + "x".repeat(LONG_PROMPT.length() / 2),
+            null,
+            null);
     Decision h = r.route(half, fleet, NOW);
-    assertEquals((double) h.first().matchedBlocks() / half.chain().length(), h.first().score(), 1e-6);
-    assertTrue(h.first().score() > 0.4 && h.first().score() < 0.6, "about half matched: " + h.first().score());
+    assertEquals(
+        (double) h.first().matchedBlocks() / half.chain().length(), h.first().score(), 1e-6);
+    assertTrue(
+        h.first().score() > 0.4 && h.first().score() < 0.6,
+        "about half matched: " + h.first().score());
   }
 
   @Test
@@ -95,10 +142,13 @@ class PolicyContractsTest {
     CountingIndex index = new CountingIndex();
     RoutingContext ctx = new RoutingContext("m", index, new SplittableRandom(1));
     List<EndpointState> fleet = fleet(3);
-    Router r = compile("""
+    Router r =
+        compile(
+            """
         plugins: [{type: prefix-affinity-scorer}, {type: pending-prefill-scorer}, {type: dynamo-kv-picker}]
         profiles: [{name: default, plugins: [{ref: prefix-affinity-scorer, weight: 2}, pending-prefill-scorer, dynamo-kv-picker]}]
-        """, ctx);
+        """,
+            ctx);
     RoutingRequest a = request(LONG_PROMPT, null, null);
     Decision d = r.route(a, fleet, NOW);
     assertEquals(1, index.matches.get(), "one lookup shared by the scorer and the picker");
@@ -159,10 +209,13 @@ class PolicyContractsTest {
 
   @Test
   void sessionAffinityScorerPicksOneEndpointStablyAsOthersLeave() throws Exception {
-    Router r = compile("""
+    Router r =
+        compile(
+            """
         plugins: [{type: session-affinity-scorer}, {type: max-score-picker}]
         profiles: [{name: default, plugins: [session-affinity-scorer, max-score-picker]}]
-        """, context());
+        """,
+            context());
     List<EndpointState> fleet = fleet(5);
     for (int s = 0; s < 20; s++) {
       Decision d = r.route(request("p", "user-" + s, null), fleet, NOW);
@@ -171,24 +224,31 @@ class PolicyContractsTest {
       EndpointState chosen = d.first().endpoint();
       List<EndpointState> fewer = new ArrayList<>(fleet);
       fewer.remove(fleet.stream().filter(e -> e != chosen).findFirst().orElseThrow());
-      assertEquals(chosen, r.route(request("p", "user-" + s, null), fewer, NOW).first().endpoint(),
+      assertEquals(
+          chosen,
+          r.route(request("p", "user-" + s, null), fewer, NOW).first().endpoint(),
           "removing another endpoint does not move the session");
     }
     Decision none = r.route(request("p", null, null), fleet, NOW);
-    assertTrue(none.ranked().stream().allMatch(c -> Math.abs(c.score()) < 1e-6), "no session key: no preference");
+    assertTrue(
+        none.ranked().stream().allMatch(c -> Math.abs(c.score()) < 1e-6),
+        "no session key: no preference");
   }
 
   @Test
   void maxScorePickerBreaksTiesWithTheSeededRandom() throws Exception {
-    String yaml = """
+    String yaml =
+        """
         plugins: [{type: max-score-picker}]
         profiles: [{name: default, plugins: [max-score-picker]}]
         """;
     List<EndpointState> fleet = fleet(4);
     List<String> run1 = new ArrayList<>();
     List<String> run2 = new ArrayList<>();
-    Router r1 = compile(yaml, new RoutingContext("m", new LruPrefixIndex(), new SplittableRandom(42)));
-    Router r2 = compile(yaml, new RoutingContext("m", new LruPrefixIndex(), new SplittableRandom(42)));
+    Router r1 =
+        compile(yaml, new RoutingContext("m", new LruPrefixIndex(), new SplittableRandom(42)));
+    Router r2 =
+        compile(yaml, new RoutingContext("m", new LruPrefixIndex(), new SplittableRandom(42)));
     for (int i = 0; i < 100; i++) {
       run1.add(r1.route(request("a", null, null), fleet, NOW).first().endpoint().id());
       run2.add(r2.route(request("a", null, null), fleet, NOW).first().endpoint().id());
@@ -201,9 +261,12 @@ class PolicyContractsTest {
   void roundRobinRotatesTheWholeList() throws Exception {
     List<EndpointState> fleet = fleet(4);
     Router r = Policies.load("round-robin", context());
-    assertEquals(List.of("e0", "e1", "e2", "e3"), ids(r.route(request("a", null, null), fleet, NOW)));
-    assertEquals(List.of("e1", "e2", "e3", "e0"), ids(r.route(request("a", null, null), fleet, NOW)));
-    assertEquals(List.of("e2", "e3", "e0", "e1"), ids(r.route(request("a", null, null), fleet, NOW)));
+    assertEquals(
+        List.of("e0", "e1", "e2", "e3"), ids(r.route(request("a", null, null), fleet, NOW)));
+    assertEquals(
+        List.of("e1", "e2", "e3", "e0"), ids(r.route(request("a", null, null), fleet, NOW)));
+    assertEquals(
+        List.of("e2", "e3", "e0", "e1"), ids(r.route(request("a", null, null), fleet, NOW)));
   }
 
   @Test
@@ -214,9 +277,12 @@ class PolicyContractsTest {
     RoutingRequest req = request("a", null, null);
     List<Thread> threads = new ArrayList<>();
     for (int t = 0; t < 4; t++) {
-      threads.add(new Thread(() -> {
-        for (int i = 0; i < 2_000; i++) firsts.incrementAndGet(r.route(req, fleet, NOW).first().endpoint().slot());
-      }));
+      threads.add(
+          new Thread(
+              () -> {
+                for (int i = 0; i < 2_000; i++)
+                  firsts.incrementAndGet(r.route(req, fleet, NOW).first().endpoint().slot());
+              }));
     }
     threads.forEach(Thread::start);
     for (Thread t : threads) t.join();
@@ -228,11 +294,13 @@ class PolicyContractsTest {
     List<EndpointState> fleet = fleet(3);
     Router r = Policies.load("dynamo-kv", context());
     Set<String> firsts = new HashSet<>();
-    for (int i = 0; i < 60; i++) firsts.add(r.route(request("fresh", null, null), fleet, NOW).first().endpoint().id());
+    for (int i = 0; i < 60; i++)
+      firsts.add(r.route(request("fresh", null, null), fleet, NOW).first().endpoint().id());
     assertEquals(3, firsts.size(), "an idle, cold fleet is a three-way tie");
     fleet.get(0).acquire(5_000, 5_000);
     fleet.get(2).acquire(5_000, 5_000);
-    for (int i = 0; i < 20; i++) assertEquals("e1", r.route(request("fresh", null, null), fleet, NOW).first().endpoint().id());
+    for (int i = 0; i < 20; i++)
+      assertEquals("e1", r.route(request("fresh", null, null), fleet, NOW).first().endpoint().id());
   }
 
   @Test
@@ -246,13 +314,15 @@ class PolicyContractsTest {
         assertEquals(3, d.ranked().size(), preset);
         assertFalse(ids(d).contains("e1"), preset);
       }
-      assertEquals("no endpoints", r.route(request("a", null, null), List.of(), NOW).reason(), preset);
+      assertEquals(
+          "no endpoints", r.route(request("a", null, null), List.of(), NOW).reason(), preset);
     }
   }
 
   @Test
   void wrongTypesUnknownKeysAndMisplacedWeightsAreReportedWithPaths() {
-    String yaml = """
+    String yaml =
+        """
         name: 5
         plugins:
           - {type: softmax-picker, parameters: {temperature: hot}}
@@ -271,40 +341,51 @@ class PolicyContractsTest {
         """;
     PolicyException e = assertThrows(PolicyException.class, () -> Policies.parse(yaml, "bad.yaml"));
     List<String> p = e.problems().stream().map(Object::toString).toList();
-    for (String expected : List.of(
-        "name: must be a string",
-        "plugins[0].parameters.temperature: must be a number",
-        "plugins[1].parameters.role: must be one of both, prefill, decode",
-        "plugins[2].parameters.maxSignalAge: must be a duration",
-        "plugins[3].parameters.label: is required",
-        "plugins[3].parameters.tiers: must be a non-empty list of strings",
-        "plugins[4].parameters: must be a mapping",
-        "plugins[5].type: is required (known: ",
-        "plugins[6].params: unknown key",
-        "plugins[7].parameters.strict: unknown parameter (this plugin takes none)",
-        "plugins[8].name: duplicate plugin name 'in-flight-scorer'",
-        "profiles[0].colour: unknown key (allowed: name, plugins)",
-        "profiles[0].plugins[0].weight: only scorers take a weight ('healthy-filter' is a filter)",
-        "profiles[0].plugins[1].wieght: unknown key (allowed: ref, weight)",
-        "profiles: must include a profile named 'default'")) {
-      assertTrue(p.stream().anyMatch(s -> s.startsWith(expected)), "missing '" + expected + "' in " + p);
+    for (String expected :
+        List.of(
+            "name: must be a string",
+            "plugins[0].parameters.temperature: must be a number",
+            "plugins[1].parameters.role: must be one of both, prefill, decode",
+            "plugins[2].parameters.maxSignalAge: must be a duration",
+            "plugins[3].parameters.label: is required",
+            "plugins[3].parameters.tiers: must be a non-empty list of strings",
+            "plugins[4].parameters: must be a mapping",
+            "plugins[5].type: is required (known: ",
+            "plugins[6].params: unknown key",
+            "plugins[7].parameters.strict: unknown parameter (this plugin takes none)",
+            "plugins[8].name: duplicate plugin name 'in-flight-scorer'",
+            "profiles[0].colour: unknown key (allowed: name, plugins)",
+            "profiles[0].plugins[0].weight: only scorers take a weight ('healthy-filter' is a filter)",
+            "profiles[0].plugins[1].wieght: unknown key (allowed: ref, weight)",
+            "profiles: must include a profile named 'default'")) {
+      assertTrue(
+          p.stream().anyMatch(s -> s.startsWith(expected)), "missing '" + expected + "' in " + p);
     }
     assertTrue(e.getMessage().startsWith("bad.yaml: "), e.getMessage());
   }
 
   @Test
   void aProfileWithoutAPickerIsRejected() {
-    PolicyException e = assertThrows(PolicyException.class, () -> Policies.parse(
-        "plugins: [{type: healthy-filter}]\nprofiles: [{name: default, plugins: [healthy-filter]}]", "x"));
-    assertEquals(List.of("profiles[0].plugins: must reference exactly one picker (found 0)"),
+    PolicyException e =
+        assertThrows(
+            PolicyException.class,
+            () ->
+                Policies.parse(
+                    "plugins: [{type: healthy-filter}]\nprofiles: [{name: default, plugins: [healthy-filter]}]",
+                    "x"));
+    assertEquals(
+        List.of("profiles[0].plugins: must reference exactly one picker (found 0)"),
         e.problems().stream().map(Object::toString).toList());
   }
 
   @Test
   void invalidYamlAndNonMappingsAreOneClearProblem() {
-    PolicyException syntax = assertThrows(PolicyException.class, () -> Policies.parse("plugins: [", "x.yaml"));
-    assertTrue(syntax.problems().get(0).message().startsWith("not valid YAML"), syntax.getMessage());
-    PolicyException list = assertThrows(PolicyException.class, () -> Policies.parse("- a\n- b\n", "x.yaml"));
+    PolicyException syntax =
+        assertThrows(PolicyException.class, () -> Policies.parse("plugins: [", "x.yaml"));
+    assertTrue(
+        syntax.problems().get(0).message().startsWith("not valid YAML"), syntax.getMessage());
+    PolicyException list =
+        assertThrows(PolicyException.class, () -> Policies.parse("- a\n- b\n", "x.yaml"));
     assertEquals(1, list.problems().size());
   }
 
@@ -315,7 +396,16 @@ class PolicyContractsTest {
     Router r = Policies.load(file.toString(), context());
     assertEquals("mine", r.name());
     assertEquals(3, r.route(request("a", null, null), fleet(3), NOW).ranked().size());
-    assertTrue(Policies.presetNames().containsAll(List.of("round-robin", "random", "least-loaded",
-        "session-affinity", "cache-aware", "sglang-cache-aware", "dynamo-kv")));
+    assertTrue(
+        Policies.presetNames()
+            .containsAll(
+                List.of(
+                    "round-robin",
+                    "random",
+                    "least-loaded",
+                    "session-affinity",
+                    "cache-aware",
+                    "sglang-cache-aware",
+                    "dynamo-kv")));
   }
 }

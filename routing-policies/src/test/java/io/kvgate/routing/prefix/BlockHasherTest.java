@@ -19,8 +19,10 @@ class BlockHasherTest {
   @Test
   void referenceMatchesPublishedXxh64Vectors() {
     assertEquals(0xEF46DB3751D8E999L, Xxh64Reference.hash(new byte[0], 0));
-    assertEquals(0xD24EC4F1A98C6E5BL, Xxh64Reference.hash("a".getBytes(StandardCharsets.US_ASCII), 0));
-    assertEquals(0x44BC2CF5AD770999L, Xxh64Reference.hash("abc".getBytes(StandardCharsets.US_ASCII), 0));
+    assertEquals(
+        0xD24EC4F1A98C6E5BL, Xxh64Reference.hash("a".getBytes(StandardCharsets.US_ASCII), 0));
+    assertEquals(
+        0x44BC2CF5AD770999L, Xxh64Reference.hash("abc".getBytes(StandardCharsets.US_ASCII), 0));
   }
 
   @Test
@@ -28,8 +30,8 @@ class BlockHasherTest {
     String prompt = text(1000, 7);
     for (int blockSize : new int[] {1, 2, 3, 5, 7, 15, 16, 17, 31, 32, 33, 64, 100}) {
       BlockChain chain = new BlockHasher(blockSize).hash(SEED, prompt);
-      assertArrayEquals(Xxh64Reference.chain(prompt, blockSize, SEED), chain.toArray(),
-          "blockSize " + blockSize);
+      assertArrayEquals(
+          Xxh64Reference.chain(prompt, blockSize, SEED), chain.toArray(), "blockSize " + blockSize);
     }
   }
 
@@ -50,7 +52,8 @@ class BlockHasherTest {
     BlockChain a = HASHER.hash(SEED, shared + text(300, 3));
     BlockChain b = HASHER.hash(SEED, shared + text(300, 4));
     for (int i = 0; i < 5; i++) assertEquals(a.hash(i), b.hash(i));
-    for (int i = 5; i < Math.min(a.length(), b.length()); i++) assertNotEquals(a.hash(i), b.hash(i));
+    for (int i = 5; i < Math.min(a.length(), b.length()); i++)
+      assertNotEquals(a.hash(i), b.hash(i));
   }
 
   @Test
@@ -93,7 +96,8 @@ class BlockHasherTest {
   @Test
   void appendRangeReadsOnlyThatRange() {
     String prompt = text(700, 11);
-    BlockChain viaRange = HASHER.start(SEED).append("xx" + prompt + "yy", 2, 2 + prompt.length()).finish();
+    BlockChain viaRange =
+        HASHER.start(SEED).append("xx" + prompt + "yy", 2, 2 + prompt.length()).finish();
     assertEquals(HASHER.hash(SEED, prompt), viaRange);
     assertThrows(IndexOutOfBoundsException.class, () -> HASHER.start(SEED).append("abc", 2, 5));
   }
@@ -134,8 +138,8 @@ class BlockHasherTest {
   @Test
   void presizedBuilderGivesTheSameChain() {
     String prompt = text(10_000, 17);
-    assertEquals(HASHER.start(SEED).append(prompt).finish(),
-        HASHER.start(SEED, 10).append(prompt).finish());
+    assertEquals(
+        HASHER.start(SEED).append(prompt).finish(), HASHER.start(SEED, 10).append(prompt).finish());
   }
 
   @Test
@@ -148,10 +152,12 @@ class BlockHasherTest {
     ChatPromptRenderer.endMessage(text);
     ChatPromptRenderer.renderMessage(text, "assistant", null);
     ChatPromptRenderer.renderGenerationPrompt(text);
-    assertEquals("<|im_start|>system\nYou are terse.<|im_end|>\n"
-        + "<|im_start|>user\nDescribe https://example.com/cat.png<|im_end|>\n"
-        + "<|im_start|>assistant\n<|im_end|>\n"
-        + "<|im_start|>assistant\n", text.toString());
+    assertEquals(
+        "<|im_start|>system\nYou are terse.<|im_end|>\n"
+            + "<|im_start|>user\nDescribe https://example.com/cat.png<|im_end|>\n"
+            + "<|im_start|>assistant\n<|im_end|>\n"
+            + "<|im_start|>assistant\n",
+        text.toString());
 
     BlockHasher small = new BlockHasher(8);
     BlockHasher.Builder b = small.start(SEED);
@@ -171,7 +177,10 @@ class BlockHasherTest {
     StringBuilder sb = new StringBuilder(length);
     for (int i = 0; i < length; i++) {
       int r = random.nextInt(100);
-      sb.append(r < 90 ? (char) ('a' + random.nextInt(26)) : r < 97 ? ' ' : (char) random.nextInt(0x80, 0xD7FF));
+      sb.append(
+          r < 90
+              ? (char) ('a' + random.nextInt(26))
+              : r < 97 ? ' ' : (char) random.nextInt(0x80, 0xD7FF));
     }
     return sb.toString();
   }

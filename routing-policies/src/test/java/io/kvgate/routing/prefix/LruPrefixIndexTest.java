@@ -12,8 +12,11 @@ class LruPrefixIndexTest {
 
   private static final long SECOND = 1_000_000_000L;
   private static final long T0 = 123 * SECOND;
-  private static final LruPrefixIndex.Settings SETTINGS = LruPrefixIndex.Settings.defaults()
-      .withDefaultCapacityBlocks(1000).withTtl(Duration.ofSeconds(60)).withSegments(4);
+  private static final LruPrefixIndex.Settings SETTINGS =
+      LruPrefixIndex.Settings.defaults()
+          .withDefaultCapacityBlocks(1000)
+          .withTtl(Duration.ofSeconds(60))
+          .withSegments(4);
 
   /** A chain whose block i is {@code base + i} (distinct bases give disjoint chains). */
   static BlockChain run(long base, int blocks) {
@@ -72,13 +75,15 @@ class LruPrefixIndexTest {
     // 12,000 inserts and 11,700 evictions in one write: more holder changes than one deferred
     // batch holds (SlotCache.MAX_DEFERRED), so they are applied in several grouped flushes, and a
     // block is added and removed again within one write. Another endpoint shares the first blocks.
-    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(300).withSegments(8));
+    LruPrefixIndex index =
+        new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(300).withSegments(8));
     index.recordRouted(1, run(5_000, 50), T0);
     index.recordRouted(0, run(5_000, 12_000), T0);
     assertEquals(300, index.heldBlocks(0));
     assertEquals(300, index.match(run(5_000, 12_000), T0).matched(0));
     assertEquals(50, index.match(run(5_000, 12_000), T0).matched(1));
-    assertEquals(300, index.distinctBlocks(), "holders mirror exactly what the endpoints' caches hold");
+    assertEquals(
+        300, index.distinctBlocks(), "holders mirror exactly what the endpoints' caches hold");
     assertEquals(350, index.size());
     index.endpointCleared(0);
     assertEquals(50, index.distinctBlocks());
@@ -178,7 +183,8 @@ class LruPrefixIndexTest {
 
   @Test
   void insertionPressureCountsNewBlocksAndDecays() {
-    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withInsertionHalfLife(Duration.ofSeconds(10)));
+    LruPrefixIndex index =
+        new LruPrefixIndex(SETTINGS.withInsertionHalfLife(Duration.ofSeconds(10)));
     index.recordRouted(0, run(1, 100), T0);
     index.recordRouted(0, run(1, 100), T0);
     assertEquals(100, index.recentInsertedBlocks(0, T0), 1e-9, "hits add no pressure");

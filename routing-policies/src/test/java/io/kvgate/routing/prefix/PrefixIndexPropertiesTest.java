@@ -22,8 +22,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@link LruPrefixIndex} against a reference model: per slot a {@link LinkedHashMap} in access
- * order (the textbook LRU), the same capacity rule and TTL. Every operation sequence must give
- * the same match for every slot and every chain, and the same held blocks.
+ * order (the textbook LRU), the same capacity rule and TTL. Every operation sequence must give the
+ * same match for every slot and every chain, and the same held blocks.
  */
 class PrefixIndexPropertiesTest {
 
@@ -113,7 +113,8 @@ class PrefixIndexPropertiesTest {
       try {
         property.accept(ops);
       } catch (AssertionError e) {
-        throw new AssertionError("case seed " + seed + " (" + ops.size() + " ops): " + e.getMessage(), e);
+        throw new AssertionError(
+            "case seed " + seed + " (" + ops.size() + " ops): " + e.getMessage(), e);
       }
     }
   }
@@ -131,12 +132,13 @@ class PrefixIndexPropertiesTest {
   }
 
   /**
-   * An inner block removed while its descendants stay is where the two differ: the exact walk
-   * stops at the hole, the galloping match (by design) may not.
+   * An inner block removed while its descendants stay is where the two differ: the exact walk stops
+   * at the hole, the galloping match (by design) may not.
    */
   @Test
   void innerRemovalIsSeenByTheExactWalk() {
-    LruPrefixIndex exact = new LruPrefixIndex(LruPrefixIndex.Settings.defaults().withExactMatch(true));
+    LruPrefixIndex exact =
+        new LruPrefixIndex(LruPrefixIndex.Settings.defaults().withExactMatch(true));
     LruPrefixIndex gallop = new LruPrefixIndex(LruPrefixIndex.Settings.defaults());
     for (LruPrefixIndex index : List.of(exact, gallop)) {
       index.recordRouted(0, chain(0, CHAIN_BLOCKS), SECOND);
@@ -157,8 +159,13 @@ class PrefixIndexPropertiesTest {
   }
 
   static void agreesWithModel(List<Op> ops, boolean exactMatch) {
-    LruPrefixIndex index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(25).withTtl(TTL).withSegments(2).withExactMatch(exactMatch));
+    LruPrefixIndex index =
+        new LruPrefixIndex(
+            LruPrefixIndex.Settings.defaults()
+                .withDefaultCapacityBlocks(25)
+                .withTtl(TTL)
+                .withSegments(2)
+                .withExactMatch(exactMatch));
     Model model = new Model(25, SlotCache.units(TTL.toNanos()));
     long now = 77 * SECOND;
     for (Op op : ops) {
@@ -186,7 +193,9 @@ class PrefixIndexPropertiesTest {
       for (int c = 0; c < CHAINS; c++) {
         PrefixMatch m = index.match(chain(c, CHAIN_BLOCKS), now);
         for (int s = 0; s < SLOTS; s++) {
-          assertEquals(model.match(s, chain(c, CHAIN_BLOCKS).toArray(), now), m.matched(s),
+          assertEquals(
+              model.match(s, chain(c, CHAIN_BLOCKS).toArray(), now),
+              m.matched(s),
               "slot " + s + " chain " + c + " after " + op);
         }
       }
@@ -201,8 +210,12 @@ class PrefixIndexPropertiesTest {
   }
 
   static void neverExceedsInserted(List<Op> ops) {
-    LruPrefixIndex index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(1000).withTtl(TTL).withSegments(4));
+    LruPrefixIndex index =
+        new LruPrefixIndex(
+            LruPrefixIndex.Settings.defaults()
+                .withDefaultCapacityBlocks(1000)
+                .withTtl(TTL)
+                .withSegments(4));
     long now = SECOND;
     int[][] insertedPrefix = new int[SLOTS][CHAINS];
     for (Op op : ops) {
@@ -223,8 +236,12 @@ class PrefixIndexPropertiesTest {
   }
 
   static void concurrentCase(long seed) throws Exception {
-    LruPrefixIndex index = new LruPrefixIndex(LruPrefixIndex.Settings.defaults()
-        .withDefaultCapacityBlocks(300).withTtl(TTL).withSegments(4));
+    LruPrefixIndex index =
+        new LruPrefixIndex(
+            LruPrefixIndex.Settings.defaults()
+                .withDefaultCapacityBlocks(300)
+                .withTtl(TTL)
+                .withSegments(4));
     int threads = 4;
     int opsPerThread = 4000;
     ExecutorService pool = Executors.newFixedThreadPool(threads);
@@ -233,28 +250,31 @@ class PrefixIndexPropertiesTest {
     try {
       for (int t = 0; t < threads; t++) {
         SplittableRandom random = new SplittableRandom(seed + t);
-        done.add(pool.submit(() -> {
-          start.await();
-          for (int n = 0; n < opsPerThread; n++) {
-            int slot = random.nextInt(12);
-            BlockChain c = chain(random.nextInt(40), 1 + random.nextInt(60));
-            switch (random.nextInt(10)) {
-              case 0 -> index.blocksRemoved(slot, new long[] {c.hash(c.length() - 1)});
-              case 1 -> index.setCapacityBlocks(slot, 50 + random.nextInt(400));
-              case 2 -> {
-                if (random.nextInt(20) == 0) index.endpointCleared(slot);
-              }
-              case 3, 4, 5 -> {
-                PrefixMatch m = index.match(c, SECOND);
-                for (int s = 0; s < 12; s++) {
-                  if (m.matched(s) > c.length()) throw new AssertionError("matched past the chain");
-                }
-              }
-              default -> index.recordRouted(slot, c, SECOND);
-            }
-          }
-          return null;
-        }));
+        done.add(
+            pool.submit(
+                () -> {
+                  start.await();
+                  for (int n = 0; n < opsPerThread; n++) {
+                    int slot = random.nextInt(12);
+                    BlockChain c = chain(random.nextInt(40), 1 + random.nextInt(60));
+                    switch (random.nextInt(10)) {
+                      case 0 -> index.blocksRemoved(slot, new long[] {c.hash(c.length() - 1)});
+                      case 1 -> index.setCapacityBlocks(slot, 50 + random.nextInt(400));
+                      case 2 -> {
+                        if (random.nextInt(20) == 0) index.endpointCleared(slot);
+                      }
+                      case 3, 4, 5 -> {
+                        PrefixMatch m = index.match(c, SECOND);
+                        for (int s = 0; s < 12; s++) {
+                          if (m.matched(s) > c.length())
+                            throw new AssertionError("matched past the chain");
+                        }
+                      }
+                      default -> index.recordRouted(slot, c, SECOND);
+                    }
+                  }
+                  return null;
+                }));
       }
       start.countDown();
       for (Future<?> f : done) f.get(60, TimeUnit.SECONDS);

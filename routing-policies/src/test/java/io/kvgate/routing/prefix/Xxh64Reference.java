@@ -34,8 +34,11 @@ final class Xxh64Reference {
         v4 = round(v4, buf.getLong(p + 24));
         p += 32;
       }
-      h = Long.rotateLeft(v1, 1) + Long.rotateLeft(v2, 7) + Long.rotateLeft(v3, 12)
-          + Long.rotateLeft(v4, 18);
+      h =
+          Long.rotateLeft(v1, 1)
+              + Long.rotateLeft(v2, 7)
+              + Long.rotateLeft(v3, 12)
+              + Long.rotateLeft(v4, 18);
       h = merge(h, v1);
       h = merge(h, v2);
       h = merge(h, v3);
@@ -67,7 +70,10 @@ final class Xxh64Reference {
     return h;
   }
 
-  /** UTF-16LE code units of {@code s[from, to)}, lone surrogates included (String.getBytes would replace them). */
+  /**
+   * UTF-16LE code units of {@code s[from, to)}, lone surrogates included (String.getBytes would
+   * replace them).
+   */
   static byte[] utf16le(String s, int from, int to) {
     byte[] b = new byte[(to - from) * 2];
     for (int i = from; i < to; i++) {
