@@ -1,12 +1,12 @@
 package io.kvgate.gateway;
 
 import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.gateway.fleet.ModelRoute;
+import io.kvgate.gateway.fleet.PolicyWatcher;
 import io.kvgate.gateway.health.HealthChecker;
 import io.kvgate.gateway.health.SignalScraper;
 import io.kvgate.gateway.http.GatewayRoutes;
 import io.kvgate.gateway.metrics.GatewayMetrics;
-import io.kvgate.gateway.proxy.ModelRoute;
-import io.kvgate.gateway.proxy.PolicyWatcher;
 import io.kvgate.gateway.proxy.UpstreamProxy;
 import io.kvgate.routing.policy.PolicyException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;

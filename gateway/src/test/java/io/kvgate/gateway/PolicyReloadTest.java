@@ -3,7 +3,7 @@ package io.kvgate.gateway;
 import static io.kvgate.gateway.TestSupport.*;
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.kvgate.gateway.proxy.ModelRoute;
+import io.kvgate.gateway.fleet.ModelRoute;
 import io.kvgate.sim.SimEngineConfig;
 import io.kvgate.sim.SimFleet;
 import io.vertx.core.Vertx;

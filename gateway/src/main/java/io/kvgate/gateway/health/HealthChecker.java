@@ -1,8 +1,8 @@
 package io.kvgate.gateway.health;
 
 import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.gateway.fleet.ModelRoute;
 import io.kvgate.gateway.metrics.GatewayMetrics;
-import io.kvgate.gateway.proxy.ModelRoute;
 import io.kvgate.routing.EndpointState;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;

@@ -1,7 +1,7 @@
 package io.kvgate.gateway.health;
 
+import io.kvgate.gateway.fleet.ModelRoute;
 import io.kvgate.gateway.metrics.GatewayMetrics;
-import io.kvgate.gateway.proxy.ModelRoute;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.EngineSignals;
 import io.vertx.core.Vertx;

@@ -1,5 +1,6 @@
 package io.kvgate.gateway.http;
 
+import io.kvgate.gateway.openai.OpenAiException;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;

@@ -1,9 +1,13 @@
 package io.kvgate.gateway.http;
 
 import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.gateway.fleet.ModelRoute;
 import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.kvgate.gateway.openai.OpenAiErrors;
+import io.kvgate.gateway.openai.OpenAiException;
+import io.kvgate.gateway.openai.OpenAiRequest;
+import io.kvgate.gateway.openai.OpenAiRequestParser;
 import io.kvgate.gateway.proxy.Exchange;
-import io.kvgate.gateway.proxy.ModelRoute;
 import io.kvgate.gateway.proxy.UpstreamProxy;
 import io.kvgate.routing.Decision;
 import io.kvgate.routing.EndpointState;

@@ -1,6 +1,8 @@
 package io.kvgate.gateway.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.kvgate.gateway.openai.OpenAiException;
+import io.kvgate.gateway.openai.OpenAiRequest;
 import io.kvgate.routing.RoutingRequest;
 import io.kvgate.routing.prefix.BlockChain;
 import io.kvgate.routing.prefix.BlockHasher;

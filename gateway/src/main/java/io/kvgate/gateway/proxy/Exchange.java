@@ -1,6 +1,7 @@
 package io.kvgate.gateway.proxy;
 
-import io.kvgate.gateway.http.OpenAiRequest;
+import io.kvgate.gateway.fleet.ModelRoute;
+import io.kvgate.gateway.openai.OpenAiRequest;
 import io.kvgate.routing.Decision;
 import io.kvgate.routing.Router;
 import io.kvgate.routing.RoutingRequest;

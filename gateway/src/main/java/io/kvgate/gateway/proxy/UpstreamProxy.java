@@ -2,9 +2,9 @@ package io.kvgate.gateway.proxy;
 
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.health.HealthChecker;
-import io.kvgate.gateway.http.OpenAiErrors;
-import io.kvgate.gateway.http.OpenAiException;
 import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.kvgate.gateway.openai.OpenAiErrors;
+import io.kvgate.gateway.openai.OpenAiException;
 import io.kvgate.routing.Decision;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.Router;

@@ -2,6 +2,8 @@ package io.kvgate.gateway.http;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.kvgate.gateway.openai.OpenAiRequest;
+import io.kvgate.gateway.openai.OpenAiRequestParser;
 import io.kvgate.routing.RoutingRequest;
 import io.kvgate.routing.prefix.BlockHasher;
 import io.kvgate.routing.prefix.ChatPromptRenderer;

@@ -1,4 +1,4 @@
-package io.kvgate.gateway.http;
+package io.kvgate.gateway.openai;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -1,4 +1,4 @@
-package io.kvgate.gateway.http;
+package io.kvgate.gateway.openai;
 
 /**
  * An error answered to the client in OpenAI's shape, {@code {"error": {"message", "type", "param",

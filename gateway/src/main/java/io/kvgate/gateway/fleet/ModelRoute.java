@@ -1,4 +1,4 @@
-package io.kvgate.gateway.proxy;
+package io.kvgate.gateway.fleet;
 
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.routing.Endpoint;

@@ -1,4 +1,4 @@
-package io.kvgate.gateway.proxy;
+package io.kvgate.gateway.fleet;
 
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.routing.Router;
