@@ -163,7 +163,7 @@ public class RoutingDecisionBenchmark {
   }
 
   private RoutingRequest request(BlockChain c) {
-    return new RoutingRequest(MODEL, null, null, c, promptTokens, 0, true);
+    return new RoutingRequest(MODEL, null, null, c, promptTokens, true);
   }
 
   @Benchmark

@@ -237,15 +237,15 @@ class ErrorHandlingTest {
   }
 
   @Test
-  void drainedFleetIs503() throws Exception {
-    gateway.route(MODEL).endpoints().forEach(e -> e.setDraining(true));
+  void ejectedFleetIs503() throws Exception {
+    gateway.route(MODEL).endpoints().forEach(e -> e.setHealthy(false));
     try {
       JsonObject e =
           expect(503, post(gateway.port(), "/v1/chat/completions", chat(MODEL, "hi", 4, false)));
       assertEquals("server_error", e.getString("type"));
       assertEquals("no_healthy_endpoint", e.getString("code"));
     } finally {
-      gateway.route(MODEL).endpoints().forEach(e -> e.setDraining(false));
+      gateway.route(MODEL).endpoints().forEach(e -> e.setHealthy(true));
     }
     assertEquals(
         200,

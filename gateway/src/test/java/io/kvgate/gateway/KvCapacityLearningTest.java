@@ -67,8 +67,7 @@ class KvCapacityLearningTest {
                     DEFAULT_BLOCKS,
                     d.indexTtl(),
                     Duration.ofMillis(100),
-                    d.segmentCacheBytes(),
-                    d.exactMatch()));
+                    d.segmentCacheBytes()));
     gateway = await(Gateway.start(vertx, config));
   }
 

@@ -93,15 +93,23 @@ class UpstreamFailureTest {
         post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
     assertEquals(504, r.statusCode(), r.body());
     assertEquals("upstream_timeout", error(r).getString("code"));
-    // Not retried: the engine may still be working on it.
+    // Not retried: the engine may still be working on it. One attempt, no retry, one timeout.
+    assertEquals(1.0, count("kvgate_routing_decisions"));
+    assertEquals(0.0, count("kvgate_retries"));
     assertEquals(
-        1,
-        a.getAllServeEvents().stream()
-                .filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions"))
-                .count()
-            + b.getAllServeEvents().stream()
-                .filter(e -> e.getRequest().getUrl().equals("/v1/chat/completions"))
-                .count());
+        1.0,
+        gateway
+            .registry()
+            .find("kvgate_upstream_errors")
+            .tag("kind", "first_byte_timeout")
+            .counters()
+            .stream()
+            .mapToDouble(c -> c.count())
+            .sum());
+  }
+
+  private double count(String name) {
+    return gateway.registry().find(name).counters().stream().mapToDouble(c -> c.count()).sum();
   }
 
   @Test

@@ -25,11 +25,8 @@ public final class EndpointState {
   private final AtomicInteger inFlight = new AtomicInteger();
   private final AtomicLong pendingPrefillTokens = new AtomicLong();
   private final AtomicLong activeTokens = new AtomicLong();
-  private volatile int remoteInFlight;
-  private volatile long remotePendingPrefillTokens;
   private volatile EngineSignals signals = EngineSignals.NONE;
   private volatile boolean healthy = true;
-  private volatile boolean draining;
 
   /**
    * @param endpoint the configured endpoint
@@ -55,7 +52,7 @@ public final class EndpointState {
 
   /** Requests dispatched to this endpoint and not yet finished, by this gateway and its peers. */
   public int inFlight() {
-    return inFlight.get() + remoteInFlight;
+    return inFlight.get();
   }
 
   /** Requests dispatched by this gateway process alone. */
@@ -67,7 +64,7 @@ public final class EndpointState {
    * Prompt tokens dispatched whose prefill has not finished yet (cache hits excluded where known).
    */
   public long pendingPrefillTokens() {
-    return pendingPrefillTokens.get() + remotePendingPrefillTokens;
+    return pendingPrefillTokens.get();
   }
 
   /**
@@ -76,12 +73,6 @@ public final class EndpointState {
    */
   public long activeTokens() {
     return activeTokens.get();
-  }
-
-  /** Peers' contribution to {@link #inFlight()} and {@link #pendingPrefillTokens()}. */
-  public void setRemoteLoad(int inFlight, long pendingPrefillTokens) {
-    this.remoteInFlight = Math.max(0, inFlight);
-    this.remotePendingPrefillTokens = Math.max(0, pendingPrefillTokens);
   }
 
   public EngineSignals signals() {
@@ -98,14 +89,6 @@ public final class EndpointState {
 
   public void setHealthy(boolean healthy) {
     this.healthy = healthy;
-  }
-
-  public boolean draining() {
-    return draining;
-  }
-
-  public void setDraining(boolean draining) {
-    this.draining = draining;
   }
 
   /**

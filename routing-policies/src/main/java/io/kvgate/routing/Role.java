@@ -22,14 +22,4 @@ public enum Role {
     }
     throw new IllegalArgumentException("must be one of both, prefill, decode (got '" + s + "')");
   }
-
-  /** True if this endpoint can run a request's prefill phase. */
-  public boolean prefills() {
-    return this != DECODE;
-  }
-
-  /** True if this endpoint can run a request's decode phase. */
-  public boolean decodes() {
-    return this != PREFILL;
-  }
 }

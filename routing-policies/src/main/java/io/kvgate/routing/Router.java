@@ -6,9 +6,10 @@ import java.util.List;
  * A compiled routing policy. Thread-safe: called concurrently from every event-loop thread, must
  * not block and must not do I/O (microseconds per call).
  *
- * <p>Lifecycle per request: {@link #route} once; {@link #onDispatched} for every attempt actually
- * sent (so an index learns where the prompt's blocks now live); {@link #onFinished} once when the
- * request ends.
+ * <p>Lifecycle per request: {@link #route} once; then {@link #onDispatched} for every attempt that
+ * reaches its endpoint: the gateway calls it once it holds a connection to the endpoint and is
+ * about to write the request, so an attempt whose connection was refused teaches the index nothing
+ * (a dead endpoint is never believed to hold the prompt).
  */
 public interface Router {
 
@@ -24,11 +25,8 @@ public interface Router {
    */
   Decision route(RoutingRequest request, List<EndpointState> endpoints, long nowNanos);
 
-  /** The request was sent to {@code endpoint}. */
+  /** The request is being written to {@code endpoint} (a connection to it is held). */
   void onDispatched(RoutingRequest request, EndpointState endpoint, long nowNanos);
-
-  /** The request ended on {@code endpoint}. */
-  void onFinished(RoutingRequest request, EndpointState endpoint, Outcome outcome, long nowNanos);
 
   /**
    * True if this router's decisions carry a prediction of each candidate's cached prefix ({@link
@@ -47,17 +45,5 @@ public interface Router {
    */
   default boolean writesOnDispatch() {
     return true;
-  }
-
-  /**
-   * How a request ended, as far as the gateway could see.
-   *
-   * @param success true if the endpoint answered 2xx and the response completed
-   * @param reportedCachedTokens {@code usage.prompt_tokens_details.cached_tokens} from the engine,
-   *     or -1 when the engine did not report it
-   * @param promptTokens {@code usage.prompt_tokens} from the engine, or -1
-   */
-  record Outcome(boolean success, long reportedCachedTokens, long promptTokens) {
-    public static final Outcome FAILED = new Outcome(false, -1, -1);
   }
 }

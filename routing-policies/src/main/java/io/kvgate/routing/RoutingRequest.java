@@ -12,7 +12,6 @@ import io.kvgate.routing.prefix.BlockChain;
  * @param chain chained block hashes of the rendered prompt; {@link BlockChain#EMPTY} when the
  *     request could not be keyed (see {@code keyed})
  * @param promptTokens estimated prompt tokens (the load this request brings to a prefill)
- * @param priority larger is more urgent; 0 is the default interactive tier
  * @param keyed false if the gateway could not render this request into a prompt (counted in a
  *     metric, never silently routed as a miss)
  */
@@ -22,11 +21,10 @@ public record RoutingRequest(
     String sessionKey,
     BlockChain chain,
     long promptTokens,
-    int priority,
     boolean keyed) {
 
   /** A request with only a model: no key, no session. */
   public static RoutingRequest unkeyed(String model) {
-    return new RoutingRequest(model, null, null, BlockChain.EMPTY, 0, 0, false);
+    return new RoutingRequest(model, null, null, BlockChain.EMPTY, 0, false);
   }
 }

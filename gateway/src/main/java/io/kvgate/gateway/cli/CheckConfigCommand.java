@@ -1,8 +1,8 @@
 package io.kvgate.gateway.cli;
 
-import io.kvgate.gateway.config.ConfigException;
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.config.GatewayConfigLoader;
+import io.kvgate.routing.config.ConfigException;
 import io.kvgate.routing.policy.Policies;
 import io.kvgate.routing.policy.PolicyException;
 import io.kvgate.routing.policy.RoutingContext;

@@ -1,9 +1,9 @@
 package io.kvgate.gateway.cli;
 
 import io.kvgate.gateway.Gateway;
-import io.kvgate.gateway.config.ConfigException;
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.config.GatewayConfigLoader;
+import io.kvgate.routing.config.ConfigException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
 import java.nio.file.Path;

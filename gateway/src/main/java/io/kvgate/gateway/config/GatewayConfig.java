@@ -109,17 +109,36 @@ public record GatewayConfig(
    * @param capacityBlocks KV capacity in gateway blocks configured per endpoint id (the top of the
    *     capacity precedence: configured &gt; engine-stated &gt; learned &gt; default); endpoints
    *     without an entry are sized from their engine
+   * @param tls TLS trust settings per https endpoint id (the config file's {@code upstreamTls}
+   *     merged with the endpoint's own {@code tls}); endpoints without an entry trust the JVM's
+   *     default trust store and verify the host name
    */
   public record Model(
       String name,
       String policy,
       Set<String> adapters,
       List<Endpoint> endpoints,
-      Map<String, Long> capacityBlocks) {
+      Map<String, Long> capacityBlocks,
+      Map<String, UpstreamTls> tls) {
     public Model {
       adapters = Set.copyOf(adapters);
       endpoints = List.copyOf(endpoints);
       capacityBlocks = Map.copyOf(capacityBlocks);
+      tls = Map.copyOf(tls);
+    }
+
+    public Model(
+        String name,
+        String policy,
+        Set<String> adapters,
+        List<Endpoint> endpoints,
+        Map<String, Long> capacityBlocks) {
+      this(name, policy, adapters, endpoints, capacityBlocks, Map.of());
+    }
+
+    /** The TLS settings of an https endpoint: its own, else the JVM's trust store. */
+    public UpstreamTls tls(Endpoint e) {
+      return tls.getOrDefault(e.id(), UpstreamTls.DEFAULT);
     }
 
     public Model(String name, String policy, Set<String> adapters, List<Endpoint> endpoints) {
@@ -138,8 +157,6 @@ public record GatewayConfig(
    * @param signalsInterval how often each engine's {@code /metrics} is scraped for load signals
    * @param segmentCacheBytes bound of the memory that remembers already-hashed long messages (see
    *     {@link io.kvgate.routing.prefix.SegmentHashCache})
-   * @param exactMatch match prompts against the prefix index block by block instead of galloping
-   *     (see {@link io.kvgate.routing.prefix.LruPrefixIndex.Settings#exactMatch()})
    */
   public record Routing(
       int blockSizeTokens,
@@ -147,10 +164,9 @@ public record GatewayConfig(
       long capacityBlocks,
       Duration indexTtl,
       Duration signalsInterval,
-      long segmentCacheBytes,
-      boolean exactMatch) {
+      long segmentCacheBytes) {
     public static final Routing DEFAULT =
-        new Routing(16, 4, 26_000, Duration.ofMinutes(10), Duration.ofSeconds(1), 64L << 20, false);
+        new Routing(16, 4, 26_000, Duration.ofMinutes(10), Duration.ofSeconds(1), 64L << 20);
 
     public int blockSizeChars() {
       return blockSizeTokens * charsPerToken;
@@ -158,13 +174,7 @@ public record GatewayConfig(
 
     public Routing withCharsPerToken(int chars) {
       return new Routing(
-          blockSizeTokens,
-          chars,
-          capacityBlocks,
-          indexTtl,
-          signalsInterval,
-          segmentCacheBytes,
-          exactMatch);
+          blockSizeTokens, chars, capacityBlocks, indexTtl, signalsInterval, segmentCacheBytes);
     }
   }
 
@@ -212,6 +222,20 @@ public record GatewayConfig(
   public record Health(Duration interval, Duration timeout, int failureThreshold) {
     public static final Health DEFAULT =
         new Health(Duration.ofSeconds(5), Duration.ofSeconds(2), 3);
+  }
+
+  /**
+   * How kvgate trusts an https endpoint (health checks, metrics scrapes, model discovery and
+   * proxied requests all use the same settings).
+   *
+   * @param caFile a PEM file of the certificates to trust (e.g. a private CA or a self-signed
+   *     engine certificate); null trusts the JVM's default trust store
+   * @param trustAll accept any certificate, host name included (testing only: no protection against
+   *     a man in the middle)
+   * @param verifyHostname check that the certificate names the endpoint's host
+   */
+  public record UpstreamTls(String caFile, boolean trustAll, boolean verifyHostname) {
+    public static final UpstreamTls DEFAULT = new UpstreamTls(null, false, true);
   }
 
   /**

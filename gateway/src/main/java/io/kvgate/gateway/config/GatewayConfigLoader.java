@@ -1,11 +1,10 @@
 package io.kvgate.gateway.config;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.kvgate.routing.Endpoint;
 import io.kvgate.routing.Role;
+import io.kvgate.routing.config.ConfigException;
+import io.kvgate.routing.config.ConfigNode;
+import io.kvgate.routing.config.ConfigProblem;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -25,8 +24,6 @@ import java.util.Set;
  */
 public final class GatewayConfigLoader {
 
-  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
-
   private GatewayConfigLoader() {}
 
   public static GatewayConfig load(Path file) throws ConfigException, IOException {
@@ -34,26 +31,10 @@ public final class GatewayConfigLoader {
   }
 
   public static GatewayConfig parse(String yaml, String source) throws ConfigException {
-    JsonNode root;
-    try {
-      root = YAML.readTree(yaml);
-    } catch (JsonProcessingException e) {
-      throw new ConfigException(
-          source,
-          List.of(
-              "<root>: not valid YAML: "
-                  + e.getOriginalMessage()
-                  + (e.getLocation() == null
-                      ? ""
-                      : " (line " + e.getLocation().getLineNr() + ")")));
-    }
-    List<String> problems = new ArrayList<>();
-    ConfigNode r = new ConfigNode(root, "", problems);
-    if (root == null || !root.isObject()) {
-      throw new ConfigException(
-          source, List.of("<root>: must be a mapping with at least 'models'"));
-    }
-    r.allowOnly("listener", "models", "routing", "timeouts", "limits", "health", "pool");
+    List<ConfigProblem> problems = new ArrayList<>();
+    ConfigNode r = ConfigNode.root(yaml, source, "at least 'models'", problems);
+    r.allowOnly(
+        "listener", "models", "routing", "timeouts", "limits", "health", "pool", "upstreamTls");
 
     ConfigNode l = r.object("listener");
     l.allowOnly("host", "port", "eventLoops");
@@ -70,8 +51,7 @@ public final class GatewayConfigLoader {
         "capacityBlocks",
         "indexTtl",
         "signalsInterval",
-        "segmentCacheBytes",
-        "exactMatch");
+        "segmentCacheBytes");
     GatewayConfig.Routing d = GatewayConfig.Routing.DEFAULT;
     GatewayConfig.Routing routing =
         new GatewayConfig.Routing(
@@ -80,8 +60,7 @@ public final class GatewayConfigLoader {
             ro.integer("capacityBlocks", d.capacityBlocks(), 1, Long.MAX_VALUE),
             ro.duration("indexTtl", d.indexTtl()),
             ro.duration("signalsInterval", d.signalsInterval()),
-            ro.integer("segmentCacheBytes", d.segmentCacheBytes(), 1, Long.MAX_VALUE),
-            ro.bool("exactMatch", d.exactMatch()));
+            ro.integer("segmentCacheBytes", d.segmentCacheBytes(), 1, Long.MAX_VALUE));
 
     ConfigNode t = r.object("timeouts");
     t.allowOnly("connect", "firstByte", "idle", "total");
@@ -125,11 +104,15 @@ public final class GatewayConfigLoader {
                     1,
                     100_000));
 
+    ConfigNode globalTlsNode = r.object("upstreamTls");
+    GatewayConfig.UpstreamTls globalTls = tls(globalTlsNode, GatewayConfig.UpstreamTls.DEFAULT);
+    boolean anyHttps = false;
+
     List<GatewayConfig.Model> models = new ArrayList<>();
     Set<String> modelNames = new HashSet<>();
     Set<String> endpointIds = new HashSet<>();
     List<ConfigNode> modelNodes = r.list("models", true);
-    if (modelNodes.isEmpty() && !r.isMissing() && root.has("models"))
+    if (modelNodes.isEmpty() && r.has("models"))
       r.problem("models", "must list at least one model");
     for (ConfigNode m : modelNodes) {
       m.allowOnly("name", "policy", "adapters", "endpoints");
@@ -137,13 +120,14 @@ public final class GatewayConfigLoader {
       if (!name.isEmpty() && !modelNames.add(name))
         m.problem("name", "duplicate model '" + name + "'");
       String policy = m.string("policy", "cache-aware", false);
-      Set<String> adapters = new LinkedHashSet<>(m.strings("adapters"));
+      Set<String> adapters = new LinkedHashSet<>(m.strings("adapters", false));
       List<Endpoint> endpoints = new ArrayList<>();
       Map<String, Long> capacities = new java.util.LinkedHashMap<>();
+      Map<String, GatewayConfig.UpstreamTls> tlsById = new java.util.LinkedHashMap<>();
       List<ConfigNode> endpointNodes = m.list("endpoints", true);
       if (endpointNodes.isEmpty()) m.problem("endpoints", "must list at least one endpoint");
       for (ConfigNode e : endpointNodes) {
-        e.allowOnly("url", "id", "role", "labels", "weight", "adapters", "capacityBlocks");
+        e.allowOnly("url", "id", "role", "labels", "weight", "adapters", "capacityBlocks", "tls");
         String url = e.string("url", null, true);
         URI uri = null;
         if (url != null) {
@@ -153,15 +137,42 @@ public final class GatewayConfigLoader {
                 || uri.getHost() == null) {
               e.problem("url", "must be an absolute http:// or https:// URL (got '" + url + "')");
               uri = null;
+            } else if (uri.getRawQuery() != null
+                || uri.getRawFragment() != null
+                || uri.getRawUserInfo() != null) {
+              e.problem(
+                  "url",
+                  "must be scheme://host[:port][/base-path] without user info, query or fragment"
+                      + " (got '"
+                      + url
+                      + "')");
+              uri = null;
             }
           } catch (URISyntaxException ex) {
             e.problem("url", "is not a URL: " + ex.getMessage());
           }
         }
         Role role = e.parse("role", "both", Role::parse);
+        if (role != Role.BOTH) {
+          e.problem(
+              "role",
+              "'"
+                  + role.wireName()
+                  + "' needs prefill/decode disaggregation, which this gateway does not run:"
+                  + " every endpoint serves whole requests (role: both)");
+        }
         Map<String, String> labels = e.stringMap("labels");
-        double weight = e.number("weight", 1.0, 0);
-        Set<String> epAdapters = new LinkedHashSet<>(e.strings("adapters"));
+        double weight = e.positive("weight", 1.0);
+        Set<String> epAdapters = new LinkedHashSet<>(e.strings("adapters", false));
+        boolean https = uri != null && "https".equals(uri.getScheme());
+        anyHttps |= https;
+        GatewayConfig.UpstreamTls epTls = globalTls;
+        if (e.has("tls")) {
+          if (uri != null && !https) {
+            e.problem("tls", "applies to https:// endpoints only (this one is " + url + ")");
+          }
+          epTls = tls(e.object("tls"), globalTls);
+        }
         if (uri != null) {
           String id = e.string("id", Endpoint.defaultId(uri), false);
           if (!endpointIds.add(name + "/" + id))
@@ -169,11 +180,31 @@ public final class GatewayConfigLoader {
           endpoints.add(new Endpoint(id, uri, name, role, labels, weight, epAdapters));
           long capacity = e.integer("capacityBlocks", 0, 0, Long.MAX_VALUE);
           if (capacity > 0) capacities.put(id, capacity);
+          if (https && !epTls.equals(GatewayConfig.UpstreamTls.DEFAULT)) tlsById.put(id, epTls);
         }
       }
-      models.add(new GatewayConfig.Model(name, policy, adapters, endpoints, capacities));
+      models.add(new GatewayConfig.Model(name, policy, adapters, endpoints, capacities, tlsById));
+    }
+    if (r.has("upstreamTls") && !anyHttps && !modelNodes.isEmpty()) {
+      r.problem("upstreamTls", "applies to https:// endpoints and no endpoint uses https");
     }
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
     return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool);
+  }
+
+  /** A {@code tls} mapping over {@code base}: keys left out keep the base's values. */
+  private static GatewayConfig.UpstreamTls tls(ConfigNode t, GatewayConfig.UpstreamTls base) {
+    t.allowOnly("caFile", "trustAll", "verifyHostname");
+    String caFile = t.string("caFile", base.caFile(), false);
+    if (caFile != null && t.has("caFile") && !Files.isReadable(Path.of(caFile))) {
+      t.problem("caFile", "cannot read '" + caFile + "'");
+    }
+    boolean trustAll = t.bool("trustAll", base.trustAll());
+    if (trustAll && caFile != null && t.has("trustAll") && t.has("caFile")) {
+      t.problem(
+          "trustAll", "trusts every certificate, so caFile would do nothing: set one of them");
+    }
+    return new GatewayConfig.UpstreamTls(
+        caFile, trustAll, t.bool("verifyHostname", base.verifyHostname()));
   }
 }

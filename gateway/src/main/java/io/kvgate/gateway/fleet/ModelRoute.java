@@ -25,6 +25,7 @@ public final class ModelRoute {
   private final java.util.Set<String> adapters;
   private final List<EndpointState> endpoints;
   private final PrefixIndex index;
+  private final EndpointTarget[] targets;
   private final RoutingContext context;
   private final AtomicReference<Router> router = new AtomicReference<>();
   private final long policyFileMillis;
@@ -43,8 +44,11 @@ public final class ModelRoute {
         new LruPrefixIndex(
             LruPrefixIndex.Settings.defaults()
                 .withDefaultCapacityBlocks(routing.capacityBlocks())
-                .withTtl(routing.indexTtl())
-                .withExactMatch(routing.exactMatch()));
+                .withTtl(routing.indexTtl()));
+    this.targets = new EndpointTarget[endpoints.size()];
+    for (EndpointState e : endpoints) {
+      targets[e.slot()] = EndpointTarget.of(e.endpoint().url(), model.tls(e.endpoint()));
+    }
     this.configuredCapacity = model.capacityBlocks();
     for (EndpointState e : endpoints) {
       Long blocks = configuredCapacity.get(e.id());
@@ -86,6 +90,11 @@ public final class ModelRoute {
    */
   public boolean capacityConfigured(EndpointState e) {
     return configuredCapacity.containsKey(e.id());
+  }
+
+  /** Where requests to {@code e} (an endpoint of this model) go. */
+  public EndpointTarget target(EndpointState e) {
+    return targets[e.slot()];
   }
 
   public PrefixIndex index() {

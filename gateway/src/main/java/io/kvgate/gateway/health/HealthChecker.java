@@ -8,7 +8,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
-import java.net.URI;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -48,7 +47,7 @@ public final class HealthChecker {
 
   /** Starts periodic active checks of every endpoint, one round at once. */
   public void start(List<ModelRoute> routes) {
-    Runnable round = () -> routes.forEach(r -> r.endpoints().forEach(e -> check(r.name(), e)));
+    Runnable round = () -> routes.forEach(r -> r.endpoints().forEach(e -> check(r, e)));
     round.run();
     timer = vertx.setPeriodic(config.interval().toMillis(), t -> round.run());
   }
@@ -57,14 +56,12 @@ public final class HealthChecker {
     if (timer >= 0) vertx.cancelTimer(timer);
   }
 
-  private void check(String model, EndpointState e) {
-    URI url = e.endpoint().url();
+  private void check(ModelRoute route, EndpointState e) {
+    String model = route.name();
     RequestOptions opts =
-        new RequestOptions()
-            .setMethod(HttpMethod.GET)
-            .setHost(url.getHost())
-            .setPort(url.getPort() > 0 ? url.getPort() : 80)
-            .setURI(path(url) + "/health")
+        route
+            .target(e)
+            .request(HttpMethod.GET, "/health")
             .setConnectTimeout(config.timeout().toMillis())
             .setIdleTimeout(config.timeout().toMillis());
     client
@@ -80,11 +77,6 @@ public final class HealthChecker {
                 recordFailure(model, e);
               }
             });
-  }
-
-  static String path(URI url) {
-    String p = url.getRawPath();
-    return p == null || p.equals("/") ? "" : p;
   }
 
   private AtomicInteger failures(EndpointState e) {

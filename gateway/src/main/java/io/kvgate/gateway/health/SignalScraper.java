@@ -8,7 +8,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
-import java.net.URI;
 import java.time.Duration;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -127,13 +126,10 @@ public final class SignalScraper {
   }
 
   private void scrape(ModelRoute route, EndpointState e) {
-    URI url = e.endpoint().url();
     RequestOptions opts =
-        new RequestOptions()
-            .setMethod(HttpMethod.GET)
-            .setHost(url.getHost())
-            .setPort(url.getPort() > 0 ? url.getPort() : 80)
-            .setURI(HealthChecker.path(url) + "/metrics")
+        route
+            .target(e)
+            .request(HttpMethod.GET, "/metrics")
             .setConnectTimeout(interval.toMillis())
             .setIdleTimeout(Math.max(interval.toMillis(), 1000));
     // kvgate's counters as the scrape leaves: compared with those on its return, they tell whether

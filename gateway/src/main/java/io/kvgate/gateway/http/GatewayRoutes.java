@@ -21,10 +21,8 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
-import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.net.URI;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -291,16 +289,10 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   private void refreshReportedModels() {
     for (ModelRoute r : byName.values()) {
       for (EndpointState e : r.endpoints()) {
-        URI url = e.endpoint().url();
-        String base =
-            url.getRawPath() == null || url.getRawPath().equals("/") ? "" : url.getRawPath();
         client
             .request(
-                new RequestOptions()
-                    .setMethod(HttpMethod.GET)
-                    .setHost(url.getHost())
-                    .setPort(url.getPort() > 0 ? url.getPort() : 80)
-                    .setURI(base + "/v1/models")
+                r.target(e)
+                    .request(HttpMethod.GET, "/v1/models")
                     .setConnectTimeout(2000)
                     .setIdleTimeout(5000))
             .compose(q -> q.send())

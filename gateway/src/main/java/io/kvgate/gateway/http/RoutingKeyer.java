@@ -1,7 +1,6 @@
 package io.kvgate.gateway.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.kvgate.gateway.openai.OpenAiException;
 import io.kvgate.gateway.openai.OpenAiRequest;
 import io.kvgate.routing.RoutingRequest;
 import io.kvgate.routing.prefix.BlockChain;
@@ -78,7 +77,6 @@ public final class RoutingKeyer {
         sessionKey(req, headers),
         keyed ? chain : BlockChain.EMPTY,
         promptTokens,
-        priority(req, headers),
         keyed && chain.totalUnits() > 0);
   }
 
@@ -192,18 +190,5 @@ public final class RoutingKeyer {
     if (h != null && !h.isBlank()) return h;
     JsonNode user = req.get("user");
     return user != null && user.isTextual() ? user.asText() : null;
-  }
-
-  private static int priority(OpenAiRequest req, MultiMap headers) {
-    String h = headers.get("x-kvgate-priority");
-    if (h != null) {
-      try {
-        return Integer.parseInt(h.trim());
-      } catch (NumberFormatException e) {
-        throw OpenAiException.badRequest(null, "header x-kvgate-priority must be an integer");
-      }
-    }
-    JsonNode p = req.get("priority");
-    return p != null && p.isIntegralNumber() ? p.asInt() : 0;
   }
 }

@@ -9,6 +9,7 @@ import io.kvgate.routing.Decision;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.Router;
 import io.kvgate.routing.RoutingRequest;
+import io.kvgate.routing.config.ConfigNode;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
@@ -16,7 +17,6 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.RequestOptions;
-import java.net.URI;
 import java.util.Locale;
 import java.util.Set;
 import java.util.logging.Level;
@@ -31,7 +31,13 @@ import java.util.logging.Logger;
  *       paused and resumed on drain, so a slow reader costs a bounded buffer, not a whole stream.
  *   <li>Load is counted at dispatch ({@link EndpointState#acquire}) in the tokens the endpoint is
  *       predicted to prefill, the prefill share released at the first response byte, the rest when
- *       the exchange ends, on every path.
+ *       the attempt ends. Each attempt's lease is released in one place ({@code endAttempt}), and
+ *       each exchange's outcome (status, metrics, prediction check) is recorded in one place
+ *       ({@code finish}), exactly once, whatever the path.
+ *   <li>The prefix index learns where a prompt went ({@link Router#onDispatched}) once a connection
+ *       to the endpoint is held and the request is about to be written: an attempt whose connection
+ *       is refused teaches it nothing, so a dead endpoint is never believed to hold the prompt. The
+ *       load, by contrast, counts from the decision on, so concurrent decisions see it at once.
  *   <li>An attempt that fails before any response byte (connection refused or reset, a 5xx status)
  *       is retried on the next-ranked endpoint, up to {@code limits.maxAttempts}. A first-byte
  *       timeout is not retried: the engine may still be working on it. After the first byte nothing
@@ -91,24 +97,32 @@ public final class UpstreamProxy {
     new Flight(x).attempt(0, null);
   }
 
+  /** How an exchange ended, as far as the gateway could see. */
+  private record Outcome(boolean success, long reportedCachedTokens) {
+    static final Outcome FAILED = new Outcome(false, -1);
+  }
+
   /** The mutable state of one exchange, confined to its event loop. */
   private final class Flight {
     private final Exchange x;
     private final HttpServerResponse out;
     private final String model;
     private final int attempts;
-    private HttpClientRequest upstream;
-    private EndpointState.Lease lease;
+    private final UsageScanner usage = new UsageScanner();
+
+    /** The attempt in progress: its candidate, its lease and, once connected, its request. */
     private Decision.Candidate current;
+
+    private EndpointState.Lease lease;
+    private HttpClientRequest upstream;
     private boolean clientGone;
     private boolean finished;
     private boolean firstByte;
+    private boolean paused;
     private long firstByteTimer = -1;
     private long idleTimer = -1;
-    private long totalTimer = -1;
+    private long totalTimer;
     private long lastChunkNanos;
-    private boolean paused;
-    private final UsageScanner usage = new UsageScanner();
 
     Flight(Exchange x) {
       this.x = x;
@@ -128,7 +142,7 @@ public final class UpstreamProxy {
                         "server_error",
                         null,
                         "upstream_timeout",
-                        "upstream did not finish within " + config.timeouts().total()),
+                        "upstream did not finish within " + fmt(config.timeouts().total())),
                     "total_timeout");
               });
     }
@@ -152,55 +166,10 @@ public final class UpstreamProxy {
           ep.acquire(
               x.routing().promptTokens() - predictedCachedTokens(c), x.routing().promptTokens());
       metrics.routed(model, x.router().name(), ep.id());
-      if (!recordOffLoop(x)) {
-        x.router().onDispatched(x.routing(), ep, System.nanoTime());
-        send(i, ep);
-        return;
-      }
-      // A long prompt's index write (thousands of blocks inserted, as many evicted: milliseconds
-      // for a new 128k-token prompt) runs on a worker, in order with this loop's other long writes,
-      // so that it does not hold up the loop's other connections. It precedes the upstream request,
-      // so the index knows the blocks before the engine can answer; meanwhile the prompt's load
-      // already counts (the lease). The hop costs well under a millisecond of a prefill of seconds.
-      Router router = x.router();
-      RoutingRequest routing = x.routing();
-      vertx
-          .executeBlocking(
-              () -> {
-                router.onDispatched(routing, ep, System.nanoTime());
-                return null;
-              },
-              true)
-          .onComplete(
-              ar -> {
-                if (ar.failed()) LOG.log(Level.WARNING, "prefix index write failed", ar.cause());
-                if (clientGone || finished) return;
-                send(i, ep);
-              });
-    }
-
-    /** Prompt tokens the prefix index expects {@code c}'s endpoint to hold for this request. */
-    private long predictedCachedTokens(Decision.Candidate c) {
-      return Math.min(
-          x.routing().promptTokens(),
-          (long) c.matchedBlocks() * config.routing().blockSizeTokens());
-    }
-
-    /**
-     * Sends attempt {@code i} to {@code ep}, whose lease is held and whose dispatch is recorded.
-     */
-    private void send(int i, EndpointState ep) {
-      URI url = ep.endpoint().url();
-      String basePath =
-          url.getRawPath() == null || url.getRawPath().equals("/") ? "" : url.getRawPath();
       RequestOptions opts =
-          new RequestOptions()
-              .setMethod(x.request().method())
-              .setHost(url.getHost())
-              .setPort(
-                  url.getPort() > 0 ? url.getPort() : ("https".equals(url.getScheme()) ? 443 : 80))
-              .setSsl("https".equals(url.getScheme()))
-              .setURI(basePath + x.request().uri())
+          x.route()
+              .target(ep)
+              .request(x.request().method(), x.request().uri())
               .setConnectTimeout(config.timeouts().connect().toMillis());
       x.request()
           .headers()
@@ -209,15 +178,13 @@ public final class UpstreamProxy {
                 if (!HOP_BY_HOP.contains(k.toLowerCase(Locale.ROOT))) opts.addHeader(k, v);
               });
       opts.putHeader("x-request-id", x.requestId());
-
       client
           .request(opts)
           .onComplete(
               ar -> {
                 if (ar.failed()) {
-                  retryOrFail(
+                  retry(
                       i,
-                      ep,
                       "connect",
                       OpenAiException.upstream(
                           502,
@@ -229,82 +196,127 @@ public final class UpstreamProxy {
                   return;
                 }
                 HttpClientRequest req = ar.result();
-                // Failures are handled through the send future; this only keeps resets out of the
-                // log.
-                req.exceptionHandler(err -> {});
                 if (clientGone || finished) {
+                  // Nothing was written: the connection goes back unused, the index learns nothing.
                   req.reset();
-                  lease.release();
                   return;
                 }
-                upstream = req;
-                firstByteTimer =
-                    vertx.setTimer(
-                        config.timeouts().firstByte().toMillis(),
-                        t -> {
-                          firstByteTimer = -1;
-                          if (firstByte || finished) return;
-                          health.recordFailure(model, ep);
-                          metrics.upstreamError(model, ep.id(), "first_byte_timeout");
-                          // Fail first: the reset below completes the send future, which must see
-                          // the exchange finished.
-                          fail(
-                              new OpenAiException(
-                                  504,
-                                  "server_error",
-                                  null,
-                                  "upstream_timeout",
-                                  "endpoint "
-                                      + ep.id()
-                                      + " sent no response within "
-                                      + config.timeouts().firstByte()),
-                              null);
-                          req.reset();
-                        });
-                req.send(x.parsed().raw())
-                    .onComplete(
-                        r -> {
-                          if (finished || clientGone) {
-                            if (r.succeeded()) r.result().request().reset();
-                            return;
-                          }
-                          if (r.failed()) {
-                            cancelTimer(firstByteTimer);
-                            retryOrFail(
-                                i,
-                                ep,
-                                "reset",
-                                OpenAiException.upstream(
-                                    502,
-                                    "upstream_failed",
-                                    "endpoint "
-                                        + ep.id()
-                                        + " failed before responding: "
-                                        + r.cause().getMessage()));
-                            return;
-                          }
-                          onResponse(i, ep, r.result());
-                        });
+                recordDispatch(ep);
+                send(i, ep, req);
               });
     }
 
-    private void retryOrFail(int i, EndpointState ep, String kind, OpenAiException error) {
-      lease.release();
-      x.router().onFinished(x.routing(), ep, Router.Outcome.FAILED, System.nanoTime());
+    /**
+     * Teaches the policy where the prompt goes. A long prompt's index write (thousands of blocks
+     * inserted, as many evicted: milliseconds for a new 128k-token prompt) runs on a worker, in
+     * order with this loop's other long writes, so that it does not hold up the loop's other
+     * connections; the request is written meanwhile, since its prefill takes far longer than the
+     * write.
+     */
+    private void recordDispatch(EndpointState ep) {
+      Router router = x.router();
+      RoutingRequest routing = x.routing();
+      if (!recordOffLoop(x)) {
+        router.onDispatched(routing, ep, System.nanoTime());
+        return;
+      }
+      vertx
+          .executeBlocking(
+              () -> {
+                router.onDispatched(routing, ep, System.nanoTime());
+                return null;
+              },
+              true)
+          .onFailure(e -> LOG.log(Level.WARNING, "prefix index write failed", e));
+    }
+
+    /** Prompt tokens the prefix index expects {@code c}'s endpoint to hold for this request. */
+    private long predictedCachedTokens(Decision.Candidate c) {
+      return Math.min(
+          x.routing().promptTokens(),
+          (long) c.matchedBlocks() * config.routing().blockSizeTokens());
+    }
+
+    /** Writes attempt {@code i} on {@code req}, a connection to {@code ep}. */
+    private void send(int i, EndpointState ep, HttpClientRequest req) {
+      // Failures are handled through the send future; this only keeps resets out of the log.
+      req.exceptionHandler(err -> {});
+      upstream = req;
+      firstByteTimer =
+          vertx.setTimer(
+              config.timeouts().firstByte().toMillis(),
+              t -> {
+                firstByteTimer = -1;
+                if (firstByte || finished) return;
+                health.recordFailure(model, ep);
+                metrics.upstreamError(model, ep.id(), "first_byte_timeout");
+                // Fail first: the reset below completes the send future, which must see the
+                // exchange finished.
+                fail(
+                    new OpenAiException(
+                        504,
+                        "server_error",
+                        null,
+                        "upstream_timeout",
+                        "endpoint "
+                            + ep.id()
+                            + " sent no response within "
+                            + fmt(config.timeouts().firstByte())),
+                    null);
+                req.reset();
+              });
+      req.send(x.parsed().raw())
+          .onComplete(
+              r -> {
+                if (finished || clientGone) {
+                  if (r.succeeded()) r.result().request().reset();
+                  return;
+                }
+                if (r.failed()) {
+                  retry(
+                      i,
+                      "reset",
+                      OpenAiException.upstream(
+                          502,
+                          "upstream_failed",
+                          "endpoint "
+                              + ep.id()
+                              + " failed before responding: "
+                              + r.cause().getMessage()));
+                  return;
+                }
+                onResponse(i, ep, r.result());
+              });
+    }
+
+    /**
+     * Attempt {@code i} failed before any response byte: it counts against its endpoint's health,
+     * its lease is released, and the next-ranked endpoint is tried (or the exchange fails with
+     * {@code error} when none is left).
+     */
+    private void retry(int i, String kind, OpenAiException error) {
+      EndpointState ep = current.endpoint();
+      cancelTimer(firstByteTimer);
+      firstByteTimer = -1;
       health.recordFailure(model, ep);
       metrics.upstreamError(model, ep.id(), kind);
-      upstream = null;
+      endAttempt();
       attempt(i + 1, error);
+    }
+
+    /** Releases the current attempt's lease and forgets its connection: the one place. */
+    private void endAttempt() {
+      if (lease != null) lease.release();
+      lease = null;
+      upstream = null;
     }
 
     private void onResponse(int i, EndpointState ep, HttpClientResponse resp) {
       int status = resp.statusCode();
       if (status >= 500 && i + 1 < attempts) {
-        cancelTimer(firstByteTimer);
         resp.request().reset();
-        retryOrFail(
+        retry(
             i,
-            ep,
             "status_" + status,
             OpenAiException.upstream(
                 502, "upstream_failed", "endpoint " + ep.id() + " answered " + status));
@@ -320,8 +332,6 @@ public final class UpstreamProxy {
                 b -> {
                   String detail = b.succeeded() ? b.result().toString() : "";
                   if (detail.length() > 500) detail = detail.substring(0, 500) + "...";
-                  lease.release();
-                  x.router().onFinished(x.routing(), ep, Router.Outcome.FAILED, System.nanoTime());
                   fail(
                       OpenAiException.upstream(
                           502,
@@ -371,7 +381,10 @@ public final class UpstreamProxy {
                           "server_error",
                           null,
                           "upstream_timeout",
-                          "endpoint " + ep.id() + " sent nothing for " + config.timeouts().idle()));
+                          "endpoint "
+                              + ep.id()
+                              + " sent nothing for "
+                              + fmt(config.timeouts().idle())));
                   resp.request().reset();
                 }
               });
@@ -416,9 +429,7 @@ public final class UpstreamProxy {
               metrics.timeToFirstByte(model, ep.id(), System.nanoTime() - x.startNanos());
             }
             health.recordSuccess(model, ep);
-            finish(
-                status,
-                new Router.Outcome(status < 400, usage.cachedTokens(), usage.promptTokens()));
+            finish(status, new Outcome(status < 400, usage.cachedTokens()));
             out.end();
           });
     }
@@ -430,7 +441,7 @@ public final class UpstreamProxy {
       } else if (!out.ended() && !out.closed()) {
         out.reset();
       }
-      finish(e.status(), Router.Outcome.FAILED);
+      finish(e.status(), Outcome.FAILED);
     }
 
     private void onClientGone() {
@@ -439,53 +450,63 @@ public final class UpstreamProxy {
       metrics.clientDisconnect(model, current == null ? "none" : current.endpoint().id());
       // Release the load before resetting the upstream: whoever sees the reset (the engine, a
       // test) then also sees the endpoint's load already released.
-      finish(499, Router.Outcome.FAILED);
-      abortUpstream();
+      HttpClientRequest req = upstream;
+      finish(499, Outcome.FAILED);
+      if (req != null) req.reset();
     }
 
     private void abortUpstream() {
       if (upstream != null) upstream.reset();
     }
 
-    /** Fails before any byte reached the client: an OpenAI-shaped error response. */
+    /** Fails the exchange: an OpenAI-shaped error response, or an error event after the head. */
     private void fail(OpenAiException e, String kind) {
       if (finished) return;
-      if (kind != null && current != null)
+      if (kind != null && current != null) {
         metrics.upstreamError(model, current.endpoint().id(), kind);
+      }
       if (out.headWritten()) {
         failAfterFirstByte(true, e);
         return;
       }
       OpenAiErrors.send(out, e);
-      finish(e.status(), Router.Outcome.FAILED);
+      finish(e.status(), Outcome.FAILED);
     }
 
-    private void finish(int status, Router.Outcome outcome) {
+    /**
+     * Records how the exchange ended: the one outcome recorder, run exactly once per exchange on
+     * every path (success, every failure, the client leaving). Releases the last attempt's lease,
+     * stops the timers, counts the request and, on success, checks the index's prediction against
+     * the engine's reported cached tokens.
+     */
+    private void finish(int status, Outcome outcome) {
       if (finished) return;
       finished = true;
       cancelTimer(firstByteTimer);
       cancelTimer(idleTimer);
       cancelTimer(totalTimer);
       String endpoint = current == null ? "none" : current.endpoint().id();
-      if (lease != null) {
-        lease.release();
-        if (current != null && outcome.success()) {
-          x.router().onFinished(x.routing(), current.endpoint(), outcome, System.nanoTime());
-          if (outcome.reportedCachedTokens() >= 0 && x.router().predictsCachedPrefix()) {
-            metrics.prefixPrediction(
-                model, predictedCachedTokens(current), outcome.reportedCachedTokens());
-          }
-        } else if (current != null && status == 499) {
-          x.router().onFinished(x.routing(), current.endpoint(), outcome, System.nanoTime());
-        }
+      boolean attempted = lease != null;
+      endAttempt();
+      if (attempted
+          && outcome.success()
+          && outcome.reportedCachedTokens() >= 0
+          && x.router().predictsCachedPrefix()) {
+        metrics.prefixPrediction(
+            model, predictedCachedTokens(current), outcome.reportedCachedTokens());
       }
       metrics.request(model, endpoint, status, System.nanoTime() - x.startNanos());
-      if (status >= 500 && LOG.isLoggable(Level.FINE))
+      if (status >= 500 && LOG.isLoggable(Level.FINE)) {
         LOG.fine("request " + x.requestId() + " failed with " + status);
+      }
     }
 
     private void cancelTimer(long id) {
       if (id >= 0) vertx.cancelTimer(id);
     }
+  }
+
+  private static String fmt(java.time.Duration d) {
+    return ConfigNode.formatDuration(d);
   }
 }

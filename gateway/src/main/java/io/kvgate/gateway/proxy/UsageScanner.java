@@ -4,28 +4,26 @@ import io.vertx.core.buffer.Buffer;
 import java.nio.charset.StandardCharsets;
 
 /**
- * Finds {@code "prompt_tokens": N} and {@code "cached_tokens": N} in a response body as it streams
- * by (a final non-streaming body or the usage chunk of a stream), without buffering the body: each
- * chunk is scanned once, with a short carry-over so a key split across chunks is still found. The
- * last value seen wins, which is the usage object's: it comes after any per-choice content.
+ * Finds {@code "cached_tokens": N} ({@code usage.prompt_tokens_details}) in a response body as it
+ * streams by (a final non-streaming body or the usage chunk of a stream), without buffering the
+ * body: each chunk is scanned once, with a short carry-over so a key split across chunks is still
+ * found. The last value seen wins, which is the usage object's: it comes after any per-choice
+ * content.
  */
 final class UsageScanner {
 
-  private static final String PROMPT = "\"prompt_tokens\"";
   private static final String CACHED = "\"cached_tokens\"";
   private static final int CARRY = 40;
 
   private String carry = "";
-  private long promptTokens = -1;
   private long cachedTokens = -1;
 
   void feed(Buffer chunk) {
     int len = chunk.length();
-    // Cheap filter: usage keys contain "_tokens"; most stream chunks (token deltas) carry none.
+    // Cheap filter: the key contains "_tokens"; most stream chunks (token deltas) carry none.
     if (len == 0) return;
     String s = carry + chunk.getString(0, len, StandardCharsets.ISO_8859_1.name());
     if (s.indexOf("_tokens\"") >= 0) {
-      promptTokens = last(s, PROMPT, promptTokens);
       cachedTokens = last(s, CACHED, cachedTokens);
     }
     carry = s.length() > CARRY ? s.substring(s.length() - CARRY) : s;
@@ -44,10 +42,6 @@ final class UsageScanner {
       from = at + key.length();
     }
     return value;
-  }
-
-  long promptTokens() {
-    return promptTokens;
   }
 
   long cachedTokens() {

@@ -2,13 +2,19 @@ package io.kvgate.gateway.config;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.kvgate.routing.Role;
+import io.kvgate.routing.config.ConfigException;
+import io.kvgate.routing.config.ConfigProblem;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class GatewayConfigLoaderTest {
+
+  static List<String> problems(ConfigException e) {
+    return e.problems().stream().map(ConfigProblem::toString).toList();
+  }
 
   @Test
   void theShippedExampleLoads() throws Exception {
@@ -42,7 +48,7 @@ class GatewayConfigLoaderTest {
         """;
     ConfigException e =
         assertThrows(ConfigException.class, () -> GatewayConfigLoader.parse(yaml, "t.yaml"));
-    List<String> p = e.problems();
+    List<String> p = problems(e);
     assertTrue(p.contains("listener.port: must be between 0 and 65535 (got 99999)"), p.toString());
     assertTrue(p.stream().anyMatch(s -> s.startsWith("listener.hots: unknown key")), p.toString());
     assertTrue(
@@ -57,7 +63,10 @@ class GatewayConfigLoaderTest {
                         "models[0].endpoints[1].role: must be one of both, prefill, decode")),
         p.toString());
     assertTrue(
-        p.stream().anyMatch(s -> s.startsWith("models[0].endpoints[1].weight: must be > 0")),
+        p.stream()
+            .anyMatch(
+                s ->
+                    s.startsWith("models[0].endpoints[1].weight: must be a number greater than 0")),
         p.toString());
     assertTrue(
         p.stream()
@@ -84,29 +93,27 @@ class GatewayConfigLoaderTest {
     String yaml =
         """
         models: [{name: a, endpoints: [{url: "http://h:1"}]}]
-        routing: {segmentCacheBytes: 1048576, exactMatch: true}
+        routing: {segmentCacheBytes: 1048576}
         """;
     GatewayConfig c = GatewayConfigLoader.parse(yaml, "t.yaml");
     assertEquals(1 << 20, c.routing().segmentCacheBytes());
-    assertTrue(c.routing().exactMatch());
     GatewayConfig d =
         GatewayConfigLoader.parse(
             "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]", "t.yaml");
     assertEquals(64L << 20, d.routing().segmentCacheBytes());
-    assertFalse(d.routing().exactMatch());
     ConfigException e =
         assertThrows(
             ConfigException.class,
             () ->
                 GatewayConfigLoader.parse(
-                    "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]\nrouting: {segmentCacheBytes: 0, exactMatch: maybe}",
+                    "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]\nrouting: {segmentCacheBytes: 0, exactMatch: true}",
                     "t.yaml"));
     assertTrue(
-        e.problems().stream().anyMatch(s -> s.startsWith("routing.segmentCacheBytes:")),
-        e.problems().toString());
+        problems(e).stream().anyMatch(s -> s.startsWith("routing.segmentCacheBytes:")),
+        problems(e).toString());
     assertTrue(
-        e.problems().stream().anyMatch(s -> s.startsWith("routing.exactMatch:")),
-        e.problems().toString());
+        problems(e).stream().anyMatch(s -> s.startsWith("routing.exactMatch: unknown key")),
+        problems(e).toString());
   }
 
   @Test
@@ -124,8 +131,8 @@ class GatewayConfigLoaderTest {
                     "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]\nlistener: {eventLoops: 0}",
                     "t.yaml"));
     assertTrue(
-        e.problems().stream().anyMatch(s -> s.startsWith("listener.eventLoops:")),
-        e.problems().toString());
+        problems(e).stream().anyMatch(s -> s.startsWith("listener.eventLoops:")),
+        problems(e).toString());
   }
 
   @Test
@@ -133,7 +140,7 @@ class GatewayConfigLoaderTest {
     ConfigException e =
         assertThrows(
             ConfigException.class, () -> GatewayConfigLoader.parse("models: [\n  - {", "bad.yaml"));
-    assertTrue(e.problems().get(0).startsWith("<root>: not valid YAML"), e.problems().toString());
+    assertTrue(problems(e).get(0).startsWith("<root>: not valid YAML"), problems(e).toString());
   }
 
   @Test
@@ -141,11 +148,11 @@ class GatewayConfigLoaderTest {
     ConfigException e =
         assertThrows(
             ConfigException.class, () -> GatewayConfigLoader.parse("listener: {port: 1}", "x"));
-    assertEquals(List.of("models: is required"), e.problems());
+    assertEquals(List.of("models: is required"), problems(e));
   }
 
   @Test
-  void rolesAndDurationsParse() throws Exception {
+  void durationsAndAdaptersParse() throws Exception {
     GatewayConfig c =
         GatewayConfigLoader.parse(
             """
@@ -154,15 +161,106 @@ class GatewayConfigLoaderTest {
             policy: round-robin
             adapters: [sql-lora]
             endpoints:
-              - {url: "http://p:8000", role: prefill}
-              - {url: "http://d:8000/base", role: decode, id: d1, adapters: [sql-lora]}
-        timeouts: {idle: 250ms, total: 1h}
+              - {url: "http://p:8000", role: both}
+              - {url: "http://d:8000/base", id: d1, adapters: [sql-lora]}
+        timeouts: {idle: 250ms, total: 1h, firstByte: 1.5m}
         """,
             "x");
-    assertEquals(Role.PREFILL, c.models().get(0).endpoints().get(0).role());
     assertEquals("d1", c.models().get(0).endpoints().get(1).id());
     assertEquals(Duration.ofMillis(250), c.timeouts().idle());
     assertEquals(Duration.ofHours(1), c.timeouts().total());
+    assertEquals(Duration.ofSeconds(90), c.timeouts().firstByte());
     assertTrue(c.models().get(0).adapters().contains("sql-lora"));
+  }
+
+  @Test
+  void prefillAndDecodeRolesAreRefusedWithoutDisaggregation() {
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    """
+                models:
+                  - name: m
+                    endpoints:
+                      - {url: "http://p:8000", role: prefill}
+                      - {url: "http://d:8000", role: decode}
+                """,
+                    "x"));
+    assertEquals(2, problems(e).size(), problems(e).toString());
+    assertTrue(
+        problems(e)
+            .get(0)
+            .startsWith(
+                "models[0].endpoints[0].role: 'prefill' needs prefill/decode disaggregation"),
+        problems(e).toString());
+    assertTrue(problems(e).get(1).startsWith("models[0].endpoints[1].role: 'decode'"));
+  }
+
+  @Test
+  void endpointUrlsCarryNoQueryFragmentOrUserInfo() {
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    """
+                models:
+                  - name: m
+                    endpoints:
+                      - {url: "http://h:1/base?x=1"}
+                      - {url: "http://u:p@h:2"}
+                      - {url: "http://h:3/#frag"}
+                """,
+                    "x"));
+    assertEquals(3, problems(e).size(), problems(e).toString());
+    for (String p : problems(e)) assertTrue(p.contains("without user info, query or fragment"), p);
+  }
+
+  @Test
+  void tlsSettingsMergeGlobalAndPerEndpointAndApplyToHttpsOnly() throws Exception {
+    Path ca = Files.createTempFile("ca", ".pem");
+    Files.writeString(ca, "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+    String yaml =
+        """
+        upstreamTls: {caFile: "CA", verifyHostname: false}
+        models:
+          - name: m
+            endpoints:
+              - {url: "https://a:8443"}
+              - {url: "https://b:8443", tls: {trustAll: true, caFile: null}}
+              - {url: "http://c:8000"}
+        """
+            .replace("CA", ca.toString());
+    GatewayConfig c = GatewayConfigLoader.parse(yaml, "x");
+    GatewayConfig.Model m = c.models().get(0);
+    assertEquals(
+        new GatewayConfig.UpstreamTls(ca.toString(), false, false), m.tls(m.endpoints().get(0)));
+    assertTrue(m.tls(m.endpoints().get(1)).trustAll());
+    assertEquals(GatewayConfig.UpstreamTls.DEFAULT, m.tls(m.endpoints().get(2)));
+
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    """
+                upstreamTls: {trustAll: true}
+                models:
+                  - name: m
+                    endpoints:
+                      - {url: "http://a:8000", tls: {caFile: /no/such/ca.pem, pin: x}}
+                """,
+                    "x"));
+    assertEquals(
+        List.of(
+            "models[0].endpoints[0].tls: applies to https:// endpoints only (this one is"
+                + " http://a:8000)",
+            "models[0].endpoints[0].tls.pin: unknown key (allowed: caFile, trustAll,"
+                + " verifyHostname)",
+            "models[0].endpoints[0].tls.caFile: cannot read '/no/such/ca.pem'",
+            "upstreamTls: applies to https:// endpoints and no endpoint uses https"),
+        problems(e));
   }
 }

@@ -56,15 +56,34 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * p99 (docs/BENCHMARKS.md §2, "The wait bound"). {@code waitSlackTokens} 0 turns the bound off.
  */
 record CacheAwarePicker(
-    double insertionWeight,
-    double pressureWeight,
-    double balanceWeight,
-    double balanceSlack,
-    double balanceFloor,
-    double waitSlackTokens,
-    double waitSlackRatio,
-    double temperature)
+    @Param(
+            doc = "expected future prefill per block inserted into a full cache (eviction price)",
+            min = 0,
+            max = 100)
+        double insertionWeight,
+    @Param(doc = "weight of the cache-churn factor on uncached tokens", min = 0, max = 100)
+        double pressureWeight,
+    @Param(doc = "weight of the work-share debt, priced as queued tokens", min = 0, max = 100)
+        double balanceWeight,
+    @Param(doc = "share above the fleet's mean work before debt accrues", min = 0, max = 10)
+        double balanceSlack,
+    @Param(doc = "debt-free work per endpoint, as a fraction of its capacity", min = 0, max = 100)
+        double balanceFloor,
+    @Param(doc = "additive wait bound in tokens; 0 turns the bound off", min = 0, max = 1e9)
+        double waitSlackTokens,
+    @Param(
+            doc = "relative wait bound: at most (1 + ratio) × the fastest option's wait",
+            min = 0,
+            max = 1000)
+        double waitSlackRatio,
+    @Param(
+            doc = "softmax temperature relative to the largest cost; 0 = always the cheapest",
+            min = 0,
+            max = 10)
+        double temperature)
     implements Picker {
+
+  static final CacheAwarePicker DEFAULTS = new CacheAwarePicker(7, 0.5, 1, 0.2, 0.25, 32768, 3, 0);
 
   @Override
   public void pick(Candidates c, double[] totals, int[] order) {

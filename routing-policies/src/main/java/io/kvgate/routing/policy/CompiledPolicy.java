@@ -103,11 +103,4 @@ final class CompiledPolicy implements Router {
       context.index().recordRouted(endpoint.slot(), request.chain(), nowNanos);
     for (DispatchAware l : listeners) l.onDispatched(request, endpoint, nowNanos);
   }
-
-  @Override
-  public void onFinished(
-      RoutingRequest request, EndpointState endpoint, Outcome outcome, long nowNanos) {
-    // Load is released by the gateway's lease; the index keeps what was dispatched (the engine
-    // caches a prompt's blocks even when the client went away after its prefill).
-  }
 }

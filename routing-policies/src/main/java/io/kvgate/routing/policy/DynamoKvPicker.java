@@ -18,7 +18,14 @@ import io.kvgate.routing.EndpointState;
  * tracks active blocks from its own dispatches, as kvgate does ({@link EndpointState#activeTokens},
  * {@link EndpointState#pendingPrefillTokens}).
  */
-record DynamoKvPicker(double overlapScoreWeight, double temperature) implements Picker {
+record DynamoKvPicker(
+    @Param(doc = "weight of prefill blocks against decode blocks in the logit", min = 0, max = 1e6)
+        double overlapScoreWeight,
+    @Param(doc = "softmax temperature over normalised logits; 0 = argmin", min = 0, max = 100)
+        double temperature)
+    implements Picker {
+
+  static final DynamoKvPicker DEFAULTS = new DynamoKvPicker(1.0, 0);
 
   @Override
   public void pick(Candidates c, double[] totals, int[] order) {

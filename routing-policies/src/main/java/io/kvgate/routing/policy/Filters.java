@@ -1,7 +1,6 @@
 package io.kvgate.routing.policy;
 
 import io.kvgate.routing.EndpointState;
-import io.kvgate.routing.Role;
 import io.kvgate.routing.RoutingRequest;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,33 +21,11 @@ final class Filters {
     return out;
   }
 
-  /** {@code healthy-filter}: admitted by health checks and not draining. */
+  /** {@code healthy-filter}: admitted by health checks. */
   static final class HealthyFilter implements Filter {
     @Override
     public List<EndpointState> apply(RoutingRequest r, List<EndpointState> in, long now) {
-      return keep(in, e -> e.healthy() && !e.draining());
-    }
-  }
-
-  /** {@code model-filter}: serves the request's model (a fleet shared by several models). */
-  static final class ModelFilter implements Filter {
-    @Override
-    public List<EndpointState> apply(RoutingRequest r, List<EndpointState> in, long now) {
-      return keep(in, e -> e.endpoint().model().equals(r.model()));
-    }
-  }
-
-  /**
-   * {@code role-filter}: can run the given phase ({@code both} keeps aggregated endpoints only).
-   */
-  record RoleFilter(Role role) implements Filter {
-    @Override
-    public List<EndpointState> apply(RoutingRequest r, List<EndpointState> in, long now) {
-      return switch (role) {
-        case PREFILL -> keep(in, e -> e.endpoint().role().prefills());
-        case DECODE -> keep(in, e -> e.endpoint().role().decodes());
-        case BOTH -> keep(in, e -> e.endpoint().role() == Role.BOTH);
-      };
+      return keep(in, EndpointState::healthy);
     }
   }
 
@@ -70,7 +47,13 @@ final class Filters {
    * [us-east, eu-west]}}: the endpoints of the first tier that has any; else all (untiered
    * endpoints are the last resort).
    */
-  record LabelTierFilter(String label, List<String> tiers) implements Filter {
+  record LabelTierFilter(
+      @Param(doc = "the endpoint label whose values form the tiers, e.g. region", required = true)
+          String label,
+      @Param(doc = "label values, most preferred first", required = true) List<String> tiers)
+      implements Filter {
+    static final LabelTierFilter DEFAULTS = new LabelTierFilter(null, List.of());
+
     @Override
     public List<EndpointState> apply(RoutingRequest r, List<EndpointState> in, long now) {
       for (String tier : tiers) {

@@ -20,7 +20,12 @@ final class Pickers {
   /**
    * {@code softmax-picker}: the first choice sampled with probability ∝ exp(total / temperature).
    */
-  record SoftmaxPicker(double temperature) implements Picker {
+  record SoftmaxPicker(
+      @Param(doc = "sampling temperature in score units; 0 = always the best", min = 0, max = 1e9)
+          double temperature)
+      implements Picker {
+    static final SoftmaxPicker DEFAULTS = new SoftmaxPicker(0.05);
+
     @Override
     public void pick(Candidates c, double[] totals, int[] order) {
       Order.softmax(totals, order, c.size(), temperature, c.context().random());
@@ -66,7 +71,16 @@ final class Pickers {
    * the request, so a hot session spills to its next choice instead of melting one replica. Without
    * a key: least in-flight first.
    */
-  record BoundedLoadHashPicker(double c) implements Picker {
+  record BoundedLoadHashPicker(
+      @Param(
+              doc =
+                  "load bound: an endpoint takes the key while its in-flight load is at most c × the mean (+1)",
+              min = 1,
+              max = 100)
+          double c)
+      implements Picker {
+    static final BoundedLoadHashPicker DEFAULTS = new BoundedLoadHashPicker(1.25);
+
     @Override
     public void pick(Candidates cand, double[] totals, int[] order) {
       int n = cand.size();

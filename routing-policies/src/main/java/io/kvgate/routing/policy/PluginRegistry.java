@@ -1,337 +1,280 @@
 package io.kvgate.routing.policy;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import io.kvgate.routing.Role;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Iterator;
+import java.util.Collection;
+import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Function;
 
 /**
- * Plugin types by their YAML {@code type}: each decodes its {@code parameters} strictly into a
- * typed record (unknown keys and wrong types are problems with their path) and builds the plugin.
- * Decoding happens once, when a policy is compiled; no plugin ever sees a map.
+ * Plugin types by their YAML {@code type}. Each type declares its parameter record and defaults
+ * once ({@link PluginType}); decoding happens when a policy is parsed, so no plugin ever sees a
+ * map.
+ *
+ * <p>Immutable: {@link #builtIn()} holds kvgate's plugins, and code outside this library extends a
+ * registry with {@link #withFilter}, {@link #withScorer} and {@link #withPicker}, each returning a
+ * new registry; {@link Policies#parse(String, String, PluginRegistry)} takes the registry to use.
  */
-final class PluginRegistry {
+public final class PluginRegistry {
 
-  enum Kind {
-    FILTER,
-    SCORER,
-    PICKER
+  /** A plugin without parameters. */
+  public record None() {
+    public static final None DEFAULTS = new None();
   }
 
-  /** One registered type. */
-  record Type(
-      String name, Kind kind, Function<Params, Object> decode, Function<Object, Object> build) {}
+  private static final PluginRegistry BUILT_IN = builtIns();
 
-  private static final Map<String, Type> TYPES = new LinkedHashMap<>();
+  private final Map<String, PluginType<?, ?>> types;
 
-  private static void register(
-      String name, Kind kind, Function<Params, Object> decode, Function<Object, Object> build) {
-    TYPES.put(name, new Type(name, kind, decode, build));
+  private PluginRegistry(Map<String, PluginType<?, ?>> types) {
+    this.types = Collections.unmodifiableMap(types);
   }
 
-  record NoParams() {}
-
-  record RoleParams(Role role) {}
-
-  record TierParams(String label, List<String> tiers) {}
-
-  record AgeParams(Duration maxSignalAge) {}
-
-  record TemperatureParams(double temperature) {}
-
-  record BoundParams(double c) {}
-
-  record CacheAwareParams(
-      double insertionWeight,
-      double pressureWeight,
-      double balanceWeight,
-      double balanceSlack,
-      double balanceFloor,
-      double waitSlackTokens,
-      double waitSlackRatio,
-      double temperature) {}
-
-  record SglangParams(
-      double cacheThreshold,
-      double balanceAbsThreshold,
-      double balanceRelThreshold,
-      long maxTreeSize,
-      int blockSizeChars) {}
-
-  record DynamoParams(double overlapScoreWeight, double temperature) {}
-
-  static {
-    register("healthy-filter", Kind.FILTER, p -> p.none(), x -> new Filters.HealthyFilter());
-    register("model-filter", Kind.FILTER, p -> p.none(), x -> new Filters.ModelFilter());
-    register("lora-filter", Kind.FILTER, p -> p.none(), x -> new Filters.LoraFilter());
-    register(
-        "role-filter",
-        Kind.FILTER,
-        p -> {
-          p.allow("role");
-          return new RoleParams(p.parsed("role", "both", Role::parse));
-        },
-        x -> new Filters.RoleFilter(((RoleParams) x).role()));
-    register(
-        "label-tier-filter",
-        Kind.FILTER,
-        p -> {
-          p.allow("label", "tiers");
-          return new TierParams(p.string("label", null), p.strings("tiers"));
-        },
-        x -> new Filters.LabelTierFilter(((TierParams) x).label(), ((TierParams) x).tiers()));
-
-    register(
-        "prefix-affinity-scorer",
-        Kind.SCORER,
-        p -> p.none(),
-        x -> new Scorers.PrefixAffinityScorer());
-    register("in-flight-scorer", Kind.SCORER, p -> p.none(), x -> new Scorers.InFlightScorer());
-    register(
-        "pending-prefill-scorer",
-        Kind.SCORER,
-        p -> p.none(),
-        x -> new Scorers.PendingPrefillScorer());
-    register(
-        "queue-scorer",
-        Kind.SCORER,
-        PluginRegistry::age,
-        x -> new Scorers.QueueScorer(((AgeParams) x).maxSignalAge()));
-    register(
-        "kv-cache-scorer",
-        Kind.SCORER,
-        PluginRegistry::age,
-        x -> new Scorers.KvCacheScorer(((AgeParams) x).maxSignalAge()));
-    register(
-        "session-affinity-scorer",
-        Kind.SCORER,
-        p -> p.none(),
-        x -> new Scorers.SessionAffinityScorer());
-
-    register("max-score-picker", Kind.PICKER, p -> p.none(), x -> new Pickers.MaxScorePicker());
-    register(
-        "softmax-picker",
-        Kind.PICKER,
-        p -> {
-          p.allow("temperature");
-          return new TemperatureParams(p.number("temperature", 0.05, 0, 1e9));
-        },
-        x -> new Pickers.SoftmaxPicker(((TemperatureParams) x).temperature()));
-    register("round-robin-picker", Kind.PICKER, p -> p.none(), x -> new Pickers.RoundRobinPicker());
-    register("random-picker", Kind.PICKER, p -> p.none(), x -> new Pickers.RandomPicker());
-    register(
-        "bounded-load-hash-picker",
-        Kind.PICKER,
-        p -> {
-          p.allow("c");
-          return new BoundParams(p.number("c", 1.25, 1, 100));
-        },
-        x -> new Pickers.BoundedLoadHashPicker(((BoundParams) x).c()));
-    register(
-        "cache-aware-picker",
-        Kind.PICKER,
-        p -> {
-          p.allow(
-              "insertionWeight",
-              "pressureWeight",
-              "balanceWeight",
-              "balanceSlack",
-              "balanceFloor",
-              "waitSlackTokens",
-              "waitSlackRatio",
-              "temperature");
-          return new CacheAwareParams(
-              p.number("insertionWeight", 7, 0, 100),
-              p.number("pressureWeight", 0.5, 0, 100),
-              p.number("balanceWeight", 1, 0, 100),
-              p.number("balanceSlack", 0.2, 0, 10),
-              p.number("balanceFloor", 0.25, 0, 100),
-              p.number("waitSlackTokens", 32768, 0, 1e9),
-              p.number("waitSlackRatio", 3, 0, 1000),
-              p.number("temperature", 0, 0, 10));
-        },
-        x -> {
-          CacheAwareParams c = (CacheAwareParams) x;
-          return new CacheAwarePicker(
-              c.insertionWeight(),
-              c.pressureWeight(),
-              c.balanceWeight(),
-              c.balanceSlack(),
-              c.balanceFloor(),
-              c.waitSlackTokens(),
-              c.waitSlackRatio(),
-              c.temperature());
-        });
-    register(
-        "sglang-cache-aware-picker",
-        Kind.PICKER,
-        p -> {
-          p.allow(
-              "cacheThreshold",
-              "balanceAbsThreshold",
-              "balanceRelThreshold",
-              "maxTreeSize",
-              "blockSizeChars");
-          return new SglangParams(
-              p.number("cacheThreshold", 0.5, 0, 1),
-              p.number("balanceAbsThreshold", 32, 0, 1e9),
-              p.number("balanceRelThreshold", 1.0001, 1, 1e9),
-              (long) p.number("maxTreeSize", 1 << 26, 1, 1e12),
-              (int) p.number("blockSizeChars", 64, 1, 1 << 20));
-        },
-        x -> {
-          SglangParams s = (SglangParams) x;
-          return new SglangCacheAwarePicker(
-              s.cacheThreshold(),
-              s.balanceAbsThreshold(),
-              s.balanceRelThreshold(),
-              Math.max(1, s.maxTreeSize() / s.blockSizeChars()));
-        });
-    register(
-        "dynamo-kv-picker",
-        Kind.PICKER,
-        p -> {
-          p.allow("overlapScoreWeight", "temperature");
-          return new DynamoParams(
-              p.number("overlapScoreWeight", 1.0, 0, 1e6), p.number("temperature", 0, 0, 100));
-        },
-        x ->
-            new DynamoKvPicker(
-                ((DynamoParams) x).overlapScoreWeight(), ((DynamoParams) x).temperature()));
+  /** kvgate's own plugins. */
+  public static PluginRegistry builtIn() {
+    return BUILT_IN;
   }
 
-  private static Object age(Params p) {
-    p.allow("maxSignalAge");
-    return new AgeParams(p.duration("maxSignalAge", Duration.ofSeconds(5)));
+  private static PluginRegistry builtIns() {
+    PluginRegistry r = new PluginRegistry(new LinkedHashMap<>());
+    r =
+        r.withFilter(
+                "healthy-filter",
+                "endpoints admitted by health checks",
+                None.class,
+                None.DEFAULTS,
+                p -> new Filters.HealthyFilter())
+            .withFilter(
+                "lora-filter",
+                "a request for a LoRA adapter prefers endpoints that have it loaded (all stay when"
+                    + " none has)",
+                None.class,
+                None.DEFAULTS,
+                p -> new Filters.LoraFilter())
+            .withFilter(
+                "label-tier-filter",
+                "preference tiers on an endpoint label: the endpoints of the first tier that has"
+                    + " any, else all",
+                Filters.LabelTierFilter.class,
+                Filters.LabelTierFilter.DEFAULTS,
+                p -> p);
+    r =
+        r.withScorer(
+                "prefix-affinity-scorer",
+                "predicted cached blocks / prompt blocks (prefix index)",
+                None.class,
+                None.DEFAULTS,
+                p -> new Scorers.PrefixAffinityScorer())
+            .withScorer(
+                "in-flight-scorer",
+                "fewest requests in flight, counted by kvgate at dispatch, per unit of weight",
+                None.class,
+                None.DEFAULTS,
+                p -> new Scorers.InFlightScorer())
+            .withScorer(
+                "pending-prefill-scorer",
+                "fewest prompt tokens dispatched and not yet prefilled, per unit of weight",
+                None.class,
+                None.DEFAULTS,
+                p -> new Scorers.PendingPrefillScorer())
+            .withScorer(
+                "queue-scorer",
+                "fewest requests waiting in the engine (its /metrics), kvgate's in-flight count when"
+                    + " the scrape is stale",
+                Scorers.QueueScorer.class,
+                Scorers.QueueScorer.DEFAULTS,
+                p -> p)
+            .withScorer(
+                "kv-cache-scorer",
+                "lowest engine KV-cache usage (0.5 when the scrape is stale)",
+                Scorers.KvCacheScorer.class,
+                Scorers.KvCacheScorer.DEFAULTS,
+                p -> p)
+            .withScorer(
+                "session-affinity-scorer",
+                "1 for the endpoint the session key maps to by rendezvous hashing, 0 elsewhere",
+                None.class,
+                None.DEFAULTS,
+                p -> new Scorers.SessionAffinityScorer());
+    r =
+        r.withPicker(
+                "max-score-picker",
+                "highest weighted score first, exact ties at random",
+                None.class,
+                None.DEFAULTS,
+                p -> new Pickers.MaxScorePicker(),
+                true)
+            .withPicker(
+                "softmax-picker",
+                "first choice sampled with probability ∝ exp(score / temperature)",
+                Pickers.SoftmaxPicker.class,
+                Pickers.SoftmaxPicker.DEFAULTS,
+                p -> p,
+                true)
+            .withPicker(
+                "round-robin-picker",
+                "each decision starts one further along the endpoint list",
+                None.class,
+                None.DEFAULTS,
+                p -> new Pickers.RoundRobinPicker(),
+                false)
+            .withPicker(
+                "random-picker",
+                "a uniformly random order",
+                None.class,
+                None.DEFAULTS,
+                p -> new Pickers.RandomPicker(),
+                false)
+            .withPicker(
+                "bounded-load-hash-picker",
+                "consistent hashing of the session key with bounded loads",
+                Pickers.BoundedLoadHashPicker.class,
+                Pickers.BoundedLoadHashPicker.DEFAULTS,
+                p -> p,
+                false)
+            .withPicker(
+                "cache-aware-picker",
+                "kvgate's policy: prices each endpoint in prompt tokens still to prefill (see"
+                    + " 'cache-aware')",
+                CacheAwarePicker.class,
+                CacheAwarePicker.DEFAULTS,
+                p -> p,
+                false)
+            .withPicker(
+                "sglang-cache-aware-picker",
+                "the SGLang model gateway's cache_aware policy, re-implemented",
+                SglangCacheAwarePicker.Params.class,
+                SglangCacheAwarePicker.Params.DEFAULTS,
+                SglangCacheAwarePicker::new,
+                false)
+            .withPicker(
+                "dynamo-kv-picker",
+                "NVIDIA Dynamo's KV router cost, re-implemented",
+                DynamoKvPicker.class,
+                DynamoKvPicker.DEFAULTS,
+                p -> p,
+                false);
+    return r;
   }
 
-  private PluginRegistry() {}
-
-  static Type type(String name) {
-    return TYPES.get(name);
+  /** This registry plus a filter type. */
+  public <P extends Record> PluginRegistry withFilter(
+      String type,
+      String description,
+      Class<P> parameters,
+      P defaults,
+      Function<? super P, ? extends Filter> factory) {
+    return with(
+        new PluginType<>(
+            type,
+            PluginType.Kind.FILTER,
+            Filter.class,
+            description,
+            parameters,
+            defaults,
+            factory,
+            false));
   }
 
-  static Set<String> typeNames() {
-    return new TreeSet<>(TYPES.keySet());
+  /** This registry plus a scorer type. */
+  public <P extends Record> PluginRegistry withScorer(
+      String type,
+      String description,
+      Class<P> parameters,
+      P defaults,
+      Function<? super P, ? extends Scorer> factory) {
+    return with(
+        new PluginType<>(
+            type,
+            PluginType.Kind.SCORER,
+            Scorer.class,
+            description,
+            parameters,
+            defaults,
+            factory,
+            false));
   }
 
-  /** Typed access to one plugin's {@code parameters}, collecting problems with paths. */
-  static final class Params {
-    private final JsonNode node;
-    private final String path;
-    private final List<PolicyException.Problem> problems;
+  /**
+   * This registry plus a picker type.
+   *
+   * @param readsScores true if the picker orders by the profile's weighted scores; false if it
+   *     ranks by itself (then validation refuses scorers next to it, which it would ignore)
+   */
+  public <P extends Record> PluginRegistry withPicker(
+      String type,
+      String description,
+      Class<P> parameters,
+      P defaults,
+      Function<? super P, ? extends Picker> factory,
+      boolean readsScores) {
+    return with(
+        new PluginType<>(
+            type,
+            PluginType.Kind.PICKER,
+            Picker.class,
+            description,
+            parameters,
+            defaults,
+            factory,
+            readsScores));
+  }
 
-    Params(JsonNode node, String path, List<PolicyException.Problem> problems) {
-      this.node = node;
-      this.path = path;
-      this.problems = problems;
+  private PluginRegistry with(PluginType<?, ?> t) {
+    if (types.containsKey(t.name())) {
+      throw new IllegalArgumentException("plugin type '" + t.name() + "' is already registered");
     }
+    Map<String, PluginType<?, ?>> next = new LinkedHashMap<>(types);
+    next.put(t.name(), t);
+    return new PluginRegistry(next);
+  }
 
-    private void problem(String key, String message) {
-      problems.add(new PolicyException.Problem(path + "." + key, message));
-    }
+  /** The type registered as {@code name}, or null. */
+  public PluginType<?, ?> type(String name) {
+    return types.get(name);
+  }
 
-    Object none() {
-      allow();
-      return new NoParams();
-    }
+  /** Every registered type, in registration order (filters, scorers, pickers for built-ins). */
+  public Collection<PluginType<?, ?>> types() {
+    return types.values();
+  }
 
-    void allow(String... keys) {
-      if (node == null || node.isNull()) return;
-      if (!node.isObject()) {
-        problems.add(new PolicyException.Problem(path, "must be a mapping"));
-        return;
-      }
-      Set<String> ok = Set.of(keys);
-      for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
-        String k = it.next();
-        if (!ok.contains(k))
-          problem(
-              k,
-              keys.length == 0
-                  ? "unknown parameter (this plugin takes none)"
-                  : "unknown parameter (allowed: " + String.join(", ", new TreeSet<>(ok)) + ")");
-      }
-    }
+  public Set<String> typeNames() {
+    return new TreeSet<>(types.keySet());
+  }
 
-    private JsonNode get(String key) {
-      return node == null || !node.isObject() ? null : node.get(key);
+  /**
+   * Every plugin type with its parameters as Markdown: the table docs/ROUTING.md carries and {@code
+   * kvgate plugins} prints (a test keeps the two equal).
+   */
+  public String markdown() {
+    StringBuilder sb = new StringBuilder();
+    sb.append("| type | kind | what it does | parameters (default; range) |\n");
+    sb.append("|---|---|---|---|\n");
+    for (PluginType<?, ?> t : types.values()) {
+      StringBuilder params = new StringBuilder();
+      for (PluginType.ParamDoc p : t.parameterDocs()) {
+        if (params.length() > 0) params.append("<br>");
+        params.append('`').append(p.name()).append("` ").append(p.type()).append(" (");
+        params.append(p.dflt());
+        if (!p.range().isEmpty()) params.append("; ").append(p.range());
+        params.append("): ").append(p.doc());
+      }
+      String kind = t.kind().wireName();
+      if (t.kind() == PluginType.Kind.PICKER)
+        kind += t.readsScores() ? ", reads scores" : ", ranks by itself";
+      sb.append("| `")
+          .append(t.name())
+          .append("` | ")
+          .append(kind)
+          .append(" | ")
+          .append(t.description())
+          .append(" | ")
+          .append(params.length() == 0 ? "none" : params)
+          .append(" |\n");
     }
-
-    double number(String key, double dflt, double min, double max) {
-      JsonNode v = get(key);
-      if (v == null || v.isNull()) return dflt;
-      if (!v.isNumber()) {
-        problem(key, "must be a number");
-        return dflt;
-      }
-      double x = v.asDouble();
-      if (x < min || x > max) {
-        problem(key, "must be between " + min + " and " + max + " (got " + x + ")");
-        return dflt;
-      }
-      return x;
-    }
-
-    String string(String key, String dflt) {
-      JsonNode v = get(key);
-      if (v == null || v.isNull()) {
-        if (dflt == null) problem(key, "is required");
-        return dflt;
-      }
-      if (!v.isTextual()) {
-        problem(key, "must be a string");
-        return dflt;
-      }
-      return v.asText();
-    }
-
-    List<String> strings(String key) {
-      JsonNode v = get(key);
-      List<String> out = new ArrayList<>();
-      if (v == null || !v.isArray() || v.isEmpty()) {
-        problem(key, "must be a non-empty list of strings");
-        return out;
-      }
-      for (int i = 0; i < v.size(); i++) {
-        if (v.get(i).isTextual()) out.add(v.get(i).asText());
-        else problem(key + "[" + i + "]", "must be a string");
-      }
-      return out;
-    }
-
-    <T> T parsed(String key, String dflt, Function<String, T> parser) {
-      String s = string(key, dflt);
-      try {
-        return parser.apply(s);
-      } catch (IllegalArgumentException e) {
-        problem(key, e.getMessage());
-        return parser.apply(dflt);
-      }
-    }
-
-    Duration duration(String key, Duration dflt) {
-      JsonNode v = get(key);
-      if (v == null || v.isNull()) return dflt;
-      java.util.regex.Matcher m =
-          java.util.regex.Pattern.compile("(\\d+)(ms|s|m)").matcher(v.asText());
-      if (!v.isTextual() || !m.matches()) {
-        problem(key, "must be a duration such as 500ms, 5s or 1m");
-        return dflt;
-      }
-      long x = Long.parseLong(m.group(1));
-      return switch (m.group(2)) {
-        case "ms" -> Duration.ofMillis(x);
-        case "s" -> Duration.ofSeconds(x);
-        default -> Duration.ofMinutes(x);
-      };
-    }
+    return sb.toString();
   }
 }

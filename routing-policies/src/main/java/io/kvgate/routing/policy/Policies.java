@@ -1,17 +1,15 @@
 package io.kvgate.routing.policy;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.kvgate.routing.Router;
+import io.kvgate.routing.config.ConfigNode;
+import io.kvgate.routing.config.ConfigProblem;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -21,10 +19,14 @@ import java.util.Set;
  * Policy files: parse (every problem with its YAML path), compile (to an immutable {@link Router}),
  * and the bundled presets ({@code policies/<name>.yaml} on the classpath, copies in {@code
  * config/policies/}).
+ *
+ * <p>Validation refuses every setting that would do nothing: an unknown key or parameter, a profile
+ * other than {@code default} (the only one that routes), a plugin the profile does not use, a
+ * plugin used twice, a weight on anything but a scorer, and scorers next to a picker that ranks by
+ * itself (it would ignore them).
  */
 public final class Policies {
 
-  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
   private static final List<String> PRESETS =
       List.of(
           "round-robin",
@@ -45,17 +47,26 @@ public final class Policies {
   /** A preset by name, or a policy file by path; parsed and compiled for {@code context}. */
   public static Router load(String presetNameOrPath, RoutingContext context)
       throws PolicyException {
-    return compile(parse(read(presetNameOrPath), presetNameOrPath), context);
+    return load(presetNameOrPath, context, PluginRegistry.builtIn());
   }
 
-  private static String read(String presetNameOrPath) throws PolicyException {
+  /** As {@link #load(String, RoutingContext)}, with the plugin types of {@code registry}. */
+  public static Router load(
+      String presetNameOrPath, RoutingContext context, PluginRegistry registry)
+      throws PolicyException {
+    return compile(parse(read(presetNameOrPath), presetNameOrPath, registry), context);
+  }
+
+  /** The text of a preset or a policy file. */
+  public static String read(String presetNameOrPath) throws PolicyException {
     if (PRESETS.contains(presetNameOrPath)) {
       try (InputStream in =
           Policies.class
               .getClassLoader()
               .getResourceAsStream("policies/" + presetNameOrPath + ".yaml")) {
-        if (in == null)
+        if (in == null) {
           throw new IllegalStateException("preset resource missing: " + presetNameOrPath);
+        }
         return new String(in.readAllBytes(), StandardCharsets.UTF_8);
       } catch (IOException e) {
         throw new IllegalStateException(e);
@@ -66,7 +77,7 @@ public final class Policies {
       throw new PolicyException(
           presetNameOrPath,
           List.of(
-              new PolicyException.Problem(
+              new ConfigProblem(
                   "",
                   "no preset of that name (presets: "
                       + String.join(", ", PRESETS)
@@ -76,220 +87,213 @@ public final class Policies {
       return Files.readString(file);
     } catch (IOException e) {
       throw new PolicyException(
-          presetNameOrPath,
-          List.of(new PolicyException.Problem("", "cannot read: " + e.getMessage())));
+          presetNameOrPath, List.of(new ConfigProblem("", "cannot read: " + e.getMessage())));
     }
+  }
+
+  /** Parses and validates a policy file's text with the built-in plugins. */
+  public static PolicySpec parse(String yaml, String source) throws PolicyException {
+    return parse(yaml, source, PluginRegistry.builtIn());
   }
 
   /** Parses and validates a policy file's text; every problem is reported at once. */
-  public static PolicySpec parse(String yaml, String source) throws PolicyException {
-    JsonNode root;
+  public static PolicySpec parse(String yaml, String source, PluginRegistry registry)
+      throws PolicyException {
+    List<ConfigProblem> problems = new ArrayList<>();
+    ConfigNode root;
     try {
-      root = YAML.readTree(yaml);
-    } catch (JsonProcessingException e) {
-      throw new PolicyException(
-          source,
-          List.of(new PolicyException.Problem("", "not valid YAML: " + e.getOriginalMessage())));
+      root = ConfigNode.root(yaml, source, "'plugins' and 'profiles'", problems);
+    } catch (io.kvgate.routing.config.ConfigException e) {
+      throw new PolicyException(source, e.problems());
     }
-    List<PolicyException.Problem> problems = new ArrayList<>();
-    if (root == null || !root.isObject()) {
-      throw new PolicyException(
-          source,
-          List.of(
-              new PolicyException.Problem("", "must be a mapping with 'plugins' and 'profiles'")));
-    }
-    for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
-      String k = it.next();
-      if (!Set.of("name", "description", "plugins", "profiles").contains(k)) {
-        problems.add(
-            new PolicyException.Problem(
-                k, "unknown key (allowed: description, name, plugins, profiles)"));
-      }
-    }
-    for (String k : List.of("name", "description")) {
-      if (root.has(k) && !root.get(k).isTextual())
-        problems.add(new PolicyException.Problem(k, "must be a string"));
-    }
-    String name = root.path("name").isTextual() ? root.get("name").asText() : source;
-    String description = root.path("description").asText("");
+    root.allowOnly("name", "description", "plugins", "profiles");
+    String name = root.string("name", source, false);
+    String description = root.string("description", "", false);
 
     Map<String, PolicySpec.PluginSpec> plugins = new LinkedHashMap<>();
-    JsonNode pl = root.get("plugins");
-    if (pl == null || !pl.isArray() || pl.isEmpty()) {
-      problems.add(new PolicyException.Problem("plugins", "must be a non-empty list"));
-    } else {
-      for (int i = 0; i < pl.size(); i++) {
-        String path = "plugins[" + i + "]";
-        JsonNode p = pl.get(i);
-        if (!p.isObject()) {
-          problems.add(new PolicyException.Problem(path, "must be a mapping with 'type'"));
-          continue;
-        }
-        for (Iterator<String> it = p.fieldNames(); it.hasNext(); ) {
-          String k = it.next();
-          if (!Set.of("type", "name", "parameters").contains(k)) {
-            problems.add(
-                new PolicyException.Problem(
-                    path + "." + k, "unknown key (allowed: name, parameters, type)"));
-          }
-        }
-        String type = p.path("type").asText(null);
-        PluginRegistry.Type t = type == null ? null : PluginRegistry.type(type);
-        if (t == null) {
-          problems.add(
-              new PolicyException.Problem(
-                  path + ".type",
-                  (type == null ? "is required" : "unknown type '" + type + "'")
-                      + " (known: "
-                      + String.join(", ", PluginRegistry.typeNames())
-                      + ")"));
-          continue;
-        }
-        String pname = p.path("name").asText(type);
-        Object params =
-            t.decode()
-                .apply(
-                    new PluginRegistry.Params(p.get("parameters"), path + ".parameters", problems));
-        if (plugins.containsKey(pname))
-          problems.add(
-              new PolicyException.Problem(path + ".name", "duplicate plugin name '" + pname + "'"));
-        plugins.put(pname, new PolicySpec.PluginSpec(pname, type, params));
+    Map<String, String> pluginPaths = new LinkedHashMap<>();
+    List<ConfigNode> pluginNodes = root.list("plugins", true);
+    if (root.has("plugins") && pluginNodes.isEmpty()) root.problem("plugins", "must not be empty");
+    for (ConfigNode p : pluginNodes) {
+      if (!p.isObject()) {
+        p.problem("must be a mapping with 'type'");
+        continue;
       }
+      p.allowOnly("type", "name", "parameters");
+      String type = p.string("type", null, false);
+      PluginType<?, ?> t = type == null ? null : registry.type(type);
+      if (t == null) {
+        p.problem(
+            "type",
+            (type == null ? "is required" : "unknown type '" + type + "'")
+                + " (known: "
+                + String.join(", ", registry.typeNames())
+                + ")");
+        continue;
+      }
+      String pname = p.string("name", type, false);
+      Record params = t.decode(p.object("parameters"));
+      if (plugins.containsKey(pname)) {
+        p.problem("name", "duplicate plugin name '" + pname + "'");
+        continue;
+      }
+      plugins.put(pname, new PolicySpec.PluginSpec(pname, t, params));
+      pluginPaths.put(pname, p.path());
     }
 
-    List<PolicySpec.ProfileSpec> profiles = new ArrayList<>();
-    JsonNode pr = root.get("profiles");
-    if (pr == null || !pr.isArray() || pr.isEmpty()) {
-      problems.add(new PolicyException.Problem("profiles", "must be a non-empty list"));
-    } else {
-      for (int i = 0; i < pr.size(); i++) {
-        String path = "profiles[" + i + "]";
-        JsonNode p = pr.get(i);
-        if (!p.isObject()) {
-          problems.add(
-              new PolicyException.Problem(path, "must be a mapping with 'name' and 'plugins'"));
-          continue;
-        }
-        unknownKeys(p, path, Set.of("name", "plugins"), problems);
-        String pname = p.path("name").asText("default");
-        List<PolicySpec.PluginRef> refs = new ArrayList<>();
-        JsonNode rs = p.get("plugins");
-        int pickers = 0;
-        if (rs == null || !rs.isArray() || rs.isEmpty()) {
-          problems.add(
-              new PolicyException.Problem(
-                  path + ".plugins", "must be a non-empty list of {ref, weight}"));
-        } else {
-          for (int j = 0; j < rs.size(); j++) {
-            String rpath = path + ".plugins[" + j + "]";
-            JsonNode r = rs.get(j);
-            if (r.isObject()) unknownKeys(r, rpath, Set.of("ref", "weight"), problems);
-            String ref =
-                r.isTextual()
-                    ? r.asText()
-                    : r.path("ref").isTextual() ? r.get("ref").asText() : null;
-            if (ref == null) {
-              problems.add(new PolicyException.Problem(rpath + ".ref", "is required"));
-              continue;
-            }
-            PolicySpec.PluginSpec target = plugins.get(ref);
-            if (target == null) {
+    PolicySpec.ProfileSpec profile = null;
+    List<ConfigNode> profileNodes = root.list("profiles", true);
+    if (root.has("profiles") && profileNodes.isEmpty()) {
+      root.problem("profiles", "must not be empty");
+    }
+    for (ConfigNode p : profileNodes) {
+      if (!p.isObject()) {
+        p.problem("must be a mapping with 'name' and 'plugins'");
+        continue;
+      }
+      p.allowOnly("name", "plugins");
+      String pname = p.string("name", "default", false);
+      if (!pname.equals("default")) {
+        p.problem(
+            "name",
+            "unknown profile '" + pname + "': 'default' is the one profile that routes requests");
+        continue;
+      }
+      if (profile != null) {
+        p.problem("name", "duplicate profile 'default'");
+        continue;
+      }
+      profile = profile(p, plugins, problems);
+    }
+    if (!profileNodes.isEmpty()
+        && profile == null
+        && profileNodes.stream().allMatch(ConfigNode::isObject)) {
+      root.problem("profiles", "must include a profile named 'default'");
+    }
+    if (profile != null) {
+      Set<String> used = new HashSet<>();
+      for (PolicySpec.PluginRef r : profile.plugins()) used.add(r.ref());
+      pluginPaths.forEach(
+          (pname, path) -> {
+            if (!used.contains(pname)) {
               problems.add(
-                  new PolicyException.Problem(
-                      rpath + ".ref",
-                      "no plugin named '"
-                          + ref
-                          + "' (defined: "
-                          + String.join(", ", plugins.keySet())
-                          + ")"));
-              continue;
+                  new ConfigProblem(
+                      path,
+                      "plugin '"
+                          + pname
+                          + "' is defined but the 'default' profile does not use it"));
             }
-            PluginRegistry.Kind kind = PluginRegistry.type(target.type()).kind();
-            double weight = 1;
-            if (r.isObject() && r.has("weight")) {
-              if (!r.get("weight").isNumber() || !(r.get("weight").asDouble() > 0)) {
-                problems.add(new PolicyException.Problem(rpath + ".weight", "must be > 0"));
-              } else if (kind != PluginRegistry.Kind.SCORER) {
-                problems.add(
-                    new PolicyException.Problem(
-                        rpath + ".weight",
-                        "only scorers take a weight ('"
-                            + ref
-                            + "' is a "
-                            + kind.name().toLowerCase(java.util.Locale.ROOT)
-                            + ")"));
-              } else {
-                weight = r.get("weight").asDouble();
-              }
-            }
-            if (kind == PluginRegistry.Kind.PICKER) pickers++;
-            refs.add(new PolicySpec.PluginRef(ref, weight));
-          }
-          if (pickers != 1)
-            problems.add(
-                new PolicyException.Problem(
-                    path + ".plugins",
-                    "must reference exactly one picker (found " + pickers + ")"));
-        }
-        profiles.add(new PolicySpec.ProfileSpec(pname, refs));
-      }
-      if (profiles.stream().noneMatch(p -> p.name().equals("default"))) {
-        problems.add(
-            new PolicyException.Problem("profiles", "must include a profile named 'default'"));
-      }
+          });
     }
     if (!problems.isEmpty()) throw new PolicyException(source, problems);
-    return new PolicySpec(name, description, plugins, profiles);
+    return new PolicySpec(name, description, plugins, profile);
   }
 
-  private static void unknownKeys(
-      JsonNode node, String path, Set<String> allowed, List<PolicyException.Problem> problems) {
-    for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
-      String k = it.next();
-      if (!allowed.contains(k)) {
+  private static PolicySpec.ProfileSpec profile(
+      ConfigNode p, Map<String, PolicySpec.PluginSpec> plugins, List<ConfigProblem> problems) {
+    List<PolicySpec.PluginRef> refs = new ArrayList<>();
+    List<ConfigNode> rs = p.list("plugins", true);
+    if (p.has("plugins") && rs.isEmpty()) p.problem("plugins", "must list {ref, weight} entries");
+    int pickers = 0;
+    PolicySpec.PluginSpec picker = null;
+    List<ConfigNode> scorerNodes = new ArrayList<>();
+    List<String> scorerNames = new ArrayList<>();
+    Set<String> seen = new HashSet<>();
+    for (ConfigNode r : rs) {
+      String ref;
+      if (r.isText()) {
+        ref = r.text();
+      } else {
+        r.allowOnly("ref", "weight");
+        ref = r.string("ref", null, true);
+      }
+      if (ref == null) continue;
+      PolicySpec.PluginSpec target = plugins.get(ref);
+      if (target == null) {
         problems.add(
-            new PolicyException.Problem(
-                path + "." + k,
-                "unknown key (allowed: "
-                    + String.join(", ", new java.util.TreeSet<>(allowed))
+            new ConfigProblem(
+                r.isText() ? r.path() : r.path() + ".ref",
+                "no plugin named '"
+                    + ref
+                    + "' (defined: "
+                    + String.join(", ", plugins.keySet())
                     + ")"));
+        continue;
+      }
+      if (!seen.add(ref)) {
+        r.problem("plugin '" + ref + "' is already in this profile");
+        continue;
+      }
+      PluginType.Kind kind = target.type().kind();
+      double weight = 1;
+      if (r.has("weight")) {
+        if (kind != PluginType.Kind.SCORER) {
+          r.problem(
+              "weight", "only scorers take a weight ('" + ref + "' is a " + kind.wireName() + ")");
+        } else {
+          weight = r.positive("weight", 1);
+        }
+      }
+      if (kind == PluginType.Kind.PICKER) {
+        pickers++;
+        picker = target;
+      }
+      if (kind == PluginType.Kind.SCORER) {
+        scorerNodes.add(r);
+        scorerNames.add(ref);
+      }
+      refs.add(new PolicySpec.PluginRef(ref, weight));
+    }
+    if (!rs.isEmpty() && pickers != 1) {
+      p.problem("plugins", "must reference exactly one picker (found " + pickers + ")");
+    }
+    if (pickers == 1 && !picker.type().readsScores()) {
+      for (int i = 0; i < scorerNodes.size(); i++) {
+        scorerNodes
+            .get(i)
+            .problem(
+                "scorer '"
+                    + scorerNames.get(i)
+                    + "' would be ignored: '"
+                    + picker.type().name()
+                    + "' ranks endpoints by itself and reads no scores (combine scorers with"
+                    + " max-score-picker or softmax-picker)");
       }
     }
+    return new PolicySpec.ProfileSpec("default", refs);
   }
 
   /** Builds the router of the spec's {@code default} profile; plugin state starts fresh. */
-  public static Router compile(PolicySpec spec, RoutingContext context) throws PolicyException {
-    PolicySpec.ProfileSpec profile =
-        spec.profiles().stream()
-            .filter(p -> p.name().equals("default"))
-            .findFirst()
-            .orElseThrow(
-                () ->
-                    new PolicyException(
-                        spec.name(),
-                        List.of(new PolicyException.Problem("profiles", "no 'default' profile"))));
+  public static Router compile(PolicySpec spec, RoutingContext context) {
     List<Filter> filters = new ArrayList<>();
     List<String> filterNames = new ArrayList<>();
     List<Scorer> scorers = new ArrayList<>();
     List<Double> weights = new ArrayList<>();
     List<DispatchAware> listeners = new ArrayList<>();
     Picker picker = null;
-    for (PolicySpec.PluginRef ref : profile.plugins()) {
+    for (PolicySpec.PluginRef ref : spec.profile().plugins()) {
       PolicySpec.PluginSpec p = spec.plugins().get(ref.ref());
-      PluginRegistry.Type t = PluginRegistry.type(p.type());
-      Object plugin = t.build().apply(p.parameters());
-      if (plugin instanceof DispatchAware d) listeners.add(d);
+      PluginType<?, ?> t = p.type();
+      Object plugin;
       switch (t.kind()) {
         case FILTER -> {
-          filters.add((Filter) plugin);
+          Filter f = t.create(Filter.class, p.parameters());
+          filters.add(f);
           filterNames.add(p.name());
+          plugin = f;
         }
         case SCORER -> {
-          scorers.add((Scorer) plugin);
+          Scorer s = t.create(Scorer.class, p.parameters());
+          scorers.add(s);
           weights.add(ref.weight());
+          plugin = s;
         }
-        case PICKER -> picker = (Picker) plugin;
+        default -> {
+          picker = t.create(Picker.class, p.parameters());
+          plugin = picker;
+        }
       }
+      if (plugin instanceof DispatchAware d) listeners.add(d);
     }
     return new CompiledPolicy(
         spec.name(), context, filters, filterNames, scorers, weights, picker, listeners);

@@ -12,24 +12,25 @@ import java.util.Map;
  * plugins:
  *   - {type: healthy-filter}
  *   - {name: prefix, type: prefix-affinity-scorer}
- *   - {type: cache-aware-picker, parameters: {pressureWeight: 0.5}}
+ *   - {type: queue-scorer, parameters: {maxSignalAge: 5s}}
+ *   - {type: max-score-picker}
  * profiles:
  *   - name: default
- *     plugins: [{ref: healthy-filter}, {ref: prefix, weight: 3}, {ref: cache-aware-picker}]
+ *     plugins: [{ref: healthy-filter}, {ref: prefix, weight: 3}, {ref: queue-scorer}, {ref: max-score-picker}]
  * </pre>
  *
  * @param name the policy's name (metric tag, logs)
  * @param description free text
  * @param plugins plugin instances by name (a plugin's name defaults to its type)
- * @param profiles the profiles; {@code default} serves ordinary requests
+ * @param profile the {@code default} profile: the one that routes every request
  */
 public record PolicySpec(
-    String name, String description, Map<String, PluginSpec> plugins, List<ProfileSpec> profiles) {
+    String name, String description, Map<String, PluginSpec> plugins, ProfileSpec profile) {
 
-  /** A plugin instance: its type and its decoded, typed parameters. */
-  public record PluginSpec(String name, String type, Object parameters) {}
+  /** A plugin instance: its type and its decoded parameter record. */
+  public record PluginSpec(String name, PluginType<?, ?> type, Record parameters) {}
 
-  /** Plugin references in order, each with a weight (used by scorers). */
+  /** Plugin references in order, each with a weight (scorers only; 1 for the others). */
   public record ProfileSpec(String name, List<PluginRef> plugins) {}
 
   public record PluginRef(String ref, double weight) {}

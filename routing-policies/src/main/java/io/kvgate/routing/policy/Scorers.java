@@ -61,7 +61,10 @@ final class Scorers {
    * {@code queue-scorer}: the engine's waiting requests from its last fresh scrape; when the scrape
    * is older than {@code maxSignalAge}, kvgate's own in-flight count stands in.
    */
-  record QueueScorer(Duration maxSignalAge) implements Scorer {
+  record QueueScorer(@Param(doc = "engine signals older than this are stale") Duration maxSignalAge)
+      implements Scorer {
+    static final QueueScorer DEFAULTS = new QueueScorer(Duration.ofSeconds(5));
+
     @Override
     public void score(Candidates c, double[] out) {
       double[] v = new double[c.size()];
@@ -75,7 +78,11 @@ final class Scorers {
   }
 
   /** {@code kv-cache-scorer}: 1 − the engine's KV usage (0.5 when the scrape is stale). */
-  record KvCacheScorer(Duration maxSignalAge) implements Scorer {
+  record KvCacheScorer(
+      @Param(doc = "engine signals older than this are stale") Duration maxSignalAge)
+      implements Scorer {
+    static final KvCacheScorer DEFAULTS = new KvCacheScorer(Duration.ofSeconds(5));
+
     @Override
     public void score(Candidates c, double[] out) {
       for (int i = 0; i < c.size(); i++) {

@@ -23,31 +23,53 @@ import java.time.Duration;
  * </ol>
  *
  * <p>Faithful in its decisions, not its data structure: the per-worker trees are a private {@link
- * LruPrefixIndex} over the request's chained blocks of {@code blockSize} characters (SGLang matches
- * characters; a block-granular match differs by less than one block), with capacity {@code
- * maxTreeSize} characters per worker, LRU by block. It learns only from its own dispatches, like
- * SGLang's router, and never from the gateway's shared index.
+ * LruPrefixIndex} over the request's chained blocks (SGLang matches characters; a block-granular
+ * match differs by less than one block), with capacity {@code maxTreeSize} characters per worker
+ * (divided by the gateway's block size in characters, known from the first request), LRU by block.
+ * It learns only from its own dispatches, like SGLang's router, and never from the gateway's shared
+ * index.
  */
 final class SglangCacheAwarePicker implements Picker, DispatchAware {
 
-  private final double cacheThreshold;
-  private final double balanceAbsThreshold;
-  private final double balanceRelThreshold;
-  private final LruPrefixIndex trees;
+  /**
+   * The parameters, named and defaulted as in SGLang's {@code CacheAwareConfig}.
+   *
+   * @param maxTreeSize characters per worker tree
+   */
+  record Params(
+      @Param(doc = "smallest match rate (matched / prompt) that routes by cache", min = 0, max = 1)
+          double cacheThreshold,
+      @Param(doc = "imbalance when max − min in-flight exceeds this ...", min = 0, max = 1e9)
+          double balanceAbsThreshold,
+      @Param(doc = "... and max exceeds this × min: then least-loaded wins", min = 1, max = 1e9)
+          double balanceRelThreshold,
+      @Param(doc = "characters each worker's approximate tree holds (LRU)", min = 1, max = 1e12)
+          long maxTreeSize) {
+    static final Params DEFAULTS = new Params(0.5, 32, 1.0001, 1L << 26);
+  }
 
-  SglangCacheAwarePicker(
-      double cacheThreshold,
-      double balanceAbsThreshold,
-      double balanceRelThreshold,
-      long maxTreeSizeBlocks) {
-    this.cacheThreshold = cacheThreshold;
-    this.balanceAbsThreshold = balanceAbsThreshold;
-    this.balanceRelThreshold = balanceRelThreshold;
-    this.trees =
-        new LruPrefixIndex(
-            LruPrefixIndex.Settings.defaults()
-                .withDefaultCapacityBlocks(maxTreeSizeBlocks)
-                .withTtl(Duration.ofDays(19)));
+  private final Params params;
+  private volatile LruPrefixIndex trees;
+
+  SglangCacheAwarePicker(Params params) {
+    this.params = params;
+  }
+
+  /** The trees, sized on first use from the chain's block size (characters per block). */
+  private LruPrefixIndex trees(RoutingRequest request) {
+    LruPrefixIndex t = trees;
+    if (t != null) return t;
+    synchronized (this) {
+      if (trees == null) {
+        long blocks = Math.max(1, params.maxTreeSize() / Math.max(1, request.chain().blockSize()));
+        trees =
+            new LruPrefixIndex(
+                LruPrefixIndex.Settings.defaults()
+                    .withDefaultCapacityBlocks(blocks)
+                    .withTtl(Duration.ofDays(19)));
+      }
+      return trees;
+    }
   }
 
   @Override
@@ -66,9 +88,10 @@ final class SglangCacheAwarePicker implements Picker, DispatchAware {
     for (int i = 0; i < n; i++) keys[i] = -loads[i];
     Order.jitter(keys, n, c.context().random());
     Order.descending(keys, order, n);
-    boolean imbalanced = max - min > balanceAbsThreshold && max > balanceRelThreshold * min;
+    boolean imbalanced =
+        max - min > params.balanceAbsThreshold() && max > params.balanceRelThreshold() * min;
     if (imbalanced || !c.request().keyed()) return;
-    PrefixMatch m = trees.match(c.request().chain(), c.nowNanos());
+    PrefixMatch m = trees(c.request()).match(c.request().chain(), c.nowNanos());
     int best = -1;
     int bestMatched = -1;
     for (int i = 0; i < n; i++) {
@@ -80,10 +103,10 @@ final class SglangCacheAwarePicker implements Picker, DispatchAware {
     }
     double rate = m.promptBlocks() == 0 ? 0 : (double) bestMatched / m.promptBlocks();
     int first = best;
-    if (rate <= cacheThreshold) {
+    if (rate <= params.cacheThreshold()) {
       long smallest = Long.MAX_VALUE;
       for (int i = 0; i < n; i++) {
-        long held = trees.heldBlocks(c.get(i).slot());
+        long held = trees(c.request()).heldBlocks(c.get(i).slot());
         if (held < smallest) {
           smallest = held;
           first = i;
@@ -98,6 +121,6 @@ final class SglangCacheAwarePicker implements Picker, DispatchAware {
 
   @Override
   public void onDispatched(RoutingRequest request, EndpointState endpoint, long nowNanos) {
-    if (request.keyed()) trees.recordRouted(endpoint.slot(), request.chain(), nowNanos);
+    if (request.keyed()) trees(request).recordRouted(endpoint.slot(), request.chain(), nowNanos);
   }
 }

@@ -277,14 +277,13 @@ final class BlockHolders {
    * also holds block {@code k - 1}.
    *
    * <p>Why that holds. A chain hash covers all its parents, so a block is only ever written
-   * together with its whole prefix ({@link LruPrefixIndex#recordRouted} and {@link
-   * LruPrefixIndex#blocksStored} touch a chain last to first), which leaves each parent at least as
-   * recent as any of its children: LRU eviction, capacity trimming and TTL expiry all take a child
-   * before its parent. Engines evict the same way (vLLM frees a request's blocks tail first;
-   * SGLang's radix tree evicts leaves). Only an explicit removal of an inner block ({@link
-   * LruPrefixIndex#blocksRemoved}) while its descendants stay can break it; then this walk may
-   * report that slot's match as longer than it is, until the descendants go too. Use {@link #walk}
-   * where that matters ({@link LruPrefixIndex.Settings#exactMatch()}).
+   * together with its whole prefix ({@link LruPrefixIndex#recordRouted} touches a chain last to
+   * first), which leaves each parent at least as recent as any of its children: LRU eviction,
+   * capacity trimming and TTL expiry all take a child before its parent. Engines evict the same way
+   * (vLLM frees a request's blocks tail first; SGLang's radix tree evicts leaves). Only an explicit
+   * removal of an inner block while its descendants stay could break it, and the index has no such
+   * write; {@link #walk} ({@link LruPrefixIndex.Settings#exactMatch()}) is the reference the
+   * property tests hold this to.
    *
    * <p>Algorithm. Keep the alive set (slots that held every block so far) and the last position
    * {@code good} known to be held by all of them. Gallop: probe {@code good + 1, + 2, + 4, ...}

@@ -11,14 +11,12 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *
  * <p>Why this shape. An engine (vLLM, SGLang) caches fixed-size blocks of a prompt, keyed by the
  * chain hash, and evicts least recently used blocks when its KV memory is full. kvgate predicts
- * that cache in two ways that write the same structure: approximately, from its own routing ({@link
- * #recordRouted}: the endpoint will hold every block of a chain it was sent), and precisely, from
- * engine KV events ({@link #blocksStored}, {@link #blocksRemoved}, {@link #endpointCleared}). The
- * capacity model ({@link #setCapacityBlocks}) and the TTL make the approximate feed forget what the
- * engine has probably evicted; the gateway can tune capacities at runtime, e.g. from {@code
- * vllm:kv_cache_usage_perc}. Per-endpoint statistics ({@link #heldBlocks}, {@link #capacityBlocks},
- * {@link #recentInsertedBlocks}) let a policy send cache misses where they evict least, so that N
- * small replica caches behave like one pooled cache.
+ * that cache from its own routing ({@link #recordRouted}: the endpoint will hold every block of a
+ * chain it was sent). The capacity model ({@link #setCapacityBlocks}) and the TTL make the
+ * approximate feed forget what the engine has probably evicted; the gateway can tune capacities at
+ * runtime, e.g. from {@code vllm:kv_cache_usage_perc}. Per-endpoint statistics ({@link
+ * #heldBlocks}, {@link #capacityBlocks}, {@link #recentInsertedBlocks}) let a policy send cache
+ * misses where they evict least, so that N small replica caches behave like one pooled cache.
  *
  * <p>Structure. Two views, kept in step under one lock per endpoint:
  *
@@ -45,15 +43,16 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * ahead until the set shrinks and bisects back to where it did: about 2 log2(blocks) probes per
  * distinct match length, 22 for a 2,048-block prompt held by one set of endpoints, instead of one
  * probe per block. With {@link Settings#exactMatch()} it visits every block instead (O(prompt
- * blocks + endpoints), stopping at the first block no endpoint holds), which stays exact if KV
- * events remove inner blocks of a chain. TTL is then applied per endpoint that matched anything: if
- * that endpoint's least recently used block is still fresh nothing can be expired (LRU order is
- * touch order), otherwise a binary search over the matched prefix finds the first expired block.
+ * blocks + endpoints), stopping at the first block no endpoint holds): the same result, the
+ * reference the property tests and the benchmarks compare galloping with. TTL is then applied per
+ * endpoint that matched anything: if that endpoint's least recently used block is still fresh
+ * nothing can be expired (LRU order is touch order), otherwise a binary search over the matched
+ * prefix finds the first expired block.
  *
- * <p>Writes. {@link #recordRouted} and {@link #blocksStored} touch a chain's blocks last to first,
- * so the chain's head is the most recent and the LRU evicts a prefix from its tail, as engines do.
- * A write first sweeps the endpoint's expired tail, then per block either moves it to the head
- * (O(1)) or inserts it, evicting the tail if full; inserts and evictions update the holder sets.
+ * <p>Writes. {@link #recordRouted} touches a chain's blocks last to first, so the chain's head is
+ * the most recent and the LRU evicts a prefix from its tail, as engines do. A write first sweeps
+ * the endpoint's expired tail, then per block either moves it to the head (O(1)) or inserts it,
+ * evicting the tail if full; inserts and evictions update the holder sets.
  *
  * <p>Concurrency. Writes for one endpoint serialize on that endpoint's write lock; writes for
  * different endpoints run in parallel and meet only on the holder segments, each locked once per
@@ -78,10 +77,9 @@ public final class LruPrefixIndex implements PrefixIndex {
    *     and under 20 days
    * @param insertionHalfLife half-life of {@link #recentInsertedBlocks}; must be positive
    * @param segments lock stripes of the shared holder table, a power of two
-   * @param exactMatch match by visiting every block (exact even when an engine's KV events remove
-   *     an inner block of a cached chain) instead of galloping (O(log blocks) probes, exact when
-   *     every endpoint's cached set is prefix-closed, as it is for kvgate's own feed and for
-   *     engines that evict leaves first); see {@link #match}
+   * @param exactMatch match by visiting every block instead of galloping (O(log blocks) probes,
+   *     exact because every endpoint's cached set is prefix-closed); the reference for tests and
+   *     benchmarks; see {@link #match}
    */
   public record Settings(
       long defaultCapacityBlocks,
@@ -215,52 +213,6 @@ public final class LruPrefixIndex implements PrefixIndex {
    * <p>Block hashes are chain hashes, which already cover their parent, so {@code parentHash} is
    * not needed to key them.
    */
-  @Override
-  public void blocksStored(int slot, long parentHash, long[] blockHashes, long nowNanos) {
-    SlotCache c = slotCache(slot);
-    int now = SlotCache.units(nowNanos);
-    int inserted = 0;
-    long stamp = c.lock.writeLock();
-    try {
-      c.beginBatch();
-      try {
-        c.sweep(now, ttlUnits);
-        for (int i = blockHashes.length - 1; i >= 0; i--) {
-          if (c.touch(BlockHolders.key(blockHashes[i]), now)) inserted++;
-        }
-      } finally {
-        c.endBatch();
-      }
-      c.addPressure(inserted, nowNanos, halfLifeNanos);
-    } finally {
-      c.lock.unlockWrite(stamp);
-    }
-  }
-
-  @Override
-  public void blocksRemoved(int slot, long[] blockHashes) {
-    SlotCache c = existing(slot);
-    if (c == null) return;
-    long stamp = c.lock.writeLock();
-    try {
-      for (long h : blockHashes) c.remove(BlockHolders.key(h));
-    } finally {
-      c.lock.unlockWrite(stamp);
-    }
-  }
-
-  @Override
-  public void endpointCleared(int slot) {
-    SlotCache c = existing(slot);
-    if (c == null) return;
-    long stamp = c.lock.writeLock();
-    try {
-      c.clear();
-    } finally {
-      c.lock.unlockWrite(stamp);
-    }
-  }
-
   /**
    * {@inheritDoc}
    *

@@ -4,10 +4,9 @@ package io.kvgate.routing.prefix;
  * Which endpoints probably hold which block chains, for one model. Endpoints are named by their
  * dense {@code slot} ({@link io.kvgate.routing.EndpointState#slot()}).
  *
- * <p>Two feeds write the same structure: the approximate one ({@link #recordRouted}: kvgate sent
- * this chain to that endpoint, so the endpoint will hold its blocks) and the precise one (engine KV
- * events: {@link #blocksStored}, {@link #blocksRemoved}, {@link #endpointCleared}). Lookups cost
- * O(blocks of the prompt), independent of the number of endpoints.
+ * <p>It is written from kvgate's own routing ({@link #recordRouted}: kvgate sent this chain to that
+ * endpoint, so the endpoint will hold its blocks). Lookups cost O(blocks of the prompt),
+ * independent of the number of endpoints.
  *
  * <p>Per-endpoint statistics ({@link #heldBlocks}, {@link #capacityBlocks}, {@link
  * #recentInsertedBlocks}) let policies spread cache pressure: a request that hits nowhere is best
@@ -31,18 +30,6 @@ public interface PrefixIndex {
    * Approximate feed: {@code chain} was dispatched to {@code slot}; it will hold all its blocks.
    */
   void recordRouted(int slot, BlockChain chain, long nowNanos);
-
-  /**
-   * Precise feed: the engine at {@code slot} stored these consecutive blocks after {@code
-   * parentHash} (0 for a root), in prompt order.
-   */
-  void blocksStored(int slot, long parentHash, long[] blockHashes, long nowNanos);
-
-  /** Precise feed: the engine at {@code slot} evicted these blocks. */
-  void blocksRemoved(int slot, long[] blockHashes);
-
-  /** The endpoint's cache was cleared, or the endpoint left the fleet. */
-  void endpointCleared(int slot);
 
   /**
    * Sets how many blocks the endpoint at {@code slot} can cache (its KV capacity, in blocks of this

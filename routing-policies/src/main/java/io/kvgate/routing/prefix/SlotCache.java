@@ -230,12 +230,6 @@ final class SlotCache {
     pressureAsOfNanos = Math.max(nowNanos, pressureAsOfNanos);
   }
 
-  /** Removes {@code key} if held. */
-  void remove(long key) {
-    int i = find(keys, key);
-    if (i >= 0) removeAt(i);
-  }
-
   /** Removes expired blocks from the tail. */
   void sweep(int nowUnits, int ttlUnits) {
     while (tail != NIL && expired(touch[tail], nowUnits, ttlUnits)) removeAt(tail);
@@ -250,18 +244,6 @@ final class SlotCache {
             Math.min(
                 Integer.MAX_VALUE - 8, Math.max(MIN_LENGTH, (long) Math.ceil(size / MAX_LOAD) + 1));
     if (keys.length > 2 * needed) resize(needed);
-  }
-
-  /** Forgets every block. */
-  void clear() {
-    for (int i = tail; i != NIL; i = prev[i]) holders.remove(keys[i], slot);
-    keys = new long[MIN_LENGTH];
-    touch = new int[MIN_LENGTH];
-    prev = new int[MIN_LENGTH];
-    next = new int[MIN_LENGTH];
-    head = NIL;
-    tail = NIL;
-    size = 0;
   }
 
   /** Block keys from most to least recently used (for tests and diagnostics). */

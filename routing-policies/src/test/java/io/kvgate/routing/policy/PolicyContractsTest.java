@@ -53,21 +53,6 @@ class PolicyContractsTest {
     }
 
     @Override
-    public void blocksStored(int slot, long parentHash, long[] blockHashes, long nowNanos) {
-      delegate.blocksStored(slot, parentHash, blockHashes, nowNanos);
-    }
-
-    @Override
-    public void blocksRemoved(int slot, long[] blockHashes) {
-      delegate.blocksRemoved(slot, blockHashes);
-    }
-
-    @Override
-    public void endpointCleared(int slot) {
-      delegate.endpointCleared(slot);
-    }
-
-    @Override
     public void setCapacityBlocks(int slot, long capacityBlocks) {
       delegate.setCapacityBlocks(slot, capacityBlocks);
     }
@@ -145,13 +130,13 @@ class PolicyContractsTest {
     Router r =
         compile(
             """
-        plugins: [{type: prefix-affinity-scorer}, {type: pending-prefill-scorer}, {type: dynamo-kv-picker}]
-        profiles: [{name: default, plugins: [{ref: prefix-affinity-scorer, weight: 2}, pending-prefill-scorer, dynamo-kv-picker]}]
+        plugins: [{type: prefix-affinity-scorer}, {name: prefix2, type: prefix-affinity-scorer}, {type: max-score-picker}]
+        profiles: [{name: default, plugins: [{ref: prefix-affinity-scorer, weight: 2}, prefix2, max-score-picker]}]
         """,
             ctx);
     RoutingRequest a = request(LONG_PROMPT, null, null);
     Decision d = r.route(a, fleet, NOW);
-    assertEquals(1, index.matches.get(), "one lookup shared by the scorer and the picker");
+    assertEquals(1, index.matches.get(), "one lookup shared by both scorers");
     r.onDispatched(a, d.first().endpoint(), NOW);
     assertEquals(1, index.routed.get());
     assertEquals(a.chain().length(), index.heldBlocks(d.first().endpoint().slot()));
@@ -326,7 +311,7 @@ class PolicyContractsTest {
         name: 5
         plugins:
           - {type: softmax-picker, parameters: {temperature: hot}}
-          - {type: role-filter, parameters: {role: sideways}}
+          - {type: bounded-load-hash-picker, parameters: {c: 0.5}}
           - {type: queue-scorer, parameters: {maxSignalAge: 5}}
           - {type: label-tier-filter}
           - {type: kv-cache-scorer, parameters: [1, 2]}
@@ -335,9 +320,11 @@ class PolicyContractsTest {
           - {type: healthy-filter, parameters: {strict: true}}
           - {name: in-flight-scorer, type: pending-prefill-scorer}
         profiles:
-          - name: fast
+          - name: default
             colour: red
             plugins: [{ref: healthy-filter, weight: 2}, {ref: queue-scorer, wieght: 3}, {ref: softmax-picker}]
+          - name: fast
+            plugins: [{ref: softmax-picker}]
         """;
     PolicyException e = assertThrows(PolicyException.class, () -> Policies.parse(yaml, "bad.yaml"));
     List<String> p = e.problems().stream().map(Object::toString).toList();
@@ -345,19 +332,21 @@ class PolicyContractsTest {
         List.of(
             "name: must be a string",
             "plugins[0].parameters.temperature: must be a number",
-            "plugins[1].parameters.role: must be one of both, prefill, decode",
+            "plugins[1].parameters.c: must be between 1 and 100 (got 0.5)",
             "plugins[2].parameters.maxSignalAge: must be a duration",
             "plugins[3].parameters.label: is required",
-            "plugins[3].parameters.tiers: must be a non-empty list of strings",
+            "plugins[3].parameters.tiers: is required",
             "plugins[4].parameters: must be a mapping",
             "plugins[5].type: is required (known: ",
             "plugins[6].params: unknown key",
-            "plugins[7].parameters.strict: unknown parameter (this plugin takes none)",
+            "plugins[7].parameters.strict: unknown key (none allowed here)",
             "plugins[8].name: duplicate plugin name 'in-flight-scorer'",
             "profiles[0].colour: unknown key (allowed: name, plugins)",
             "profiles[0].plugins[0].weight: only scorers take a weight ('healthy-filter' is a filter)",
             "profiles[0].plugins[1].wieght: unknown key (allowed: ref, weight)",
-            "profiles: must include a profile named 'default'")) {
+            "profiles[1].name: unknown profile 'fast': 'default' is the one profile that routes",
+            "plugins[1]: plugin 'bounded-load-hash-picker' is defined but the 'default' profile"
+                + " does not use it")) {
       assertTrue(
           p.stream().anyMatch(s -> s.startsWith(expected)), "missing '" + expected + "' in " + p);
     }

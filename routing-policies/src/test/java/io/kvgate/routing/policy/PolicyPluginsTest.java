@@ -44,7 +44,7 @@ class PolicyPluginsTest {
 
   static RoutingRequest request(String prompt, String session, String adapter) {
     BlockChain chain = HASHER.hash(BlockHasher.seed("m", adapter, null), prompt);
-    return new RoutingRequest("m", adapter, session, chain, prompt.length() / 4, 0, true);
+    return new RoutingRequest("m", adapter, session, chain, prompt.length() / 4, true);
   }
 
   static RoutingContext context() {
@@ -122,14 +122,20 @@ class PolicyPluginsTest {
             .anyMatch(s -> s.startsWith("plugins[2].parameters.temperature: must be between")),
         p.toString());
     assertTrue(
-        p.stream().anyMatch(s -> s.startsWith("plugins[2].parameters.extra: unknown parameter")),
+        p.stream()
+            .anyMatch(
+                s ->
+                    s.startsWith(
+                        "plugins[2].parameters.extra: unknown key (allowed: temperature)")),
         p.toString());
     assertTrue(
         p.stream()
             .anyMatch(s -> s.startsWith("profiles[0].plugins[1].ref: no plugin named 'missing'")),
         p.toString());
     assertTrue(
-        p.stream().anyMatch(s -> s.startsWith("profiles[0].plugins[2].weight: must be > 0")),
+        p.stream()
+            .anyMatch(
+                s -> s.startsWith("profiles[0].plugins[2].weight: only scorers take a weight")),
         p.toString());
     assertTrue(
         p.stream()
@@ -166,8 +172,8 @@ class PolicyPluginsTest {
   @Test
   void filters() throws Exception {
     List<EndpointState> fleet = fleet(4);
+    fleet.get(2).setHealthy(false);
     fleet.get(3).setHealthy(false);
-    fleet.get(2).setDraining(true);
     Router healthy =
         compile(
             "plugins: [{type: healthy-filter}, {type: round-robin-picker}]\nprofiles: [{name: default, plugins: [healthy-filter, round-robin-picker]}]",
@@ -179,14 +185,6 @@ class PolicyPluginsTest {
         healthy.route(request("a", null, null), fleet.subList(2, 4), NOW).reason());
 
     List<EndpointState> all = fleet(4);
-    Router role =
-        compile(
-            "plugins: [{type: role-filter, parameters: {role: decode}}, {type: round-robin-picker}]\nprofiles: [{name: default, plugins: [role-filter, round-robin-picker]}]",
-            context());
-    assertFalse(
-        ids(role.route(request("a", null, null), all, NOW)).contains("e0"),
-        "a prefill-only endpoint cannot decode");
-
     Router lora =
         compile(
             "plugins: [{type: lora-filter}, {type: round-robin-picker}]\nprofiles: [{name: default, plugins: [lora-filter, round-robin-picker]}]",

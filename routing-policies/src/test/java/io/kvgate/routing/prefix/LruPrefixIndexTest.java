@@ -85,7 +85,7 @@ class LruPrefixIndexTest {
     assertEquals(
         300, index.distinctBlocks(), "holders mirror exactly what the endpoints' caches hold");
     assertEquals(350, index.size());
-    index.endpointCleared(0);
+    index.setCapacityBlocks(0, 0);
     assertEquals(50, index.distinctBlocks());
   }
 
@@ -138,32 +138,13 @@ class LruPrefixIndexTest {
   }
 
   @Test
-  void blocksRemovedShortensMatchesAndClearForgetsTheEndpoint() {
-    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
-    index.blocksStored(3, 0, new long[] {1, 2, 3, 4, 5}, T0);
-    index.blocksStored(4, 0, new long[] {1, 2, 3}, T0);
-    assertEquals(5, index.match(run(1, 5), T0).matched(3));
-    index.blocksRemoved(3, new long[] {4, 5});
-    assertEquals(3, index.match(run(1, 5), T0).matched(3));
-    index.blocksRemoved(3, new long[] {2});
-    assertEquals(1, index.match(run(1, 5), T0).matched(3));
-    assertEquals(3, index.match(run(1, 5), T0).matched(4), "other endpoints unaffected");
-    index.endpointCleared(4);
-    assertEquals(0, index.match(run(1, 5), T0).matched(4));
-    assertEquals(0, index.heldBlocks(4));
-    assertEquals(2, index.size());
-    index.blocksRemoved(9, new long[] {1});
-    index.endpointCleared(9);
-  }
-
-  @Test
   void manyHoldersOfOneBlockSpillAndShrinkBack() {
     LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
     BlockChain system = run(500, 8);
     for (int s = 0; s < LruPrefixIndex.MAX_SLOTS; s++) index.recordRouted(s, system, T0);
     PrefixMatch all = index.match(system, T0);
     for (int s = 0; s < LruPrefixIndex.MAX_SLOTS; s++) assertEquals(8, all.matched(s));
-    for (int s = 0; s < LruPrefixIndex.MAX_SLOTS - 3; s++) index.endpointCleared(s);
+    for (int s = 0; s < LruPrefixIndex.MAX_SLOTS - 3; s++) index.setCapacityBlocks(s, 0);
     PrefixMatch few = index.match(system, T0);
     assertEquals(0, few.matched(100));
     assertEquals(8, few.matched(253));
@@ -177,8 +158,8 @@ class LruPrefixIndexTest {
     LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
     index.recordRouted(0, chain(0, 7), T0);
     assertEquals(2, index.match(chain(0, 7), T0).matched(0));
-    index.blocksRemoved(0, new long[] {0});
-    assertEquals(0, index.match(chain(0, 7), T0).matched(0));
+    assertEquals(1, index.match(chain(0, 8), T0).matched(0));
+    assertEquals(0, index.match(chain(0, 7), T0).matched(1));
   }
 
   @Test
@@ -202,7 +183,7 @@ class LruPrefixIndexTest {
     long full = index.estimatedBytes();
     assertTrue(full > empty + 50_000 * 30L, "full " + full);
     assertTrue(full < 50_000 * 80L, "full " + full);
-    index.endpointCleared(0);
+    index.setCapacityBlocks(0, 0);
     assertTrue(index.estimatedBytes() < full / 10);
   }
 

@@ -48,54 +48,29 @@ class PrefixIndexPropertiesTest {
     return new BlockChain(h, 16, length * 16L);
   }
 
-  sealed interface Op permits Route, Store, Remove, Clear, Capacity, Advance {}
+  sealed interface Op permits Route, Capacity, Advance {}
 
   record Route(int slot, int chain, int length) implements Op {}
-
-  record Store(int slot, int chain, int length) implements Op {}
-
-  record Remove(int slot, int chain, int from, int to) implements Op {}
-
-  record Clear(int slot) implements Op {}
 
   record Capacity(int slot, int blocks) implements Op {}
 
   record Advance(int seconds) implements Op {}
 
   /**
-   * A random operation sequence of up to 60 steps, with the frequencies route 6, store 2, remove 2,
-   * clear 1, capacity 2, advance 3 (of 16). Drawn from one seeded generator, so a failing case is
-   * reproduced by its seed.
+   * A random operation sequence of up to 60 steps, with the frequencies route 6, capacity 2,
+   * advance 3 (of 11). Drawn from one seeded generator, so a failing case is reproduced by its
+   * seed.
    */
   static List<Op> operations(SplittableRandom r) {
-    return operations(r, false);
-  }
-
-  /**
-   * As {@link #operations(SplittableRandom)}; with {@code leafRemovals}, every removal takes a
-   * chain's own blocks from some position to the chain's end (what engines evict: children before
-   * parents), so every slot's set stays prefix-closed, the galloping match's precondition.
-   */
-  static List<Op> operations(SplittableRandom r, boolean leafRemovals) {
     int n = r.nextInt(61);
     List<Op> ops = new ArrayList<>(n);
     for (int k = 0; k < n; k++) {
-      int kind = r.nextInt(16);
+      int kind = r.nextInt(11);
       int slot = r.nextInt(SLOTS);
       int chain = r.nextInt(CHAINS);
       int length = 1 + r.nextInt(CHAIN_BLOCKS);
       if (kind < 6) ops.add(new Route(slot, chain, length));
-      else if (kind < 8) ops.add(new Store(slot, chain, length));
-      else if (kind < 10) {
-        int other = 1 + r.nextInt(CHAIN_BLOCKS);
-        if (leafRemovals) {
-          int own = chain % 3 * 3;
-          ops.add(new Remove(slot, chain, own + r.nextInt(CHAIN_BLOCKS - own), CHAIN_BLOCKS));
-        } else {
-          ops.add(new Remove(slot, chain, Math.min(length, other) - 1, Math.max(length, other)));
-        }
-      } else if (kind < 11) ops.add(new Clear(slot));
-      else if (kind < 13) ops.add(new Capacity(slot, r.nextInt(31)));
+      else if (kind < 8) ops.add(new Capacity(slot, r.nextInt(31)));
       else ops.add(new Advance(r.nextInt(41)));
     }
     return ops;
@@ -103,13 +78,9 @@ class PrefixIndexPropertiesTest {
 
   /** Runs {@code property} on {@code tries} seeded cases; a failure names its seed. */
   static void forAll(int tries, long baseSeed, Consumer<List<Op>> property) {
-    forAll(tries, baseSeed, false, property);
-  }
-
-  static void forAll(int tries, long baseSeed, boolean leafRemovals, Consumer<List<Op>> property) {
     for (int t = 0; t < tries; t++) {
       long seed = baseSeed + t;
-      List<Op> ops = operations(new SplittableRandom(seed), leafRemovals);
+      List<Op> ops = operations(new SplittableRandom(seed));
       try {
         property.accept(ops);
       } catch (AssertionError e) {
@@ -119,33 +90,16 @@ class PrefixIndexPropertiesTest {
     }
   }
 
-  /** The exact walk agrees with the model under any removals, inner blocks included. */
+  /** The exact walk agrees with the model. */
   @Test
   void exactMatchAgreesWithReferenceLruModel() {
     forAll(400, 10_000, ops -> agreesWithModel(ops, true));
   }
 
-  /** The galloping match (the default) agrees with the model when engines evict leaves first. */
+  /** The galloping match (the default) agrees with the model. */
   @Test
   void gallopingMatchAgreesWithReferenceLruModel() {
-    forAll(400, 15_000, true, ops -> agreesWithModel(ops, false));
-  }
-
-  /**
-   * An inner block removed while its descendants stay is where the two differ: the exact walk stops
-   * at the hole, the galloping match (by design) may not.
-   */
-  @Test
-  void innerRemovalIsSeenByTheExactWalk() {
-    LruPrefixIndex exact =
-        new LruPrefixIndex(LruPrefixIndex.Settings.defaults().withExactMatch(true));
-    LruPrefixIndex gallop = new LruPrefixIndex(LruPrefixIndex.Settings.defaults());
-    for (LruPrefixIndex index : List.of(exact, gallop)) {
-      index.recordRouted(0, chain(0, CHAIN_BLOCKS), SECOND);
-      index.blocksRemoved(0, new long[] {block(0, 5)});
-    }
-    assertEquals(5, exact.match(chain(0, CHAIN_BLOCKS), SECOND).matched(0));
-    assertTrue(gallop.match(chain(0, CHAIN_BLOCKS), SECOND).matched(0) >= 5);
+    forAll(400, 15_000, ops -> agreesWithModel(ops, false));
   }
 
   @Test
@@ -172,18 +126,6 @@ class PrefixIndexPropertiesTest {
       if (op instanceof Route r) {
         index.recordRouted(r.slot(), chain(r.chain(), r.length()), now);
         model.write(r.slot(), chain(r.chain(), r.length()).toArray(), now);
-      } else if (op instanceof Store s) {
-        long[] blocks = chain(s.chain(), s.length()).toArray();
-        index.blocksStored(s.slot(), 0, blocks, now);
-        model.write(s.slot(), blocks, now);
-      } else if (op instanceof Remove r) {
-        long[] blocks = new long[r.to() - r.from()];
-        for (int i = 0; i < blocks.length; i++) blocks[i] = block(r.chain(), r.from() + i);
-        index.blocksRemoved(r.slot(), blocks);
-        model.remove(r.slot(), blocks);
-      } else if (op instanceof Clear c) {
-        index.endpointCleared(c.slot());
-        model.clear(c.slot());
       } else if (op instanceof Capacity c) {
         index.setCapacityBlocks(c.slot(), c.blocks());
         model.capacity(c.slot(), c.blocks());
@@ -258,10 +200,9 @@ class PrefixIndexPropertiesTest {
                     int slot = random.nextInt(12);
                     BlockChain c = chain(random.nextInt(40), 1 + random.nextInt(60));
                     switch (random.nextInt(10)) {
-                      case 0 -> index.blocksRemoved(slot, new long[] {c.hash(c.length() - 1)});
-                      case 1 -> index.setCapacityBlocks(slot, 50 + random.nextInt(400));
+                      case 0, 1 -> index.setCapacityBlocks(slot, 50 + random.nextInt(400));
                       case 2 -> {
-                        if (random.nextInt(20) == 0) index.endpointCleared(slot);
+                        if (random.nextInt(20) == 0) index.setCapacityBlocks(slot, 0);
                       }
                       case 3, 4, 5 -> {
                         PrefixMatch m = index.match(c, SECOND);
@@ -331,14 +272,6 @@ class PrefixIndexPropertiesTest {
         evictTo(lru, capacity(s) - 1);
         lru.put(blocks[i], now);
       }
-    }
-
-    void remove(int s, long[] blocks) {
-      for (long b : blocks) slot(s).remove(b);
-    }
-
-    void clear(int s) {
-      slot(s).clear();
     }
 
     void capacity(int s, int blocks) {

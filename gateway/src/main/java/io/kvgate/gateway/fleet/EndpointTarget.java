@@ -1,0 +1,94 @@
+package io.kvgate.gateway.fleet;
+
+import io.kvgate.gateway.config.GatewayConfig;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.ClientSSLOptions;
+import io.vertx.core.net.PemTrustOptions;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Where requests to one endpoint go: scheme, host, port, base path and, for https, how its
+ * certificate is trusted. The one place that turns an endpoint URL into request options; the proxy,
+ * the health checks, the metrics scrape and model discovery all ask it, so an https endpoint is
+ * reached the same way by each of them.
+ *
+ * <p>Built once per endpoint at start-up (reading the CA file, if any, there and then), immutable
+ * and cheap to use from any event loop.
+ */
+public final class EndpointTarget {
+
+  private final String host;
+  private final int port;
+  private final boolean ssl;
+  private final String basePath;
+  private final ClientSSLOptions sslOptions;
+
+  private EndpointTarget(
+      String host, int port, boolean ssl, String basePath, ClientSSLOptions sslOptions) {
+    this.host = host;
+    this.port = port;
+    this.ssl = ssl;
+    this.basePath = basePath;
+    this.sslOptions = sslOptions;
+  }
+
+  /**
+   * The target of an endpoint URL ({@code http} or {@code https}, port defaulted from the scheme,
+   * the path kept as a prefix of every request path).
+   *
+   * @param tls trust settings, used when the URL is https
+   * @throws UncheckedIOException if the CA file cannot be read
+   */
+  public static EndpointTarget of(URI url, GatewayConfig.UpstreamTls tls) {
+    boolean ssl = "https".equals(url.getScheme());
+    int port = url.getPort() > 0 ? url.getPort() : ssl ? 443 : 80;
+    String path = url.getRawPath();
+    String base = path == null || path.equals("/") ? "" : path.replaceAll("/+$", "");
+    ClientSSLOptions options = null;
+    if (ssl) {
+      options =
+          new ClientSSLOptions()
+              .setTrustAll(tls.trustAll())
+              .setHostnameVerificationAlgorithm(
+                  tls.verifyHostname() && !tls.trustAll() ? "HTTPS" : "");
+      if (tls.caFile() != null && !tls.trustAll()) {
+        try {
+          options.setTrustOptions(
+              new PemTrustOptions()
+                  .addCertValue(Buffer.buffer(Files.readAllBytes(Path.of(tls.caFile())))));
+        } catch (IOException e) {
+          throw new UncheckedIOException("cannot read CA file " + tls.caFile(), e);
+        }
+      }
+    }
+    return new EndpointTarget(url.getHost(), port, ssl, base, options);
+  }
+
+  /** Options for a request of {@code pathAndQuery} (starting with '/') under the base path. */
+  public RequestOptions request(HttpMethod method, String pathAndQuery) {
+    RequestOptions o =
+        new RequestOptions()
+            .setMethod(method)
+            .setHost(host)
+            .setPort(port)
+            .setSsl(ssl)
+            .setURI(basePath + pathAndQuery);
+    if (sslOptions != null) o.setSslOptions(sslOptions);
+    return o;
+  }
+
+  public boolean ssl() {
+    return ssl;
+  }
+
+  @Override
+  public String toString() {
+    return (ssl ? "https://" : "http://") + host + ":" + port + basePath;
+  }
+}
