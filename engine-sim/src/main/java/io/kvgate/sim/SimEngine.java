@@ -68,6 +68,7 @@ public final class SimEngine {
   private final EngineMetrics metrics = new EngineMetrics();
   private final EngineCore core;
   private final SplittableRandom faultRandom;
+  private final EngineClock clock;
   private final EngineVerticle verticle = new EngineVerticle();
   private final long createdEpochSeconds = System.currentTimeMillis() / 1000;
   private volatile int port;
@@ -76,9 +77,6 @@ public final class SimEngine {
   private volatile double usage;
   private volatile int cachedBlocks;
 
-  private long realStartNanos;
-  private long timerId = -1;
-  private long timerDueSim = Long.MAX_VALUE;
   private long accepted;
   private boolean dead;
   private HttpServer server;
@@ -89,6 +87,7 @@ public final class SimEngine {
     this.config = config;
     this.core = new EngineCore(config, metrics);
     this.faultRandom = new SplittableRandom(config.faults().seed());
+    this.clock = new EngineClock(vertx, config.speed(), core, this::publishGauges);
   }
 
   /**
@@ -160,7 +159,7 @@ public final class SimEngine {
   private final class EngineVerticle extends VerticleBase {
     @Override
     public Future<?> start() {
-      realStartNanos = System.nanoTime();
+      clock.start();
       server = vertx.createHttpServer().requestHandler(SimEngine.this::handle);
       Future<HttpServer> listening = server.listen(config.port(), config.host());
       return listening.compose(
@@ -176,38 +175,17 @@ public final class SimEngine {
 
     @Override
     public Future<?> stop() {
-      if (timerId >= 0) vertx.cancelTimer(timerId);
+      clock.stop();
       return dead ? Future.succeededFuture() : server.close();
     }
   }
 
-  private long simNow() {
-    return (long) ((System.nanoTime() - realStartNanos) * config.speed());
-  }
-
-  /** Advances the core to now and arms the single step timer for its next wake-up. */
-  private void pump() {
-    long now = simNow();
-    long next = core.advanceTo(now);
+  /** Publishes the core's gauges for {@link #stats()}; runs after every advance of the core. */
+  private void publishGauges() {
     running = core.running();
     waiting = core.waiting();
     usage = core.pool().usage();
     cachedBlocks = core.pool().cachedBlocks();
-    if (next == Long.MAX_VALUE) return;
-    if (timerId >= 0) {
-      if (timerDueSim <= next) return;
-      vertx.cancelTimer(timerId);
-    }
-    long delayMs = Math.max(1, (long) Math.ceil((next - now) / config.speed() / 1e6));
-    timerDueSim = next;
-    timerId =
-        vertx.setTimer(
-            delayMs,
-            t -> {
-              timerId = -1;
-              timerDueSim = Long.MAX_VALUE;
-              pump();
-            });
   }
 
   private void handle(HttpServerRequest req) {
@@ -447,7 +425,7 @@ public final class SimEngine {
             includeUsage,
             remoteDecode,
             (chat ? "chatcmpl-" : "cmpl-") + requestId);
-    long now = simNow();
+    long now = clock.now();
     SimRequest r =
         new SimRequest(
             REQUEST_SEQ.incrementAndGet(),
@@ -460,7 +438,7 @@ public final class SimEngine {
     ex.request = r;
     resp.closeHandler(v -> ex.onClose());
     core.submit(r, now);
-    pump();
+    clock.pump();
   }
 
   private static boolean present(JsonNode kv, String field) {
@@ -565,7 +543,7 @@ public final class SimEngine {
       done = true;
       metrics.disconnects++;
       core.abort(request);
-      pump();
+      clock.pump();
     }
 
     @Override
