@@ -13,7 +13,6 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
-import java.util.SplittableRandom;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -67,7 +66,7 @@ public final class SimEngine {
   private final String engineId = UUID.randomUUID().toString();
   private final EngineMetrics metrics = new EngineMetrics();
   private final EngineCore core;
-  private final SplittableRandom faultRandom;
+  private final FaultInjector faults;
   private final EngineClock clock;
   private final EngineVerticle verticle = new EngineVerticle();
   private final long createdEpochSeconds = System.currentTimeMillis() / 1000;
@@ -77,8 +76,6 @@ public final class SimEngine {
   private volatile double usage;
   private volatile int cachedBlocks;
 
-  private long accepted;
-  private boolean dead;
   private HttpServer server;
   private String deploymentId;
 
@@ -86,7 +83,7 @@ public final class SimEngine {
     this.vertx = vertx;
     this.config = config;
     this.core = new EngineCore(config, metrics);
-    this.faultRandom = new SplittableRandom(config.faults().seed());
+    this.faults = new FaultInjector(vertx, config.faults(), metrics);
     this.clock = new EngineClock(vertx, config.speed(), core, this::publishGauges);
   }
 
@@ -165,18 +162,14 @@ public final class SimEngine {
       return listening.compose(
           s -> {
             port = s.actualPort();
-            if (config.faults().refuseConnections()) {
-              dead = true;
-              return s.close();
-            }
-            return Future.succeededFuture();
+            return faults.onListening(s);
           });
     }
 
     @Override
     public Future<?> stop() {
       clock.stop();
-      return dead ? Future.succeededFuture() : server.close();
+      return faults.dead() ? Future.succeededFuture() : server.close();
     }
   }
 
@@ -189,7 +182,7 @@ public final class SimEngine {
   }
 
   private void handle(HttpServerRequest req) {
-    if (dead) {
+    if (faults.dead()) {
       // the server is closing; a keep-alive connection may still deliver a request before it goes
       req.connection().close();
       return;
@@ -242,37 +235,9 @@ public final class SimEngine {
   }
 
   private void accept(HttpServerRequest req, boolean chat) {
-    SimEngineConfig.Faults faults = config.faults();
-    accepted++;
-    if (faults.dieAfterRequests() > 0 && accepted > faults.dieAfterRequests()) {
-      if (!dead) {
-        dead = true;
-        server.close();
-      }
-      req.connection().close();
-      return;
-    }
-    if (faults.errorRate() > 0 && faultRandom.nextDouble() < faults.errorRate()) {
-      metrics.injectedErrors++;
-      sendError(
-          req.response(),
-          500,
-          "InternalServerError",
-          null,
-          "injected fault: error rate " + faults.errorRate());
-      return;
-    }
+    if (faults.intercept(req)) return;
     req.body()
-        .onSuccess(
-            body -> {
-              long hangMs = faults.hangBeforeFirstByte().toMillis();
-              if (hangMs > 0) {
-                long t = vertx.setTimer(hangMs, x -> generate(req, body, chat));
-                req.response().closeHandler(v -> vertx.cancelTimer(t));
-              } else {
-                generate(req, body, chat);
-              }
-            });
+        .onSuccess(body -> faults.beforeFirstByte(req.response(), () -> generate(req, body, chat)));
   }
 
   private void generate(HttpServerRequest req, Buffer body, boolean chat) {
@@ -424,7 +389,8 @@ public final class SimEngine {
             stream,
             includeUsage,
             remoteDecode,
-            (chat ? "chatcmpl-" : "cmpl-") + requestId);
+            (chat ? "chatcmpl-" : "cmpl-") + requestId,
+            faults.streamOut(resp));
     long now = clock.now();
     SimRequest r =
         new SimRequest(
@@ -519,9 +485,7 @@ public final class SimEngine {
     byte[] chunkPrefix;
     StringBuilder text;
     boolean done;
-    java.util.ArrayDeque<Buffer> pending;
-    boolean draining;
-    boolean endAfterDrain;
+    final FaultInjector.StreamOut out;
 
     Exchange(
         HttpServerResponse resp,
@@ -529,13 +493,15 @@ public final class SimEngine {
         boolean stream,
         boolean includeUsage,
         boolean remoteDecode,
-        String id) {
+        String id,
+        FaultInjector.StreamOut out) {
       this.resp = resp;
       this.chat = chat;
       this.stream = stream;
       this.includeUsage = includeUsage;
       this.remoteDecode = remoteDecode;
       this.id = id;
+      this.out = out;
     }
 
     void onClose() {
@@ -608,36 +574,7 @@ public final class SimEngine {
     }
 
     private void write(Buffer b, boolean end) {
-      long slowMs = config.faults().slowStreamDelay().toMillis();
-      if (slowMs <= 0) {
-        if (resp.closed()) return;
-        if (end) resp.end(b);
-        else resp.write(b);
-        return;
-      }
-      // slow-stream fault: chunks leave one per delay, in order, after the engine produced them
-      if (pending == null) pending = new java.util.ArrayDeque<>();
-      pending.add(b);
-      endAfterDrain |= end;
-      if (!draining) drain(slowMs);
-    }
-
-    private void drain(long slowMs) {
-      draining = true;
-      vertx.setTimer(
-          slowMs,
-          t -> {
-            if (resp.closed()) {
-              pending.clear();
-              draining = false;
-              return;
-            }
-            Buffer b = pending.poll();
-            if (pending.isEmpty() && endAfterDrain) resp.end(b);
-            else resp.write(b);
-            if (pending.isEmpty()) draining = false;
-            else drain(slowMs);
-          });
+      out.write(b, end);
     }
 
     private void finishJson(SimRequest r) {
