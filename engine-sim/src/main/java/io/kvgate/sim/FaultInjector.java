@@ -68,12 +68,9 @@ final class FaultInjector {
     }
     if (faults.errorRate() > 0 && random.nextDouble() < faults.errorRate()) {
       metrics.injectedErrors++;
-      SimEngine.sendError(
-          req.response(),
-          500,
-          "InternalServerError",
-          null,
-          "injected fault: error rate " + faults.errorRate());
+      new ApiError(
+              500, "InternalServerError", null, "injected fault: error rate " + faults.errorRate())
+          .send(req.response());
       return true;
     }
     return false;

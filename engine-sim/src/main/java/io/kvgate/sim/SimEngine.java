@@ -2,8 +2,6 @@ package io.kvgate.sim;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
@@ -30,36 +28,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class SimEngine {
 
-  private static final ObjectMapper JSON = new ObjectMapper();
   private static final AtomicLong REQUEST_SEQ = new AtomicLong();
-  private static final byte[] DONE =
-      "data: [DONE]\n\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
-  // chunk tails, pre-encoded: a token chunk is prefix (per request) + word + one of these
-  private static final byte[] CHAT_SUFFIX =
-      utf8("\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
-  private static final byte[] CHAT_LAST_SUFFIX =
-      utf8("\"},\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}]}\n\n");
-  private static final byte[] TEXT_SUFFIX =
-      utf8("\",\"logprobs\":null,\"finish_reason\":null,\"stop_reason\":null}]}\n\n");
-  private static final byte[] TEXT_LAST_SUFFIX =
-      utf8("\",\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}]}\n\n");
-  private static final String[] WORD_TEXT =
-      ("the a of to and in is that it for on with as was at by an be this from"
-              + " or are which have not had but were one all we when there can been has more if will no so"
-              + " out up what about into time than them some could only other new these two may first then"
-              + " do any like now my such over also back after use our work well way even because good")
-          .split(" ");
-  private static final byte[][] WORDS = new byte[WORD_TEXT.length][];
-
-  static {
-    for (int i = 0; i < WORD_TEXT.length; i++) {
-      WORDS[i] = (" " + WORD_TEXT[i]).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    }
-  }
-
-  private static byte[] utf8(String s) {
-    return s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-  }
 
   private final Vertx vertx;
   private final SimEngineConfig config;
@@ -205,7 +174,8 @@ public final class SimEngine {
                   config.exportCacheConfigInfo() ? config.capacityBlocks() : 0));
     } else if (method == HttpMethod.GET && path.equals("/v1/models")) {
       ObjectNode model =
-          JSON.createObjectNode()
+          CompletionResponse.JSON
+              .createObjectNode()
               .put("id", config.model())
               .put("object", "model")
               .put("created", createdEpochSeconds)
@@ -213,9 +183,9 @@ public final class SimEngine {
               .put("root", config.model())
               .put("max_model_len", config.maxModelLen());
       model.putNull("parent");
-      ObjectNode list = JSON.createObjectNode().put("object", "list");
+      ObjectNode list = CompletionResponse.JSON.createObjectNode().put("object", "list");
       list.putArray("data").add(model);
-      sendJson(req.response(), 200, list);
+      CompletionResponse.sendJson(req.response(), 200, list);
     } else if (method == HttpMethod.POST && path.equals("/v1/chat/completions")) {
       accept(req, true);
     } else if (method == HttpMethod.POST && path.equals("/v1/completions")) {
@@ -245,7 +215,7 @@ public final class SimEngine {
     if (resp.closed()) return;
     JsonNode root;
     try {
-      root = JSON.readTree(body.getBytes());
+      root = CompletionResponse.JSON.readTree(body.getBytes());
     } catch (java.io.IOException e) {
       sendError(
           resp,
@@ -382,8 +352,9 @@ public final class SimEngine {
     String requestId = req.getHeader("x-request-id");
     if (requestId == null || requestId.isEmpty())
       requestId = UUID.randomUUID().toString().replace("-", "");
-    Exchange ex =
-        new Exchange(
+    CompletionResponse ex =
+        new CompletionResponse(
+            this,
             resp,
             chat,
             stream,
@@ -401,8 +372,14 @@ public final class SimEngine {
             remotePrefill,
             now,
             ex);
-    ex.request = r;
-    resp.closeHandler(v -> ex.onClose());
+    resp.closeHandler(
+        v -> {
+          if (ex.closedEarly()) {
+            metrics.disconnects++;
+            core.abort(r);
+            clock.pump();
+          }
+        });
     core.submit(r, now);
     clock.pump();
   }
@@ -450,187 +427,8 @@ public final class SimEngine {
     return ids;
   }
 
-  private static void sendJson(HttpServerResponse resp, int status, JsonNode body) {
-    if (resp.closed() || resp.ended()) return;
-    try {
-      resp.setStatusCode(status)
-          .putHeader("content-type", "application/json")
-          .end(Buffer.buffer(JSON.writeValueAsBytes(body)));
-    } catch (JsonProcessingException e) {
-      throw new IllegalStateException(e);
-    }
-  }
-
-  /** vLLM's error body: {@code {"error":{"message","type","param","code"}}}. */
-  static void sendError(
+  private static void sendError(
       HttpServerResponse resp, int status, String type, String param, String message) {
-    ObjectNode err = JSON.createObjectNode();
-    ObjectNode e = err.putObject("error").put("message", message).put("type", type);
-    if (param == null) e.putNull("param");
-    else e.put("param", param);
-    e.put("code", status);
-    sendJson(resp, status, err);
-  }
-
-  /** One HTTP exchange: renders tokens as they are generated. */
-  private final class Exchange implements SimRequest.Sink {
-    final HttpServerResponse resp;
-    final boolean chat;
-    final boolean stream;
-    final boolean includeUsage;
-    final boolean remoteDecode;
-    final String id;
-    final long created = System.currentTimeMillis() / 1000;
-    SimRequest request;
-    byte[] chunkPrefix;
-    StringBuilder text;
-    boolean done;
-    final FaultInjector.StreamOut out;
-
-    Exchange(
-        HttpServerResponse resp,
-        boolean chat,
-        boolean stream,
-        boolean includeUsage,
-        boolean remoteDecode,
-        String id,
-        FaultInjector.StreamOut out) {
-      this.resp = resp;
-      this.chat = chat;
-      this.stream = stream;
-      this.includeUsage = includeUsage;
-      this.remoteDecode = remoteDecode;
-      this.id = id;
-      this.out = out;
-    }
-
-    void onClose() {
-      if (done) return;
-      done = true;
-      metrics.disconnects++;
-      core.abort(request);
-      clock.pump();
-    }
-
-    @Override
-    public void onToken(SimRequest r, int index, boolean last, long nowNanos) {
-      byte[] word = WORDS[(int) ((r.seq * 31 + index * 7L) % WORDS.length)];
-      if (!stream) {
-        if (text == null) text = new StringBuilder(r.maxTokens * 6);
-        text.append(new String(word, java.nio.charset.StandardCharsets.UTF_8));
-        if (last) finishJson(r);
-        return;
-      }
-      if (resp.closed()) return; // the close handler is about to abort this request
-      if (index == 0) startStream();
-      Buffer b =
-          Buffer.buffer(
-              chunkPrefix.length + word.length + CHAT_LAST_SUFFIX.length + (last ? 512 : 0));
-      b.appendBytes(chunkPrefix).appendBytes(word);
-      b.appendBytes(
-          chat ? (last ? CHAT_LAST_SUFFIX : CHAT_SUFFIX) : (last ? TEXT_LAST_SUFFIX : TEXT_SUFFIX));
-      if (last) {
-        done = true;
-        if (includeUsage) {
-          ObjectNode u =
-              JSON.createObjectNode()
-                  .put("id", id)
-                  .put("object", chat ? "chat.completion.chunk" : "text_completion")
-                  .put("created", created)
-                  .put("model", config.model());
-          u.putArray("choices");
-          u.set("usage", usage(r));
-          b.appendString("data: ").appendString(u.toString()).appendString("\n\n");
-        }
-        b.appendBytes(DONE);
-      }
-      write(b, last);
-    }
-
-    private void startStream() {
-      String head =
-          "data: {\"id\":\""
-              + id
-              + "\",\"object\":\""
-              + (chat ? "chat.completion.chunk" : "text_completion")
-              + "\",\"created\":"
-              + created
-              + ",\"model\":"
-              + JSON.getNodeFactory().textNode(config.model())
-              + ",\"choices\":[{\"index\":0,";
-      chunkPrefix =
-          (head + (chat ? "\"delta\":{\"content\":\"" : "\"text\":\""))
-              .getBytes(java.nio.charset.StandardCharsets.UTF_8);
-      resp.setChunked(true)
-          .putHeader("content-type", "text/event-stream; charset=utf-8")
-          .putHeader("cache-control", "no-cache");
-      if (chat) {
-        write(
-            Buffer.buffer(
-                head
-                    + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"),
-            false);
-      }
-    }
-
-    private void write(Buffer b, boolean end) {
-      out.write(b, end);
-    }
-
-    private void finishJson(SimRequest r) {
-      done = true;
-      ObjectNode o =
-          JSON.createObjectNode()
-              .put("id", id)
-              .put("object", chat ? "chat.completion" : "text_completion")
-              .put("created", created)
-              .put("model", config.model());
-      ArrayNode choices = o.putArray("choices");
-      ObjectNode c = choices.addObject().put("index", 0);
-      if (chat) {
-        ObjectNode m =
-            c.putObject("message").put("role", "assistant").put("content", text.toString());
-        m.putNull("refusal");
-        m.putArray("tool_calls");
-      } else {
-        c.put("text", text.toString());
-      }
-      c.putNull("logprobs");
-      c.put("finish_reason", "length");
-      c.putNull("stop_reason");
-      o.set("usage", usage(r));
-      o.putNull("prompt_logprobs");
-      if (remoteDecode) {
-        ObjectNode kv =
-            o.putObject("kv_transfer_params")
-                .put("do_remote_prefill", true)
-                .put("do_remote_decode", false);
-        ArrayNode ids = kv.putArray("remote_block_ids");
-        int promptBlocks =
-            (r.promptTokens() + config.blockSizeTokens() - 1) / config.blockSizeTokens();
-        for (int i = 0; i < promptBlocks; i++) ids.add(r.blocks[i]);
-        kv.put("remote_engine_id", engineId)
-            .put("remote_request_id", id)
-            .put("remote_host", config.host())
-            .put("remote_port", port)
-            .put("tp_size", 1)
-            .put("remote_num_tokens", r.promptTokens())
-            .put("transfer_mode", "pull");
-      } else {
-        o.putNull("kv_transfer_params");
-      }
-      sendJson(resp, 200, o);
-    }
-
-    private ObjectNode usage(SimRequest r) {
-      ObjectNode u =
-          JSON.createObjectNode()
-              .put("prompt_tokens", r.promptTokens())
-              .put("total_tokens", r.promptTokens() + r.generated)
-              .put("completion_tokens", r.generated);
-      u.putObject("prompt_tokens_details")
-          .put("cached_tokens", r.cachedTokens + r.transferredTokens);
-      return u;
-    }
+    new ApiError(status, type, param, message).send(resp);
   }
 }
