@@ -1,7 +1,5 @@
 package io.kvgate.sim;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
@@ -213,142 +211,13 @@ public final class SimEngine {
   private void generate(HttpServerRequest req, Buffer body, boolean chat) {
     HttpServerResponse resp = req.response();
     if (resp.closed()) return;
-    JsonNode root;
+    CompletionRequest parsed;
     try {
-      root = CompletionResponse.JSON.readTree(body.getBytes());
-    } catch (java.io.IOException e) {
-      sendError(
-          resp,
-          400,
-          "BadRequestError",
-          null,
-          "malformed JSON body: "
-              + (e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()));
+      parsed = CompletionRequest.parse(body, chat, config);
+    } catch (ApiError e) {
+      e.send(resp);
       return;
     }
-    if (root == null || !root.isObject()) {
-      sendError(resp, 400, "BadRequestError", null, "the request body must be a JSON object");
-      return;
-    }
-    JsonNode model = root.get("model");
-    if (model == null || !model.isTextual()) {
-      sendError(resp, 400, "BadRequestError", "model", "'model' is required; see GET /v1/models");
-      return;
-    }
-    if (!model.asText().equals(config.model())) {
-      sendError(
-          resp,
-          404,
-          "NotFoundError",
-          "model",
-          "The model `" + model.asText() + "` does not exist.");
-      return;
-    }
-    int[] tokens;
-    try {
-      tokens =
-          chat
-              ? PromptTokenizer.encode(PromptTokenizer.renderChat(root.get("messages")))
-              : completionPrompt(root.get("prompt"));
-    } catch (IllegalArgumentException e) {
-      sendError(resp, 400, "BadRequestError", chat ? "messages" : "prompt", e.getMessage());
-      return;
-    }
-    int n = tokens.length;
-    if (n == 0) {
-      sendError(resp, 400, "BadRequestError", chat ? "messages" : "prompt", "the prompt is empty");
-      return;
-    }
-    Integer requested;
-    try {
-      requested = intField(root, "max_completion_tokens");
-      if (requested == null) requested = intField(root, "max_tokens");
-    } catch (IllegalArgumentException e) {
-      sendError(resp, 400, "BadRequestError", "max_tokens", e.getMessage());
-      return;
-    }
-    if (requested != null && requested < 1) {
-      sendError(
-          resp,
-          400,
-          "BadRequestError",
-          "max_tokens",
-          "max_tokens must be at least 1, got " + requested);
-      return;
-    }
-    int maxTokens;
-    if (requested != null) maxTokens = requested;
-    else if (chat)
-      maxTokens = Math.max(1, Math.min(config.defaultChatMaxTokens(), config.maxModelLen() - n));
-    else maxTokens = 16;
-    if (n + maxTokens > config.maxModelLen()) {
-      sendError(
-          resp,
-          400,
-          "BadRequestError",
-          null,
-          "This model's maximum context length is "
-              + config.maxModelLen()
-              + " tokens. However, you requested "
-              + (n + maxTokens)
-              + " tokens ("
-              + n
-              + " in the messages, "
-              + maxTokens
-              + " in the completion). Please reduce the length of the messages or completion.");
-      return;
-    }
-    int blocks = core.blocksNeeded(n, maxTokens);
-    if (blocks > config.capacityBlocks()) {
-      sendError(
-          resp,
-          400,
-          "BadRequestError",
-          null,
-          "the request needs "
-              + blocks
-              + " KV blocks but the engine has "
-              + config.capacityBlocks()
-              + "; shorten the prompt or max_tokens");
-      return;
-    }
-    boolean remoteDecode = false;
-    boolean remotePrefill = false;
-    JsonNode kv = root.get("kv_transfer_params");
-    if (kv != null && kv.isObject()) {
-      remoteDecode = kv.path("do_remote_decode").asBoolean(false);
-      boolean wantsRemotePrefill = kv.path("do_remote_prefill").asBoolean(false);
-      if (remoteDecode && config.role() == Role.DECODE) {
-        sendError(
-            resp,
-            400,
-            "BadRequestError",
-            "kv_transfer_params",
-            "this engine has the decode role; send do_remote_decode (prefill leg) requests to a prefill engine");
-        return;
-      }
-      if (wantsRemotePrefill && config.role() == Role.PREFILL) {
-        sendError(
-            resp,
-            400,
-            "BadRequestError",
-            "kv_transfer_params",
-            "this engine has the prefill role; send do_remote_prefill (decode leg) requests to a decode engine");
-        return;
-      }
-      // vLLM: "Got invalid KVTransferParams" unless every pull coordinate is present; then it
-      // computes locally.
-      remotePrefill =
-          wantsRemotePrefill
-              && present(kv, "remote_block_ids")
-              && present(kv, "remote_engine_id")
-              && present(kv, "remote_request_id")
-              && present(kv, "remote_host")
-              && present(kv, "remote_port");
-    }
-    boolean stream = root.path("stream").asBoolean(false);
-    boolean includeUsage =
-        stream && root.path("stream_options").path("include_usage").asBoolean(false);
     String requestId = req.getHeader("x-request-id");
     if (requestId == null || requestId.isEmpty())
       requestId = UUID.randomUUID().toString().replace("-", "");
@@ -357,19 +226,19 @@ public final class SimEngine {
             this,
             resp,
             chat,
-            stream,
-            includeUsage,
-            remoteDecode,
+            parsed.stream(),
+            parsed.includeUsage(),
+            parsed.remoteDecode(),
             (chat ? "chatcmpl-" : "cmpl-") + requestId,
             faults.streamOut(resp));
     long now = clock.now();
     SimRequest r =
         new SimRequest(
             REQUEST_SEQ.incrementAndGet(),
-            tokens,
-            KvBlockPool.chainHashes(tokens, config.blockSizeTokens()),
-            maxTokens,
-            remotePrefill,
+            parsed.tokens(),
+            KvBlockPool.chainHashes(parsed.tokens(), config.blockSizeTokens()),
+            parsed.maxTokens(),
+            parsed.remotePrefill(),
             now,
             ex);
     resp.closeHandler(
@@ -382,49 +251,6 @@ public final class SimEngine {
         });
     core.submit(r, now);
     clock.pump();
-  }
-
-  private static boolean present(JsonNode kv, String field) {
-    JsonNode v = kv.get(field);
-    return v != null && !v.isNull();
-  }
-
-  private static Integer intField(JsonNode root, String field) {
-    JsonNode v = root.get(field);
-    if (v == null || v.isNull()) return null;
-    if (!v.canConvertToInt()) throw new IllegalArgumentException(field + " must be an integer");
-    return v.asInt();
-  }
-
-  private static int[] completionPrompt(JsonNode prompt) {
-    if (prompt == null || prompt.isNull())
-      throw new IllegalArgumentException("'prompt' is required");
-    if (prompt.isTextual()) return PromptTokenizer.encode(prompt.asText());
-    if (prompt.isArray()) {
-      if (prompt.isEmpty()) throw new IllegalArgumentException("'prompt' is empty");
-      JsonNode first = prompt.get(0);
-      if (first.isInt()) return tokenIds(prompt);
-      if (prompt.size() != 1) {
-        throw new IllegalArgumentException(
-            "batched prompts are not simulated; send one prompt per request");
-      }
-      return first.isTextual() ? PromptTokenizer.encode(first.asText()) : tokenIds(first);
-    }
-    throw new IllegalArgumentException(
-        "'prompt' must be a string, an array of token ids, or an array of one string");
-  }
-
-  private static int[] tokenIds(JsonNode array) {
-    if (!array.isArray())
-      throw new IllegalArgumentException("'prompt' must contain strings or token id arrays");
-    int[] ids = new int[array.size()];
-    for (int i = 0; i < ids.length; i++) {
-      JsonNode t = array.get(i);
-      if (!t.isInt() || t.asInt() < 0)
-        throw new IllegalArgumentException("token ids must be non-negative integers");
-      ids[i] = t.asInt();
-    }
-    return ids;
   }
 
   private static void sendError(
