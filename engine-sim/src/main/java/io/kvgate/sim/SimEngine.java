@@ -4,10 +4,12 @@ import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import java.util.UUID;
 
 /**
- * A simulated vLLM-like inference engine serving the OpenAI API over HTTP.
+ * A simulated vLLM-like inference engine serving the OpenAI API over HTTP, or https with {@link
+ * SimEngineConfig#tls()}.
  *
  * <p>Endpoints: {@code POST /v1/chat/completions}, {@code POST /v1/completions} (streaming SSE and
  * non-streaming, {@code usage} with {@code prompt_tokens_details.cached_tokens}, {@code
@@ -73,9 +75,12 @@ public final class SimEngine {
     return port;
   }
 
-  /** {@code http://host:port}, the base URL to configure as an upstream. */
+  /**
+   * {@code http://host:port}, or {@code https://host:port} with {@link SimEngineConfig#tls()}: the
+   * base URL to configure as an upstream.
+   */
   public String url() {
-    return "http://" + config.host() + ":" + port;
+    return (config.tls() == null ? "http://" : "https://") + config.host() + ":" + port;
   }
 
   public SimEngineConfig config() {
@@ -122,7 +127,11 @@ public final class SimEngine {
     @Override
     public Future<?> start() {
       clock.start();
-      server = vertx.createHttpServer().requestHandler(routes);
+      HttpServerOptions options = new HttpServerOptions();
+      if (config.tls() != null) {
+        options.setSsl(true).setKeyCertOptions(config.tls().keyCertOptions());
+      }
+      server = vertx.createHttpServer(options).requestHandler(routes);
       Future<HttpServer> listening = server.listen(config.port(), config.host());
       return listening.compose(
           s -> {
