@@ -29,6 +29,7 @@ import java.util.Objects;
  *     do not, and a router must then learn it from {@code vllm:kv_cache_usage_perc})
  * @param host bind host
  * @param port bind port, 0 for an ephemeral port
+ * @param tls how the engine serves https, or null for plain http
  */
 public record SimEngineConfig(
     String model,
@@ -46,7 +47,8 @@ public record SimEngineConfig(
     Faults faults,
     boolean exportCacheConfigInfo,
     String host,
-    int port) {
+    int port,
+    SimTls tls) {
 
   public static final String DEFAULT_MODEL = "kvgate-sim-8b";
 
@@ -149,6 +151,11 @@ public record SimEngineConfig(
     return toBuilder().port(v).build();
   }
 
+  /** {@code v} null: plain http. */
+  public SimEngineConfig withTls(SimTls v) {
+    return toBuilder().tls(v).build();
+  }
+
   /**
    * Fault injection, all off by default.
    *
@@ -225,6 +232,7 @@ public record SimEngineConfig(
     private boolean exportCacheConfigInfo = true;
     private String host = "127.0.0.1";
     private int port = 0;
+    private SimTls tls = null;
 
     Builder() {}
 
@@ -245,6 +253,7 @@ public record SimEngineConfig(
       exportCacheConfigInfo = c.exportCacheConfigInfo;
       host = c.host;
       port = c.port;
+      tls = c.tls;
     }
 
     public Builder model(String v) {
@@ -337,6 +346,15 @@ public record SimEngineConfig(
       return this;
     }
 
+    /**
+     * Serve https with {@code v}: {@link SimTls#bundled()} (the {@code --tls} flag) or {@link
+     * SimTls#pemFiles} ({@code --tls-cert}, {@code --tls-key}); null (the default) for plain http.
+     */
+    public Builder tls(SimTls v) {
+      tls = v;
+      return this;
+    }
+
     public SimEngineConfig build() {
       return new SimEngineConfig(
           model,
@@ -354,7 +372,8 @@ public record SimEngineConfig(
           faults,
           exportCacheConfigInfo,
           host,
-          port);
+          port,
+          tls);
     }
   }
 }

@@ -1,8 +1,12 @@
 package io.kvgate.gateway.cli;
 
 import io.kvgate.sim.SimEngine;
+import io.kvgate.sim.SimEngineConfig;
 import io.kvgate.sim.SimFleet;
+import io.kvgate.sim.SimTls;
 import io.vertx.core.Vertx;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -27,11 +31,48 @@ public final class SimCommand implements Callable<Integer> {
 
   @Mixin SimOptions sim;
 
+  @Option(
+      names = "--tls",
+      description =
+          "Serve https with the bundled self-signed certificate for localhost and 127.0.0.1.")
+  boolean tls;
+
+  @Option(
+      names = "--tls-cert",
+      paramLabel = "FILE",
+      description = "Serve https with this PEM certificate; needs --tls-key.")
+  Path tlsCert;
+
+  @Option(
+      names = "--tls-key",
+      paramLabel = "FILE",
+      description = "PEM private key (PKCS#8) of --tls-cert.")
+  Path tlsKey;
+
   @Override
   public Integer call() throws Exception {
+    if ((tlsCert == null) != (tlsKey == null)) {
+      System.err.println("sim: give --tls-cert and --tls-key together");
+      return 2;
+    }
+    if (tls && tlsCert != null) {
+      System.err.println("sim: give either --tls or --tls-cert/--tls-key, not both");
+      return 2;
+    }
+    if (tlsCert != null) {
+      for (Path f : new Path[] {tlsCert, tlsKey}) {
+        if (!Files.isReadable(f)) {
+          System.err.println("sim: cannot read " + f);
+          return 2;
+        }
+      }
+    }
+    SimEngineConfig config =
+        sim.toConfig().toBuilder()
+            .tls(tls ? SimTls.bundled() : tlsCert != null ? SimTls.pemFiles(tlsCert, tlsKey) : null)
+            .build();
     Vertx vertx = Vertx.vertx();
-    SimFleet fleet =
-        CliRuntime.await(SimFleet.start(vertx, sim.toConfig(), replicas, basePort), 30);
+    SimFleet fleet = CliRuntime.await(SimFleet.start(vertx, config, replicas, basePort), 30);
     System.out.printf("kvgate sim: %d engine(s) serving model '%s'%n", replicas, sim.model);
     for (SimEngine e : fleet.engines()) System.out.println("  " + e.url());
     System.out.println("endpoints: " + String.join(",", fleet.urls()));

@@ -7,6 +7,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 class CliTest {
@@ -20,6 +21,19 @@ class CliTest {
       r.run();
     } finally {
       System.setOut(old);
+    }
+    return buf.toString();
+  }
+
+  /** Runs {@code r} and returns what it printed to standard error. */
+  static String captureErr(Runnable r) {
+    PrintStream old = System.err;
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    System.setErr(new PrintStream(buf, true));
+    try {
+      r.run();
+    } finally {
+      System.setErr(old);
     }
     return buf.toString();
   }
@@ -62,5 +76,45 @@ class CliTest {
     assertTrue(out.contains("--policy") && out.contains("default: cache-aware"), out);
     String sim = capture(() -> Main.run("sim", "--help"));
     assertTrue(sim.contains("--capacity-blocks") && sim.contains("default: 26000"), sim);
+  }
+
+  /** Each case is refused before any engine starts (a regression would block until shutdown). */
+  @Test
+  @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+  void simRefusesIncompleteOrConflictingTlsFlags(@TempDir Path dir) throws Exception {
+    Path cert = Files.writeString(dir.resolve("cert.pem"), "x");
+    Path key = Files.writeString(dir.resolve("key.pem"), "x");
+    String[][] cases = {
+      {"--tls-cert", cert.toString()},
+      {"--tls-key", key.toString()},
+      {"--tls", "--tls-cert", cert.toString(), "--tls-key", key.toString()},
+      {"--tls-cert", dir.resolve("missing.pem").toString(), "--tls-key", key.toString()},
+    };
+    String[] messages = {
+      "give --tls-cert and --tls-key together",
+      "give --tls-cert and --tls-key together",
+      "give either --tls or --tls-cert/--tls-key, not both",
+      "cannot read " + dir.resolve("missing.pem"),
+    };
+    for (int i = 0; i < cases.length; i++) {
+      String[] args = new String[cases[i].length + 5];
+      args[0] = "sim";
+      args[1] = "--replicas";
+      args[2] = "1";
+      args[3] = "--base-port";
+      args[4] = "0";
+      System.arraycopy(cases[i], 0, args, 5, cases[i].length);
+      int[] code = {-1};
+      String err = captureErr(() -> code[0] = Main.run(args));
+      assertEquals(2, code[0], String.join(" ", args) + ": " + err);
+      assertTrue(err.contains(messages[i]), err);
+    }
+  }
+
+  @Test
+  void simHelpListsTheTlsFlags() {
+    String out = capture(() -> Main.run("sim", "--help"));
+    assertTrue(out.contains("--tls ") && out.contains("--tls-cert=FILE"), out);
+    assertTrue(out.contains("--tls-key=FILE"), out);
   }
 }

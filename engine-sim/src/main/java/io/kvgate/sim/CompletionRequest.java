@@ -1,0 +1,194 @@
+package io.kvgate.sim;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.vertx.core.buffer.Buffer;
+import java.io.IOException;
+
+/**
+ * A completion request body, validated against one engine: what the core needs to schedule it and
+ * what the response needs to render it. {@link #parse} refuses a body with the error vLLM gives
+ * (400 {@code BadRequestError}, 404 {@code NotFoundError} for another model).
+ *
+ * @param tokens the prompt's token ids
+ * @param maxTokens completion length: {@code max_completion_tokens}, else {@code max_tokens}, else
+ *     the endpoint's default
+ * @param remoteDecode {@code kv_transfer_params.do_remote_decode}: the prefill leg of a P/D request
+ * @param remotePrefill the decode leg of a P/D request with every pull coordinate present
+ * @param stream {@code stream}
+ * @param includeUsage {@code stream_options.include_usage} on a streaming request
+ */
+record CompletionRequest(
+    int[] tokens,
+    int maxTokens,
+    boolean remoteDecode,
+    boolean remotePrefill,
+    boolean stream,
+    boolean includeUsage) {
+
+  /**
+   * Parses and validates {@code body} of {@code POST /v1/chat/completions} ({@code chat}) or {@code
+   * POST /v1/completions} for an engine configured as {@code config}.
+   */
+  static CompletionRequest parse(Buffer body, boolean chat, SimEngineConfig config)
+      throws ApiError {
+    JsonNode root;
+    try {
+      root = CompletionResponse.JSON.readTree(body.getBytes());
+    } catch (IOException e) {
+      throw new ApiError(
+          400,
+          "BadRequestError",
+          null,
+          "malformed JSON body: "
+              + (e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()));
+    }
+    if (root == null || !root.isObject()) {
+      throw new ApiError(400, "BadRequestError", null, "the request body must be a JSON object");
+    }
+    JsonNode model = root.get("model");
+    if (model == null || !model.isTextual()) {
+      throw new ApiError(
+          400, "BadRequestError", "model", "'model' is required; see GET /v1/models");
+    }
+    if (!model.asText().equals(config.model())) {
+      throw new ApiError(
+          404, "NotFoundError", "model", "The model `" + model.asText() + "` does not exist.");
+    }
+    int[] tokens;
+    try {
+      tokens =
+          chat
+              ? PromptTokenizer.encode(PromptTokenizer.renderChat(root.get("messages")))
+              : completionPrompt(root.get("prompt"));
+    } catch (IllegalArgumentException e) {
+      throw new ApiError(400, "BadRequestError", chat ? "messages" : "prompt", e.getMessage());
+    }
+    int n = tokens.length;
+    if (n == 0) {
+      throw new ApiError(
+          400, "BadRequestError", chat ? "messages" : "prompt", "the prompt is empty");
+    }
+    Integer requested;
+    try {
+      requested = intField(root, "max_completion_tokens");
+      if (requested == null) requested = intField(root, "max_tokens");
+    } catch (IllegalArgumentException e) {
+      throw new ApiError(400, "BadRequestError", "max_tokens", e.getMessage());
+    }
+    if (requested != null && requested < 1) {
+      throw new ApiError(
+          400, "BadRequestError", "max_tokens", "max_tokens must be at least 1, got " + requested);
+    }
+    int maxTokens;
+    if (requested != null) maxTokens = requested;
+    else if (chat)
+      maxTokens = Math.max(1, Math.min(config.defaultChatMaxTokens(), config.maxModelLen() - n));
+    else maxTokens = 16;
+    if (n + maxTokens > config.maxModelLen()) {
+      throw new ApiError(
+          400,
+          "BadRequestError",
+          null,
+          "This model's maximum context length is "
+              + config.maxModelLen()
+              + " tokens. However, you requested "
+              + (n + maxTokens)
+              + " tokens ("
+              + n
+              + " in the messages, "
+              + maxTokens
+              + " in the completion). Please reduce the length of the messages or completion.");
+    }
+    int blocks = SimRequest.blocksNeeded(n, maxTokens, config.blockSizeTokens());
+    if (blocks > config.capacityBlocks()) {
+      throw new ApiError(
+          400,
+          "BadRequestError",
+          null,
+          "the request needs "
+              + blocks
+              + " KV blocks but the engine has "
+              + config.capacityBlocks()
+              + "; shorten the prompt or max_tokens");
+    }
+    boolean remoteDecode = false;
+    boolean remotePrefill = false;
+    JsonNode kv = root.get("kv_transfer_params");
+    if (kv != null && kv.isObject()) {
+      remoteDecode = kv.path("do_remote_decode").asBoolean(false);
+      boolean wantsRemotePrefill = kv.path("do_remote_prefill").asBoolean(false);
+      if (remoteDecode && config.role() == Role.DECODE) {
+        throw new ApiError(
+            400,
+            "BadRequestError",
+            "kv_transfer_params",
+            "this engine has the decode role; send do_remote_decode (prefill leg) requests to a prefill engine");
+      }
+      if (wantsRemotePrefill && config.role() == Role.PREFILL) {
+        throw new ApiError(
+            400,
+            "BadRequestError",
+            "kv_transfer_params",
+            "this engine has the prefill role; send do_remote_prefill (decode leg) requests to a decode engine");
+      }
+      // vLLM: "Got invalid KVTransferParams" unless every pull coordinate is present; then it
+      // computes locally.
+      remotePrefill =
+          wantsRemotePrefill
+              && present(kv, "remote_block_ids")
+              && present(kv, "remote_engine_id")
+              && present(kv, "remote_request_id")
+              && present(kv, "remote_host")
+              && present(kv, "remote_port");
+    }
+    boolean stream = root.path("stream").asBoolean(false);
+    boolean includeUsage =
+        stream && root.path("stream_options").path("include_usage").asBoolean(false);
+    return new CompletionRequest(
+        tokens, maxTokens, remoteDecode, remotePrefill, stream, includeUsage);
+  }
+
+  private static boolean present(JsonNode kv, String field) {
+    JsonNode v = kv.get(field);
+    return v != null && !v.isNull();
+  }
+
+  private static Integer intField(JsonNode root, String field) {
+    JsonNode v = root.get(field);
+    if (v == null || v.isNull()) return null;
+    if (!v.canConvertToInt()) throw new IllegalArgumentException(field + " must be an integer");
+    return v.asInt();
+  }
+
+  private static int[] completionPrompt(JsonNode prompt) {
+    if (prompt == null || prompt.isNull())
+      throw new IllegalArgumentException("'prompt' is required");
+    if (prompt.isTextual()) return PromptTokenizer.encode(prompt.asText());
+    if (prompt.isArray()) {
+      if (prompt.isEmpty()) throw new IllegalArgumentException("'prompt' is empty");
+      JsonNode first = prompt.get(0);
+      if (first.isInt()) return tokenIds(prompt);
+      if (prompt.size() != 1) {
+        throw new IllegalArgumentException(
+            "batched prompts are not simulated; send one prompt per request");
+      }
+      return first.isTextual() ? PromptTokenizer.encode(first.asText()) : tokenIds(first);
+    }
+    throw new IllegalArgumentException(
+        "'prompt' must be a string, an array of token ids, or an array of one string");
+  }
+
+  private static int[] tokenIds(JsonNode array) {
+    if (!array.isArray())
+      throw new IllegalArgumentException("'prompt' must contain strings or token id arrays");
+    int[] ids = new int[array.size()];
+    for (int i = 0; i < ids.length; i++) {
+      JsonNode t = array.get(i);
+      if (!t.isInt() || t.asInt() < 0)
+        throw new IllegalArgumentException("token ids must be non-negative integers");
+      ids[i] = t.asInt();
+    }
+    return ids;
+  }
+}
