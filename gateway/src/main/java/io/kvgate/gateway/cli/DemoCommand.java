@@ -85,7 +85,7 @@ public final class DemoCommand implements Callable<Integer> {
 
   public DemoCommand() {
     // Small enough that the engines' caches cannot hold every tenant's prompt everywhere, so
-    // routing decides the hit rate (see README: Demo).
+    // routing decides the hit rate (docs/BENCHMARKS.md §1).
     sim.capacityBlocks = 2048;
   }
 

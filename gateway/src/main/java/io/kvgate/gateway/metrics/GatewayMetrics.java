@@ -128,10 +128,11 @@ public final class GatewayMetrics {
 
   /**
    * The KV capacity the prefix index assumes for one endpoint, in the gateway's blocks, and where
-   * it came from: {@code engine} (stated by the engine), {@code learned} (estimated from its usage)
-   * or {@code default} ({@code routing.capacityBlocks}). One series per endpoint, re-tagged when
-   * the source changes. Also the learned estimate, whether applied or not (0 until stable), so a
-   * learned figure can be checked against an engine that states its own.
+   * it came from: {@code configured} ({@code models[].endpoints[].capacityBlocks}), {@code engine}
+   * (stated by the engine), {@code learned} (estimated from its usage) or {@code default} ({@code
+   * routing.capacityBlocks}). One series per endpoint, re-tagged when the source changes. Also the
+   * learned estimate, whether applied or not (0 until stable), so a learned figure can be checked
+   * against an engine that states its own.
    */
   public void kvCapacity(
       String model, String endpoint, String source, long blocks, long learnedBlocks) {

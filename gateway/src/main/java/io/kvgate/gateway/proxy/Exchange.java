@@ -18,7 +18,7 @@ import io.vertx.core.http.HttpServerRequest;
  * @param router the policy that made {@code decision} (kept even if a reload swaps it meanwhile)
  * @param decision the ranked endpoints
  * @param requestId the {@code x-request-id}
- * @param startNanos when the body had been received
+ * @param startNanos when the request's head arrived, before its body was read
  */
 public record Exchange(
     HttpServerRequest request,

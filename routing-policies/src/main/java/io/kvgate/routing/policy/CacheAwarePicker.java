@@ -20,18 +20,17 @@ import io.kvgate.routing.prefix.PrefixIndex;
  * decayed) over its capacity, relative to the fleet's mean and clamped to [-1, 1]. The lowest cost
  * goes first.
  *
- * <p>Why these terms. The first two make a hit stay on its holder exactly as long as the prefill it
- * saves exceeds the extra queue it waits behind (the eviction price and the wait bound below shift
- * that line): spill only what must spill, and a spill goes to the least-loaded replica by tokens,
- * not requests. The churn factor weighs only the uncached part, the blocks this request will add to
- * e's cache: a full hit pays nothing, a miss is steered to the replicas whose caches churn least,
- * so N small LRU caches fill evenly and behave like one pooled cache instead of the hot replicas
- * evicting the sessions they attracted. Longest-prefix routing without it loses to round-robin on
- * long multi-turn traces with tight caches (docs/ROUTING.md). The fill factor prices the other half
- * of a spill: the uncached blocks e must insert each evict a block once e is full, which a later
- * request may have hit; {@code insertionWeight} is that expected future prefill per inserted block.
- * Where e has room, inserting evicts nothing, so a hot tenant still spreads onto replicas with free
- * cache at once.
+ * <p>Why these terms. {@code pending} and {@code uncached} make a hit stay on its holder exactly as
+ * long as the prefill it saves exceeds the extra queue it waits behind (the eviction price and the
+ * wait bound below shift that line): spill only what must spill, and a spill goes to the
+ * least-loaded replica by tokens, not requests. The churn factor weighs only the uncached part, the
+ * blocks this request will add to e's cache: a full hit pays nothing, a miss is steered to the
+ * replicas whose caches churn least, so N small LRU caches fill evenly and behave like one pooled
+ * cache instead of the hot replicas evicting the sessions they attracted (docs/ROUTING.md, "Hot
+ * replicas evict faster"). The fill factor prices the other half of a spill: the uncached blocks e
+ * must insert each evict a block once e is full, which a later request may have hit; {@code
+ * insertionWeight} is that expected future prefill per inserted block. Where e has room, inserting
+ * evicts nothing, so a hot tenant still spreads onto replicas with free cache at once.
  *
  * <p>The debt term bounds each replica's sustained share of the work. Its recent work is the same
  * decayed new-block count (over its weight); above {@code (1 + balanceSlack)} times the fleet's
