@@ -180,6 +180,11 @@ public final class Gateway {
     return byName.get(name);
   }
 
+  /** The endpoints' health bookkeeping (active checks and request outcomes). */
+  public HealthChecker health() {
+    return health;
+  }
+
   public PrometheusMeterRegistry registry() {
     return metrics.registry();
   }

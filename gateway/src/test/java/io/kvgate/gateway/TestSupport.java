@@ -29,6 +29,18 @@ public final class TestSupport {
     return f.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
 
+  /**
+   * Deadline polling for an effect outside the test thread's control (a background check, a scrape,
+   * a counter another thread updates): looks every 20 ms, fails after 20 s naming {@code what}.
+   */
+  public static void eventually(String what, java.util.function.BooleanSupplier condition) {
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) throw new AssertionError("not within 20 s: " + what);
+      java.util.concurrent.locks.LockSupport.parkNanos(Duration.ofMillis(20).toNanos());
+    }
+  }
+
   /** A config for tests: ephemeral port, fast health checks off the critical path. */
   public static GatewayConfig config(String model, List<String> urls, String policy) {
     return GatewayConfig.of(model, urls, policy)
