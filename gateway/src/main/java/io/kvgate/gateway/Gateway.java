@@ -63,6 +63,11 @@ public final class Gateway {
     this.routes = List.copyOf(rs);
     this.metrics = new GatewayMetrics(registry);
     routes.forEach(r -> r.endpoints().forEach(e -> metrics.bindEndpoint(r.name(), e)));
+    java.util.SortedSet<String> labelKeys = new java.util.TreeSet<>();
+    routes.forEach(
+        r -> r.endpoints().forEach(e -> labelKeys.addAll(e.endpoint().labels().keySet())));
+    routes.forEach(
+        r -> r.endpoints().forEach(e -> metrics.bindEndpointInfo(r.name(), e, labelKeys)));
     this.client =
         vertx.createHttpClient(
             new HttpClientOptions()

@@ -103,5 +103,14 @@ class DispatchRecordingTest {
     HttpResponse<String> served = post(gateway.port(), "/v1/chat/completions", body);
     assertEquals(200, served.statusCode(), served.body());
     assertTrue(gateway.route("m").index().heldBlocks(e.slot()) > 0, "the dispatch is recorded");
+
+    // The endpoint's placement labels are published with it.
+    String metrics = get(gateway.port(), "/metrics").body();
+    assertTrue(
+        metrics.contains(
+            "kvgate_endpoint_labels{endpoint=\"dead\",label_zone=\"a\",model=\"m\",role=\"both\",url=\"http://127.0.0.1:"
+                + port
+                + "\"} 1.0"),
+        metrics.lines().filter(l -> l.contains("label_zone")).toList().toString());
   }
 }

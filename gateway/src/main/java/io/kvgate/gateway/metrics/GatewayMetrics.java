@@ -4,6 +4,7 @@ import io.kvgate.routing.EndpointState;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
@@ -15,6 +16,8 @@ import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
@@ -124,6 +127,37 @@ public final class GatewayMetrics {
         .description("KV-cache usage the engine last reported, 0..1")
         .tags("model", model, "endpoint", e.id())
         .register(registry);
+  }
+
+  /**
+   * {@code kvgate_endpoint_labels}, always 1 (an info metric; the Prometheus client reserves the
+   * {@code _info} suffix): one series per endpoint carrying its URL, role and placement labels as
+   * tags ({@code label_<key>}, like kube-state-metrics' {@code kube_node_labels}), so dashboards
+   * can group any per-endpoint series by cloud, region or zone with {@code * on(endpoint)
+   * group_left(label_region) kvgate_endpoint_labels}. Every endpoint carries every key of {@code
+   * labelKeys} (the union over the fleet; empty where it has none), since one metric name has one
+   * tag set.
+   */
+  public void bindEndpointInfo(
+      String model, EndpointState e, java.util.SortedSet<String> labelKeys) {
+    List<Tag> tags = new ArrayList<>();
+    tags.add(Tag.of("model", model));
+    tags.add(Tag.of("endpoint", e.id()));
+    tags.add(Tag.of("url", e.endpoint().url().toString()));
+    tags.add(Tag.of("role", e.endpoint().role().wireName()));
+    for (String key : labelKeys) {
+      String value = e.endpoint().label(key);
+      tags.add(Tag.of(labelTag(key), value == null ? "" : value));
+    }
+    Gauge.builder("kvgate_endpoint_labels", () -> 1)
+        .description("Endpoint metadata: URL, role and placement labels (label_<key>); always 1")
+        .tags(tags)
+        .register(registry);
+  }
+
+  /** A placement label's key as a Prometheus tag name: {@code label_} + [a-zA-Z0-9_] only. */
+  public static String labelTag(String key) {
+    return "label_" + key.replaceAll("[^a-zA-Z0-9_]", "_");
   }
 
   /**
