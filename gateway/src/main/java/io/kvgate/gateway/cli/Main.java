@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
     subcommands = {
       ServeCommand.class,
       CheckConfigCommand.class,
+      PluginsCommand.class,
       SimCommand.class,
       DemoCommand.class,
       ReplayCommand.class,

@@ -217,7 +217,7 @@ public final class PluginType<P extends Record, T> {
       String type =
           t == List.class
               ? "list of strings"
-              : t == Duration.class ? "duration" : t.getSimpleName();
+              : t == Duration.class ? "duration" : t == String.class ? "string" : t.getSimpleName();
       Object d = defaultOf(c);
       String dflt;
       if (p.required()) dflt = "required";

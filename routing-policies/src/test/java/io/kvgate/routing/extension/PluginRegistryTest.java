@@ -118,7 +118,7 @@ class PluginRegistryTest {
     assertEquals(PluginType.Kind.FILTER, t.kind());
     assertEquals(
         List.of(
-            new PluginType.ParamDoc("suffix", "String", "required", "", "id suffix to keep"),
+            new PluginType.ParamDoc("suffix", "string", "required", "", "id suffix to keep"),
             new PluginType.ParamDoc(
                 "hold", "duration", "90m", "0 to ∞", "how long the rule holds")),
         t.parameterDocs());
@@ -169,5 +169,18 @@ class PluginRegistryTest {
               + "}}, {type: max-score-picker}]\nprofiles: [{name: default, plugins: [queue-scorer, max-score-picker]}]",
           "x");
     }
+  }
+
+  @Test
+  void routingDocsCarryTheRegistrysOwnTable() throws Exception {
+    java.nio.file.Path docs = java.nio.file.Path.of("..", "docs", "ROUTING.md");
+    String text = java.nio.file.Files.readString(docs);
+    int begin = text.indexOf("<!-- plugins:begin -->\n");
+    int end = text.indexOf("<!-- plugins:end -->");
+    assertTrue(begin >= 0 && end > begin, "docs/ROUTING.md has the plugins markers");
+    assertEquals(
+        PluginRegistry.builtIn().markdown(),
+        text.substring(begin + "<!-- plugins:begin -->\n".length(), end),
+        "docs/ROUTING.md's plugin table is stale: paste `kvgate plugins` between the markers");
   }
 }
