@@ -16,7 +16,15 @@ final class CliRuntime {
 
   /**
    * A Vert.x instance whose own meters (HTTP server/client, pools, event bus) go to {@code
-   * registry}.
+   * registry}, which must already carry its meter filters ({@link #registry()}): Vert.x registers
+   * meters as it is built.
+   *
+   * <p>At the second connection Micrometer logs "This Gauge has been already registered
+   * (vertx.http.server.active.connections)", once per process. That is Vert.x's: vertx-micrometer
+   * 5.0 registers its connection and request gauges again for every connection and request, on
+   * purpose, sharing one counter per id, and Micrometer 1.13.9+ warns about it
+   * (vert-x3/vertx-micrometer-metrics#259, micrometer-metrics/micrometer#6931). The values are
+   * right; kvgate registers each of its own gauges once ({@code StartupWarningsTest}).
    */
   static Vertx vertx(PrometheusMeterRegistry registry) {
     return vertx(registry, 0);
