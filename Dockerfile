@@ -18,7 +18,7 @@ COPY --from=build /src/config /opt/kvgate/config
 USER kvgate
 # 8080: OpenAI-compatible API, /health, /ready and /metrics (Prometheus) on the same listener.
 EXPOSE 8080
-ENV JAVA_TOOL_OPTIONS="-XX:+UseZGC -XX:MaxRAMPercentage=75 --enable-native-access=ALL-UNNAMED"
+ENV JAVA_TOOL_OPTIONS="-XX:+UseZGC -XX:MaxRAMPercentage=75"
 # No curl in the JRE image: bash's /dev/tcp is enough for a liveness probe.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080 && printf "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && head -1 <&3 | grep -q " 200"'
