@@ -63,11 +63,14 @@ public final class Gateway {
     this.routes = List.copyOf(rs);
     this.metrics = new GatewayMetrics(registry);
     routes.forEach(r -> r.endpoints().forEach(e -> metrics.bindEndpoint(r.name(), e)));
-    java.util.SortedSet<String> labelKeys = new java.util.TreeSet<>();
+    java.util.SortedSet<String> labelTags = new java.util.TreeSet<>();
+    for (ModelRoute r : routes) {
+      for (var e : r.endpoints()) {
+        for (String k : e.endpoint().labels().keySet()) labelTags.add(GatewayConfig.labelTag(k));
+      }
+    }
     routes.forEach(
-        r -> r.endpoints().forEach(e -> labelKeys.addAll(e.endpoint().labels().keySet())));
-    routes.forEach(
-        r -> r.endpoints().forEach(e -> metrics.bindEndpointInfo(r.name(), e, labelKeys)));
+        r -> r.endpoints().forEach(e -> metrics.bindEndpointInfo(r.name(), e, labelTags)));
     this.client =
         vertx.createHttpClient(
             new HttpClientOptions()

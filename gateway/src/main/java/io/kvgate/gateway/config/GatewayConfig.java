@@ -245,6 +245,14 @@ public record GatewayConfig(
     public static final Pool DEFAULT = new Pool(512);
   }
 
+  /**
+   * The metric tag an endpoint label publishes as ({@code kvgate_endpoint_labels}): {@code label_}
+   * and the key with every character outside [a-zA-Z0-9_] replaced by '_'.
+   */
+  public static String labelTag(String key) {
+    return "label_" + key.replaceAll("[^a-zA-Z0-9_]", "_");
+  }
+
   /** All endpoints' roles are known values; used by {@code check-config}'s summary. */
   public Map<String, Long> endpointsByRole() {
     return models.stream()

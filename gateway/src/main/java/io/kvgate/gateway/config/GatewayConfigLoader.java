@@ -107,6 +107,7 @@ public final class GatewayConfigLoader {
     ConfigNode globalTlsNode = r.object("upstreamTls");
     GatewayConfig.UpstreamTls globalTls = tls(globalTlsNode, GatewayConfig.UpstreamTls.DEFAULT);
     boolean anyHttps = false;
+    Map<String, GatewayConfig.UpstreamTls> tlsByAuthority = new java.util.HashMap<>();
 
     List<GatewayConfig.Model> models = new ArrayList<>();
     Set<String> modelNames = new HashSet<>();
@@ -162,6 +163,19 @@ public final class GatewayConfigLoader {
                   + " every endpoint serves whole requests (role: both)");
         }
         Map<String, String> labels = e.stringMap("labels");
+        Map<String, String> labelTags = new java.util.HashMap<>();
+        for (String key : labels.keySet()) {
+          String other = labelTags.put(GatewayConfig.labelTag(key), key);
+          if (other != null) {
+            e.problem(
+                "labels." + key,
+                "publishes as the same metric tag as '"
+                    + other
+                    + "' ("
+                    + GatewayConfig.labelTag(key)
+                    + "): rename one");
+          }
+        }
         double weight = e.positive("weight", 1.0);
         Set<String> epAdapters = new LinkedHashSet<>(e.strings("adapters", false));
         boolean https = uri != null && "https".equals(uri.getScheme());
@@ -181,6 +195,16 @@ public final class GatewayConfigLoader {
           long capacity = e.integer("capacityBlocks", 0, 0, Long.MAX_VALUE);
           if (capacity > 0) capacities.put(id, capacity);
           if (https && !epTls.equals(GatewayConfig.UpstreamTls.DEFAULT)) tlsById.put(id, epTls);
+          if (https) {
+            // Vert.x pools connections by host, port and trust store, not by trustAll or host-name
+            // checking: one authority must be trusted one way.
+            String authority = Endpoint.defaultId(uri);
+            GatewayConfig.UpstreamTls before = tlsByAuthority.putIfAbsent(authority, epTls);
+            if (before != null && !before.equals(epTls)) {
+              e.problem(
+                  "tls", "differs from another endpoint's at " + authority + ": trust it one way");
+            }
+          }
         }
       }
       models.add(new GatewayConfig.Model(name, policy, adapters, endpoints, capacities, tlsById));
@@ -192,19 +216,46 @@ public final class GatewayConfigLoader {
     return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool);
   }
 
-  /** A {@code tls} mapping over {@code base}: keys left out keep the base's values. */
+  /**
+   * A {@code tls} mapping over {@code base}: keys left out keep the base's values, except that the
+   * two ways of trusting exclude each other: a mapping that sets {@code caFile} trusts that file
+   * (the base's {@code trustAll} does not carry over), one that sets {@code trustAll: true} trusts
+   * everything (the base's {@code caFile} does not carry over). Setting both, or {@code
+   * verifyHostname} where everything is trusted, is refused.
+   */
   private static GatewayConfig.UpstreamTls tls(ConfigNode t, GatewayConfig.UpstreamTls base) {
     t.allowOnly("caFile", "trustAll", "verifyHostname");
     String caFile = t.string("caFile", base.caFile(), false);
-    if (caFile != null && t.has("caFile") && !Files.isReadable(Path.of(caFile))) {
+    if (t.has("caFile")) checkPem(t, caFile);
+    boolean trustAll = t.has("caFile") ? false : base.trustAll();
+    trustAll = t.bool("trustAll", trustAll);
+    if (trustAll && t.has("trustAll")) {
+      if (t.has("caFile")) {
+        t.problem(
+            "trustAll", "trusts every certificate, so caFile would do nothing: set one of them");
+      }
+      caFile = null;
+    }
+    boolean verifyHostname = t.bool("verifyHostname", base.verifyHostname());
+    if (trustAll && t.has("verifyHostname")) {
+      t.problem("verifyHostname", "does nothing where trustAll accepts every certificate");
+    }
+    return new GatewayConfig.UpstreamTls(caFile, trustAll, verifyHostname);
+  }
+
+  /** {@code caFile} must hold at least one PEM certificate, or every TLS connection would fail. */
+  private static void checkPem(ConfigNode t, String caFile) {
+    if (caFile == null) return;
+    try (var in = Files.newInputStream(Path.of(caFile))) {
+      if (java.security.cert.CertificateFactory.getInstance("X.509")
+          .generateCertificates(in)
+          .isEmpty()) {
+        t.problem("caFile", "'" + caFile + "' holds no certificate");
+      }
+    } catch (IOException e) {
       t.problem("caFile", "cannot read '" + caFile + "'");
+    } catch (java.security.cert.CertificateException e) {
+      t.problem("caFile", "'" + caFile + "' is not a PEM certificate file: " + e.getMessage());
     }
-    boolean trustAll = t.bool("trustAll", base.trustAll());
-    if (trustAll && caFile != null && t.has("trustAll") && t.has("caFile")) {
-      t.problem(
-          "trustAll", "trusts every certificate, so caFile would do nothing: set one of them");
-    }
-    return new GatewayConfig.UpstreamTls(
-        caFile, trustAll, t.bool("verifyHostname", base.verifyHostname()));
   }
 }

@@ -11,6 +11,10 @@ import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Where requests to one endpoint go: scheme, host, port, base path and, for https, how its
@@ -28,6 +32,11 @@ public final class EndpointTarget {
   private final boolean ssl;
   private final String basePath;
   private final ClientSSLOptions sslOptions;
+
+  /**
+   * {@link #sslOptions} per handshake timeout (one per caller: proxy, checks, scrape, discovery).
+   */
+  private final Map<Long, ClientSSLOptions> handshakeBounded = new ConcurrentHashMap<>();
 
   private EndpointTarget(
       String host, int port, boolean ssl, String basePath, ClientSSLOptions sslOptions) {
@@ -70,16 +79,29 @@ public final class EndpointTarget {
     return new EndpointTarget(url.getHost(), port, ssl, base, options);
   }
 
-  /** Options for a request of {@code pathAndQuery} (starting with '/') under the base path. */
-  public RequestOptions request(HttpMethod method, String pathAndQuery) {
+  /**
+   * Options for a request of {@code pathAndQuery} (starting with '/') under the base path, whose
+   * connection (TCP connect and, for https, the TLS handshake) must be up within {@code
+   * connectTimeout}.
+   */
+  public RequestOptions request(HttpMethod method, String pathAndQuery, Duration connectTimeout) {
     RequestOptions o =
         new RequestOptions()
             .setMethod(method)
             .setHost(host)
             .setPort(port)
             .setSsl(ssl)
-            .setURI(basePath + pathAndQuery);
-    if (sslOptions != null) o.setSslOptions(sslOptions);
+            .setURI(basePath + pathAndQuery)
+            .setConnectTimeout(connectTimeout.toMillis());
+    if (sslOptions != null) {
+      o.setSslOptions(
+          handshakeBounded.computeIfAbsent(
+              connectTimeout.toMillis(),
+              ms ->
+                  new ClientSSLOptions(sslOptions)
+                      .setSslHandshakeTimeout(ms)
+                      .setSslHandshakeTimeoutUnit(TimeUnit.MILLISECONDS)));
+    }
     return o;
   }
 

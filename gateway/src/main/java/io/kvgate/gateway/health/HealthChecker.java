@@ -61,8 +61,7 @@ public final class HealthChecker {
     RequestOptions opts =
         route
             .target(e)
-            .request(HttpMethod.GET, "/health")
-            .setConnectTimeout(config.timeout().toMillis())
+            .request(HttpMethod.GET, "/health", config.timeout())
             .setIdleTimeout(config.timeout().toMillis());
     client
         .request(opts)

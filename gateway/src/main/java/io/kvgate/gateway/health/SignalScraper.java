@@ -129,8 +129,7 @@ public final class SignalScraper {
     RequestOptions opts =
         route
             .target(e)
-            .request(HttpMethod.GET, "/metrics")
-            .setConnectTimeout(interval.toMillis())
+            .request(HttpMethod.GET, "/metrics", interval)
             .setIdleTimeout(Math.max(interval.toMillis(), 1000));
     // kvgate's counters as the scrape leaves: compared with those on its return, they tell whether
     // the engine's snapshot can be matched to them

@@ -292,8 +292,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
         client
             .request(
                 r.target(e)
-                    .request(HttpMethod.GET, "/v1/models")
-                    .setConnectTimeout(2000)
+                    .request(HttpMethod.GET, "/v1/models", java.time.Duration.ofSeconds(2))
                     .setIdleTimeout(5000))
             .compose(q -> q.send())
             .compose(

@@ -1,5 +1,6 @@
 package io.kvgate.gateway.metrics;
 
+import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.routing.EndpointState;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -144,30 +145,24 @@ public final class GatewayMetrics {
    * {@code _info} suffix): one series per endpoint carrying its URL, role and placement labels as
    * tags ({@code label_<key>}, like kube-state-metrics' {@code kube_node_labels}), so dashboards
    * can group any per-endpoint series by cloud, region or zone with {@code * on(endpoint)
-   * group_left(label_region) kvgate_endpoint_labels}. Every endpoint carries every key of {@code
-   * labelKeys} (the union over the fleet; empty where it has none), since one metric name has one
-   * tag set.
+   * group_left(label_region) kvgate_endpoint_labels}. Every endpoint carries every tag of {@code
+   * labelTags} (the union over the fleet, named by {@link GatewayConfig#labelTag}; empty where it
+   * has none), since one metric name has one tag set.
    */
   public void bindEndpointInfo(
-      String model, EndpointState e, java.util.SortedSet<String> labelKeys) {
+      String model, EndpointState e, java.util.SortedSet<String> labelTags) {
     List<Tag> tags = new ArrayList<>();
     tags.add(Tag.of("model", model));
     tags.add(Tag.of("endpoint", e.id()));
     tags.add(Tag.of("url", e.endpoint().url().toString()));
     tags.add(Tag.of("role", e.endpoint().role().wireName()));
-    for (String key : labelKeys) {
-      String value = e.endpoint().label(key);
-      tags.add(Tag.of(labelTag(key), value == null ? "" : value));
-    }
+    java.util.Map<String, String> byTag = new java.util.HashMap<>();
+    e.endpoint().labels().forEach((k, v) -> byTag.put(GatewayConfig.labelTag(k), v));
+    for (String tag : labelTags) tags.add(Tag.of(tag, byTag.getOrDefault(tag, "")));
     Gauge.builder("kvgate_endpoint_labels", () -> 1)
         .description("Endpoint metadata: URL, role and placement labels (label_<key>); always 1")
         .tags(tags)
         .register(registry);
-  }
-
-  /** A placement label's key as a Prometheus tag name: {@code label_} + [a-zA-Z0-9_] only. */
-  public static String labelTag(String key) {
-    return "label_" + key.replaceAll("[^a-zA-Z0-9_]", "_");
   }
 
   /**

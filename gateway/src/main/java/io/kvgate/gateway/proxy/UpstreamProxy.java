@@ -169,8 +169,7 @@ public final class UpstreamProxy {
       RequestOptions opts =
           x.route()
               .target(ep)
-              .request(x.request().method(), x.request().uri())
-              .setConnectTimeout(config.timeouts().connect().toMillis());
+              .request(x.request().method(), x.request().uri(), config.timeouts().connect());
       x.request()
           .headers()
           .forEach(
@@ -390,6 +389,7 @@ public final class UpstreamProxy {
               });
       resp.handler(
           chunk -> {
+            if (finished || clientGone) return;
             lastChunkNanos = System.nanoTime();
             if (!firstByte) {
               firstByte = true;

@@ -66,7 +66,7 @@ class GatewayConfigLoaderTest {
         p.stream()
             .anyMatch(
                 s ->
-                    s.startsWith("models[0].endpoints[1].weight: must be a number greater than 0")),
+                    s.startsWith("models[0].endpoints[1].weight: must be greater than 0 (got -1)")),
         p.toString());
     assertTrue(
         p.stream()
@@ -221,7 +221,7 @@ class GatewayConfigLoaderTest {
   @Test
   void tlsSettingsMergeGlobalAndPerEndpointAndApplyToHttpsOnly() throws Exception {
     Path ca = Files.createTempFile("ca", ".pem");
-    Files.writeString(ca, "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+    Files.write(ca, io.kvgate.sim.SimTls.bundledCertificatePem().getBytes());
     String yaml =
         """
         upstreamTls: {caFile: "CA", verifyHostname: false}
@@ -229,7 +229,7 @@ class GatewayConfigLoaderTest {
           - name: m
             endpoints:
               - {url: "https://a:8443"}
-              - {url: "https://b:8443", tls: {trustAll: true, caFile: null}}
+              - {url: "https://b:8443", tls: {trustAll: true}}
               - {url: "http://c:8000"}
         """
             .replace("CA", ca.toString());
@@ -237,30 +237,60 @@ class GatewayConfigLoaderTest {
     GatewayConfig.Model m = c.models().get(0);
     assertEquals(
         new GatewayConfig.UpstreamTls(ca.toString(), false, false), m.tls(m.endpoints().get(0)));
-    assertTrue(m.tls(m.endpoints().get(1)).trustAll());
+    assertEquals(
+        new GatewayConfig.UpstreamTls(null, true, false),
+        m.tls(m.endpoints().get(1)),
+        "trustAll set here drops the inherited caFile");
     assertEquals(GatewayConfig.UpstreamTls.DEFAULT, m.tls(m.endpoints().get(2)));
 
+    GatewayConfig pinned =
+        GatewayConfigLoader.parse(
+            """
+            upstreamTls: {trustAll: true}
+            models: [{name: m, endpoints: [{url: "https://a:8443", tls: {caFile: "CA"}}]}]
+            """
+                .replace("CA", ca.toString()),
+            "x");
+    GatewayConfig.Model pm = pinned.models().get(0);
+    assertEquals(
+        new GatewayConfig.UpstreamTls(ca.toString(), false, true),
+        pm.tls(pm.endpoints().get(0)),
+        "a caFile set here is not overridden by an inherited trustAll");
+
+    Path notPem = Files.createTempFile("not", ".pem");
+    Files.writeString(notPem, "hello\n");
     ConfigException e =
         assertThrows(
             ConfigException.class,
             () ->
                 GatewayConfigLoader.parse(
                     """
-                upstreamTls: {trustAll: true}
+                upstreamTls: {trustAll: true, verifyHostname: true}
                 models:
                   - name: m
                     endpoints:
                       - {url: "http://a:8000", tls: {caFile: /no/such/ca.pem, pin: x}}
-                """,
+                      - {url: "https://b:8443", tls: {caFile: "NOTPEM"}}
+                      - {url: "https://b:8443/other", id: b2}
+                      - {url: "http://d:8000", labels: {zone-a: x, zone_a: y}}
+                """
+                        .replace("NOTPEM", notPem.toString()),
                     "x"));
     assertEquals(
         List.of(
+            "upstreamTls.verifyHostname: does nothing where trustAll accepts every certificate",
             "models[0].endpoints[0].tls: applies to https:// endpoints only (this one is"
                 + " http://a:8000)",
             "models[0].endpoints[0].tls.pin: unknown key (allowed: caFile, trustAll,"
                 + " verifyHostname)",
             "models[0].endpoints[0].tls.caFile: cannot read '/no/such/ca.pem'",
-            "upstreamTls: applies to https:// endpoints and no endpoint uses https"),
+            "models[0].endpoints[1].tls.caFile: '"
+                + notPem
+                + "' is not a PEM certificate file: No certificate data found",
+            "models[0].endpoints[2].tls: differs from another endpoint's at b:8443: trust it one"
+                + " way",
+            "models[0].endpoints[3].labels.zone_a: publishes as the same metric tag as 'zone-a'"
+                + " (label_zone_a): rename one"),
         problems(e));
   }
 }

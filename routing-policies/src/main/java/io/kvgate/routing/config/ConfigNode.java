@@ -230,8 +230,12 @@ public final class ConfigNode {
   public double positive(String key, double dflt) {
     JsonNode v = get(key);
     if (v == null || v.isNull()) return dflt;
-    if (!v.isNumber() || !(v.asDouble() > 0)) {
-      problem(key, "must be a number greater than 0 (got " + v.asText() + ")");
+    if (!v.isNumber()) {
+      problem(key, "must be a number");
+      return dflt;
+    }
+    if (!(v.asDouble() > 0)) {
+      problem(key, "must be greater than 0 (got " + fmt(v.asDouble()) + ")");
       return dflt;
     }
     return v.asDouble();

@@ -71,6 +71,13 @@ public final class PluginType<P extends Record, T> {
         throw new IllegalArgumentException(
             parameters.getName() + "." + c.getName() + " has no @Param annotation");
       }
+      Param p = c.getAnnotation(Param.class);
+      boolean number =
+          c.getType() == double.class || c.getType() == int.class || c.getType() == long.class;
+      if (!number && (!Double.isInfinite(p.min()) || !Double.isInfinite(p.max()))) {
+        throw new IllegalArgumentException(
+            parameters.getName() + "." + c.getName() + ": min/max apply to numbers only");
+      }
       if (!supported(c)) {
         throw new IllegalArgumentException(
             parameters.getName() + "." + c.getName() + ": unsupported type " + c.getGenericType());
@@ -148,6 +155,7 @@ public final class PluginType<P extends Record, T> {
    * paths, and a parameter left out takes its default.
    */
   P decode(ConfigNode node) {
+    int problemsBefore = node.problems().size();
     List<String> keys = new ArrayList<>();
     for (RecordComponent c : components) keys.add(c.getName());
     node.allowOnly(keys);
@@ -171,12 +179,24 @@ public final class PluginType<P extends Record, T> {
       else if (t == String.class) args[i] = node.string(k, (String) dflt, false);
       else if (t == Duration.class) args[i] = node.duration(k, (Duration) dflt);
       else {
+        int before = node.problems().size();
         List<String> l = node.strings(k, false);
-        if (p.required() && node.has(k) && l.isEmpty()) node.problem(k, "must not be empty");
+        if (p.required() && node.has(k) && l.isEmpty() && node.problems().size() == before) {
+          node.problem(k, "must not be empty");
+        }
         args[i] = node.has(k) ? List.copyOf(l) : dflt;
       }
     }
-    return instantiate(args);
+    // A record whose parameters have problems is not built: its own checks (a compact
+    // constructor's) would only fail on values that are already reported.
+    if (node.problems().size() > problemsBefore) return defaults;
+    try {
+      return instantiate(args);
+    } catch (IllegalStateException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
+      node.problem(String.valueOf(cause.getMessage()));
+      return defaults;
+    }
   }
 
   private static long lower(Param p, long floor) {

@@ -120,9 +120,10 @@ public final class Policies {
         continue;
       }
       p.allowOnly("type", "name", "parameters");
+      int before = problems.size();
       String type = p.string("type", null, false);
       PluginType<?, ?> t = type == null ? null : registry.type(type);
-      if (t == null) {
+      if (t == null && problems.size() == before) {
         p.problem(
             "type",
             (type == null ? "is required" : "unknown type '" + type + "'")
@@ -131,6 +132,7 @@ public final class Policies {
                 + ")");
         continue;
       }
+      if (t == null) continue;
       String pname = p.string("name", type, false);
       Record params = t.decode(p.object("parameters"));
       if (plugins.containsKey(pname)) {
@@ -192,8 +194,11 @@ public final class Policies {
   private static PolicySpec.ProfileSpec profile(
       ConfigNode p, Map<String, PolicySpec.PluginSpec> plugins, List<ConfigProblem> problems) {
     List<PolicySpec.PluginRef> refs = new ArrayList<>();
+    int before = problems.size();
     List<ConfigNode> rs = p.list("plugins", true);
-    if (p.has("plugins") && rs.isEmpty()) p.problem("plugins", "must list {ref, weight} entries");
+    if (p.has("plugins") && rs.isEmpty() && problems.size() == before) {
+      p.problem("plugins", "must list {ref, weight} entries");
+    }
     int pickers = 0;
     PolicySpec.PluginSpec picker = null;
     List<ConfigNode> scorerNodes = new ArrayList<>();

@@ -33,7 +33,7 @@ class PluginRegistryTest {
   /** A filter that keeps endpoints whose id ends with a suffix: the extension under test. */
   record SuffixFilter(
       @Param(doc = "id suffix to keep", required = true) String suffix,
-      @Param(doc = "how long the rule holds", min = 0) Duration hold)
+      @Param(doc = "how long the rule holds") Duration hold)
       implements Filter {
     static final SuffixFilter DEFAULTS = new SuffixFilter(null, Duration.ofMinutes(90));
 
@@ -119,8 +119,7 @@ class PluginRegistryTest {
     assertEquals(
         List.of(
             new PluginType.ParamDoc("suffix", "string", "required", "", "id suffix to keep"),
-            new PluginType.ParamDoc(
-                "hold", "duration", "90m", "0 to ∞", "how long the rule holds")),
+            new PluginType.ParamDoc("hold", "duration", "90m", "", "how long the rule holds")),
         t.parameterDocs());
     String table = REGISTRY.markdown();
     assertTrue(table.contains("| `suffix-filter` | filter |"), table);
@@ -182,5 +181,58 @@ class PluginRegistryTest {
         PluginRegistry.builtIn().markdown(),
         text.substring(begin + "<!-- plugins:begin -->\n".length(), end),
         "docs/ROUTING.md's plugin table is stale: paste `kvgate plugins` between the markers");
+  }
+
+  /**
+   * An extension whose record checks its own fields: a bad combination is a problem, not a crash.
+   */
+  record WindowScorer(
+      @Param(doc = "lower bound", min = 0, max = 100) double low,
+      @Param(doc = "upper bound", min = 0, max = 100) double high)
+      implements io.kvgate.routing.policy.Scorer {
+    static final WindowScorer DEFAULTS = new WindowScorer(0, 1);
+
+    WindowScorer {
+      if (low > high) throw new IllegalArgumentException("low must not exceed high");
+    }
+
+    @Override
+    public void score(io.kvgate.routing.policy.Candidates c, double[] out) {
+      java.util.Arrays.fill(out, 0, c.size(), low);
+    }
+  }
+
+  @Test
+  void aParameterRecordThatRefusesItsValuesYieldsAProblemWithItsPath() {
+    PluginRegistry r =
+        PluginRegistry.builtIn()
+            .withScorer("window-scorer", "test", WindowScorer.class, WindowScorer.DEFAULTS, p -> p);
+    PolicyException e =
+        assertThrows(
+            PolicyException.class,
+            () ->
+                Policies.parse(
+                    "plugins: [{type: window-scorer, parameters: {low: 5, high: 2}}, {type: max-score-picker}]\n"
+                        + "profiles: [{name: default, plugins: [window-scorer, max-score-picker]}]",
+                    "x",
+                    r));
+    assertEquals(
+        List.of("plugins[0].parameters: low must not exceed high"),
+        e.problems().stream().map(Object::toString).toList());
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            PluginRegistry.builtIn()
+                .withFilter(
+                    "bad",
+                    "min on a string",
+                    BadRange.class,
+                    BadRange.DEFAULTS,
+                    p -> (rq, in, n) -> in),
+        "min/max apply to numbers only");
+  }
+
+  record BadRange(@Param(doc = "x", min = 1) String name) {
+    static final BadRange DEFAULTS = new BadRange("a");
   }
 }
