@@ -8,6 +8,7 @@ import io.kvgate.gateway.health.SignalScraper;
 import io.kvgate.gateway.http.GatewayRoutes;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.gateway.proxy.UpstreamProxy;
+import io.kvgate.routing.policy.PluginRegistry;
 import io.kvgate.routing.policy.PolicyException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Deployable;
@@ -54,12 +55,14 @@ public final class Gateway {
   private int port;
   private GatewayRoutes handler;
 
-  private Gateway(Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry)
+  private Gateway(
+      Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry, PluginRegistry plugins)
       throws PolicyException {
     this.vertx = vertx;
     this.config = config;
     List<ModelRoute> rs = new ArrayList<>();
-    for (GatewayConfig.Model m : config.models()) rs.add(new ModelRoute(m, config.routing()));
+    for (GatewayConfig.Model m : config.models())
+      rs.add(new ModelRoute(m, config.routing(), plugins));
     this.routes = List.copyOf(rs);
     this.metrics = new GatewayMetrics(registry);
     routes.forEach(r -> r.endpoints().forEach(e -> metrics.bindEndpoint(r.name(), e)));
@@ -106,9 +109,19 @@ public final class Gateway {
    */
   public static Future<Gateway> start(
       Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry) {
+    return start(vertx, config, registry, PluginRegistry.builtIn());
+  }
+
+  /**
+   * As {@link #start(Vertx, GatewayConfig, PrometheusMeterRegistry)}, with the policy plugin types
+   * of {@code plugins} (the built-ins extended by code outside the routing library), for the
+   * policies at start and their hot reloads.
+   */
+  public static Future<Gateway> start(
+      Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry, PluginRegistry plugins) {
     Gateway g;
     try {
-      g = new Gateway(vertx, config, registry);
+      g = new Gateway(vertx, config, registry, plugins);
     } catch (PolicyException e) {
       return Future.failedFuture(e);
     }

@@ -4,6 +4,7 @@ import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.routing.Endpoint;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.Router;
+import io.kvgate.routing.policy.PluginRegistry;
 import io.kvgate.routing.policy.Policies;
 import io.kvgate.routing.policy.PolicyException;
 import io.kvgate.routing.policy.RoutingContext;
@@ -25,6 +26,7 @@ public final class ModelRoute {
   private final java.util.Set<String> adapters;
   private final List<EndpointState> endpoints;
   private final PrefixIndex index;
+  private final PluginRegistry plugins;
   private final EndpointTarget[] targets;
   private final RoutingContext context;
   private final AtomicReference<Router> router = new AtomicReference<>();
@@ -34,6 +36,14 @@ public final class ModelRoute {
   /** Builds the model's state and compiles its policy; a bad policy fails start-up. */
   public ModelRoute(GatewayConfig.Model model, GatewayConfig.Routing routing)
       throws PolicyException {
+    this(model, routing, PluginRegistry.builtIn());
+  }
+
+  /** As above, compiling policies with the plugin types of {@code plugins}. */
+  public ModelRoute(
+      GatewayConfig.Model model, GatewayConfig.Routing routing, PluginRegistry plugins)
+      throws PolicyException {
+    this.plugins = plugins;
     this.name = model.name();
     this.policySource = model.policy();
     this.adapters = model.adapters();
@@ -65,7 +75,7 @@ public final class ModelRoute {
       }
     }
     this.policyFileMillis = mtime;
-    router.set(Policies.load(policySource, context));
+    router.set(Policies.load(policySource, context, plugins));
   }
 
   public String name() {
@@ -99,6 +109,11 @@ public final class ModelRoute {
 
   public PrefixIndex index() {
     return index;
+  }
+
+  /** The plugin types this model's policy (and its reloads) are compiled with. */
+  public PluginRegistry plugins() {
+    return plugins;
   }
 
   public RoutingContext context() {

@@ -59,7 +59,8 @@ public final class PolicyWatcher {
   /** Parses and compiles {@code yaml}; swaps it in, or refuses it with a log line. */
   public void reload(ModelRoute route, String source, String yaml) {
     try {
-      Router next = Policies.compile(Policies.parse(yaml, source), route.context());
+      Router next =
+          Policies.compile(Policies.parse(yaml, source, route.plugins()), route.context());
       route.setRouter(next);
       metrics.policyReload(route.name(), true);
       LOG.info(
