@@ -4,6 +4,7 @@ import io.kvgate.routing.Endpoint;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -20,7 +21,8 @@ public record GatewayConfig(
     Timeouts timeouts,
     Limits limits,
     Health health,
-    Pool pool) {
+    Pool pool,
+    Api api) {
 
   public GatewayConfig {
     Objects.requireNonNull(listener);
@@ -30,6 +32,19 @@ public record GatewayConfig(
     Objects.requireNonNull(limits);
     Objects.requireNonNull(health);
     Objects.requireNonNull(pool);
+    Objects.requireNonNull(api);
+  }
+
+  /** A configuration with the default {@link Api}. */
+  public GatewayConfig(
+      Listener listener,
+      List<Model> models,
+      Routing routing,
+      Timeouts timeouts,
+      Limits limits,
+      Health health,
+      Pool pool) {
+    this(listener, models, routing, timeouts, limits, health, pool, Api.DEFAULT);
   }
 
   /**
@@ -49,23 +64,27 @@ public record GatewayConfig(
   }
 
   public GatewayConfig withListener(Listener l) {
-    return new GatewayConfig(l, models, routing, timeouts, limits, health, pool);
+    return new GatewayConfig(l, models, routing, timeouts, limits, health, pool, api);
   }
 
   public GatewayConfig withRouting(Routing r) {
-    return new GatewayConfig(listener, models, r, timeouts, limits, health, pool);
+    return new GatewayConfig(listener, models, r, timeouts, limits, health, pool, api);
   }
 
   public GatewayConfig withTimeouts(Timeouts t) {
-    return new GatewayConfig(listener, models, routing, t, limits, health, pool);
+    return new GatewayConfig(listener, models, routing, t, limits, health, pool, api);
   }
 
   public GatewayConfig withLimits(Limits l) {
-    return new GatewayConfig(listener, models, routing, timeouts, l, health, pool);
+    return new GatewayConfig(listener, models, routing, timeouts, l, health, pool, api);
+  }
+
+  public GatewayConfig withApi(Api a) {
+    return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, a);
   }
 
   public GatewayConfig withHealth(Health h) {
-    return new GatewayConfig(listener, models, routing, timeouts, limits, h, pool);
+    return new GatewayConfig(listener, models, routing, timeouts, limits, h, pool, api);
   }
 
   /**
@@ -222,6 +241,43 @@ public record GatewayConfig(
   public record Health(Duration interval, Duration timeout, int failureThreshold) {
     public static final Health DEFAULT =
         new Health(Duration.ofSeconds(5), Duration.ofSeconds(2), 3);
+  }
+
+  /**
+   * The HTTP API kvgate serves.
+   *
+   * @param extraPaths POST paths forwarded to the endpoint of the model the body names, beyond the
+   *     built-in inference paths ({@code io.kvgate.gateway.http.ApiPaths}); every other POST path
+   *     is refused, so engine administration ({@code /reset_prefix_cache}, {@code /sleep}, {@code
+   *     /v1/load_lora_adapter}, ...) is not reachable through the gateway
+   */
+  public record Api(List<String> extraPaths) {
+    public static final Api DEFAULT = new Api(List.of());
+
+    public Api {
+      extraPaths = List.copyOf(extraPaths);
+    }
+
+    /**
+     * Why {@code path} is not an origin-form, normalised path, or null if it is: it must start with
+     * '/', and carry no '.' or '..' segment (raw or percent-encoded), no empty segment, no
+     * backslash and no encoded slash.
+     */
+    public static String pathProblem(String path) {
+      if (path == null || !path.startsWith("/")) return "must start with '/'";
+      String lower = path.toLowerCase(Locale.ROOT);
+      if (lower.contains("%2f") || lower.contains("%5c") || path.indexOf('\\') >= 0) {
+        return "must not contain backslashes or encoded slashes";
+      }
+      String decodedDots = lower.replace("%2e", ".");
+      String[] segments = decodedDots.substring(1).split("/", -1);
+      for (int i = 0; i < segments.length; i++) {
+        String s = segments[i];
+        if (s.equals(".") || s.equals("..")) return "must not contain '.' or '..' segments";
+        if (s.isEmpty() && i < segments.length - 1) return "must not contain empty segments ('//')";
+      }
+      return null;
+    }
   }
 
   /**

@@ -34,7 +34,15 @@ public final class GatewayConfigLoader {
     List<ConfigProblem> problems = new ArrayList<>();
     ConfigNode r = ConfigNode.root(yaml, source, "at least 'models'", problems);
     r.allowOnly(
-        "listener", "models", "routing", "timeouts", "limits", "health", "pool", "upstreamTls");
+        "listener",
+        "models",
+        "routing",
+        "timeouts",
+        "limits",
+        "health",
+        "pool",
+        "upstreamTls",
+        "api");
 
     ConfigNode l = r.object("listener");
     l.allowOnly("host", "port", "eventLoops");
@@ -103,6 +111,17 @@ public final class GatewayConfigLoader {
                     GatewayConfig.Pool.DEFAULT.maxConnectionsPerEndpoint(),
                     1,
                     100_000));
+
+    ConfigNode a = r.object("api");
+    a.allowOnly("extraPaths");
+    List<String> extraPaths = a.strings("extraPaths", false);
+    List<ConfigNode> pathNodes = a.list("extraPaths", false);
+    for (int i = 0; i < extraPaths.size() && i < pathNodes.size(); i++) {
+      String problem = GatewayConfig.Api.pathProblem(extraPaths.get(i));
+      if (problem == null && extraPaths.get(i).contains("?")) problem = "must not carry a query";
+      if (problem != null) pathNodes.get(i).problem(problem);
+    }
+    GatewayConfig.Api api = new GatewayConfig.Api(extraPaths);
 
     ConfigNode globalTlsNode = r.object("upstreamTls");
     GatewayConfig.UpstreamTls globalTls = tls(globalTlsNode, GatewayConfig.UpstreamTls.DEFAULT);
@@ -213,7 +232,7 @@ public final class GatewayConfigLoader {
       r.problem("upstreamTls", "applies to https:// endpoints and no endpoint uses https");
     }
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
-    return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool);
+    return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, api);
   }
 
   /**

@@ -53,6 +53,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   private final GatewayMetrics metrics;
   private final HttpClient client;
   private final RoutingKeyer keyer;
+  private final ApiPaths apiPaths;
   private final long createdSeconds = System.currentTimeMillis() / 1000;
   private long refreshTimer = -1;
 
@@ -68,6 +69,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     this.proxy = proxy;
     this.metrics = metrics;
     this.client = client;
+    this.apiPaths = new ApiPaths(config.api().extraPaths());
     this.keyer =
         new RoutingKeyer(
             config.routing().blockSizeChars(),
@@ -101,6 +103,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     resp.putHeader("x-request-id", requestId);
     String path = req.path();
     try {
+      ApiPaths.checkOriginForm(req.uri());
       if (req.method() == HttpMethod.GET) {
         switch (path) {
           case "/health" -> json(resp, 200, new JsonObject().put("status", "ok"));
@@ -110,8 +113,10 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                   .end(metrics.registry().scrape());
           case "/v1/models" -> json(resp, 200, models());
           default -> {
-            if (path.startsWith("/v1/models/")) model(resp, path.substring("/v1/models/".length()));
-            else throw OpenAiException.notFound("unknown_url", "no route for GET " + path);
+            if (path.startsWith("/v1/models/")) {
+              // Model ids may hold a '/' (org/model), sent raw or percent-encoded.
+              model(resp, path.substring("/v1/models/".length()).replaceAll("%2[fF]", "/"));
+            } else throw OpenAiException.notFound("unknown_url", "no route for GET " + path);
           }
         }
         return;
@@ -119,8 +124,20 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       if (req.method() != HttpMethod.POST) {
         throw OpenAiException.notFound("unknown_url", "no route for " + req.method() + " " + path);
       }
-      // Any other POST (/v1/responses, vLLM's /tokenize, /pooling, /score, ...) is forwarded to an
-      // endpoint of the model its body names; without a model it is a 404.
+      // Only the inference APIs are forwarded (ApiPaths), to an endpoint of the model the body
+      // names; an engine's administration paths are not reachable through the gateway.
+      if (!apiPaths.forwards(path)) {
+        // The body is not read: the connection is not reused.
+        resp.putHeader("connection", "close");
+        ApiPaths.checkNormalised(path);
+        throw OpenAiException.notFound(
+            "unknown_url",
+            "POST "
+                + path
+                + " is not an API kvgate forwards (it forwards "
+                + apiPaths.describe()
+                + "; add paths under api.extraPaths)");
+      }
       String id = requestId;
       BodyReader.read(req, config.limits().maxBodyBytes())
           .onComplete(
@@ -130,8 +147,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                       && e.status() == 413
                       && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
                     // HTTP/1.x: the rest of the body is never read into the request (the lingering
-                    // close
-                    // drains and discards it), so the connection cannot be reused.
+                    // close drains and discards it), so the connection cannot be reused.
                     // (HTTP/2 ends just this stream; the connection's other streams go on.)
                     resp.putHeader("connection", "close");
                     resp.endHandler(v -> BodyReader.closeLingering(vertx, req));
@@ -149,10 +165,8 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                   return;
                 }
                 // A long prompt is parsed and keyed on a worker thread, so that the milliseconds it
-                // takes
-                // do not hold up the other connections of this event loop; routing and proxying
-                // come back
-                // here.
+                // takes do not hold up the other connections of this event loop; routing and
+                // proxying come back here.
                 MultiMap headers = req.headers();
                 vertx
                     .executeBlocking(() -> prepare(path, body, headers), false)

@@ -293,4 +293,28 @@ class GatewayConfigLoaderTest {
                 + " (label_zone_a): rename one"),
         problems(e));
   }
+
+  @Test
+  void extraApiPathsMustBeNormalisedPaths() throws Exception {
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            "api: {extraPaths: [/v1/rerank2]}\nmodels: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+            "x");
+    assertEquals(List.of("/v1/rerank2"), c.api().extraPaths());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    "api: {extraPaths: [v1/x, /v1/../sleep, \"/a?b=1\"], other: 1}\n"
+                        + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+                    "x"));
+    assertEquals(
+        List.of(
+            "api.other: unknown key (allowed: extraPaths)",
+            "api.extraPaths[0]: must start with '/'",
+            "api.extraPaths[1]: must not contain '.' or '..' segments",
+            "api.extraPaths[2]: must not carry a query"),
+        problems(e));
+  }
 }
