@@ -93,6 +93,9 @@ class UpstreamFailureTest {
         post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
     assertEquals(504, r.statusCode(), r.body());
     assertEquals("upstream_timeout", error(r).getString("code"));
+    assertTrue(
+        error(r).getString("message").endsWith("sent no response within 300ms"),
+        "durations read as in the config, not PT0.3S: " + error(r).getString("message"));
     // Not retried: the engine may still be working on it. One attempt, no retry, one timeout.
     assertEquals(1.0, count("kvgate_routing_decisions"));
     assertEquals(0.0, count("kvgate_retries"));
