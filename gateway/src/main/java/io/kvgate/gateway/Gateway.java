@@ -61,8 +61,10 @@ public final class Gateway {
     this.vertx = vertx;
     this.config = config;
     List<ModelRoute> rs = new ArrayList<>();
-    for (GatewayConfig.Model m : config.models())
-      rs.add(new ModelRoute(m, config.routing(), plugins));
+    for (int i = 0; i < config.models().size(); i++) {
+      rs.add(
+          new ModelRoute(config.models().get(i), config.routing(), plugins, "models[" + i + "]"));
+    }
     this.routes = List.copyOf(rs);
     this.metrics = new GatewayMetrics(registry);
     routes.forEach(r -> r.endpoints().forEach(e -> metrics.bindEndpoint(r.name(), e)));

@@ -40,6 +40,14 @@ public interface Router {
   }
 
   /**
+   * The configured endpoint properties this policy reads; the gateway refuses, with their YAML
+   * paths, endpoint settings outside this set (they would do nothing).
+   */
+  default java.util.Set<EndpointField> endpointFieldsRead() {
+    return java.util.Set.of();
+  }
+
+  /**
    * True if {@link #onDispatched} does real work (a prefix-index write proportional to the prompt),
    * so a gateway may run it off its event loop for long prompts; false if it is a no-op.
    */

@@ -2,14 +2,12 @@ package io.kvgate.gateway.cli;
 
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.config.GatewayConfigLoader;
+import io.kvgate.gateway.fleet.ModelRoute;
 import io.kvgate.routing.config.ConfigException;
-import io.kvgate.routing.policy.Policies;
+import io.kvgate.routing.policy.PluginRegistry;
 import io.kvgate.routing.policy.PolicyException;
-import io.kvgate.routing.policy.RoutingContext;
-import io.kvgate.routing.prefix.LruPrefixIndex;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
@@ -42,11 +40,10 @@ public final class CheckConfigCommand implements Callable<Integer> {
     for (int i = 0; i < config.models().size(); i++) {
       GatewayConfig.Model m = config.models().get(i);
       try {
-        Policies.load(
-            m.policy(),
-            new RoutingContext(m.name(), new LruPrefixIndex(), new SplittableRandom(0)));
+        // Compiles the policy and refuses endpoint settings it would ignore, as serve does.
+        new ModelRoute(m, config.routing(), PluginRegistry.builtIn(), "models[" + i + "]");
       } catch (PolicyException e) {
-        System.out.println("models[" + i + "].policy: '" + m.policy() + "' is invalid:");
+        System.out.println("models[" + i + "].policy '" + m.policy() + "':");
         e.problems().forEach(p -> System.out.println("  " + p));
         problems += Math.max(1, e.problems().size());
       }

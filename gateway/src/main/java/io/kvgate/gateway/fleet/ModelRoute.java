@@ -2,8 +2,10 @@ package io.kvgate.gateway.fleet;
 
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.routing.Endpoint;
+import io.kvgate.routing.EndpointField;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.Router;
+import io.kvgate.routing.config.ConfigProblem;
 import io.kvgate.routing.policy.PluginRegistry;
 import io.kvgate.routing.policy.Policies;
 import io.kvgate.routing.policy.PolicyException;
@@ -27,6 +29,8 @@ public final class ModelRoute {
   private final List<EndpointState> endpoints;
   private final PrefixIndex index;
   private final PluginRegistry plugins;
+  private final GatewayConfig.Model model;
+  private final String yamlPath;
   private final EndpointTarget[] targets;
   private final RoutingContext context;
   private final AtomicReference<Router> router = new AtomicReference<>();
@@ -43,7 +47,25 @@ public final class ModelRoute {
   public ModelRoute(
       GatewayConfig.Model model, GatewayConfig.Routing routing, PluginRegistry plugins)
       throws PolicyException {
+    this(model, routing, plugins, "models[0]");
+  }
+
+  /**
+   * As above; {@code yamlPath} is the model's place in the config ({@code models[2]}), for the
+   * paths of endpoint settings the policy would ignore.
+   *
+   * @throws PolicyException if the policy does not compile, or ignores a configured endpoint
+   *     setting (see {@link #ignoredSettings})
+   */
+  public ModelRoute(
+      GatewayConfig.Model model,
+      GatewayConfig.Routing routing,
+      PluginRegistry plugins,
+      String yamlPath)
+      throws PolicyException {
     this.plugins = plugins;
+    this.model = model;
+    this.yamlPath = yamlPath;
     this.name = model.name();
     this.policySource = model.policy();
     this.adapters = model.adapters();
@@ -75,7 +97,10 @@ public final class ModelRoute {
       }
     }
     this.policyFileMillis = mtime;
-    router.set(Policies.load(policySource, context, plugins));
+    Router compiled = Policies.load(policySource, context, plugins);
+    List<ConfigProblem> ignored = ignoredSettings(compiled);
+    if (!ignored.isEmpty()) throw new PolicyException(policySource, ignored);
+    router.set(compiled);
   }
 
   public String name() {
@@ -109,6 +134,36 @@ public final class ModelRoute {
 
   public PrefixIndex index() {
     return index;
+  }
+
+  /**
+   * The endpoint settings of this model that {@code r} would ignore, each with its YAML path: a
+   * weight other than 1 under a policy that reads no weights, adapters under one that reads no
+   * adapters. Every setting acts or is refused.
+   */
+  public List<ConfigProblem> ignoredSettings(Router r) {
+    List<ConfigProblem> out = new ArrayList<>();
+    java.util.Set<EndpointField> read = r.endpointFieldsRead();
+    for (int j = 0; j < model.endpoints().size(); j++) {
+      Endpoint e = model.endpoints().get(j);
+      String at = yamlPath + ".endpoints[" + j + "]";
+      if (e.weight() != 1.0 && !read.contains(EndpointField.WEIGHT)) {
+        out.add(
+            new ConfigProblem(
+                at + ".weight",
+                "policy '"
+                    + r.name()
+                    + "' reads no endpoint weights (in-flight-scorer, pending-prefill-scorer and"
+                    + " cache-aware-picker do)"));
+      }
+      if (!e.adapters().isEmpty() && !read.contains(EndpointField.ADAPTERS)) {
+        out.add(
+            new ConfigProblem(
+                at + ".adapters",
+                "policy '" + r.name() + "' reads no endpoint adapters (lora-filter does)"));
+      }
+    }
+    return out;
   }
 
   /** The plugin types this model's policy (and its reloads) are compiled with. */

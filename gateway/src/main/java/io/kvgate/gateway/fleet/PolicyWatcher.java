@@ -61,6 +61,8 @@ public final class PolicyWatcher {
     try {
       Router next =
           Policies.compile(Policies.parse(yaml, source, route.plugins()), route.context());
+      java.util.List<io.kvgate.routing.config.ConfigProblem> ignored = route.ignoredSettings(next);
+      if (!ignored.isEmpty()) throw new PolicyException(source, ignored);
       route.setRouter(next);
       metrics.policyReload(route.name(), true);
       LOG.info(

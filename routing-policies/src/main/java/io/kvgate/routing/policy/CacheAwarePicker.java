@@ -80,7 +80,7 @@ record CacheAwarePicker(
             min = 0,
             max = 10)
         double temperature)
-    implements Picker {
+    implements Picker, ReadsEndpointFields {
 
   static final CacheAwarePicker DEFAULTS = new CacheAwarePicker(7, 0.5, 1, 0.2, 0.25, 32768, 3, 0);
 
@@ -163,6 +163,11 @@ record CacheAwarePicker(
     }
     // The temperature is relative to the largest cost, so it means the same at any load.
     Order.softmax(keys, order, n, within, temperature * Math.max(1, scale), c.context().random());
+  }
+
+  @Override
+  public java.util.Set<io.kvgate.routing.EndpointField> endpointFields() {
+    return java.util.Set.of(io.kvgate.routing.EndpointField.WEIGHT);
   }
 
   @Override

@@ -25,6 +25,7 @@ final class CompiledPolicy implements Router {
   private final Picker picker;
   private final boolean usesPrefix;
   private final DispatchAware[] listeners;
+  private final java.util.Set<io.kvgate.routing.EndpointField> fieldsRead;
 
   CompiledPolicy(
       String name,
@@ -46,6 +47,15 @@ final class CompiledPolicy implements Router {
     for (Scorer s : this.scorers) prefix |= s.usesPrefix();
     this.usesPrefix = prefix;
     this.listeners = listeners.toArray(DispatchAware[]::new);
+    java.util.Set<io.kvgate.routing.EndpointField> fields =
+        java.util.EnumSet.noneOf(io.kvgate.routing.EndpointField.class);
+    List<Object> plugins = new ArrayList<>(filters);
+    plugins.addAll(scorers);
+    plugins.add(picker);
+    for (Object p : plugins) {
+      if (p instanceof ReadsEndpointFields r) fields.addAll(r.endpointFields());
+    }
+    this.fieldsRead = java.util.Collections.unmodifiableSet(fields);
   }
 
   @Override
@@ -85,6 +95,11 @@ final class CompiledPolicy implements Router {
       ranked.add(new Decision.Candidate(in.get(i), totals[i], c.matched(i)));
     }
     return new Decision(ranked, request.chain().length(), name);
+  }
+
+  @Override
+  public java.util.Set<io.kvgate.routing.EndpointField> endpointFieldsRead() {
+    return fieldsRead;
   }
 
   @Override

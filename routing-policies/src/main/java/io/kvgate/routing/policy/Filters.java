@@ -33,7 +33,12 @@ final class Filters {
    * {@code lora-filter}: a request for an adapter prefers endpoints that have it loaded; when none
    * has, all stay (the engine loads it on demand).
    */
-  static final class LoraFilter implements Filter {
+  static final class LoraFilter implements Filter, ReadsEndpointFields {
+    @Override
+    public java.util.Set<io.kvgate.routing.EndpointField> endpointFields() {
+      return java.util.Set.of(io.kvgate.routing.EndpointField.ADAPTERS);
+    }
+
     @Override
     public List<EndpointState> apply(RoutingRequest r, List<EndpointState> in, long now) {
       if (r.adapter() == null) return in;

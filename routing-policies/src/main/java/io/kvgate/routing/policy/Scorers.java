@@ -34,7 +34,12 @@ final class Scorers {
    * {@code in-flight-scorer}: kvgate's own in-flight requests (cluster-wide when shared), per
    * weight.
    */
-  static final class InFlightScorer implements Scorer {
+  static final class InFlightScorer implements Scorer, ReadsEndpointFields {
+    @Override
+    public java.util.Set<io.kvgate.routing.EndpointField> endpointFields() {
+      return java.util.Set.of(io.kvgate.routing.EndpointField.WEIGHT);
+    }
+
     @Override
     public void score(Candidates c, double[] out) {
       double[] v = new double[c.size()];
@@ -47,7 +52,12 @@ final class Scorers {
    * {@code pending-prefill-scorer}: prompt tokens dispatched and not yet prefilled, counted at
    * dispatch.
    */
-  static final class PendingPrefillScorer implements Scorer {
+  static final class PendingPrefillScorer implements Scorer, ReadsEndpointFields {
+    @Override
+    public java.util.Set<io.kvgate.routing.EndpointField> endpointFields() {
+      return java.util.Set.of(io.kvgate.routing.EndpointField.WEIGHT);
+    }
+
     @Override
     public void score(Candidates c, double[] out) {
       double[] v = new double[c.size()];
