@@ -5,6 +5,7 @@ import io.kvgate.gateway.fleet.ModelRoute;
 import io.kvgate.gateway.fleet.PolicyWatcher;
 import io.kvgate.gateway.health.HealthChecker;
 import io.kvgate.gateway.health.SignalScraper;
+import io.kvgate.gateway.http.ConnectionLimit;
 import io.kvgate.gateway.http.GatewayRoutes;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.gateway.proxy.UpstreamProxy;
@@ -147,8 +148,13 @@ public final class Gateway {
             .setTcpNoDelay(true)
             .setMaxInitialLineLength(64 * 1024)
             .setMaxHeaderSize(64 * 1024)
-            .setCompressionSupported(false);
+            .setCompressionSupported(false)
+            // HTTP/1.1 only: with cleartext HTTP/2 on, Vert.x waits for a connection's first bytes
+            // before
+            // it is an HTTP connection, so silent connections would escape listener.maxConnections.
+            .setHttp2ClearTextEnabled(false);
     GatewayRoutes h = handler;
+    ConnectionLimit limit = new ConnectionLimit(vertx, config.listener().maxConnections(), metrics);
     Supplier<Deployable> server =
         () ->
             new VerticleBase() {
@@ -156,7 +162,11 @@ public final class Gateway {
               public Future<?> start() {
                 return vertx
                     .createHttpServer(options)
-                    .requestHandler(h)
+                    .connectionHandler(limit::onConnection)
+                    .requestHandler(
+                        req -> {
+                          if (!limit.refuse(req)) h.handle(req);
+                        })
                     .listen()
                     .onSuccess(s -> ports.add(s.actualPort()));
               }

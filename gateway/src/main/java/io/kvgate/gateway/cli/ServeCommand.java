@@ -79,10 +79,11 @@ public final class ServeCommand implements Callable<Integer> {
     if (port != null || host != null) {
       config =
           config.withListener(
-              new GatewayConfig.Listener(
-                  host != null ? host : config.listener().host(),
-                  port != null ? port : config.listener().port(),
-                  config.listener().eventLoops()));
+              config
+                  .listener()
+                  .withAddress(
+                      host != null ? host : config.listener().host(),
+                      port != null ? port : config.listener().port()));
     }
     PrometheusMeterRegistry registry = CliRuntime.registry();
     Vertx vertx = CliRuntime.vertx(registry, config.listener().eventLoops());

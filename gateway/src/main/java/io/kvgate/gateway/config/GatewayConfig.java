@@ -90,26 +90,46 @@ public record GatewayConfig(
   /**
    * Where the gateway listens; {@code port} 0 = ephemeral.
    *
+   * @param maxConnections client connections open at once; a connection beyond the cap gets one 503
+   *     {@code too_many_connections} answer (or is closed after 1 s without a request), so that
+   *     idle or slow clients cannot exhaust the process's file descriptors
    * @param eventLoops how many event loops serve client connections: one HTTP server instance per
    *     loop on the same port, connections spread round-robin (Vert.x server sharing); default one
    *     per available processor, like nginx's {@code worker_processes auto}
    */
-  public record Listener(String host, int port, int eventLoops) {
+  public record Listener(String host, int port, int eventLoops, int maxConnections) {
+    public static final int DEFAULT_MAX_CONNECTIONS = 8192;
     public static final Listener DEFAULT = new Listener("0.0.0.0", 8080);
 
     public Listener {
       if (eventLoops < 1)
         throw new IllegalArgumentException(
             "eventLoops must be at least 1 (got " + eventLoops + ")");
+      if (maxConnections < 1)
+        throw new IllegalArgumentException(
+            "maxConnections must be at least 1 (got " + maxConnections + ")");
     }
 
-    /** One event loop per available processor. */
+    /** The default connection cap. */
+    public Listener(String host, int port, int eventLoops) {
+      this(host, port, eventLoops, DEFAULT_MAX_CONNECTIONS);
+    }
+
+    /** One event loop per available processor, the default connection cap. */
     public Listener(String host, int port) {
       this(host, port, defaultEventLoops());
     }
 
     public Listener withEventLoops(int n) {
-      return new Listener(host, port, n);
+      return new Listener(host, port, n, maxConnections);
+    }
+
+    public Listener withMaxConnections(int n) {
+      return new Listener(host, port, eventLoops, n);
+    }
+
+    public Listener withAddress(String host, int port) {
+      return new Listener(host, port, eventLoops, maxConnections);
     }
 
     public static int defaultEventLoops() {

@@ -45,12 +45,18 @@ public final class GatewayConfigLoader {
         "api");
 
     ConfigNode l = r.object("listener");
-    l.allowOnly("host", "port", "eventLoops");
+    l.allowOnly("host", "port", "eventLoops", "maxConnections");
     GatewayConfig.Listener listener =
         new GatewayConfig.Listener(
             l.string("host", GatewayConfig.Listener.DEFAULT.host(), false),
             (int) l.integer("port", GatewayConfig.Listener.DEFAULT.port(), 0, 65535),
-            (int) l.integer("eventLoops", GatewayConfig.Listener.defaultEventLoops(), 1, 1024));
+            (int) l.integer("eventLoops", GatewayConfig.Listener.defaultEventLoops(), 1, 1024),
+            (int)
+                l.integer(
+                    "maxConnections",
+                    GatewayConfig.Listener.DEFAULT_MAX_CONNECTIONS,
+                    1,
+                    Integer.MAX_VALUE));
 
     ConfigNode ro = r.object("routing");
     ro.allowOnly(

@@ -113,6 +113,25 @@ public final class GatewayMetrics {
     return registry;
   }
 
+  /** The client connection count next to its cap ({@code listener.maxConnections}). */
+  public void bindConnections(java.util.function.IntSupplier open, int max) {
+    Gauge.builder("kvgate_listener_open_connections", open, o -> o.getAsInt())
+        .description("Client connections open now")
+        .register(registry);
+    Gauge.builder("kvgate_listener_max_connections", () -> max)
+        .description("The cap on open client connections (listener.maxConnections)")
+        .register(registry);
+  }
+
+  /** A client connection accepted beyond the cap (answered 503 or closed). */
+  public void connectionRefused() {
+    counter(
+            "kvgate_listener_refused_connections",
+            "Client connections beyond listener.maxConnections, answered 503 too_many_connections"
+                + " or closed")
+        .increment();
+  }
+
   /**
    * Gauges for one endpoint: in-flight requests, pending prefill tokens, health (1 healthy, 0
    * ejected).
