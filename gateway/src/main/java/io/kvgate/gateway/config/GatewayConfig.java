@@ -148,6 +148,8 @@ public record GatewayConfig(
    * @param capacityBlocks KV capacity in gateway blocks configured per endpoint id (the top of the
    *     capacity precedence: configured &gt; engine-stated &gt; learned &gt; default); endpoints
    *     without an entry are sized from their engine
+   * @param apiKeys the key each endpoint's engine was started with (vLLM {@code --api-key}), by
+   *     endpoint id: sent as {@code Authorization: Bearer} on every request kvgate makes to it
    * @param tls TLS trust settings per https endpoint id (the config file's {@code upstreamTls}
    *     merged with the endpoint's own {@code tls}); endpoints without an entry trust the JVM's
    *     default trust store and verify the host name
@@ -158,12 +160,30 @@ public record GatewayConfig(
       Set<String> adapters,
       List<Endpoint> endpoints,
       Map<String, Long> capacityBlocks,
-      Map<String, UpstreamTls> tls) {
+      Map<String, UpstreamTls> tls,
+      Map<String, String> apiKeys) {
     public Model {
       adapters = Set.copyOf(adapters);
       endpoints = List.copyOf(endpoints);
       capacityBlocks = Map.copyOf(capacityBlocks);
       tls = Map.copyOf(tls);
+      apiKeys = Map.copyOf(apiKeys);
+    }
+
+    public Model(
+        String name,
+        String policy,
+        Set<String> adapters,
+        List<Endpoint> endpoints,
+        Map<String, Long> capacityBlocks,
+        Map<String, UpstreamTls> tls) {
+      this(name, policy, adapters, endpoints, capacityBlocks, tls, Map.of());
+    }
+
+    /** Keys are never printed. */
+    @Override
+    public String toString() {
+      return "Model[" + name + ", policy=" + policy + ", endpoints=" + endpoints + "]";
     }
 
     public Model(

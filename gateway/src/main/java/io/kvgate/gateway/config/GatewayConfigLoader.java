@@ -150,10 +150,12 @@ public final class GatewayConfigLoader {
       List<Endpoint> endpoints = new ArrayList<>();
       Map<String, Long> capacities = new java.util.LinkedHashMap<>();
       Map<String, GatewayConfig.UpstreamTls> tlsById = new java.util.LinkedHashMap<>();
+      Map<String, String> apiKeys = new java.util.LinkedHashMap<>();
       List<ConfigNode> endpointNodes = m.list("endpoints", true);
       if (endpointNodes.isEmpty()) m.problem("endpoints", "must list at least one endpoint");
       for (ConfigNode e : endpointNodes) {
-        e.allowOnly("url", "id", "role", "labels", "weight", "adapters", "capacityBlocks", "tls");
+        e.allowOnly(
+            "url", "id", "role", "labels", "weight", "adapters", "capacityBlocks", "tls", "apiKey");
         String url = e.string("url", null, true);
         URI uri = null;
         if (url != null) {
@@ -219,6 +221,15 @@ public final class GatewayConfigLoader {
           endpoints.add(new Endpoint(id, uri, name, role, labels, weight, epAdapters));
           long capacity = e.integer("capacityBlocks", 0, 0, Long.MAX_VALUE);
           if (capacity > 0) capacities.put(id, capacity);
+          String apiKey = e.string("apiKey", null, false);
+          if (apiKey != null) {
+            if (apiKey.isBlank() || apiKey.chars().anyMatch(ch -> ch < 0x21 || ch > 0x7e)) {
+              e.problem(
+                  "apiKey", "must be printable ASCII without spaces (the value is not shown)");
+            } else {
+              apiKeys.put(id, apiKey);
+            }
+          }
           if (https && !epTls.equals(GatewayConfig.UpstreamTls.DEFAULT)) tlsById.put(id, epTls);
           if (https) {
             // Vert.x pools connections by host, port and trust store, not by trustAll or host-name
@@ -232,7 +243,8 @@ public final class GatewayConfigLoader {
           }
         }
       }
-      models.add(new GatewayConfig.Model(name, policy, adapters, endpoints, capacities, tlsById));
+      models.add(
+          new GatewayConfig.Model(name, policy, adapters, endpoints, capacities, tlsById, apiKeys));
     }
     if (r.has("upstreamTls") && !anyHttps && !modelNodes.isEmpty()) {
       r.problem("upstreamTls", "applies to https:// endpoints and no endpoint uses https");

@@ -34,12 +34,23 @@ public final class EndpointTarget {
   private final ClientSSLOptions sslOptions;
 
   /**
+   * {@code Bearer <key>} for an engine started with an API key (vLLM {@code --api-key}), or null.
+   */
+  private final String authorization;
+
+  /**
    * {@link #sslOptions} per handshake timeout (one per caller: proxy, checks, scrape, discovery).
    */
   private final Map<Long, ClientSSLOptions> handshakeBounded = new ConcurrentHashMap<>();
 
   private EndpointTarget(
-      String host, int port, boolean ssl, String basePath, ClientSSLOptions sslOptions) {
+      String host,
+      int port,
+      boolean ssl,
+      String basePath,
+      ClientSSLOptions sslOptions,
+      String authorization) {
+    this.authorization = authorization;
     this.host = host;
     this.port = port;
     this.ssl = ssl;
@@ -55,6 +66,14 @@ public final class EndpointTarget {
    * @throws UncheckedIOException if the CA file cannot be read
    */
   public static EndpointTarget of(URI url, GatewayConfig.UpstreamTls tls) {
+    return of(url, tls, null);
+  }
+
+  /**
+   * As {@link #of(URI, GatewayConfig.UpstreamTls)}; {@code apiKey} (or null) is sent as {@code
+   * Authorization: Bearer} on every request to the endpoint, in place of any client credential.
+   */
+  public static EndpointTarget of(URI url, GatewayConfig.UpstreamTls tls, String apiKey) {
     boolean ssl = "https".equals(url.getScheme());
     int port = url.getPort() > 0 ? url.getPort() : ssl ? 443 : 80;
     String path = url.getRawPath();
@@ -76,7 +95,8 @@ public final class EndpointTarget {
         }
       }
     }
-    return new EndpointTarget(url.getHost(), port, ssl, base, options);
+    return new EndpointTarget(
+        url.getHost(), port, ssl, base, options, apiKey == null ? null : "Bearer " + apiKey);
   }
 
   /**
@@ -93,6 +113,7 @@ public final class EndpointTarget {
             .setSsl(ssl)
             .setURI(basePath + pathAndQuery)
             .setConnectTimeout(connectTimeout.toMillis());
+    if (authorization != null) o.putHeader("authorization", authorization);
     if (sslOptions != null) {
       o.setSslOptions(
           handshakeBounded.computeIfAbsent(
@@ -109,6 +130,7 @@ public final class EndpointTarget {
     return ssl;
   }
 
+  /** The key is never printed. */
   @Override
   public String toString() {
     return (ssl ? "https://" : "http://") + host + ":" + port + basePath;

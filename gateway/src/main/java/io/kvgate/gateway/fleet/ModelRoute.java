@@ -79,7 +79,9 @@ public final class ModelRoute {
                 .withTtl(routing.indexTtl()));
     this.targets = new EndpointTarget[endpoints.size()];
     for (EndpointState e : endpoints) {
-      targets[e.slot()] = EndpointTarget.of(e.endpoint().url(), model.tls(e.endpoint()));
+      targets[e.slot()] =
+          EndpointTarget.of(
+              e.endpoint().url(), model.tls(e.endpoint()), model.apiKeys().get(e.id()));
     }
     this.configuredCapacity = model.capacityBlocks();
     for (EndpointState e : endpoints) {

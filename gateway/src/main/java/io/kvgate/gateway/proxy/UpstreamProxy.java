@@ -62,6 +62,21 @@ public final class UpstreamProxy {
           "host",
           "content-length");
 
+  /**
+   * Client headers never forwarded upstream: the client's credentials and cookies (an engine's key
+   * comes from the endpoint's {@code apiKey}), and forwarding headers a client could spoof (kvgate
+   * sets {@code X-Forwarded-For} itself).
+   */
+  private static final Set<String> NOT_FORWARDED =
+      Set.of(
+          "authorization",
+          "cookie",
+          "x-forwarded-for",
+          "x-forwarded-host",
+          "x-forwarded-proto",
+          "forwarded",
+          "x-real-ip");
+
   private final Vertx vertx;
   private final HttpClient client;
   private final GatewayConfig config;
@@ -174,9 +189,15 @@ public final class UpstreamProxy {
           .headers()
           .forEach(
               (k, v) -> {
-                if (!HOP_BY_HOP.contains(k.toLowerCase(Locale.ROOT))) opts.addHeader(k, v);
+                String name = k.toLowerCase(Locale.ROOT);
+                if (!HOP_BY_HOP.contains(name) && !NOT_FORWARDED.contains(name)) {
+                  opts.addHeader(k, v);
+                }
               });
       opts.putHeader("x-request-id", x.requestId());
+      if (x.request().remoteAddress() != null) {
+        opts.putHeader("x-forwarded-for", x.request().remoteAddress().hostAddress());
+      }
       client
           .request(opts)
           .onComplete(

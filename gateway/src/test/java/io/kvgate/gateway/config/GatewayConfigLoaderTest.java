@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class GatewayConfigLoaderTest {
@@ -315,6 +316,26 @@ class GatewayConfigLoaderTest {
             "api.extraPaths[0]: must start with '/'",
             "api.extraPaths[1]: must not contain '.' or '..' segments",
             "api.extraPaths[2]: must not carry a query"),
+        problems(e));
+  }
+
+  @Test
+  void endpointApiKeysLoadAndAreNeverShown() throws Exception {
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            "models: [{name: a, endpoints: [{url: \"http://h:1\", apiKey: sk-123}]}]", "x");
+    assertEquals(Map.of("h:1", "sk-123"), c.models().get(0).apiKeys());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    "models: [{name: a, endpoints: [{url: \"http://h:1\", apiKey: \"sk 123\"}]}]",
+                    "x"));
+    assertEquals(
+        List.of(
+            "models[0].endpoints[0].apiKey: must be printable ASCII without spaces (the value is not"
+                + " shown)"),
         problems(e));
   }
 }
