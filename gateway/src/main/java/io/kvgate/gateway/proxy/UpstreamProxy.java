@@ -218,6 +218,7 @@ public final class UpstreamProxy {
                 HttpClientRequest req = ar.result();
                 if (clientGone || finished) {
                   // Nothing was written: the connection goes back unused, the index learns nothing.
+                  req.exceptionHandler(err -> {});
                   req.reset();
                   return;
                 }
@@ -334,6 +335,8 @@ public final class UpstreamProxy {
     private void onResponse(int i, EndpointState ep, HttpClientResponse resp) {
       int status = resp.statusCode();
       if (status >= 500 && i + 1 < attempts) {
+        // The reset is ours: its exception is expected, and counted as this attempt's failure.
+        resp.exceptionHandler(err -> {});
         resp.request().reset();
         retry(
             i,
@@ -405,6 +408,7 @@ public final class UpstreamProxy {
                               + ep.id()
                               + " sent nothing for "
                               + fmt(config.timeouts().idle())));
+                  resp.exceptionHandler(err -> {});
                   resp.request().reset();
                 }
               });
