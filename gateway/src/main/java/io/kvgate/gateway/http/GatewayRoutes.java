@@ -127,8 +127,10 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       // Only the inference APIs are forwarded (ApiPaths), to an endpoint of the model the body
       // names; an engine's administration paths are not reachable through the gateway.
       if (!apiPaths.forwards(path)) {
-        // The body is not read: the connection is not reused.
+        // The body is not read: the connection is not reused, and its close lingers (drains what
+        // the client still writes) so that the client reads this answer instead of a reset.
         resp.putHeader("connection", "close");
+        resp.endHandler(v -> BodyReader.closeLingering(vertx, req));
         ApiPaths.checkNormalised(path);
         throw OpenAiException.notFound(
             "unknown_url",
