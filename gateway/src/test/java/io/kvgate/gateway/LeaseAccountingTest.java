@@ -8,7 +8,6 @@ import io.kvgate.routing.EndpointState;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import java.io.OutputStream;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -53,9 +52,8 @@ class LeaseAccountingTest {
                   }
                 });
     upstream = "http://127.0.0.1:" + await(s.listen(0, "127.0.0.1")).actualPort();
-    try (ServerSocket closed = new ServerSocket(0)) {
-      refused = "http://127.0.0.1:" + closed.getLocalPort();
-    }
+    // Port 1 (tcpmux) is refused and outside the ephemeral range, so no server can take it.
+    refused = "http://127.0.0.1:1";
   }
 
   private static void behave(io.vertx.core.http.HttpServerRequest req) {
