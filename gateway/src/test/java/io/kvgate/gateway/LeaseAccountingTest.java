@@ -134,11 +134,11 @@ class LeaseAccountingTest {
     "ok, false, 200",
     "500, false, 502",
     "reset, false, 502",
-    "hang, false, 504",
+    "hang, false, 504|502",
     "midstream, true, 200",
     "idle, true, 200",
   })
-  void everyPathReleasesEveryLeaseAndRecordsOneOutcome(String mode, boolean stream, int status)
+  void everyPathReleasesEveryLeaseAndRecordsOneOutcome(String mode, boolean stream, String status)
       throws Exception {
     start();
     int n = 4; // round-robin: two requests start on the refused port, two on the upstream
@@ -150,7 +150,10 @@ class LeaseAccountingTest {
               chat("m", "hi", 4, stream),
               "x-test-mode",
               mode);
-      assertEquals(status, r.statusCode(), mode + ": " + r.body());
+      // A hang times out on the upstream, then (first attempt) is retried on the refused port.
+      assertTrue(
+          List.of(status.split("\\|")).contains(Integer.toString(r.statusCode())),
+          mode + ": " + r.statusCode() + " " + r.body());
       if (stream) assertTrue(r.body().contains("data: {\"error\":{"), r.body());
     }
     balanced(n, mode);

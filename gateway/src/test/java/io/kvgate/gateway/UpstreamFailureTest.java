@@ -83,7 +83,7 @@ class UpstreamFailureTest {
   }
 
   @Test
-  void slowFirstByteIs504AndNotRetried() throws Exception {
+  void aSlowFirstByteIsRetriedElsewhereAnd504WhenEveryEndpointIsSlow() throws Exception {
     healthy(a);
     healthy(b);
     a.stubFor(post("/v1/chat/completions").willReturn(okJson(OK_BODY).withFixedDelay(3000)));
@@ -96,19 +96,54 @@ class UpstreamFailureTest {
     assertTrue(
         error(r).getString("message").endsWith("sent no response within 300ms"),
         "durations read as in the config, not PT0.3S: " + error(r).getString("message"));
-    // Not retried: the engine may still be working on it. One attempt, no retry, one timeout.
-    assertEquals(1.0, count("kvgate_routing_decisions"));
-    assertEquals(0.0, count("kvgate_retries"));
-    assertEquals(
-        1.0,
-        gateway
-            .registry()
-            .find("kvgate_upstream_errors")
-            .tag("kind", "first_byte_timeout")
-            .counters()
-            .stream()
-            .mapToDouble(c -> c.count())
-            .sum());
+    // Nothing had reached the client: the second endpoint was tried, and timed out too.
+    assertEquals(2.0, count("kvgate_routing_decisions"));
+    assertEquals(1.0, count("kvgate_retries"));
+    assertEquals(2.0, firstByteTimeouts());
+  }
+
+  @Test
+  void aSlowFirstByteIsAnsweredByTheNextEndpoint() throws Exception {
+    healthy(a);
+    healthy(b);
+    a.stubFor(post("/v1/chat/completions").willReturn(okJson(OK_BODY).withFixedDelay(3000)));
+    b.stubFor(post("/v1/chat/completions").willReturn(okJson(OK_BODY)));
+    start(List.of(url(a), url(b)), Duration.ofMillis(300), 3);
+    for (int n = 0; n < 2; n++) {
+      HttpResponse<String> r =
+          post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
+      assertEquals(200, r.statusCode(), r.body());
+    }
+    assertEquals(1.0, firstByteTimeouts(), "round-robin sent one of the two to the slow one first");
+  }
+
+  @Test
+  void anEmptyRetryBudgetRetriesNothing() throws Exception {
+    healthy(a);
+    healthy(b);
+    a.stubFor(post("/v1/chat/completions").willReturn(serverError().withBody("boom")));
+    b.stubFor(post("/v1/chat/completions").willReturn(serverError().withBody("boom")));
+    GatewayConfig c =
+        config("m", List.of(url(a), url(b)), "round-robin")
+            .withLimits(
+                new GatewayConfig.Limits(1 << 20, 3).withRetryBudget(0, 0, Duration.ofMillis(1)));
+    gateway = await(Gateway.start(vertx, c));
+    HttpResponse<String> r =
+        post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false));
+    assertEquals(502, r.statusCode(), r.body());
+    assertEquals(1.0, count("kvgate_routing_decisions"), "no retry");
+    assertEquals(1.0, count("kvgate_retry_budget_exhausted"));
+  }
+
+  private double firstByteTimeouts() {
+    return gateway
+        .registry()
+        .find("kvgate_upstream_errors")
+        .tag("kind", "first_byte_timeout")
+        .counters()
+        .stream()
+        .mapToDouble(c -> c.count())
+        .sum();
   }
 
   private double count(String name) {

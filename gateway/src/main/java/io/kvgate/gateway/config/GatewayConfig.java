@@ -261,14 +261,43 @@ public record GatewayConfig(
    *     endpoint and happen only when an attempt failed before any response byte
    * @param offloadBodyBytes bodies at least this long are parsed and keyed on a worker thread
    *     instead of the event loop, so a long prompt does not delay the loop's other connections
+   * @param retryBudget retries in flight may be at most this share of the requests in flight (or
+   *     {@code minRetriesInFlight}, whichever is larger), so that a failing fleet is not hit by a
+   *     retry storm (Envoy's retry budget)
+   * @param minRetriesInFlight retries always allowed in flight, however few requests there are
+   * @param retryBackoff the first retry waits this long, each later one twice the previous, each
+   *     jittered to 0.5-1.5 times
    */
-  public record Limits(long maxBodyBytes, int maxAttempts, long offloadBodyBytes) {
+  public record Limits(
+      long maxBodyBytes,
+      int maxAttempts,
+      long offloadBodyBytes,
+      double retryBudget,
+      int minRetriesInFlight,
+      Duration retryBackoff) {
     public static final long DEFAULT_OFFLOAD_BODY_BYTES = 64 * 1024;
+    public static final double DEFAULT_RETRY_BUDGET = 0.2;
+    public static final int DEFAULT_MIN_RETRIES_IN_FLIGHT = 3;
+    public static final Duration DEFAULT_RETRY_BACKOFF = Duration.ofMillis(25);
     public static final Limits DEFAULT =
         new Limits(32L * 1024 * 1024, 3, DEFAULT_OFFLOAD_BODY_BYTES);
 
+    public Limits(long maxBodyBytes, int maxAttempts, long offloadBodyBytes) {
+      this(
+          maxBodyBytes,
+          maxAttempts,
+          offloadBodyBytes,
+          DEFAULT_RETRY_BUDGET,
+          DEFAULT_MIN_RETRIES_IN_FLIGHT,
+          DEFAULT_RETRY_BACKOFF);
+    }
+
     public Limits(long maxBodyBytes, int maxAttempts) {
       this(maxBodyBytes, maxAttempts, DEFAULT_OFFLOAD_BODY_BYTES);
+    }
+
+    public Limits withRetryBudget(double budget, int minInFlight, Duration backoff) {
+      return new Limits(maxBodyBytes, maxAttempts, offloadBodyBytes, budget, minInFlight, backoff);
     }
   }
 

@@ -87,16 +87,22 @@ public final class GatewayConfigLoader {
             t.duration("total", td.total()));
 
     ConfigNode li = r.object("limits");
-    li.allowOnly("maxBodyBytes", "maxAttempts", "offloadBodyBytes");
+    li.allowOnly(
+        "maxBodyBytes",
+        "maxAttempts",
+        "offloadBodyBytes",
+        "retryBudget",
+        "minRetriesInFlight",
+        "retryBackoff");
+    GatewayConfig.Limits ld = GatewayConfig.Limits.DEFAULT;
     GatewayConfig.Limits limits =
         new GatewayConfig.Limits(
-            li.integer("maxBodyBytes", GatewayConfig.Limits.DEFAULT.maxBodyBytes(), 1024, 1L << 31),
-            (int) li.integer("maxAttempts", GatewayConfig.Limits.DEFAULT.maxAttempts(), 1, 10),
-            li.integer(
-                "offloadBodyBytes",
-                GatewayConfig.Limits.DEFAULT.offloadBodyBytes(),
-                0,
-                Long.MAX_VALUE));
+            li.integer("maxBodyBytes", ld.maxBodyBytes(), 1024, 1L << 31),
+            (int) li.integer("maxAttempts", ld.maxAttempts(), 1, 10),
+            li.integer("offloadBodyBytes", ld.offloadBodyBytes(), 0, Long.MAX_VALUE),
+            li.number("retryBudget", ld.retryBudget(), 0, 1),
+            (int) li.integer("minRetriesInFlight", ld.minRetriesInFlight(), 0, 1_000_000),
+            li.duration("retryBackoff", ld.retryBackoff()));
 
     ConfigNode h = r.object("health");
     h.allowOnly("interval", "timeout", "failureThreshold");

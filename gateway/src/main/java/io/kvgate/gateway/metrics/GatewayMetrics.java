@@ -316,6 +316,16 @@ public final class GatewayMetrics {
         .increment();
   }
 
+  /** A retry not made because the retry budget was spent. */
+  public void retryBudgetExhausted(String model) {
+    counter(
+            "kvgate_retry_budget_exhausted",
+            "Failed attempts not retried because retries in flight reached limits.retryBudget",
+            "model",
+            model)
+        .increment();
+  }
+
   public void clientDisconnect(String model, String endpoint) {
     counter(
             "kvgate_client_disconnects",

@@ -19,6 +19,8 @@ import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.RequestOptions;
 import java.util.Locale;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -38,10 +40,12 @@ import java.util.logging.Logger;
  *       to the endpoint is held and the request is about to be written: an attempt whose connection
  *       is refused teaches it nothing, so a dead endpoint is never believed to hold the prompt. The
  *       load, by contrast, counts from the decision on, so concurrent decisions see it at once.
- *   <li>An attempt that fails before any response byte (connection refused or reset, a 5xx status)
- *       is retried on the next-ranked endpoint, up to {@code limits.maxAttempts}. A first-byte
- *       timeout is not retried: the engine may still be working on it. After the first byte nothing
- *       is retried; a stream ends with an OpenAI-shaped SSE error event.
+ *   <li>An attempt that fails before any response byte (connection refused or reset, a 5xx status,
+ *       a first-byte timeout, whose request is reset so the engine aborts it) is retried on the
+ *       next-ranked endpoint, up to {@code limits.maxAttempts}, after a jittered exponential
+ *       backoff and within a retry budget (retries in flight at most {@code limits.retryBudget} of
+ *       the exchanges in flight, or {@code limits.minRetriesInFlight}). After the first byte
+ *       nothing is retried; a stream ends with an OpenAI-shaped SSE error event.
  *   <li>A client that goes away cancels the upstream request at once (its connection is reset,
  *       which is how vLLM and SGLang notice an abort).
  * </ul>
@@ -82,6 +86,11 @@ public final class UpstreamProxy {
   private final GatewayConfig config;
   private final GatewayMetrics metrics;
   private final HealthChecker health;
+
+  /** Exchanges in flight and, of those, exchanges in a retry attempt (the retry budget's terms). */
+  private final AtomicInteger active = new AtomicInteger();
+
+  private final AtomicInteger retrying = new AtomicInteger();
 
   public UpstreamProxy(
       Vertx vertx,
@@ -136,6 +145,13 @@ public final class UpstreamProxy {
     private boolean paused;
     private long firstByteTimer = -1;
     private long idleTimer = -1;
+
+    /** The attempt in progress; callbacks of an earlier, abandoned attempt see another index. */
+    private int attemptIndex = -1;
+
+    /** This exchange holds one of the retry budget's slots. */
+    private boolean retrySlot;
+
     private long totalTimer;
     private long lastChunkNanos;
 
@@ -144,6 +160,7 @@ public final class UpstreamProxy {
       this.out = x.request().response();
       this.model = x.route().name();
       this.attempts = Math.min(config.limits().maxAttempts(), x.decision().ranked().size());
+      active.incrementAndGet();
       out.closeHandler(v -> onClientGone());
       totalTimer =
           vertx.setTimer(
@@ -175,6 +192,7 @@ public final class UpstreamProxy {
       }
       Decision.Candidate c = x.decision().ranked().get(i);
       EndpointState ep = c.endpoint();
+      attemptIndex = i;
       if (i > 0) metrics.retry(model, ep.id());
       current = c;
       lease =
@@ -268,12 +286,8 @@ public final class UpstreamProxy {
               config.timeouts().firstByte().toMillis(),
               t -> {
                 firstByteTimer = -1;
-                if (firstByte || finished) return;
-                health.recordFailure(model, ep);
-                metrics.upstreamError(model, ep.id(), "first_byte_timeout");
-                // Fail first: the reset below completes the send future, which must see the
-                // exchange finished.
-                fail(
+                if (firstByte || finished || attemptIndex != i) return;
+                OpenAiException timeout =
                     new OpenAiException(
                         504,
                         "server_error",
@@ -282,14 +296,24 @@ public final class UpstreamProxy {
                         "endpoint "
                             + ep.id()
                             + " sent no response within "
-                            + fmt(config.timeouts().firstByte())),
-                    null);
+                            + fmt(config.timeouts().firstByte()));
+                if (i + 1 < attempts) {
+                  // Nothing reached the client yet: another endpoint may answer in time.
+                  retry(i, "first_byte_timeout", timeout);
+                  req.reset();
+                  return;
+                }
+                health.recordFailure(model, ep);
+                metrics.upstreamError(model, ep.id(), "first_byte_timeout");
+                // Fail first: the reset below completes the send future, which must see the
+                // exchange finished.
+                fail(timeout, null);
                 req.reset();
               });
       req.send(x.parsed().raw())
           .onComplete(
               r -> {
-                if (finished || clientGone) {
+                if (finished || clientGone || attemptIndex != i) {
                   if (r.succeeded()) r.result().request().reset();
                   return;
                 }
@@ -322,7 +346,28 @@ public final class UpstreamProxy {
       health.recordFailure(model, ep);
       metrics.upstreamError(model, ep.id(), kind);
       endAttempt();
-      attempt(i + 1, error);
+      attemptIndex = -1;
+      if (i + 1 >= attempts) {
+        attempt(i + 1, error);
+        return;
+      }
+      if (!retrySlot) {
+        int allowed =
+            Math.max(
+                config.limits().minRetriesInFlight(),
+                (int) (config.limits().retryBudget() * active.get()));
+        if (retrying.incrementAndGet() > allowed) {
+          retrying.decrementAndGet();
+          metrics.retryBudgetExhausted(model);
+          fail(error, null);
+          return;
+        }
+        retrySlot = true;
+      }
+      // Jittered exponential backoff: base × 2^i × [0.5, 1.5).
+      long base = config.limits().retryBackoff().toMillis() << Math.min(i, 10);
+      long delay = Math.max(1, (long) (base * (0.5 + ThreadLocalRandom.current().nextDouble())));
+      vertx.setTimer(delay, t -> attempt(i + 1, error));
     }
 
     /** Releases the current attempt's lease and forgets its connection: the one place. */
@@ -513,6 +558,8 @@ public final class UpstreamProxy {
       String endpoint = current == null ? "none" : current.endpoint().id();
       boolean attempted = lease != null;
       endAttempt();
+      active.decrementAndGet();
+      if (retrySlot) retrying.decrementAndGet();
       if (attempted
           && outcome.success()
           && outcome.reportedCachedTokens() >= 0

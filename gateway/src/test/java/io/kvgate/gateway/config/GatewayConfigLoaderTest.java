@@ -338,4 +338,24 @@ class GatewayConfigLoaderTest {
                 + " shown)"),
         problems(e));
   }
+
+  @Test
+  void retryBudgetLoadsAndIsChecked() throws Exception {
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            "limits: {retryBudget: 0.5, minRetriesInFlight: 0, retryBackoff: 10ms}\n"
+                + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+            "x");
+    assertEquals(0.5, c.limits().retryBudget());
+    assertEquals(0, c.limits().minRetriesInFlight());
+    assertEquals(Duration.ofMillis(10), c.limits().retryBackoff());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    "limits: {retryBudget: 2}\nmodels: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+                    "x"));
+    assertEquals(List.of("limits.retryBudget: must be between 0 and 1 (got 2)"), problems(e));
+  }
 }
