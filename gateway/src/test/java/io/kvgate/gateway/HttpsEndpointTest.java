@@ -66,7 +66,9 @@ class HttpsEndpointTest {
     Endpoint e = Endpoint.of(MODEL, URI.create(engine.url()));
     GatewayConfig c =
         config(MODEL, List.of(), "cache-aware")
-            .withHealth(new GatewayConfig.Health(Duration.ofMillis(100), Duration.ofSeconds(2), 2));
+            .withHealth(
+                new GatewayConfig.Health(Duration.ofMillis(100), Duration.ofSeconds(2), 2)
+                    .withBaseEjectionTime(Duration.ofMillis(100)));
     GatewayConfig.Model m =
         new GatewayConfig.Model(
             MODEL, "cache-aware", java.util.Set.of(), List.of(e), Map.of(), Map.of(e.id(), tls));
@@ -136,12 +138,11 @@ class HttpsEndpointTest {
     // The active health check: eject the endpoint, and only a passing https check re-admits it.
     // (Starting healthy, a transition to healthy can only be a re-admission, and only a passing
     // active check re-admits.)
-    eventually(
-        "ejected and re-admitted by an https health check",
-        () -> {
-          gateway.health().recordFailure(MODEL, endpoint());
-          return transitions("ejected") >= 1 && transitions("healthy") >= 1 && endpoint().healthy();
-        });
+    gateway.health().recordFailure(MODEL, endpoint());
+    gateway.health().recordFailure(MODEL, endpoint());
+    assertFalse(endpoint().healthy(), "two failed requests eject it");
+    eventually("re-admitted by an https health check", () -> endpoint().healthy());
+    assertEquals(1.0, transitions("healthy"));
   }
 
   @Test

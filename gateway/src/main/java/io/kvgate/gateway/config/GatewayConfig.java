@@ -304,12 +304,25 @@ public record GatewayConfig(
   /**
    * @param interval between active checks ({@code GET /health}) of each endpoint
    * @param timeout of one check
-   * @param failureThreshold consecutive failures (checks or requests) that eject an endpoint; one
-   *     successful active check re-admits it
+   * @param failureThreshold consecutive failures (checks or requests) that eject an endpoint
+   * @param baseEjectionTime how long an endpoint ejected by request failures stays out before a
+   *     passing check may re-admit it; doubled for each further such ejection (at most 10 times
+   *     this), reset by a successful request. Re-admitted, it is on probation: its first failed
+   *     request ejects it again
    */
-  public record Health(Duration interval, Duration timeout, int failureThreshold) {
+  public record Health(
+      Duration interval, Duration timeout, int failureThreshold, Duration baseEjectionTime) {
+    public static final Duration DEFAULT_BASE_EJECTION_TIME = Duration.ofSeconds(30);
     public static final Health DEFAULT =
         new Health(Duration.ofSeconds(5), Duration.ofSeconds(2), 3);
+
+    public Health(Duration interval, Duration timeout, int failureThreshold) {
+      this(interval, timeout, failureThreshold, DEFAULT_BASE_EJECTION_TIME);
+    }
+
+    public Health withBaseEjectionTime(Duration d) {
+      return new Health(interval, timeout, failureThreshold, d);
+    }
   }
 
   /**

@@ -105,13 +105,14 @@ public final class GatewayConfigLoader {
             li.duration("retryBackoff", ld.retryBackoff()));
 
     ConfigNode h = r.object("health");
-    h.allowOnly("interval", "timeout", "failureThreshold");
+    h.allowOnly("interval", "timeout", "failureThreshold", "baseEjectionTime");
     GatewayConfig.Health hd = GatewayConfig.Health.DEFAULT;
     GatewayConfig.Health health =
         new GatewayConfig.Health(
             h.duration("interval", hd.interval()),
             h.duration("timeout", hd.timeout()),
-            (int) h.integer("failureThreshold", hd.failureThreshold(), 1, 1000));
+            (int) h.integer("failureThreshold", hd.failureThreshold(), 1, 1000),
+            h.duration("baseEjectionTime", hd.baseEjectionTime()));
 
     ConfigNode p = r.object("pool");
     p.allowOnly("maxConnectionsPerEndpoint");
