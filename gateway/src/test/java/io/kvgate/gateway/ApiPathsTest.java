@@ -87,9 +87,9 @@ class ApiPathsTest {
             "/v1/./chat/completions",
             "//v1/chat/completions",
             "/v1%2fchat/completions")) {
-      HttpResponse<String> r = raw("POST " + path + " HTTP/1.1");
+      Raw r = raw("POST " + path + " HTTP/1.1");
       assertEquals(400, r.statusCode(), path + ": " + r.body());
-      assertEquals("invalid_path", error(r).getString("code"), path);
+      assertEquals("invalid_path", error(r.body()).getString("code"), path);
     }
     assertEquals(before, decisions(), "nothing was routed");
   }
@@ -97,10 +97,9 @@ class ApiPathsTest {
   @Test
   void absoluteFormTargetsAreRefused() throws Exception {
     double before = decisions();
-    HttpResponse<String> r =
-        raw("POST http://127.0.0.1:" + gateway.port() + "/v1/completions HTTP/1.1");
+    Raw r = raw("POST http://127.0.0.1:" + gateway.port() + "/v1/completions HTTP/1.1");
     assertEquals(400, r.statusCode(), r.body());
-    assertTrue(error(r).getString("message").contains("must be a path"), r.body());
+    assertTrue(error(r.body()).getString("message").contains("must be a path"), r.body());
     assertEquals(before, decisions());
   }
 
@@ -118,7 +117,7 @@ class ApiPathsTest {
   }
 
   /** Sends a request line with a JSON body over a raw socket (no client normalises the path). */
-  private static HttpResponse<String> raw(String requestLine) throws Exception {
+  private static Raw raw(String requestLine) throws Exception {
     byte[] body = BODY.getBytes(StandardCharsets.UTF_8);
     try (Socket s = new Socket("127.0.0.1", gateway.port())) {
       s.setSoTimeout(10_000);
@@ -136,34 +135,9 @@ class ApiPathsTest {
       String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
       int status = Integer.parseInt(text.substring(9, 12));
       String responseBody = text.substring(text.indexOf("\r\n\r\n") + 4);
-      return new RawResponse(status, responseBody);
+      return new Raw(status, responseBody);
     }
   }
 
-  /** Just enough of an HttpResponse for {@link TestSupport#error}. */
-  private record RawResponse(int statusCode, String body) implements HttpResponse<String> {
-    public java.net.http.HttpRequest request() {
-      throw new UnsupportedOperationException();
-    }
-
-    public java.util.Optional<HttpResponse<String>> previousResponse() {
-      return java.util.Optional.empty();
-    }
-
-    public java.net.http.HttpHeaders headers() {
-      return java.net.http.HttpHeaders.of(java.util.Map.of(), (a, b) -> true);
-    }
-
-    public java.util.Optional<javax.net.ssl.SSLSession> sslSession() {
-      return java.util.Optional.empty();
-    }
-
-    public java.net.URI uri() {
-      throw new UnsupportedOperationException();
-    }
-
-    public java.net.http.HttpClient.Version version() {
-      return java.net.http.HttpClient.Version.HTTP_1_1;
-    }
-  }
+  record Raw(int statusCode, String body) {}
 }

@@ -79,14 +79,8 @@ class DispatchRecordingTest {
             .withHealth(
                 new GatewayConfig.Health(Duration.ofSeconds(30), Duration.ofSeconds(2), 1000));
     GatewayConfig c =
-        new GatewayConfig(
-            base.listener(),
-            List.of(new GatewayConfig.Model("m", policy.toString(), Set.of(), List.of(dead))),
-            base.routing(),
-            base.timeouts(),
-            base.limits(),
-            base.health(),
-            GatewayConfig.Pool.DEFAULT);
+        base.withModels(
+            List.of(new GatewayConfig.Model("m", policy.toString(), Set.of(), List.of(dead))));
     gateway = await(Gateway.start(vertx, c));
     EndpointState e = gateway.route("m").endpoints().get(0);
     String body = chat("m", "a prompt long enough to fill several blocks ".repeat(20), 4, false);

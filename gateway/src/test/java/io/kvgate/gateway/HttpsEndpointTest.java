@@ -72,15 +72,7 @@ class HttpsEndpointTest {
     GatewayConfig.Model m =
         new GatewayConfig.Model(
             MODEL, "cache-aware", java.util.Set.of(), List.of(e), Map.of(), Map.of(e.id(), tls));
-    c =
-        new GatewayConfig(
-            c.listener(),
-            List.of(m),
-            c.routing(),
-            c.timeouts(),
-            c.limits(),
-            c.health(),
-            GatewayConfig.Pool.DEFAULT);
+    c = c.withModels(List.of(m));
     gateway = await(Gateway.start(vertx, c));
     return gateway;
   }

@@ -42,14 +42,7 @@ class IgnoredSettingsTest {
     Endpoint b =
         new Endpoint(
             "b", URI.create("http://127.0.0.1:2"), "m", Role.BOTH, Map.of(), weight, adapters);
-    return new GatewayConfig(
-        base.listener(),
-        List.of(new GatewayConfig.Model("m", policy, Set.of(), List.of(a, b))),
-        base.routing(),
-        base.timeouts(),
-        base.limits(),
-        base.health(),
-        base.pool());
+    return base.withModels(List.of(new GatewayConfig.Model("m", policy, Set.of(), List.of(a, b))));
   }
 
   @Test

@@ -70,14 +70,19 @@ public final class TestSupport {
 
   /** The {@code error} object of an OpenAI-shaped error body; fails if the shape is wrong. */
   public static JsonObject error(HttpResponse<String> r) {
-    JsonObject body = new JsonObject(r.body());
+    return error(r.body());
+  }
+
+  /** The {@code error} object of an OpenAI-shaped error body; fails if the shape is wrong. */
+  public static JsonObject error(String text) {
+    JsonObject body = new JsonObject(text);
     JsonObject error = body.getJsonObject("error");
     if (error == null
         || !error.containsKey("message")
         || !error.containsKey("type")
         || !error.containsKey("param")
         || !error.containsKey("code")) {
-      throw new AssertionError("not an OpenAI error body: " + r.body());
+      throw new AssertionError("not an OpenAI error body: " + text);
     }
     return error;
   }

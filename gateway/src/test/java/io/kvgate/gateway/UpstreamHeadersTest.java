@@ -59,8 +59,7 @@ class UpstreamHeadersTest {
     Endpoint e = Endpoint.of("m", URI.create("http://127.0.0.1:" + port));
     GatewayConfig base = config("m", List.of(), "round-robin");
     GatewayConfig c =
-        new GatewayConfig(
-            base.listener(),
+        base.withModels(
             List.of(
                 new GatewayConfig.Model(
                     "m",
@@ -69,12 +68,7 @@ class UpstreamHeadersTest {
                     List.of(e),
                     Map.of(),
                     Map.of(),
-                    Map.of(e.id(), "sk-engine-key"))),
-            base.routing(),
-            base.timeouts(),
-            base.limits(),
-            base.health(),
-            base.pool());
+                    Map.of(e.id(), "sk-engine-key"))));
     gateway = await(Gateway.start(vertx, c));
 
     HttpResponse<String> r =

@@ -79,6 +79,10 @@ public record GatewayConfig(
     return new GatewayConfig(listener, models, routing, timeouts, l, health, pool, api);
   }
 
+  public GatewayConfig withModels(List<Model> m) {
+    return new GatewayConfig(listener, m, routing, timeouts, limits, health, pool, api);
+  }
+
   public GatewayConfig withApi(Api a) {
     return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, a);
   }

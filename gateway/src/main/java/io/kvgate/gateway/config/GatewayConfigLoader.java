@@ -127,12 +127,13 @@ public final class GatewayConfigLoader {
 
     ConfigNode a = r.object("api");
     a.allowOnly("extraPaths");
-    List<String> extraPaths = a.strings("extraPaths", false);
-    List<ConfigNode> pathNodes = a.list("extraPaths", false);
-    for (int i = 0; i < extraPaths.size() && i < pathNodes.size(); i++) {
-      String problem = GatewayConfig.Api.pathProblem(extraPaths.get(i));
-      if (problem == null && extraPaths.get(i).contains("?")) problem = "must not carry a query";
-      if (problem != null) pathNodes.get(i).problem(problem);
+    List<String> extraPaths = new ArrayList<>();
+    for (ConfigNode n : a.list("extraPaths", false)) {
+      String path = n.text();
+      String problem = path == null ? "must be a string" : GatewayConfig.Api.pathProblem(path);
+      if (problem == null && path.contains("?")) problem = "must not carry a query";
+      if (problem != null) n.problem(problem);
+      else extraPaths.add(path);
     }
     GatewayConfig.Api api = new GatewayConfig.Api(extraPaths);
 

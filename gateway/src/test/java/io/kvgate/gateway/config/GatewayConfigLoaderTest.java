@@ -307,7 +307,7 @@ class GatewayConfigLoaderTest {
             ConfigException.class,
             () ->
                 GatewayConfigLoader.parse(
-                    "api: {extraPaths: [v1/x, /v1/../sleep, \"/a?b=1\"], other: 1}\n"
+                    "api: {extraPaths: [v1/x, /v1/../sleep, \"/a?b=1\", 5], other: 1}\n"
                         + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
                     "x"));
     assertEquals(
@@ -315,7 +315,8 @@ class GatewayConfigLoaderTest {
             "api.other: unknown key (allowed: extraPaths)",
             "api.extraPaths[0]: must start with '/'",
             "api.extraPaths[1]: must not contain '.' or '..' segments",
-            "api.extraPaths[2]: must not carry a query"),
+            "api.extraPaths[2]: must not carry a query",
+            "api.extraPaths[3]: must be a string"),
         problems(e));
   }
 
