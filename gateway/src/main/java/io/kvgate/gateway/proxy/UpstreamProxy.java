@@ -92,6 +92,9 @@ public final class UpstreamProxy {
 
   private final AtomicInteger retrying = new AtomicInteger();
 
+  /** The exchanges in flight, for a shutdown that ends those still running at its deadline. */
+  private final Set<Flight> flights = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
   public UpstreamProxy(
       Vertx vertx,
       HttpClient client,
@@ -121,6 +124,29 @@ public final class UpstreamProxy {
     new Flight(x).attempt(0, null);
   }
 
+  /** Exchanges in flight now. */
+  public int inFlight() {
+    return active.get();
+  }
+
+  /**
+   * Ends every exchange still in flight with {@code error}: a response not yet started gets it in
+   * OpenAI's shape, a stream gets it as its last SSE event; each upstream request is reset so the
+   * engine stops generating. Each exchange is ended on its own event loop.
+   */
+  public void endAll(OpenAiException error) {
+    for (Flight f : flights) {
+      f.context.runOnContext(
+          v -> {
+            if (f.finished) return;
+            metrics.drainRefused("cut");
+            HttpClientRequest req = f.upstream;
+            f.fail(error, null);
+            if (req != null) req.reset();
+          });
+    }
+  }
+
   /** How an exchange ended, as far as the gateway could see. */
   private record Outcome(boolean success, long reportedCachedTokens) {
     static final Outcome FAILED = new Outcome(false, -1);
@@ -133,6 +159,7 @@ public final class UpstreamProxy {
     private final String model;
     private final int attempts;
     private final UsageScanner usage = new UsageScanner();
+    private final io.vertx.core.Context context = vertx.getOrCreateContext();
 
     /** The attempt in progress: its candidate, its lease and, once connected, its request. */
     private Decision.Candidate current;
@@ -161,6 +188,7 @@ public final class UpstreamProxy {
       this.model = x.route().name();
       this.attempts = Math.min(config.limits().maxAttempts(), x.decision().ranked().size());
       active.incrementAndGet();
+      flights.add(this);
       out.closeHandler(v -> onClientGone());
       totalTimer =
           vertx.setTimer(
@@ -559,6 +587,7 @@ public final class UpstreamProxy {
       boolean attempted = lease != null;
       endAttempt();
       active.decrementAndGet();
+      flights.remove(this);
       if (retrySlot) retrying.decrementAndGet();
       if (attempted
           && outcome.success()
@@ -568,6 +597,7 @@ public final class UpstreamProxy {
             model, predictedCachedTokens(current), outcome.reportedCachedTokens());
       }
       metrics.request(model, endpoint, status, System.nanoTime() - x.startNanos());
+      x.onEnd().accept(usage.completionTokens());
       if (status >= 500 && LOG.isLoggable(Level.FINE)) {
         LOG.fine("request " + x.requestId() + " failed with " + status);
       }
