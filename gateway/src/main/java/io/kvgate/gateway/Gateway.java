@@ -339,6 +339,11 @@ public final class Gateway {
     vertx.setTimer(20, t -> awaitIdle(deadline, cut, done));
   }
 
+  /** Requests being proxied now. */
+  public int inFlight() {
+    return proxy.inFlight();
+  }
+
   /** Where the gateway is in a drain. */
   public DrainState drainState() {
     return drainState;

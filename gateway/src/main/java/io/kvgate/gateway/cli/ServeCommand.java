@@ -4,6 +4,7 @@ import io.kvgate.gateway.Gateway;
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.config.GatewayConfigLoader;
 import io.kvgate.routing.config.ConfigException;
+import io.kvgate.routing.config.ConfigNode;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
 import java.nio.file.Path;
@@ -166,8 +167,16 @@ public final class ServeCommand implements Callable<Integer> {
         () -> {
           // SIGTERM: /ready 503 at once, new requests refused after drain.grace, requests in
           // flight ended at drain.timeout, then exit.
+          // Printed, not logged: java.util.logging resets its handlers in its own shutdown hook.
+          System.out.printf(
+              "kvgate: stopping: draining %d requests in flight (/ready 503 now, new requests"
+                  + " refused in %s, the rest ended after %s more)%n",
+              gateway.inFlight(),
+              ConfigNode.formatDuration(d.grace()),
+              ConfigNode.formatDuration(d.timeout()));
           try {
             CliRuntime.await(gateway.drain(), drainSeconds);
+            System.out.println("kvgate: drained, exiting");
           } catch (Exception e) {
             System.err.println("serve: drain did not complete: " + e);
           }
