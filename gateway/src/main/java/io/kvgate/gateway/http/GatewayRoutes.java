@@ -97,13 +97,14 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
 
   /** Starts the periodic refresh of the models endpoints report. */
   public void start() {
-    refreshReportedModels();
     refreshTimer = vertx.setPeriodic(MODELS_REFRESH_MILLIS, t -> refreshReportedModels());
+    refreshReportedModels();
   }
 
   /** Stops the periodic refresh. */
   public void stop() {
     if (refreshTimer >= 0) vertx.cancelTimer(refreshTimer);
+    refreshTimer = -1;
   }
 
   @Override
@@ -385,32 +386,50 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   /** Asks every endpoint for its /v1/models and remembers ids not configured here. */
   private void refreshReportedModels() {
     for (ModelRoute r : byName.values()) {
-      for (EndpointState e : r.endpoints()) {
-        client
-            .request(
-                r.target(e)
-                    .request(HttpMethod.GET, "/v1/models", java.time.Duration.ofSeconds(2))
-                    .setIdleTimeout(5000))
-            .compose(q -> q.send())
-            .compose(
-                resp ->
-                    resp.statusCode() == 200
-                        ? resp.body()
-                        : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
-            .onSuccess(
-                body -> {
-                  try {
-                    JsonArray data = new JsonObject(body).getJsonArray("data");
-                    if (data == null) return;
-                    for (int i = 0; i < data.size(); i++) {
-                      String id = data.getJsonObject(i).getString("id");
-                      if (id != null && !byName.containsKey(id)) reported.putIfAbsent(id, r);
-                    }
-                  } catch (RuntimeException ignored) {
-                    // Not an OpenAI model list: nothing to merge.
-                  }
-                });
-      }
+      for (EndpointState e : r.endpoints()) discover(r, e, 0);
     }
+  }
+
+  /**
+   * Asks one endpoint for its models. A failed ask (an engine still starting, a slow TLS handshake)
+   * is asked again after 1 s, 2 s, 4 s... rather than at the next periodic refresh, so that an
+   * engine's own model ids and adapters are served soon after it comes up.
+   */
+  private void discover(ModelRoute r, EndpointState e, int failures) {
+    client
+        .request(
+            r.target(e)
+                .request(HttpMethod.GET, "/v1/models", java.time.Duration.ofSeconds(2))
+                .setIdleTimeout(5000))
+        .compose(q -> q.send())
+        .compose(
+            resp ->
+                resp.statusCode() == 200
+                    ? resp.body()
+                    : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
+        .onSuccess(
+            body -> {
+              try {
+                JsonArray data = new JsonObject(body).getJsonArray("data");
+                if (data == null) return;
+                for (int i = 0; i < data.size(); i++) {
+                  String id = data.getJsonObject(i).getString("id");
+                  if (id != null && !byName.containsKey(id)) reported.putIfAbsent(id, r);
+                }
+              } catch (RuntimeException ignored) {
+                // Not an OpenAI model list: nothing to merge.
+              }
+            })
+        .onFailure(
+            err -> {
+              long delay = 1000L << Math.min(failures, 4);
+              if (refreshTimer >= 0 && delay < MODELS_REFRESH_MILLIS) {
+                vertx.setTimer(
+                    delay,
+                    t -> {
+                      if (refreshTimer >= 0) discover(r, e, failures + 1);
+                    });
+              }
+            });
   }
 }
