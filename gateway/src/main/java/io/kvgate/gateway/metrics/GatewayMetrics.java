@@ -316,6 +316,19 @@ public final class GatewayMetrics {
         .increment();
   }
 
+  /** Retries in flight next to what the retry budget allows now. */
+  public void bindRetryBudget(
+      java.util.function.IntSupplier inFlight, java.util.function.IntSupplier allowed) {
+    Gauge.builder("kvgate_retries_in_flight", inFlight, s -> s.getAsInt())
+        .description("Requests in a retry attempt now")
+        .register(registry);
+    Gauge.builder("kvgate_retry_budget_allowed", allowed, s -> s.getAsInt())
+        .description(
+            "Retries the budget allows in flight now: limits.retryBudget of the requests in flight,"
+                + " at least limits.minRetriesInFlight")
+        .register(registry);
+  }
+
   /** A retry not made because the retry budget was spent. */
   public void retryBudgetExhausted(String model) {
     counter(

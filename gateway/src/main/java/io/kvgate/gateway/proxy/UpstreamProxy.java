@@ -106,6 +106,13 @@ public final class UpstreamProxy {
     this.config = config;
     this.metrics = metrics;
     this.health = health;
+    metrics.bindRetryBudget(retrying::get, this::retriesAllowed);
+  }
+
+  /** Retries the budget allows in flight now. */
+  private int retriesAllowed() {
+    return Math.max(
+        config.limits().minRetriesInFlight(), (int) (config.limits().retryBudget() * active.get()));
   }
 
   /**
@@ -380,11 +387,7 @@ public final class UpstreamProxy {
         return;
       }
       if (!retrySlot) {
-        int allowed =
-            Math.max(
-                config.limits().minRetriesInFlight(),
-                (int) (config.limits().retryBudget() * active.get()));
-        if (retrying.incrementAndGet() > allowed) {
+        if (retrying.incrementAndGet() > retriesAllowed()) {
           retrying.decrementAndGet();
           metrics.retryBudgetExhausted(model);
           fail(error, null);
