@@ -75,6 +75,11 @@ class TierFailoverTest {
   }
 
   private void startGateway(GatewayConfig.Health health) throws Exception {
+    startGateway(health, GatewayConfig.Limits.DEFAULT);
+  }
+
+  private void startGateway(GatewayConfig.Health health, GatewayConfig.Limits limits)
+      throws Exception {
     String[] ids = {"a0", "a1", "g0", "g1"};
     List<Endpoint> endpoints = new ArrayList<>();
     for (int i = 0; i < 4; i++) {
@@ -91,6 +96,7 @@ class TierFailoverTest {
     GatewayConfig c =
         config(MODEL, List.of(), policy.toString())
             .withHealth(health)
+            .withLimits(limits)
             .withModels(
                 List.of(new GatewayConfig.Model(MODEL, policy.toString(), Set.of(), endpoints)));
     gateway = await(Gateway.start(vertx, c));
@@ -156,6 +162,41 @@ class TierFailoverTest {
     assertTrue(
         count("kvgate_retries", "model", MODEL) >= 2 * retried,
         "each crossing retried both tier-1 endpoints first");
+  }
+
+  @Test
+  void connectFailuresCrossTiersWithoutSpendingTheRetryBudget() throws Exception {
+    GatewayConfig.Health checksOff =
+        new GatewayConfig.Health(Duration.ofSeconds(30), Duration.ofSeconds(2), 1000);
+    startGateway(
+        checksOff,
+        // One retry in flight at most, each waiting 300 ms: concurrent 5xx retries would exhaust
+        // it.
+        GatewayConfig.Limits.DEFAULT.withRetryBudget(0, 1, Duration.ofMillis(300)));
+    killTierOne();
+    List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
+    for (int i = 0; i < 6; i++) {
+      String body = chat(MODEL, "concurrent " + i, 4, false);
+      all.add(
+          CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  return post(gateway.port(), "/v1/chat/completions", body);
+                } catch (Exception e) {
+                  throw new RuntimeException(e);
+                }
+              }));
+    }
+    for (CompletableFuture<HttpResponse<String>> f : all) {
+      assertTrue(GCP.contains(served(f.get(60, java.util.concurrent.TimeUnit.SECONDS))));
+    }
+    // A decision made while both tier-1 endpoints held an attempt (maxInFlight: 1) saw tier 1
+    // saturated and went to tier 2 at once; the others crossed by retries.
+    double retried = failovers("gcp", "retry");
+    assertTrue(retried >= 1, "some requests crossed tiers by retries");
+    assertEquals(6, retried + failovers("gcp", "saturated"));
+    assertTrue(count("kvgate_retries", "model", MODEL) >= retried, "a refused attempt each");
+    assertEquals(0, count("kvgate_retry_budget_exhausted", "model", MODEL));
   }
 
   @Test

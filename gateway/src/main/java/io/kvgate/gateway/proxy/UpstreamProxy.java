@@ -47,8 +47,9 @@ import java.util.logging.Logger;
  *       retry crosses tiers once its own has no other candidate), up to {@code limits.maxAttempts},
  *       after a jittered exponential backoff and within a retry budget (retries in flight at most
  *       {@code limits.retryBudget} of the exchanges in flight, or {@code
- *       limits.minRetriesInFlight}). After the first byte nothing is retried; a stream ends with an
- *       OpenAI-shaped SSE error event.
+ *       limits.minRetriesInFlight}; a retry after a connection that could not be made, which
+ *       carried no request, spends none). After the first byte nothing is retried; a stream ends
+ *       with an OpenAI-shaped SSE error event.
  *   <li>A client that goes away cancels the upstream request at once (its connection is reset,
  *       which is how vLLM and SGLang notice an abort).
  * </ul>
@@ -356,7 +357,13 @@ public final class UpstreamProxy {
         attempt(i + 1, error);
         return;
       }
-      if (!retrySlot) {
+      // A connection that could not be made carried no request: retrying it elsewhere duplicates
+      // no work, so it spends no budget (unless retries are off altogether). A whole tier going
+      // down thus fails over at once instead of answering 502 to what the budget cannot cover.
+      boolean free =
+          "connect".equals(kind)
+              && (config.limits().retryBudget() > 0 || config.limits().minRetriesInFlight() > 0);
+      if (!retrySlot && !free) {
         int allowed =
             Math.max(
                 config.limits().minRetriesInFlight(),
