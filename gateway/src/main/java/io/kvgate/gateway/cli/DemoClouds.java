@@ -66,8 +66,9 @@ final class DemoClouds {
           engines:
         %s  metrics: %s/metrics (kvgate_tier_requests_total, kvgate_tier_failovers_total)
 
-        Scenario: %d conversations over %d tenants throughout; at t=%ds every %s engine is killed,
-        at t=%ds they are restarted (empty caches); a table every %d s.
+        Scenario: %d conversations over %d tenants throughout; the first half of the time before the
+        kill warms the caches up; at t=%ds every %s engine is killed, at t=%ds they are restarted
+        (empty caches); a table every %d s, and the phases' TTFT relative to '%s'.
         %n""",
         demo.url(),
         demo.model(),
@@ -81,7 +82,8 @@ final class DemoClouds {
         c.failAt,
         tier1,
         c.recoverAt,
-        c.reportSeconds);
+        c.reportSeconds,
+        TierTable.STEADY);
     DemoStats stats = new DemoStats();
     DemoWorkload workload =
         new DemoWorkload(
@@ -101,6 +103,13 @@ final class DemoClouds {
     long[] report = {vertx.setPeriodic(reportMillis, t -> table.print())};
     Counter tier1Served =
         registry.counter("kvgate_tier_requests", "model", demo.model(), "tier", tier1);
+    vertx.setTimer(
+        c.failAt * 500L,
+        t -> {
+          vertx.cancelTimer(report[0]);
+          table.phase(TierTable.STEADY);
+          report[0] = vertx.setPeriodic(reportMillis, r -> table.print());
+        });
     vertx.setTimer(
         c.failAt * 1000L,
         t -> {
@@ -138,6 +147,7 @@ final class DemoClouds {
           c.durationSeconds * 1000L,
           t -> {
             workload.stop();
+            vertx.cancelTimer(report[0]);
             table.print();
             System.out.print(table.summary());
             System.out.flush();

@@ -25,7 +25,11 @@ public final class TierTable {
   private Map<String, Double> failoversBefore = Map.of();
   private long errorsBefore;
   private long midStreamBefore;
-  private String phase = "both tiers up";
+
+  /** The phase the summary's ratios are relative to, once the caches have warmed up. */
+  public static final String STEADY = "both tiers up";
+
+  private String phase = "warm-up: both tiers up, caches filling";
   private final Map<String, long[]> phases = new java.util.LinkedHashMap<>();
   private final Map<String, java.util.List<Long>> phaseTtft = new java.util.LinkedHashMap<>();
   private final java.util.List<String> notes = new java.util.ArrayList<>();
@@ -152,12 +156,17 @@ public final class TierTable {
   }
 
   /**
-   * Requests answered, errors and TTFT per phase (TTFT also relative to the first phase's), the
+   * Requests answered, errors and TTFT per phase (TTFT also relative to {@link #STEADY}'s), the
    * notes, and the gateway's requests per tier, so far.
    */
   public synchronized String summary() {
     StringBuilder sb = new StringBuilder("\nsummary by phase:\n");
-    double[] base = null;
+    long[] steady =
+        phaseTtft.getOrDefault(STEADY, java.util.List.of()).stream()
+            .mapToLong(Long::longValue)
+            .sorted()
+            .toArray();
+    double[] base = {quantile(steady, 0.5), quantile(steady, 0.9)};
     for (Map.Entry<String, long[]> e : phases.entrySet()) {
       long[] p = e.getValue();
       long[] sorted =
@@ -167,7 +176,6 @@ public final class TierTable {
               .toArray();
       double p50 = quantile(sorted, 0.5);
       double p90 = quantile(sorted, 0.9);
-      if (base == null) base = new double[] {p50, p90};
       sb.append(
           String.format(
               Locale.ROOT,
