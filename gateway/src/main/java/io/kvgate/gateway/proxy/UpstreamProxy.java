@@ -3,6 +3,7 @@ package io.kvgate.gateway.proxy;
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.health.HealthChecker;
 import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.kvgate.gateway.metrics.TierMetrics;
 import io.kvgate.gateway.openai.OpenAiErrors;
 import io.kvgate.gateway.openai.OpenAiException;
 import io.kvgate.routing.Decision;
@@ -42,10 +43,13 @@ import java.util.logging.Logger;
  *       load, by contrast, counts from the decision on, so concurrent decisions see it at once.
  *   <li>An attempt that fails before any response byte (connection refused or reset, a 5xx status,
  *       a first-byte timeout, whose request is reset so the engine aborts it) is retried on the
- *       next-ranked endpoint, up to {@code limits.maxAttempts}, after a jittered exponential
- *       backoff and within a retry budget (retries in flight at most {@code limits.retryBudget} of
- *       the exchanges in flight, or {@code limits.minRetriesInFlight}). After the first byte
- *       nothing is retried; a stream ends with an OpenAI-shaped SSE error event.
+ *       next-ranked endpoint (under a tiered policy the ranking continues into the next tiers, so a
+ *       retry crosses tiers once its own has no other candidate), up to {@code limits.maxAttempts},
+ *       after a jittered exponential backoff and within a retry budget (retries in flight at most
+ *       {@code limits.retryBudget} of the exchanges in flight, or {@code
+ *       limits.minRetriesInFlight}; a retry after a connection that could not be made, which
+ *       carried no request, spends none). After the first byte nothing is retried; a stream ends
+ *       with an OpenAI-shaped SSE error event.
  *   <li>A client that goes away cancels the upstream request at once (its connection is reset,
  *       which is how vLLM and SGLang notice an abort).
  * </ul>
@@ -86,6 +90,7 @@ public final class UpstreamProxy {
   private final GatewayConfig config;
   private final GatewayMetrics metrics;
   private final HealthChecker health;
+  private final TierMetrics tiers;
 
   /** Exchanges in flight and, of those, exchanges in a retry attempt (the retry budget's terms). */
   private final AtomicInteger active = new AtomicInteger();
@@ -107,6 +112,7 @@ public final class UpstreamProxy {
     this.metrics = metrics;
     this.health = health;
     metrics.bindRetryBudget(retrying::get, this::retriesAllowed);
+    this.tiers = new TierMetrics(metrics.registry());
   }
 
   /** Retries the budget allows in flight now. */
@@ -386,7 +392,13 @@ public final class UpstreamProxy {
         attempt(i + 1, error);
         return;
       }
-      if (!retrySlot) {
+      // A connection that could not be made carried no request: retrying it elsewhere duplicates
+      // no work, so it spends no budget (unless retries are off altogether). A whole tier going
+      // down thus fails over at once instead of answering 502 to what the budget cannot cover.
+      boolean free =
+          "connect".equals(kind)
+              && (config.limits().retryBudget() > 0 || config.limits().minRetriesInFlight() > 0);
+      if (!retrySlot && !free) {
         if (retrying.incrementAndGet() > retriesAllowed()) {
           retrying.decrementAndGet();
           metrics.retryBudgetExhausted(model);
@@ -445,6 +457,7 @@ public final class UpstreamProxy {
         return;
       }
       out.setStatusCode(status);
+      tiers.served(model, x.decision(), current);
       resp.headers()
           .forEach(
               (k, v) -> {
