@@ -64,7 +64,8 @@ final class DemoClouds {
           cache-aware routing inside the tier; requests fail over to tier 2 when tier 1 has no
           healthy or unsaturated endpoint, and come back once it has.
           engines:
-        %s  metrics: %s/metrics (kvgate_tier_requests_total, kvgate_tier_failovers_total)
+        %s  metrics: %s/metrics (admin listener; kvgate_tier_requests_total,
+            kvgate_tier_failovers_total)
 
         Scenario: %d conversations over %d tenants throughout; the first half of the time before the
         kill warms the caches up; at t=%ds every %s engine is killed, at t=%ds they are restarted
@@ -76,7 +77,7 @@ final class DemoClouds {
         tier1,
         CloudsDemo.CLOUDS.get(1),
         fleet,
-        demo.url(),
+        "http://127.0.0.1:" + demo.gateway().adminPort(),
         c.conversations,
         c.tenants,
         c.failAt,

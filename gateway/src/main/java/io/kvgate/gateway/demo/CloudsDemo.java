@@ -151,6 +151,9 @@ public final class CloudsDemo {
                           List.of(
                               new GatewayConfig.Model(engine.model(), source, Set.of(), endpoints)))
                       .withListener(new GatewayConfig.Listener(host, port))
+                      // The admin listener (/metrics, /admin/*) next to the API port, loopback.
+                      .withAdmin(
+                          new GatewayConfig.Admin(true, "127.0.0.1", port == 0 ? 0 : port + 1))
                       .withHealth(HEALTH);
               return Gateway.start(vertx, config, registry)
                   .map(g -> new CloudsDemo(vertx, g, engine.model(), ids, clouds, ok, file))
