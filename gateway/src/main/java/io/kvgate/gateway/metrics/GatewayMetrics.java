@@ -133,6 +133,72 @@ public final class GatewayMetrics {
   }
 
   /**
+   * Client connections by what they are doing ({@code kvgate_listener_connections{phase}}: header,
+   * body, active, idle) and the timeouts that bound each waiting phase.
+   */
+  public void bindConnectionPhases(
+      java.util.function.ToIntFunction<String> count,
+      java.util.List<String> phases,
+      java.util.Map<String, java.time.Duration> timeouts) {
+    for (String phase : phases) {
+      Gauge.builder("kvgate_listener_connections", () -> count.applyAsInt(phase))
+          .description(
+              "Client connections now reading a request head, reading a body, with a request in"
+                  + " flight (active), or kept alive with none (idle)")
+          .tag("phase", phase)
+          .register(registry);
+    }
+    timeouts.forEach(
+        (reason, d) ->
+            Gauge.builder("kvgate_listener_timeout_seconds", () -> d.toNanos() / 1e9)
+                .description("listener.headerTimeout, bodyTimeout and idleTimeout")
+                .tag("reason", reason)
+                .baseUnit("seconds")
+                .register(registry));
+  }
+
+  /**
+   * A client connection closed by a listener timeout ({@code header}, {@code body}, {@code idle}).
+   */
+  public void listenerTimeout(String reason) {
+    counter(
+            "kvgate_listener_timeouts",
+            "Client connections closed by listener.headerTimeout, bodyTimeout or idleTimeout",
+            "reason",
+            reason)
+        .increment();
+  }
+
+  /** A request refused at the HTTP layer (400 malformed, 414 URI too long, 431 head too large). */
+  public void invalidRequest(int status) {
+    counter(
+            "kvgate_listener_invalid_requests",
+            "Requests refused before routing: 400 malformed, 414 URI too long, 431 head too large",
+            "status",
+            Integer.toString(status))
+        .increment();
+  }
+
+  /** The busiest client address's connections next to the per-client cap (0 = no cap). */
+  public void bindClientConnections(java.util.function.IntSupplier busiest, int max) {
+    Gauge.builder("kvgate_listener_busiest_client_connections", busiest, b -> b.getAsInt())
+        .description("Connections open now from the client address holding the most")
+        .register(registry);
+    Gauge.builder("kvgate_listener_max_connections_per_client", () -> max)
+        .description("The cap on one client address's connections (0 = none)")
+        .register(registry);
+  }
+
+  /** A connection beyond listener.maxConnectionsPerClient (answered 503 or closed). */
+  public void clientConnectionRefused() {
+    counter(
+            "kvgate_listener_refused_client_connections",
+            "Client connections beyond listener.maxConnectionsPerClient, answered 503"
+                + " too_many_connections or closed")
+        .increment();
+  }
+
+  /**
    * Gauges for one endpoint: in-flight requests, pending prefill tokens, health (1 healthy, 0
    * ejected).
    */
