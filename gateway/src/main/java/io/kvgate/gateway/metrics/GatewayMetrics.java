@@ -117,6 +117,7 @@ public final class GatewayMetrics {
   public void bindConnections(java.util.function.IntSupplier open, int max) {
     Gauge.builder("kvgate_listener_open_connections", open, o -> o.getAsInt())
         .description("Client connections open now")
+        .strongReference(true)
         .register(registry);
     Gauge.builder("kvgate_listener_max_connections", () -> max)
         .description("The cap on open client connections (listener.maxConnections)")
@@ -183,6 +184,7 @@ public final class GatewayMetrics {
   public void bindClientConnections(java.util.function.IntSupplier busiest, int max) {
     Gauge.builder("kvgate_listener_busiest_client_connections", busiest, b -> b.getAsInt())
         .description("Connections open now from the client address holding the most")
+        .strongReference(true)
         .register(registry);
     Gauge.builder("kvgate_listener_max_connections_per_client", () -> max)
         .description("The cap on one client address's connections (0 = none)")
