@@ -196,9 +196,10 @@ public final class ConnectionTimeouts {
         new ChannelDuplexHandler() {
           @Override
           public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (msg instanceof HttpRequest) {
+            if (msg instanceof HttpRequest r) {
               headBytes = false;
-              bodyOpen = true;
+              // A request without a body (no length, no chunks) is read once its head is.
+              bodyOpen = hasBody(r);
               inFlight++;
             }
             if (msg instanceof LastHttpContent) bodyOpen = false;
@@ -341,6 +342,20 @@ public final class ConnectionTimeouts {
 
     /** The request Vert.x handed to the gateway for the head last read. */
     HttpServerRequest current;
+  }
+
+  /**
+   * Whether a body follows this head: chunked, or a positive Content-Length. A head the decoder
+   * refused has none to wait for (it is answered 400 and closed).
+   */
+  static boolean hasBody(HttpRequest r) {
+    if (!r.decoderResult().isSuccess()) return false;
+    if (io.netty.handler.codec.http.HttpUtil.isTransferEncodingChunked(r)) return true;
+    try {
+      return io.netty.handler.codec.http.HttpUtil.getContentLength(r, 0L) > 0;
+    } catch (NumberFormatException e) {
+      return false;
+    }
   }
 
   /** Tells the connection's timer which request object its current head became. */
