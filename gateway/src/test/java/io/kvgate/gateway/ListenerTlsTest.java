@@ -120,6 +120,17 @@ class ListenerTlsTest {
                   .build(),
               HttpResponse.BodyHandlers.ofString());
       assertEquals(200, health.statusCode());
+      // The kept-alive TLS connection is followed by the listener timeouts like a plain one.
+      eventually(
+          "the https connection counted idle",
+          () ->
+              gateway
+                      .registry()
+                      .find("kvgate_listener_connections")
+                      .tag("phase", "idle")
+                      .gauge()
+                      .value()
+                  == 1);
 
       // Cleartext HTTP to the TLS port is not served.
       assertThrows(IOException.class, () -> get(gateway.port(), "/health"));

@@ -272,7 +272,8 @@ public final class ConnectionTimeouts {
         }
         case BODY -> {
           metrics.listenerTimeout("body");
-          context.runOnContext(v -> answerBody());
+          if (context == null) channel.close();
+          else context.runOnContext(v -> answerBody());
         }
         case IDLE -> {
           metrics.listenerTimeout("idle");
