@@ -113,7 +113,7 @@ public final class DemoCommand implements Callable<Integer> {
         """
         kvgate demo: gateway %s -> %d simulated engines (%s), policy '%s', model '%s'
           engines: %s
-          metrics: %s/metrics
+          metrics: http://127.0.0.1:%d/metrics (admin listener)
 
         Try it:
           curl -s %s/v1/chat/completions -H 'content-type: application/json' \\
@@ -132,7 +132,7 @@ public final class DemoCommand implements Callable<Integer> {
         policy,
         sim.model,
         String.join(" ", fleet.urls()),
-        url,
+        gateway.adminPort(),
         url,
         sim.model,
         url,

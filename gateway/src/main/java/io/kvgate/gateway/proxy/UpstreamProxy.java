@@ -92,6 +92,9 @@ public final class UpstreamProxy {
 
   private final AtomicInteger retrying = new AtomicInteger();
 
+  /** The exchanges in flight, for a shutdown that ends those still running at its deadline. */
+  private final Set<Flight> flights = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
   public UpstreamProxy(
       Vertx vertx,
       HttpClient client,
@@ -103,6 +106,13 @@ public final class UpstreamProxy {
     this.config = config;
     this.metrics = metrics;
     this.health = health;
+    metrics.bindRetryBudget(retrying::get, this::retriesAllowed);
+  }
+
+  /** Retries the budget allows in flight now. */
+  private int retriesAllowed() {
+    return Math.max(
+        config.limits().minRetriesInFlight(), (int) (config.limits().retryBudget() * active.get()));
   }
 
   /**
@@ -121,6 +131,29 @@ public final class UpstreamProxy {
     new Flight(x).attempt(0, null);
   }
 
+  /** Exchanges in flight now. */
+  public int inFlight() {
+    return active.get();
+  }
+
+  /**
+   * Ends every exchange still in flight with {@code error}: a response not yet started gets it in
+   * OpenAI's shape, a stream gets it as its last SSE event; each upstream request is reset so the
+   * engine stops generating. Each exchange is ended on its own event loop.
+   */
+  public void endAll(OpenAiException error) {
+    for (Flight f : flights) {
+      f.context.runOnContext(
+          v -> {
+            if (f.finished) return;
+            metrics.drainRefused("cut");
+            HttpClientRequest req = f.upstream;
+            f.fail(error, null);
+            if (req != null) req.reset();
+          });
+    }
+  }
+
   /** How an exchange ended, as far as the gateway could see. */
   private record Outcome(boolean success, long reportedCachedTokens) {
     static final Outcome FAILED = new Outcome(false, -1);
@@ -133,6 +166,7 @@ public final class UpstreamProxy {
     private final String model;
     private final int attempts;
     private final UsageScanner usage = new UsageScanner();
+    private final io.vertx.core.Context context = vertx.getOrCreateContext();
 
     /** The attempt in progress: its candidate, its lease and, once connected, its request. */
     private Decision.Candidate current;
@@ -161,6 +195,7 @@ public final class UpstreamProxy {
       this.model = x.route().name();
       this.attempts = Math.min(config.limits().maxAttempts(), x.decision().ranked().size());
       active.incrementAndGet();
+      flights.add(this);
       out.closeHandler(v -> onClientGone());
       totalTimer =
           vertx.setTimer(
@@ -352,11 +387,7 @@ public final class UpstreamProxy {
         return;
       }
       if (!retrySlot) {
-        int allowed =
-            Math.max(
-                config.limits().minRetriesInFlight(),
-                (int) (config.limits().retryBudget() * active.get()));
-        if (retrying.incrementAndGet() > allowed) {
+        if (retrying.incrementAndGet() > retriesAllowed()) {
           retrying.decrementAndGet();
           metrics.retryBudgetExhausted(model);
           fail(error, null);
@@ -559,6 +590,7 @@ public final class UpstreamProxy {
       boolean attempted = lease != null;
       endAttempt();
       active.decrementAndGet();
+      flights.remove(this);
       if (retrySlot) retrying.decrementAndGet();
       if (attempted
           && outcome.success()
@@ -568,6 +600,7 @@ public final class UpstreamProxy {
             model, predictedCachedTokens(current), outcome.reportedCachedTokens());
       }
       metrics.request(model, endpoint, status, System.nanoTime() - x.startNanos());
+      x.onEnd().accept(usage.completionTokens());
       if (status >= 500 && LOG.isLoggable(Level.FINE)) {
         LOG.fine("request " + x.requestId() + " failed with " + status);
       }

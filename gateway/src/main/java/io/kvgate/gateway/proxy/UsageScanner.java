@@ -13,10 +13,13 @@ import java.nio.charset.StandardCharsets;
 final class UsageScanner {
 
   private static final String CACHED = "\"cached_tokens\"";
+  private static final String COMPLETION = "\"completion_tokens\"";
   private static final int CARRY = 40;
 
   private String carry = "";
   private long cachedTokens = -1;
+  private long completionTokens = -1;
+  private long dataEvents;
 
   void feed(Buffer chunk) {
     int len = chunk.length();
@@ -25,6 +28,13 @@ final class UsageScanner {
     String s = carry + chunk.getString(0, len, StandardCharsets.ISO_8859_1.name());
     if (s.indexOf("_tokens\"") >= 0) {
       cachedTokens = last(s, CACHED, cachedTokens);
+      completionTokens = last(s, COMPLETION, completionTokens);
+    }
+    // SSE events with a JSON payload, counted from this chunk's own bytes (not the carry-over).
+    for (int at = s.indexOf("data: {", carry.length() > 6 ? carry.length() - 6 : 0);
+        at >= 0;
+        at = s.indexOf("data: {", at + 7)) {
+      dataEvents++;
     }
     carry = s.length() > CARRY ? s.substring(s.length() - CARRY) : s;
   }
@@ -46,5 +56,14 @@ final class UsageScanner {
 
   long cachedTokens() {
     return cachedTokens;
+  }
+
+  /**
+   * The completion tokens the response used: its usage's {@code completion_tokens} when it reports
+   * one, else (a stream without {@code stream_options.include_usage}) the number of its SSE events,
+   * about one token each in vLLM's and SGLang's streams; 0 when neither is known.
+   */
+  long completionTokens() {
+    return completionTokens >= 0 ? completionTokens : dataEvents;
   }
 }
