@@ -389,11 +389,13 @@ public final class GatewayMetrics {
       java.util.function.IntSupplier inFlight, java.util.function.IntSupplier allowed) {
     Gauge.builder("kvgate_retries_in_flight", inFlight, s -> s.getAsInt())
         .description("Requests in a retry attempt now")
+        .strongReference(true)
         .register(registry);
     Gauge.builder("kvgate_retry_budget_allowed", allowed, s -> s.getAsInt())
         .description(
             "Retries the budget allows in flight now: limits.retryBudget of the requests in flight,"
                 + " at least limits.minRetriesInFlight")
+        .strongReference(true)
         .register(registry);
   }
 
@@ -577,6 +579,7 @@ public final class GatewayMetrics {
             "Share of a key's rate-limit budget in use (the larger of requests and tokens; above 1 ="
                 + " in debt after completions)")
         .tags("key", key, "tenant", tenant)
+        .strongReference(true)
         .register(registry);
   }
 
@@ -587,9 +590,11 @@ public final class GatewayMetrics {
       java.util.function.IntSupplier phase, java.util.function.IntSupplier inFlight) {
     Gauge.builder("kvgate_drain_phase", phase, p -> p.getAsInt())
         .description("0 serving, 1 draining (/ready 503, still accepting), 2 refusing new requests")
+        .strongReference(true)
         .register(registry);
     Gauge.builder("kvgate_in_flight_requests", inFlight, p -> p.getAsInt())
         .description("Requests being proxied now (all models)")
+        .strongReference(true)
         .register(registry);
   }
 
