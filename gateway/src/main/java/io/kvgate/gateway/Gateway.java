@@ -10,8 +10,11 @@ import io.kvgate.gateway.health.SignalScraper;
 import io.kvgate.gateway.http.AdminRoutes;
 import io.kvgate.gateway.http.Admission;
 import io.kvgate.gateway.http.ConnectionLimit;
+import io.kvgate.gateway.http.ConnectionTimeouts;
 import io.kvgate.gateway.http.DrainState;
 import io.kvgate.gateway.http.GatewayRoutes;
+import io.kvgate.gateway.http.HttpRefusals;
+import io.kvgate.gateway.http.ListenerTls;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.gateway.openai.OpenAiException;
 import io.kvgate.gateway.proxy.UpstreamProxy;
@@ -173,20 +176,25 @@ public final class Gateway {
     // two gateways in one process never share.
     int configured = config.listener().port();
     int bindPort = configured != 0 ? configured : -SHARED_RANDOM_PORTS.incrementAndGet();
+    GatewayConfig.ClientConnections conn = config.listener().connections();
     HttpServerOptions options =
         new HttpServerOptions()
             .setHost(config.listener().host())
             .setPort(bindPort)
             .setTcpNoDelay(true)
-            .setMaxInitialLineLength(64 * 1024)
-            .setMaxHeaderSize(64 * 1024)
+            .setMaxInitialLineLength(conn.maxUriBytes() + HttpRefusals.REQUEST_LINE_OVERHEAD)
+            .setMaxHeaderSize(conn.maxHeaderBytes())
             .setCompressionSupported(false)
             // HTTP/1.1 only: with cleartext HTTP/2 on, Vert.x waits for a connection's first bytes
             // before
             // it is an HTTP connection, so silent connections would escape listener.maxConnections.
             .setHttp2ClearTextEnabled(false);
+    ListenerTls.apply(options, config.listener().tls());
     GatewayRoutes h = handler;
-    ConnectionLimit limit = new ConnectionLimit(vertx, config.listener().maxConnections(), metrics);
+    ConnectionLimit limit =
+        new ConnectionLimit(
+            vertx, config.listener().maxConnections(), conn.maxConnectionsPerClient(), metrics);
+    ConnectionTimeouts timeouts = new ConnectionTimeouts(conn, metrics);
     Supplier<Deployable> server =
         () ->
             new VerticleBase() {
@@ -194,9 +202,15 @@ public final class Gateway {
               public Future<?> start() {
                 return vertx
                     .createHttpServer(options)
-                    .connectionHandler(limit::onConnection)
+                    .connectionHandler(
+                        c -> {
+                          limit.onConnection(c);
+                          timeouts.onConnection(c);
+                        })
+                    .invalidRequestHandler(HttpRefusals.handler(conn, metrics))
                     .requestHandler(
                         req -> {
+                          timeouts.onRequest(req);
                           if (!limit.refuse(req)) h.handle(req);
                         })
                     .listen()

@@ -142,7 +142,8 @@ public final class ServeCommand implements Callable<Integer> {
       return 1;
     }
     System.out.printf(
-        "kvgate listening on http://%s:%d, models: %s%n",
+        "kvgate listening on %s://%s:%d, models: %s%n",
+        config.listener().tls() != null ? "https" : "http",
         config.listener().host(),
         gateway.port(),
         Arrays.toString(

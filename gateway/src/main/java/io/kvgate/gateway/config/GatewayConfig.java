@@ -152,8 +152,17 @@ public record GatewayConfig(
    * @param eventLoops how many event loops serve client connections: one HTTP server instance per
    *     loop on the same port, connections spread round-robin (Vert.x server sharing); default one
    *     per available processor, like nginx's {@code worker_processes auto}
+   * @param connections how long a client may take to send a request, how long a kept-alive
+   *     connection may stay silent, how large a request head may be, connections per client
+   * @param tls the certificate and key the listener serves https with; null = plain HTTP
    */
-  public record Listener(String host, int port, int eventLoops, int maxConnections) {
+  public record Listener(
+      String host,
+      int port,
+      int eventLoops,
+      int maxConnections,
+      ClientConnections connections,
+      ServerTls tls) {
     public static final int DEFAULT_MAX_CONNECTIONS = 8192;
     public static final Listener DEFAULT = new Listener("0.0.0.0", 8080);
 
@@ -164,6 +173,12 @@ public record GatewayConfig(
       if (maxConnections < 1)
         throw new IllegalArgumentException(
             "maxConnections must be at least 1 (got " + maxConnections + ")");
+      Objects.requireNonNull(connections);
+    }
+
+    /** Default connection timeouts and sizes, plain HTTP. */
+    public Listener(String host, int port, int eventLoops, int maxConnections) {
+      this(host, port, eventLoops, maxConnections, ClientConnections.DEFAULT, null);
     }
 
     /** The default connection cap. */
@@ -177,19 +192,104 @@ public record GatewayConfig(
     }
 
     public Listener withEventLoops(int n) {
-      return new Listener(host, port, n, maxConnections);
+      return new Listener(host, port, n, maxConnections, connections, tls);
     }
 
     public Listener withMaxConnections(int n) {
-      return new Listener(host, port, eventLoops, n);
+      return new Listener(host, port, eventLoops, n, connections, tls);
     }
 
     public Listener withAddress(String host, int port) {
-      return new Listener(host, port, eventLoops, maxConnections);
+      return new Listener(host, port, eventLoops, maxConnections, connections, tls);
+    }
+
+    public Listener withConnections(ClientConnections c) {
+      return new Listener(host, port, eventLoops, maxConnections, c, tls);
+    }
+
+    /** Serves https with {@code t}, or plain HTTP when null. */
+    public Listener withTls(ServerTls t) {
+      return new Listener(host, port, eventLoops, maxConnections, connections, t);
     }
 
     public static int defaultEventLoops() {
       return Runtime.getRuntime().availableProcessors();
+    }
+  }
+
+  /**
+   * What a client connection may cost the gateway (the {@code listener.*} timeouts and sizes).
+   *
+   * @param headerTimeout from a new connection's accept, or from the first byte of a further
+   *     request on a kept-alive connection, to the end of the request head: 408 {@code
+   *     request_timeout} and closed beyond it (a connection that sent nothing is just closed)
+   * @param bodyTimeout from the end of the request head to the end of its body: 408 {@code
+   *     request_timeout} and closed beyond it
+   * @param idleTimeout how long a kept-alive connection with no request in flight may stay silent
+   *     before it is closed; never applies while a request is in flight, however long its response
+   *     takes
+   * @param maxHeaderBytes largest request head (all header lines): 431 beyond it
+   * @param maxUriBytes longest request target: 414 beyond it
+   * @param maxConnectionsPerClient connections one client address may hold open; beyond it the
+   *     client's new connection gets 503 {@code too_many_connections}; 0 = no per-client cap (the
+   *     default, since behind a load balancer or NAT every client shares a few addresses)
+   */
+  public record ClientConnections(
+      Duration headerTimeout,
+      Duration bodyTimeout,
+      Duration idleTimeout,
+      int maxHeaderBytes,
+      int maxUriBytes,
+      int maxConnectionsPerClient) {
+    public static final ClientConnections DEFAULT =
+        new ClientConnections(
+            Duration.ofSeconds(10),
+            Duration.ofSeconds(60),
+            Duration.ofSeconds(120),
+            64 * 1024,
+            8 * 1024,
+            0);
+
+    public ClientConnections {
+      for (Duration d : List.of(headerTimeout, bodyTimeout, idleTimeout)) {
+        if (d.isNegative() || d.isZero())
+          throw new IllegalArgumentException("listener timeouts must be positive (got " + d + ")");
+      }
+      if (maxHeaderBytes < 1024 || maxUriBytes < 256)
+        throw new IllegalArgumentException(
+            "maxHeaderBytes must be at least 1024 and maxUriBytes at least 256");
+      if (maxConnectionsPerClient < 0)
+        throw new IllegalArgumentException("maxConnectionsPerClient must be at least 0");
+    }
+
+    public ClientConnections withTimeouts(Duration header, Duration body, Duration idle) {
+      return new ClientConnections(
+          header, body, idle, maxHeaderBytes, maxUriBytes, maxConnectionsPerClient);
+    }
+
+    public ClientConnections withMaxBytes(int headerBytes, int uriBytes) {
+      return new ClientConnections(
+          headerTimeout, bodyTimeout, idleTimeout, headerBytes, uriBytes, maxConnectionsPerClient);
+    }
+
+    public ClientConnections withMaxConnectionsPerClient(int n) {
+      return new ClientConnections(
+          headerTimeout, bodyTimeout, idleTimeout, maxHeaderBytes, maxUriBytes, n);
+    }
+  }
+
+  /**
+   * A listener's https identity, read from PEM files when the listener starts (checked at load by
+   * {@link GatewayConfigLoader}).
+   *
+   * @param certFile the certificate chain, PEM, the server's own certificate first
+   * @param keyFile the certificate's private key, PEM (PKCS#8 {@code PRIVATE KEY} or PKCS#1 {@code
+   *     RSA PRIVATE KEY}), unencrypted
+   */
+  public record ServerTls(String certFile, String keyFile) {
+    public ServerTls {
+      Objects.requireNonNull(certFile, "certFile");
+      Objects.requireNonNull(keyFile, "keyFile");
     }
   }
 

@@ -51,7 +51,31 @@ public final class GatewayConfigLoader {
         "drain");
 
     ConfigNode l = r.object("listener");
-    l.allowOnly("host", "port", "eventLoops", "maxConnections");
+    l.allowOnly(
+        "host",
+        "port",
+        "eventLoops",
+        "maxConnections",
+        "headerTimeout",
+        "bodyTimeout",
+        "idleTimeout",
+        "maxHeaderBytes",
+        "maxUriBytes",
+        "maxConnectionsPerClient",
+        "tls");
+    GatewayConfig.ClientConnections cd = GatewayConfig.ClientConnections.DEFAULT;
+    GatewayConfig.ClientConnections connections =
+        new GatewayConfig.ClientConnections(
+            l.duration("headerTimeout", cd.headerTimeout()),
+            l.duration("bodyTimeout", cd.bodyTimeout()),
+            l.duration("idleTimeout", cd.idleTimeout()),
+            (int) l.integer("maxHeaderBytes", cd.maxHeaderBytes(), 1024, 1 << 20),
+            (int) l.integer("maxUriBytes", cd.maxUriBytes(), 256, 1 << 20),
+            (int)
+                l.integer(
+                    "maxConnectionsPerClient", cd.maxConnectionsPerClient(), 0, Integer.MAX_VALUE));
+    GatewayConfig.ServerTls listenerTls =
+        l.has("tls") ? ServerTlsFiles.read(l.object("tls")) : null;
     GatewayConfig.Listener listener =
         new GatewayConfig.Listener(
             l.string("host", GatewayConfig.Listener.DEFAULT.host(), false),
@@ -62,7 +86,9 @@ public final class GatewayConfigLoader {
                     "maxConnections",
                     GatewayConfig.Listener.DEFAULT_MAX_CONNECTIONS,
                     1,
-                    Integer.MAX_VALUE));
+                    Integer.MAX_VALUE),
+            connections,
+            listenerTls);
 
     ConfigNode ro = r.object("routing");
     ro.allowOnly(

@@ -117,6 +117,7 @@ public final class GatewayMetrics {
   public void bindConnections(java.util.function.IntSupplier open, int max) {
     Gauge.builder("kvgate_listener_open_connections", open, o -> o.getAsInt())
         .description("Client connections open now")
+        .strongReference(true)
         .register(registry);
     Gauge.builder("kvgate_listener_max_connections", () -> max)
         .description("The cap on open client connections (listener.maxConnections)")
@@ -129,6 +130,73 @@ public final class GatewayMetrics {
             "kvgate_listener_refused_connections",
             "Client connections beyond listener.maxConnections, answered 503 too_many_connections"
                 + " or closed")
+        .increment();
+  }
+
+  /**
+   * Client connections by what they are doing ({@code kvgate_listener_connections{phase}}: header,
+   * body, active, idle) and the timeouts that bound each waiting phase.
+   */
+  public void bindConnectionPhases(
+      java.util.function.ToIntFunction<String> count,
+      java.util.List<String> phases,
+      java.util.Map<String, java.time.Duration> timeouts) {
+    for (String phase : phases) {
+      Gauge.builder("kvgate_listener_connections", () -> count.applyAsInt(phase))
+          .description(
+              "Client connections now reading a request head, reading a body, with a request in"
+                  + " flight (active), or kept alive with none (idle)")
+          .tag("phase", phase)
+          .register(registry);
+    }
+    timeouts.forEach(
+        (reason, d) ->
+            Gauge.builder("kvgate_listener_timeout_seconds", () -> d.toNanos() / 1e9)
+                .description("listener.headerTimeout, bodyTimeout and idleTimeout")
+                .tag("reason", reason)
+                .baseUnit("seconds")
+                .register(registry));
+  }
+
+  /**
+   * A client connection closed by a listener timeout ({@code header}, {@code body}, {@code idle}).
+   */
+  public void listenerTimeout(String reason) {
+    counter(
+            "kvgate_listener_timeouts",
+            "Client connections closed by listener.headerTimeout, bodyTimeout or idleTimeout",
+            "reason",
+            reason)
+        .increment();
+  }
+
+  /** A request refused at the HTTP layer (400 malformed, 414 URI too long, 431 head too large). */
+  public void invalidRequest(int status) {
+    counter(
+            "kvgate_listener_invalid_requests",
+            "Requests refused before routing: 400 malformed, 414 URI too long, 431 head too large",
+            "status",
+            Integer.toString(status))
+        .increment();
+  }
+
+  /** The busiest client address's connections next to the per-client cap (0 = no cap). */
+  public void bindClientConnections(java.util.function.IntSupplier busiest, int max) {
+    Gauge.builder("kvgate_listener_busiest_client_connections", busiest, b -> b.getAsInt())
+        .description("Connections open now from the client address holding the most")
+        .strongReference(true)
+        .register(registry);
+    Gauge.builder("kvgate_listener_max_connections_per_client", () -> max)
+        .description("The cap on one client address's connections (0 = none)")
+        .register(registry);
+  }
+
+  /** A connection beyond listener.maxConnectionsPerClient (answered 503 or closed). */
+  public void clientConnectionRefused() {
+    counter(
+            "kvgate_listener_refused_client_connections",
+            "Client connections beyond listener.maxConnectionsPerClient, answered 503"
+                + " too_many_connections or closed")
         .increment();
   }
 
@@ -321,11 +389,13 @@ public final class GatewayMetrics {
       java.util.function.IntSupplier inFlight, java.util.function.IntSupplier allowed) {
     Gauge.builder("kvgate_retries_in_flight", inFlight, s -> s.getAsInt())
         .description("Requests in a retry attempt now")
+        .strongReference(true)
         .register(registry);
     Gauge.builder("kvgate_retry_budget_allowed", allowed, s -> s.getAsInt())
         .description(
             "Retries the budget allows in flight now: limits.retryBudget of the requests in flight,"
                 + " at least limits.minRetriesInFlight")
+        .strongReference(true)
         .register(registry);
   }
 
@@ -509,6 +579,7 @@ public final class GatewayMetrics {
             "Share of a key's rate-limit budget in use (the larger of requests and tokens; above 1 ="
                 + " in debt after completions)")
         .tags("key", key, "tenant", tenant)
+        .strongReference(true)
         .register(registry);
   }
 
@@ -519,9 +590,11 @@ public final class GatewayMetrics {
       java.util.function.IntSupplier phase, java.util.function.IntSupplier inFlight) {
     Gauge.builder("kvgate_drain_phase", phase, p -> p.getAsInt())
         .description("0 serving, 1 draining (/ready 503, still accepting), 2 refusing new requests")
+        .strongReference(true)
         .register(registry);
     Gauge.builder("kvgate_in_flight_requests", inFlight, p -> p.getAsInt())
         .description("Requests being proxied now (all models)")
+        .strongReference(true)
         .register(registry);
   }
 

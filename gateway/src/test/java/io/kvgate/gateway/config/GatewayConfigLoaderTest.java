@@ -137,6 +137,49 @@ class GatewayConfigLoaderTest {
   }
 
   @Test
+  void listenerConnectionLimitsLoadAndAreChecked() throws Exception {
+    String models = "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]\n";
+    GatewayConfig.ClientConnections d =
+        GatewayConfigLoader.parse(models, "t.yaml").listener().connections();
+    assertEquals(GatewayConfig.ClientConnections.DEFAULT, d);
+    assertEquals(Duration.ofSeconds(10), d.headerTimeout());
+    assertEquals(Duration.ofSeconds(60), d.bodyTimeout());
+    assertEquals(Duration.ofSeconds(120), d.idleTimeout());
+    assertEquals(0, d.maxConnectionsPerClient());
+    GatewayConfig.ClientConnections c =
+        GatewayConfigLoader.parse(
+                models
+                    + "listener: {headerTimeout: 5s, bodyTimeout: 2m, idleTimeout: 650s,"
+                    + " maxHeaderBytes: 32768, maxUriBytes: 4096, maxConnectionsPerClient: 64}",
+                "t.yaml")
+            .listener()
+            .connections();
+    assertEquals(
+        new GatewayConfig.ClientConnections(
+            Duration.ofSeconds(5), Duration.ofMinutes(2), Duration.ofSeconds(650), 32768, 4096, 64),
+        c);
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    models
+                        + "listener: {headerTimeout: 0s, bodyTimeout: soon, maxHeaderBytes: 10,"
+                        + " maxUriBytes: 9999999, maxConnectionsPerClient: -1}",
+                    "t.yaml"));
+    List<String> p = problems(e);
+    for (String key :
+        List.of(
+            "headerTimeout: must be greater than zero",
+            "bodyTimeout: must be a duration",
+            "maxHeaderBytes:",
+            "maxUriBytes:",
+            "maxConnectionsPerClient:")) {
+      assertTrue(p.stream().anyMatch(s -> s.startsWith("listener." + key)), key + " in " + p);
+    }
+  }
+
+  @Test
   void invalidYamlSaysWhere() {
     ConfigException e =
         assertThrows(
