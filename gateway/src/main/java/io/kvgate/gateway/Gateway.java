@@ -194,6 +194,11 @@ public final class Gateway {
         .recover(e -> close().transform(ignored -> Future.failedFuture(e)));
   }
 
+  /** The budget of body bytes parsed at once ({@code limits.parseBudgetBytes}). */
+  public io.kvgate.gateway.http.ParseBudget parseBudget() {
+    return handler.parseBudget();
+  }
+
   /** The bound port (useful when the config asked for port 0). */
   public int port() {
     return port;
