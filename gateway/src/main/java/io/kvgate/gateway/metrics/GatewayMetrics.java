@@ -90,21 +90,27 @@ public final class GatewayMetrics {
         .register(registry);
   }
 
-  /** The parse budget ({@code limits.parseBudgetBytes}): its size, its use, who waits for it. */
+  /**
+   * The parse budget ({@code limits.parseBudgetBytes}): its size, its use, who waits for it. The
+   * suppliers are held strongly (Micrometer holds a gauge's object weakly by default).
+   */
   public void bindParseBudget(
       java.util.function.LongSupplier capacity,
       java.util.function.LongSupplier inUse,
       java.util.function.IntSupplier waiting) {
     Gauge.builder("kvgate_parse_budget_bytes", capacity, c -> c.getAsLong())
+        .strongReference(true)
         .description(
             "Body bytes that may be parsed on worker threads at once (limits.parseBudgetBytes)")
         .baseUnit("bytes")
         .register(registry);
     Gauge.builder("kvgate_parse_budget_in_use_bytes", inUse, u -> u.getAsLong())
+        .strongReference(true)
         .description("Body bytes being parsed and keyed on worker threads now")
         .baseUnit("bytes")
         .register(registry);
     Gauge.builder("kvgate_parse_waiting_requests", waiting, w -> w.getAsInt())
+        .strongReference(true)
         .description("Requests whose body waits for room in the parse budget")
         .register(registry);
   }
