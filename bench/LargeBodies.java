@@ -26,10 +26,12 @@ import java.util.regex.Pattern;
  * gateway's peak heap in the phase (the largest heap-before-GC in its GC log, and the largest
  * sampled jvm_memory_used_bytes{area="heap"}).
  *
- * <p>Usage: java bench/LargeBodies.java URL MODEL SECONDS CLIENTS BURST KIND GC_LOG where KIND is
- * none, tiny-messages (one million tiny messages, ~30 MB: the shape that used to cost ~450 MB of
- * heap) or long-prompt (one prompt of 9.9 M characters in 1000 messages, ~10 MB, within every
- * default limit).
+ * <p>Usage: java bench/LargeBodies.java URL MODEL[,BIG_MODEL] SECONDS CLIENTS BURST KIND GC_LOG where
+ * KIND is none, tiny-messages (one million tiny messages, ~30 MB: the shape that used to cost ~450
+ * MB of heap), upload-only (the same bytes declared text/plain: received, then refused with 415
+ * before any parse) or long-prompt (one prompt of 9.9 M characters in 1000 messages, ~10 MB, within
+ * every default limit). Large bodies name BIG_MODEL (its own engine), so that what they cost an
+ * engine does not reach the normal requests.
  */
 public class LargeBodies {
 
@@ -41,14 +43,18 @@ public class LargeBodies {
 
   public static void main(String[] a) throws Exception {
     String url = a[0];
-    String model = a[1];
+    String model = a[1].split(",")[0];
+    String bigModel = a[1].contains(",") ? a[1].split(",")[1] : model;
     int seconds = Integer.parseInt(a[2]);
     int clients = Integer.parseInt(a[3]);
     int burst = Integer.parseInt(a[4]);
     String kind = a[5];
     Path gcLog = Path.of(a[6]);
 
-    byte[] big = kind.equals("none") ? null : bigBody(model, kind);
+    byte[] big = kind.equals("none") ? null : bigBody(bigModel, kind);
+    // The same bytes as tiny-messages, declared text/plain: refused with 415 once received, before
+    // any parse. What it costs is the cost of receiving and buffering the bodies alone.
+    String bigType = kind.equals("upload-only") ? "text/plain" : "application/json";
     double uptimeStart = uptime(url);
     long t0 = System.nanoTime();
     long end = t0 + seconds * 1_000_000_000L;
@@ -126,7 +132,7 @@ public class LargeBodies {
                       try {
                         go.await();
                         long s = System.nanoTime();
-                        status[k] = post(url, big).statusCode();
+                        status[k] = post(url, big, bigType).statusCode();
                         took[k] = System.nanoTime() - s;
                       } catch (Exception ex) {
                         status[k] = -1;
@@ -190,10 +196,14 @@ public class LargeBodies {
   }
 
   static HttpResponse<String> post(String url, byte[] body) throws Exception {
+    return post(url, body, "application/json");
+  }
+
+  static HttpResponse<String> post(String url, byte[] body, String type) throws Exception {
     return HTTP.send(
         HttpRequest.newBuilder(URI.create(url + "/v1/chat/completions"))
             .timeout(Duration.ofSeconds(300))
-            .header("content-type", "application/json")
+            .header("content-type", type)
             .POST(HttpRequest.BodyPublishers.ofByteArray(body))
             .build(),
         HttpResponse.BodyHandlers.ofString());
@@ -202,7 +212,7 @@ public class LargeBodies {
   static byte[] bigBody(String model, String kind) {
     StringBuilder b = new StringBuilder(31_000_000);
     b.append("{\"model\":\"").append(model).append("\",\"max_tokens\":1,\"messages\":[");
-    if (kind.equals("tiny-messages")) {
+    if (kind.equals("tiny-messages") || kind.equals("upload-only")) {
       for (int i = 0; i < 1_000_000; i++) {
         if (i > 0) b.append(',');
         b.append("{\"role\":\"user\",\"content\":\"x\"}");

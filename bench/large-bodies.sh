@@ -2,10 +2,13 @@
 # Large bodies next to normal traffic: the p99 of normal chat requests and the gateway's peak heap,
 # in one run, without and with ten large bodies arriving at once:
 #   none           normal traffic alone (the baseline)
+#   upload-only    the same ~30 MB bodies declared text/plain: received and buffered, then refused
+#                  with 415 before any parse (the cost of receiving ten such bodies, alone)
 #   tiny-messages  ten ~30 MB bodies of one million tiny messages each (refused by limits.maxMessages)
 #   long-prompt    ten ~10 MB bodies holding the longest prompt the default limits accept
 #                  (9.9 M characters in 1000 messages), parsed within limits.parseBudgetBytes and
-#                  forwarded to the engines
+#                  forwarded to their own engine (another model), so that the normal requests share
+#                  only the gateway (and the machine) with them
 # Then a focused timing of the request parse on a 4 KB and a 1 MB body (bench/ParseTiming.java).
 #
 # Usage: bench/large-bodies.sh [--seconds N] [--clients N] [--out FILE]
@@ -26,8 +29,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-ENGINE_PORT=19300; KVGATE_PORT=19380
+ENGINE_PORT=19300; BIG_ENGINE_PORT=19310; KVGATE_PORT=19380
 MODEL=bench-model
+BIG_MODEL=bench-long
 JAVA=${JAVA:-java}
 JAR=${KVGATE_JAR:-gateway/target/kvgate.jar}
 WORK=$(mktemp -d /tmp/kvgate-large-bodies.XXXXXX)
@@ -45,12 +49,16 @@ wait_http() { # url
   echo "timed out waiting for $1" >&2; return 1
 }
 
-# Two engines that accept a 2.5M-token prompt (the long-prompt bodies reach them).
-"$JAVA" -Xmx3g -jar gateway/target/kvgate.jar sim --replicas 2 --base-port $ENGINE_PORT \
-  --model $MODEL --speed 1000 --capacity-blocks 400000 --max-model-len 4000000 >"$WORK/engine.log" 2>&1 &
+# Two engines for the normal requests, and one that accepts a 2.5M-token prompt for the large ones.
+"$JAVA" -Xmx1g -jar gateway/target/kvgate.jar sim --replicas 2 --base-port $ENGINE_PORT \
+  --model $MODEL --speed 1000 >"$WORK/engine.log" 2>&1 &
+PIDS+=($!)
+"$JAVA" -Xmx3g -jar gateway/target/kvgate.jar sim --replicas 1 --base-port $BIG_ENGINE_PORT \
+  --model $BIG_MODEL --speed 1000 --capacity-blocks 400000 --max-model-len 4000000 >"$WORK/engine-big.log" 2>&1 &
 PIDS+=($!)
 wait_http http://127.0.0.1:$ENGINE_PORT/health
 wait_http http://127.0.0.1:$((ENGINE_PORT + 1))/health
+wait_http http://127.0.0.1:$BIG_ENGINE_PORT/health
 
 # The gateway with its default limits, a 4 GiB heap and a GC log (the driver reads peak heap there).
 cat >"$WORK/kvgate.yaml" <<YAML
@@ -59,6 +67,9 @@ models:
   - name: $MODEL
     policy: cache-aware
     endpoints: [{url: "http://127.0.0.1:$ENGINE_PORT"}, {url: "http://127.0.0.1:$((ENGINE_PORT + 1))"}]
+  - name: $BIG_MODEL
+    policy: cache-aware
+    endpoints: [{url: "http://127.0.0.1:$BIG_ENGINE_PORT"}]
 YAML
 "$JAVA" -Xmx4g -Xlog:gc:file="$WORK/gc.log" -jar "$JAR" serve --config "$WORK/kvgate.yaml" >"$WORK/kvgate.log" 2>&1 &
 PIDS+=($!)
@@ -66,13 +77,13 @@ wait_http http://127.0.0.1:$KVGATE_PORT/ready
 
 URL=http://127.0.0.1:$KVGATE_PORT
 drive() { # kind burst seconds
-  "$JAVA" -Xmx3g bench/LargeBodies.java "$URL" $MODEL "$3" "$CLIENTS" "$2" "$1" "$WORK/gc.log"
+  "$JAVA" -Xmx3g bench/LargeBodies.java "$URL" "$MODEL,$BIG_MODEL" "$3" "$CLIENTS" "$2" "$1" "$WORK/gc.log"
 }
 
 echo "warm-up..." >&2
 drive none 0 5 >/dev/null
 declare -A R
-for phase in none tiny-messages long-prompt; do
+for phase in none upload-only tiny-messages long-prompt; do
   burst=10; [ $phase = none ] && burst=0
   echo "phase $phase..." >&2
   R[$phase]=$(drive $phase $burst "$SECONDS_PER_PHASE")
@@ -96,7 +107,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "| phase | normal requests | failed | p50 ms | p99 ms | p99 during the burst ms | p99 vs none | large bodies: statuses | slowest large answer ms | peak heap MB (GC log) | peak heap MB (sampled) |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   base=$(field "${R[none]}" p99_ms)
-  for phase in none tiny-messages long-prompt; do
+  for phase in none upload-only tiny-messages long-prompt; do
     l=${R[$phase]}
     echo "| $phase | $(field "$l" requests) | $(field "$l" failures) | $(field "$l" p50_ms) | $(field "$l" p99_ms) | $(field "$l" burst_p99_ms) | $(ratio "$(field "$l" burst_p99_ms)" "$base") | $(field "$l" big_statuses) | $(field "$l" big_slowest_ms) | $(field "$l" peak_heap_gc_mb) | $(field "$l" peak_heap_sampled_mb) |"
   done
