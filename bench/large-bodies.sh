@@ -12,7 +12,7 @@
 # Then a focused timing of the request parse on a 4 KB and a 1 MB body (bench/ParseTiming.java).
 #
 # Usage: bench/large-bodies.sh [--seconds N] [--clients N] [--out FILE]
-# Needs Java 17+ and gateway/target/kvgate.jar (built when missing). KVGATE_JAR=... measures another
+# Needs Java 17+ (java and jcmd) and gateway/target/kvgate.jar (built when missing). KVGATE_JAR=... measures another
 # gateway build with the same engines and driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,7 +72,8 @@ models:
     endpoints: [{url: "http://127.0.0.1:$BIG_ENGINE_PORT"}]
 YAML
 "$JAVA" -Xmx4g -Xlog:gc:file="$WORK/gc.log" -jar "$JAR" serve --config "$WORK/kvgate.yaml" >"$WORK/kvgate.log" 2>&1 &
-PIDS+=($!)
+GATEWAY_PID=$!
+PIDS+=($GATEWAY_PID)
 wait_http http://127.0.0.1:$KVGATE_PORT/ready
 
 URL=http://127.0.0.1:$KVGATE_PORT
@@ -80,12 +81,17 @@ drive() { # kind burst seconds
   "$JAVA" -Xmx3g bench/LargeBodies.java "$URL" "$MODEL,$BIG_MODEL" "$3" "$CLIENTS" "$2" "$1" "$WORK/gc.log"
 }
 
+# Warm-up: normal traffic, then one unmeasured burst, so that the first measured burst does not pay
+# alone for the JIT of the large-body paths and the heap's growth to hold 300 MB of bodies.
 echo "warm-up..." >&2
 drive none 0 5 >/dev/null
+drive upload-only 10 6 >/dev/null
 declare -A R
 for phase in none upload-only tiny-messages long-prompt; do
   burst=10; [ $phase = none ] && burst=0
   echo "phase $phase..." >&2
+  # Each phase starts from a collected heap: its peak is its own, not the previous phase's garbage.
+  jcmd $GATEWAY_PID GC.run >/dev/null
   R[$phase]=$(drive $phase $burst "$SECONDS_PER_PHASE")
   echo "${R[$phase]}" >&2
 done
