@@ -368,6 +368,11 @@ public final class Gateway {
     return adminPort;
   }
 
+  /** The budget of body bytes parsed at once ({@code limits.parseBudgetBytes}). */
+  public io.kvgate.gateway.http.ParseBudget parseBudget() {
+    return handler.parseBudget();
+  }
+
   /** The bound port (useful when the config asked for port 0). */
   public int port() {
     return port;

@@ -1,5 +1,6 @@
 package io.kvgate.gateway.config;
 
+import io.kvgate.gateway.openai.OpenAiRequestParser;
 import io.kvgate.routing.Endpoint;
 import java.net.URI;
 import java.time.Duration;
@@ -430,13 +431,35 @@ public record GatewayConfig(
       long offloadBodyBytes,
       double retryBudget,
       int minRetriesInFlight,
-      Duration retryBackoff) {
+      Duration retryBackoff,
+      ParseLimits parse) {
     public static final long DEFAULT_OFFLOAD_BODY_BYTES = 64 * 1024;
     public static final double DEFAULT_RETRY_BUDGET = 0.2;
     public static final int DEFAULT_MIN_RETRIES_IN_FLIGHT = 3;
     public static final Duration DEFAULT_RETRY_BACKOFF = Duration.ofMillis(25);
     public static final Limits DEFAULT =
         new Limits(32L * 1024 * 1024, 3, DEFAULT_OFFLOAD_BODY_BYTES);
+
+    public Limits {
+      Objects.requireNonNull(parse);
+    }
+
+    public Limits(
+        long maxBodyBytes,
+        int maxAttempts,
+        long offloadBodyBytes,
+        double retryBudget,
+        int minRetriesInFlight,
+        Duration retryBackoff) {
+      this(
+          maxBodyBytes,
+          maxAttempts,
+          offloadBodyBytes,
+          retryBudget,
+          minRetriesInFlight,
+          retryBackoff,
+          ParseLimits.DEFAULT);
+    }
 
     public Limits(long maxBodyBytes, int maxAttempts, long offloadBodyBytes) {
       this(
@@ -453,7 +476,60 @@ public record GatewayConfig(
     }
 
     public Limits withRetryBudget(double budget, int minInFlight, Duration backoff) {
-      return new Limits(maxBodyBytes, maxAttempts, offloadBodyBytes, budget, minInFlight, backoff);
+      return new Limits(
+          maxBodyBytes, maxAttempts, offloadBodyBytes, budget, minInFlight, backoff, parse);
+    }
+
+    public Limits withParse(ParseLimits p) {
+      return new Limits(
+          maxBodyBytes,
+          maxAttempts,
+          offloadBodyBytes,
+          retryBudget,
+          minRetriesInFlight,
+          retryBackoff,
+          p);
+    }
+  }
+
+  /**
+   * Bounds on the work and memory one request, and all requests together, may take to parse (keys
+   * under {@code limits}).
+   *
+   * @param maxMessages chat messages, Responses input items and a batch's nested prompts in one
+   *     request (400 {@code too_many_messages} beyond)
+   * @param maxContentParts content parts across a request's messages (400 {@code
+   *     too_many_content_parts})
+   * @param maxPromptChars characters of prompt text in a request; a token id counts its digits and
+   *     a separator (400 {@code prompt_too_long})
+   * @param maxPromptValues strings and numbers in a request's prompt fields (400 {@code
+   *     too_many_prompt_values})
+   * @param parseBudgetBytes body bytes being parsed and keyed on worker threads at once, across the
+   *     gateway; a body that does not fit waits its turn (a body larger than the budget waits for
+   *     all of it)
+   * @param parseQueueTimeout the longest a body waits for the budget before a 503 {@code
+   *     server_busy}
+   */
+  public record ParseLimits(
+      int maxMessages,
+      int maxContentParts,
+      long maxPromptChars,
+      long maxPromptValues,
+      long parseBudgetBytes,
+      Duration parseQueueTimeout) {
+    public static final ParseLimits DEFAULT =
+        new ParseLimits(
+            OpenAiRequestParser.Bounds.DEFAULT.maxMessages(),
+            OpenAiRequestParser.Bounds.DEFAULT.maxContentParts(),
+            OpenAiRequestParser.Bounds.DEFAULT.maxPromptChars(),
+            OpenAiRequestParser.Bounds.DEFAULT.maxPromptValues(),
+            64L << 20,
+            Duration.ofSeconds(10));
+
+    /** The per-request bounds, as the parser takes them. */
+    public OpenAiRequestParser.Bounds bounds() {
+      return new OpenAiRequestParser.Bounds(
+          maxMessages, maxContentParts, maxPromptChars, maxPromptValues);
     }
   }
 

@@ -125,7 +125,13 @@ public final class GatewayConfigLoader {
         "offloadBodyBytes",
         "retryBudget",
         "minRetriesInFlight",
-        "retryBackoff");
+        "retryBackoff",
+        "maxMessages",
+        "maxContentParts",
+        "maxPromptChars",
+        "maxPromptValues",
+        "parseBudgetBytes",
+        "parseQueueTimeout");
     GatewayConfig.Limits ld = GatewayConfig.Limits.DEFAULT;
     GatewayConfig.Limits limits =
         new GatewayConfig.Limits(
@@ -134,7 +140,8 @@ public final class GatewayConfigLoader {
             li.integer("offloadBodyBytes", ld.offloadBodyBytes(), 0, Long.MAX_VALUE),
             li.number("retryBudget", ld.retryBudget(), 0, 1),
             (int) li.integer("minRetriesInFlight", ld.minRetriesInFlight(), 0, 1_000_000),
-            li.duration("retryBackoff", ld.retryBackoff()));
+            li.duration("retryBackoff", ld.retryBackoff()),
+            parseLimits(li));
 
     ConfigNode h = r.object("health");
     h.allowOnly("interval", "timeout", "failureThreshold", "baseEjectionTime");
@@ -403,6 +410,18 @@ public final class GatewayConfigLoader {
     return new RateLimits(
         n.number("rps", Math.max(0, base.rps()), 0, 1e9),
         n.integer("tpm", Math.max(0, base.tpm()), 0, Long.MAX_VALUE));
+  }
+
+  /** The parse limits, which live under {@code limits} next to the body limit. */
+  private static GatewayConfig.ParseLimits parseLimits(ConfigNode li) {
+    GatewayConfig.ParseLimits d = GatewayConfig.ParseLimits.DEFAULT;
+    return new GatewayConfig.ParseLimits(
+        (int) li.integer("maxMessages", d.maxMessages(), 1, Integer.MAX_VALUE),
+        (int) li.integer("maxContentParts", d.maxContentParts(), 1, Integer.MAX_VALUE),
+        li.integer("maxPromptChars", d.maxPromptChars(), 1, Long.MAX_VALUE),
+        li.integer("maxPromptValues", d.maxPromptValues(), 1, Long.MAX_VALUE),
+        li.integer("parseBudgetBytes", d.parseBudgetBytes(), 1024, Long.MAX_VALUE),
+        li.duration("parseQueueTimeout", d.parseQueueTimeout()));
   }
 
   /**

@@ -58,6 +58,8 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   private final Admission admission;
   private final DrainState drain;
   private AdminRoutes admin;
+  private final OpenAiRequestParser.Bounds bounds;
+  private final ParseBudget parseBudget;
   private final long createdSeconds = System.currentTimeMillis() / 1000;
   private long refreshTimer = -1;
 
@@ -84,6 +86,14 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
             config.routing().charsPerToken(),
             new io.kvgate.routing.prefix.SegmentHashCache(config.routing().segmentCacheBytes()));
     metrics.bindSegmentCache(keyer.segments());
+    this.bounds = config.limits().parse().bounds();
+    this.parseBudget =
+        new ParseBudget(
+            vertx,
+            config.limits().parse().parseBudgetBytes(),
+            config.limits().parse().parseQueueTimeout());
+    metrics.bindParseBudget(
+        parseBudget::capacityBytes, parseBudget::inUseBytes, parseBudget::waiting);
     for (ModelRoute r : routes) {
       byName.put(r.name(), r);
       for (String a : r.adapters()) byAdapter.put(a, r);
@@ -99,6 +109,11 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   public void start() {
     refreshTimer = vertx.setPeriodic(MODELS_REFRESH_MILLIS, t -> refreshReportedModels());
     refreshReportedModels();
+  }
+
+  /** The budget of body bytes parsed at once on worker threads. */
+  public ParseBudget parseBudget() {
+    return parseBudget;
   }
 
   /** Stops the periodic refresh. */
@@ -206,6 +221,12 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                   return;
                 }
                 Buffer body = ar.result();
+                try {
+                  JsonContentType.check(req.getHeader("content-type"));
+                } catch (RuntimeException e) {
+                  fail(req, e, start);
+                  return;
+                }
                 if (body.length() < config.limits().offloadBodyBytes()) {
                   try {
                     dispatch(req, prepare(path, body, req.headers(), key), id, start);
@@ -215,27 +236,60 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                   return;
                 }
                 // A long prompt is parsed and keyed on a worker thread, so that the milliseconds it
-                // takes do not hold up the other connections of this event loop; routing and
-                // proxying come back here.
-                MultiMap headers = req.headers();
-                vertx
-                    .executeBlocking(() -> prepare(path, body, headers, key), false)
-                    .onComplete(
-                        pr -> {
-                          if (pr.failed()) {
-                            fail(req, pr.cause(), start);
-                            return;
-                          }
-                          try {
-                            dispatch(req, pr.result(), id, start);
-                          } catch (RuntimeException e) {
-                            fail(req, e, start);
-                          }
-                        });
+                // takes do not hold up the other connections of this event loop, once the parse
+                // budget has room for its bytes; routing and proxying come back here.
+                prepareOffloaded(req, path, body, key, id, start);
               });
     } catch (RuntimeException e) {
       fail(req, e, start);
     }
+  }
+
+  /** Waits for the parse budget, then prepares on a worker thread and dispatches here. */
+  private void prepareOffloaded(
+      HttpServerRequest req, String path, Buffer body, ApiKey key, String id, long start) {
+    MultiMap headers = req.headers();
+    parseBudget
+        .acquire(body.length())
+        .onComplete(
+            granted -> {
+              if (granted.failed()) {
+                metrics.parseRefused("queue_timeout");
+                req.response()
+                    .putHeader("retry-after", Long.toString(parseBudget.retryAfterSeconds()));
+                fail(req, granted.cause(), start);
+                return;
+              }
+              ParseBudget.Permit permit = granted.result();
+              if (req.response().closed()) {
+                // The client left while waiting: nothing to parse.
+                permit.release();
+                metrics.request("none", "none", 499, System.nanoTime() - start);
+                return;
+              }
+              vertx
+                  .executeBlocking(
+                      () -> {
+                        try {
+                          return prepare(path, body, headers, key);
+                        } finally {
+                          permit.release();
+                        }
+                      },
+                      false)
+                  .onComplete(
+                      pr -> {
+                        if (pr.failed()) {
+                          fail(req, pr.cause(), start);
+                          return;
+                        }
+                        try {
+                          dispatch(req, pr.result(), id, start);
+                        } catch (RuntimeException e) {
+                          fail(req, e, start);
+                        }
+                      });
+            });
   }
 
   /** A parsed, resolved and keyed request: all the CPU work of a request before routing. */
@@ -247,7 +301,13 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
    * the request. Pure CPU, touches no connection: runs on a worker for long bodies.
    */
   private Prepared prepare(String path, Buffer body, MultiMap headers, ApiKey key) {
-    OpenAiRequest parsed = OpenAiRequestParser.parse(path, body);
+    OpenAiRequest parsed;
+    try {
+      parsed = OpenAiRequestParser.parse(path, body, bounds);
+    } catch (OpenAiException e) {
+      if (e.code() != null && e.status() == 400) metrics.parseRefused(e.code());
+      throw e;
+    }
     admission.checkModel(key, parsed.model());
     Integer priority = admission.priority(key, headers, parsed);
     if (priority != null) parsed = Admission.withPriority(parsed, priority);
@@ -265,7 +325,9 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
               + parsed.model()
               + "' does not exist or is not served here; see GET /v1/models");
     }
-    return new Prepared(parsed, route, keyer.key(parsed, headers, route.name(), adapter), key);
+    RoutingRequest routing = keyer.key(parsed, headers, route.name(), adapter);
+    // Keyed: the exchange keeps the request without its prompt's tree (the bytes go upstream).
+    return new Prepared(parsed.withoutPrompt(), route, routing, key);
   }
 
   /** Routes a prepared request and starts proxying it (on the request's event loop). */

@@ -91,6 +91,45 @@ public final class GatewayMetrics {
   }
 
   /**
+   * The parse budget ({@code limits.parseBudgetBytes}): its size, its use, who waits for it. The
+   * suppliers are held strongly (Micrometer holds a gauge's object weakly by default).
+   */
+  public void bindParseBudget(
+      java.util.function.LongSupplier capacity,
+      java.util.function.LongSupplier inUse,
+      java.util.function.IntSupplier waiting) {
+    Gauge.builder("kvgate_parse_budget_bytes", capacity, c -> c.getAsLong())
+        .strongReference(true)
+        .description(
+            "Body bytes that may be parsed on worker threads at once (limits.parseBudgetBytes)")
+        .baseUnit("bytes")
+        .register(registry);
+    Gauge.builder("kvgate_parse_budget_in_use_bytes", inUse, u -> u.getAsLong())
+        .strongReference(true)
+        .description("Body bytes being parsed and keyed on worker threads now")
+        .baseUnit("bytes")
+        .register(registry);
+    Gauge.builder("kvgate_parse_waiting_requests", waiting, w -> w.getAsInt())
+        .strongReference(true)
+        .description("Requests whose body waits for room in the parse budget")
+        .register(registry);
+  }
+
+  /**
+   * A request refused while being parsed: over a per-request limit (reason = the error code, e.g.
+   * too_many_messages) or after waiting limits.parseQueueTimeout for the budget (queue_timeout).
+   */
+  public void parseRefused(String reason) {
+    counter(
+            "kvgate_parse_refusals",
+            "Requests refused by a parse limit (400, reason = the error code) or the parse budget"
+                + " (503, reason = queue_timeout)",
+            "reason",
+            reason)
+        .increment();
+  }
+
+  /**
    * A registry with Prometheus defaults and kvgate's meter filters, configured here, before any
    * meter exists: the registry is handed to Vert.x's metrics when Vert.x is built, and Vert.x
    * registers its own meters then, before a {@code GatewayMetrics} is created.

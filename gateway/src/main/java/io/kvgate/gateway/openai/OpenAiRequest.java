@@ -11,7 +11,8 @@ import io.vertx.core.buffer.Buffer;
  *
  * @param kind which API the path names
  * @param path the request path, forwarded as is
- * @param body the parsed JSON object
+ * @param body the fields kvgate reads (see {@link OpenAiRequestParser}); the others are only in
+ *     {@code raw}
  * @param raw the bytes as received
  * @param model the {@code model} field
  * @param stream the {@code stream} field (false when absent)
@@ -37,6 +38,25 @@ public record OpenAiRequest(
         default -> OTHER;
       };
     }
+  }
+
+  /** The prompt fields, which only keying reads. */
+  private static final java.util.Set<String> PROMPT_FIELDS =
+      java.util.Set.of("messages", "prompt", "input", "instructions", "text");
+
+  /**
+   * This request without its prompt fields: what an exchange keeps once the request is keyed, so
+   * that a long prompt's parsed tree is not held for the whole response (the prompt still goes
+   * upstream, from {@code raw}).
+   */
+  public OpenAiRequest withoutPrompt() {
+    ObjectNode slim = body.objectNode();
+    body.fields()
+        .forEachRemaining(
+            e -> {
+              if (!PROMPT_FIELDS.contains(e.getKey())) slim.set(e.getKey(), e.getValue());
+            });
+    return new OpenAiRequest(kind, path, slim, raw, model, stream);
   }
 
   public JsonNode get(String field) {

@@ -2,25 +2,49 @@ package io.kvgate.gateway.openai;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vertx.core.buffer.Buffer;
 import java.io.IOException;
 
 /**
  * Parses a request body once and validates the fields kvgate relies on, answering OpenAI-shaped
- * 400s that name the offending {@code param}. Fields kvgate does not use are not inspected.
+ * 400s that name the offending {@code param}. Fields kvgate does not use are not inspected (nor
+ * built: they stay in the raw bytes that are forwarded), and what a request may hold is bounded by
+ * {@link Bounds}, checked during the parse.
  */
 public final class OpenAiRequestParser {
 
-  private static final ObjectMapper JSON = new ObjectMapper();
+  /**
+   * What one request may hold, checked while it is read, before anything beyond the limit is built.
+   *
+   * @param maxMessages chat messages, Responses input items and a batch's nested prompts, together
+   * @param maxContentParts content parts across all messages
+   * @param maxPromptChars characters of prompt text: message contents, text parts, prompt and input
+   *     strings, instructions, roles; a token id counts its digits and a separator
+   * @param maxPromptValues strings and numbers in the prompt fields (token ids included)
+   */
+  public record Bounds(
+      int maxMessages, int maxContentParts, long maxPromptChars, long maxPromptValues) {
+    public static final Bounds DEFAULT = new Bounds(10_000, 10_000, 10_000_000, 2_000_000);
+  }
 
   private OpenAiRequestParser() {}
 
+  /** Parses with the default {@link Bounds}. */
   public static OpenAiRequest parse(String path, Buffer raw) {
-    JsonNode root;
+    return parse(path, raw, Bounds.DEFAULT);
+  }
+
+  /**
+   * Parses and validates a body. The tree kept holds only the fields kvgate reads (see {@link
+   * BoundedJsonReader}); the body is forwarded from {@code raw}.
+   *
+   * @throws OpenAiException 400 naming the param (and, for a limit, its code)
+   */
+  public static OpenAiRequest parse(String path, Buffer raw, Bounds bounds) {
+    ObjectNode body;
     try {
-      root = JSON.readTree(raw.getBytes());
+      body = BoundedJsonReader.read(raw, bounds);
     } catch (JsonProcessingException e) {
       throw OpenAiException.badRequest(
           null,
@@ -36,11 +60,8 @@ public final class OpenAiRequestParser {
     } catch (IOException e) {
       throw OpenAiException.badRequest(null, "request body could not be read: " + e.getMessage());
     }
-    if (root == null || root.isMissingNode())
+    if (body == null)
       throw OpenAiException.badRequest(null, "request body is empty; expected a JSON object");
-    if (!root.isObject())
-      throw OpenAiException.badRequest(null, "request body must be a JSON object");
-    ObjectNode body = (ObjectNode) root;
     OpenAiRequest.Kind kind = OpenAiRequest.Kind.of(path);
 
     JsonNode model = body.get("model");
@@ -58,7 +79,9 @@ public final class OpenAiRequestParser {
       throw OpenAiException.badRequest("stream", "'stream' must be a boolean");
     for (String f : new String[] {"max_tokens", "max_completion_tokens"}) {
       JsonNode v = body.get(f);
-      if (v != null && !v.isNull() && (!v.isIntegralNumber() || v.asLong() < 0)) {
+      if (v != null
+          && !v.isNull()
+          && (!v.isIntegralNumber() || !v.canConvertToLong() || v.asLong() < 0)) {
         throw OpenAiException.badRequest(f, "'" + f + "' must be a non-negative integer");
       }
     }

@@ -477,4 +477,36 @@ class GatewayConfigLoaderTest {
         p.toString());
     assertFalse(p.toString().contains("sk-plain-text-key"), "a key is never echoed");
   }
+
+  @Test
+  void parseLimitsLoadAndAreChecked() throws Exception {
+    GatewayConfig.ParseLimits d =
+        GatewayConfigLoader.parse("models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]", "x")
+            .limits()
+            .parse();
+    assertEquals(GatewayConfig.ParseLimits.DEFAULT, d);
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            "limits: {maxMessages: 7, maxContentParts: 8, maxPromptChars: 9000,"
+                + " maxPromptValues: 900, parseBudgetBytes: 2048, parseQueueTimeout: 250ms}\n"
+                + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+            "x");
+    assertEquals(
+        new GatewayConfig.ParseLimits(7, 8, 9000, 900, 2048, Duration.ofMillis(250)),
+        c.limits().parse());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    "limits: {maxMessages: 0, parseBudgetBytes: 10, parseQueueTimeout: soon}\n"
+                        + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+                    "x"));
+    List<String> p = problems(e);
+    assertEquals(3, p.size(), p.toString());
+    assertTrue(p.get(0).startsWith("limits.maxMessages: must be between 1 and"), p.toString());
+    assertTrue(
+        p.get(1).startsWith("limits.parseBudgetBytes: must be between 1024 and"), p.toString());
+    assertTrue(p.get(2).startsWith("limits.parseQueueTimeout: must be a duration"), p.toString());
+  }
 }
