@@ -238,17 +238,26 @@ public final class Gateway {
         .recover(e -> close().transform(ignored -> Future.failedFuture(e)));
   }
 
+  /** How long an admin connection may stay silent. */
+  static final int ADMIN_IDLE_SECONDS = 30;
+
   /** The admin listener, when enabled: one server (admin traffic is light) on its own port. */
   private Future<Void> listenAdmin(AdminRoutes admin) {
     GatewayConfig.Admin a = config.admin();
     if (!a.enabled()) return Future.succeededFuture();
+    HttpServerOptions options =
+        new HttpServerOptions()
+            .setHost(a.host())
+            .setPort(a.port())
+            .setTcpNoDelay(true)
+            .setHttp2ClearTextEnabled(false)
+            // Admin requests are short: a connection silent this long is closed, so slow or idle
+            // clients cannot pile up on the operator's port.
+            .setIdleTimeout(ADMIN_IDLE_SECONDS)
+            .setIdleTimeoutUnit(java.util.concurrent.TimeUnit.SECONDS);
+    ListenerTls.apply(options, a.tls());
     return vertx
-        .createHttpServer(
-            new HttpServerOptions()
-                .setHost(a.host())
-                .setPort(a.port())
-                .setTcpNoDelay(true)
-                .setHttp2ClearTextEnabled(false))
+        .createHttpServer(options)
         .requestHandler(admin::handleListener)
         .listen()
         .map(

@@ -89,6 +89,44 @@ class ListenerTlsTest {
   }
 
   @Test
+  void theAdminListenerServesHttpsFromItsOwnTls() throws Exception {
+    GatewayConfig c = config("m", List.of(engine.url()), "round-robin");
+    c =
+        c.withAdmin(
+            new GatewayConfig.Admin(
+                true,
+                "127.0.0.1",
+                0,
+                new GatewayConfig.ServerTls(cert.toString(), key.toString())));
+    Gateway gateway = await(Gateway.start(vertx, c));
+    try {
+      HttpResponse<String> r =
+          trustingClient()
+              .send(
+                  HttpRequest.newBuilder(
+                          URI.create("https://127.0.0.1:" + gateway.adminPort() + "/metrics"))
+                      .timeout(Duration.ofSeconds(30))
+                      .build(),
+                  HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, r.statusCode());
+      assertTrue(r.body().contains("kvgate_drain_phase"), "the Prometheus text");
+      assertThrows(Exception.class, () -> get(gateway.adminPort(), "/metrics"), "no cleartext");
+      assertEquals(200, get(gateway.port(), "/health").statusCode(), "the API stays plain http");
+    } finally {
+      await(gateway.close());
+    }
+    GatewayConfig loaded =
+        GatewayConfigLoader.parse(
+            "admin: {tls: {certFile: "
+                + cert
+                + ", keyFile: "
+                + key
+                + "}}\nmodels: [{name: m, endpoints: [{url: \"http://h:1\"}]}]",
+            "x");
+    assertEquals(cert.toString(), loaded.admin().tls().certFile());
+  }
+
+  @Test
   void servesTheOpenAiApiOverHttpsToAClientTrustingTheCertificate() throws Exception {
     GatewayConfig c = config("m", List.of(engine.url()), "round-robin");
     c =

@@ -620,10 +620,16 @@ public record GatewayConfig(
    * @param enabled whether it listens (without it, the API listener serves {@code /metrics} and
    *     {@code /admin/*} to admin keys only)
    * @param port 0 = ephemeral
+   * @param tls PEM certificate and key to serve https with, or null for plain http
    */
-  public record Admin(boolean enabled, String host, int port) {
+  public record Admin(boolean enabled, String host, int port, ServerTls tls) {
     public static final Admin DEFAULT = new Admin(true, "127.0.0.1", 8081);
     public static final Admin OFF = new Admin(false, "127.0.0.1", 8081);
+
+    /** Plain http. */
+    public Admin(boolean enabled, String host, int port) {
+      this(enabled, host, port, null);
+    }
   }
 
   /**

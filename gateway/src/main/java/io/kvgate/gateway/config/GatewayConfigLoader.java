@@ -299,12 +299,13 @@ public final class GatewayConfigLoader {
     GatewayConfig.Auth auth = auth(r.object("auth"), models);
 
     ConfigNode ad = r.object("admin");
-    ad.allowOnly("enabled", "host", "port");
+    ad.allowOnly("enabled", "host", "port", "tls");
     GatewayConfig.Admin admin =
         new GatewayConfig.Admin(
             ad.bool("enabled", GatewayConfig.Admin.DEFAULT.enabled()),
             ad.string("host", GatewayConfig.Admin.DEFAULT.host(), false),
-            (int) ad.integer("port", GatewayConfig.Admin.DEFAULT.port(), 0, 65535));
+            (int) ad.integer("port", GatewayConfig.Admin.DEFAULT.port(), 0, 65535),
+            ad.has("tls") ? ServerTlsFiles.read(ad.object("tls")) : null);
     if (admin.enabled()
         && admin.port() != 0
         && admin.port() == listener.port()
