@@ -311,21 +311,78 @@ public record GatewayConfig(
    * @param failureThreshold consecutive failures (checks or requests) that eject an endpoint
    * @param baseEjectionTime how long an endpoint ejected by request failures stays out before a
    *     passing check may re-admit it; doubled for each further such ejection (at most 10 times
-   *     this), reset by a successful request. Re-admitted, it is on probation: its first failed
-   *     request ejects it again
+   *     this), reset once the endpoint stayed in service this long. Re-admitted, it is on
+   *     probation: its first failed request ejects it again
+   * @param errorRate ejection by the share of failed requests over a sliding window, for engines
+   *     whose failures are interleaved with successes
    */
   public record Health(
-      Duration interval, Duration timeout, int failureThreshold, Duration baseEjectionTime) {
+      Duration interval,
+      Duration timeout,
+      int failureThreshold,
+      Duration baseEjectionTime,
+      ErrorRate errorRate) {
     public static final Duration DEFAULT_BASE_EJECTION_TIME = Duration.ofSeconds(30);
     public static final Health DEFAULT =
         new Health(Duration.ofSeconds(5), Duration.ofSeconds(2), 3);
+
+    public Health {
+      Objects.requireNonNull(errorRate);
+    }
+
+    public Health(
+        Duration interval, Duration timeout, int failureThreshold, Duration baseEjectionTime) {
+      this(interval, timeout, failureThreshold, baseEjectionTime, ErrorRate.DEFAULT);
+    }
 
     public Health(Duration interval, Duration timeout, int failureThreshold) {
       this(interval, timeout, failureThreshold, DEFAULT_BASE_EJECTION_TIME);
     }
 
     public Health withBaseEjectionTime(Duration d) {
-      return new Health(interval, timeout, failureThreshold, d);
+      return new Health(interval, timeout, failureThreshold, d, errorRate);
+    }
+
+    public Health withErrorRate(ErrorRate r) {
+      return new Health(interval, timeout, failureThreshold, baseEjectionTime, r);
+    }
+  }
+
+  /**
+   * Error-rate outlier ejection (Envoy's {@code failure_percentage}): an endpoint whose failed
+   * requests (5xx from the engine, refused or reset connections, first-byte and idle timeouts; not
+   * 4xx, not requests the client abandoned) exceed {@code threshold} of its requests over the last
+   * {@code window}, with at least {@code minRequests} requests in it, is ejected like a
+   * consecutive-failure ejection.
+   *
+   * @param threshold the failed share that ejects, in (0, 1]; 1 turns error-rate ejection off
+   * @param minRequests requests the window must hold before its share counts
+   * @param window the sliding window (ten buckets)
+   * @param maxEjectionPercent error-rate ejection leaves at least one endpoint of a model in
+   *     service and ejects one only while the model's ejected endpoints (for any reason) stay at
+   *     most this percent of its endpoints, so that a fleet-wide failure pattern (a request that
+   *     fails everywhere) cannot empty the fleet
+   */
+  public record ErrorRate(
+      double threshold, int minRequests, Duration window, int maxEjectionPercent) {
+    public static final ErrorRate DEFAULT = new ErrorRate(0.2, 20, Duration.ofSeconds(10), 50);
+
+    public ErrorRate {
+      if (!(threshold > 0 && threshold <= 1))
+        throw new IllegalArgumentException("threshold must be in (0, 1] (got " + threshold + ")");
+      if (minRequests < 1)
+        throw new IllegalArgumentException(
+            "minRequests must be at least 1 (got " + minRequests + ")");
+      if (window.toMillis() < 10)
+        throw new IllegalArgumentException("window must be at least 10ms (got " + window + ")");
+      if (maxEjectionPercent < 0 || maxEjectionPercent > 100)
+        throw new IllegalArgumentException(
+            "maxEjectionPercent must be in [0, 100] (got " + maxEjectionPercent + ")");
+    }
+
+    /** Whether error-rate ejection is on (a share can never exceed 1). */
+    public boolean enabled() {
+      return threshold < 1;
     }
   }
 

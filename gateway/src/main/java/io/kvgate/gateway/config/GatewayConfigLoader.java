@@ -105,14 +105,23 @@ public final class GatewayConfigLoader {
             li.duration("retryBackoff", ld.retryBackoff()));
 
     ConfigNode h = r.object("health");
-    h.allowOnly("interval", "timeout", "failureThreshold", "baseEjectionTime");
+    h.allowOnly(
+        "interval",
+        "timeout",
+        "failureThreshold",
+        "baseEjectionTime",
+        "errorRateThreshold",
+        "errorRateMinRequests",
+        "errorRateWindow",
+        "maxEjectionPercent");
     GatewayConfig.Health hd = GatewayConfig.Health.DEFAULT;
     GatewayConfig.Health health =
         new GatewayConfig.Health(
             h.duration("interval", hd.interval()),
             h.duration("timeout", hd.timeout()),
             (int) h.integer("failureThreshold", hd.failureThreshold(), 1, 1000),
-            h.duration("baseEjectionTime", hd.baseEjectionTime()));
+            h.duration("baseEjectionTime", hd.baseEjectionTime()),
+            errorRate(h, hd.errorRate()));
 
     ConfigNode p = r.object("pool");
     p.allowOnly("maxConnectionsPerEndpoint");
@@ -259,6 +268,25 @@ public final class GatewayConfigLoader {
     }
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
     return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, api);
+  }
+
+  /** The {@code health.errorRate*} and {@code health.maxEjectionPercent} keys. */
+  private static GatewayConfig.ErrorRate errorRate(ConfigNode h, GatewayConfig.ErrorRate d) {
+    double threshold = h.number("errorRateThreshold", d.threshold(), 0, 1);
+    if (!(threshold > 0)) {
+      h.problem("errorRateThreshold", "must be above 0 (1 turns error-rate ejection off)");
+      threshold = d.threshold();
+    }
+    java.time.Duration window = h.duration("errorRateWindow", d.window());
+    if (window.toMillis() < 10) {
+      h.problem("errorRateWindow", "must be at least 10ms");
+      window = d.window();
+    }
+    return new GatewayConfig.ErrorRate(
+        threshold,
+        (int) h.integer("errorRateMinRequests", d.minRequests(), 1, 1_000_000),
+        window,
+        (int) h.integer("maxEjectionPercent", d.maxEjectionPercent(), 0, 100));
   }
 
   /**

@@ -359,4 +359,37 @@ class GatewayConfigLoaderTest {
                     "x"));
     assertEquals(List.of("limits.retryBudget: must be between 0 and 1 (got 2)"), problems(e));
   }
+
+  @Test
+  void errorRateEjectionLoadsAndIsChecked() throws Exception {
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            "health: {errorRateThreshold: 0.3, errorRateMinRequests: 50, errorRateWindow: 30s,"
+                + " maxEjectionPercent: 25}\n"
+                + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+            "x");
+    assertEquals(
+        new GatewayConfig.ErrorRate(0.3, 50, Duration.ofSeconds(30), 25), c.health().errorRate());
+    assertEquals(
+        GatewayConfig.ErrorRate.DEFAULT,
+        GatewayConfigLoader.parse("models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]", "x")
+            .health()
+            .errorRate());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    "health: {errorRateThreshold: 0, errorRateMinRequests: 0, errorRateWindow: 5ms,"
+                        + " maxEjectionPercent: 101}\n"
+                        + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+                    "x"));
+    assertEquals(
+        List.of(
+            "health.errorRateThreshold: must be above 0 (1 turns error-rate ejection off)",
+            "health.errorRateWindow: must be at least 10ms",
+            "health.errorRateMinRequests: must be between 1 and 1000000 (got 0)",
+            "health.maxEjectionPercent: must be between 0 and 100 (got 101)"),
+        problems(e));
+  }
 }
