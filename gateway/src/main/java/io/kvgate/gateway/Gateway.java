@@ -7,6 +7,8 @@ import io.kvgate.gateway.health.HealthChecker;
 import io.kvgate.gateway.health.SignalScraper;
 import io.kvgate.gateway.http.ConnectionLimit;
 import io.kvgate.gateway.http.GatewayRoutes;
+import io.kvgate.gateway.log.AccessLog;
+import io.kvgate.gateway.log.LogLimiter;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.gateway.proxy.UpstreamProxy;
 import io.kvgate.routing.policy.PluginRegistry;
@@ -51,6 +53,9 @@ public final class Gateway {
   private final HealthChecker health;
   private final SignalScraper signals;
   private final PolicyWatcher policyWatcher;
+  private final LogLimiter logs;
+  private final AccessLog accessLog;
+  private long logFlushTimer = -1;
   private String deployment;
   private final List<Integer> ports = new CopyOnWriteArrayList<>();
   private int port;
@@ -93,7 +98,13 @@ public final class Gateway {
             // repeat it once per event in an error storm.
             .withConnectHandler(conn -> conn.exceptionHandler(err -> {}))
             .build();
-    this.health = new HealthChecker(vertx, client, config.health(), metrics);
+    this.logs =
+        new LogLimiter(
+            config.logging().maxLinesPerInterval(),
+            config.logging().interval(),
+            metrics::logSuppressed);
+    this.accessLog = new AccessLog(config.logging().accessLog(), metrics);
+    this.health = new HealthChecker(vertx, client, config.health(), metrics, logs);
     this.signals =
         new SignalScraper(
             vertx,
@@ -102,7 +113,7 @@ public final class Gateway {
             config.routing().blockSizeTokens(),
             metrics,
             io.kvgate.gateway.health.KvCapacityEstimator.Settings.DEFAULTS);
-    this.policyWatcher = new PolicyWatcher(vertx, metrics);
+    this.policyWatcher = new PolicyWatcher(vertx, metrics, logs);
   }
 
   /**
@@ -139,7 +150,8 @@ public final class Gateway {
   }
 
   private Future<Gateway> listen() {
-    UpstreamProxy proxy = new UpstreamProxy(vertx, client, config, metrics, health);
+    UpstreamProxy proxy =
+        new UpstreamProxy(vertx, client, config, metrics, health, logs, accessLog);
     handler = new GatewayRoutes(vertx, config, routes, proxy, metrics, client);
     // One server per event loop on one port: Vert.x shares the listening socket and spreads
     // accepted connections round-robin, so every loop relays (a server created outside a verticle
@@ -186,6 +198,8 @@ public final class Gateway {
               deployment = id;
               port = ports.get(0);
               health.start(routes);
+              logFlushTimer =
+                  vertx.setPeriodic(config.logging().interval().toMillis(), t -> logs.flush());
               signals.start(routes);
               policyWatcher.start(routes);
               handler.start();
@@ -234,6 +248,9 @@ public final class Gateway {
    */
   public Future<Void> close() {
     health.stop();
+    if (logFlushTimer >= 0) vertx.cancelTimer(logFlushTimer);
+    logs.flush();
+    accessLog.close();
     signals.stop();
     policyWatcher.stop();
     if (handler != null) handler.stop();

@@ -22,9 +22,11 @@ public record GatewayConfig(
     Limits limits,
     Health health,
     Pool pool,
-    Api api) {
+    Api api,
+    Logging logging) {
 
   public GatewayConfig {
+    Objects.requireNonNull(logging);
     Objects.requireNonNull(listener);
     models = List.copyOf(models);
     Objects.requireNonNull(routing);
@@ -33,6 +35,19 @@ public record GatewayConfig(
     Objects.requireNonNull(health);
     Objects.requireNonNull(pool);
     Objects.requireNonNull(api);
+  }
+
+  /** A configuration with the default {@link Logging}. */
+  public GatewayConfig(
+      Listener listener,
+      List<Model> models,
+      Routing routing,
+      Timeouts timeouts,
+      Limits limits,
+      Health health,
+      Pool pool,
+      Api api) {
+    this(listener, models, routing, timeouts, limits, health, pool, api, Logging.DEFAULT);
   }
 
   /** A configuration with the default {@link Api}. */
@@ -64,31 +79,82 @@ public record GatewayConfig(
   }
 
   public GatewayConfig withListener(Listener l) {
-    return new GatewayConfig(l, models, routing, timeouts, limits, health, pool, api);
+    return new GatewayConfig(l, models, routing, timeouts, limits, health, pool, api, logging);
   }
 
   public GatewayConfig withRouting(Routing r) {
-    return new GatewayConfig(listener, models, r, timeouts, limits, health, pool, api);
+    return new GatewayConfig(listener, models, r, timeouts, limits, health, pool, api, logging);
   }
 
   public GatewayConfig withTimeouts(Timeouts t) {
-    return new GatewayConfig(listener, models, routing, t, limits, health, pool, api);
+    return new GatewayConfig(listener, models, routing, t, limits, health, pool, api, logging);
   }
 
   public GatewayConfig withLimits(Limits l) {
-    return new GatewayConfig(listener, models, routing, timeouts, l, health, pool, api);
+    return new GatewayConfig(listener, models, routing, timeouts, l, health, pool, api, logging);
   }
 
   public GatewayConfig withModels(List<Model> m) {
-    return new GatewayConfig(listener, m, routing, timeouts, limits, health, pool, api);
+    return new GatewayConfig(listener, m, routing, timeouts, limits, health, pool, api, logging);
   }
 
   public GatewayConfig withApi(Api a) {
-    return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, a);
+    return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, a, logging);
   }
 
   public GatewayConfig withHealth(Health h) {
-    return new GatewayConfig(listener, models, routing, timeouts, limits, h, pool, api);
+    return new GatewayConfig(listener, models, routing, timeouts, limits, h, pool, api, logging);
+  }
+
+  public GatewayConfig withLogging(Logging l) {
+    return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, api, l);
+  }
+
+  /**
+   * Logging of the request path.
+   *
+   * @param maxLinesPerInterval error, warning and health lines printed per category ({@code
+   *     upstream}, {@code health}, {@code policy}, {@code index}) and {@code interval}; the lines
+   *     beyond are counted ({@code kvgate_log_suppressed_total}) and reported in one line when the
+   *     interval ends
+   * @param interval the interval of {@code maxLinesPerInterval}
+   * @param accessLog the sampled access log
+   */
+  public record Logging(int maxLinesPerInterval, Duration interval, AccessLog accessLog) {
+    public static final Logging DEFAULT = new Logging(10, Duration.ofSeconds(10), AccessLog.OFF);
+
+    public Logging {
+      if (maxLinesPerInterval < 0)
+        throw new IllegalArgumentException("maxLinesPerInterval must be >= 0");
+      if (interval.isNegative() || interval.isZero())
+        throw new IllegalArgumentException("interval must be > 0");
+      Objects.requireNonNull(accessLog);
+    }
+
+    public Logging withAccessLog(AccessLog a) {
+      return new Logging(maxLinesPerInterval, interval, a);
+    }
+  }
+
+  /**
+   * The access log: one JSON line per sampled request forwarded to a model, to the logger {@code
+   * kvgate.access}.
+   *
+   * @param sampleRate share of requests logged, 0 (off) to 1 (all)
+   * @param errorsAlways log every request answered 5xx (or whose client went away, 499), sampled or
+   *     not
+   */
+  public record AccessLog(double sampleRate, boolean errorsAlways) {
+    public static final AccessLog OFF = new AccessLog(0, false);
+
+    public AccessLog {
+      if (!(sampleRate >= 0 && sampleRate <= 1))
+        throw new IllegalArgumentException("sampleRate must be in [0, 1] (got " + sampleRate + ")");
+    }
+
+    public boolean enabled() {
+      return sampleRate > 0 || errorsAlways;
+    }
   }
 
   /**

@@ -42,7 +42,9 @@ public final class GatewayConfigLoader {
         "health",
         "pool",
         "upstreamTls",
-        "api");
+        "api",
+        "logging",
+        "accessLog");
 
     ConfigNode l = r.object("listener");
     l.allowOnly("host", "port", "eventLoops", "maxConnections");
@@ -145,6 +147,8 @@ public final class GatewayConfigLoader {
       else extraPaths.add(path);
     }
     GatewayConfig.Api api = new GatewayConfig.Api(extraPaths);
+
+    GatewayConfig.Logging logging = logging(r);
 
     ConfigNode globalTlsNode = r.object("upstreamTls");
     GatewayConfig.UpstreamTls globalTls = tls(globalTlsNode, GatewayConfig.UpstreamTls.DEFAULT);
@@ -267,7 +271,23 @@ public final class GatewayConfigLoader {
       r.problem("upstreamTls", "applies to https:// endpoints and no endpoint uses https");
     }
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
-    return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, api);
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, api, logging);
+  }
+
+  /** The {@code logging} and {@code accessLog} sections. */
+  private static GatewayConfig.Logging logging(ConfigNode r) {
+    GatewayConfig.Logging d = GatewayConfig.Logging.DEFAULT;
+    ConfigNode lg = r.object("logging");
+    lg.allowOnly("maxLinesPerInterval", "interval");
+    ConfigNode al = r.object("accessLog");
+    al.allowOnly("sampleRate", "errorsAlways");
+    return new GatewayConfig.Logging(
+        (int) lg.integer("maxLinesPerInterval", d.maxLinesPerInterval(), 0, 1_000_000),
+        lg.duration("interval", d.interval()),
+        new GatewayConfig.AccessLog(
+            al.number("sampleRate", d.accessLog().sampleRate(), 0, 1),
+            al.bool("errorsAlways", d.accessLog().errorsAlways())));
   }
 
   /** The {@code health.errorRate*} and {@code health.maxEjectionPercent} keys. */

@@ -2,6 +2,7 @@ package io.kvgate.gateway.health;
 
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.fleet.ModelRoute;
+import io.kvgate.gateway.log.LogLimiter;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.config.ConfigNode;
@@ -13,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
@@ -70,8 +72,21 @@ public final class HealthChecker {
 
   private long timer = -1;
 
+  private final LogLimiter logs;
+
   public HealthChecker(
       Vertx vertx, HttpClient client, GatewayConfig.Health config, GatewayMetrics metrics) {
+    this(vertx, client, config, metrics, LogLimiter.defaults(metrics::logSuppressed));
+  }
+
+  /** Ejections and re-admissions log through {@code logs} (category {@code health}). */
+  public HealthChecker(
+      Vertx vertx,
+      HttpClient client,
+      GatewayConfig.Health config,
+      GatewayMetrics metrics,
+      LogLimiter logs) {
+    this.logs = logs;
     this.vertx = vertx;
     this.client = client;
     this.config = config;
@@ -250,14 +265,18 @@ public final class HealthChecker {
     if (e.healthy() == healthy) return;
     e.setHealthy(healthy);
     metrics.healthTransition(model, e.id(), healthy);
-    LOG.info(
-        "endpoint "
-            + e.id()
-            + " of model '"
-            + model
-            + "' "
-            + (healthy ? "re-admitted" : "ejected")
-            + ": "
-            + why);
+    logs.log(
+        LOG,
+        Level.INFO,
+        "health",
+        () ->
+            "endpoint "
+                + e.id()
+                + " of model '"
+                + model
+                + "' "
+                + (healthy ? "re-admitted" : "ejected")
+                + ": "
+                + why);
   }
 }

@@ -494,4 +494,18 @@ public final class GatewayMetrics {
             category)
         .increment(lines);
   }
+
+  /** An access-log line queued for writing. */
+  public void accessLogLine() {
+    counter("kvgate_access_log_lines", "Access-log lines queued for writing (sampled requests)")
+        .increment();
+  }
+
+  /** An access-log line dropped because the writer's queue was full. */
+  public void accessLogDropped() {
+    counter(
+            "kvgate_access_log_dropped",
+            "Sampled access-log lines dropped because the log writer's queue was full")
+        .increment();
+  }
 }

@@ -13,10 +13,14 @@ import java.nio.charset.StandardCharsets;
 final class UsageScanner {
 
   private static final String CACHED = "\"cached_tokens\"";
+  private static final String PROMPT = "\"prompt_tokens\"";
+  private static final String COMPLETION = "\"completion_tokens\"";
   private static final int CARRY = 40;
 
   private String carry = "";
   private long cachedTokens = -1;
+  private long promptTokens = -1;
+  private long completionTokens = -1;
 
   void feed(Buffer chunk) {
     int len = chunk.length();
@@ -25,6 +29,8 @@ final class UsageScanner {
     String s = carry + chunk.getString(0, len, StandardCharsets.ISO_8859_1.name());
     if (s.indexOf("_tokens\"") >= 0) {
       cachedTokens = last(s, CACHED, cachedTokens);
+      promptTokens = last(s, PROMPT, promptTokens);
+      completionTokens = last(s, COMPLETION, completionTokens);
     }
     carry = s.length() > CARRY ? s.substring(s.length() - CARRY) : s;
   }
@@ -46,5 +52,15 @@ final class UsageScanner {
 
   long cachedTokens() {
     return cachedTokens;
+  }
+
+  /** {@code usage.prompt_tokens}, or -1 if not seen. */
+  long promptTokens() {
+    return promptTokens;
+  }
+
+  /** {@code usage.completion_tokens}, or -1 if not seen. */
+  long completionTokens() {
+    return completionTokens;
   }
 }

@@ -392,4 +392,40 @@ class GatewayConfigLoaderTest {
             "health.maxEjectionPercent: must be between 0 and 100 (got 101)"),
         problems(e));
   }
+
+  @Test
+  void loggingAndAccessLogLoadAndAreChecked() throws Exception {
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            "logging: {maxLinesPerInterval: 3, interval: 1m}\n"
+                + "accessLog: {sampleRate: 0.01, errorsAlways: true}\n"
+                + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+            "x");
+    assertEquals(
+        new GatewayConfig.Logging(
+            3, Duration.ofMinutes(1), new GatewayConfig.AccessLog(0.01, true)),
+        c.logging());
+    assertFalse(
+        GatewayConfigLoader.parse("models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]", "x")
+            .logging()
+            .accessLog()
+            .enabled(),
+        "the access log is off by default");
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    "logging: {maxLinesPerInterval: -1, every: 1s}\n"
+                        + "accessLog: {sampleRate: 1.5, errorsAlways: yes please}\n"
+                        + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+                    "x"));
+    assertEquals(
+        List.of(
+            "logging.every: unknown key (allowed: interval, maxLinesPerInterval)",
+            "logging.maxLinesPerInterval: must be between 0 and 1000000 (got -1)",
+            "accessLog.sampleRate: must be between 0 and 1 (got 1.5)",
+            "accessLog.errorsAlways: must be true or false"),
+        problems(e));
+  }
 }
