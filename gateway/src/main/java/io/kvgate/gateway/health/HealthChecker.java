@@ -72,6 +72,9 @@ public final class HealthChecker {
 
   private long timer = -1;
 
+  /** Serializes health transitions, so that each is made, counted and logged once. */
+  private final Object transitions = new Object();
+
   private final LogLimiter logs;
 
   public HealthChecker(
@@ -150,14 +153,14 @@ public final class HealthChecker {
       }
     }
     failures(e).set(0);
-    setHealthy(model, e, true, "active check passed");
+    setHealthy(model, e, true, "active check passed", null);
   }
 
   /** A failed active check; ejects at the threshold. */
   private void recordCheckFailure(String model, EndpointState e) {
     if (failures(e).incrementAndGet() >= config.failureThreshold()) {
-      if (e.healthy()) metrics.ejection(model, e.id(), "health_check");
-      setHealthy(model, e, false, config.failureThreshold() + " consecutive failures");
+      setHealthy(
+          model, e, false, config.failureThreshold() + " consecutive failures", "health_check");
     }
   }
 
@@ -229,8 +232,7 @@ public final class HealthChecker {
       o.window.clear();
       why += ", out for " + ConfigNode.formatDuration(java.time.Duration.ofNanos(outFor));
     }
-    metrics.ejection(model, e.id(), reason);
-    setHealthy(model, e, false, why);
+    setHealthy(model, e, false, why, reason);
   }
 
   private boolean errorRateExceeded(Outlier o, long now) {
@@ -261,10 +263,18 @@ public final class HealthChecker {
     }
   }
 
-  private void setHealthy(String model, EndpointState e, boolean healthy, String why) {
-    if (e.healthy() == healthy) return;
-    e.setHealthy(healthy);
+  /**
+   * Ejects or re-admits {@code e}; an ejection is counted under {@code reason} only by the caller
+   * that made the transition (a failed check and a failed request may race to eject).
+   */
+  private void setHealthy(
+      String model, EndpointState e, boolean healthy, String why, String reason) {
+    synchronized (transitions) {
+      if (e.healthy() == healthy) return;
+      e.setHealthy(healthy);
+    }
     metrics.healthTransition(model, e.id(), healthy);
+    if (!healthy) metrics.ejection(model, e.id(), reason);
     logs.log(
         LOG,
         Level.INFO,
