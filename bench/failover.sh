@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=40
+DURATION=45
 CONC=16
 SCENARIOS=kill,hang,errors,errors-off
 OUT=bench/results/failover-$(date -u +%Y%m%dT%H%M%SZ).md
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-BASE=19300; KVGATE_PORT=19380; MODEL=bench
+BASE=27300; KVGATE_PORT=27380; MODEL=bench
 JAVA=${JAVA:-java}
 JAR=${KVGATE_JAR:-gateway/target/kvgate.jar}
 METRICS_URL=${METRICS_URL:-http://127.0.0.1:$KVGATE_PORT/metrics}
@@ -39,6 +39,15 @@ stop_all() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   PIDS=()
+  # The next scenario binds the same ports: wait until nothing listens on them.
+  for _ in $(seq 1 100); do
+    ss -ltn | grep -qE ":(${BASE}|$((BASE + 1))|$((BASE + 2))|$((BASE + 3))|${KVGATE_PORT})\b" || return 0
+    sleep 0.1
+  done
+  echo "ports still in use after stopping the scenario:" >&2; ss -ltnp | grep -E ":($BASE|$KVGATE_PORT)" >&2 || true
+}
+alive() { # pid: fails if the process exited (e.g. its port was taken)
+  kill -0 "$1" 2>/dev/null || { echo "process $1 exited; see $WORK" >&2; exit 1; }
 }
 trap stop_all EXIT
 [ -f "$JAR" ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
@@ -72,7 +81,7 @@ start_engines() { # fault flags of engine 4
       --model $MODEL "${extra[@]}" >"$WORK/engine-$i.log" 2>&1 &
     PIDS+=($!); ENGINE_PIDS+=($!)
   done
-  for i in 0 1 2 3; do wait_http http://127.0.0.1:$((BASE + i))/health; done
+  for i in 0 1 2 3; do wait_http http://127.0.0.1:$((BASE + i))/health; alive "${ENGINE_PIDS[$i]}"; done
 }
 
 start_kvgate() { # extra health YAML lines
@@ -97,6 +106,13 @@ YAML
   "${SERVERS[@]}" "$JAVA" -Xmx1g -jar "$JAR" serve --config "$WORK/kvgate.yaml" >"$WORK/kvgate.log" 2>&1 &
   PIDS+=($!)
   wait_http http://127.0.0.1:$KVGATE_PORT/ready
+  alive "${PIDS[-1]}"
+  # A slow start can fail the first checks: begin once kvgate admits all four endpoints.
+  for _ in $(seq 1 300); do
+    [ "$(curl -fsS "$METRICS_URL" | awk 'index($0, "kvgate_endpoint_healthy{") == 1 { s += $NF } END { print s + 0 }')" = 4 ] && return 0
+    sleep 0.1
+  done
+  echo "kvgate did not admit all four endpoints" >&2; exit 1
 }
 
 BAD=127.0.0.1:$((BASE + 3))
@@ -104,7 +120,7 @@ declare -A RESULT
 run() { # scenario: load args...
   local name=$1; shift
   "${LOADGEN[@]}" python3 bench/failover_load.py --port $KVGATE_PORT --model $MODEL --concurrency "$CONC" \
-    --duration "$DURATION" --watch "$BAD" --metrics-url "$METRICS_URL" "$@" >"$WORK/$name.json"
+    --duration "$DURATION" --steady-from 8 --watch "$BAD" --metrics-url "$METRICS_URL" "$@" >"$WORK/$name.json"
   local sent ejections reasons
   sent=$(metric kvgate_routing_decisions_total "$BAD")
   local suppressed warnings
@@ -151,7 +167,7 @@ import json, os, sys
 work, duration, conc, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 res = {n: json.load(open(os.path.join(work, n + ".summary.json"))) for n in names}
 print(f"# Failover benchmark ({duration} s per scenario, {conc} concurrent streamed chats, 4 engines, round-robin)\n")
-print("| scenario | requests | failed (by kind) | p50 ms | p99 ms, steady (before the kill; whole run after a 5 s warm-up otherwise) | p99 ms, 5 s after the kill | p99 ms, after that | dispatched to the bad engine (retries included) | its ejections by reason | kvgate WARNING lines / suppressed |")
+print("| scenario | requests | failed (by kind) | p50 ms | p99 ms, steady (8 s warm-up excluded; before the kill) | p99 ms, 5 s after the kill | p99 ms, after that | dispatched to the bad engine (retries included) | its ejections by reason | kvgate WARNING lines / suppressed |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for n, r in res.items():
     kinds = ", ".join(f"{k} {v}" for k, v in r["failures_by_kind"].items())

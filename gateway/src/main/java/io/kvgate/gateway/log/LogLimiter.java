@@ -81,10 +81,7 @@ public final class LogLimiter {
     }
     if (summary > 0) summarize(c.logger, category, summary);
     if (print) {
-      LogRecord r = new LogRecord(level, message.get());
-      r.setLoggerName(logger.getName());
-      r.setThrown(thrown);
-      logger.log(r);
+      emit(logger, level, message.get(), thrown);
     } else {
       onSuppressed.accept(category, 1);
     }
@@ -113,8 +110,19 @@ public final class LogLimiter {
     return suppressed;
   }
 
+  /** Logs under the logger's own name as its source (not this class's). */
+  private static void emit(Logger logger, Level level, String message, Throwable thrown) {
+    LogRecord r = new LogRecord(level, message);
+    r.setLoggerName(logger.getName());
+    r.setSourceClassName(logger.getName());
+    r.setSourceMethodName("");
+    r.setThrown(thrown);
+    logger.log(r);
+  }
+
   private void summarize(Logger logger, String category, long suppressed) {
-    logger.log(
+    emit(
+        logger,
         Level.WARNING,
         category
             + ": "
@@ -123,6 +131,7 @@ public final class LogLimiter {
             + (suppressed == 1 ? "" : "s")
             + " suppressed in the last "
             + intervalText
-            + " (logging.maxLinesPerInterval)");
+            + " (logging.maxLinesPerInterval)",
+        null);
   }
 }
