@@ -116,25 +116,37 @@ YAML
 }
 
 BAD=127.0.0.1:$((BASE + 3))
-declare -A RESULT
+reasons() { # the bad engine's ejections by reason, "reason=N,..."
+  curl -fsS "$METRICS_URL" | awk -v ep="$BAD" 'index($0, "kvgate_endpoint_ejections_total{") == 1 && index($0, "endpoint=\"" ep "\"") {
+      match($0, /reason="[^"]*"/); r = substr($0, RSTART + 8, RLENGTH - 9); printf "%s%s=%d", sep, r, $NF; sep = ","}'
+}
+
 run() { # scenario: load args...
   local name=$1; shift
+  # Counters before the load (a cold start may have failed a first check), subtracted below.
+  local sent0 reasons0 suppressed0
+  sent0=$(metric kvgate_routing_decisions_total "$BAD")
+  reasons0=$(reasons)
+  suppressed0=$(metric kvgate_log_suppressed_total "")
+  local lines0
+  lines0=$(grep -c '^WARNING' "$WORK/kvgate.log" || true)
   "${LOADGEN[@]}" python3 bench/failover_load.py --port $KVGATE_PORT --model $MODEL --concurrency "$CONC" \
     --duration "$DURATION" --steady-from 8 --watch "$BAD" --metrics-url "$METRICS_URL" "$@" >"$WORK/$name.json"
-  local sent ejections reasons
+  local sent reasons1 suppressed warnings
   sent=$(metric kvgate_routing_decisions_total "$BAD")
-  local suppressed warnings
+  reasons1=$(reasons)
   suppressed=$(metric kvgate_log_suppressed_total "")
   warnings=$(grep -c '^WARNING' "$WORK/kvgate.log" || true)
-  reasons=$(curl -fsS "$METRICS_URL" | awk -v ep="$BAD" 'index($0, "kvgate_endpoint_ejections_total{") == 1 && index($0, "endpoint=\"" ep "\"") {
-      match($0, /reason="[^"]*"/); r = substr($0, RSTART + 8, RLENGTH - 9); printf "%s%s=%d", sep, r, $NF; sep = ","}')
-  python3 - "$WORK/$name.json" "$sent" "${reasons:-none}" "$warnings" "$suppressed" <<'PY' >"$WORK/$name.summary.json"
+  python3 - "$WORK/$name.json" $((sent - sent0)) "$reasons0" "$reasons1" $((warnings - lines0)) $((suppressed - suppressed0)) <<'PY' >"$WORK/$name.summary.json"
 import json, sys
 r = json.load(open(sys.argv[1]))
+parse = lambda s: {k: int(v) for k, v in (x.split("=") for x in s.split(",") if x)}
+before, after = parse(sys.argv[3]), parse(sys.argv[4])
+delta = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
 r["dispatched_to_bad_endpoint"] = int(sys.argv[2])
-r["ejections_of_bad_endpoint"] = sys.argv[3]
-r["warning_lines"] = int(sys.argv[4])
-r["log_lines_suppressed"] = int(sys.argv[5])
+r["ejections_of_bad_endpoint"] = ",".join(f"{k}={v}" for k, v in sorted(delta.items())) or "none"
+r["warning_lines"] = int(sys.argv[5])
+r["log_lines_suppressed"] = int(sys.argv[6])
 print(json.dumps(r))
 PY
   echo "== $name: $(cat "$WORK/$name.summary.json")" >&2
@@ -167,7 +179,8 @@ import json, os, sys
 work, duration, conc, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 res = {n: json.load(open(os.path.join(work, n + ".summary.json"))) for n in names}
 print(f"# Failover benchmark ({duration} s per scenario, {conc} concurrent streamed chats, 4 engines, round-robin)\n")
-print("| scenario | requests | failed (by kind) | p50 ms | p99 ms, steady (8 s warm-up excluded; before the kill) | p99 ms, 5 s after the kill | p99 ms, after that | dispatched to the bad engine (retries included) | its ejections by reason | kvgate WARNING lines / suppressed |")
+print("Counts are those of the load phase (counters read before and after it).\n")
+print("| scenario | requests | failed (by kind) | p50 ms | p99 ms, steady (8 s warm-up excluded; before the kill) | p99 ms, 5 s after the kill | p99 ms, after that | dispatched to the bad engine (retries included) | its ejections by reason | kvgate WARNING lines / lines suppressed |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for n, r in res.items():
     kinds = ", ".join(f"{k} {v}" for k, v in r["failures_by_kind"].items())
