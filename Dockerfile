@@ -16,8 +16,9 @@ WORKDIR /opt/kvgate
 COPY --from=build /src/gateway/target/kvgate.jar /opt/kvgate/kvgate.jar
 COPY --from=build /src/config /opt/kvgate/config
 USER kvgate
-# 8080: OpenAI-compatible API, /health, /ready and /metrics (Prometheus) on the same listener.
-EXPOSE 8080
+# 8080: OpenAI-compatible API, /health and /ready; 8081: the admin listener (/metrics, /admin/*),
+# loopback unless started with --admin-host 0.0.0.0.
+EXPOSE 8080 8081
 ENV JAVA_TOOL_OPTIONS="-XX:+UseZGC -XX:MaxRAMPercentage=75"
 # No curl in the JRE image: bash's /dev/tcp is enough for a liveness probe.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

@@ -29,10 +29,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-BASE=27300; KVGATE_PORT=27380; MODEL=bench
+BASE=27300; KVGATE_PORT=27380; ADMIN_PORT=27381; MODEL=bench
 JAVA=${JAVA:-java}
 JAR=${KVGATE_JAR:-gateway/target/kvgate.jar}
-METRICS_URL=${METRICS_URL:-http://127.0.0.1:$KVGATE_PORT/metrics}
+METRICS_URL=http://127.0.0.1:$ADMIN_PORT/metrics   # the admin listener
 WORK=$(mktemp -d /tmp/kvgate-failover.XXXXXX)
 PIDS=()
 stop_all() {
@@ -41,7 +41,7 @@ stop_all() {
   PIDS=()
   # The next scenario binds the same ports: wait until nothing listens on them.
   for _ in $(seq 1 100); do
-    ss -ltn | grep -qE ":(${BASE}|$((BASE + 1))|$((BASE + 2))|$((BASE + 3))|${KVGATE_PORT})\b" || return 0
+    ss -ltn | grep -qE ":(${BASE}|$((BASE + 1))|$((BASE + 2))|$((BASE + 3))|${KVGATE_PORT}|${ADMIN_PORT})\b" || return 0
     sleep 0.1
   done
   echo "ports still in use after stopping the scenario:" >&2; ss -ltnp | grep -E ":($BASE|$KVGATE_PORT)" >&2 || true
@@ -87,6 +87,7 @@ start_engines() { # fault flags of engine 4
 start_kvgate() { # extra health YAML lines
   cat >"$WORK/kvgate.yaml" <<YAML
 listener: {host: 127.0.0.1, port: $KVGATE_PORT}
+admin: {host: 127.0.0.1, port: $ADMIN_PORT}
 timeouts: {connect: 1s, firstByte: 2s, idle: 5s, total: 60s}
 health:
   interval: 1s

@@ -1,16 +1,23 @@
 package io.kvgate.gateway;
 
+import io.kvgate.gateway.auth.KeyRing;
+import io.kvgate.gateway.auth.LocalRateLimiter;
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.fleet.ModelRoute;
 import io.kvgate.gateway.fleet.PolicyWatcher;
 import io.kvgate.gateway.health.HealthChecker;
 import io.kvgate.gateway.health.SignalScraper;
+import io.kvgate.gateway.http.AdminRoutes;
+import io.kvgate.gateway.http.Admission;
 import io.kvgate.gateway.http.ConnectionLimit;
+import io.kvgate.gateway.http.DrainState;
 import io.kvgate.gateway.http.GatewayRoutes;
 import io.kvgate.gateway.log.AccessLog;
 import io.kvgate.gateway.log.LogLimiter;
 import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.kvgate.gateway.openai.OpenAiException;
 import io.kvgate.gateway.proxy.UpstreamProxy;
+import io.kvgate.routing.config.ConfigNode;
 import io.kvgate.routing.policy.PluginRegistry;
 import io.kvgate.routing.policy.PolicyException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -23,6 +30,7 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -59,7 +67,14 @@ public final class Gateway {
   private String deployment;
   private final List<Integer> ports = new CopyOnWriteArrayList<>();
   private int port;
+  private int adminPort = -1;
   private GatewayRoutes handler;
+  private UpstreamProxy proxy;
+  private io.vertx.core.http.HttpServer adminServer;
+  private final DrainState drainState = new DrainState();
+  private Future<Void> drained;
+  private static final java.util.logging.Logger LOG =
+      java.util.logging.Logger.getLogger(Gateway.class.getName());
 
   private Gateway(
       Vertx vertx, GatewayConfig config, PrometheusMeterRegistry registry, PluginRegistry plugins)
@@ -150,9 +165,18 @@ public final class Gateway {
   }
 
   private Future<Gateway> listen() {
-    UpstreamProxy proxy =
-        new UpstreamProxy(vertx, client, config, metrics, health, logs, accessLog);
-    handler = new GatewayRoutes(vertx, config, routes, proxy, metrics, client);
+    proxy = new UpstreamProxy(vertx, client, config, metrics, health, logs, accessLog);
+    UpstreamProxy p = proxy;
+    metrics.bindDrain(drainState::phase, p::inFlight);
+    KeyRing keys = new KeyRing(config.auth().keys());
+    Admission admission =
+        new Admission(keys, new LocalRateLimiter(config.auth().rateLimit()), metrics);
+    handler =
+        new GatewayRoutes(vertx, config, routes, proxy, metrics, client, admission, drainState);
+    AdminRoutes admin =
+        new AdminRoutes(metrics, routes, handler, policyWatcher, this::startDrain, keys);
+    handler.setAdmin(admin);
+    warnAboutOpenDoors(keys);
     // One server per event loop on one port: Vert.x shares the listening socket and spreads
     // accepted connections round-robin, so every loop relays (a server created outside a verticle
     // would put every connection on one loop). Port 0 is asked as a negative port, Vert.x's
@@ -197,6 +221,11 @@ public final class Gateway {
             id -> {
               deployment = id;
               port = ports.get(0);
+              return id;
+            })
+        .compose(id -> listenAdmin(admin))
+        .map(
+            v -> {
               health.start(routes);
               logFlushTimer =
                   vertx.setPeriodic(config.logging().interval().toMillis(), t -> logs.flush());
@@ -206,6 +235,136 @@ public final class Gateway {
               return this;
             })
         .recover(e -> close().transform(ignored -> Future.failedFuture(e)));
+  }
+
+  /** The admin listener, when enabled: one server (admin traffic is light) on its own port. */
+  private Future<Void> listenAdmin(AdminRoutes admin) {
+    GatewayConfig.Admin a = config.admin();
+    if (!a.enabled()) return Future.succeededFuture();
+    return vertx
+        .createHttpServer(
+            new HttpServerOptions()
+                .setHost(a.host())
+                .setPort(a.port())
+                .setTcpNoDelay(true)
+                .setHttp2ClearTextEnabled(false))
+        .requestHandler(admin::handleListener)
+        .listen()
+        .map(
+            s -> {
+              adminServer = s;
+              adminPort = s.actualPort();
+              return null;
+            });
+  }
+
+  /** Logs, loudly, a network-reachable listener nobody has to authenticate to. */
+  private void warnAboutOpenDoors(KeyRing keys) {
+    if (!keys.enabled() && !loopback(config.listener().host())) {
+      LOG.warning(
+          "AUTH IS OFF: no client API keys are configured (auth.keys, auth.keysFile,"
+              + " --api-keys-file) and the API listens on "
+              + config.listener().host()
+              + ", beyond loopback: anyone who reaches it can use every model");
+    }
+    if (config.admin().enabled() && !keys.hasAdminKey() && !loopback(config.admin().host())) {
+      LOG.warning(
+          "THE ADMIN LISTENER IS OPEN: it listens on "
+              + config.admin().host()
+              + ", beyond loopback, and no key has admin: true: anyone who reaches it can drain"
+              + " the gateway");
+    }
+  }
+
+  private static boolean loopback(String host) {
+    return host.equals("localhost") || host.startsWith("127.") || host.equals("::1");
+  }
+
+  /**
+   * Starts a graceful drain once (SIGTERM, {@code POST /admin/drain}): {@code /ready} answers 503
+   * at once; after {@code drain.grace} new requests are refused; requests in flight run until they
+   * end or {@code drain.timeout} passes, when those still running are ended with an OpenAI-shaped
+   * error (an SSE error event for streams); then the gateway closes. Returns what the drain does.
+   */
+  private JsonObject startDrain() {
+    drain();
+    return new JsonObject()
+        .put("draining", true)
+        .put("in_flight_requests", proxy.inFlight())
+        .put("grace", ConfigNode.formatDuration(config.drain().grace()))
+        .put("timeout", ConfigNode.formatDuration(config.drain().timeout()));
+  }
+
+  /** As {@link #startDrain}; the future completes when the gateway is closed (idempotent). */
+  public synchronized Future<Void> drain() {
+    if (drained != null) return drained;
+    drainState.advance(DrainState.DRAINING);
+    LOG.info(
+        "draining: /ready answers 503; new requests refused in "
+            + ConfigNode.formatDuration(config.drain().grace())
+            + ", requests in flight ("
+            + proxy.inFlight()
+            + ") ended after a further "
+            + ConfigNode.formatDuration(config.drain().timeout()));
+    io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
+    drained = done.future();
+    vertx.setTimer(
+        Math.max(1, config.drain().grace().toMillis()),
+        t -> {
+          drainState.advance(DrainState.CLOSING);
+          long deadline = System.nanoTime() + config.drain().timeout().toNanos();
+          awaitIdle(deadline, false, done);
+        });
+    return drained;
+  }
+
+  /**
+   * Waits (polling every 20 ms) for the last request in flight to end; at {@code deadline}, ends
+   * those still running and waits a little more for their error events to be written.
+   */
+  private void awaitIdle(long deadline, boolean cut, io.vertx.core.Promise<Void> done) {
+    if (proxy.inFlight() == 0 || (cut && System.nanoTime() > deadline)) {
+      LOG.info(
+          proxy.inFlight() == 0
+              ? "drained: no request in flight; closing"
+              : "drain: " + proxy.inFlight() + " requests did not end; closing anyway");
+      close().onComplete(done);
+      return;
+    }
+    if (!cut && System.nanoTime() > deadline) {
+      LOG.warning(
+          "drain timeout: ending "
+              + proxy.inFlight()
+              + " requests still in flight with a server_shutting_down error");
+      proxy.endAll(
+          new OpenAiException(
+              503,
+              "server_error",
+              null,
+              "server_shutting_down",
+              "this kvgate instance shut down before the response ended (drain.timeout "
+                  + ConfigNode.formatDuration(config.drain().timeout())
+                  + "); retry the request"));
+      long grace = System.nanoTime() + 2_000_000_000L;
+      vertx.setTimer(20, t -> awaitIdle(grace, true, done));
+      return;
+    }
+    vertx.setTimer(20, t -> awaitIdle(deadline, cut, done));
+  }
+
+  /** Requests being proxied now. */
+  public int inFlight() {
+    return proxy.inFlight();
+  }
+
+  /** Where the gateway is in a drain. */
+  public DrainState drainState() {
+    return drainState;
+  }
+
+  /** The admin listener's port, or -1 when it is off. */
+  public int adminPort() {
+    return adminPort;
   }
 
   /** The bound port (useful when the config asked for port 0). */
@@ -257,6 +416,11 @@ public final class Gateway {
     Future<Void> undeployed =
         deployment == null ? Future.succeededFuture() : vertx.undeploy(deployment);
     deployment = null;
+    if (adminServer != null) {
+      io.vertx.core.http.HttpServer a = adminServer;
+      adminServer = null;
+      undeployed = undeployed.transform(v -> a.close());
+    }
     return undeployed.transform(v -> client.close());
   }
 }

@@ -65,14 +65,17 @@ class ApiPathsTest {
             "/wake_up",
             "/collective_rpc",
             "/v1/load_lora_adapter",
-            "/start_profile",
-            "/admin/keys")) {
+            "/start_profile")) {
       HttpResponse<String> r = post(gateway.port(), path, BODY);
       assertEquals(404, r.statusCode(), path + ": " + r.body());
       JsonObject e = error(r);
       assertEquals("unknown_url", e.getString("code"), path);
       assertTrue(e.getString("message").contains("api.extraPaths"), e.getString("message"));
     }
+    // kvgate's own admin paths are not on the API listener (without an admin key) either.
+    HttpResponse<String> r = post(gateway.port(), "/admin/keys", BODY);
+    assertEquals(404, r.statusCode(), r.body());
+    assertTrue(error(r).getString("message").contains("admin listener"), r.body());
     assertEquals(before, decisions(), "nothing was routed");
   }
 

@@ -46,7 +46,7 @@ class ConfiguredCapacityTest {
       while (System.nanoTime() < deadline
           && !(e.signals().isKnown() && metrics.contains("source=\"configured\""))) {
         Thread.sleep(20);
-        metrics = get(gateway.port(), "/metrics").body();
+        metrics = get(gateway.adminPort(), "/metrics").body();
       }
       assertTrue(e.signals().isKnown(), "the engine was scraped");
       assertTrue(metrics.contains("source=\"configured\""), metrics);

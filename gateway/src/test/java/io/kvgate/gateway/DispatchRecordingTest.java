@@ -99,7 +99,7 @@ class DispatchRecordingTest {
     assertTrue(gateway.route("m").index().heldBlocks(e.slot()) > 0, "the dispatch is recorded");
 
     // The endpoint's placement labels are published with it.
-    String metrics = get(gateway.port(), "/metrics").body();
+    String metrics = get(gateway.adminPort(), "/metrics").body();
     assertTrue(
         metrics.contains(
             "kvgate_endpoint_labels{endpoint=\"dead\",label_zone=\"a\",model=\"m\",role=\"both\",url=\"http://127.0.0.1:"

@@ -219,7 +219,7 @@ class ErrorHandlingTest {
       assertEquals(
           200,
           post(gateway.port(), "/v1/chat/completions", chat(MODEL, prompt, 2, false)).statusCode());
-    String metrics = get(gateway.port(), "/metrics").body();
+    String metrics = get(gateway.adminPort(), "/metrics").body();
     assertFalse(metrics.contains("kvgate_prefix_prediction_agreement_ratio"), metrics);
     assertTrue(metrics.contains("kvgate_requests_total"));
   }
@@ -277,7 +277,9 @@ class ErrorHandlingTest {
           expect(503, post(g.port(), "/v1/chat/completions", chat(MODEL, "hi", 4, false)));
       assertEquals("no_healthy_endpoint", e.getString("code"));
       assertTrue(
-          get(g.port(), "/metrics").body().contains("kvgate_endpoint_health_transitions_total"));
+          get(g.adminPort(), "/metrics")
+              .body()
+              .contains("kvgate_endpoint_health_transitions_total"));
     } finally {
       await(g.close());
     }

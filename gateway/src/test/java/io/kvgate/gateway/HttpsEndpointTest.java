@@ -128,13 +128,17 @@ class HttpsEndpointTest {
     eventually("engine signals scraped over https", () -> endpoint().signals().isKnown());
 
     // The active health check: eject the endpoint, and only a passing https check re-admits it.
-    // (Starting healthy, a transition to healthy can only be a re-admission, and only a passing
-    // active check re-admits.)
+    // (A transition to healthy can only be a re-admission, and only a passing active check
+    // re-admits.)
+    // (Counted from here: on a loaded machine a slow handshake may have failed two checks
+    // earlier, an ejection and re-admission of their own.)
+    eventually("healthy before the test ejects it", () -> endpoint().healthy());
+    double before = transitions("healthy");
     gateway.health().recordFailure(MODEL, endpoint());
     gateway.health().recordFailure(MODEL, endpoint());
     assertFalse(endpoint().healthy(), "two failed requests eject it");
     eventually("re-admitted by an https health check", () -> endpoint().healthy());
-    assertEquals(1.0, transitions("healthy"));
+    assertTrue(transitions("healthy") > before);
   }
 
   @Test

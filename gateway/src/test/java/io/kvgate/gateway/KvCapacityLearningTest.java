@@ -206,7 +206,7 @@ class KvCapacityLearningTest {
       pool.shutdown();
     }
 
-    String metrics = get(gateway.port(), "/metrics").body();
+    String metrics = get(gateway.adminPort(), "/metrics").body();
     assertHasSeries(
         metrics,
         "kvgate_endpoint_kv_capacity_blocks",

@@ -60,7 +60,7 @@ class PolicyReloadTest {
       Files.writeString(policy, "plugins: [{type: no-such-plugin}]\nprofiles: oops\n");
       Files.setLastModifiedTime(policy, FileTime.from(Instant.now().plusSeconds(10)));
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-      while (!get(gateway.port(), "/metrics")
+      while (!get(gateway.adminPort(), "/metrics")
           .body()
           .contains("kvgate_policy_reloads_total{model=\"m\",outcome=\"rejected\"} 1.0")) {
         if (System.nanoTime() > deadline) fail("the invalid edit was not seen");

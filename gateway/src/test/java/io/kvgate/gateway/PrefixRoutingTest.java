@@ -138,7 +138,7 @@ class PrefixRoutingTest {
     String system = "Tenant C: long shared document. ".repeat(300);
     post(gateway.port(), "/v1/chat/completions", body(system, "a"));
     post(gateway.port(), "/v1/chat/completions", body(system, "b"));
-    String metrics = get(gateway.port(), "/metrics").body();
+    String metrics = get(gateway.adminPort(), "/metrics").body();
     assertTrue(
         metrics.contains("kvgate_prefix_reported_cached_tokens_total{model=\"m\"}"), metrics);
     assertTrue(metrics.contains("kvgate_prefix_predicted_cached_tokens_total{model=\"m\"}"));

@@ -45,6 +45,7 @@ public final class TestSupport {
   public static GatewayConfig config(String model, List<String> urls, String policy) {
     return GatewayConfig.of(model, urls, policy)
         .withListener(new GatewayConfig.Listener("127.0.0.1", 0))
+        .withAdmin(new GatewayConfig.Admin(true, "127.0.0.1", 0))
         .withHealth(new GatewayConfig.Health(Duration.ofSeconds(30), Duration.ofSeconds(2), 3));
   }
 

@@ -133,6 +133,8 @@ class UpstreamFailureTest {
     assertEquals(502, r.statusCode(), r.body());
     assertEquals(1.0, count("kvgate_routing_decisions"), "no retry");
     assertEquals(1.0, count("kvgate_retry_budget_exhausted"));
+    assertEquals(0.0, gateway.registry().get("kvgate_retry_budget_allowed").gauge().value());
+    assertEquals(0.0, gateway.registry().get("kvgate_retries_in_flight").gauge().value());
   }
 
   private double firstByteTimeouts() {

@@ -81,6 +81,26 @@ public final class DemoCommand implements Callable<Integer> {
           "With --traffic: stop after this many seconds; 0 = run until interrupted (default: ${DEFAULT-VALUE}).")
   int durationSeconds = 0;
 
+  @Option(
+      names = "--clouds",
+      description =
+          "Two-cloud failover: engines labelled cloud aws (tier 1) and gcp (tier 2), the two-clouds"
+              + " policy, the built-in workload; tier 1 is killed at --fail-at and restarted at"
+              + " --recover-at, and a per-tier table shows the traffic move and come back.")
+  boolean clouds;
+
+  @Option(
+      names = "--fail-at",
+      description = "With --clouds: seconds until tier 1 is killed (default: ${DEFAULT-VALUE}).")
+  int failAt = 20;
+
+  @Option(
+      names = "--recover-at",
+      description = "With --clouds: seconds until tier 1 is restarted (default: ${DEFAULT-VALUE}).")
+  int recoverAt = 40;
+
+  @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
   @Mixin SimOptions sim = new SimOptions();
 
   public DemoCommand() {
@@ -91,6 +111,9 @@ public final class DemoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (clouds) {
+      return DemoClouds.run(this, spec.commandLine().getParseResult().hasMatchedOption("--policy"));
+    }
     PrometheusMeterRegistry registry = CliRuntime.registry();
     Vertx vertx = CliRuntime.vertx(registry);
     Demo demo;
@@ -113,7 +136,7 @@ public final class DemoCommand implements Callable<Integer> {
         """
         kvgate demo: gateway %s -> %d simulated engines (%s), policy '%s', model '%s'
           engines: %s
-          metrics: %s/metrics
+          metrics: http://127.0.0.1:%d/metrics (admin listener)
 
         Try it:
           curl -s %s/v1/chat/completions -H 'content-type: application/json' \\
@@ -132,7 +155,7 @@ public final class DemoCommand implements Callable<Integer> {
         policy,
         sim.model,
         String.join(" ", fleet.urls()),
-        url,
+        gateway.adminPort(),
         url,
         sim.model,
         url,

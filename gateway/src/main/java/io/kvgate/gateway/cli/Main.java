@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
       ServeCommand.class,
       CheckConfigCommand.class,
       PluginsCommand.class,
+      HashKeyCommand.class,
       SimCommand.class,
       DemoCommand.class,
       ReplayCommand.class,

@@ -91,6 +91,7 @@ public final class ReplayCommand implements Callable<Integer> {
       GatewayConfig config =
           GatewayConfig.of(model, urls, policy)
               .withListener(new GatewayConfig.Listener("127.0.0.1", 0))
+              .withAdmin(GatewayConfig.Admin.OFF)
               .withRouting(
                   GatewayConfig.Routing.DEFAULT.withCharsPerToken(ReplayOptions.CHARS_PER_TOKEN));
       return Gateway.start(vertx, config)

@@ -4,6 +4,7 @@ import io.kvgate.gateway.Gateway;
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.config.GatewayConfigLoader;
 import io.kvgate.routing.config.ConfigException;
+import io.kvgate.routing.config.ConfigNode;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
 import java.nio.file.Path;
@@ -54,6 +55,44 @@ public final class ServeCommand implements Callable<Integer> {
       description = "Quick form: a preset name or a policy file path (default: ${DEFAULT-VALUE}).")
   String policy = "cache-aware";
 
+  @Option(
+      names = "--api-keys-file",
+      paramLabel = "FILE",
+      description =
+          "Client API keys, one per line (# comments): clients must send one as"
+              + " 'Authorization: Bearer KEY'. Added to the config's auth.keys.")
+  Path apiKeysFile;
+
+  @Option(
+      names = "--rate-limit-rps",
+      paramLabel = "N",
+      description =
+          "Requests per second allowed to every key without its own limit (auth.rateLimit.rps)."
+              + " Without keys: to all clients together.")
+  Double rateLimitRps;
+
+  @Option(
+      names = "--rate-limit-tpm",
+      paramLabel = "N",
+      description =
+          "Tokens per minute (prompt + completion) allowed to every key without its own limit"
+              + " (auth.rateLimit.tpm).")
+  Long rateLimitTpm;
+
+  @Option(
+      names = "--admin-port",
+      paramLabel = "PORT",
+      description =
+          "Admin listener port (/metrics, /admin/*); overrides admin.port (default: 8081,"
+              + " on admin.host, 127.0.0.1 by default). -1 turns it off.")
+  Integer adminPort;
+
+  @Option(
+      names = "--admin-host",
+      paramLabel = "HOST",
+      description = "Admin listener host; overrides admin.host (default: 127.0.0.1).")
+  String adminHost;
+
   @Override
   public Integer call() throws Exception {
     GatewayConfig config;
@@ -85,6 +124,12 @@ public final class ServeCommand implements Callable<Integer> {
                       host != null ? host : config.listener().host(),
                       port != null ? port : config.listener().port()));
     }
+    try {
+      config = withFlags(config);
+    } catch (IllegalArgumentException | java.io.IOException e) {
+      System.err.println("serve: " + e.getMessage());
+      return 2;
+    }
     PrometheusMeterRegistry registry = CliRuntime.registry();
     Vertx vertx = CliRuntime.vertx(registry, config.listener().eventLoops());
     Gateway gateway;
@@ -111,15 +156,71 @@ public final class ServeCommand implements Callable<Integer> {
                             + m.policy()
                             + ")")
                 .toArray()));
+    if (gateway.adminPort() >= 0) {
+      System.out.printf(
+          "admin (/metrics, /admin/*) on http://%s:%d%n",
+          config.admin().host(), gateway.adminPort());
+    }
+    GatewayConfig.Drain d = config.drain();
+    long drainSeconds = d.grace().toSeconds() + d.timeout().toSeconds() + 5;
     CliRuntime.awaitShutdown(
         () -> {
+          // SIGTERM: /ready 503 at once, new requests refused after drain.grace, requests in
+          // flight ended at drain.timeout, then exit.
+          // Printed, not logged: java.util.logging resets its handlers in its own shutdown hook.
+          System.out.printf(
+              "kvgate: stopping: draining %d requests in flight (/ready 503 now, new requests"
+                  + " refused in %s, the rest ended after %s more)%n",
+              gateway.inFlight(),
+              ConfigNode.formatDuration(d.grace()),
+              ConfigNode.formatDuration(d.timeout()));
           try {
-            CliRuntime.await(gateway.close(), 10);
+            CliRuntime.await(gateway.drain(), drainSeconds);
+            System.out.println("kvgate: drained, exiting");
+          } catch (Exception e) {
+            System.err.println("serve: drain did not complete: " + e);
+          }
+          try {
             CliRuntime.await(vertx.close(), 10);
           } catch (Exception ignored) {
-            // Shutting down anyway.
+            // Exiting anyway.
           }
         });
     return 0;
+  }
+
+  /** The config with the command line's auth, rate-limit and admin flags applied. */
+  GatewayConfig withFlags(GatewayConfig config) throws java.io.IOException {
+    GatewayConfig.Auth auth = config.auth();
+    if (apiKeysFile != null) {
+      java.util.Set<String> names = new java.util.HashSet<>();
+      auth.keys().forEach(k -> names.add(k.name()));
+      List<io.kvgate.gateway.auth.ApiKey> keys = new java.util.ArrayList<>(auth.keys());
+      keys.addAll(GatewayConfigLoader.keysFile(apiKeysFile, names));
+      auth = new GatewayConfig.Auth(keys, auth.rateLimit());
+    }
+    if (rateLimitRps != null || rateLimitTpm != null) {
+      if (rateLimitRps != null && rateLimitRps < 0 || rateLimitTpm != null && rateLimitTpm < 0)
+        throw new IllegalArgumentException("rate limits must be 0 (off) or positive");
+      auth =
+          new GatewayConfig.Auth(
+              auth.keys(),
+              new io.kvgate.gateway.auth.RateLimits(
+                  rateLimitRps != null ? rateLimitRps : auth.rateLimit().rps(),
+                  rateLimitTpm != null ? rateLimitTpm : auth.rateLimit().tpm()));
+    }
+    config = config.withAuth(auth);
+    if (adminPort != null || adminHost != null) {
+      GatewayConfig.Admin a = config.admin();
+      if (adminPort != null && (adminPort < -1 || adminPort > 65535))
+        throw new IllegalArgumentException("--admin-port must be -1 (off) or 0..65535");
+      config =
+          config.withAdmin(
+              new GatewayConfig.Admin(
+                  adminPort == null ? a.enabled() : adminPort >= 0,
+                  adminHost != null ? adminHost : a.host(),
+                  adminPort == null || adminPort < 0 ? a.port() : adminPort));
+    }
+    return config;
   }
 }

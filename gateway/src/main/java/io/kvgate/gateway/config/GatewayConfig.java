@@ -23,10 +23,12 @@ public record GatewayConfig(
     Health health,
     Pool pool,
     Api api,
+    Auth auth,
+    Admin admin,
+    Drain drain,
     Logging logging) {
 
   public GatewayConfig {
-    Objects.requireNonNull(logging);
     Objects.requireNonNull(listener);
     models = List.copyOf(models);
     Objects.requireNonNull(routing);
@@ -35,6 +37,10 @@ public record GatewayConfig(
     Objects.requireNonNull(health);
     Objects.requireNonNull(pool);
     Objects.requireNonNull(api);
+    Objects.requireNonNull(auth);
+    Objects.requireNonNull(admin);
+    Objects.requireNonNull(drain);
+    Objects.requireNonNull(logging);
   }
 
   /** A configuration with the default {@link Logging}. */
@@ -46,8 +52,47 @@ public record GatewayConfig(
       Limits limits,
       Health health,
       Pool pool,
+      Api api,
+      Auth auth,
+      Admin admin,
+      Drain drain) {
+    this(
+        listener,
+        models,
+        routing,
+        timeouts,
+        limits,
+        health,
+        pool,
+        api,
+        auth,
+        admin,
+        drain,
+        Logging.DEFAULT);
+  }
+
+  /** A configuration without client keys, with the default admin listener and drain. */
+  public GatewayConfig(
+      Listener listener,
+      List<Model> models,
+      Routing routing,
+      Timeouts timeouts,
+      Limits limits,
+      Health health,
+      Pool pool,
       Api api) {
-    this(listener, models, routing, timeouts, limits, health, pool, api, Logging.DEFAULT);
+    this(
+        listener,
+        models,
+        routing,
+        timeouts,
+        limits,
+        health,
+        pool,
+        api,
+        Auth.NONE,
+        Admin.DEFAULT,
+        Drain.DEFAULT);
   }
 
   /** A configuration with the default {@link Api}. */
@@ -79,35 +124,58 @@ public record GatewayConfig(
   }
 
   public GatewayConfig withListener(Listener l) {
-    return new GatewayConfig(l, models, routing, timeouts, limits, health, pool, api, logging);
+    return new GatewayConfig(
+        l, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withRouting(Routing r) {
-    return new GatewayConfig(listener, models, r, timeouts, limits, health, pool, api, logging);
+    return new GatewayConfig(
+        listener, models, r, timeouts, limits, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withTimeouts(Timeouts t) {
-    return new GatewayConfig(listener, models, routing, t, limits, health, pool, api, logging);
+    return new GatewayConfig(
+        listener, models, routing, t, limits, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withLimits(Limits l) {
-    return new GatewayConfig(listener, models, routing, timeouts, l, health, pool, api, logging);
+    return new GatewayConfig(
+        listener, models, routing, timeouts, l, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withModels(List<Model> m) {
-    return new GatewayConfig(listener, m, routing, timeouts, limits, health, pool, api, logging);
+    return new GatewayConfig(
+        listener, m, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withApi(Api a) {
-    return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, a, logging);
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, a, auth, admin, drain, logging);
+  }
+
+  public GatewayConfig withAuth(Auth a) {
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, api, a, admin, drain, logging);
+  }
+
+  public GatewayConfig withAdmin(Admin a) {
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, api, auth, a, drain, logging);
+  }
+
+  public GatewayConfig withDrain(Drain d) {
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, d, logging);
   }
 
   public GatewayConfig withHealth(Health h) {
-    return new GatewayConfig(listener, models, routing, timeouts, limits, h, pool, api, logging);
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, h, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withLogging(Logging l) {
-    return new GatewayConfig(listener, models, routing, timeouts, limits, health, pool, api, l);
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, l);
   }
 
   /**
@@ -487,6 +555,50 @@ public record GatewayConfig(
       }
       return null;
     }
+  }
+
+  /**
+   * Client API keys and rate limits.
+   *
+   * @param keys the configured keys (hashed); none = auth off, every client is {@link
+   *     io.kvgate.gateway.auth.ApiKey#ANONYMOUS}
+   * @param rateLimit the limits of every key that sets none of its own (with auth off: of all
+   *     clients together)
+   */
+  public record Auth(
+      List<io.kvgate.gateway.auth.ApiKey> keys, io.kvgate.gateway.auth.RateLimits rateLimit) {
+    public static final Auth NONE = new Auth(List.of(), io.kvgate.gateway.auth.RateLimits.NONE);
+
+    public Auth {
+      keys = List.copyOf(keys);
+      Objects.requireNonNull(rateLimit);
+    }
+  }
+
+  /**
+   * The admin listener: {@code /metrics}, {@code /health}, {@code /ready} and the {@code /admin/*}
+   * operations, apart from the API (loopback by default). When client keys are configured and one
+   * of them is an admin key, the admin listener asks for an admin key too.
+   *
+   * @param enabled whether it listens (without it, the API listener serves {@code /metrics} and
+   *     {@code /admin/*} to admin keys only)
+   * @param port 0 = ephemeral
+   */
+  public record Admin(boolean enabled, String host, int port) {
+    public static final Admin DEFAULT = new Admin(true, "127.0.0.1", 8081);
+    public static final Admin OFF = new Admin(false, "127.0.0.1", 8081);
+  }
+
+  /**
+   * Graceful shutdown (SIGTERM, or {@code POST /admin/drain}).
+   *
+   * @param grace how long {@code /ready} answers 503 while requests are still accepted, so load
+   *     balancers stop sending before kvgate stops accepting
+   * @param timeout how long requests in flight may then run; those still running are ended with an
+   *     OpenAI-shaped error (an SSE error event for streams) and the process exits
+   */
+  public record Drain(Duration grace, Duration timeout) {
+    public static final Drain DEFAULT = new Drain(Duration.ofSeconds(5), Duration.ofSeconds(20));
   }
 
   /**

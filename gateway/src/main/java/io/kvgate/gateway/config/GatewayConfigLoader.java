@@ -1,5 +1,8 @@
 package io.kvgate.gateway.config;
 
+import io.kvgate.gateway.auth.ApiKey;
+import io.kvgate.gateway.auth.KeyHash;
+import io.kvgate.gateway.auth.RateLimits;
 import io.kvgate.routing.Endpoint;
 import io.kvgate.routing.Role;
 import io.kvgate.routing.config.ConfigException;
@@ -44,7 +47,10 @@ public final class GatewayConfigLoader {
         "upstreamTls",
         "api",
         "logging",
-        "accessLog");
+        "accessLog",
+        "auth",
+        "admin",
+        "drain");
 
     ConfigNode l = r.object("listener");
     l.allowOnly("host", "port", "eventLoops", "maxConnections");
@@ -270,9 +276,33 @@ public final class GatewayConfigLoader {
     if (r.has("upstreamTls") && !anyHttps && !modelNodes.isEmpty()) {
       r.problem("upstreamTls", "applies to https:// endpoints and no endpoint uses https");
     }
+    GatewayConfig.Auth auth = auth(r.object("auth"), models);
+
+    ConfigNode ad = r.object("admin");
+    ad.allowOnly("enabled", "host", "port");
+    GatewayConfig.Admin admin =
+        new GatewayConfig.Admin(
+            ad.bool("enabled", GatewayConfig.Admin.DEFAULT.enabled()),
+            ad.string("host", GatewayConfig.Admin.DEFAULT.host(), false),
+            (int) ad.integer("port", GatewayConfig.Admin.DEFAULT.port(), 0, 65535));
+    if (admin.enabled()
+        && admin.port() != 0
+        && admin.port() == listener.port()
+        && listener.port() != 0) {
+      ad.problem("port", "is the API listener's port (listener.port): pick another");
+    }
+
+    ConfigNode dr = r.object("drain");
+    dr.allowOnly("grace", "timeout");
+    GatewayConfig.Drain drain =
+        new GatewayConfig.Drain(
+            dr.duration("grace", GatewayConfig.Drain.DEFAULT.grace()),
+            dr.duration("timeout", GatewayConfig.Drain.DEFAULT.timeout()));
+
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, logging);
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain,
+        logging);
   }
 
   /** The {@code logging} and {@code accessLog} sections. */
@@ -307,6 +337,94 @@ public final class GatewayConfigLoader {
         (int) h.integer("errorRateMinRequests", d.minRequests(), 1, 1_000_000),
         window,
         (int) h.integer("maxEjectionPercent", d.maxEjectionPercent(), 0, 100));
+  }
+
+  /** The {@code auth} section: keys (hashed, or plaintext in {@code keysFile}) and rate limits. */
+  private static GatewayConfig.Auth auth(ConfigNode a, List<GatewayConfig.Model> models) {
+    a.allowOnly("keys", "keysFile", "rateLimit");
+    RateLimits defaults = rateLimits(a.object("rateLimit"), RateLimits.NONE);
+    Set<String> served = new HashSet<>();
+    for (GatewayConfig.Model m : models) {
+      served.add(m.name());
+      served.addAll(m.adapters());
+      for (Endpoint e : m.endpoints()) served.addAll(e.adapters());
+    }
+    List<ApiKey> keys = new ArrayList<>();
+    Set<String> names = new HashSet<>();
+    for (ConfigNode k : a.list("keys", false)) {
+      k.allowOnly("name", "tenant", "hash", "models", "rateLimit", "priority", "admin");
+      String name = k.string("name", null, true);
+      if (name != null && !names.add(name)) k.problem("name", "duplicate key name '" + name + "'");
+      String tenant = k.string("tenant", "default", false);
+      KeyHash hash = null;
+      String text = k.string("hash", null, true);
+      if (text != null) {
+        try {
+          hash = KeyHash.parse(text);
+        } catch (IllegalArgumentException e) {
+          k.problem("hash", e.getMessage());
+        }
+      }
+      Set<String> allowed = new LinkedHashSet<>(k.strings("models", false));
+      for (String m : allowed) {
+        if (!served.contains(m)) {
+          k.problem("models", "'" + m + "' is not a model or adapter configured under models");
+        }
+      }
+      RateLimits limits =
+          k.has("rateLimit") ? rateLimits(k.object("rateLimit"), defaults) : RateLimits.INHERIT;
+      boolean priority = k.bool("priority", false);
+      boolean admin = k.bool("admin", false);
+      if (name != null && hash != null) {
+        keys.add(new ApiKey(name, tenant, hash, allowed, limits, priority, admin));
+      }
+    }
+    String file = a.string("keysFile", null, false);
+    if (file != null) {
+      try {
+        keys.addAll(keysFile(Path.of(file), names));
+      } catch (IOException e) {
+        a.problem("keysFile", "cannot read '" + file + "': " + e.getMessage());
+      } catch (IllegalArgumentException e) {
+        a.problem("keysFile", e.getMessage());
+      }
+    }
+    return new GatewayConfig.Auth(keys, defaults);
+  }
+
+  /**
+   * The keys of an {@code --api-keys-file}: one key per line, blank lines and {@code #} comments
+   * ignored; each is hashed at once (the plaintext is not kept) and named {@code keys-file:<line>},
+   * tenant {@code default}, every model, the default limits.
+   *
+   * @throws IllegalArgumentException naming the line of a key that is not one (never its text)
+   */
+  public static List<ApiKey> keysFile(Path file, Set<String> takenNames) throws IOException {
+    List<ApiKey> keys = new ArrayList<>();
+    List<String> lines = Files.readAllLines(file);
+    for (int i = 0; i < lines.size(); i++) {
+      String key = lines.get(i).strip();
+      if (key.isEmpty() || key.startsWith("#")) continue;
+      if (key.length() < 8 || key.chars().anyMatch(ch -> ch < 0x21 || ch > 0x7e)) {
+        throw new IllegalArgumentException(
+            "line "
+                + (i + 1)
+                + " is not a key: keys are at least 8 printable ASCII characters without spaces");
+      }
+      String name = "keys-file:" + (i + 1);
+      if (!takenNames.add(name)) throw new IllegalArgumentException("duplicate key name " + name);
+      keys.add(
+          new ApiKey(name, "default", KeyHash.of(key), Set.of(), RateLimits.INHERIT, false, false));
+    }
+    if (keys.isEmpty()) throw new IllegalArgumentException(file + " holds no key");
+    return keys;
+  }
+
+  private static RateLimits rateLimits(ConfigNode n, RateLimits base) {
+    n.allowOnly("rps", "tpm");
+    return new RateLimits(
+        n.number("rps", Math.max(0, base.rps()), 0, 1e9),
+        n.integer("tpm", Math.max(0, base.tpm()), 0, Long.MAX_VALUE));
   }
 
   /**

@@ -40,7 +40,10 @@ public final class Demo {
             fleet -> {
               GatewayConfig config =
                   GatewayConfig.of(engine.model(), fleet.urls(), policy)
-                      .withListener(new GatewayConfig.Listener(host, port));
+                      .withListener(new GatewayConfig.Listener(host, port))
+                      // The admin listener (/metrics, /admin/*) next to the API port, loopback.
+                      .withAdmin(
+                          new GatewayConfig.Admin(true, "127.0.0.1", port == 0 ? 0 : port + 1));
               return Gateway.start(vertx, config, registry)
                   .map(g -> new Demo(fleet, g))
                   .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));

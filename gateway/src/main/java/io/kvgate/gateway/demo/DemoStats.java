@@ -17,6 +17,7 @@ public final class DemoStats {
   private final Map<String, Long> errors = new HashMap<>();
   private long totalRequests;
   private long totalErrors;
+  private long midStreamErrors;
   private String lastError;
 
   public synchronized void recordRequest(String endpoint, long ttftNanos, long e2eNanos) {
@@ -30,6 +31,15 @@ public final class DemoStats {
     lastError = message;
   }
 
+  /**
+   * A response that started (status 200 from {@code endpoint}) and then ended with an error event:
+   * counted as an error, and apart as one cut mid-stream.
+   */
+  public synchronized void recordMidStreamError(String endpoint, String message) {
+    recordError(endpoint, message);
+    midStreamErrors++;
+  }
+
   private static String key(String endpoint) {
     return endpoint == null ? "?" : endpoint;
   }
@@ -39,20 +49,25 @@ public final class DemoStats {
     Map<String, long[]> ttft = new HashMap<>();
     ttftNanos.forEach(
         (k, v) -> ttft.put(k, v.stream().mapToLong(Long::longValue).sorted().toArray()));
-    Window w = new Window(ttft, Map.copyOf(errors), totalRequests, totalErrors, lastError);
+    Window w =
+        new Window(
+            ttft, Map.copyOf(errors), totalRequests, totalErrors, midStreamErrors, lastError);
     ttftNanos.clear();
     errors.clear();
     return w;
   }
 
   /**
-   * One reporting window. {@code ttftSorted} holds each endpoint's TTFTs in nanoseconds, ascending.
+   * One reporting window. {@code ttftSorted} holds each endpoint's TTFTs in nanoseconds, ascending;
+   * {@code errors} the window's errors by endpoint ({@code ?} when no response came); the totals
+   * (requests, errors, of those cut mid-stream) count since the start.
    */
   public record Window(
       Map<String, long[]> ttftSorted,
       Map<String, Long> errors,
       long totalRequests,
       long totalErrors,
+      long midStreamErrors,
       String lastError) {
 
     /** The p-quantile TTFT of an endpoint in milliseconds, or NaN without samples. */

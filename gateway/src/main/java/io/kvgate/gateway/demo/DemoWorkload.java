@@ -135,6 +135,7 @@ public final class DemoWorkload {
     long start = System.nanoTime();
     StringBuilder answer = new StringBuilder();
     long[] firstToken = {-1};
+    String[] streamError = {null};
     client
         .request(
             new RequestOptions()
@@ -161,6 +162,8 @@ public final class DemoWorkload {
                       data -> {
                         if (data.startsWith("{")) {
                           JsonObject chunk = new JsonObject(data);
+                          JsonObject error = chunk.getJsonObject("error");
+                          if (error != null) streamError[0] = error.getString("message");
                           JsonArray choices = chunk.getJsonArray("choices");
                           if (choices != null && !choices.isEmpty()) {
                             JsonObject delta = choices.getJsonObject(0).getJsonObject("delta");
@@ -176,6 +179,11 @@ public final class DemoWorkload {
               return resp.end()
                   .map(
                       v -> {
+                        if (streamError[0] != null) {
+                          // The response started, then ended with an OpenAI error event.
+                          stats.recordMidStreamError(endpoint, streamError[0]);
+                          return false;
+                        }
                         long ttft = (firstToken[0] < 0 ? System.nanoTime() : firstToken[0]) - start;
                         stats.recordRequest(endpoint, ttft, System.nanoTime() - start);
                         return true;

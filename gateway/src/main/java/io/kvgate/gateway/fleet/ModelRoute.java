@@ -122,6 +122,40 @@ public final class ModelRoute {
     return endpoints;
   }
 
+  /** Endpoints drained by an operator, by id. */
+  private final java.util.Set<String> drained = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  private volatile List<EndpointState> routable;
+
+  /**
+   * The endpoints new requests may be routed to: all but the drained ones. Requests already on a
+   * drained endpoint finish there.
+   */
+  public List<EndpointState> routable() {
+    List<EndpointState> r = routable;
+    return r != null ? r : endpoints;
+  }
+
+  /**
+   * Stops (or, {@code drain} false, resumes) routing new requests to endpoint {@code id}; false if
+   * the model has no such endpoint.
+   */
+  public synchronized boolean setDrained(String id, boolean drain) {
+    if (endpoints.stream().noneMatch(e -> e.id().equals(id))) return false;
+    if (drain) drained.add(id);
+    else drained.remove(id);
+    routable =
+        drained.isEmpty()
+            ? null
+            : endpoints.stream().filter(e -> !drained.contains(e.id())).toList();
+    return true;
+  }
+
+  /** Whether an operator drained endpoint {@code e}. */
+  public boolean drained(EndpointState e) {
+    return !drained.isEmpty() && drained.contains(e.id());
+  }
+
   /**
    * True if the configuration fixes this endpoint's KV capacity (engine figures do not replace it).
    */
@@ -197,7 +231,7 @@ public final class ModelRoute {
 
   /** At least one endpoint is admitted by health checks. */
   public boolean ready() {
-    for (EndpointState e : endpoints) if (e.healthy()) return true;
+    for (EndpointState e : routable()) if (e.healthy()) return true;
     return false;
   }
 }

@@ -65,8 +65,37 @@ public final class PolicyWatcher {
                         })));
   }
 
-  /** Parses and compiles {@code yaml}; swaps it in, or refuses it with a log line. */
-  public void reload(ModelRoute route, String source, String yaml) {
+  /**
+   * Reads every file policy again now (an operator's {@code POST /admin/reload}), on a worker
+   * thread; the answer maps each model with a policy file to null (swapped in) or why it was
+   * refused. Preset policies are not files and are left alone.
+   */
+  public io.vertx.core.Future<java.util.Map<String, String>> reloadAll(List<ModelRoute> routes) {
+    return vertx.executeBlocking(
+        () -> {
+          java.util.Map<String, String> out = new java.util.LinkedHashMap<>();
+          for (ModelRoute r : routes) {
+            if (r.policyFileMillis() < 0) continue;
+            String file = Path.of(r.policySource()).toString();
+            String yaml;
+            try {
+              yaml = java.nio.file.Files.readString(Path.of(file));
+            } catch (java.io.IOException e) {
+              out.put(r.name(), "cannot read " + file + ": " + e.getMessage());
+              continue;
+            }
+            out.put(r.name(), reload(r, file, yaml));
+          }
+          return out;
+        },
+        false);
+  }
+
+  /**
+   * Parses and compiles {@code yaml}; swaps it in, or refuses it with a log line. Returns null when
+   * swapped in, else why not.
+   */
+  public String reload(ModelRoute route, String source, String yaml) {
     try {
       Router next =
           Policies.compile(Policies.parse(yaml, source, route.plugins()), route.context());
@@ -82,6 +111,7 @@ public final class PolicyWatcher {
               + ": now '"
               + next.name()
               + "'");
+      return null;
     } catch (PolicyException e) {
       metrics.policyReload(route.name(), false);
       logs.log(
@@ -95,6 +125,7 @@ public final class PolicyWatcher {
                   + route.router().name()
                   + "': "
                   + e.getMessage());
+      return e.getMessage();
     }
   }
 

@@ -1,5 +1,6 @@
 package io.kvgate.gateway.http;
 
+import io.kvgate.gateway.auth.ApiKey;
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.fleet.ModelRoute;
 import io.kvgate.gateway.metrics.GatewayMetrics;
@@ -54,6 +55,9 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   private final HttpClient client;
   private final RoutingKeyer keyer;
   private final ApiPaths apiPaths;
+  private final Admission admission;
+  private final DrainState drain;
+  private AdminRoutes admin;
   private final long createdSeconds = System.currentTimeMillis() / 1000;
   private long refreshTimer = -1;
 
@@ -63,8 +67,12 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       List<ModelRoute> routes,
       UpstreamProxy proxy,
       GatewayMetrics metrics,
-      HttpClient client) {
+      HttpClient client,
+      Admission admission,
+      DrainState drain) {
     this.vertx = vertx;
+    this.admission = admission;
+    this.drain = drain;
     this.config = config;
     this.proxy = proxy;
     this.metrics = metrics;
@@ -82,15 +90,21 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     }
   }
 
+  /** The admin operations, served here to admin keys only. */
+  public void setAdmin(AdminRoutes admin) {
+    this.admin = admin;
+  }
+
   /** Starts the periodic refresh of the models endpoints report. */
   public void start() {
-    refreshReportedModels();
     refreshTimer = vertx.setPeriodic(MODELS_REFRESH_MILLIS, t -> refreshReportedModels());
+    refreshReportedModels();
   }
 
   /** Stops the periodic refresh. */
   public void stop() {
     if (refreshTimer >= 0) vertx.cancelTimer(refreshTimer);
+    refreshTimer = -1;
   }
 
   @Override
@@ -104,21 +118,46 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     String path = req.path();
     try {
       ApiPaths.checkOriginForm(req.uri());
-      if (req.method() == HttpMethod.GET) {
-        switch (path) {
-          case "/health" -> json(resp, 200, new JsonObject().put("status", "ok"));
-          case "/ready" -> ready(resp);
-          case "/metrics" ->
-              resp.putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                  .end(metrics.registry().scrape());
-          case "/v1/models" -> json(resp, 200, models());
-          default -> {
-            if (path.startsWith("/v1/models/")) {
-              // Model ids may hold a '/' (org/model), sent raw or percent-encoded.
-              model(resp, path.substring("/v1/models/".length()).replaceAll("%2[fF]", "/"));
-            } else throw OpenAiException.notFound("unknown_url", "no route for GET " + path);
-          }
+      if (req.method() == HttpMethod.GET && (path.equals("/health") || path.equals("/ready"))) {
+        if (path.equals("/health")) json(resp, 200, new JsonObject().put("status", "ok"));
+        else ready(resp);
+        return;
+      }
+      if (drain.draining()) {
+        // Clients reconnect, through the load balancer, to a gateway that is not leaving.
+        resp.putHeader("connection", "close");
+      }
+      if (drain.closing()) {
+        metrics.drainRefused("refused");
+        resp.putHeader("retry-after", "1");
+        refuseUnread(req);
+        throw new OpenAiException(
+            503,
+            "server_error",
+            null,
+            "server_shutting_down",
+            "this kvgate instance is shutting down; retry (another instance will answer)");
+      }
+      if (path.equals("/metrics") || path.startsWith("/admin/")) {
+        if (admin != null && admission.isAdmin(req)) {
+          admin.handle(req);
+          return;
         }
+        refuseUnread(req);
+        throw OpenAiException.notFound(
+            "unknown_url",
+            path
+                + " is served on the admin listener (admin.host:admin.port), or here to admin"
+                + " keys only");
+      }
+      if (req.method() == HttpMethod.GET) {
+        ApiKey key = admission.authenticate(req);
+        if (path.equals("/v1/models")) {
+          json(resp, 200, models(key));
+        } else if (path.startsWith("/v1/models/")) {
+          // Model ids may hold a '/' (org/model), sent raw or percent-encoded.
+          model(resp, key, path.substring("/v1/models/".length()).replaceAll("%2[fF]", "/"));
+        } else throw OpenAiException.notFound("unknown_url", "no route for GET " + path);
         return;
       }
       if (req.method() != HttpMethod.POST) {
@@ -140,6 +179,15 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                 + apiPaths.describe()
                 + "; add paths under api.extraPaths)");
       }
+      // Who the client is and whether it is within its request rate, before its body is read.
+      ApiKey key;
+      try {
+        key = admission.authenticate(req);
+        admission.admitRequest(key, resp);
+      } catch (OpenAiException e) {
+        refuseUnread(req);
+        throw e;
+      }
       String id = requestId;
       BodyReader.read(req, config.limits().maxBodyBytes())
           .onComplete(
@@ -160,7 +208,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                 Buffer body = ar.result();
                 if (body.length() < config.limits().offloadBodyBytes()) {
                   try {
-                    dispatch(req, prepare(path, body, req.headers()), id, start);
+                    dispatch(req, prepare(path, body, req.headers(), key), id, start);
                   } catch (RuntimeException e) {
                     fail(req, e, start);
                   }
@@ -171,7 +219,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                 // proxying come back here.
                 MultiMap headers = req.headers();
                 vertx
-                    .executeBlocking(() -> prepare(path, body, headers), false)
+                    .executeBlocking(() -> prepare(path, body, headers, key), false)
                     .onComplete(
                         pr -> {
                           if (pr.failed()) {
@@ -191,14 +239,18 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   }
 
   /** A parsed, resolved and keyed request: all the CPU work of a request before routing. */
-  private record Prepared(OpenAiRequest parsed, ModelRoute route, RoutingRequest routing) {}
+  private record Prepared(
+      OpenAiRequest parsed, ModelRoute route, RoutingRequest routing, ApiKey key) {}
 
   /**
-   * Parses, resolves the model and keys the request. Pure CPU, touches no connection: runs on a
-   * worker for long bodies.
+   * Parses, checks the key may use the model and priority asked for, resolves the model and keys
+   * the request. Pure CPU, touches no connection: runs on a worker for long bodies.
    */
-  private Prepared prepare(String path, Buffer body, MultiMap headers) {
+  private Prepared prepare(String path, Buffer body, MultiMap headers, ApiKey key) {
     OpenAiRequest parsed = OpenAiRequestParser.parse(path, body);
+    admission.checkModel(key, parsed.model());
+    Integer priority = admission.priority(key, headers, parsed);
+    if (priority != null) parsed = Admission.withPriority(parsed, priority);
     ModelRoute route = byName.get(parsed.model());
     String adapter = null;
     if (route == null && (route = byAdapter.get(parsed.model())) != null) adapter = parsed.model();
@@ -213,7 +265,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
               + parsed.model()
               + "' does not exist or is not served here; see GET /v1/models");
     }
-    return new Prepared(parsed, route, keyer.key(parsed, headers, route.name(), adapter));
+    return new Prepared(parsed, route, keyer.key(parsed, headers, route.name(), adapter), key);
   }
 
   /** Routes a prepared request and starts proxying it (on the request's event loop). */
@@ -225,9 +277,11 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       metrics.request(route.name(), "none", 499, System.nanoTime() - start);
       return;
     }
+    ApiKey key = p.key();
+    admission.admitTokens(key, p.routing().promptTokens(), req.response());
     if (!p.routing().keyed()) metrics.unkeyed(route.name(), RoutingKeyer.NO_PROMPT);
     Router router = route.router();
-    Decision decision = router.route(p.routing(), route.endpoints(), System.nanoTime());
+    Decision decision = router.route(p.routing(), route.routable(), System.nanoTime());
     if (decision.isEmpty()) {
       throw OpenAiException.upstream(
           503,
@@ -239,7 +293,16 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
               + "); retry later");
     }
     proxy.forward(
-        new Exchange(req, p.parsed(), p.routing(), route, router, decision, requestId, start));
+        new Exchange(
+            req,
+            p.parsed(),
+            p.routing(),
+            route,
+            router,
+            decision,
+            requestId,
+            start,
+            tokens -> admission.charge(key, tokens)));
   }
 
   private void fail(HttpServerRequest req, Throwable t, long start) {
@@ -248,31 +311,49 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     metrics.request("none", "none", e.status(), System.nanoTime() - start);
   }
 
-  private void ready(HttpServerResponse resp) {
+  /**
+   * A request refused before its body was read: the connection is not reused, and its close lingers
+   * (drains what the client still writes) so that the client reads the answer instead of a reset.
+   */
+  private void refuseUnread(HttpServerRequest req) {
+    if (req.method() == HttpMethod.GET || req.isEnded()) return;
+    req.response().putHeader("connection", "close");
+    req.response().endHandler(v -> BodyReader.closeLingering(vertx, req));
+  }
+
+  /**
+   * {@code /ready}: 200 when every model has a healthy endpoint that is not drained and the gateway
+   * is not draining, else 503.
+   */
+  void ready(HttpServerResponse resp) {
     JsonObject models = new JsonObject();
-    boolean ready = true;
+    boolean ready = !drain.draining();
     for (ModelRoute r : byName.values()) {
-      long healthy = r.endpoints().stream().filter(EndpointState::healthy).count();
+      long healthy = r.routable().stream().filter(EndpointState::healthy).count();
       models.put(
           r.name(),
           new JsonObject()
               .put("healthy_endpoints", healthy)
               .put("endpoints", r.endpoints().size())
+              .put("drained_endpoints", r.endpoints().size() - r.routable().size())
               .put("policy", r.router().name()));
       ready &= healthy > 0;
     }
-    json(resp, ready ? 200 : 503, new JsonObject().put("ready", ready).put("models", models));
+    JsonObject body = new JsonObject().put("ready", ready).put("models", models);
+    if (drain.draining()) body.put("draining", true);
+    json(resp, ready ? 200 : 503, body);
   }
 
-  private JsonObject models() {
+  /** The models {@code key} may use. */
+  private JsonObject models(ApiKey key) {
     JsonArray data = new JsonArray();
     for (ModelRoute r : byName.values()) {
-      data.add(modelObject(r.name(), r.name()));
-      for (String a : r.adapters()) data.add(modelObject(a, r.name()));
+      if (key.allows(r.name())) data.add(modelObject(r.name(), r.name()));
+      for (String a : r.adapters()) if (key.allows(a)) data.add(modelObject(a, r.name()));
     }
     reported.forEach(
         (id, r) -> {
-          if (!byName.containsKey(id) && !byAdapter.containsKey(id))
+          if (!byName.containsKey(id) && !byAdapter.containsKey(id) && key.allows(id))
             data.add(modelObject(id, r.name()));
         });
     return new JsonObject().put("object", "list").put("data", data);
@@ -287,7 +368,8 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
         .put("root", root);
   }
 
-  private void model(HttpServerResponse resp, String id) {
+  private void model(HttpServerResponse resp, ApiKey key, String id) {
+    admission.checkModel(key, id);
     ModelRoute r = byName.get(id);
     if (r == null) r = byAdapter.get(id);
     if (r == null) r = reported.get(id);
@@ -304,32 +386,50 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   /** Asks every endpoint for its /v1/models and remembers ids not configured here. */
   private void refreshReportedModels() {
     for (ModelRoute r : byName.values()) {
-      for (EndpointState e : r.endpoints()) {
-        client
-            .request(
-                r.target(e)
-                    .request(HttpMethod.GET, "/v1/models", java.time.Duration.ofSeconds(2))
-                    .setIdleTimeout(5000))
-            .compose(q -> q.send())
-            .compose(
-                resp ->
-                    resp.statusCode() == 200
-                        ? resp.body()
-                        : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
-            .onSuccess(
-                body -> {
-                  try {
-                    JsonArray data = new JsonObject(body).getJsonArray("data");
-                    if (data == null) return;
-                    for (int i = 0; i < data.size(); i++) {
-                      String id = data.getJsonObject(i).getString("id");
-                      if (id != null && !byName.containsKey(id)) reported.putIfAbsent(id, r);
-                    }
-                  } catch (RuntimeException ignored) {
-                    // Not an OpenAI model list: nothing to merge.
-                  }
-                });
-      }
+      for (EndpointState e : r.endpoints()) discover(r, e, 0);
     }
+  }
+
+  /**
+   * Asks one endpoint for its models. A failed ask (an engine still starting, a slow TLS handshake)
+   * is asked again after 1 s, 2 s, 4 s... rather than at the next periodic refresh, so that an
+   * engine's own model ids and adapters are served soon after it comes up.
+   */
+  private void discover(ModelRoute r, EndpointState e, int failures) {
+    client
+        .request(
+            r.target(e)
+                .request(HttpMethod.GET, "/v1/models", java.time.Duration.ofSeconds(2))
+                .setIdleTimeout(5000))
+        .compose(q -> q.send())
+        .compose(
+            resp ->
+                resp.statusCode() == 200
+                    ? resp.body()
+                    : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
+        .onSuccess(
+            body -> {
+              try {
+                JsonArray data = new JsonObject(body).getJsonArray("data");
+                if (data == null) return;
+                for (int i = 0; i < data.size(); i++) {
+                  String id = data.getJsonObject(i).getString("id");
+                  if (id != null && !byName.containsKey(id)) reported.putIfAbsent(id, r);
+                }
+              } catch (RuntimeException ignored) {
+                // Not an OpenAI model list: nothing to merge.
+              }
+            })
+        .onFailure(
+            err -> {
+              long delay = 1000L << Math.min(failures, 4);
+              if (refreshTimer >= 0 && delay < MODELS_REFRESH_MILLIS) {
+                vertx.setTimer(
+                    delay,
+                    t -> {
+                      if (refreshTimer >= 0) discover(r, e, failures + 1);
+                    });
+              }
+            });
   }
 }

@@ -316,6 +316,19 @@ public final class GatewayMetrics {
         .increment();
   }
 
+  /** Retries in flight next to what the retry budget allows now. */
+  public void bindRetryBudget(
+      java.util.function.IntSupplier inFlight, java.util.function.IntSupplier allowed) {
+    Gauge.builder("kvgate_retries_in_flight", inFlight, s -> s.getAsInt())
+        .description("Requests in a retry attempt now")
+        .register(registry);
+    Gauge.builder("kvgate_retry_budget_allowed", allowed, s -> s.getAsInt())
+        .description(
+            "Retries the budget allows in flight now: limits.retryBudget of the requests in flight,"
+                + " at least limits.minRetriesInFlight")
+        .register(registry);
+  }
+
   /** A retry not made because the retry budget was spent. */
   public void retryBudgetExhausted(String model) {
     counter(
@@ -440,6 +453,88 @@ public final class GatewayMetrics {
                   a.agreement()));
       case NONE -> {}
     }
+  }
+
+  /**
+   * A request refused by authentication or authorisation: {@code missing_key}, {@code invalid_key},
+   * {@code model_not_allowed}, {@code priority_not_allowed}, {@code not_admin}.
+   */
+  public void authRefused(String reason) {
+    counter(
+            "kvgate_auth_refused",
+            "Requests refused by authentication (401) or authorisation (403/404) by reason",
+            "reason",
+            reason)
+        .increment();
+  }
+
+  /** A request admitted for {@code tenant} (after authentication and rate limits). */
+  public void tenantRequest(String tenant) {
+    counter("kvgate_tenant_requests", "Requests admitted per tenant", "tenant", tenant).increment();
+  }
+
+  /**
+   * Tokens charged to {@code tenant}'s rate limits: {@code prompt} (estimated) or {@code
+   * completion}.
+   */
+  public void tenantTokens(String tenant, String kind, long tokens) {
+    if (tokens <= 0) return;
+    counter(
+            "kvgate_tenant_tokens",
+            "Tokens charged to a tenant: prompt (estimated at admission) and completion (the response's usage)",
+            "tenant",
+            tenant,
+            "kind",
+            kind)
+        .increment(tokens);
+  }
+
+  /** A request refused 429 by a key's {@code requests} or {@code tokens} limit. */
+  public void rateLimited(String tenant, String limit) {
+    counter(
+            "kvgate_rate_limited",
+            "Requests refused 429 by a key's rate limit (limit = requests or tokens)",
+            "tenant",
+            tenant,
+            "limit",
+            limit)
+        .increment();
+  }
+
+  /** How much of a key's rate limits is used (the larger of its two budgets), 0 to 1 and beyond. */
+  public void bindRateLimitUtilisation(
+      String key, String tenant, java.util.function.DoubleSupplier used) {
+    Gauge.builder("kvgate_rate_limit_utilisation_ratio", used, u -> u.getAsDouble())
+        .description(
+            "Share of a key's rate-limit budget in use (the larger of requests and tokens; above 1 ="
+                + " in debt after completions)")
+        .tags("key", key, "tenant", tenant)
+        .register(registry);
+  }
+
+  /**
+   * The drain state: 0 serving, 1 draining (ready 503, still accepting), 2 refusing new requests.
+   */
+  public void bindDrain(
+      java.util.function.IntSupplier phase, java.util.function.IntSupplier inFlight) {
+    Gauge.builder("kvgate_drain_phase", phase, p -> p.getAsInt())
+        .description("0 serving, 1 draining (/ready 503, still accepting), 2 refusing new requests")
+        .register(registry);
+    Gauge.builder("kvgate_in_flight_requests", inFlight, p -> p.getAsInt())
+        .description("Requests being proxied now (all models)")
+        .register(registry);
+  }
+
+  /**
+   * A request refused because the gateway is shutting down, or a stream it ended at the deadline.
+   */
+  public void drainRefused(String what) {
+    counter(
+            "kvgate_drain_refused",
+            "Requests refused 503 while shutting down (refused) or ended by the drain deadline (cut)",
+            "what",
+            what)
+        .increment();
   }
 
   // --- Outlier ejection and bounded logging (gray failures) ---

@@ -19,6 +19,8 @@ import io.vertx.core.http.HttpServerRequest;
  * @param decision the ranked endpoints
  * @param requestId the {@code x-request-id}
  * @param startNanos when the request's head arrived, before its body was read
+ * @param onEnd told, once, how many completion tokens the exchange used when it ends (usage, or its
+ *     streamed events; 0 when none reached the client), for the client key's token budget
  */
 public record Exchange(
     HttpServerRequest request,
@@ -28,4 +30,5 @@ public record Exchange(
     Router router,
     Decision decision,
     String requestId,
-    long startNanos) {}
+    long startNanos,
+    java.util.function.LongConsumer onEnd) {}

@@ -5,6 +5,7 @@ import io.kvgate.gateway.health.HealthChecker;
 import io.kvgate.gateway.log.AccessLog;
 import io.kvgate.gateway.log.LogLimiter;
 import io.kvgate.gateway.metrics.GatewayMetrics;
+import io.kvgate.gateway.metrics.TierMetrics;
 import io.kvgate.gateway.openai.OpenAiErrors;
 import io.kvgate.gateway.openai.OpenAiException;
 import io.kvgate.routing.Decision;
@@ -44,10 +45,13 @@ import java.util.logging.Logger;
  *       load, by contrast, counts from the decision on, so concurrent decisions see it at once.
  *   <li>An attempt that fails before any response byte (connection refused or reset, a 5xx status,
  *       a first-byte timeout, whose request is reset so the engine aborts it) is retried on the
- *       next-ranked endpoint, up to {@code limits.maxAttempts}, after a jittered exponential
- *       backoff and within a retry budget (retries in flight at most {@code limits.retryBudget} of
- *       the exchanges in flight, or {@code limits.minRetriesInFlight}). After the first byte
- *       nothing is retried; a stream ends with an OpenAI-shaped SSE error event.
+ *       next-ranked endpoint (under a tiered policy the ranking continues into the next tiers, so a
+ *       retry crosses tiers once its own has no other candidate), up to {@code limits.maxAttempts},
+ *       after a jittered exponential backoff and within a retry budget (retries in flight at most
+ *       {@code limits.retryBudget} of the exchanges in flight, or {@code
+ *       limits.minRetriesInFlight}; a retry after a connection that could not be made, which
+ *       carried no request, spends none). After the first byte nothing is retried; a stream ends
+ *       with an OpenAI-shaped SSE error event.
  *   <li>A client that goes away cancels the upstream request at once (its connection is reset,
  *       which is how vLLM and SGLang notice an abort).
  * </ul>
@@ -90,11 +94,15 @@ public final class UpstreamProxy {
   private final HealthChecker health;
   private final LogLimiter logs;
   private final AccessLog accessLog;
+  private final TierMetrics tiers;
 
   /** Exchanges in flight and, of those, exchanges in a retry attempt (the retry budget's terms). */
   private final AtomicInteger active = new AtomicInteger();
 
   private final AtomicInteger retrying = new AtomicInteger();
+
+  /** The exchanges in flight, for a shutdown that ends those still running at its deadline. */
+  private final Set<Flight> flights = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   public UpstreamProxy(
       Vertx vertx,
@@ -131,6 +139,14 @@ public final class UpstreamProxy {
     this.health = health;
     this.logs = logs;
     this.accessLog = accessLog;
+    metrics.bindRetryBudget(retrying::get, this::retriesAllowed);
+    this.tiers = new TierMetrics(metrics.registry());
+  }
+
+  /** Retries the budget allows in flight now. */
+  private int retriesAllowed() {
+    return Math.max(
+        config.limits().minRetriesInFlight(), (int) (config.limits().retryBudget() * active.get()));
   }
 
   /**
@@ -149,6 +165,29 @@ public final class UpstreamProxy {
     new Flight(x).attempt(0, null);
   }
 
+  /** Exchanges in flight now. */
+  public int inFlight() {
+    return active.get();
+  }
+
+  /**
+   * Ends every exchange still in flight with {@code error}: a response not yet started gets it in
+   * OpenAI's shape, a stream gets it as its last SSE event; each upstream request is reset so the
+   * engine stops generating. Each exchange is ended on its own event loop.
+   */
+  public void endAll(OpenAiException error) {
+    for (Flight f : flights) {
+      f.context.runOnContext(
+          v -> {
+            if (f.finished) return;
+            metrics.drainRefused("cut");
+            HttpClientRequest req = f.upstream;
+            f.fail(error, null);
+            if (req != null) req.reset();
+          });
+    }
+  }
+
   /** How an exchange ended, as far as the gateway could see. */
   private record Outcome(boolean success, long reportedCachedTokens) {
     static final Outcome FAILED = new Outcome(false, -1);
@@ -161,6 +200,7 @@ public final class UpstreamProxy {
     private final String model;
     private final int attempts;
     private final UsageScanner usage = new UsageScanner();
+    private final io.vertx.core.Context context = vertx.getOrCreateContext();
 
     /** The attempt in progress: its candidate, its lease and, once connected, its request. */
     private Decision.Candidate current;
@@ -194,6 +234,7 @@ public final class UpstreamProxy {
       this.model = x.route().name();
       this.attempts = Math.min(config.limits().maxAttempts(), x.decision().ranked().size());
       active.incrementAndGet();
+      flights.add(this);
       out.closeHandler(v -> onClientGone());
       totalTimer =
           vertx.setTimer(
@@ -386,12 +427,14 @@ public final class UpstreamProxy {
         attempt(i + 1, error);
         return;
       }
-      if (!retrySlot) {
-        int allowed =
-            Math.max(
-                config.limits().minRetriesInFlight(),
-                (int) (config.limits().retryBudget() * active.get()));
-        if (retrying.incrementAndGet() > allowed) {
+      // A connection that could not be made carried no request: retrying it elsewhere duplicates
+      // no work, so it spends no budget (unless retries are off altogether). A whole tier going
+      // down thus fails over at once instead of answering 502 to what the budget cannot cover.
+      boolean free =
+          "connect".equals(kind)
+              && (config.limits().retryBudget() > 0 || config.limits().minRetriesInFlight() > 0);
+      if (!retrySlot && !free) {
+        if (retrying.incrementAndGet() > retriesAllowed()) {
           retrying.decrementAndGet();
           metrics.retryBudgetExhausted(model);
           fail(error, null);
@@ -449,6 +492,7 @@ public final class UpstreamProxy {
         return;
       }
       out.setStatusCode(status);
+      tiers.served(model, x.decision(), current);
       resp.headers()
           .forEach(
               (k, v) -> {
@@ -599,6 +643,7 @@ public final class UpstreamProxy {
       boolean attempted = lease != null;
       endAttempt();
       active.decrementAndGet();
+      flights.remove(this);
       if (retrySlot) retrying.decrementAndGet();
       if (attempted
           && outcome.success()
@@ -609,6 +654,7 @@ public final class UpstreamProxy {
       }
       long now = System.nanoTime();
       metrics.request(model, endpoint, status, now - x.startNanos());
+      x.onEnd().accept(usage.completionTokens());
       if (accessLog.sampled(status)) {
         String path = x.request().path();
         accessLog.log(
@@ -622,7 +668,7 @@ public final class UpstreamProxy {
                 now - x.startNanos(),
                 firstByteNanos < 0 ? -1 : firstByteNanos - x.startNanos(),
                 usage.promptTokens(),
-                usage.completionTokens()));
+                usage.reportedCompletionTokens()));
       }
     }
 

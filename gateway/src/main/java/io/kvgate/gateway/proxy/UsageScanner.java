@@ -21,6 +21,7 @@ final class UsageScanner {
   private long cachedTokens = -1;
   private long promptTokens = -1;
   private long completionTokens = -1;
+  private long dataEvents;
 
   void feed(Buffer chunk) {
     int len = chunk.length();
@@ -31,6 +32,12 @@ final class UsageScanner {
       cachedTokens = last(s, CACHED, cachedTokens);
       promptTokens = last(s, PROMPT, promptTokens);
       completionTokens = last(s, COMPLETION, completionTokens);
+    }
+    // SSE events with a JSON payload, counted from this chunk's own bytes (not the carry-over).
+    for (int at = s.indexOf("data: {", carry.length() > 6 ? carry.length() - 6 : 0);
+        at >= 0;
+        at = s.indexOf("data: {", at + 7)) {
+      dataEvents++;
     }
     carry = s.length() > CARRY ? s.substring(s.length() - CARRY) : s;
   }
@@ -54,13 +61,22 @@ final class UsageScanner {
     return cachedTokens;
   }
 
+  /**
+   * The completion tokens the response used: its usage's {@code completion_tokens} when it reports
+   * one, else (a stream without {@code stream_options.include_usage}) the number of its SSE events,
+   * about one token each in vLLM's and SGLang's streams; 0 when neither is known.
+   */
+  long completionTokens() {
+    return completionTokens >= 0 ? completionTokens : dataEvents;
+  }
+
   /** {@code usage.prompt_tokens}, or -1 if not seen. */
   long promptTokens() {
     return promptTokens;
   }
 
-  /** {@code usage.completion_tokens}, or -1 if not seen. */
-  long completionTokens() {
+  /** {@code usage.completion_tokens} as the engine reported it, or -1 if not seen. */
+  long reportedCompletionTokens() {
     return completionTokens;
   }
 }

@@ -117,4 +117,44 @@ class CliTest {
     assertTrue(out.contains("--tls ") && out.contains("--tls-cert=FILE"), out);
     assertTrue(out.contains("--tls-key=FILE"), out);
   }
+
+  @Test
+  void serveFlagsAddKeysLimitsAndTheAdminListener(@TempDir Path dir) throws Exception {
+    Path keys = dir.resolve("keys");
+    Files.writeString(keys, "sk-flag-key-000001\n");
+    ServeCommand serve = new ServeCommand();
+    serve.apiKeysFile = keys;
+    serve.rateLimitRps = 5.0;
+    serve.rateLimitTpm = 1000L;
+    serve.adminPort = -1;
+    io.kvgate.gateway.config.GatewayConfig c =
+        serve.withFlags(
+            io.kvgate.gateway.config.GatewayConfig.of(
+                "m", java.util.List.of("http://h:1"), "random"));
+    assertEquals(1, c.auth().keys().size());
+    assertTrue(c.auth().keys().get(0).hash().matches("sk-flag-key-000001"));
+    assertEquals(new io.kvgate.gateway.auth.RateLimits(5, 1000), c.auth().rateLimit());
+    assertFalse(c.admin().enabled());
+    serve.apiKeysFile = null;
+    serve.adminPort = 9191;
+    assertEquals(9191, serve.withFlags(c).admin().port());
+    assertTrue(serve.withFlags(c).admin().enabled());
+  }
+
+  @Test
+  void hashKeyPrintsAnEntryThatMatchesTheKey() {
+    java.io.InputStream in = System.in;
+    try {
+      System.setIn(new java.io.ByteArrayInputStream("sk-my-secret-key\n".getBytes()));
+      int[] code = {-1};
+      String out = capture(() -> code[0] = Main.run("hash-key", "--name", "ci", "--tenant", "t"));
+      assertEquals(0, code[0]);
+      assertFalse(out.contains("sk-my-secret-key"), out);
+      String hash = out.substring(out.indexOf("sha256:"), out.lastIndexOf('"'));
+      assertTrue(io.kvgate.gateway.auth.KeyHash.parse(hash).matches("sk-my-secret-key"), out);
+      assertTrue(out.contains("name: ci") && out.contains("tenant: t"), out);
+    } finally {
+      System.setIn(in);
+    }
+  }
 }

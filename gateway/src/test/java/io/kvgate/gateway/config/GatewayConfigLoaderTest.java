@@ -361,6 +361,81 @@ class GatewayConfigLoaderTest {
   }
 
   @Test
+  void authAdminAndDrainLoadAndAreChecked(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    String hash = io.kvgate.gateway.auth.KeyHash.of("sk-team-a-secret").toString();
+    java.nio.file.Path file = dir.resolve("keys");
+    java.nio.file.Files.writeString(file, "# clients\nsk-file-key-one\n\nsk-file-key-two\n");
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            "auth:\n"
+                + "  keysFile: "
+                + file
+                + "\n"
+                + "  rateLimit: {rps: 5, tpm: 60000}\n"
+                + "  keys:\n"
+                + "    - {name: a, tenant: team-a, hash: \""
+                + hash
+                + "\", models: [m], rateLimit: {rps: 1}, priority: true}\n"
+                + "    - {name: ops, hash: \""
+                + hash
+                + "\", admin: true}\n"
+                + "admin: {host: 0.0.0.0, port: 9100}\n"
+                + "drain: {grace: 1s, timeout: 10s}\n"
+                + "models: [{name: m, endpoints: [{url: \"http://h:1\"}]}]",
+            "x");
+    var keys = c.auth().keys();
+    assertEquals(
+        List.of("a", "ops", "keys-file:2", "keys-file:4"),
+        keys.stream().map(io.kvgate.gateway.auth.ApiKey::name).toList());
+    assertEquals("team-a", keys.get(0).tenant());
+    assertTrue(keys.get(0).hash().matches("sk-team-a-secret"));
+    assertEquals(new io.kvgate.gateway.auth.RateLimits(1, 60000), keys.get(0).limits());
+    assertEquals(io.kvgate.gateway.auth.RateLimits.INHERIT, keys.get(1).limits());
+    assertTrue(keys.get(0).priority() && !keys.get(0).admin() && keys.get(1).admin());
+    assertTrue(keys.get(3).hash().matches("sk-file-key-two"));
+    assertEquals(new io.kvgate.gateway.auth.RateLimits(5, 60000), c.auth().rateLimit());
+    assertEquals(new GatewayConfig.Admin(true, "0.0.0.0", 9100), c.admin());
+    assertEquals(new GatewayConfig.Drain(Duration.ofSeconds(1), Duration.ofSeconds(10)), c.drain());
+
+    java.nio.file.Files.writeString(file, "short\n");
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    "auth:\n"
+                        + "  keysFile: "
+                        + file
+                        + "\n"
+                        + "  keys:\n"
+                        + "    - {name: a, hash: sk-plain-text-key, models: [nope], rateLimit: {rpm: 3}}\n"
+                        + "    - {name: a, hash: \""
+                        + hash
+                        + "\"}\n"
+                        + "listener: {port: 9000}\n"
+                        + "admin: {port: 9000, tls: yes}\n"
+                        + "models: [{name: m, endpoints: [{url: \"http://h:1\"}]}]",
+                    "x"));
+    List<String> p = problems(e);
+    assertTrue(
+        p.stream().anyMatch(s -> s.startsWith("auth.keys[0].hash: must be 'sha256:")),
+        p.toString());
+    assertTrue(
+        p.contains("auth.keys[0].models: 'nope' is not a model or adapter configured under models"),
+        p.toString());
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("auth.keys[0].rateLimit.rpm")), p.toString());
+    assertTrue(p.contains("auth.keys[1].name: duplicate key name 'a'"), p.toString());
+    assertTrue(
+        p.stream().anyMatch(s -> s.startsWith("auth.keysFile: line 1 is not a key")), p.toString());
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("admin.tls")), p.toString());
+    assertTrue(
+        p.contains("admin.port: is the API listener's port (listener.port): pick another"),
+        p.toString());
+    assertFalse(p.toString().contains("sk-plain-text-key"), "a key is never echoed");
+  }
+
+  @Test
   void errorRateEjectionLoadsAndIsChecked() throws Exception {
     GatewayConfig c =
         GatewayConfigLoader.parse(

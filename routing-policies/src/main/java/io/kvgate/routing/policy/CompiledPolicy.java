@@ -65,19 +65,70 @@ final class CompiledPolicy implements Router {
 
   @Override
   public Decision route(RoutingRequest request, List<EndpointState> endpoints, long nowNanos) {
-    List<EndpointState> in = endpoints;
-    for (int f = 0; f < filters.length; f++) {
-      in = filters[f].apply(request, in, nowNanos);
+    if (endpoints.isEmpty()) return Decision.none("no endpoints");
+    Ranking r = new Ranking(request, nowNanos);
+    rank(0, endpoints, null, 0, r);
+    if (r.ranked.isEmpty()) return Decision.none(r.why);
+    return new Decision(r.ranked, request.chain().length(), name, r.failover);
+  }
+
+  /** One decision in progress: the candidates ranked so far and what the groups reported. */
+  private final class Ranking {
+    final RoutingRequest request;
+    final long now;
+    final List<Decision.Candidate> ranked = new ArrayList<>();
+    PrefixMatch match;
+    String why;
+    String failover;
+
+    Ranking(RoutingRequest request, long now) {
+      this.request = request;
+      this.now = now;
+    }
+
+    /** The prefix match, computed once per decision (it does not depend on the candidates). */
+    PrefixMatch match() {
+      if (match == null) {
+        match =
+            usesPrefix && request.keyed()
+                ? context.index().match(request.chain(), now)
+                : PrefixMatch.none(request.chain().length());
+      }
+      return match;
+    }
+  }
+
+  /**
+   * Runs the profile from filter {@code from} on {@code in} and appends the ranking to {@code r}. A
+   * {@link TierFilter} splits {@code in} into groups, each of which runs the rest of the profile on
+   * its own (so the picker compares endpoints of one tier only) and is appended in group order.
+   */
+  private void rank(int from, List<EndpointState> in, String tier, int tierRank, Ranking r) {
+    for (int f = from; f < filters.length; f++) {
+      if (filters[f] instanceof TierFilter t) {
+        List<TierFilter.Group> groups = t.groups(r.request, in, r.now);
+        for (TierFilter.Group g : groups) {
+          if (g.endpoints().isEmpty()) continue;
+          boolean before = r.ranked.isEmpty();
+          // The first tier filter of a profile names the tiers.
+          rank(
+              f + 1,
+              g.endpoints(),
+              tier == null ? g.tier() : tier,
+              tier == null ? g.rank() : tierRank,
+              r);
+          if (before && !r.ranked.isEmpty() && tier == null) r.failover = g.failover();
+        }
+        if (r.ranked.isEmpty() && r.why == null) r.why = filterNames[f] + " left no endpoint";
+        return;
+      }
+      in = filters[f].apply(r.request, in, r.now);
       if (in.isEmpty()) {
-        return Decision.none(
-            endpoints.isEmpty() ? "no endpoints" : filterNames[f] + " left no endpoint");
+        if (r.why == null) r.why = filterNames[f] + " left no endpoint";
+        return;
       }
     }
-    PrefixMatch match =
-        usesPrefix && request.keyed()
-            ? context.index().match(request.chain(), nowNanos)
-            : PrefixMatch.none(request.chain().length());
-    Candidates c = new Candidates(request, in, match, nowNanos, context);
+    Candidates c = new Candidates(r.request, in, r.match(), r.now, context);
     int n = in.size();
     double[] totals = new double[n];
     if (scorers.length > 0) {
@@ -89,12 +140,10 @@ final class CompiledPolicy implements Router {
     }
     int[] order = new int[n];
     picker.pick(c, totals, order);
-    List<Decision.Candidate> ranked = new ArrayList<>(n);
     for (int k = 0; k < n; k++) {
       int i = order[k];
-      ranked.add(new Decision.Candidate(in.get(i), totals[i], c.matched(i)));
+      r.ranked.add(new Decision.Candidate(in.get(i), totals[i], c.matched(i), tier, tierRank));
     }
-    return new Decision(ranked, request.chain().length(), name);
   }
 
   @Override

@@ -55,8 +55,9 @@ public final class PluginRegistry {
                 p -> new Filters.LoraFilter())
             .withFilter(
                 "label-tier-filter",
-                "preference tiers on an endpoint label: the endpoints of the first tier that has"
-                    + " any, else all",
+                "preference tiers on an endpoint label: the most preferred tier with an"
+                    + " unsaturated endpoint first, the next tiers after it (for retries); the rest"
+                    + " of the profile ranks each tier apart (see 'Tiers across clouds')",
                 Filters.LabelTierFilter.class,
                 Filters.LabelTierFilter.DEFAULTS,
                 p -> p);
