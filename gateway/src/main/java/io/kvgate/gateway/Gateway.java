@@ -15,6 +15,8 @@ import io.kvgate.gateway.http.DrainState;
 import io.kvgate.gateway.http.GatewayRoutes;
 import io.kvgate.gateway.http.HttpRefusals;
 import io.kvgate.gateway.http.ListenerTls;
+import io.kvgate.gateway.log.AccessLog;
+import io.kvgate.gateway.log.LogLimiter;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.gateway.openai.OpenAiException;
 import io.kvgate.gateway.proxy.UpstreamProxy;
@@ -62,6 +64,9 @@ public final class Gateway {
   private final HealthChecker health;
   private final SignalScraper signals;
   private final PolicyWatcher policyWatcher;
+  private final LogLimiter logs;
+  private final AccessLog accessLog;
+  private long logFlushTimer = -1;
   private String deployment;
   private final List<Integer> ports = new CopyOnWriteArrayList<>();
   private int port;
@@ -111,7 +116,13 @@ public final class Gateway {
             // repeat it once per event in an error storm.
             .withConnectHandler(conn -> conn.exceptionHandler(err -> {}))
             .build();
-    this.health = new HealthChecker(vertx, client, config.health(), metrics);
+    this.logs =
+        new LogLimiter(
+            config.logging().maxLinesPerInterval(),
+            config.logging().interval(),
+            metrics::logSuppressed);
+    this.accessLog = new AccessLog(config.logging().accessLog(), metrics);
+    this.health = new HealthChecker(vertx, client, config.health(), metrics, logs);
     this.signals =
         new SignalScraper(
             vertx,
@@ -120,7 +131,7 @@ public final class Gateway {
             config.routing().blockSizeTokens(),
             metrics,
             io.kvgate.gateway.health.KvCapacityEstimator.Settings.DEFAULTS);
-    this.policyWatcher = new PolicyWatcher(vertx, metrics);
+    this.policyWatcher = new PolicyWatcher(vertx, metrics, logs);
   }
 
   /**
@@ -157,7 +168,7 @@ public final class Gateway {
   }
 
   private Future<Gateway> listen() {
-    proxy = new UpstreamProxy(vertx, client, config, metrics, health);
+    proxy = new UpstreamProxy(vertx, client, config, metrics, health, logs, accessLog);
     UpstreamProxy p = proxy;
     metrics.bindDrain(drainState::phase, p::inFlight);
     KeyRing keys = new KeyRing(config.auth().keys());
@@ -230,6 +241,8 @@ public final class Gateway {
         .map(
             v -> {
               health.start(routes);
+              logFlushTimer =
+                  vertx.setPeriodic(config.logging().interval().toMillis(), t -> logs.flush());
               signals.start(routes);
               policyWatcher.start(routes);
               handler.start();
@@ -422,6 +435,9 @@ public final class Gateway {
    */
   public Future<Void> close() {
     health.stop();
+    if (logFlushTimer >= 0) vertx.cancelTimer(logFlushTimer);
+    logs.flush();
+    accessLog.close();
     signals.stop();
     policyWatcher.stop();
     if (handler != null) handler.stop();

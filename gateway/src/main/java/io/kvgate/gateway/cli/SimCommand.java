@@ -49,8 +49,53 @@ public final class SimCommand implements Callable<Integer> {
       description = "PEM private key (PKCS#8) of --tls-cert.")
   Path tlsKey;
 
+  @Option(
+      names = "--error-rate",
+      paramLabel = "SHARE",
+      description =
+          "Fault: answer this share (0..1) of completion requests with 500, drawn from a seeded random; /health still"
+              + " answers 200 (default: ${DEFAULT-VALUE}).")
+  double errorRate;
+
+  @Option(
+      names = "--hang-before-first-byte",
+      paramLabel = "DURATION",
+      description =
+          "Fault: accept completion requests but answer only after DURATION (e.g. 500ms; 1h for never); /health still"
+              + " answers 200 (default: 0s, off).")
+  String hangBeforeFirstByte = "0s";
+
+  @Option(
+      names = "--fault-seed",
+      description = "Seed of the --error-rate draw (default: ${DEFAULT-VALUE}).")
+  long faultSeed = 42;
+
+  /** The fault flags, or null after printing why they are refused. */
+  SimEngineConfig.Faults faults() {
+    if (!(errorRate >= 0 && errorRate <= 1)) {
+      System.err.println("sim: --error-rate must be between 0 and 1 (got " + errorRate + ")");
+      return null;
+    }
+    java.time.Duration hang =
+        "0s".equals(hangBeforeFirstByte)
+            ? java.time.Duration.ZERO
+            : io.kvgate.routing.config.ConfigNode.parseDuration(hangBeforeFirstByte);
+    if (hang == null) {
+      System.err.println(
+          "sim: --hang-before-first-byte must be a duration such as 500ms, 30s or 1h (got '"
+              + hangBeforeFirstByte
+              + "')");
+      return null;
+    }
+    return SimEngineConfig.Faults.NONE
+        .withErrorRate(errorRate, faultSeed)
+        .withHangBeforeFirstByte(hang);
+  }
+
   @Override
   public Integer call() throws Exception {
+    SimEngineConfig.Faults faults = faults();
+    if (faults == null) return 2;
     if ((tlsCert == null) != (tlsKey == null)) {
       System.err.println("sim: give --tls-cert and --tls-key together");
       return 2;
@@ -70,6 +115,7 @@ public final class SimCommand implements Callable<Integer> {
     SimEngineConfig config =
         sim.toConfig().toBuilder()
             .tls(tls ? SimTls.bundled() : tlsCert != null ? SimTls.pemFiles(tlsCert, tlsKey) : null)
+            .faults(faults)
             .build();
     Vertx vertx = Vertx.vertx();
     SimFleet fleet = CliRuntime.await(SimFleet.start(vertx, config, replicas, basePort), 30);

@@ -26,7 +26,8 @@ public record GatewayConfig(
     Api api,
     Auth auth,
     Admin admin,
-    Drain drain) {
+    Drain drain,
+    Logging logging) {
 
   public GatewayConfig {
     Objects.requireNonNull(listener);
@@ -40,6 +41,35 @@ public record GatewayConfig(
     Objects.requireNonNull(auth);
     Objects.requireNonNull(admin);
     Objects.requireNonNull(drain);
+    Objects.requireNonNull(logging);
+  }
+
+  /** A configuration with the default {@link Logging}. */
+  public GatewayConfig(
+      Listener listener,
+      List<Model> models,
+      Routing routing,
+      Timeouts timeouts,
+      Limits limits,
+      Health health,
+      Pool pool,
+      Api api,
+      Auth auth,
+      Admin admin,
+      Drain drain) {
+    this(
+        listener,
+        models,
+        routing,
+        timeouts,
+        limits,
+        health,
+        pool,
+        api,
+        auth,
+        admin,
+        drain,
+        Logging.DEFAULT);
   }
 
   /** A configuration without client keys, with the default admin listener and drain. */
@@ -96,52 +126,104 @@ public record GatewayConfig(
 
   public GatewayConfig withListener(Listener l) {
     return new GatewayConfig(
-        l, models, routing, timeouts, limits, health, pool, api, auth, admin, drain);
+        l, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withRouting(Routing r) {
     return new GatewayConfig(
-        listener, models, r, timeouts, limits, health, pool, api, auth, admin, drain);
+        listener, models, r, timeouts, limits, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withTimeouts(Timeouts t) {
     return new GatewayConfig(
-        listener, models, routing, t, limits, health, pool, api, auth, admin, drain);
+        listener, models, routing, t, limits, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withLimits(Limits l) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, l, health, pool, api, auth, admin, drain);
+        listener, models, routing, timeouts, l, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withModels(List<Model> m) {
     return new GatewayConfig(
-        listener, m, routing, timeouts, limits, health, pool, api, auth, admin, drain);
+        listener, m, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging);
   }
 
   public GatewayConfig withApi(Api a) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, a, auth, admin, drain);
+        listener, models, routing, timeouts, limits, health, pool, a, auth, admin, drain, logging);
   }
 
   public GatewayConfig withAuth(Auth a) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, a, admin, drain);
+        listener, models, routing, timeouts, limits, health, pool, api, a, admin, drain, logging);
   }
 
   public GatewayConfig withAdmin(Admin a) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, auth, a, drain);
+        listener, models, routing, timeouts, limits, health, pool, api, auth, a, drain, logging);
   }
 
   public GatewayConfig withDrain(Drain d) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, d);
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, d, logging);
   }
 
   public GatewayConfig withHealth(Health h) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, h, pool, api, auth, admin, drain);
+        listener, models, routing, timeouts, limits, h, pool, api, auth, admin, drain, logging);
+  }
+
+  public GatewayConfig withLogging(Logging l) {
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, l);
+  }
+
+  /**
+   * Logging of the request path.
+   *
+   * @param maxLinesPerInterval error, warning and health lines printed per category ({@code
+   *     upstream}, {@code health}, {@code policy}, {@code index}) and {@code interval}; the lines
+   *     beyond are counted ({@code kvgate_log_suppressed_total}) and reported in one line when the
+   *     interval ends
+   * @param interval the interval of {@code maxLinesPerInterval}
+   * @param accessLog the sampled access log
+   */
+  public record Logging(int maxLinesPerInterval, Duration interval, AccessLog accessLog) {
+    public static final Logging DEFAULT = new Logging(10, Duration.ofSeconds(10), AccessLog.OFF);
+
+    public Logging {
+      if (maxLinesPerInterval < 0)
+        throw new IllegalArgumentException("maxLinesPerInterval must be >= 0");
+      if (interval.isNegative() || interval.isZero())
+        throw new IllegalArgumentException("interval must be > 0");
+      Objects.requireNonNull(accessLog);
+    }
+
+    public Logging withAccessLog(AccessLog a) {
+      return new Logging(maxLinesPerInterval, interval, a);
+    }
+  }
+
+  /**
+   * The access log: one JSON line per sampled request forwarded to a model, to the logger {@code
+   * kvgate.access}.
+   *
+   * @param sampleRate share of requests logged, 0 (off) to 1 (all)
+   * @param errorsAlways log every request answered 5xx (or whose client went away, 499), sampled or
+   *     not
+   */
+  public record AccessLog(double sampleRate, boolean errorsAlways) {
+    public static final AccessLog OFF = new AccessLog(0, false);
+
+    public AccessLog {
+      if (!(sampleRate >= 0 && sampleRate <= 1))
+        throw new IllegalArgumentException("sampleRate must be in [0, 1] (got " + sampleRate + ")");
+    }
+
+    public boolean enabled() {
+      return sampleRate > 0 || errorsAlways;
+    }
   }
 
   /**
@@ -539,21 +621,78 @@ public record GatewayConfig(
    * @param failureThreshold consecutive failures (checks or requests) that eject an endpoint
    * @param baseEjectionTime how long an endpoint ejected by request failures stays out before a
    *     passing check may re-admit it; doubled for each further such ejection (at most 10 times
-   *     this), reset by a successful request. Re-admitted, it is on probation: its first failed
-   *     request ejects it again
+   *     this), reset once the endpoint stayed in service this long. Re-admitted, it is on
+   *     probation: its first failed request ejects it again
+   * @param errorRate ejection by the share of failed requests over a sliding window, for engines
+   *     whose failures are interleaved with successes
    */
   public record Health(
-      Duration interval, Duration timeout, int failureThreshold, Duration baseEjectionTime) {
+      Duration interval,
+      Duration timeout,
+      int failureThreshold,
+      Duration baseEjectionTime,
+      ErrorRate errorRate) {
     public static final Duration DEFAULT_BASE_EJECTION_TIME = Duration.ofSeconds(30);
     public static final Health DEFAULT =
         new Health(Duration.ofSeconds(5), Duration.ofSeconds(2), 3);
+
+    public Health {
+      Objects.requireNonNull(errorRate);
+    }
+
+    public Health(
+        Duration interval, Duration timeout, int failureThreshold, Duration baseEjectionTime) {
+      this(interval, timeout, failureThreshold, baseEjectionTime, ErrorRate.DEFAULT);
+    }
 
     public Health(Duration interval, Duration timeout, int failureThreshold) {
       this(interval, timeout, failureThreshold, DEFAULT_BASE_EJECTION_TIME);
     }
 
     public Health withBaseEjectionTime(Duration d) {
-      return new Health(interval, timeout, failureThreshold, d);
+      return new Health(interval, timeout, failureThreshold, d, errorRate);
+    }
+
+    public Health withErrorRate(ErrorRate r) {
+      return new Health(interval, timeout, failureThreshold, baseEjectionTime, r);
+    }
+  }
+
+  /**
+   * Error-rate outlier ejection (Envoy's {@code failure_percentage}): an endpoint whose failed
+   * requests (5xx from the engine, refused or reset connections, first-byte and idle timeouts; not
+   * 4xx, not requests the client abandoned) exceed {@code threshold} of its requests over the last
+   * {@code window}, with at least {@code minRequests} requests in it, is ejected like a
+   * consecutive-failure ejection.
+   *
+   * @param threshold the failed share that ejects, in (0, 1]; 1 turns error-rate ejection off
+   * @param minRequests requests the window must hold before its share counts
+   * @param window the sliding window (ten buckets)
+   * @param maxEjectionPercent error-rate ejection leaves at least one endpoint of a model in
+   *     service and ejects one only while the model's ejected endpoints (for any reason) stay at
+   *     most this percent of its endpoints, so that a fleet-wide failure pattern (a request that
+   *     fails everywhere) cannot empty the fleet
+   */
+  public record ErrorRate(
+      double threshold, int minRequests, Duration window, int maxEjectionPercent) {
+    public static final ErrorRate DEFAULT = new ErrorRate(0.2, 20, Duration.ofSeconds(10), 50);
+
+    public ErrorRate {
+      if (!(threshold > 0 && threshold <= 1))
+        throw new IllegalArgumentException("threshold must be in (0, 1] (got " + threshold + ")");
+      if (minRequests < 1)
+        throw new IllegalArgumentException(
+            "minRequests must be at least 1 (got " + minRequests + ")");
+      if (window.toMillis() < 10)
+        throw new IllegalArgumentException("window must be at least 10ms (got " + window + ")");
+      if (maxEjectionPercent < 0 || maxEjectionPercent > 100)
+        throw new IllegalArgumentException(
+            "maxEjectionPercent must be in [0, 100] (got " + maxEjectionPercent + ")");
+    }
+
+    /** Whether error-rate ejection is on (a share can never exceed 1). */
+    public boolean enabled() {
+      return threshold < 1;
     }
   }
 

@@ -46,6 +46,8 @@ public final class GatewayConfigLoader {
         "pool",
         "upstreamTls",
         "api",
+        "logging",
+        "accessLog",
         "auth",
         "admin",
         "drain");
@@ -144,14 +146,23 @@ public final class GatewayConfigLoader {
             parseLimits(li));
 
     ConfigNode h = r.object("health");
-    h.allowOnly("interval", "timeout", "failureThreshold", "baseEjectionTime");
+    h.allowOnly(
+        "interval",
+        "timeout",
+        "failureThreshold",
+        "baseEjectionTime",
+        "errorRateThreshold",
+        "errorRateMinRequests",
+        "errorRateWindow",
+        "maxEjectionPercent");
     GatewayConfig.Health hd = GatewayConfig.Health.DEFAULT;
     GatewayConfig.Health health =
         new GatewayConfig.Health(
             h.duration("interval", hd.interval()),
             h.duration("timeout", hd.timeout()),
             (int) h.integer("failureThreshold", hd.failureThreshold(), 1, 1000),
-            h.duration("baseEjectionTime", hd.baseEjectionTime()));
+            h.duration("baseEjectionTime", hd.baseEjectionTime()),
+            errorRate(h, hd.errorRate()));
 
     ConfigNode p = r.object("pool");
     p.allowOnly("maxConnectionsPerEndpoint");
@@ -175,6 +186,8 @@ public final class GatewayConfigLoader {
       else extraPaths.add(path);
     }
     GatewayConfig.Api api = new GatewayConfig.Api(extraPaths);
+
+    GatewayConfig.Logging logging = logging(r);
 
     ConfigNode globalTlsNode = r.object("upstreamTls");
     GatewayConfig.UpstreamTls globalTls = tls(globalTlsNode, GatewayConfig.UpstreamTls.DEFAULT);
@@ -322,7 +335,42 @@ public final class GatewayConfigLoader {
 
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain);
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain,
+        logging);
+  }
+
+  /** The {@code logging} and {@code accessLog} sections. */
+  private static GatewayConfig.Logging logging(ConfigNode r) {
+    GatewayConfig.Logging d = GatewayConfig.Logging.DEFAULT;
+    ConfigNode lg = r.object("logging");
+    lg.allowOnly("maxLinesPerInterval", "interval");
+    ConfigNode al = r.object("accessLog");
+    al.allowOnly("sampleRate", "errorsAlways");
+    return new GatewayConfig.Logging(
+        (int) lg.integer("maxLinesPerInterval", d.maxLinesPerInterval(), 0, 1_000_000),
+        lg.duration("interval", d.interval()),
+        new GatewayConfig.AccessLog(
+            al.number("sampleRate", d.accessLog().sampleRate(), 0, 1),
+            al.bool("errorsAlways", d.accessLog().errorsAlways())));
+  }
+
+  /** The {@code health.errorRate*} and {@code health.maxEjectionPercent} keys. */
+  private static GatewayConfig.ErrorRate errorRate(ConfigNode h, GatewayConfig.ErrorRate d) {
+    double threshold = h.number("errorRateThreshold", d.threshold(), 0, 1);
+    if (!(threshold > 0)) {
+      h.problem("errorRateThreshold", "must be above 0 (1 turns error-rate ejection off)");
+      threshold = d.threshold();
+    }
+    java.time.Duration window = h.duration("errorRateWindow", d.window());
+    if (window.toMillis() < 10) {
+      h.problem("errorRateWindow", "must be at least 10ms");
+      window = d.window();
+    }
+    return new GatewayConfig.ErrorRate(
+        threshold,
+        (int) h.integer("errorRateMinRequests", d.minRequests(), 1, 1_000_000),
+        window,
+        (int) h.integer("maxEjectionPercent", d.maxEjectionPercent(), 0, 100));
   }
 
   /** The {@code auth} section: keys (hashed, or plaintext in {@code keysFile}) and rate limits. */

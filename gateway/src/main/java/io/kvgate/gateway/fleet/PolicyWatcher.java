@@ -1,5 +1,6 @@
 package io.kvgate.gateway.fleet;
 
+import io.kvgate.gateway.log.LogLimiter;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.routing.Router;
 import io.kvgate.routing.policy.Policies;
@@ -8,6 +9,7 @@ import io.vertx.core.Vertx;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
@@ -24,10 +26,17 @@ public final class PolicyWatcher {
   private final Vertx vertx;
   private final GatewayMetrics metrics;
   private final List<Long> timers = new ArrayList<>();
+  private final LogLimiter logs;
 
   public PolicyWatcher(Vertx vertx, GatewayMetrics metrics) {
+    this(vertx, metrics, LogLimiter.defaults(metrics::logSuppressed));
+  }
+
+  /** Refused edits log through {@code logs} (category {@code policy}). */
+  public PolicyWatcher(Vertx vertx, GatewayMetrics metrics, LogLimiter logs) {
     this.vertx = vertx;
     this.metrics = metrics;
+    this.logs = logs;
   }
 
   public void start(List<ModelRoute> routes) {
@@ -105,13 +114,17 @@ public final class PolicyWatcher {
       return null;
     } catch (PolicyException e) {
       metrics.policyReload(route.name(), false);
-      LOG.warning(
-          "policy edit refused for model '"
-              + route.name()
-              + "', keeping '"
-              + route.router().name()
-              + "': "
-              + e.getMessage());
+      logs.log(
+          LOG,
+          Level.WARNING,
+          "policy",
+          () ->
+              "policy edit refused for model '"
+                  + route.name()
+                  + "', keeping '"
+                  + route.router().name()
+                  + "': "
+                  + e.getMessage());
       return e.getMessage();
     }
   }

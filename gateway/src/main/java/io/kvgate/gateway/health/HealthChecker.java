@@ -2,6 +2,7 @@ package io.kvgate.gateway.health;
 
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.fleet.ModelRoute;
+import io.kvgate.gateway.log.LogLimiter;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.config.ConfigNode;
@@ -13,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
@@ -25,13 +27,19 @@ import java.util.logging.Logger;
  *   <li>{@code failureThreshold} consecutive failed checks, or as many consecutive failed requests,
  *       eject the endpoint (policies' healthy filters skip it). A passing check resets the first
  *       count, a successful request the second.
+ *   <li>Error rate (Envoy's {@code failure_percentage}): a failed request that brings the failed
+ *       share of the endpoint's requests over {@code health.errorRateWindow} above {@code
+ *       health.errorRateThreshold}, with at least {@code health.errorRateMinRequests} requests in
+ *       the window, ejects it too, so that an engine failing 30% of its requests between successes
+ *       is kept out. This ejection leaves at least one endpoint of the model in service and stays
+ *       within {@code health.maxEjectionPercent} of the model's endpoints.
  *   <li>Re-admission: an endpoint ejected by failed checks is re-admitted by one passing check. One
  *       ejected by failed requests (outlier ejection) stays out for {@code baseEjectionTime},
- *       doubled for each further request-failure ejection (at most 10×, reset by a successful
- *       request), however its {@code /health} answers: an engine that passes {@code /health} but
- *       fails requests is not let back every check interval. After that a passing check re-admits
- *       it on probation: its first failed request ejects it again at once, its first successful one
- *       ends the probation (half-open, with real requests as the probe).
+ *       doubled for each further request-failure ejection (at most 10×; back to the base time once
+ *       it stayed in service that long), however its {@code /health} answers: an engine that passes
+ *       {@code /health} but fails requests is not let back every check interval. After that a
+ *       passing check re-admits it on probation: its first failed request ejects it again at once,
+ *       its first successful one ends the probation (half-open, with real requests as the probe).
  * </ul>
  */
 public final class HealthChecker {
@@ -43,27 +51,45 @@ public final class HealthChecker {
   private final GatewayConfig.Health config;
   private final GatewayMetrics metrics;
 
-  /**
-   * Consecutive failed checks, and consecutive failed requests: a passing check resets only the
-   * first.
-   */
+  /** Consecutive failed checks (consecutive failed requests are counted in {@link Outlier}). */
   private final Map<EndpointState, AtomicInteger> failures = new ConcurrentHashMap<>();
 
-  private final Map<EndpointState, AtomicInteger> requestFailures = new ConcurrentHashMap<>();
   private final Map<EndpointState, Outlier> outliers = new ConcurrentHashMap<>();
 
   /** Outlier-ejection state of one endpoint; guarded by its own monitor. */
   private static final class Outlier {
+    int consecutive;
     int ejections;
     long outUntilNanos;
+    long readmittedNanos;
     boolean byRequests;
     boolean probation;
+    ErrorWindow window;
   }
+
+  /** Each model's endpoints, for the error-rate ejection's share of a fleet. */
+  private final Map<String, List<EndpointState>> fleets = new ConcurrentHashMap<>();
 
   private long timer = -1;
 
+  /** Serializes health transitions, so that each is made, counted and logged once. */
+  private final Object transitions = new Object();
+
+  private final LogLimiter logs;
+
   public HealthChecker(
       Vertx vertx, HttpClient client, GatewayConfig.Health config, GatewayMetrics metrics) {
+    this(vertx, client, config, metrics, LogLimiter.defaults(metrics::logSuppressed));
+  }
+
+  /** Ejections and re-admissions log through {@code logs} (category {@code health}). */
+  public HealthChecker(
+      Vertx vertx,
+      HttpClient client,
+      GatewayConfig.Health config,
+      GatewayMetrics metrics,
+      LogLimiter logs) {
+    this.logs = logs;
     this.vertx = vertx;
     this.client = client;
     this.config = config;
@@ -72,6 +98,9 @@ public final class HealthChecker {
 
   /** Starts periodic active checks of every endpoint, one round at once. */
   public void start(List<ModelRoute> routes) {
+    routes.forEach(r -> fleets.put(r.name(), List.copyOf(r.endpoints())));
+    routes.forEach(
+        r -> r.endpoints().forEach(e -> metrics.bindErrorRate(r.name(), e, () -> errorRate(e))));
     Runnable round = () -> routes.forEach(r -> r.endpoints().forEach(e -> check(r, e)));
     round.run();
     timer = vertx.setPeriodic(config.interval().toMillis(), t -> round.run());
@@ -120,71 +149,144 @@ public final class HealthChecker {
         if (System.nanoTime() - o.outUntilNanos < 0) return;
         o.probation = true;
         o.byRequests = false;
+        o.readmittedNanos = System.nanoTime();
       }
     }
     failures(e).set(0);
-    setHealthy(model, e, true, "active check passed");
+    setHealthy(model, e, true, "active check passed", null);
   }
 
   /** A failed active check; ejects at the threshold. */
   private void recordCheckFailure(String model, EndpointState e) {
     if (failures(e).incrementAndGet() >= config.failureThreshold()) {
-      setHealthy(model, e, false, config.failureThreshold() + " consecutive failures");
+      setHealthy(
+          model, e, false, config.failureThreshold() + " consecutive failures", "health_check");
     }
   }
 
   /**
-   * A failed request (refused, reset, 5xx, timeout); ejects at the threshold, or at once on
-   * probation, for the ejection time.
+   * A failed request (refused, reset, 5xx, timeout); ejects at the consecutive-failure threshold,
+   * above the error-rate threshold, or at once on probation, for the ejection time.
    */
   public void recordFailure(String model, EndpointState e) {
-    Outlier o = outlier(e);
-    boolean eject;
-    String why;
-    synchronized (o) {
-      int n = requestFailures.computeIfAbsent(e, k -> new AtomicInteger()).incrementAndGet();
-      eject = e.healthy() && (o.probation || n >= config.failureThreshold());
-      why = o.probation ? "a failed request on probation" : n + " consecutive failures";
-      if (eject) {
-        o.ejections = Math.min(o.ejections + 1, 10);
-        long outFor = config.baseEjectionTime().toNanos() * Math.min(10, 1L << (o.ejections - 1));
-        o.outUntilNanos = System.nanoTime() + outFor;
-        o.byRequests = true;
-        o.probation = false;
-        requestFailures.get(e).set(0);
-        why += ", out for " + ConfigNode.formatDuration(java.time.Duration.ofNanos(outFor));
-      }
-    }
-    if (eject) setHealthy(model, e, false, why);
+    recordOutcome(model, e, false);
   }
 
-  /** A successful request: resets the request-failure count and ends a probation. */
+  /**
+   * A successful request (any answer below 500 relayed to its end): resets the consecutive-failure
+   * count and ends a probation.
+   */
   public void recordSuccess(String model, EndpointState e) {
-    AtomicInteger n = requestFailures.get(e);
-    if (n != null) n.set(0);
-    Outlier o = outliers.get(e);
-    if (o != null) {
-      synchronized (o) {
-        if (o.probation) {
-          o.probation = false;
-          o.ejections = 0;
-        }
+    recordOutcome(model, e, true);
+  }
+
+  private void recordOutcome(String model, EndpointState e, boolean success) {
+    Outlier o = outlier(e);
+    long now = System.nanoTime();
+    String reason = null;
+    String why = null;
+    synchronized (o) {
+      if (o.window == null) o.window = new ErrorWindow(config.errorRate().window());
+      o.window.record(success, now);
+      if (success) {
+        o.consecutive = 0;
+        o.probation = false;
+        return;
       }
+      int n = ++o.consecutive;
+      if (!e.healthy()) return;
+      if (o.probation) {
+        reason = "probation";
+        why = "a failed request on probation";
+      } else if (n >= config.failureThreshold()) {
+        reason = "consecutive_failures";
+        why = n + " consecutive failures";
+      } else if (errorRateExceeded(o, now)) {
+        if (!mayEjectByErrorRate(model, e)) {
+          metrics.ejectionSkipped(model, e.id(), "error_rate");
+          return;
+        }
+        reason = "error_rate";
+        why =
+            String.format(
+                java.util.Locale.ROOT,
+                "%d of its last %d requests failed (over %s), above health.errorRateThreshold %s",
+                o.window.failures(now),
+                o.window.requests(now),
+                ConfigNode.formatDuration(config.errorRate().window()),
+                config.errorRate().threshold());
+      } else {
+        return;
+      }
+      // The multiplier decays: an endpoint that stayed in service for the base ejection time since
+      // its last re-admission starts again from the base time.
+      if (o.readmittedNanos != 0 && now - o.readmittedNanos > config.baseEjectionTime().toNanos()) {
+        o.ejections = 0;
+      }
+      o.ejections = Math.min(o.ejections + 1, 10);
+      long outFor = config.baseEjectionTime().toNanos() * Math.min(10, 1L << (o.ejections - 1));
+      o.outUntilNanos = now + outFor;
+      o.byRequests = true;
+      o.probation = false;
+      o.consecutive = 0;
+      o.window.clear();
+      why += ", out for " + ConfigNode.formatDuration(java.time.Duration.ofNanos(outFor));
+    }
+    setHealthy(model, e, false, why, reason);
+  }
+
+  private boolean errorRateExceeded(Outlier o, long now) {
+    GatewayConfig.ErrorRate r = config.errorRate();
+    return r.enabled()
+        && o.window.requests(now) >= r.minRequests()
+        && o.window.failedShare(now) > r.threshold();
+  }
+
+  /**
+   * Error-rate ejection keeps at least one endpoint of the model in service, and ejects only while
+   * the model's ejected endpoints stay within {@code health.maxEjectionPercent}.
+   */
+  private boolean mayEjectByErrorRate(String model, EndpointState e) {
+    List<EndpointState> fleet = fleets.get(model);
+    if (fleet == null || !fleet.contains(e)) return true;
+    long out = fleet.stream().filter(x -> !x.healthy()).count() + 1;
+    return out < fleet.size()
+        && out * 100 <= (long) fleet.size() * config.errorRate().maxEjectionPercent();
+  }
+
+  /** The failed share of {@code e}'s requests over the error-rate window ending now. */
+  public double errorRate(EndpointState e) {
+    Outlier o = outliers.get(e);
+    if (o == null) return 0;
+    synchronized (o) {
+      return o.window == null ? 0 : o.window.failedShare(System.nanoTime());
     }
   }
 
-  private void setHealthy(String model, EndpointState e, boolean healthy, String why) {
-    if (e.healthy() == healthy) return;
-    e.setHealthy(healthy);
+  /**
+   * Ejects or re-admits {@code e}; an ejection is counted under {@code reason} only by the caller
+   * that made the transition (a failed check and a failed request may race to eject).
+   */
+  private void setHealthy(
+      String model, EndpointState e, boolean healthy, String why, String reason) {
+    synchronized (transitions) {
+      if (e.healthy() == healthy) return;
+      e.setHealthy(healthy);
+    }
     metrics.healthTransition(model, e.id(), healthy);
-    LOG.info(
-        "endpoint "
-            + e.id()
-            + " of model '"
-            + model
-            + "' "
-            + (healthy ? "re-admitted" : "ejected")
-            + ": "
-            + why);
+    if (!healthy) metrics.ejection(model, e.id(), reason);
+    logs.log(
+        LOG,
+        Level.INFO,
+        "health",
+        () ->
+            "endpoint "
+                + e.id()
+                + " of model '"
+                + model
+                + "' "
+                + (healthy ? "re-admitted" : "ejected")
+                + ": "
+                + why);
   }
 }

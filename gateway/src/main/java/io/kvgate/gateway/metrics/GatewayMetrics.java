@@ -648,4 +648,71 @@ public final class GatewayMetrics {
             what)
         .increment();
   }
+
+  // --- Outlier ejection and bounded logging (gray failures) ---
+
+  /**
+   * An endpoint ejected: {@code health_check}, {@code consecutive_failures}, {@code error_rate} or
+   * {@code probation}.
+   */
+  public void ejection(String model, String endpoint, String reason) {
+    counter(
+            "kvgate_endpoint_ejections",
+            "Endpoint ejections by reason (health_check, consecutive_failures, error_rate, probation)",
+            "model",
+            model,
+            "endpoint",
+            endpoint,
+            "reason",
+            reason)
+        .increment();
+  }
+
+  /** An ejection not made because health.maxEjectionPercent keeps the endpoint in service. */
+  public void ejectionSkipped(String model, String endpoint, String reason) {
+    counter(
+            "kvgate_endpoint_ejections_skipped",
+            "Ejections not made because health.maxEjectionPercent (or the last endpoint in service) kept the endpoint",
+            "model",
+            model,
+            "endpoint",
+            endpoint,
+            "reason",
+            reason)
+        .increment();
+  }
+
+  /** The failed share of the endpoint's requests over health.errorRateWindow. */
+  public void bindErrorRate(
+      String model, EndpointState e, java.util.function.DoubleSupplier errorRate) {
+    Gauge.builder("kvgate_endpoint_error_rate_ratio", errorRate::getAsDouble)
+        .description(
+            "Failed share of the endpoint's requests over health.errorRateWindow (ejected above health.errorRateThreshold)")
+        .tags("model", model, "endpoint", e.id())
+        .register(registry);
+  }
+
+  /** Log lines of {@code category} suppressed by the log rate limit. */
+  public void logSuppressed(String category, long lines) {
+    counter(
+            "kvgate_log_suppressed",
+            "Log lines suppressed by the per-category log rate limit (logging.maxLinesPerInterval)",
+            "category",
+            category)
+        .increment(lines);
+  }
+
+  /** An access-log line queued for writing. */
+  public void accessLogLine() {
+    counter("kvgate_access_log_lines", "Access-log lines queued for writing (sampled requests)")
+        .increment();
+  }
+
+  /** An access-log line dropped because the writer's queue was full. */
+  public void accessLogDropped() {
+    counter(
+            "kvgate_access_log_dropped",
+            "Sampled access-log lines dropped because the log writer's queue was full")
+        .increment();
+  }
 }

@@ -2,6 +2,8 @@ package io.kvgate.gateway.proxy;
 
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.gateway.health.HealthChecker;
+import io.kvgate.gateway.log.AccessLog;
+import io.kvgate.gateway.log.LogLimiter;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.gateway.metrics.TierMetrics;
 import io.kvgate.gateway.openai.OpenAiErrors;
@@ -90,6 +92,8 @@ public final class UpstreamProxy {
   private final GatewayConfig config;
   private final GatewayMetrics metrics;
   private final HealthChecker health;
+  private final LogLimiter logs;
+  private final AccessLog accessLog;
   private final TierMetrics tiers;
 
   /** Exchanges in flight and, of those, exchanges in a retry attempt (the retry budget's terms). */
@@ -106,11 +110,35 @@ public final class UpstreamProxy {
       GatewayConfig config,
       GatewayMetrics metrics,
       HealthChecker health) {
+    this(
+        vertx,
+        client,
+        config,
+        metrics,
+        health,
+        LogLimiter.defaults(metrics::logSuppressed),
+        new AccessLog(config.logging().accessLog(), metrics));
+  }
+
+  /**
+   * Upstream failures log through {@code logs} (category {@code upstream}); every exchange's end is
+   * offered to {@code accessLog}.
+   */
+  public UpstreamProxy(
+      Vertx vertx,
+      HttpClient client,
+      GatewayConfig config,
+      GatewayMetrics metrics,
+      HealthChecker health,
+      LogLimiter logs,
+      AccessLog accessLog) {
     this.vertx = vertx;
     this.client = client;
     this.config = config;
     this.metrics = metrics;
     this.health = health;
+    this.logs = logs;
+    this.accessLog = accessLog;
     metrics.bindRetryBudget(retrying::get, this::retriesAllowed);
     this.tiers = new TierMetrics(metrics.registry());
   }
@@ -192,6 +220,11 @@ public final class UpstreamProxy {
     /** This exchange holds one of the retry budget's slots. */
     private boolean retrySlot;
 
+    /** Attempts started, and when the first response byte was relayed (-1: not yet). */
+    private int attemptsMade;
+
+    private long firstByteNanos = -1;
+
     private long totalTimer;
     private long lastChunkNanos;
 
@@ -234,6 +267,7 @@ public final class UpstreamProxy {
       Decision.Candidate c = x.decision().ranked().get(i);
       EndpointState ep = c.endpoint();
       attemptIndex = i;
+      attemptsMade++;
       if (i > 0) metrics.retry(model, ep.id());
       current = c;
       lease =
@@ -307,7 +341,8 @@ public final class UpstreamProxy {
                 return null;
               },
               true)
-          .onFailure(e -> LOG.log(Level.WARNING, "prefix index write failed", e));
+          .onFailure(
+              e -> logs.log(LOG, Level.WARNING, "index", () -> "prefix index write failed", e));
     }
 
     /** Prompt tokens the prefix index expects {@code c}'s endpoint to hold for this request. */
@@ -345,7 +380,7 @@ public final class UpstreamProxy {
                   return;
                 }
                 health.recordFailure(model, ep);
-                metrics.upstreamError(model, ep.id(), "first_byte_timeout");
+                upstreamError(ep, "first_byte_timeout", timeout.getMessage());
                 // Fail first: the reset below completes the send future, which must see the
                 // exchange finished.
                 fail(timeout, null);
@@ -385,7 +420,7 @@ public final class UpstreamProxy {
       cancelTimer(firstByteTimer);
       firstByteTimer = -1;
       health.recordFailure(model, ep);
-      metrics.upstreamError(model, ep.id(), kind);
+      upstreamError(ep, kind, error.getMessage());
       endAttempt();
       attemptIndex = -1;
       if (i + 1 >= attempts) {
@@ -437,7 +472,7 @@ public final class UpstreamProxy {
         // The last attempt: report it in OpenAI's shape, with the engine's words.
         cancelTimer(firstByteTimer);
         health.recordFailure(model, ep);
-        metrics.upstreamError(model, ep.id(), "status_" + status);
+        upstreamError(ep, "status_" + status, "endpoint " + ep.id() + " answered " + status);
         resp.body()
             .onComplete(
                 b -> {
@@ -484,7 +519,8 @@ public final class UpstreamProxy {
                 if (!paused
                     && firstByte
                     && System.nanoTime() - lastChunkNanos > idleMillis * 1_000_000L) {
-                  metrics.upstreamError(model, ep.id(), "idle_timeout");
+                  upstreamError(
+                      ep, "idle_timeout", "endpoint " + ep.id() + " went silent mid-response");
                   health.recordFailure(model, ep);
                   failAfterFirstByte(
                       sse,
@@ -507,6 +543,7 @@ public final class UpstreamProxy {
             lastChunkNanos = System.nanoTime();
             if (!firstByte) {
               firstByte = true;
+              firstByteNanos = lastChunkNanos;
               cancelTimer(firstByteTimer);
               lease.prefillDone();
               metrics.timeToFirstByte(model, ep.id(), lastChunkNanos - x.startNanos());
@@ -526,7 +563,10 @@ public final class UpstreamProxy {
       resp.exceptionHandler(
           err -> {
             if (finished || clientGone) return;
-            metrics.upstreamError(model, ep.id(), "reset_mid_response");
+            upstreamError(
+                ep,
+                "reset_mid_response",
+                "endpoint " + ep.id() + " failed mid-response: " + err.getMessage());
             health.recordFailure(model, ep);
             failAfterFirstByte(
                 sse,
@@ -577,7 +617,7 @@ public final class UpstreamProxy {
     private void fail(OpenAiException e, String kind) {
       if (finished) return;
       if (kind != null && current != null) {
-        metrics.upstreamError(model, current.endpoint().id(), kind);
+        upstreamError(current.endpoint(), kind, e.getMessage());
       }
       if (out.headWritten()) {
         failAfterFirstByte(true, e);
@@ -612,11 +652,44 @@ public final class UpstreamProxy {
         metrics.prefixPrediction(
             model, predictedCachedTokens(current), outcome.reportedCachedTokens());
       }
-      metrics.request(model, endpoint, status, System.nanoTime() - x.startNanos());
+      long now = System.nanoTime();
+      metrics.request(model, endpoint, status, now - x.startNanos());
       x.onEnd().accept(usage.completionTokens());
-      if (status >= 500 && LOG.isLoggable(Level.FINE)) {
-        LOG.fine("request " + x.requestId() + " failed with " + status);
+      if (accessLog.sampled(status)) {
+        String path = x.request().path();
+        accessLog.log(
+            new AccessLog.Entry(
+                x.requestId(),
+                model,
+                path,
+                endpoint,
+                status,
+                attemptsMade,
+                now - x.startNanos(),
+                firstByteNanos < 0 ? -1 : firstByteNanos - x.startNanos(),
+                usage.promptTokens(),
+                usage.reportedCompletionTokens()));
       }
+    }
+
+    /**
+     * One upstream failure: counted by kind, and logged within the log rate limit (category {@code
+     * upstream}).
+     */
+    private void upstreamError(EndpointState ep, String kind, String detail) {
+      metrics.upstreamError(model, ep.id(), kind);
+      logs.log(
+          LOG,
+          Level.WARNING,
+          "upstream",
+          () ->
+              "model '"
+                  + model
+                  + "', request "
+                  + x.requestId()
+                  + ": "
+                  + kind
+                  + (detail == null ? "" : " (" + detail + ")"));
     }
 
     private void cancelTimer(long id) {

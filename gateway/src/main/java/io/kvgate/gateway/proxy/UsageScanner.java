@@ -13,11 +13,13 @@ import java.nio.charset.StandardCharsets;
 final class UsageScanner {
 
   private static final String CACHED = "\"cached_tokens\"";
+  private static final String PROMPT = "\"prompt_tokens\"";
   private static final String COMPLETION = "\"completion_tokens\"";
   private static final int CARRY = 40;
 
   private String carry = "";
   private long cachedTokens = -1;
+  private long promptTokens = -1;
   private long completionTokens = -1;
   private long dataEvents;
 
@@ -28,6 +30,7 @@ final class UsageScanner {
     String s = carry + chunk.getString(0, len, StandardCharsets.ISO_8859_1.name());
     if (s.indexOf("_tokens\"") >= 0) {
       cachedTokens = last(s, CACHED, cachedTokens);
+      promptTokens = last(s, PROMPT, promptTokens);
       completionTokens = last(s, COMPLETION, completionTokens);
     }
     // SSE events with a JSON payload, counted from this chunk's own bytes (not the carry-over).
@@ -65,5 +68,15 @@ final class UsageScanner {
    */
   long completionTokens() {
     return completionTokens >= 0 ? completionTokens : dataEvents;
+  }
+
+  /** {@code usage.prompt_tokens}, or -1 if not seen. */
+  long promptTokens() {
+    return promptTokens;
+  }
+
+  /** {@code usage.completion_tokens} as the engine reported it, or -1 if not seen. */
+  long reportedCompletionTokens() {
+    return completionTokens;
   }
 }

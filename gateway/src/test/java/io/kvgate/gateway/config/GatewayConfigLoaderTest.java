@@ -509,4 +509,73 @@ class GatewayConfigLoaderTest {
         p.get(1).startsWith("limits.parseBudgetBytes: must be between 1024 and"), p.toString());
     assertTrue(p.get(2).startsWith("limits.parseQueueTimeout: must be a duration"), p.toString());
   }
+
+  @Test
+  void errorRateEjectionLoadsAndIsChecked() throws Exception {
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            "health: {errorRateThreshold: 0.3, errorRateMinRequests: 50, errorRateWindow: 30s,"
+                + " maxEjectionPercent: 25}\n"
+                + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+            "x");
+    assertEquals(
+        new GatewayConfig.ErrorRate(0.3, 50, Duration.ofSeconds(30), 25), c.health().errorRate());
+    assertEquals(
+        GatewayConfig.ErrorRate.DEFAULT,
+        GatewayConfigLoader.parse("models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]", "x")
+            .health()
+            .errorRate());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    "health: {errorRateThreshold: 0, errorRateMinRequests: 0, errorRateWindow: 5ms,"
+                        + " maxEjectionPercent: 101}\n"
+                        + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+                    "x"));
+    assertEquals(
+        List.of(
+            "health.errorRateThreshold: must be above 0 (1 turns error-rate ejection off)",
+            "health.errorRateWindow: must be at least 10ms",
+            "health.errorRateMinRequests: must be between 1 and 1000000 (got 0)",
+            "health.maxEjectionPercent: must be between 0 and 100 (got 101)"),
+        problems(e));
+  }
+
+  @Test
+  void loggingAndAccessLogLoadAndAreChecked() throws Exception {
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            "logging: {maxLinesPerInterval: 3, interval: 1m}\n"
+                + "accessLog: {sampleRate: 0.01, errorsAlways: true}\n"
+                + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+            "x");
+    assertEquals(
+        new GatewayConfig.Logging(
+            3, Duration.ofMinutes(1), new GatewayConfig.AccessLog(0.01, true)),
+        c.logging());
+    assertFalse(
+        GatewayConfigLoader.parse("models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]", "x")
+            .logging()
+            .accessLog()
+            .enabled(),
+        "the access log is off by default");
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    "logging: {maxLinesPerInterval: -1, every: 1s}\n"
+                        + "accessLog: {sampleRate: 1.5, errorsAlways: yes please}\n"
+                        + "models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]",
+                    "x"));
+    assertEquals(
+        List.of(
+            "logging.every: unknown key (allowed: interval, maxLinesPerInterval)",
+            "logging.maxLinesPerInterval: must be between 0 and 1000000 (got -1)",
+            "accessLog.sampleRate: must be between 0 and 1 (got 1.5)",
+            "accessLog.errorsAlways: must be true or false"),
+        problems(e));
+  }
 }
