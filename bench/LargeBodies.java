@@ -50,12 +50,14 @@ public class LargeBodies {
     int burst = Integer.parseInt(a[4]);
     String kind = a[5];
     Path gcLog = Path.of(a[6]);
+    // The gateway's own /metrics (heap, uptime) are on its admin listener.
+    String admin = a.length > 7 ? a[7] : url;
 
     byte[] big = kind.equals("none") ? null : bigBody(bigModel, kind);
     // The same bytes as tiny-messages, declared text/plain: refused with 415 once received, before
     // any parse. What it costs is the cost of receiving and buffering the bodies alone.
     String bigType = kind.equals("upload-only") ? "text/plain" : "application/json";
-    double uptimeStart = uptime(url);
+    double uptimeStart = uptime(admin);
     long t0 = System.nanoTime();
     long end = t0 + seconds * 1_000_000_000L;
     AtomicBoolean running = new AtomicBoolean(true);
@@ -106,7 +108,7 @@ public class LargeBodies {
                 () -> {
                   while (running.get()) {
                     try {
-                      sampledPeak.accumulateAndGet(heapUsed(url), Math::max);
+                      sampledPeak.accumulateAndGet(heapUsed(admin), Math::max);
                       Thread.sleep(50);
                     } catch (Exception ignored) {
                       // a scrape that fails is skipped
@@ -150,7 +152,7 @@ public class LargeBodies {
     for (Thread t : threads) t.join();
     running.set(false);
     sampler.join();
-    double uptimeEnd = uptime(url);
+    double uptimeEnd = uptime(admin);
 
     long[] all = samples.stream().mapToLong(s -> s[1]).sorted().toArray();
     long[] during =

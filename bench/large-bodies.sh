@@ -63,6 +63,7 @@ wait_http http://127.0.0.1:$BIG_ENGINE_PORT/health
 # The gateway with its default limits, a 4 GiB heap and a GC log (the driver reads peak heap there).
 cat >"$WORK/kvgate.yaml" <<YAML
 listener: {host: 127.0.0.1, port: $KVGATE_PORT}
+admin: {host: 127.0.0.1, port: $((KVGATE_PORT + 1))}
 models:
   - name: $MODEL
     policy: cache-aware
@@ -78,7 +79,8 @@ wait_http http://127.0.0.1:$KVGATE_PORT/ready
 
 URL=http://127.0.0.1:$KVGATE_PORT
 drive() { # kind burst seconds
-  "$JAVA" -Xmx3g bench/LargeBodies.java "$URL" "$MODEL,$BIG_MODEL" "$3" "$CLIENTS" "$2" "$1" "$WORK/gc.log"
+  "$JAVA" -Xmx3g bench/LargeBodies.java "$URL" "$MODEL,$BIG_MODEL" "$3" "$CLIENTS" "$2" "$1" "$WORK/gc.log" \
+    "http://127.0.0.1:$((KVGATE_PORT + 1))"
 }
 
 # Warm-up: normal traffic, then one unmeasured burst, so that the first measured burst does not pay

@@ -52,11 +52,12 @@ def pick_ports():
 
     while True:
         base = random.randrange(21000, 29000, 4)
-        if free(base) and free(base + 1) and free(base + 2):
+        if free(base) and free(base + 1) and free(base + 2) and free(base + 3):
             return base, base + 2
 
 
 ENGINE_BASE_PORT, GATEWAY_PORT = pick_ports()
+ADMIN = [False]  # whether the gateway under test has an admin listener
 
 
 def wait_http(url, timeout=60):
@@ -224,7 +225,9 @@ class SlowClients:
 
 def metrics_lines(prefix):
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{GATEWAY_PORT}/metrics", timeout=5) as r:
+        # An admin listener (GATEWAY_PORT + 1) where the jar has one, else the API port.
+        port = GATEWAY_PORT + 1 if ADMIN[0] else GATEWAY_PORT
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             text = r.read().decode()
     except Exception as e:
         return [f"(no /metrics: {e})"]
@@ -247,10 +250,15 @@ def run_jar(jar, args, work):
         for i in range(2):
             wait_http(f"http://127.0.0.1:{ENGINE_BASE_PORT + i}/health")
         cfg = os.path.join(work, "gateway.yaml")
+        # Builds with an admin listener serve /metrics there; older ones on the API port.
+        ADMIN[0] = "--admin-port" in subprocess.run(
+            ["java", "-jar", jar, "serve", "--help"], capture_output=True, text=True
+        ).stdout
         with open(cfg, "w") as f:
             f.write(
                 f"listener: {{host: 127.0.0.1, port: {GATEWAY_PORT}}}\n"
-                f"models:\n  - name: {MODEL}\n    policy: round-robin\n    endpoints:\n"
+                + (f"admin: {{host: 127.0.0.1, port: {GATEWAY_PORT + 1}}}\n" if ADMIN[0] else "")
+                + f"models:\n  - name: {MODEL}\n    policy: round-robin\n    endpoints:\n"
                 + "".join(
                     f"      - url: http://127.0.0.1:{ENGINE_BASE_PORT + i}\n" for i in range(2)
                 )
