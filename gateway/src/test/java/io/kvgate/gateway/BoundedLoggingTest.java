@@ -12,9 +12,6 @@ import io.vertx.core.Vertx;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -32,20 +29,8 @@ class BoundedLoggingTest {
   static final Duration INTERVAL = Duration.ofSeconds(1);
 
   final Logger proxyLog = Logger.getLogger(UpstreamProxy.class.getName());
-  final List<String> lines = new CopyOnWriteArrayList<>();
-  final Handler capture =
-      new Handler() {
-        @Override
-        public void publish(LogRecord r) {
-          lines.add(r.getMessage());
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-      };
+  final LogLines capture = new LogLines();
+  final List<String> lines = capture.lines();
 
   WireMockServer engine;
   Vertx vertx;

@@ -38,18 +38,8 @@ public final class LocalRateLimiter implements RateLimiter {
       synchronized (b.tokens) {
         if (b.tokens.level(nowNanos) < 0) {
           long wait = b.tokens.millisUntil(0, nowNanos);
-          return refused(
-              b,
-              "tokens",
-              wait,
-              "Rate limit reached for key '"
-                  + key.name()
-                  + "' on tokens per minute (TPM): limit "
-                  + l.tpm()
-                  + ", the completions already answered used the budget. Please try again in "
-                  + seconds(wait)
-                  + ".",
-              nowNanos);
+          return reached(
+              b, key, "tokens", "the completions already answered used the budget", wait, nowNanos);
         }
       }
     }
@@ -57,18 +47,7 @@ public final class LocalRateLimiter implements RateLimiter {
       synchronized (b.requests) {
         if (!b.requests.take(1, nowNanos)) {
           long wait = b.requests.millisUntil(1, nowNanos);
-          return refused(
-              b,
-              "requests",
-              wait,
-              "Rate limit reached for key '"
-                  + key.name()
-                  + "' on requests per second (RPS): limit "
-                  + fmt(l.rps())
-                  + ". Please try again in "
-                  + seconds(wait)
-                  + ".",
-              nowNanos);
+          return reached(b, key, "requests", null, wait, nowNanos);
         }
       }
     }
@@ -98,20 +77,7 @@ public final class LocalRateLimiter implements RateLimiter {
       }
       if (!b.tokens.take(promptTokens, nowNanos)) {
         long wait = b.tokens.millisUntil(promptTokens, nowNanos);
-        return refused(
-            b,
-            "tokens",
-            wait,
-            "Rate limit reached for key '"
-                + key.name()
-                + "' on tokens per minute (TPM): limit "
-                + l.tpm()
-                + ", requested about "
-                + promptTokens
-                + ". Please try again in "
-                + seconds(wait)
-                + ".",
-            nowNanos);
+        return reached(b, key, "tokens", "requested about " + promptTokens, wait, nowNanos);
       }
     }
     return allowed(b, nowNanos);
@@ -143,6 +109,28 @@ public final class LocalRateLimiter implements RateLimiter {
       }
     }
     return u;
+  }
+
+  /** A refusal by a budget that refills: what was reached, and when to try again. */
+  private Verdict reached(Buckets b, ApiKey key, String by, String detail, long wait, long now) {
+    RateLimits l = limitsOf(key);
+    String limit =
+        by.equals("requests")
+            ? "requests per second (RPS): limit " + fmt(l.rps())
+            : "tokens per minute (TPM): limit " + l.tpm();
+    return refused(
+        b,
+        by,
+        wait,
+        "Rate limit reached for key '"
+            + key.name()
+            + "' on "
+            + limit
+            + (detail == null ? "" : ", " + detail)
+            + ". Please try again in "
+            + seconds(wait)
+            + ".",
+        now);
   }
 
   private static Verdict allowed(Buckets b, long now) {

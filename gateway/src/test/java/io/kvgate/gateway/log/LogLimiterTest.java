@@ -2,13 +2,11 @@ package io.kvgate.gateway.log;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.kvgate.gateway.LogLines;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Handler;
 import java.util.logging.Level;
-import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -18,20 +16,8 @@ import org.junit.jupiter.api.Test;
 class LogLimiterTest {
 
   final Logger logger = Logger.getLogger("kvgate.test.limiter");
-  final List<String> lines = new CopyOnWriteArrayList<>();
-  final Handler capture =
-      new Handler() {
-        @Override
-        public void publish(LogRecord r) {
-          lines.add(r.getMessage());
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-      };
+  final LogLines capture = new LogLines();
+  final List<String> lines = capture.lines();
 
   @BeforeEach
   void attach() {
