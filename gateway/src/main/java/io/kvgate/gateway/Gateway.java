@@ -76,6 +76,7 @@ public final class Gateway {
   private io.vertx.core.http.HttpServer adminServer;
   private final DrainState drainState = new DrainState();
   private Future<Void> drained;
+  private final io.vertx.core.Promise<Void> whenDrained = io.vertx.core.Promise.promise();
   private static final java.util.logging.Logger LOG =
       java.util.logging.Logger.getLogger(Gateway.class.getName());
 
@@ -168,9 +169,19 @@ public final class Gateway {
   }
 
   private Future<Gateway> listen() {
+    GatewayConfig.Admin adm = config.admin();
+    if (adm.enabled() && adm.port() != 0 && adm.port() == config.listener().port()) {
+      // Vert.x would share one socket between the API and the admin servers, handing every
+      // other connection to the admin routes.
+      return Future.failedFuture(
+          new IllegalArgumentException(
+              "the admin listener's port ("
+                  + adm.port()
+                  + ") is the API listener's: give the admin listener another port (admin.port,"
+                  + " --admin-port) or turn it off (--admin-port -1)"));
+    }
     proxy = new UpstreamProxy(vertx, client, config, metrics, health, logs, accessLog);
-    UpstreamProxy p = proxy;
-    metrics.bindDrain(drainState::phase, p::inFlight);
+    metrics.bindDrain(drainState::phase, this::inFlight);
     KeyRing keys = new KeyRing(config.auth().keys());
     Admission admission =
         new Admission(keys, new LocalRateLimiter(config.auth().rateLimit()), metrics);
@@ -313,7 +324,7 @@ public final class Gateway {
     drain();
     return new JsonObject()
         .put("draining", true)
-        .put("in_flight_requests", proxy.inFlight())
+        .put("in_flight_requests", inFlight())
         .put("grace", ConfigNode.formatDuration(config.drain().grace()))
         .put("timeout", ConfigNode.formatDuration(config.drain().timeout()));
   }
@@ -326,11 +337,12 @@ public final class Gateway {
         "draining: /ready answers 503; new requests refused in "
             + ConfigNode.formatDuration(config.drain().grace())
             + ", requests in flight ("
-            + proxy.inFlight()
+            + inFlight()
             + ") ended after a further "
             + ConfigNode.formatDuration(config.drain().timeout()));
     io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
     drained = done.future();
+    drained.onComplete(ar -> whenDrained.tryComplete());
     vertx.setTimer(
         Math.max(1, config.drain().grace().toMillis()),
         t -> {
@@ -346,20 +358,20 @@ public final class Gateway {
    * those still running and waits a little more for their error events to be written.
    */
   private void awaitIdle(long deadline, boolean cut, io.vertx.core.Promise<Void> done) {
-    if (proxy.inFlight() == 0 || (cut && System.nanoTime() > deadline)) {
+    if (inFlight() == 0 || (cut && System.nanoTime() > deadline)) {
       LOG.info(
-          proxy.inFlight() == 0
+          inFlight() == 0
               ? "drained: no request in flight; closing"
-              : "drain: " + proxy.inFlight() + " requests did not end; closing anyway");
+              : "drain: " + inFlight() + " requests did not end; closing anyway");
       close().onComplete(done);
       return;
     }
     if (!cut && System.nanoTime() > deadline) {
       LOG.warning(
           "drain timeout: ending "
-              + proxy.inFlight()
+              + inFlight()
               + " requests still in flight with a server_shutting_down error");
-      proxy.endAll(
+      OpenAiException shutDown =
           new OpenAiException(
               503,
               "server_error",
@@ -367,7 +379,9 @@ public final class Gateway {
               "server_shutting_down",
               "this kvgate instance shut down before the response ended (drain.timeout "
                   + ConfigNode.formatDuration(config.drain().timeout())
-                  + "); retry the request"));
+                  + "); retry the request");
+      handler.endPending(shutDown);
+      proxy.endAll(shutDown);
       long grace = System.nanoTime() + 2_000_000_000L;
       vertx.setTimer(20, t -> awaitIdle(grace, true, done));
       return;
@@ -375,9 +389,20 @@ public final class Gateway {
     vertx.setTimer(20, t -> awaitIdle(deadline, cut, done));
   }
 
-  /** Requests being proxied now. */
+  /**
+   * Completes when a drain (SIGTERM, {@code POST /admin/drain}) has closed the gateway, however it
+   * was started: {@code kvgate serve} exits then.
+   */
+  public Future<Void> whenDrained() {
+    return whenDrained.future();
+  }
+
+  /**
+   * Requests accepted and not yet answered: being proxied, or still arriving, waiting for the parse
+   * budget or being parsed.
+   */
   public int inFlight() {
-    return proxy.inFlight();
+    return (proxy == null ? 0 : proxy.inFlight()) + (handler == null ? 0 : handler.pending());
   }
 
   /** Where the gateway is in a drain. */

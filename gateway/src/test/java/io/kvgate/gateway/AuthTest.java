@@ -41,6 +41,7 @@ class AuthTest {
   Gateway gateway;
   final List<JsonObject> bodies = new CopyOnWriteArrayList<>();
   final AtomicLong completionTokens = new AtomicLong(3);
+  final AtomicLong promptTokens = new AtomicLong(5);
 
   @BeforeEach
   void start() throws Exception {
@@ -69,7 +70,7 @@ class AuthTest {
                                                 .put(
                                                     "usage",
                                                     new JsonObject()
-                                                        .put("prompt_tokens", 5)
+                                                        .put("prompt_tokens", promptTokens.get())
                                                         .put(
                                                             "completion_tokens",
                                                             completionTokens.get()))
@@ -241,6 +242,18 @@ class AuthTest {
     long retryAfter = Long.parseLong(second.headers().firstValue("retry-after").orElseThrow());
     assertTrue(retryAfter > 60, "retry-after " + retryAfter);
     assertEquals(1, bodies.size());
+  }
+
+  @Test
+  void theEnginesPromptCountReconcilesTheEstimate() throws Exception {
+    // A short message whose request carries what kvgate does not count (a large tools schema,
+    // say): the engine reports 5000 prompt tokens, and the key is charged for them.
+    promptTokens.set(5000);
+    completionTokens.set(0);
+    assertEquals(200, chatAs(TOKENS, "a").statusCode());
+    HttpResponse<String> next = chatAs(TOKENS, "a");
+    assertEquals(429, next.statusCode(), next.body());
+    assertEquals("tokens", error(next).getString("type"));
   }
 
   @Test

@@ -194,6 +194,49 @@ class DrainTest {
     assertTrue(bad.body().contains("no-such-plugin"), bad.body());
   }
 
+  @Test
+  void aRequestStillArrivingAtTheDeadlineIsAnswered503NotDropped() throws Exception {
+    start(1, new GatewayConfig.Drain(Duration.ofMillis(50), Duration.ofMillis(300)), "round-robin");
+    try (java.net.Socket s = new java.net.Socket("127.0.0.1", gateway.port())) {
+      s.setSoTimeout(20_000);
+      byte[] body = chat(MODEL, "hello", 4, false).getBytes();
+      // The head and a first part of the body: accepted, its body still arriving.
+      s.getOutputStream()
+          .write(
+              ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                      + "content-length: "
+                      + body.length
+                      + "\r\n\r\n")
+                  .getBytes());
+      s.getOutputStream().write(body, 0, 10);
+      s.getOutputStream().flush();
+      eventually("the request is counted in flight", () -> gateway.inFlight() == 1);
+      gateway
+          .drain()
+          .toCompletionStage()
+          .toCompletableFuture()
+          .get(20, java.util.concurrent.TimeUnit.SECONDS);
+      String answer = new String(s.getInputStream().readAllBytes());
+      assertTrue(answer.startsWith("HTTP/1.1 503"), answer);
+      assertTrue(answer.contains("server_shutting_down"), answer);
+    }
+    gateway = null;
+  }
+
+  @Test
+  void theAdminListenerCannotShareTheApiPort() throws Exception {
+    int port;
+    try (java.net.ServerSocket free = new java.net.ServerSocket(0)) {
+      port = free.getLocalPort();
+    }
+    GatewayConfig c =
+        config(MODEL, List.of("http://127.0.0.1:1"), "round-robin")
+            .withListener(new GatewayConfig.Listener("127.0.0.1", port))
+            .withAdmin(new GatewayConfig.Admin(true, "127.0.0.1", port));
+    Exception e = assertThrows(Exception.class, () -> await(Gateway.start(vertx, c)));
+    assertTrue(String.valueOf(e.getCause()).contains("is the API listener's"), e.toString());
+  }
+
   HttpResponse<String> admin(String path, JsonObject body) throws Exception {
     return post(gateway.adminPort(), path, body.encode());
   }

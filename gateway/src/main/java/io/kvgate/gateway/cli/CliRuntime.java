@@ -49,7 +49,17 @@ final class CliRuntime {
    * Blocks the main thread until the process is asked to stop, then runs {@code onStop} (bounded).
    */
   static void awaitShutdown(Runnable onStop) throws InterruptedException {
+    awaitShutdown(io.vertx.core.Promise.<Void>promise().future(), onStop);
+  }
+
+  /**
+   * As {@link #awaitShutdown(Runnable)}, also returning when {@code done} completes (a drain asked
+   * over the admin API): the caller then exits, and {@code onStop} runs in the shutdown hook.
+   */
+  static void awaitShutdown(io.vertx.core.Future<?> done, Runnable onStop)
+      throws InterruptedException {
     CountDownLatch stopped = new CountDownLatch(1);
+    done.onComplete(ar -> stopped.countDown());
     java.lang.Runtime.getRuntime()
         .addShutdownHook(
             new Thread(

@@ -159,12 +159,15 @@ public final class ServeCommand implements Callable<Integer> {
                 .toArray()));
     if (gateway.adminPort() >= 0) {
       System.out.printf(
-          "admin (/metrics, /admin/*) on http://%s:%d%n",
-          config.admin().host(), gateway.adminPort());
+          "admin (/metrics, /admin/*) on %s://%s:%d%n",
+          config.admin().tls() != null ? "https" : "http",
+          config.admin().host(),
+          gateway.adminPort());
     }
     GatewayConfig.Drain d = config.drain();
     long drainSeconds = d.grace().toSeconds() + d.timeout().toSeconds() + 5;
     CliRuntime.awaitShutdown(
+        gateway.whenDrained(),
         () -> {
           // SIGTERM: /ready 503 at once, new requests refused after drain.grace, requests in
           // flight ended at drain.timeout, then exit.
@@ -220,7 +223,8 @@ public final class ServeCommand implements Callable<Integer> {
               new GatewayConfig.Admin(
                   adminPort == null ? a.enabled() : adminPort >= 0,
                   adminHost != null ? adminHost : a.host(),
-                  adminPort == null || adminPort < 0 ? a.port() : adminPort));
+                  adminPort == null || adminPort < 0 ? a.port() : adminPort,
+                  a.tls()));
     }
     return config;
   }

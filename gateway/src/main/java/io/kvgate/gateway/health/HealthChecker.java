@@ -75,6 +75,9 @@ public final class HealthChecker {
   /** Serializes health transitions, so that each is made, counted and logged once. */
   private final Object transitions = new Object();
 
+  private final Map<String, ModelRoute> routesByName =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
   private final LogLimiter logs;
 
   public HealthChecker(
@@ -99,6 +102,7 @@ public final class HealthChecker {
   /** Starts periodic active checks of every endpoint, one round at once. */
   public void start(List<ModelRoute> routes) {
     routes.forEach(r -> fleets.put(r.name(), List.copyOf(r.endpoints())));
+    routes.forEach(r -> routesByName.put(r.name(), r));
     routes.forEach(
         r -> r.endpoints().forEach(e -> metrics.bindErrorRate(r.name(), e, () -> errorRate(e))));
     Runnable round = () -> routes.forEach(r -> r.endpoints().forEach(e -> check(r, e)));
@@ -185,6 +189,7 @@ public final class HealthChecker {
     long now = System.nanoTime();
     String reason = null;
     String why = null;
+    boolean ejectedHere = false;
     synchronized (o) {
       if (o.window == null) o.window = new ErrorWindow(config.errorRate().window());
       o.window.record(success, now);
@@ -202,9 +207,15 @@ public final class HealthChecker {
         reason = "consecutive_failures";
         why = n + " consecutive failures";
       } else if (errorRateExceeded(o, now)) {
-        if (!mayEjectByErrorRate(model, e)) {
-          metrics.ejectionSkipped(model, e.id(), "error_rate");
-          return;
+        // The fleet-wide guard and the ejection are one step, so that two endpoints failing at
+        // once on two event loops cannot both pass the guard.
+        synchronized (transitions) {
+          if (!mayEjectByErrorRate(model, e)) {
+            metrics.ejectionSkipped(model, e.id(), "error_rate");
+            return;
+          }
+          e.setHealthy(false);
+          ejectedHere = true;
         }
         reason = "error_rate";
         why =
@@ -232,7 +243,8 @@ public final class HealthChecker {
       o.window.clear();
       why += ", out for " + ConfigNode.formatDuration(java.time.Duration.ofNanos(outFor));
     }
-    setHealthy(model, e, false, why, reason);
+    if (ejectedHere) announce(model, e, false, why, reason);
+    else setHealthy(model, e, false, why, reason);
   }
 
   private boolean errorRateExceeded(Outlier o, long now) {
@@ -249,7 +261,10 @@ public final class HealthChecker {
   private boolean mayEjectByErrorRate(String model, EndpointState e) {
     List<EndpointState> fleet = fleets.get(model);
     if (fleet == null || !fleet.contains(e)) return true;
-    long out = fleet.stream().filter(x -> !x.healthy()).count() + 1;
+    // Out of service: ejected, or drained by an operator.
+    ModelRoute route = routesByName.get(model);
+    long out =
+        fleet.stream().filter(x -> !x.healthy() || route != null && route.drained(x)).count() + 1;
     return out < fleet.size()
         && out * 100 <= (long) fleet.size() * config.errorRate().maxEjectionPercent();
   }
@@ -273,6 +288,11 @@ public final class HealthChecker {
       if (e.healthy() == healthy) return;
       e.setHealthy(healthy);
     }
+    announce(model, e, healthy, why, reason);
+  }
+
+  /** Counts and logs a transition made by the caller. */
+  private void announce(String model, EndpointState e, boolean healthy, String why, String reason) {
     metrics.healthTransition(model, e.id(), healthy);
     if (!healthy) metrics.ejection(model, e.id(), reason);
     logs.log(

@@ -100,6 +100,30 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     }
   }
 
+  /**
+   * Requests accepted and not yet proxied or answered (their body arriving, waiting for the parse
+   * budget, being parsed), with the event loop each belongs to.
+   */
+  private final Map<HttpServerRequest, io.vertx.core.Context> pending = new ConcurrentHashMap<>();
+
+  /** Requests accepted and not yet proxied or answered. */
+  public int pending() {
+    return pending.size();
+  }
+
+  /** Answers {@code error} to every request accepted and not yet proxied (a drain's deadline). */
+  public void endPending(OpenAiException error) {
+    pending.forEach(
+        (req, ctx) ->
+            ctx.runOnContext(
+                v -> {
+                  if (pending.remove(req) == null) return;
+                  metrics.drainRefused("cut");
+                  refuseUnread(req);
+                  OpenAiErrors.send(req.response(), error);
+                }));
+  }
+
   /** The admin operations, served here to admin keys only. */
   public void setAdmin(AdminRoutes admin) {
     this.admin = admin;
@@ -204,6 +228,8 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
         throw e;
       }
       String id = requestId;
+      // Accepted: from here until it is proxied or answered, a drain waits for it.
+      pending.put(req, vertx.getOrCreateContext());
       BodyReader.read(req, config.limits().maxBodyBytes())
           .onComplete(
               ar -> {
@@ -264,6 +290,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
               if (req.response().closed()) {
                 // The client left while waiting: nothing to parse.
                 permit.release();
+                pending.remove(req);
                 metrics.request("none", "none", 499, System.nanoTime() - start);
                 return;
               }
@@ -333,6 +360,8 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   /** Routes a prepared request and starts proxying it (on the request's event loop). */
   private void dispatch(HttpServerRequest req, Prepared p, String requestId, long start) {
     ModelRoute route = p.route();
+    // Answered meanwhile (a drain's deadline ended it): nothing more to do.
+    if (pending.remove(req) == null) return;
     if (req.response().closed()) {
       // The client left while its body was being prepared: nothing was dispatched, nothing to undo.
       metrics.clientDisconnect(route.name(), "none");
@@ -340,7 +369,6 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       return;
     }
     ApiKey key = p.key();
-    admission.admitTokens(key, p.routing().promptTokens(), req.response());
     if (!p.routing().keyed()) metrics.unkeyed(route.name(), RoutingKeyer.NO_PROMPT);
     Router router = route.router();
     Decision decision = router.route(p.routing(), route.routable(), System.nanoTime());
@@ -354,6 +382,10 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
               + decision.reason()
               + "); retry later");
     }
+    // Charged only for a request that will be served (an estimate, reconciled with the engine's
+    // usage.prompt_tokens when it ends).
+    long estimated = p.routing().promptTokens();
+    admission.admitTokens(key, estimated, req.response());
     proxy.forward(
         new Exchange(
             req,
@@ -364,10 +396,12 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
             decision,
             requestId,
             start,
-            tokens -> admission.charge(key, tokens)));
+            (prompt, completion) ->
+                admission.charge(key, completion + Math.max(0, prompt - estimated))));
   }
 
   private void fail(HttpServerRequest req, Throwable t, long start) {
+    pending.remove(req);
     OpenAiException e = OpenAiErrors.of(t);
     OpenAiErrors.send(req.response(), e);
     metrics.request("none", "none", e.status(), System.nanoTime() - start);

@@ -19,8 +19,9 @@ import io.vertx.core.http.HttpServerRequest;
  * @param decision the ranked endpoints
  * @param requestId the {@code x-request-id}
  * @param startNanos when the request's head arrived, before its body was read
- * @param onEnd told, once, how many completion tokens the exchange used when it ends (usage, or its
- *     streamed events; 0 when none reached the client), for the client key's token budget
+ * @param onEnd told, once, when the exchange ends: the prompt tokens the engine reported (-1 when
+ *     it did not) and the completion tokens it used (usage, or its streamed events; 0 when none
+ *     reached the client), for the client key's token budget
  */
 public record Exchange(
     HttpServerRequest request,
@@ -31,4 +32,11 @@ public record Exchange(
     Decision decision,
     String requestId,
     long startNanos,
-    java.util.function.LongConsumer onEnd) {}
+    TokensUsed onEnd) {
+
+  /** What an exchange used, for the client key's token budget. */
+  @FunctionalInterface
+  public interface TokensUsed {
+    void ended(long reportedPromptTokens, long completionTokens);
+  }
+}

@@ -620,7 +620,12 @@ public final class UpstreamProxy {
         upstreamError(current.endpoint(), kind, e.getMessage());
       }
       if (out.headWritten()) {
-        failAfterFirstByte(true, e);
+        // A stream ends with an error event; a JSON body already under way cannot take one (its
+        // length is the engine's), so its connection is reset.
+        failAfterFirstByte(
+            String.valueOf(out.headers().get(HttpHeaders.CONTENT_TYPE))
+                .startsWith("text/event-stream"),
+            e);
         return;
       }
       OpenAiErrors.send(out, e);
@@ -654,7 +659,7 @@ public final class UpstreamProxy {
       }
       long now = System.nanoTime();
       metrics.request(model, endpoint, status, now - x.startNanos());
-      x.onEnd().accept(usage.completionTokens());
+      x.onEnd().ended(usage.promptTokens(), usage.completionTokens());
       if (accessLog.sampled(status)) {
         String path = x.request().path();
         accessLog.log(

@@ -136,6 +136,11 @@ class CliTest {
     assertEquals(new io.kvgate.gateway.auth.RateLimits(5, 1000), c.auth().rateLimit());
     assertFalse(c.admin().enabled());
     serve.apiKeysFile = null;
+    io.kvgate.gateway.config.GatewayConfig.ServerTls tls =
+        new io.kvgate.gateway.config.GatewayConfig.ServerTls("cert.pem", "key.pem");
+    c = c.withAdmin(new io.kvgate.gateway.config.GatewayConfig.Admin(true, "127.0.0.1", 8081, tls));
+    serve.adminHost = "0.0.0.0";
+    assertEquals(tls, serve.withFlags(c).admin().tls(), "the flags keep the admin listener's TLS");
     serve.adminPort = 9191;
     assertEquals(9191, serve.withFlags(c).admin().port());
     assertTrue(serve.withFlags(c).admin().enabled());

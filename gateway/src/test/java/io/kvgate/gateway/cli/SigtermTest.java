@@ -114,6 +114,44 @@ class SigtermTest {
     assertTrue(log.contains("kvgate: drained, exiting"), log);
   }
 
+  @Test
+  void adminDrainEndsTheProcess(@TempDir Path dir) throws Exception {
+    fleet = await(SimFleet.start(vertx, SimEngineConfig.builder().model("m").build(), 1, 0));
+    Path config = dir.resolve("gateway.yaml");
+    Path output = dir.resolve("serve.log");
+    Files.writeString(
+        config,
+        "listener: {host: 127.0.0.1, port: 0}\n"
+            + "admin: {host: 127.0.0.1, port: 0}\n"
+            + "drain: {grace: 100ms, timeout: 5s}\n"
+            + "models:\n  - name: m\n    endpoints:\n      - url: "
+            + fleet.urls().get(0)
+            + "\n");
+    process =
+        new ProcessBuilder(
+                ProcessHandle.current().info().command().orElse("java"),
+                "-cp",
+                System.getProperty(
+                    "surefire.test.class.path", System.getProperty("java.class.path")),
+                Main.class.getName(),
+                "serve",
+                "--config",
+                config.toString())
+            .redirectErrorStream(true)
+            .redirectOutput(output.toFile())
+            .start();
+    Pattern admin = Pattern.compile("admin \\(/metrics, /admin/\\*\\) on http://[^:]+:(\\d+)");
+    eventually(
+        "the admin listener is up", () -> admin.matcher(read(output)).find() || !process.isAlive());
+    Matcher m = admin.matcher(read(output));
+    assertTrue(m.find(), read(output));
+    int adminPort = Integer.parseInt(m.group(1));
+    assertEquals(202, post(adminPort, "/admin/drain", "{}").statusCode());
+    assertTrue(
+        process.waitFor(30, TimeUnit.SECONDS), "exited after the admin drain: " + read(output));
+    assertTrue(read(output).contains("kvgate: drained, exiting"), read(output));
+  }
+
   static String read(Path file) {
     try {
       return Files.readString(file);
