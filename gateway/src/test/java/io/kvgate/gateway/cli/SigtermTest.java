@@ -54,20 +54,7 @@ class SigtermTest {
             + fleet.urls().stream()
                 .map(u -> "      - url: " + u + "\n")
                 .collect(Collectors.joining()));
-    String java = ProcessHandle.current().info().command().orElse("java");
-    process =
-        new ProcessBuilder(
-                java,
-                "-cp",
-                System.getProperty(
-                    "surefire.test.class.path", System.getProperty("java.class.path")),
-                Main.class.getName(),
-                "serve",
-                "--config",
-                config.toString())
-            .redirectErrorStream(true)
-            .redirectOutput(output.toFile())
-            .start();
+    process = serve(config, output);
     Pattern listening = Pattern.compile("kvgate listening on http://[^:]+:(\\d+)");
     eventually(
         "the gateway is listening",
@@ -127,19 +114,7 @@ class SigtermTest {
             + "models:\n  - name: m\n    endpoints:\n      - url: "
             + fleet.urls().get(0)
             + "\n");
-    process =
-        new ProcessBuilder(
-                ProcessHandle.current().info().command().orElse("java"),
-                "-cp",
-                System.getProperty(
-                    "surefire.test.class.path", System.getProperty("java.class.path")),
-                Main.class.getName(),
-                "serve",
-                "--config",
-                config.toString())
-            .redirectErrorStream(true)
-            .redirectOutput(output.toFile())
-            .start();
+    process = serve(config, output);
     Pattern admin = Pattern.compile("admin \\(/metrics, /admin/\\*\\) on http://[^:]+:(\\d+)");
     eventually(
         "the admin listener is up", () -> admin.matcher(read(output)).find() || !process.isAlive());
@@ -150,6 +125,21 @@ class SigtermTest {
     assertTrue(
         process.waitFor(30, TimeUnit.SECONDS), "exited after the admin drain: " + read(output));
     assertTrue(read(output).contains("kvgate: drained, exiting"), read(output));
+  }
+
+  /** {@code kvgate serve --config config} in its own JVM, its output to {@code output}. */
+  static Process serve(Path config, Path output) throws java.io.IOException {
+    return new ProcessBuilder(
+            ProcessHandle.current().info().command().orElse("java"),
+            "-cp",
+            System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")),
+            Main.class.getName(),
+            "serve",
+            "--config",
+            config.toString())
+        .redirectErrorStream(true)
+        .redirectOutput(output.toFile())
+        .start();
   }
 
   static String read(Path file) {
