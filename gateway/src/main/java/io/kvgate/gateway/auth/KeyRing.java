@@ -58,6 +58,12 @@ public final class KeyRing {
     return null;
   }
 
+  /** Whether an {@code Authorization} header value carries a key with {@code admin: true}. */
+  public boolean isAdmin(String authorization) {
+    ApiKey key = match(bearer(authorization));
+    return key != null && key.admin();
+  }
+
   /**
    * The key of an {@code Authorization} header value ({@code Bearer <key>}, the scheme
    * case-insensitive), or null when it is absent or another scheme.

@@ -92,9 +92,7 @@ public final class Admission {
    * API listener: only with an admin key.
    */
   public boolean isAdmin(HttpServerRequest req) {
-    if (!keys.enabled()) return false;
-    ApiKey key = keys.match(KeyRing.bearer(req.getHeader("authorization")));
-    return key != null && key.admin();
+    return keys.isAdmin(req.getHeader("authorization"));
   }
 
   /** 404 unless {@code key} may use {@code model}. */

@@ -205,10 +205,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       // Only the inference APIs are forwarded (ApiPaths), to an endpoint of the model the body
       // names; an engine's administration paths are not reachable through the gateway.
       if (!apiPaths.forwards(path)) {
-        // The body is not read: the connection is not reused, and its close lingers (drains what
-        // the client still writes) so that the client reads this answer instead of a reset.
-        resp.putHeader("connection", "close");
-        resp.endHandler(v -> BodyReader.closeLingering(vertx, req));
+        refuseUnread(req);
         ApiPaths.checkNormalised(path);
         throw OpenAiException.notFound(
             "unknown_url",
@@ -237,11 +234,9 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                   if (ar.cause() instanceof OpenAiException e
                       && e.status() == 413
                       && req.version() != io.vertx.core.http.HttpVersion.HTTP_2) {
-                    // HTTP/1.x: the rest of the body is never read into the request (the lingering
-                    // close drains and discards it), so the connection cannot be reused.
-                    // (HTTP/2 ends just this stream; the connection's other streams go on.)
-                    resp.putHeader("connection", "close");
-                    resp.endHandler(v -> BodyReader.closeLingering(vertx, req));
+                    // HTTP/1.x: the rest of the body is never read into the request, so the
+                    // connection cannot be reused. (HTTP/2 ends just this stream.)
+                    refuseUnread(req);
                   }
                   fail(req, ar.cause(), start);
                   return;
