@@ -93,6 +93,18 @@ public final class Gateway {
     this.routes = List.copyOf(rs);
     this.metrics = new GatewayMetrics(registry);
     routes.forEach(r -> r.endpoints().forEach(e -> metrics.bindEndpoint(r.name(), e)));
+    for (ModelRoute r : routes) {
+      if (!r.model().pd().enabled()) continue;
+      for (io.kvgate.routing.Role role : io.kvgate.routing.Role.values()) {
+        List<io.kvgate.routing.EndpointState> pool =
+            r.endpoints().stream().filter(e -> e.endpoint().role() == role).toList();
+        if (pool.isEmpty()) continue;
+        metrics.bindPool(
+            r.name(),
+            role.wireName(),
+            () -> pool.stream().mapToInt(io.kvgate.routing.EndpointState::localInFlight).sum());
+      }
+    }
     java.util.SortedSet<String> labelTags = new java.util.TreeSet<>();
     for (ModelRoute r : routes) {
       for (var e : r.endpoints()) {

@@ -15,8 +15,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link Lease#release()} when the request ends for any reason. Both are idempotent, so every exit
  * path may call them.
  *
- * <p>The counters are local to this gateway process; a cluster-wide view adds peers' counts through
- * {@link #setRemoteLoad(int, long)} without changing how policies read them.
+ * <p>The counters are local to this gateway process.
  */
 public final class EndpointState {
 
@@ -25,6 +24,7 @@ public final class EndpointState {
   private final AtomicInteger inFlight = new AtomicInteger();
   private final AtomicLong pendingPrefillTokens = new AtomicLong();
   private final AtomicLong activeTokens = new AtomicLong();
+  private final AtomicLong decodeTokens = new AtomicLong();
   private volatile EngineSignals signals = EngineSignals.NONE;
   private volatile boolean healthy = true;
 
@@ -75,6 +75,15 @@ public final class EndpointState {
     return activeTokens.get();
   }
 
+  /**
+   * Completion tokens the requests dispatched here and not finished may still generate: the sum of
+   * their limits ({@code max_tokens}; requests without one count 0), released when each ends. An
+   * upper bound of the decode work still ahead, by this gateway.
+   */
+  public long decodeTokens() {
+    return decodeTokens.get();
+  }
+
   public EngineSignals signals() {
     return signals;
   }
@@ -109,12 +118,26 @@ public final class EndpointState {
    * @param contextTokens the request's whole prompt, held in the endpoint's KV cache while it runs
    */
   public Lease acquire(long prefillTokens, long contextTokens) {
+    return acquire(prefillTokens, contextTokens, 0);
+  }
+
+  /**
+   * Counts a request against this endpoint from now on.
+   *
+   * @param prefillTokens tokens the endpoint is expected to prefill (prompt minus predicted cache
+   *     hit)
+   * @param contextTokens the request's whole prompt, held in the endpoint's KV cache while it runs
+   * @param decodeTokens completion tokens the endpoint may generate for it (its limit; 0 unknown)
+   */
+  public Lease acquire(long prefillTokens, long contextTokens, long decodeTokens) {
     long t = Math.max(0, prefillTokens);
     long a = Math.max(0, contextTokens);
+    long d = Math.max(0, decodeTokens);
     inFlight.incrementAndGet();
     pendingPrefillTokens.addAndGet(t);
     activeTokens.addAndGet(a);
-    return new Lease(t, a);
+    this.decodeTokens.addAndGet(d);
+    return new Lease(t, a, d);
   }
 
   @Override
@@ -133,12 +156,14 @@ public final class EndpointState {
   public final class Lease {
     private final long prefillTokens;
     private final long contextTokens;
+    private final long leaseDecodeTokens;
     private final AtomicBoolean prefillOpen = new AtomicBoolean(true);
     private final AtomicBoolean open = new AtomicBoolean(true);
 
-    private Lease(long prefillTokens, long contextTokens) {
+    private Lease(long prefillTokens, long contextTokens, long decodeTokens) {
       this.prefillTokens = prefillTokens;
       this.contextTokens = contextTokens;
+      this.leaseDecodeTokens = decodeTokens;
     }
 
     public EndpointState endpoint() {
@@ -158,6 +183,7 @@ public final class EndpointState {
       if (open.compareAndSet(true, false)) {
         inFlight.decrementAndGet();
         activeTokens.addAndGet(-contextTokens);
+        decodeTokens.addAndGet(-leaseDecodeTokens);
       }
     }
   }

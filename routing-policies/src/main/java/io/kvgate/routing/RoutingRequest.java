@@ -14,6 +14,8 @@ import io.kvgate.routing.prefix.BlockChain;
  * @param promptTokens estimated prompt tokens (the load this request brings to a prefill)
  * @param keyed false if the gateway could not render this request into a prompt (counted in a
  *     metric, never silently routed as a miss)
+ * @param maxTokens the completion tokens the client asked for at most ({@code
+ *     max_completion_tokens}, else {@code max_tokens}); 0 when it set no limit
  */
 public record RoutingRequest(
     String model,
@@ -21,7 +23,19 @@ public record RoutingRequest(
     String sessionKey,
     BlockChain chain,
     long promptTokens,
-    boolean keyed) {
+    boolean keyed,
+    long maxTokens) {
+
+  /** A request without a completion limit. */
+  public RoutingRequest(
+      String model,
+      String adapter,
+      String sessionKey,
+      BlockChain chain,
+      long promptTokens,
+      boolean keyed) {
+    this(model, adapter, sessionKey, chain, promptTokens, keyed, 0);
+  }
 
   /** A request with only a model: no key, no session. */
   public static RoutingRequest unkeyed(String model) {

@@ -51,6 +51,29 @@ public final class ServeCommand implements Callable<Integer> {
   List<String> endpoints;
 
   @Option(
+      names = "--prefill-endpoints",
+      split = ",",
+      paramLabel = "URL",
+      description =
+          "Quick form, disaggregated: the prefill pool (needs --decode-endpoints and --pd-protocol).")
+  List<String> prefillEndpoints;
+
+  @Option(
+      names = "--decode-endpoints",
+      split = ",",
+      paramLabel = "URL",
+      description = "Quick form, disaggregated: the decode pool.")
+  List<String> decodeEndpoints;
+
+  @Option(
+      names = "--pd-protocol",
+      paramLabel = "vllm|sglang",
+      description =
+          "Quick form, disaggregated: the engines' protocol (vllm: kv_transfer_params; sglang:"
+              + " bootstrap). --endpoints then lists role-both endpoints.")
+  String pdProtocol;
+
+  @Option(
       names = "--policy",
       description = "Quick form: a preset name or a policy file path (default: ${DEFAULT-VALUE}).")
   String policy = "cache-aware";
@@ -96,9 +119,12 @@ public final class ServeCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     GatewayConfig config;
+    boolean pd = prefillEndpoints != null || decodeEndpoints != null || pdProtocol != null;
     if (configFile != null) {
-      if (model != null || endpoints != null) {
-        System.err.println("serve: give either --config or --model/--endpoints, not both");
+      if (model != null || endpoints != null || pd) {
+        System.err.println(
+            "serve: give either --config or the quick form (--model with --endpoints or the P/D"
+                + " flags), not both");
         return 2;
       }
       try {
@@ -106,6 +132,29 @@ public final class ServeCommand implements Callable<Integer> {
       } catch (ConfigException e) {
         System.err.println(e.getMessage());
         return 1;
+      }
+    } else if (pd) {
+      if (model == null
+          || pdProtocol == null
+          || prefillEndpoints == null
+          || decodeEndpoints == null) {
+        System.err.println(
+            "serve: the disaggregated quick form needs --model NAME --pd-protocol vllm|sglang"
+                + " --prefill-endpoints URLS --decode-endpoints URLS [--endpoints URLS]");
+        return 2;
+      }
+      try {
+        config =
+            GatewayConfig.disaggregated(
+                model,
+                GatewayConfig.PdProtocol.parse(pdProtocol),
+                prefillEndpoints,
+                decodeEndpoints,
+                endpoints == null ? List.of() : endpoints,
+                policy);
+      } catch (IllegalArgumentException e) {
+        System.err.println("serve: " + e.getMessage());
+        return 2;
       }
     } else {
       if (model == null || endpoints == null || endpoints.isEmpty()) {

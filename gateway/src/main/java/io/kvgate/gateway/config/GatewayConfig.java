@@ -124,6 +124,42 @@ public record GatewayConfig(
         Pool.DEFAULT);
   }
 
+  /**
+   * The quick form of a disaggregated model: prefill, decode and {@code both} endpoints by URL.
+   *
+   * @throws IllegalArgumentException if the decode or prefill list is empty or a URL repeats
+   */
+  public static GatewayConfig disaggregated(
+      String model,
+      PdProtocol protocol,
+      List<String> prefillUrls,
+      List<String> decodeUrls,
+      List<String> bothUrls,
+      String policy) {
+    if (prefillUrls.isEmpty()) throw new IllegalArgumentException("no prefill endpoint");
+    if (decodeUrls.isEmpty()) throw new IllegalArgumentException("no decode endpoint");
+    List<Endpoint> endpoints = new java.util.ArrayList<>();
+    Set<String> ids = new java.util.HashSet<>();
+    Map<io.kvgate.routing.Role, List<String>> byRole = new java.util.LinkedHashMap<>();
+    byRole.put(io.kvgate.routing.Role.PREFILL, prefillUrls);
+    byRole.put(io.kvgate.routing.Role.DECODE, decodeUrls);
+    byRole.put(io.kvgate.routing.Role.BOTH, bothUrls);
+    byRole.forEach(
+        (role, urls) -> {
+          for (String u : urls) {
+            URI uri = URI.create(u);
+            String id = Endpoint.defaultId(uri);
+            if (!ids.add(id))
+              throw new IllegalArgumentException("endpoint " + id + " is listed twice");
+            endpoints.add(new Endpoint(id, uri, model, role, Map.of(), 1.0, Set.of()));
+          }
+        });
+    Model m =
+        new Model(model, policy, Set.of(), endpoints, Map.of(), Map.of(), Map.of())
+            .withPd(Pd.OFF.withProtocol(protocol));
+    return of(model, List.of(), policy).withModels(List.of(m));
+  }
+
   public GatewayConfig withListener(Listener l) {
     return new GatewayConfig(
         l, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging);
@@ -400,13 +436,39 @@ public record GatewayConfig(
       List<Endpoint> endpoints,
       Map<String, Long> capacityBlocks,
       Map<String, UpstreamTls> tls,
-      Map<String, String> apiKeys) {
+      Map<String, String> apiKeys,
+      Pd pd,
+      Map<String, Integer> bootstrapPorts) {
     public Model {
       adapters = Set.copyOf(adapters);
       endpoints = List.copyOf(endpoints);
       capacityBlocks = Map.copyOf(capacityBlocks);
       tls = Map.copyOf(tls);
       apiKeys = Map.copyOf(apiKeys);
+      pd = pd == null ? Pd.OFF : pd;
+      bootstrapPorts = Map.copyOf(bootstrapPorts);
+    }
+
+    public Model(
+        String name,
+        String policy,
+        Set<String> adapters,
+        List<Endpoint> endpoints,
+        Map<String, Long> capacityBlocks,
+        Map<String, UpstreamTls> tls,
+        Map<String, String> apiKeys) {
+      this(name, policy, adapters, endpoints, capacityBlocks, tls, apiKeys, Pd.OFF, Map.of());
+    }
+
+    /** This model with disaggregated serving set to {@code pd}. */
+    public Model withPd(Pd pd) {
+      return new Model(
+          name, policy, adapters, endpoints, capacityBlocks, tls, apiKeys, pd, bootstrapPorts);
+    }
+
+    /** The endpoints of one role. */
+    public List<Endpoint> endpoints(io.kvgate.routing.Role role) {
+      return endpoints.stream().filter(e -> e.role() == role).toList();
     }
 
     public Model(
@@ -441,6 +503,90 @@ public record GatewayConfig(
 
     public Model(String name, String policy, Set<String> adapters, List<Endpoint> endpoints) {
       this(name, policy, adapters, endpoints, Map.of());
+    }
+  }
+
+  /** The wire protocol kvgate speaks to a model's prefill and decode engines. */
+  public enum PdProtocol {
+    /**
+     * vLLM's {@code kv_transfer_params} (NixlConnector): the prefill leg first, its answer's
+     * parameters into the decode leg.
+     */
+    VLLM,
+    /**
+     * SGLang's bootstrap: the same body plus {@code bootstrap_host/port/room} to both engines at
+     * once.
+     */
+    SGLANG;
+
+    public String wireName() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** Parses {@code vllm} or {@code sglang}. */
+    public static PdProtocol parse(String s) {
+      for (PdProtocol p : values()) if (p.wireName().equals(s)) return p;
+      throw new IllegalArgumentException("must be vllm or sglang (got '" + s + "')");
+    }
+  }
+
+  /**
+   * Prefill/decode disaggregation of one model ({@code models[i].pd}).
+   *
+   * @param protocol the engines' protocol; null: the model is not disaggregated (every endpoint has
+   *     role {@code both})
+   * @param minUncachedTokens a request whose prompt tokens not cached on its chosen decode endpoint
+   *     (by the prefix index) are fewer than this runs whole on that endpoint, skipping the prefill
+   *     pool; 0 disaggregates every request
+   * @param fallback when no prefill endpoint can take a request: serve it whole on the decode side
+   *     ({@code aggregate}) or answer 503 ({@code fail})
+   * @param maxPrefillAttempts prefill endpoints tried for one request before the fallback
+   * @param prefillTimeout how long a prefill leg may take to answer (vLLM: its whole answer)
+   * @param maxPrefillResponseBytes bound of a vLLM prefill leg's answer, read whole
+   */
+  public record Pd(
+      PdProtocol protocol,
+      long minUncachedTokens,
+      boolean fallbackAggregate,
+      int maxPrefillAttempts,
+      Duration prefillTimeout,
+      long maxPrefillResponseBytes) {
+
+    /** Not disaggregated. */
+    public static final Pd OFF = new Pd(null, 256, true, 2, Duration.ofSeconds(120), 1L << 20);
+
+    public boolean enabled() {
+      return protocol != null;
+    }
+
+    public Pd withProtocol(PdProtocol p) {
+      return new Pd(
+          p,
+          minUncachedTokens,
+          fallbackAggregate,
+          maxPrefillAttempts,
+          prefillTimeout,
+          maxPrefillResponseBytes);
+    }
+
+    public Pd withMinUncachedTokens(long tokens) {
+      return new Pd(
+          protocol,
+          tokens,
+          fallbackAggregate,
+          maxPrefillAttempts,
+          prefillTimeout,
+          maxPrefillResponseBytes);
+    }
+
+    public Pd withFallbackAggregate(boolean aggregate) {
+      return new Pd(
+          protocol,
+          minUncachedTokens,
+          aggregate,
+          maxPrefillAttempts,
+          prefillTimeout,
+          maxPrefillResponseBytes);
     }
   }
 

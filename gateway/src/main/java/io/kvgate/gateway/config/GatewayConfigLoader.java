@@ -201,7 +201,7 @@ public final class GatewayConfigLoader {
     if (modelNodes.isEmpty() && r.has("models"))
       r.problem("models", "must list at least one model");
     for (ConfigNode m : modelNodes) {
-      m.allowOnly("name", "policy", "adapters", "endpoints");
+      m.allowOnly("name", "policy", "adapters", "endpoints", "pd");
       String name = m.string("name", "", true);
       if (!name.isEmpty() && !modelNames.add(name))
         m.problem("name", "duplicate model '" + name + "'");
@@ -211,11 +211,22 @@ public final class GatewayConfigLoader {
       Map<String, Long> capacities = new java.util.LinkedHashMap<>();
       Map<String, GatewayConfig.UpstreamTls> tlsById = new java.util.LinkedHashMap<>();
       Map<String, String> apiKeys = new java.util.LinkedHashMap<>();
+      Map<String, Integer> bootstrapPorts = new java.util.LinkedHashMap<>();
+      GatewayConfig.Pd pd = pd(m);
       List<ConfigNode> endpointNodes = m.list("endpoints", true);
       if (endpointNodes.isEmpty()) m.problem("endpoints", "must list at least one endpoint");
       for (ConfigNode e : endpointNodes) {
         e.allowOnly(
-            "url", "id", "role", "labels", "weight", "adapters", "capacityBlocks", "tls", "apiKey");
+            "url",
+            "id",
+            "role",
+            "labels",
+            "weight",
+            "adapters",
+            "capacityBlocks",
+            "tls",
+            "apiKey",
+            "bootstrapPort");
         String url = e.string("url", null, true);
         URI uri = null;
         if (url != null) {
@@ -241,13 +252,21 @@ public final class GatewayConfigLoader {
           }
         }
         Role role = e.parse("role", "both", Role::parse);
-        if (role != Role.BOTH) {
+        if (role != Role.BOTH && !pd.enabled()) {
           e.problem(
               "role",
               "'"
                   + role.wireName()
-                  + "' needs prefill/decode disaggregation, which this gateway does not run:"
-                  + " every endpoint serves whole requests (role: both)");
+                  + "' needs disaggregated serving: set the model's pd.protocol (vllm or sglang)");
+        }
+        Integer bootstrapPort = null;
+        if (e.has("bootstrapPort")) {
+          if (pd.protocol() != GatewayConfig.PdProtocol.SGLANG || role != Role.PREFILL) {
+            e.problem(
+                "bootstrapPort",
+                "applies to role: prefill endpoints of a model with pd.protocol: sglang");
+          }
+          bootstrapPort = (int) e.integer("bootstrapPort", 8998, 1, 65535);
         }
         Map<String, String> labels = e.stringMap("labels");
         Map<String, String> labelTags = new java.util.HashMap<>();
@@ -279,6 +298,7 @@ public final class GatewayConfigLoader {
           if (!endpointIds.add(name + "/" + id))
             e.problem("id", "duplicate endpoint '" + id + "' in model '" + name + "'");
           endpoints.add(new Endpoint(id, uri, name, role, labels, weight, epAdapters));
+          if (bootstrapPort != null) bootstrapPorts.put(id, bootstrapPort);
           long capacity = e.integer("capacityBlocks", 0, 0, Long.MAX_VALUE);
           if (capacity > 0) capacities.put(id, capacity);
           String apiKey = e.string("apiKey", null, false);
@@ -303,8 +323,23 @@ public final class GatewayConfigLoader {
           }
         }
       }
+      if (pd.enabled() && !endpointNodes.isEmpty()) {
+        long prefill = endpoints.stream().filter(x -> x.role() == Role.PREFILL).count();
+        long decode = endpoints.stream().filter(x -> x.role() == Role.DECODE).count();
+        if (decode == 0) {
+          m.problem(
+              "pd",
+              "a disaggregated model needs a decode pool: at least one endpoint with role: decode");
+        }
+        if (prefill == 0) {
+          m.problem(
+              "pd",
+              "a disaggregated model needs a prefill pool: at least one endpoint with role: prefill");
+        }
+      }
       models.add(
-          new GatewayConfig.Model(name, policy, adapters, endpoints, capacities, tlsById, apiKeys));
+          new GatewayConfig.Model(
+              name, policy, adapters, endpoints, capacities, tlsById, apiKeys, pd, bootstrapPorts));
     }
     if (r.has("upstreamTls") && !anyHttps && !modelNodes.isEmpty()) {
       r.problem("upstreamTls", "applies to https:// endpoints and no endpoint uses https");
@@ -374,6 +409,41 @@ public final class GatewayConfigLoader {
   }
 
   /** The {@code auth} section: keys (hashed, or plaintext in {@code keysFile}) and rate limits. */
+  /** {@code models[i].pd}: disaggregated serving, off when absent. */
+  private static GatewayConfig.Pd pd(ConfigNode m) {
+    if (!m.has("pd")) return GatewayConfig.Pd.OFF;
+    ConfigNode p = m.object("pd");
+    p.allowOnly(
+        "protocol",
+        "minUncachedTokens",
+        "fallback",
+        "maxPrefillAttempts",
+        "prefillTimeout",
+        "maxPrefillResponseBytes");
+    GatewayConfig.Pd d = GatewayConfig.Pd.OFF;
+    GatewayConfig.PdProtocol protocol = null;
+    String wire = p.string("protocol", null, false);
+    if (wire == null) p.problem("protocol", "is required (vllm or sglang)");
+    else {
+      try {
+        protocol = GatewayConfig.PdProtocol.parse(wire);
+      } catch (IllegalArgumentException e) {
+        p.problem("protocol", e.getMessage());
+      }
+    }
+    String fallback = p.string("fallback", "aggregate", false);
+    if (!"aggregate".equals(fallback) && !"fail".equals(fallback)) {
+      p.problem("fallback", "must be aggregate or fail (got '" + fallback + "')");
+    }
+    return new GatewayConfig.Pd(
+        protocol,
+        p.integer("minUncachedTokens", d.minUncachedTokens(), 0, 10_000_000),
+        !"fail".equals(fallback),
+        (int) p.integer("maxPrefillAttempts", d.maxPrefillAttempts(), 1, 16),
+        p.duration("prefillTimeout", d.prefillTimeout()),
+        p.integer("maxPrefillResponseBytes", d.maxPrefillResponseBytes(), 1024, 64L << 20));
+  }
+
   private static GatewayConfig.Auth auth(ConfigNode a, List<GatewayConfig.Model> models) {
     a.allowOnly("keys", "keysFile", "rateLimit");
     RateLimits defaults = rateLimits(a.object("rateLimit"), RateLimits.NONE);

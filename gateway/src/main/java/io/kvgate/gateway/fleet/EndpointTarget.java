@@ -126,6 +126,11 @@ public final class EndpointTarget {
     return o;
   }
 
+  /** The endpoint's host, as in its URL. */
+  public String host() {
+    return host;
+  }
+
   public boolean ssl() {
     return ssl;
   }

@@ -33,7 +33,7 @@ public final class ModelRoute {
   private final String yamlPath;
   private final EndpointTarget[] targets;
   private final RoutingContext context;
-  private final AtomicReference<Router> router = new AtomicReference<>();
+  private final AtomicReference<Compiled> compiled = new AtomicReference<>();
   private final long policyFileMillis;
   private final java.util.Map<String, Long> configuredCapacity;
 
@@ -99,10 +99,65 @@ public final class ModelRoute {
       }
     }
     this.policyFileMillis = mtime;
-    Router compiled = Policies.load(policySource, context, plugins);
-    List<ConfigProblem> ignored = ignoredSettings(compiled);
-    if (!ignored.isEmpty()) throw new PolicyException(policySource, ignored);
-    router.set(compiled);
+    install(
+        compile(Policies.parse(Policies.read(policySource), policySource, plugins), policySource));
+  }
+
+  /**
+   * Compiles {@code spec} for this model: its {@code default} profile, and for a disaggregated
+   * model its decode side (the spec's {@code decode} profile, else the {@code decode-load} preset).
+   *
+   * @throws PolicyException if the spec has a decode profile and this model is not disaggregated,
+   *     or the policy ignores a configured endpoint setting
+   */
+  public Compiled compile(io.kvgate.routing.policy.PolicySpec spec, String source)
+      throws PolicyException {
+    Router main = Policies.compile(spec, context);
+    Router decode = Policies.compileDecode(spec, context);
+    if (decode != null && !model.pd().enabled()) {
+      throw new PolicyException(
+          source,
+          List.of(
+              new ConfigProblem(
+                  "profiles",
+                  "profile 'decode' ranks a disaggregated model's decode side, and "
+                      + yamlPath
+                      + " ('"
+                      + name
+                      + "') has no pd.protocol")));
+    }
+    io.kvgate.routing.pd.DisaggregatedRouter pd = null;
+    if (model.pd().enabled()) {
+      if (decode == null) {
+        decode = Policies.load(Policies.DECODE_PRESET, context, plugins);
+      }
+      pd =
+          new io.kvgate.routing.pd.DisaggregatedRouter(
+              main, decode, index, model.pd().minUncachedTokens());
+    }
+    Compiled c = new Compiled(main, pd);
+    List<ConfigProblem> ignored = ignoredSettings(c);
+    if (!ignored.isEmpty()) throw new PolicyException(source, ignored);
+    return c;
+  }
+
+  /**
+   * A compiled policy: the router of every request (aggregated model) or of the prefill pool, and
+   * for a disaggregated model the router that decides each request's legs.
+   */
+  public record Compiled(Router router, io.kvgate.routing.pd.DisaggregatedRouter pd) {
+    /** The configured endpoint properties either side reads. */
+    java.util.Set<EndpointField> fieldsRead() {
+      java.util.Set<EndpointField> f = java.util.EnumSet.noneOf(EndpointField.class);
+      f.addAll(router.endpointFieldsRead());
+      if (pd != null) f.addAll(pd.decodeRouter().endpointFieldsRead());
+      return f;
+    }
+  }
+
+  /** Swaps in a compiled policy (start-up, hot reload). */
+  public void install(Compiled c) {
+    compiled.set(c);
   }
 
   public String name() {
@@ -177,9 +232,10 @@ public final class ModelRoute {
    * weight other than 1 under a policy that reads no weights, adapters under one that reads no
    * adapters. Every setting acts or is refused.
    */
-  public List<ConfigProblem> ignoredSettings(Router r) {
+  public List<ConfigProblem> ignoredSettings(Compiled c) {
+    Router r = c.router();
     List<ConfigProblem> out = new ArrayList<>();
-    java.util.Set<EndpointField> read = r.endpointFieldsRead();
+    java.util.Set<EndpointField> read = c.fieldsRead();
     for (int j = 0; j < model.endpoints().size(); j++) {
       Endpoint e = model.endpoints().get(j);
       String at = yamlPath + ".endpoints[" + j + "]";
@@ -219,14 +275,33 @@ public final class ModelRoute {
     return policyFileMillis;
   }
 
-  /** The policy in force. */
+  /**
+   * The policy in force: it ranks every request of an aggregated model, and the prefill pool of a
+   * disaggregated one.
+   */
   public Router router() {
-    return router.get();
+    return compiled.get().router();
   }
 
-  /** Swaps in a new policy (hot reload). */
+  /** The router that decides a disaggregated model's legs, or null (not disaggregated). */
+  public io.kvgate.routing.pd.DisaggregatedRouter pd() {
+    return compiled.get().pd();
+  }
+
+  /** The model's configuration. */
+  public GatewayConfig.Model model() {
+    return model;
+  }
+
+  /** Swaps in a policy for every request (tests; a disaggregated model keeps its decode side). */
   public void setRouter(Router r) {
-    router.set(r);
+    Compiled c = compiled.get();
+    io.kvgate.routing.pd.DisaggregatedRouter pd =
+        c.pd() == null
+            ? null
+            : new io.kvgate.routing.pd.DisaggregatedRouter(
+                r, c.pd().decodeRouter(), index, c.pd().minUncachedTokens());
+    compiled.set(new Compiled(r, pd));
   }
 
   /** At least one endpoint is admitted by health checks. */

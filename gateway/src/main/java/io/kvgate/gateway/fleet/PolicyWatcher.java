@@ -97,11 +97,10 @@ public final class PolicyWatcher {
    */
   public String reload(ModelRoute route, String source, String yaml) {
     try {
-      Router next =
-          Policies.compile(Policies.parse(yaml, source, route.plugins()), route.context());
-      java.util.List<io.kvgate.routing.config.ConfigProblem> ignored = route.ignoredSettings(next);
-      if (!ignored.isEmpty()) throw new PolicyException(source, ignored);
-      route.setRouter(next);
+      ModelRoute.Compiled compiled =
+          route.compile(Policies.parse(yaml, source, route.plugins()), source);
+      Router next = compiled.router();
+      route.install(compiled);
       metrics.policyReload(route.name(), true);
       LOG.info(
           "policy for model '"

@@ -316,7 +316,11 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
 
   /** A parsed, resolved and keyed request: all the CPU work of a request before routing. */
   private record Prepared(
-      OpenAiRequest parsed, ModelRoute route, RoutingRequest routing, ApiKey key) {}
+      OpenAiRequest parsed,
+      ModelRoute route,
+      RoutingRequest routing,
+      ApiKey key,
+      io.vertx.core.buffer.Buffer prefillBody) {}
 
   /**
    * Parses, checks the key may use the model and priority asked for, resolves the model and keys
@@ -331,6 +335,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       throw e;
     }
     admission.checkModel(key, parsed.model());
+    io.kvgate.gateway.proxy.PdBodies.checkNotReserved(parsed.body());
     Integer priority = admission.priority(key, headers, parsed);
     if (priority != null) parsed = Admission.withPriority(parsed, priority);
     ModelRoute route = byName.get(parsed.model());
@@ -348,8 +353,19 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
               + "' does not exist or is not served here; see GET /v1/models");
     }
     RoutingRequest routing = keyer.key(parsed, headers, route.name(), adapter);
+    // A vLLM prefill leg's body is built here, off the event loop for a long prompt.
+    io.vertx.core.buffer.Buffer prefillBody =
+        route.model().pd().protocol() == GatewayConfig.PdProtocol.VLLM && generation(parsed)
+            ? io.kvgate.gateway.proxy.PdBodies.vllmPrefill(parsed.raw())
+            : null;
     // Keyed: the exchange keeps the request without its prompt's tree (the bytes go upstream).
-    return new Prepared(parsed.withoutPrompt(), route, routing, key);
+    return new Prepared(parsed.withoutPrompt(), route, routing, key, prefillBody);
+  }
+
+  /** Chat and text completions: the APIs a disaggregated model splits into two legs. */
+  private static boolean generation(OpenAiRequest parsed) {
+    return parsed.kind() == OpenAiRequest.Kind.CHAT
+        || parsed.kind() == OpenAiRequest.Kind.COMPLETION;
   }
 
   /** Routes a prepared request and starts proxying it (on the request's event loop). */
@@ -366,7 +382,16 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     ApiKey key = p.key();
     if (!p.routing().keyed()) metrics.unkeyed(route.name(), RoutingKeyer.NO_PROMPT);
     Router router = route.router();
-    Decision decision = router.route(p.routing(), route.routable(), System.nanoTime());
+    io.kvgate.routing.pd.DisaggregatedRouter pdRouter = route.pd();
+    Exchange.Disaggregation pd = null;
+    Decision decision;
+    if (pdRouter == null) {
+      decision = router.route(p.routing(), route.routable(), System.nanoTime());
+    } else {
+      pd = disaggregation(route, pdRouter, p);
+      decision = pd.decision().decode();
+      router = pdRouter.decodeRouter();
+    }
     if (decision.isEmpty()) {
       throw OpenAiException.upstream(
           503,
@@ -392,7 +417,36 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
             requestId,
             start,
             (prompt, completion) ->
-                admission.charge(key, completion + Math.max(0, prompt - estimated))));
+                admission.charge(key, completion + Math.max(0, prompt - estimated)),
+            pd));
+  }
+
+  /**
+   * How a disaggregated model serves a request: its legs' rankings, counted by mode; a request the
+   * prefill pool cannot take falls back to whole serving, or is refused with 503 under {@code
+   * pd.fallback: fail}.
+   */
+  private Exchange.Disaggregation disaggregation(
+      ModelRoute route, io.kvgate.routing.pd.DisaggregatedRouter pdRouter, Prepared p) {
+    io.kvgate.routing.pd.DisaggregatedRouter.PdDecision d =
+        pdRouter.route(p.routing(), generation(p.parsed()), route.routable(), System.nanoTime());
+    String mode = d.mode().name().toLowerCase(java.util.Locale.ROOT);
+    if (d.reason() == io.kvgate.routing.pd.DisaggregatedRouter.Reason.NO_PREFILL_ENDPOINT) {
+      boolean aggregate = route.model().pd().fallbackAggregate();
+      metrics.pdFallback(route.name(), d.reason().wireName(), aggregate ? "aggregate" : "fail");
+      if (!aggregate) {
+        throw OpenAiException.upstream(
+            503,
+            "prefill_unavailable",
+            "no healthy prefill endpoint for model '"
+                + route.name()
+                + "' ("
+                + d.prefill().reason()
+                + "); retry later");
+      }
+    }
+    metrics.pdRequest(route.name(), mode, d.reason().wireName());
+    return new Exchange.Disaggregation(pdRouter, d, p.prefillBody());
   }
 
   private void fail(HttpServerRequest req, Throwable t, long start) {

@@ -77,7 +77,17 @@ public final class RoutingKeyer {
         sessionKey(req, headers),
         keyed ? chain : BlockChain.EMPTY,
         promptTokens,
-        keyed && chain.totalUnits() > 0);
+        keyed && chain.totalUnits() > 0,
+        maxTokens(req));
+  }
+
+  /** {@code max_completion_tokens}, else {@code max_tokens}; 0 when neither is set. */
+  private static long maxTokens(OpenAiRequest req) {
+    for (String f : new String[] {"max_completion_tokens", "max_tokens", "max_output_tokens"}) {
+      JsonNode v = req.get(f);
+      if (v != null && v.canConvertToLong() && v.isIntegralNumber()) return Math.max(0, v.asLong());
+    }
+    return 0;
   }
 
   private static JsonNode firstPresent(OpenAiRequest req, String... fields) {

@@ -396,6 +396,109 @@ public final class GatewayMetrics {
   }
 
   /**
+   * How a request of a disaggregated model was served: {@code mode} {@code disaggregated} or {@code
+   * whole}, with the reason a request was served whole ({@code short_uncached}, {@code not_keyed},
+   * {@code no_prefill_endpoint}, {@code prefill_failed}; {@code none} when disaggregated).
+   */
+  public void pdRequest(String model, String mode, String reason) {
+    counter(
+            "kvgate_pd_requests",
+            "Requests of disaggregated models by how they were served",
+            "model",
+            model,
+            "mode",
+            mode,
+            "reason",
+            reason)
+        .increment();
+  }
+
+  /** A prefill leg's duration, send to its whole answer (vLLM) or to its answer's end (SGLang). */
+  public void pdPrefill(String model, String endpoint, String outcome, long nanos) {
+    timer(
+            "kvgate_pd_prefill_seconds",
+            "Prefill leg time by endpoint and outcome (ok, failed)",
+            "model",
+            model,
+            "endpoint",
+            endpoint,
+            "outcome",
+            outcome)
+        .record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  /** A decode leg's time from its send to its first response byte. */
+  public void pdDecodeFirstByte(String model, String endpoint, long nanos) {
+    timer(
+            "kvgate_pd_decode_first_byte_seconds",
+            "Decode leg time from its send to its first response byte",
+            "model",
+            model,
+            "endpoint",
+            endpoint)
+        .record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  /**
+   * A prefill answer without every KV-transfer field the decode side needs (a real decode engine
+   * would silently recompute the prompt); treated as a prefill failure.
+   */
+  public void pdTransferIncomplete(String model, String endpoint) {
+    counter(
+            "kvgate_pd_transfer_incomplete",
+            "Prefill answers missing KV-transfer fields the decode leg needs",
+            "model",
+            model,
+            "endpoint",
+            endpoint)
+        .increment();
+  }
+
+  /**
+   * A disaggregated request served whole instead ({@code no_prefill_endpoint}, {@code
+   * prefill_failed}), or refused with 503 when {@code pd.fallback} is {@code fail} ({@code action}
+   * {@code aggregate} or {@code fail}).
+   */
+  public void pdFallback(String model, String reason, String action) {
+    counter(
+            "kvgate_pd_fallbacks",
+            "Disaggregated requests that fell back to whole serving or failed, by reason",
+            "model",
+            model,
+            "reason",
+            reason,
+            "action",
+            action)
+        .increment();
+  }
+
+  /**
+   * A leg tried again: {@code leg} {@code prefill} or {@code decode}; {@code reason} the failure
+   * kind ({@code connect}, {@code status_5xx}, {@code reset}, {@code timeout}, {@code
+   * transfer_incomplete}, {@code prefill_failed}, ...).
+   */
+  public void pdRetry(String model, String leg, String reason) {
+    counter(
+            "kvgate_pd_retries",
+            "Leg retries of disaggregated requests by leg and reason",
+            "model",
+            model,
+            "leg",
+            leg,
+            "reason",
+            reason)
+        .increment();
+  }
+
+  /** Requests in flight per pool of a disaggregated model ({@code role} prefill, decode, both). */
+  public void bindPool(String model, String role, java.util.function.IntSupplier inFlight) {
+    Gauge.builder("kvgate_pool_in_flight_requests", inFlight, s -> s.getAsInt())
+        .description("Requests in flight on a disaggregated model's pool, by role")
+        .tags("model", model, "role", role)
+        .register(registry);
+  }
+
+  /**
    * An upstream failure: {@code connect}, {@code reset}, {@code first_byte_timeout}, {@code
    * idle_timeout}, {@code status_5xx}, ...
    */

@@ -100,7 +100,12 @@ final class BoundedJsonReader {
             "max_completion_tokens",
             "cache_salt",
             "user",
-            "priority" ->
+            "priority",
+            // set by disaggregated serving, refused from clients: kept to be refused
+            "kv_transfer_params",
+            "bootstrap_host",
+            "bootstrap_port",
+            "bootstrap_room" ->
             o.set(name, shallow(v));
         case "messages", "prompt", "input", "instructions", "text" -> o.set(name, prompt(v));
         default -> p.skipChildren();

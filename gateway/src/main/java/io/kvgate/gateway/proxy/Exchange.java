@@ -22,6 +22,8 @@ import io.vertx.core.http.HttpServerRequest;
  * @param onEnd told, once, when the exchange ends: the prompt tokens the engine reported (-1 when
  *     it did not) and the completion tokens it used (usage, or its streamed events; 0 when none
  *     reached the client), for the client key's token budget
+ * @param pd how a disaggregated model serves this request, or null for an aggregated model; then
+ *     {@code router} and {@code decision} are the decode side's
  */
 public record Exchange(
     HttpServerRequest request,
@@ -32,7 +34,35 @@ public record Exchange(
     Decision decision,
     String requestId,
     long startNanos,
-    TokensUsed onEnd) {
+    TokensUsed onEnd,
+    Disaggregation pd) {
+
+  /** An exchange of an aggregated model. */
+  public Exchange(
+      HttpServerRequest request,
+      OpenAiRequest parsed,
+      RoutingRequest routing,
+      ModelRoute route,
+      Router router,
+      Decision decision,
+      String requestId,
+      long startNanos,
+      TokensUsed onEnd) {
+    this(request, parsed, routing, route, router, decision, requestId, startNanos, onEnd, null);
+  }
+
+  /**
+   * A disaggregated model's plan for this request.
+   *
+   * @param router the model's leg router (kept even if a reload swaps it meanwhile)
+   * @param decision how to serve the request
+   * @param prefillBody the vLLM prefill leg's body (the client's, made a one-token non-streaming
+   *     request with {@code kv_transfer_params}), or null (SGLang, or served whole)
+   */
+  public record Disaggregation(
+      io.kvgate.routing.pd.DisaggregatedRouter router,
+      io.kvgate.routing.pd.DisaggregatedRouter.PdDecision decision,
+      io.vertx.core.buffer.Buffer prefillBody) {}
 
   /** What an exchange used, for the client key's token budget. */
   @FunctionalInterface

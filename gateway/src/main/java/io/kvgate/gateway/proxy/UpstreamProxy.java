@@ -11,7 +11,6 @@ import io.kvgate.gateway.openai.OpenAiException;
 import io.kvgate.routing.Decision;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.routing.Router;
-import io.kvgate.routing.RoutingRequest;
 import io.kvgate.routing.config.ConfigNode;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
@@ -104,6 +103,9 @@ public final class UpstreamProxy {
   /** The exchanges in flight, for a shutdown that ends those still running at its deadline. */
   private final Set<Flight> flights = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
+  /** SGLang prefill endpoints' bootstrap ports, configured or discovered. */
+  private final BootstrapPorts bootstrapPorts;
+
   public UpstreamProxy(
       Vertx vertx,
       HttpClient client,
@@ -141,6 +143,7 @@ public final class UpstreamProxy {
     this.accessLog = accessLog;
     metrics.bindRetryBudget(retrying::get, this::retriesAllowed);
     this.tiers = new TierMetrics(metrics.registry());
+    this.bootstrapPorts = new BootstrapPorts(vertx, client);
   }
 
   /** Retries the budget allows in flight now. */
@@ -149,13 +152,9 @@ public final class UpstreamProxy {
         config.limits().minRetriesInFlight(), (int) (config.limits().retryBudget() * active.get()));
   }
 
-  /**
-   * Whether this request's index write is long enough to run on a worker (see {@code
-   * Flight.attempt}).
-   */
-  private boolean recordOffLoop(Exchange x) {
+  /** Whether this request's index write is long enough to run on a worker. */
+  private boolean longPrompt(Exchange x) {
     return x.routing().chain().length() > 0
-        && x.router().writesOnDispatch()
         && (long) x.routing().chain().length() * config.routing().blockSizeChars()
             >= config.limits().offloadBodyBytes();
   }
@@ -163,6 +162,158 @@ public final class UpstreamProxy {
   /** Starts the exchange; the client's response is always ended (or reset) exactly once. */
   public void forward(Exchange x) {
     new Flight(x).attempt(0, null);
+  }
+
+  /** The plan of {@code x}'s attempts, by how its model serves it. */
+  private AttemptPlan planFor(Exchange x, Flight f) {
+    Legs legs = new Legs(x, f);
+    if (x.pd() == null
+        || x.pd().decision().mode()
+            != io.kvgate.routing.pd.DisaggregatedRouter.Mode.DISAGGREGATED) {
+      return new WholePlan(legs);
+    }
+    return switch (x.route().model().pd().protocol()) {
+      case VLLM -> new VllmPlan(legs);
+      case SGLANG -> new SglangPlan(legs, bootstrapPorts);
+    };
+  }
+
+  /**
+   * What a plan needs from the proxy for one exchange: its settings, metrics and health, prefill
+   * legs, whole targets, and the flight to tell when a concurrent prefill leg fails.
+   */
+  final class Legs {
+    final Exchange x;
+    private final Flight flight;
+
+    Legs(Exchange x, Flight flight) {
+      this.x = x;
+      this.flight = flight;
+    }
+
+    GatewayConfig config() {
+      return config;
+    }
+
+    GatewayConfig.Pd pd() {
+      return x.route().model().pd();
+    }
+
+    GatewayMetrics metrics() {
+      return metrics;
+    }
+
+    Vertx vertx() {
+      return vertx;
+    }
+
+    String model() {
+      return x.route().name();
+    }
+
+    /** Attempts of a whole exchange over {@code ranked}. */
+    int wholeAttempts(Decision ranked) {
+      return Math.min(config.limits().maxAttempts(), ranked.ranked().size());
+    }
+
+    /** A whole attempt on candidate {@code c}: the client's body, the prompt prefilled there. */
+    AttemptPlan.Target whole(Decision.Candidate c) {
+      long prompt = x.routing().promptTokens();
+      return new AttemptPlan.Target(
+          c,
+          x.parsed().raw(),
+          prompt - predictedCachedTokens(x, c),
+          prompt,
+          x.routing().maxTokens(),
+          null);
+    }
+
+    /** A decode leg on {@code c} whose prefill ran on {@code prefill}. */
+    AttemptPlan.Target decodeLeg(
+        Decision.Candidate c, io.vertx.core.buffer.Buffer body, EndpointState prefill) {
+      return new AttemptPlan.Target(
+          c, body, 0, x.routing().promptTokens(), x.routing().maxTokens(), prefill);
+    }
+
+    /** Starts a prefill leg of this exchange on {@code c}. */
+    PrefillLeg prefill(
+        Decision.Candidate c, io.vertx.core.buffer.Buffer body, boolean readTransferParams) {
+      return new PrefillLeg(this, c, body, readTransferParams);
+    }
+
+    /** A concurrent prefill leg of attempt {@code i} failed: the pair is tried again. */
+    void prefillFailed(int i, OpenAiException error) {
+      flight.sideFailed(i, error, true);
+    }
+
+    /** The engine refused attempt {@code i}'s prefill leg (4xx): the exchange fails with it. */
+    void prefillRefused(int i, OpenAiException error) {
+      flight.sideFailed(i, error, false);
+    }
+
+    /** Teaches the index that {@code leg} of this request goes to {@code ep}. */
+    void dispatched(io.kvgate.routing.pd.DisaggregatedRouter.Leg leg, EndpointState ep) {
+      Runnable write =
+          x.pd() == null
+              ? () -> x.router().onDispatched(x.routing(), ep, System.nanoTime())
+              : () -> x.pd().router().onDispatched(leg, x.routing(), ep, System.nanoTime());
+      boolean writes =
+          x.pd() == null ? x.router().writesOnDispatch() : x.pd().router().writesOnDispatch(leg);
+      if (!writes || !longPrompt(x)) {
+        write.run();
+        return;
+      }
+      vertx
+          .executeBlocking(
+              () -> {
+                write.run();
+                return null;
+              },
+              true)
+          .onFailure(
+              e -> logs.log(LOG, Level.WARNING, "index", () -> "prefix index write failed", e));
+    }
+
+    HttpClient client() {
+      return client;
+    }
+
+    HealthChecker health() {
+      return health;
+    }
+
+    /** Copies the client's forwardable headers onto a leg's request options. */
+    void headers(RequestOptions opts) {
+      forwardHeaders(x, opts);
+    }
+
+    /** One upstream failure of this exchange, counted and logged like the flight's. */
+    void upstreamError(EndpointState ep, String kind, String detail) {
+      flight.upstreamError(ep, kind, detail);
+    }
+  }
+
+  /** Prompt tokens the prefix index expects {@code c}'s endpoint to hold for {@code x}. */
+  private long predictedCachedTokens(Exchange x, Decision.Candidate c) {
+    return Math.min(
+        x.routing().promptTokens(), (long) c.matchedBlocks() * config.routing().blockSizeTokens());
+  }
+
+  /** Copies the client's headers that go upstream, and kvgate's own, onto {@code opts}. */
+  private static void forwardHeaders(Exchange x, RequestOptions opts) {
+    x.request()
+        .headers()
+        .forEach(
+            (k, v) -> {
+              String name = k.toLowerCase(Locale.ROOT);
+              if (!HOP_BY_HOP.contains(name) && !NOT_FORWARDED.contains(name)) {
+                opts.addHeader(k, v);
+              }
+            });
+    opts.putHeader("x-request-id", x.requestId());
+    if (x.request().remoteAddress() != null) {
+      opts.putHeader("x-forwarded-for", x.request().remoteAddress().hostAddress());
+    }
   }
 
   /** Exchanges in flight now. */
@@ -201,6 +352,13 @@ public final class UpstreamProxy {
     private final int attempts;
     private final UsageScanner usage = new UsageScanner();
     private final io.vertx.core.Context context = vertx.getOrCreateContext();
+    private final AttemptPlan plan;
+
+    /** The attempt in progress (or the last one), and how the one before it failed. */
+    private AttemptPlan.Target target;
+
+    private String lastKind;
+    private long sentNanos;
 
     /** The attempt in progress: its candidate, its lease and, once connected, its request. */
     private Decision.Candidate current;
@@ -232,7 +390,8 @@ public final class UpstreamProxy {
       this.x = x;
       this.out = x.request().response();
       this.model = x.route().name();
-      this.attempts = Math.min(config.limits().maxAttempts(), x.decision().ranked().size());
+      this.plan = planFor(x, this);
+      this.attempts = plan.maxAttempts();
       active.incrementAndGet();
       flights.add(this);
       out.closeHandler(v -> onClientGone());
@@ -264,38 +423,44 @@ public final class UpstreamProxy {
             null);
         return;
       }
-      Decision.Candidate c = x.decision().ranked().get(i);
-      EndpointState ep = c.endpoint();
       attemptIndex = i;
+      plan.next(i, lastKind)
+          .onComplete(
+              ar -> {
+                if (clientGone || finished || attemptIndex != i) return;
+                if (ar.failed()) {
+                  if (ar.cause() instanceof AttemptPlan.Exhausted e) {
+                    fail(lastError != null ? lastError : e.error, null);
+                  } else {
+                    fail(OpenAiErrors.of(ar.cause()), null);
+                  }
+                  return;
+                }
+                start(i, ar.result());
+              });
+    }
+
+    /** Attempt {@code i}: counts its load, connects to its endpoint and sends its body. */
+    private void start(int i, AttemptPlan.Target t) {
+      Decision.Candidate c = t.candidate();
+      EndpointState ep = c.endpoint();
       attemptsMade++;
       if (i > 0) metrics.retry(model, ep.id());
       current = c;
-      lease =
-          ep.acquire(
-              x.routing().promptTokens() - predictedCachedTokens(c), x.routing().promptTokens());
+      target = t;
+      lease = ep.acquire(t.prefillTokens(), t.contextTokens(), t.decodeTokens());
       metrics.routed(model, x.router().name(), ep.id());
       RequestOptions opts =
           x.route()
               .target(ep)
               .request(x.request().method(), x.request().uri(), config.timeouts().connect());
-      x.request()
-          .headers()
-          .forEach(
-              (k, v) -> {
-                String name = k.toLowerCase(Locale.ROOT);
-                if (!HOP_BY_HOP.contains(name) && !NOT_FORWARDED.contains(name)) {
-                  opts.addHeader(k, v);
-                }
-              });
-      opts.putHeader("x-request-id", x.requestId());
-      if (x.request().remoteAddress() != null) {
-        opts.putHeader("x-forwarded-for", x.request().remoteAddress().hostAddress());
-      }
+      forwardHeaders(x, opts);
       client
           .request(opts)
           .onComplete(
               ar -> {
                 if (ar.failed()) {
+                  if (clientGone || finished || attemptIndex != i) return;
                   retry(
                       i,
                       "connect",
@@ -309,47 +474,20 @@ public final class UpstreamProxy {
                   return;
                 }
                 HttpClientRequest req = ar.result();
-                if (clientGone || finished) {
+                if (clientGone || finished || attemptIndex != i) {
                   // Nothing was written: the connection goes back unused, the index learns nothing.
                   req.exceptionHandler(err -> {});
                   req.reset();
                   return;
                 }
-                recordDispatch(ep);
+                plan.dispatched(t);
                 send(i, ep, req);
               });
     }
 
-    /**
-     * Teaches the policy where the prompt goes. A long prompt's index write (thousands of blocks
-     * inserted, as many evicted: milliseconds for a new 128k-token prompt) runs on a worker, in
-     * order with this loop's other long writes, so that it does not hold up the loop's other
-     * connections; the request is written meanwhile, since its prefill takes far longer than the
-     * write.
-     */
-    private void recordDispatch(EndpointState ep) {
-      Router router = x.router();
-      RoutingRequest routing = x.routing();
-      if (!recordOffLoop(x)) {
-        router.onDispatched(routing, ep, System.nanoTime());
-        return;
-      }
-      vertx
-          .executeBlocking(
-              () -> {
-                router.onDispatched(routing, ep, System.nanoTime());
-                return null;
-              },
-              true)
-          .onFailure(
-              e -> logs.log(LOG, Level.WARNING, "index", () -> "prefix index write failed", e));
-    }
-
     /** Prompt tokens the prefix index expects {@code c}'s endpoint to hold for this request. */
     private long predictedCachedTokens(Decision.Candidate c) {
-      return Math.min(
-          x.routing().promptTokens(),
-          (long) c.matchedBlocks() * config.routing().blockSizeTokens());
+      return UpstreamProxy.this.predictedCachedTokens(x, c);
     }
 
     /** Writes attempt {@code i} on {@code req}, a connection to {@code ep}. */
@@ -386,7 +524,8 @@ public final class UpstreamProxy {
                 fail(timeout, null);
                 req.reset();
               });
-      req.send(x.parsed().raw())
+      sentNanos = System.nanoTime();
+      req.send(target.body())
           .onComplete(
               r -> {
                 if (finished || clientGone || attemptIndex != i) {
@@ -416,11 +555,25 @@ public final class UpstreamProxy {
      * {@code error} when none is left).
      */
     private void retry(int i, String kind, OpenAiException error) {
+      retry(i, kind, error, true);
+    }
+
+    /**
+     * As above; {@code blame} false when the attempt's endpoint is not at fault (its concurrent
+     * prefill leg failed): its health and error counts are left alone.
+     */
+    private void retry(int i, String kind, OpenAiException error, boolean blame) {
       EndpointState ep = current.endpoint();
       cancelTimer(firstByteTimer);
       firstByteTimer = -1;
-      health.recordFailure(model, ep);
-      upstreamError(ep, kind, error.getMessage());
+      if (blame) {
+        health.recordFailure(model, ep);
+        upstreamError(ep, kind, error.getMessage());
+      }
+      lastKind = kind;
+      if (target != null && target.disaggregated() && i + 1 < attempts) {
+        metrics.pdRetry(model, "prefill_failed".equals(kind) ? "prefill" : "decode", kind);
+      }
       endAttempt();
       attemptIndex = -1;
       if (i + 1 >= attempts) {
@@ -446,6 +599,20 @@ public final class UpstreamProxy {
       long base = config.limits().retryBackoff().toMillis() << Math.min(i, 10);
       long delay = Math.max(1, (long) (base * (0.5 + ThreadLocalRandom.current().nextDouble())));
       vertx.setTimer(delay, t -> attempt(i + 1, error));
+    }
+
+    /**
+     * The prefill leg running next to attempt {@code i} (SGLang) failed: while nothing reached the
+     * client, the decode attempt is abandoned (its engine would wait for KV that never comes) and
+     * the request tried again; once the decode answers, it has its KV and the failure is moot.
+     */
+    void sideFailed(int i, OpenAiException error, boolean retriable) {
+      if (finished || clientGone || attemptIndex != i || firstByte) return;
+      HttpClientRequest req = upstream;
+      if (retriable) retry(i, "prefill_failed", error, false);
+      else fail(error, null);
+      // Its exception handler, set before it was sent, keeps the reset's error out of the log.
+      if (req != null) req.reset();
     }
 
     /** Releases the current attempt's lease and forgets its connection: the one place. */
@@ -502,7 +669,8 @@ public final class UpstreamProxy {
       if (length != null) out.putHeader(HttpHeaders.CONTENT_LENGTH, length);
       else out.setChunked(true);
       out.putHeader("x-kvgate-endpoint", ep.id());
-      if (x.router().predictsCachedPrefix() && x.routing().keyed()) {
+      if (target.disaggregated()) out.putHeader("x-kvgate-prefill-endpoint", target.prefill().id());
+      if (x.router().predictsCachedPrefix() && x.routing().keyed() && !target.disaggregated()) {
         // What the index expected this endpoint to hold, next to the engine's usage.cached_tokens.
         out.putHeader(
             "x-kvgate-predicted-cached-tokens", Long.toString(predictedCachedTokens(current)));
@@ -547,6 +715,9 @@ public final class UpstreamProxy {
               cancelTimer(firstByteTimer);
               lease.prefillDone();
               metrics.timeToFirstByte(model, ep.id(), lastChunkNanos - x.startNanos());
+              if (target.disaggregated()) {
+                metrics.pdDecodeFirstByte(model, ep.id(), lastChunkNanos - sentNanos);
+              }
             }
             usage.feed(chunk);
             out.write(chunk);
@@ -647,13 +818,15 @@ public final class UpstreamProxy {
       String endpoint = current == null ? "none" : current.endpoint().id();
       boolean attempted = lease != null;
       endAttempt();
+      plan.close();
       active.decrementAndGet();
       flights.remove(this);
       if (retrySlot) retrying.decrementAndGet();
       if (attempted
           && outcome.success()
           && outcome.reportedCachedTokens() >= 0
-          && x.router().predictsCachedPrefix()) {
+          && x.router().predictsCachedPrefix()
+          && !target.disaggregated()) {
         metrics.prefixPrediction(
             model, predictedCachedTokens(current), outcome.reportedCachedTokens());
       }
@@ -681,7 +854,7 @@ public final class UpstreamProxy {
      * One upstream failure: counted by kind, and logged within the log rate limit (category {@code
      * upstream}).
      */
-    private void upstreamError(EndpointState ep, String kind, String detail) {
+    void upstreamError(EndpointState ep, String kind, String detail) {
       metrics.upstreamError(model, ep.id(), kind);
       logs.log(
           LOG,

@@ -237,9 +237,110 @@ class GatewayConfigLoaderTest {
         problems(e)
             .get(0)
             .startsWith(
-                "models[0].endpoints[0].role: 'prefill' needs prefill/decode disaggregation"),
+                "models[0].endpoints[0].role: 'prefill' needs disaggregated serving: set the"
+                    + " model's pd.protocol"),
         problems(e).toString());
     assertTrue(problems(e).get(1).startsWith("models[0].endpoints[1].role: 'decode'"));
+  }
+
+  @Test
+  void aDisaggregatedModelReadsItsPdSectionAndRoles() throws Exception {
+    GatewayConfig c =
+        GatewayConfigLoader.parse(
+            """
+            models:
+              - name: m
+                pd: {protocol: sglang, minUncachedTokens: 128, fallback: fail, maxPrefillAttempts: 3,
+                     prefillTimeout: 30s, maxPrefillResponseBytes: 65536}
+                endpoints:
+                  - {url: "http://p:8000", role: prefill, bootstrapPort: 9100}
+                  - {url: "http://d:8000", role: decode}
+                  - {url: "http://b:8000"}
+            """,
+            "x");
+    GatewayConfig.Model m = c.models().get(0);
+    assertEquals(GatewayConfig.PdProtocol.SGLANG, m.pd().protocol());
+    assertEquals(128, m.pd().minUncachedTokens());
+    assertFalse(m.pd().fallbackAggregate());
+    assertEquals(3, m.pd().maxPrefillAttempts());
+    assertEquals(Duration.ofSeconds(30), m.pd().prefillTimeout());
+    assertEquals(65536, m.pd().maxPrefillResponseBytes());
+    assertEquals(9100, m.bootstrapPorts().get("p:8000"));
+    assertEquals(
+        List.of(
+            io.kvgate.routing.Role.PREFILL,
+            io.kvgate.routing.Role.DECODE,
+            io.kvgate.routing.Role.BOTH),
+        m.endpoints().stream().map(io.kvgate.routing.Endpoint::role).toList());
+  }
+
+  @Test
+  void pdMistakesAreRefusedWithTheirPaths() {
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    """
+                    models:
+                      - name: a
+                        pd: {protocol: trtllm, fallback: maybe, colour: red}
+                        endpoints:
+                          - {url: "http://p:8000", role: prefill}
+                      - name: b
+                        pd: {protocol: vllm}
+                        endpoints:
+                          - {url: "http://p2:8000", role: prefill, bootstrapPort: 9000}
+                          - {url: "http://d2:8000", role: decode}
+                      - name: c
+                        pd: {minUncachedTokens: 10}
+                        endpoints:
+                          - {url: "http://x:8000"}
+                    """,
+                    "x"));
+    List<String> p = problems(e);
+    for (String expected :
+        List.of(
+            "models[0].pd.colour: unknown key",
+            "models[0].pd.protocol: must be vllm or sglang (got 'trtllm')",
+            "models[0].pd.fallback: must be aggregate or fail (got 'maybe')",
+            "models[1].endpoints[0].bootstrapPort: applies to role: prefill endpoints of a model"
+                + " with pd.protocol: sglang",
+            "models[2].pd.protocol: is required")) {
+      assertTrue(p.stream().anyMatch(x -> x.startsWith(expected)), expected + " not in " + p);
+    }
+  }
+
+  @Test
+  void aDisaggregatedModelNeedsBothPools() {
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    """
+                    models:
+                      - name: a
+                        pd: {protocol: vllm}
+                        endpoints:
+                          - {url: "http://p:8000", role: prefill}
+                          - {url: "http://b:8000"}
+                      - name: b
+                        pd: {protocol: vllm}
+                        endpoints:
+                          - {url: "http://d:8000", role: decode}
+                    """,
+                    "x"));
+    List<String> p = problems(e);
+    assertTrue(
+        p.stream()
+            .anyMatch(x -> x.startsWith("models[0].pd: a disaggregated model needs a decode pool")),
+        p.toString());
+    assertTrue(
+        p.stream()
+            .anyMatch(
+                x -> x.startsWith("models[1].pd: a disaggregated model needs a prefill pool")),
+        p.toString());
   }
 
   @Test

@@ -81,6 +81,13 @@ public final class PluginRegistry {
                 None.DEFAULTS,
                 p -> new Scorers.PendingPrefillScorer())
             .withScorer(
+                "decode-tokens-scorer",
+                "fewest completion tokens still to generate (the max_tokens of requests in flight),"
+                    + " per unit of weight",
+                None.class,
+                None.DEFAULTS,
+                p -> new Scorers.DecodeTokensScorer())
+            .withScorer(
                 "queue-scorer",
                 "fewest requests waiting in the engine (its /metrics), kvgate's in-flight count when"
                     + " the scrape is stale",

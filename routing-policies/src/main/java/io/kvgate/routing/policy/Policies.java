@@ -27,6 +27,14 @@ import java.util.Set;
  */
 public final class Policies {
 
+  /** The profile that ranks a disaggregated model's decode side. */
+  public static final String DECODE_PROFILE = "decode";
+
+  /**
+   * The preset whose {@code default} profile ranks a decode side when a policy has no decode one.
+   */
+  public static final String DECODE_PRESET = "decode-load";
+
   private static final List<String> PRESETS =
       List.of(
           "round-robin",
@@ -35,7 +43,8 @@ public final class Policies {
           "session-affinity",
           "cache-aware",
           "sglang-cache-aware",
-          "dynamo-kv");
+          "dynamo-kv",
+          "decode-load");
 
   private Policies() {}
 
@@ -144,6 +153,7 @@ public final class Policies {
     }
 
     PolicySpec.ProfileSpec profile = null;
+    PolicySpec.ProfileSpec decode = null;
     List<ConfigNode> profileNodes = root.list("profiles", true);
     if (root.has("profiles") && profileNodes.isEmpty()) {
       root.problem("profiles", "must not be empty");
@@ -155,17 +165,23 @@ public final class Policies {
       }
       p.allowOnly("name", "plugins");
       String pname = p.string("name", "default", false);
-      if (!pname.equals("default")) {
+      if (!pname.equals("default") && !pname.equals(DECODE_PROFILE)) {
         p.problem(
             "name",
-            "unknown profile '" + pname + "': 'default' is the one profile that routes requests");
+            "unknown profile '"
+                + pname
+                + "': 'default' routes requests (and a disaggregated model's prefill legs),"
+                + " 'decode' its decode side");
         continue;
       }
-      if (profile != null) {
-        p.problem("name", "duplicate profile 'default'");
+      boolean isDecode = pname.equals(DECODE_PROFILE);
+      if (isDecode ? decode != null : profile != null) {
+        p.problem("name", "duplicate profile '" + pname + "'");
         continue;
       }
-      profile = profile(p, plugins, problems);
+      PolicySpec.ProfileSpec spec = profile(p, pname, plugins, problems);
+      if (isDecode) decode = spec;
+      else profile = spec;
     }
     if (!profileNodes.isEmpty()
         && profile == null
@@ -175,24 +191,25 @@ public final class Policies {
     if (profile != null) {
       Set<String> used = new HashSet<>();
       for (PolicySpec.PluginRef r : profile.plugins()) used.add(r.ref());
+      if (decode != null) for (PolicySpec.PluginRef r : decode.plugins()) used.add(r.ref());
       pluginPaths.forEach(
           (pname, path) -> {
             if (!used.contains(pname)) {
               problems.add(
                   new ConfigProblem(
-                      path,
-                      "plugin '"
-                          + pname
-                          + "' is defined but the 'default' profile does not use it"));
+                      path, "plugin '" + pname + "' is defined but no profile uses it"));
             }
           });
     }
     if (!problems.isEmpty()) throw new PolicyException(source, problems);
-    return new PolicySpec(name, description, plugins, profile);
+    return new PolicySpec(name, description, plugins, profile, decode);
   }
 
   private static PolicySpec.ProfileSpec profile(
-      ConfigNode p, Map<String, PolicySpec.PluginSpec> plugins, List<ConfigProblem> problems) {
+      ConfigNode p,
+      String profileName,
+      Map<String, PolicySpec.PluginSpec> plugins,
+      List<ConfigProblem> problems) {
     List<PolicySpec.PluginRef> refs = new ArrayList<>();
     int before = problems.size();
     List<ConfigNode> rs = p.list("plugins", true);
@@ -265,18 +282,33 @@ public final class Policies {
                     + " max-score-picker or softmax-picker)");
       }
     }
-    return new PolicySpec.ProfileSpec("default", refs);
+    return new PolicySpec.ProfileSpec(profileName, refs);
   }
 
   /** Builds the router of the spec's {@code default} profile; plugin state starts fresh. */
   public static Router compile(PolicySpec spec, RoutingContext context) {
+    return compile(spec.name(), spec, spec.profile(), context);
+  }
+
+  /**
+   * The router of the spec's {@code decode} profile (named {@code <policy>/decode}), or null when
+   * the spec has none.
+   */
+  public static Router compileDecode(PolicySpec spec, RoutingContext context) {
+    return spec.decode() == null
+        ? null
+        : compile(spec.name() + "/" + DECODE_PROFILE, spec, spec.decode(), context);
+  }
+
+  private static Router compile(
+      String name, PolicySpec spec, PolicySpec.ProfileSpec profile, RoutingContext context) {
     List<Filter> filters = new ArrayList<>();
     List<String> filterNames = new ArrayList<>();
     List<Scorer> scorers = new ArrayList<>();
     List<Double> weights = new ArrayList<>();
     List<DispatchAware> listeners = new ArrayList<>();
     Picker picker = null;
-    for (PolicySpec.PluginRef ref : spec.profile().plugins()) {
+    for (PolicySpec.PluginRef ref : profile.plugins()) {
       PolicySpec.PluginSpec p = spec.plugins().get(ref.ref());
       PluginType<?, ?> t = p.type();
       Object plugin;
@@ -301,6 +333,6 @@ public final class Policies {
       if (plugin instanceof DispatchAware d) listeners.add(d);
     }
     return new CompiledPolicy(
-        spec.name(), context, filters, filterNames, scorers, weights, picker, listeners);
+        name, context, filters, filterNames, scorers, weights, picker, listeners);
   }
 }

@@ -22,10 +22,23 @@ import java.util.Map;
  * @param name the policy's name (metric tag, logs)
  * @param description free text
  * @param plugins plugin instances by name (a plugin's name defaults to its type)
- * @param profile the {@code default} profile: the one that routes every request
+ * @param profile the {@code default} profile: it ranks every request of an aggregated model, and
+ *     the prefill pool of a disaggregated one
+ * @param decode the {@code decode} profile, or null: it ranks the decode side (decode and {@code
+ *     both} endpoints) of a disaggregated model; a model that is not disaggregated refuses it
  */
 public record PolicySpec(
-    String name, String description, Map<String, PluginSpec> plugins, ProfileSpec profile) {
+    String name,
+    String description,
+    Map<String, PluginSpec> plugins,
+    ProfileSpec profile,
+    ProfileSpec decode) {
+
+  /** A policy with the {@code default} profile only. */
+  public PolicySpec(
+      String name, String description, Map<String, PluginSpec> plugins, ProfileSpec profile) {
+    this(name, description, plugins, profile, null);
+  }
 
   /** A plugin instance: its type and its decoded parameter record. */
   public record PluginSpec(String name, PluginType<?, ?> type, Record parameters) {}

@@ -68,6 +68,25 @@ final class Scorers {
   }
 
   /**
+   * {@code decode-tokens-scorer}: completion tokens the requests in flight may still generate
+   * (their limits, counted at dispatch, released at their end), per weight: the decode work ahead.
+   */
+  static final class DecodeTokensScorer implements Scorer, ReadsEndpointFields {
+    @Override
+    public java.util.Set<io.kvgate.routing.EndpointField> endpointFields() {
+      return java.util.Set.of(io.kvgate.routing.EndpointField.WEIGHT);
+    }
+
+    @Override
+    public void score(Candidates c, double[] out) {
+      double[] v = new double[c.size()];
+      for (int i = 0; i < c.size(); i++)
+        v[i] = c.get(i).decodeTokens() / c.get(i).endpoint().weight();
+      inverse(v, c.size(), out);
+    }
+  }
+
+  /**
    * {@code queue-scorer}: the engine's waiting requests from its last fresh scrape; when the scrape
    * is older than {@code maxSignalAge}, kvgate's own in-flight count stands in.
    */

@@ -344,9 +344,8 @@ class PolicyContractsTest {
             "profiles[0].colour: unknown key (allowed: name, plugins)",
             "profiles[0].plugins[0].weight: only scorers take a weight ('healthy-filter' is a filter)",
             "profiles[0].plugins[1].wieght: unknown key (allowed: ref, weight)",
-            "profiles[1].name: unknown profile 'fast': 'default' is the one profile that routes",
-            "plugins[1]: plugin 'bounded-load-hash-picker' is defined but the 'default' profile"
-                + " does not use it")) {
+            "profiles[1].name: unknown profile 'fast': 'default' routes requests",
+            "plugins[1]: plugin 'bounded-load-hash-picker' is defined but no profile uses it")) {
       assertTrue(
           p.stream().anyMatch(s -> s.startsWith(expected)), "missing '" + expected + "' in " + p);
     }
