@@ -23,11 +23,21 @@ public final class SimFleet {
   public static Future<SimFleet> start(
       Vertx vertx, SimEngineConfig base, int replicas, int basePort) {
     if (replicas < 1) throw new IllegalArgumentException("replicas must be >= 1");
-    if (basePort < 0 || basePort + replicas - 1 > 65535)
+    return start(vertx, java.util.Collections.nCopies(replicas, base), basePort);
+  }
+
+  /**
+   * Starts one engine per config (they may differ, e.g. in role), engine {@code i} on {@code
+   * basePort + i} (0: ephemeral); fails (closing any started) if one fails.
+   */
+  public static Future<SimFleet> start(Vertx vertx, List<SimEngineConfig> configs, int basePort) {
+    if (configs.isEmpty()) throw new IllegalArgumentException("no engine to start");
+    if (basePort < 0 || basePort + configs.size() - 1 > 65535)
       throw new IllegalArgumentException("basePort out of range");
     List<Future<SimEngine>> started = new ArrayList<>();
-    for (int i = 0; i < replicas; i++) {
-      started.add(SimEngine.start(vertx, base.withPort(basePort == 0 ? 0 : basePort + i)));
+    for (int i = 0; i < configs.size(); i++) {
+      started.add(
+          SimEngine.start(vertx, configs.get(i).withPort(basePort == 0 ? 0 : basePort + i)));
     }
     return Future.join(started)
         .transform(

@@ -50,6 +50,50 @@ public final class Demo {
             });
   }
 
+  /**
+   * A disaggregated demo: {@code prefill} engines with the prefill role, then {@code decode} with
+   * the decode role (ports from {@code engineBasePort}, 0 = ephemeral), behind a gateway that runs
+   * {@code protocol} for them; {@code policy} ranks the prefill pool.
+   */
+  public static Future<Demo> startPd(
+      Vertx vertx,
+      PrometheusMeterRegistry registry,
+      SimEngineConfig engine,
+      int prefill,
+      int decode,
+      GatewayConfig.PdProtocol protocol,
+      int engineBasePort,
+      String host,
+      int port,
+      String policy) {
+    java.util.List<SimEngineConfig> configs = new java.util.ArrayList<>();
+    for (int i = 0; i < prefill; i++) {
+      configs.add(engine.toBuilder().role(io.kvgate.sim.Role.PREFILL).build());
+    }
+    for (int i = 0; i < decode; i++) {
+      configs.add(engine.toBuilder().role(io.kvgate.sim.Role.DECODE).build());
+    }
+    return SimFleet.start(vertx, configs, engineBasePort)
+        .compose(
+            fleet -> {
+              java.util.List<String> urls = fleet.urls();
+              GatewayConfig config =
+                  GatewayConfig.disaggregated(
+                          engine.model(),
+                          protocol,
+                          urls.subList(0, prefill),
+                          urls.subList(prefill, urls.size()),
+                          java.util.List.of(),
+                          policy)
+                      .withListener(new GatewayConfig.Listener(host, port))
+                      .withAdmin(
+                          new GatewayConfig.Admin(true, "127.0.0.1", port == 0 ? 0 : port + 1));
+              return Gateway.start(vertx, config, registry)
+                  .map(g -> new Demo(fleet, g))
+                  .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));
+            });
+  }
+
   public SimFleet fleet() {
     return fleet;
   }
