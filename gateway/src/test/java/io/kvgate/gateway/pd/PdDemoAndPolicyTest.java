@@ -134,4 +134,17 @@ class PdDemoAndPolicyTest {
         new ModelRoute(model("cache-aware", false), GatewayConfig.Routing.DEFAULT).pd(),
         "an aggregated model has no leg router");
   }
+
+  @Test
+  void theShippedExampleLoads() throws Exception {
+    String yaml =
+        Files.readString(Path.of("../config/examples/disaggregated/gateway.yaml"))
+            .replace("config/examples/", "../config/examples/");
+    GatewayConfig c =
+        io.kvgate.gateway.config.GatewayConfigLoader.parse(yaml, "disaggregated/gateway.yaml");
+    ModelRoute r = new ModelRoute(c.models().get(0), c.routing());
+    assertEquals("disaggregated", r.router().name());
+    assertEquals("disaggregated/decode", r.pd().decodeRouter().name());
+    assertEquals(256, r.pd().minUncachedTokens());
+  }
 }
