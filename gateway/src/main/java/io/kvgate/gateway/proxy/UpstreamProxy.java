@@ -143,7 +143,7 @@ public final class UpstreamProxy {
     this.accessLog = accessLog;
     metrics.bindRetryBudget(retrying::get, this::retriesAllowed);
     this.tiers = new TierMetrics(metrics.registry());
-    this.bootstrapPorts = new BootstrapPorts(vertx, client);
+    this.bootstrapPorts = new BootstrapPorts(client);
   }
 
   /** Retries the budget allows in flight now. */
