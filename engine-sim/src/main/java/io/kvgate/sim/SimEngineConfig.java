@@ -15,7 +15,10 @@ import java.util.Objects;
  * @param blockSizeTokens tokens per KV block (vLLM's {@code --block-size}, 16)
  * @param capacityBlocks KV blocks in the pool (vLLM's "# GPU blocks")
  * @param prefillTokensPerSecond forward-pass throughput, in tokens per simulated second
- * @param decodeStepTime the floor of one engine step (one decode token per running sequence)
+ * @param decodeStepTime the weights-read time of one engine step: its memory time before the KV
+ *     reads (one decode token per running sequence costs at least this)
+ * @param kvReadTokensPerSecond KV-cache read bandwidth in tokens per simulated second: a step also
+ *     reads the KV of every context token of the sequences in it (see {@link EngineCore})
  * @param maxNumSeqs bound of the running batch (vLLM's {@code --max-num-seqs})
  * @param maxNumBatchedTokens token budget of one step (vLLM's {@code --max-num-batched-tokens})
  * @param maxModelLen context length: prompt plus completion tokens
@@ -37,6 +40,7 @@ public record SimEngineConfig(
     int capacityBlocks,
     double prefillTokensPerSecond,
     Duration decodeStepTime,
+    double kvReadTokensPerSecond,
     int maxNumSeqs,
     int maxNumBatchedTokens,
     int maxModelLen,
@@ -63,6 +67,9 @@ public record SimEngineConfig(
     require(capacityBlocks > 0, "capacityBlocks must be > 0");
     require(prefillTokensPerSecond > 0, "prefillTokensPerSecond must be > 0");
     require(!decodeStepTime.isNegative() && !decodeStepTime.isZero(), "decodeStepTime must be > 0");
+    require(
+        kvReadTokensPerSecond > 0 && !Double.isNaN(kvReadTokensPerSecond),
+        "kvReadTokensPerSecond must be > 0");
     require(maxNumSeqs > 0, "maxNumSeqs must be > 0");
     require(maxNumBatchedTokens >= maxNumSeqs, "maxNumBatchedTokens must be >= maxNumSeqs");
     require(maxModelLen > 1, "maxModelLen must be > 1");
@@ -109,6 +116,10 @@ public record SimEngineConfig(
 
   public SimEngineConfig withDecodeStepTime(Duration v) {
     return toBuilder().decodeStepTime(v).build();
+  }
+
+  public SimEngineConfig withKvReadTokensPerSecond(double v) {
+    return toBuilder().kvReadTokensPerSecond(v).build();
   }
 
   public SimEngineConfig withMaxNumSeqs(int v) {
@@ -221,6 +232,7 @@ public record SimEngineConfig(
     private int capacityBlocks = 26_000;
     private double prefillTokensPerSecond = 16_000;
     private Duration decodeStepTime = Duration.ofMillis(8);
+    private double kvReadTokensPerSecond = 15_000_000;
     private int maxNumSeqs = 1024;
     private int maxNumBatchedTokens = 8_192;
     private int maxModelLen = 131_072;
@@ -242,6 +254,7 @@ public record SimEngineConfig(
       capacityBlocks = c.capacityBlocks;
       prefillTokensPerSecond = c.prefillTokensPerSecond;
       decodeStepTime = c.decodeStepTime;
+      kvReadTokensPerSecond = c.kvReadTokensPerSecond;
       maxNumSeqs = c.maxNumSeqs;
       maxNumBatchedTokens = c.maxNumBatchedTokens;
       maxModelLen = c.maxModelLen;
@@ -284,6 +297,12 @@ public record SimEngineConfig(
     /** Convenience for the {@code --decode-ms-per-token} flag. */
     public Builder decodeMsPerToken(double ms) {
       decodeStepTime = Duration.ofNanos(Math.round(ms * 1_000_000));
+      return this;
+    }
+
+    /** KV-cache read bandwidth, tokens per simulated second (the README derives the default). */
+    public Builder kvReadTokensPerSecond(double v) {
+      kvReadTokensPerSecond = v;
       return this;
     }
 
@@ -362,6 +381,7 @@ public record SimEngineConfig(
           capacityBlocks,
           prefillTokensPerSecond,
           decodeStepTime,
+          kvReadTokensPerSecond,
           maxNumSeqs,
           Math.max(maxNumBatchedTokens, maxNumSeqs),
           maxModelLen,
