@@ -44,6 +44,8 @@ final class EngineMetrics {
   volatile long transferredTokens;
   volatile long steps;
   volatile long injectedErrors;
+  volatile long bootstrapFailed;
+  volatile int bootstrapWaiting;
   final Histogram timeToFirstToken = new Histogram(TTFT_BUCKETS);
   final Histogram interTokenLatency = new Histogram(ITL_BUCKETS);
   final Histogram e2eLatency = new Histogram(E2E_BUCKETS);
@@ -159,6 +161,19 @@ final class EngineMetrics {
         "Prompt tokens received from a remote prefill engine.",
         labels,
         transferredTokens);
+    counter(
+        b,
+        "kvgate_sim_bootstrap_failed",
+        "SGLang decode legs computed locally because their bootstrap room did not come"
+            + " (sglang:num_bootstrap_failed_reqs).",
+        labels,
+        bootstrapFailed);
+    gauge(
+        b,
+        "kvgate_sim_bootstrap_waiting_requests",
+        "SGLang decode legs waiting for their bootstrap room.",
+        labels,
+        bootstrapWaiting);
     counter(
         b,
         "kvgate_sim_injected_errors",

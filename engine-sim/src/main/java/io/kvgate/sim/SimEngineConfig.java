@@ -26,6 +26,12 @@ import java.util.Objects;
  * @param speed time compression factor, {@code > 0}
  * @param role which leg of prefill/decode disaggregation this engine serves
  * @param kvTransferTokensPerSecond rate at which a decode engine pulls remote KV, tokens per second
+ * @param bootstrapPort port of a {@link Role#PREFILL} engine's SGLang bootstrap server (0 =
+ *     ephemeral); other roles run none
+ * @param bootstrapTimeout how long (simulated) a {@link Role#DECODE} engine waits for an SGLang
+ *     request's bootstrap room before it computes the prompt itself
+ * @param serverInfo which of SGLang's {@code GET /server_info} and {@code GET /get_server_info} the
+ *     engine answers
  * @param faults fault injection knobs for tests
  * @param exportCacheConfigInfo whether {@code /metrics} states the KV capacity in {@code
  *     vllm:cache_config_info} (vLLM does; SGLang, older vLLM and some proxies in front of an engine
@@ -48,6 +54,9 @@ public record SimEngineConfig(
     double speed,
     Role role,
     double kvTransferTokensPerSecond,
+    int bootstrapPort,
+    Duration bootstrapTimeout,
+    ServerInfo serverInfo,
     Faults faults,
     boolean exportCacheConfigInfo,
     String host,
@@ -60,6 +69,8 @@ public record SimEngineConfig(
     Objects.requireNonNull(model, "model");
     Objects.requireNonNull(decodeStepTime, "decodeStepTime");
     Objects.requireNonNull(role, "role");
+    Objects.requireNonNull(bootstrapTimeout, "bootstrapTimeout");
+    Objects.requireNonNull(serverInfo, "serverInfo");
     Objects.requireNonNull(faults, "faults");
     Objects.requireNonNull(host, "host");
     require(!model.isBlank(), "model must not be blank");
@@ -77,6 +88,33 @@ public record SimEngineConfig(
     require(speed > 0 && Double.isFinite(speed), "speed must be > 0");
     require(kvTransferTokensPerSecond > 0, "kvTransferTokensPerSecond must be > 0");
     require(port >= 0 && port <= 65535, "port must be in 0..65535");
+    require(bootstrapPort >= 0 && bootstrapPort <= 65535, "bootstrapPort must be in 0..65535");
+    require(
+        !bootstrapTimeout.isNegative() && !bootstrapTimeout.isZero(),
+        "bootstrapTimeout must be > 0");
+  }
+
+  /**
+   * Which SGLang server-info paths an engine answers: {@link #BOTH} {@code GET /server_info} and
+   * the older {@code GET /get_server_info}, {@link #LEGACY_ONLY} only {@code /get_server_info} (an
+   * older SGLang), {@link #NONE} neither (404, as vLLM).
+   */
+  public enum ServerInfo {
+    BOTH,
+    LEGACY_ONLY,
+    NONE;
+
+    /** Parses {@code both|legacy-only|none}, case-insensitive. */
+    public static ServerInfo parse(String s) {
+      return switch (s.trim().toLowerCase(java.util.Locale.ROOT)) {
+        case "both" -> BOTH;
+        case "legacy-only" -> LEGACY_ONLY;
+        case "none" -> NONE;
+        default ->
+            throw new IllegalArgumentException(
+                "server info mode '" + s + "' unknown; use both, legacy-only or none");
+      };
+    }
   }
 
   private static void require(boolean ok, String message) {
@@ -146,6 +184,18 @@ public record SimEngineConfig(
     return toBuilder().kvTransferTokensPerSecond(v).build();
   }
 
+  public SimEngineConfig withBootstrapPort(int v) {
+    return toBuilder().bootstrapPort(v).build();
+  }
+
+  public SimEngineConfig withBootstrapTimeout(Duration v) {
+    return toBuilder().bootstrapTimeout(v).build();
+  }
+
+  public SimEngineConfig withServerInfo(ServerInfo v) {
+    return toBuilder().serverInfo(v).build();
+  }
+
   public SimEngineConfig withFaults(Faults v) {
     return toBuilder().faults(v).build();
   }
@@ -180,6 +230,9 @@ public record SimEngineConfig(
    *     request that reaches the limit and everything later fails at the connection (0 = off)
    * @param refuseConnections start without a listening socket: the port is reserved then closed, so
    *     connections are refused
+   * @param incompleteKvTransfer answer a vLLM prefill leg ({@code do_remote_decode: true}) with
+   *     {@code kv_transfer_params} missing {@code remote_block_ids}, as a misconfigured connector
+   *     does (a decode engine then recomputes the prompt)
    */
   public record Faults(
       double errorRate,
@@ -187,9 +240,11 @@ public record SimEngineConfig(
       Duration hangBeforeFirstByte,
       Duration slowStreamDelay,
       int dieAfterRequests,
-      boolean refuseConnections) {
+      boolean refuseConnections,
+      boolean incompleteKvTransfer) {
 
-    public static final Faults NONE = new Faults(0, 42, Duration.ZERO, Duration.ZERO, 0, false);
+    public static final Faults NONE =
+        new Faults(0, 42, Duration.ZERO, Duration.ZERO, 0, false, false);
 
     public Faults {
       Objects.requireNonNull(hangBeforeFirstByte, "hangBeforeFirstByte");
@@ -202,26 +257,68 @@ public record SimEngineConfig(
 
     public Faults withErrorRate(double rate, long seed) {
       return new Faults(
-          rate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuseConnections);
+          rate,
+          seed,
+          hangBeforeFirstByte,
+          slowStreamDelay,
+          dieAfterRequests,
+          refuseConnections,
+          incompleteKvTransfer);
     }
 
     public Faults withHangBeforeFirstByte(Duration d) {
-      return new Faults(errorRate, seed, d, slowStreamDelay, dieAfterRequests, refuseConnections);
+      return new Faults(
+          errorRate,
+          seed,
+          d,
+          slowStreamDelay,
+          dieAfterRequests,
+          refuseConnections,
+          incompleteKvTransfer);
     }
 
     public Faults withSlowStreamDelay(Duration d) {
       return new Faults(
-          errorRate, seed, hangBeforeFirstByte, d, dieAfterRequests, refuseConnections);
+          errorRate,
+          seed,
+          hangBeforeFirstByte,
+          d,
+          dieAfterRequests,
+          refuseConnections,
+          incompleteKvTransfer);
     }
 
     public Faults withDieAfterRequests(int n) {
       return new Faults(
-          errorRate, seed, hangBeforeFirstByte, slowStreamDelay, n, refuseConnections);
+          errorRate,
+          seed,
+          hangBeforeFirstByte,
+          slowStreamDelay,
+          n,
+          refuseConnections,
+          incompleteKvTransfer);
     }
 
     public Faults withRefuseConnections(boolean refuse) {
       return new Faults(
-          errorRate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuse);
+          errorRate,
+          seed,
+          hangBeforeFirstByte,
+          slowStreamDelay,
+          dieAfterRequests,
+          refuse,
+          incompleteKvTransfer);
+    }
+
+    public Faults withIncompleteKvTransfer(boolean incomplete) {
+      return new Faults(
+          errorRate,
+          seed,
+          hangBeforeFirstByte,
+          slowStreamDelay,
+          dieAfterRequests,
+          refuseConnections,
+          incomplete);
     }
   }
 
@@ -240,6 +337,9 @@ public record SimEngineConfig(
     private double speed = 1;
     private Role role = Role.BOTH;
     private double kvTransferTokensPerSecond = 200_000;
+    private int bootstrapPort = 0;
+    private Duration bootstrapTimeout = Duration.ofSeconds(30);
+    private ServerInfo serverInfo = ServerInfo.BOTH;
     private Faults faults = Faults.NONE;
     private boolean exportCacheConfigInfo = true;
     private String host = "127.0.0.1";
@@ -262,6 +362,9 @@ public record SimEngineConfig(
       speed = c.speed;
       role = c.role;
       kvTransferTokensPerSecond = c.kvTransferTokensPerSecond;
+      bootstrapPort = c.bootstrapPort;
+      bootstrapTimeout = c.bootstrapTimeout;
+      serverInfo = c.serverInfo;
       faults = c.faults;
       exportCacheConfigInfo = c.exportCacheConfigInfo;
       host = c.host;
@@ -341,6 +444,23 @@ public record SimEngineConfig(
       return this;
     }
 
+    /** Port of a prefill engine's bootstrap server, 0 (the default) for an ephemeral one. */
+    public Builder bootstrapPort(int v) {
+      bootstrapPort = v;
+      return this;
+    }
+
+    /** How long (simulated) a decode engine waits for a bootstrap room; 30 s by default. */
+    public Builder bootstrapTimeout(Duration v) {
+      bootstrapTimeout = v;
+      return this;
+    }
+
+    public Builder serverInfo(ServerInfo v) {
+      serverInfo = v;
+      return this;
+    }
+
     public Builder faults(Faults v) {
       faults = v;
       return this;
@@ -389,6 +509,9 @@ public record SimEngineConfig(
           speed,
           role,
           kvTransferTokensPerSecond,
+          bootstrapPort,
+          bootstrapTimeout,
+          serverInfo,
           faults,
           exportCacheConfigInfo,
           host,
