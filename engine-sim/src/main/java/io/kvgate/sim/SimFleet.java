@@ -6,8 +6,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A set of identical simulated engines in one JVM, each on its own event loop: replica {@code i}
- * listens on {@code basePort + i}, or on an ephemeral port when {@code basePort} is 0.
+ * A set of simulated engines in one JVM, each on its own event loop: identical replicas, replica
+ * {@code i} on {@code basePort + i} (or an ephemeral port when {@code basePort} is 0), or one
+ * engine per given config (a P/D fleet: roles, ports and bootstrap ports per engine).
  */
 public final class SimFleet {
 
@@ -25,10 +26,20 @@ public final class SimFleet {
     if (replicas < 1) throw new IllegalArgumentException("replicas must be >= 1");
     if (basePort < 0 || basePort + replicas - 1 > 65535)
       throw new IllegalArgumentException("basePort out of range");
+    List<SimEngineConfig> configs = new ArrayList<>();
+    for (int i = 0; i < replicas; i++) configs.add(base.withPort(basePort == 0 ? 0 : basePort + i));
+    return start(vertx, configs);
+  }
+
+  /**
+   * Starts one engine per config, in order; fails (closing any started) if one fails.
+   *
+   * @throws IllegalArgumentException if {@code configs} is empty
+   */
+  public static Future<SimFleet> start(Vertx vertx, List<SimEngineConfig> configs) {
+    if (configs.isEmpty()) throw new IllegalArgumentException("no engine to start");
     List<Future<SimEngine>> started = new ArrayList<>();
-    for (int i = 0; i < replicas; i++) {
-      started.add(SimEngine.start(vertx, base.withPort(basePort == 0 ? 0 : basePort + i)));
-    }
+    for (SimEngineConfig c : configs) started.add(SimEngine.start(vertx, c));
     return Future.join(started)
         .transform(
             ar -> {
