@@ -105,7 +105,8 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
                   + method
                   + " "
                   + path
-                  + "; this engine serves /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics")
+                  + "; this engine serves /v1/chat/completions, /v1/completions, /v1/models, /health,"
+                  + " /metrics and, as configured, /server_info, /get_server_info")
           .send(req.response());
     }
   }
