@@ -6,8 +6,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A set of identical simulated engines in one JVM, each on its own event loop: replica {@code i}
- * listens on {@code basePort + i}, or on an ephemeral port when {@code basePort} is 0.
+ * A set of simulated engines in one JVM, each on its own event loop: identical replicas, replica
+ * {@code i} on {@code basePort + i} (or an ephemeral port when {@code basePort} is 0), or one
+ * engine per given config (a P/D fleet: roles, ports and bootstrap ports per engine).
  */
 public final class SimFleet {
 
@@ -34,11 +35,23 @@ public final class SimFleet {
     if (configs.isEmpty()) throw new IllegalArgumentException("no engine to start");
     if (basePort < 0 || basePort + configs.size() - 1 > 65535)
       throw new IllegalArgumentException("basePort out of range");
-    List<Future<SimEngine>> started = new ArrayList<>();
+    List<SimEngineConfig> ported = new ArrayList<>();
     for (int i = 0; i < configs.size(); i++) {
-      started.add(
-          SimEngine.start(vertx, configs.get(i).withPort(basePort == 0 ? 0 : basePort + i)));
+      ported.add(configs.get(i).withPort(basePort == 0 ? 0 : basePort + i));
     }
+    return start(vertx, ported);
+  }
+
+  /**
+   * Starts one engine per config, in order, each on its own configured port; fails (closing any
+   * started) if one fails.
+   *
+   * @throws IllegalArgumentException if {@code configs} is empty
+   */
+  public static Future<SimFleet> start(Vertx vertx, List<SimEngineConfig> configs) {
+    if (configs.isEmpty()) throw new IllegalArgumentException("no engine to start");
+    List<Future<SimEngine>> started = new ArrayList<>();
+    for (SimEngineConfig c : configs) started.add(SimEngine.start(vertx, c));
     return Future.join(started)
         .transform(
             ar -> {
