@@ -37,17 +37,34 @@ public final class Demo {
       String policy) {
     return SimFleet.start(vertx, engine, replicas, engineBasePort)
         .compose(
-            fleet -> {
-              GatewayConfig config =
-                  GatewayConfig.of(engine.model(), fleet.urls(), policy)
-                      .withListener(new GatewayConfig.Listener(host, port))
-                      // The admin listener (/metrics, /admin/*) next to the API port, loopback.
-                      .withAdmin(
-                          new GatewayConfig.Admin(true, "127.0.0.1", port == 0 ? 0 : port + 1));
-              return Gateway.start(vertx, config, registry)
-                  .map(g -> new Demo(fleet, g))
-                  .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));
-            });
+            fleet ->
+                withGateway(
+                    vertx,
+                    registry,
+                    fleet,
+                    GatewayConfig.of(engine.model(), fleet.urls(), policy),
+                    host,
+                    port));
+  }
+
+  /**
+   * Starts a gateway of {@code config} on {@code host:port} in front of {@code fleet}, its admin
+   * listener (/metrics, /admin/*) next to the API port on loopback; closes the fleet if it fails.
+   */
+  private static Future<Demo> withGateway(
+      Vertx vertx,
+      PrometheusMeterRegistry registry,
+      SimFleet fleet,
+      GatewayConfig config,
+      String host,
+      int port) {
+    GatewayConfig c =
+        config
+            .withListener(new GatewayConfig.Listener(host, port))
+            .withAdmin(new GatewayConfig.Admin(true, "127.0.0.1", port == 0 ? 0 : port + 1));
+    return Gateway.start(vertx, c, registry)
+        .map(g -> new Demo(fleet, g))
+        .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));
   }
 
   /**
@@ -77,20 +94,19 @@ public final class Demo {
         .compose(
             fleet -> {
               java.util.List<String> urls = fleet.urls();
-              GatewayConfig config =
+              return withGateway(
+                  vertx,
+                  registry,
+                  fleet,
                   GatewayConfig.disaggregated(
-                          engine.model(),
-                          protocol,
-                          urls.subList(0, prefill),
-                          urls.subList(prefill, urls.size()),
-                          java.util.List.of(),
-                          policy)
-                      .withListener(new GatewayConfig.Listener(host, port))
-                      .withAdmin(
-                          new GatewayConfig.Admin(true, "127.0.0.1", port == 0 ? 0 : port + 1));
-              return Gateway.start(vertx, config, registry)
-                  .map(g -> new Demo(fleet, g))
-                  .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));
+                      engine.model(),
+                      protocol,
+                      urls.subList(0, prefill),
+                      urls.subList(prefill, urls.size()),
+                      java.util.List.of(),
+                      policy),
+                  host,
+                  port);
             });
   }
 
