@@ -12,16 +12,27 @@ import java.util.Arrays;
  * @param p99Ms 99th-percentile gap
  * @param requestP99MedianMs median over requests with a gap of their own 99th-percentile gap
  * @param quantilesMs the gap distribution at {@link #QUANTILES} evenly spaced quantiles
+ * @param burstShare the share of gaps shorter than half a decode step: an engine never emits two
+ *     tokens of one request less than a step apart (in simulated time), so these are tokens the
+ *     harness delivered late and together (the JVM or the machine could not keep up); a cell with
+ *     more than a few percent measured the harness, not the fleet
  */
-record Itl(long gaps, double p50Ms, double p99Ms, double requestP99MedianMs, double[] quantilesMs) {
+record Itl(
+    long gaps,
+    double p50Ms,
+    double p99Ms,
+    double requestP99MedianMs,
+    double[] quantilesMs,
+    double burstShare) {
 
   static final int QUANTILES = 200;
 
   /**
    * @param timings per request, its stream timing (null if it got no response)
    * @param e2eNanos per request, its end-to-end time, -1 if it failed (its gaps are left out)
+   * @param decodeStepMs the engines' decode step (simulated ms), the shortest real gap
    */
-  static Itl of(StreamTiming[] timings, long[] e2eNanos, double speed) {
+  static Itl of(StreamTiming[] timings, long[] e2eNanos, double speed, double decodeStepMs) {
     int total = 0;
     for (int i = 0; i < timings.length; i++)
       if (timings[i] != null && e2eNanos[i] >= 0) total += timings[i].gapCount();
@@ -41,8 +52,15 @@ record Itl(long gaps, double p50Ms, double p99Ms, double requestP99MedianMs, dou
     Arrays.sort(req);
     double[] q = new double[sorted.length == 0 ? 0 : QUANTILES];
     for (int k = 0; k < q.length; k++) q[k] = Replay.pct(sorted, (k + 0.5) / QUANTILES);
+    int bursts = 0;
+    while (bursts < sorted.length && sorted[bursts] < decodeStepMs / 2) bursts++;
     return new Itl(
-        total, Replay.pct(sorted, 0.5), Replay.pct(sorted, 0.99), Replay.pct(req, 0.5), q);
+        total,
+        Replay.pct(sorted, 0.5),
+        Replay.pct(sorted, 0.99),
+        Replay.pct(req, 0.5),
+        q,
+        total == 0 ? 0 : (double) bursts / total);
   }
 
   /** {@code gaps} (wall nanoseconds) as simulated milliseconds, ascending. */

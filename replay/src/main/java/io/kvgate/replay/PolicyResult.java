@@ -32,6 +32,9 @@ import java.util.List;
  * @param itlRequestP99MedianMs the median over requests (with at least one gap) of each request's
  *     own 99th-percentile gap
  * @param itlQuantilesMs the ITL distribution at 200 evenly spaced quantiles (for the CDF plot)
+ * @param itlBurstShare the share of gaps shorter than half the engines' decode step, which no
+ *     engine produces: tokens the harness delivered late and together because the machine could not
+ *     keep up; above a few percent the cell's ITL and TTFT measure the harness
  */
 public record PolicyResult(
     String policy,
@@ -56,7 +59,8 @@ public record PolicyResult(
     double itlP50Ms,
     double itlP99Ms,
     double itlRequestP99MedianMs,
-    double[] itlQuantilesMs) {
+    double[] itlQuantilesMs,
+    double itlBurstShare) {
 
   /** The cell's name: policy, with the fleet and threshold when the fleet is disaggregated. */
   public String cell() {

@@ -391,7 +391,7 @@ public final class Replay {
             .mapToDouble(v -> v / 1e6 * speed)
             .sorted()
             .toArray();
-    Itl itl = Itl.of(run.timing, run.e2eNanos, speed);
+    Itl itl = Itl.of(run.timing, run.e2eNanos, speed, o.engine().decodeStepTime().toNanos() / 1e6);
     long disaggregated = 0;
     for (int i = 0; i < trace.size(); i++)
       if (run.e2eNanos[i] >= 0 && run.prefillEndpoint[i] != null) disaggregated++;
@@ -419,18 +419,20 @@ public final class Replay {
             itl.p50Ms(),
             itl.p99Ms(),
             itl.requestP99MedianMs(),
-            itl.quantilesMs());
+            itl.quantilesMs(),
+            itl.burstShare());
     if (o.out() != null && csvName != null) writeRequests(o.out().resolve(csvName), run, speed);
     progress.printf(
         Locale.ROOT,
-        "  %-20s finished: hit rate %.3f, TTFT p50 %.0f ms p99 %.0f ms, ITL p50 %.1f ms p99 %.1f ms,"
-            + " errors %d, imbalance %.2f%n",
+        "  %-20s finished: hit rate %.3f, TTFT p50 %.0f ms p99 %.0f ms, ITL p50 %.1f ms p99 %.1f ms"
+            + " (bursts %.3f), errors %d, imbalance %.2f%n",
         name,
         r.hitRate(),
         r.ttftP50Ms(),
         r.ttftP99Ms(),
         r.itlP50Ms(),
         r.itlP99Ms(),
+        r.itlBurstShare(),
         r.errors(),
         r.prefillImbalance());
     return r;

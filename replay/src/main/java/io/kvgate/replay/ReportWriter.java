@@ -61,7 +61,7 @@ public final class ReportWriter {
             r.comparesFleets() ? ", P/D protocol " + r.pdProtocol() : ""));
     int w = 20;
     for (PolicyResult p : r.results()) w = Math.max(w, name(r, p).length());
-    String head = "%-" + w + "s %8s %9s %9s %9s %9s %9s %11s %9s %9s %8s %6s %9s %7s%n";
+    String head = "%-" + w + "s %8s %9s %9s %9s %9s %9s %11s %6s %9s %9s %8s %6s %9s %7s%n";
     sb.append(
         String.format(
             Locale.ROOT,
@@ -74,13 +74,14 @@ public final class ReportWriter {
             "ITL p50",
             "ITL p99",
             "ITL req-p99",
+            "bursts",
             "E2E p50",
             "E2E p99",
             "req/s",
             "disagg",
             "imbalance",
             "errors"));
-    String row = "%-" + w + "s %8.3f %9s %9s %9s %9s %9s %11s %9s %9s %8.2f %6s %9.2f %7d%n";
+    String row = "%-" + w + "s %8.3f %9s %9s %9s %9s %9s %11s %6.3f %9s %9s %8.2f %6s %9.2f %7d%n";
     for (PolicyResult p : r.results()) {
       sb.append(
           String.format(
@@ -94,6 +95,7 @@ public final class ReportWriter {
               ms1(p.itlP50Ms()),
               ms1(p.itlP99Ms()),
               ms1(p.itlRequestP99MedianMs()),
+              p.itlBurstShare(),
               ms(p.e2eP50Ms()),
               ms(p.e2eP99Ms()),
               p.throughputRps(),
@@ -133,8 +135,10 @@ public final class ReportWriter {
     }
     sb.append(
         "TTFT, ITL and E2E in simulated milliseconds (wall time x speed); ITL over all gaps between streamed\n"
-            + "tokens, req-p99 = median of each request's own p99 gap; disagg = share served by a prefill and a\n"
-            + "decode engine; hit rate counted by the engines.\n");
+            + "tokens, req-p99 = median of each request's own p99 gap; bursts = share of gaps under half a decode\n"
+            + "step (no engine makes them: the machine could not keep up; above a few percent the cell measured\n"
+            + "the harness); disagg = share served by a prefill and a decode engine; hit rate counted by the\n"
+            + "engines.\n");
     return sb.toString();
   }
 
@@ -176,13 +180,13 @@ public final class ReportWriter {
                     "; pooled-cache TTFT floor at p99 **%.0f ms** (each request alone on an idle engine, prefilling what the pooled cache misses)",
                     r.ttftFloorP99Ms())));
     sb.append(
-        "| cell | hit rate | TTFT p50 (ms) | TTFT p90 | TTFT p99 | ITL p50 | ITL p99 | ITL req-p99 | E2E p50 | E2E p99 | req/s | disaggregated | prefill imbalance | errors |\n");
-    sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        "| cell | hit rate | TTFT p50 (ms) | TTFT p90 | TTFT p99 | ITL p50 | ITL p99 | ITL req-p99 | ITL bursts | E2E p50 | E2E p99 | req/s | disaggregated | prefill imbalance | errors |\n");
+    sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (PolicyResult p : r.results()) {
       sb.append(
           String.format(
               Locale.ROOT,
-              "| %s | %.3f | %.0f | %.0f | %.0f | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %s | %.2f | %d |%n",
+              "| %s | %.3f | %.0f | %.0f | %.0f | %.1f | %.1f | %.1f | %.3f | %.0f | %.0f | %.2f | %s | %.2f | %d |%n",
               name(r, p),
               p.hitRate(),
               p.ttftP50Ms(),
@@ -191,6 +195,7 @@ public final class ReportWriter {
               p.itlP50Ms(),
               p.itlP99Ms(),
               p.itlRequestP99MedianMs(),
+              p.itlBurstShare(),
               p.e2eP50Ms(),
               p.e2eP99Ms(),
               p.throughputRps(),

@@ -139,15 +139,22 @@ class PdReplayUnitTest {
     for (int i = 0; i <= 10; i++) b.onChunk(chunk("x"), t += 10_000_000); // 10 gaps of 10 ms
     failed.onChunk(chunk("x"), 0);
     failed.onChunk(chunk("x"), 999_000_000);
+    StreamTiming burst = new StreamTiming();
+    burst.onChunk(chunk("x") + chunk("x") + chunk("x"), 0); // 2 gaps of 0: delivered together
     Itl itl =
-        Itl.of(new StreamTiming[] {a, b, failed, null}, new long[] {5, 5, -1, -1}, 2.0 /* speed */);
-    assertEquals(110, itl.gaps());
+        Itl.of(
+            new StreamTiming[] {a, b, failed, null, burst},
+            new long[] {5, 5, -1, -1, 5},
+            2.0 /* speed */,
+            3.0 /* decode step, ms: gaps under 1.5 ms are bursts */);
+    assertEquals(112, itl.gaps());
     assertEquals(2.0, itl.p50Ms(), 1e-9); // 1 ms wall x speed 2
     assertEquals(20.0, itl.p99Ms(), 1e-9);
-    // Per-request p99: a's is 2 ms, b's 20 ms; the median of two is the upper one here.
-    assertEquals(20.0, itl.requestP99MedianMs(), 1e-9);
+    // Per-request p99: a's is 2 ms, b's 20 ms, burst's 0; the median is a's.
+    assertEquals(2.0, itl.requestP99MedianMs(), 1e-9);
+    assertEquals(2.0 / 112, itl.burstShare(), 1e-9);
     assertEquals(Itl.QUANTILES, itl.quantilesMs().length);
-    Itl none = Itl.of(new StreamTiming[] {null}, new long[] {-1}, 1);
+    Itl none = Itl.of(new StreamTiming[] {null}, new long[] {-1}, 1, 8);
     assertEquals(0, none.gaps());
     assertTrue(Double.isNaN(none.p99Ms()));
   }
