@@ -10,13 +10,15 @@
 #
 # Workloads:
 #   long  = the Mooncake conversation trace's first LONG_LIMIT requests (prompts: mean 12k tokens),
-#           output lengths as the trace has them, at speed 2 (ITL resolution ~2 simulated ms);
+#           output lengths as the trace has them;
 #   short = a seeded `kvgate workload multi-tenant` of short chats (16 tenants, 512-1,024-token
 #           system prompts, user messages of median 300 tokens, 1-2 turns, replies of median 130
-#           tokens capped at 64), at speed 1.
+#           tokens capped at 64).
 # Load levels: LONG_LOADS / SHORT_LOADS are --rate-scale values (arrivals that many times faster
 # than the trace says, in simulated time): a moderate one, and one where the aggregated fleet's
-# TTFT p99 is in seconds.
+# TTFT p99 is in seconds. LONG_SPEEDS / SHORT_SPEEDS, one per load, are the --speed of each: low
+# enough that the harness keeps up (ITL resolution is about speed x 1 ms; the short workload's
+# heavy level runs at half real time because its many streams would otherwise outrun 2 cores).
 # Each cell logs its ITL "bursts": gaps shorter than half a decode step, which no engine makes; a
 # cell above a few percent ran on a machine that could not keep up (check `uptime`; run quiet).
 #
@@ -34,11 +36,11 @@ POLICY=${POLICY:-cache-aware}
 SEEDS=${SEEDS:-1 2}                  # the arrival jitter's seeds: another timing of the same trace
 WORKLOADS=${WORKLOADS:-long short}
 LONG_LOADS=${LONG_LOADS:-0.6 1.2}
+LONG_SPEEDS=${LONG_SPEEDS:-2 2}
 LONG_LIMIT=${LONG_LIMIT:-500}
-LONG_SPEED=${LONG_SPEED:-2}
-SHORT_LOADS=${SHORT_LOADS:-2 6}
+SHORT_LOADS=${SHORT_LOADS:-2 7.5}
+SHORT_SPEEDS=${SHORT_SPEEDS:-1 0.5}
 SHORT_LIMIT=${SHORT_LIMIT:-2500}
-SHORT_SPEED=${SHORT_SPEED:-1}
 WARMUP=${WARMUP:-100}
 [ -f "$JAR" ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
 mkdir -p "$OUT"
@@ -49,7 +51,8 @@ mkdir -p "$OUT"
   free -g | sed 's/^/free: /'
   echo "java: $(java -version 2>&1 | head -1)"
   echo "FLEETS=$FLEETS THRESHOLDS=$THRESHOLDS PROTOCOL=$PROTOCOL POLICY=$POLICY SEEDS=$SEEDS"
-  echo "LONG_LOADS=$LONG_LOADS LONG_LIMIT=$LONG_LIMIT LONG_SPEED=$LONG_SPEED SHORT_LOADS=$SHORT_LOADS SHORT_LIMIT=$SHORT_LIMIT SHORT_SPEED=$SHORT_SPEED WARMUP=$WARMUP"
+  echo "LONG_LOADS=$LONG_LOADS LONG_SPEEDS=$LONG_SPEEDS LONG_LIMIT=$LONG_LIMIT"
+  echo "SHORT_LOADS=$SHORT_LOADS SHORT_SPEEDS=$SHORT_SPEEDS SHORT_LIMIT=$SHORT_LIMIT WARMUP=$WARMUP"
 } | tee "$OUT/machine.txt"
 
 java -jar "$JAR" workload multi-tenant --out "$OUT/short.jsonl" --seed 1 --tenants 16 \
@@ -60,21 +63,25 @@ java -jar "$JAR" workload multi-tenant --out "$OUT/short.jsonl" --seed 1 --tenan
 
 run() { # workload load seed trace speed limit max_output jitter_ms
   local dir="$OUT/$1-x$2-s$3"
-  echo "== $1 x$2 seed $3: $(uptime)" | tee -a "$OUT/machine.txt"
+  echo "== $1 x$2 seed $3 speed $5: $(uptime)" | tee -a "$OUT/machine.txt"
   java -Xmx4g -jar "$JAR" replay --trace "$4" --fleets "$FLEETS" --policies "$POLICY" \
     --pd-protocol "$PROTOCOL" --min-uncached-tokens "$THRESHOLDS" --rate-scale "$2" \
     --speed "$5" --limit "$6" --max-output-tokens "$7" --max-model-len 262144 \
     --jitter-ms "$8" --seed "$3" --warmup "$WARMUP" --out "$dir" | grep -v '^  .* sent '
 }
+nth() { echo "$2" | awk -v n="$1" '{print $n}'; }
 for seed in $SEEDS; do
   for w in $WORKLOADS; do
+    i=0
     if [ "$w" = long ]; then
       for load in $LONG_LOADS; do
-        run long "$load" "$seed" "$TRACES/conversation_trace.jsonl" "$LONG_SPEED" "$LONG_LIMIT" 0 3000
+        i=$((i + 1))
+        run long "$load" "$seed" "$TRACES/conversation_trace.jsonl" "$(nth $i "$LONG_SPEEDS")" "$LONG_LIMIT" 0 3000
       done
     else
       for load in $SHORT_LOADS; do
-        run short "$load" "$seed" "$OUT/short.jsonl" "$SHORT_SPEED" "$SHORT_LIMIT" 64 500
+        i=$((i + 1))
+        run short "$load" "$seed" "$OUT/short.jsonl" "$(nth $i "$SHORT_SPEEDS")" "$SHORT_LIMIT" 64 500
       done
     fi
   done

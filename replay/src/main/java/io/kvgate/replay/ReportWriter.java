@@ -48,13 +48,13 @@ public final class ReportWriter {
     sb.append(
         String.format(
             Locale.ROOT,
-            "%n%s: %d requests, %d engines x %d blocks of %d tokens, speed %.0fx%s%s%n",
+            "%n%s: %d requests, %d engines x %d blocks of %d tokens, speed %sx%s%s%n",
             r.trace(),
             r.records(),
             r.replicas(),
             r.capacityBlocks(),
             r.blockSizeTokens(),
-            r.speed(),
+            num(r.speed()),
             r.rateScale() == 1
                 ? ""
                 : String.format(Locale.ROOT, ", arrivals x%s", num(r.rateScale())),
@@ -152,14 +152,14 @@ public final class ReportWriter {
     sb.append(
         String.format(
             Locale.ROOT,
-            "Trace `%s`, %d requests, %d engines × %d KV blocks of %d tokens, speed %.0f×%s%s. "
+            "Trace `%s`, %d requests, %d engines × %d KV blocks of %d tokens, speed %s×%s%s. "
                 + "References: infinite-cache oracle **%.3f**, pooled-LRU bound **%.3f**%s%s.%n%n",
             r.trace(),
             r.records(),
             r.replicas(),
             r.capacityBlocks(),
             r.blockSizeTokens(),
-            r.speed(),
+            num(r.speed()),
             r.rateScale() == 1
                 ? ""
                 : String.format(Locale.ROOT, ", arrivals ×%s", num(r.rateScale())),
