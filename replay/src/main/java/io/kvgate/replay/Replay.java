@@ -2,7 +2,7 @@ package io.kvgate.replay;
 
 import io.kvgate.sim.EngineStats;
 import io.kvgate.sim.SimEngine;
-import io.kvgate.sim.SimFleet;
+import io.kvgate.sim.SimEngineConfig;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -25,8 +25,10 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Replays a trace open-loop through a real gateway in front of a fresh simulated fleet, once per
- * policy, and measures what the engines and the clients saw. Blocking: run it from a main or test
- * thread, never an event loop (the load itself runs on Vert.x).
+ * cell (fleet layout × policy × {@code pd.minUncachedTokens} on disaggregated layouts), and
+ * measures what the engines and the clients saw: TTFT, the gaps between streamed tokens (ITL),
+ * end-to-end latency, hit rate, throughput. Blocking: run it from a main or test thread, never an
+ * event loop (the load itself runs on Vert.x).
  *
  * <p>Open loop: each request is sent at its timestamp (divided by the speed) whether or not earlier
  * ones have finished, as real users would; above {@code maxOutstanding} a due request is dropped
@@ -75,44 +77,35 @@ public final class Replay {
           (long) o.replicas() * o.engine().capacityBlocks(),
           (double) o.replicas() * o.engine().capacityBlocks() / Math.max(1, workingSet));
     }
+    List<Cell> cells = cells(o);
     List<PolicyResult> results = new ArrayList<>();
     Vertx vertx = Vertx.vertx();
     try {
-      if (o.warmup() > 0 && !o.policies().isEmpty()) {
+      if (o.warmup() > 0 && !cells.isEmpty()) {
         List<TraceRecord> head = trace.subList(0, Math.min(trace.size(), o.warmup()));
-        progress.printf(
-            Locale.ROOT,
-            "warm-up: %d requests through a throwaway fleet and gateway (%s), not measured%n",
-            head.size(),
-            o.policies().get(0));
-        ReplayOptions w =
-            new ReplayOptions(
-                o.trace(),
-                o.policies(),
-                o.replicas(),
-                o.engine(),
-                o.limit(),
-                o.maxOutputTokens(),
-                o.maxOutstanding(),
-                o.jitterMs(),
-                o.seed(),
-                null,
-                0);
-        runPolicy(
-            vertx,
-            w,
-            head,
-            o.policies().get(0),
-            null,
-            launcher,
-            new PrintStream(java.io.OutputStream.nullOutputStream()));
+        java.util.Set<Fleet> warmed = new java.util.HashSet<>();
+        for (Cell c : cells) {
+          if (!warmed.add(c.fleet())) continue;
+          progress.printf(
+              Locale.ROOT,
+              "warm-up: %d requests through a throwaway fleet and gateway (%s), not measured%n",
+              head.size(),
+              c.name());
+          runCell(
+              vertx,
+              o.unrecorded(),
+              head,
+              c,
+              null,
+              launcher,
+              new PrintStream(java.io.OutputStream.nullOutputStream()));
+        }
       }
       java.util.Set<String> csvNames = new java.util.HashSet<>();
-      for (String policy : o.policies()) {
-        String name = fileName(policy);
-        for (int k = 2; !csvNames.add(name); k++) name = fileName(policy) + "-" + k;
-        results.add(
-            runPolicy(vertx, o, trace, policy, "requests-" + name + ".csv", launcher, progress));
+      for (Cell c : cells) {
+        String name = fileName(c.fileStem());
+        for (int k = 2; !csvNames.add(name); k++) name = fileName(c.fileStem()) + "-" + k;
+        results.add(runCell(vertx, o, trace, c, "requests-" + name + ".csv", launcher, progress));
       }
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
@@ -129,38 +122,110 @@ public final class Replay {
             pooled,
             workingSet,
             ttftFloor,
-            results);
+            results,
+            o.rateScale(),
+            o.pdProtocol().wireName());
     if (o.out() != null) ReportWriter.write(report, o.out());
     progress.print(ReportWriter.table(report));
     return report;
+  }
+
+  /**
+   * One cell of the replay: a policy on a fleet layout, with a {@code pd.minUncachedTokens} (-1 on
+   * an aggregated fleet).
+   *
+   * @param named whether the fleet and threshold are part of the cell's file name (only when the
+   *     options name fleets: a plain policy comparison keeps {@code requests-POLICY.csv})
+   */
+  record Cell(Fleet fleet, String policy, long minUncachedTokens, boolean named) {
+    String name() {
+      return minUncachedTokens < 0
+          ? fleet.label() + " " + policy
+          : fleet.label() + " " + policy + " min=" + minUncachedTokens;
+    }
+
+    String fileStem() {
+      if (!named) return policy;
+      String p = policy.replaceAll(".*[/\\\\]", "").replaceAll("\\.ya?ml$", "");
+      return fleet.label() + "-" + p + (minUncachedTokens < 0 ? "" : "-min" + minUncachedTokens);
+    }
+  }
+
+  /** Every cell, in run order: fleets, then policies, then thresholds. */
+  static List<Cell> cells(ReplayOptions o) {
+    List<Cell> out = new ArrayList<>();
+    boolean named = !o.fleets().isEmpty();
+    for (Fleet f : o.fleetsOrDefault()) {
+      for (String policy : o.policies()) {
+        if (!f.disaggregated()) {
+          out.add(new Cell(f, policy, -1, named));
+          continue;
+        }
+        for (long t : o.minUncachedTokens()) out.add(new Cell(f, policy, t, named));
+      }
+    }
+    return out;
   }
 
   private static <T> T await(Future<T> f, long seconds) throws Exception {
     return f.toCompletionStage().toCompletableFuture().get(seconds, TimeUnit.SECONDS);
   }
 
-  private static PolicyResult runPolicy(
+  /** Starts one engine per role of {@code fleet}; closes those started if one fails. */
+  static Future<List<SimEngine>> startEngines(Vertx vertx, SimEngineConfig base, Fleet fleet) {
+    List<Future<SimEngine>> started = new ArrayList<>();
+    for (io.kvgate.sim.Role role : fleet.roles()) {
+      started.add(SimEngine.start(vertx, base.toBuilder().role(role).build()));
+    }
+    return Future.join(started)
+        .transform(
+            ar -> {
+              List<SimEngine> ok = new ArrayList<>();
+              for (Future<SimEngine> f : started) if (f.succeeded()) ok.add(f.result());
+              if (ar.succeeded()) return Future.succeededFuture(ok);
+              return Future.join(ok.stream().map(SimEngine::close).toList())
+                  .transform(x -> Future.failedFuture(ar.cause()));
+            });
+  }
+
+  private static Future<Void> closeAll(List<SimEngine> engines) {
+    return Future.join(engines.stream().map(SimEngine::close).toList()).mapEmpty();
+  }
+
+  private static PolicyResult runCell(
       Vertx vertx,
       ReplayOptions o,
       List<TraceRecord> trace,
-      String policy,
+      Cell cell,
       String csvName,
       GatewayLauncher launcher,
       PrintStream progress)
       throws Exception {
-    SimFleet fleet = await(SimFleet.start(vertx, o.engine(), o.replicas(), 0), 30);
+    List<SimEngine> engines = await(startEngines(vertx, o.engine(), cell.fleet()), 30);
+    List<GatewayLauncher.Engine> withRoles = new ArrayList<>();
+    List<io.kvgate.sim.Role> roles = cell.fleet().roles();
+    for (int i = 0; i < engines.size(); i++)
+      withRoles.add(new GatewayLauncher.Engine(engines.get(i).url(), roles.get(i)));
+    GatewayLauncher.Spec spec =
+        new GatewayLauncher.Spec(
+            cell.policy(),
+            o.engine().model(),
+            withRoles,
+            cell.fleet().disaggregated()
+                ? new GatewayLauncher.Pd(o.pdProtocol(), cell.minUncachedTokens())
+                : null);
     GatewayLauncher.RunningGateway gw;
     try {
-      gw = await(launcher.start(vertx, policy, o.engine().model(), fleet.urls()), 30);
+      gw = await(launcher.start(vertx, spec), 30);
     } catch (Exception e) {
-      await(fleet.close(), 30);
+      await(closeAll(engines), 30);
       throw e;
     }
     try {
-      return drive(vertx, o, trace, policy, csvName, fleet, gw.baseUrl(), progress);
+      return drive(vertx, o, trace, cell, csvName, engines, gw.baseUrl(), progress);
     } finally {
       await(gw.close(), 30);
-      await(fleet.close(), 30);
+      await(closeAll(engines), 30);
     }
   }
 
@@ -173,6 +238,8 @@ public final class Replay {
     final int[] cachedTokens;
     final int[] predictedTokens;
     final String[] endpoint;
+    final String[] prefillEndpoint;
+    final StreamTiming[] timing;
     final AtomicInteger outstanding = new AtomicInteger();
     final AtomicLong errors = new AtomicLong();
     final AtomicLong completed = new AtomicLong();
@@ -188,6 +255,8 @@ public final class Replay {
       cachedTokens = new int[n];
       predictedTokens = new int[n];
       endpoint = new String[n];
+      prefillEndpoint = new String[n];
+      timing = new StreamTiming[n];
       Arrays.fill(ttftNanos, -1);
       Arrays.fill(promptTokens, -1);
       Arrays.fill(cachedTokens, -1);
@@ -200,9 +269,9 @@ public final class Replay {
       Vertx vertx,
       ReplayOptions o,
       List<TraceRecord> trace,
-      String policy,
+      Cell cell,
       String csvName,
-      SimFleet fleet,
+      List<SimEngine> engines,
       String baseUrl,
       PrintStream progress)
       throws Exception {
@@ -213,6 +282,7 @@ public final class Replay {
             new PoolOptions().setHttp1MaxSize(Math.max(16, o.maxOutstanding())));
     HashIdText text = new HashIdText(ReplayOptions.CHARS_PER_TOKEN);
     double speed = o.engine().speed();
+    String name = cell.name();
     long t0Trace = trace.get(0).timestampMs();
     long[] dueNanos = new long[trace.size()];
     SplittableRandom jitter = new SplittableRandom(o.seed());
@@ -221,11 +291,11 @@ public final class Replay {
           trace.get(i).timestampMs()
               - t0Trace
               + (o.jitterMs() > 0 ? jitter.nextDouble() * o.jitterMs() : 0);
-      dueNanos[i] = (long) (ms / speed * 1e6);
+      dueNanos[i] = (long) (ms / (speed * o.rateScale()) * 1e6);
     }
     Arrays.sort(dueNanos);
     Run run = new Run(trace.size());
-    List<EngineStats> before = fleet.engines().stream().map(SimEngine::stats).toList();
+    List<EngineStats> before = engines.stream().map(SimEngine::stats).toList();
     List<int[]> load = new ArrayList<>();
     long start = System.nanoTime();
     io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
@@ -245,9 +315,9 @@ public final class Replay {
         vertx.setPeriodic(
             sampleMs,
             t -> {
-              int[] row = new int[fleet.engines().size()];
+              int[] row = new int[engines.size()];
               for (int e = 0; e < row.length; e++) {
-                EngineStats s = fleet.engines().get(e).stats();
+                EngineStats s = engines.get(e).stats();
                 row[e] = s.running() + s.waiting();
               }
               load.add(row);
@@ -259,7 +329,7 @@ public final class Replay {
                 progress.printf(
                     Locale.ROOT,
                     "  %-20s sent %6d/%d  done %6d  outstanding %4d  errors %d  elapsed %.0f s%n",
-                    policy,
+                    name,
                     run.next,
                     trace.size(),
                     run.completed.get(),
@@ -283,16 +353,32 @@ public final class Replay {
 
     long cached = 0;
     long prompt = 0;
+    long computed = 0;
     List<Long> prefill = new ArrayList<>();
-    for (int e = 0; e < fleet.engines().size(); e++) {
+    List<Long> prefillPool = new ArrayList<>();
+    List<io.kvgate.sim.Role> roles = cell.fleet().roles();
+    for (int e = 0; e < engines.size(); e++) {
       EngineStats a = before.get(e);
-      EngineStats b = fleet.engines().get(e).stats();
+      EngineStats b = engines.get(e).stats();
       cached += b.cachedTokens() - a.cachedTokens();
       prompt += b.promptTokens() - a.promptTokens();
-      prefill.add(b.prefillTokensComputed() - a.prefillTokensComputed());
+      long c = b.prefillTokensComputed() - a.prefillTokensComputed();
+      computed += c;
+      prefill.add(c);
+      if (!cell.fleet().disaggregated() || roles.get(e) == io.kvgate.sim.Role.PREFILL)
+        prefillPool.add(c);
     }
-    double meanPrefill = prefill.stream().mapToLong(Long::longValue).average().orElse(0);
-    double maxPrefill = prefill.stream().mapToLong(Long::longValue).max().orElse(0);
+    double hitRate;
+    if (cell.fleet().disaggregated()) {
+      long clientPrompt = 0;
+      for (int i = 0; i < trace.size(); i++)
+        if (run.e2eNanos[i] >= 0 && run.promptTokens[i] > 0) clientPrompt += run.promptTokens[i];
+      hitRate = clientPrompt == 0 ? 0 : Math.max(0, 1 - (double) computed / clientPrompt);
+    } else {
+      hitRate = prompt == 0 ? 0 : (double) cached / prompt;
+    }
+    double meanPrefill = prefillPool.stream().mapToLong(Long::longValue).average().orElse(0);
+    double maxPrefill = prefillPool.stream().mapToLong(Long::longValue).max().orElse(0);
     double[] ttft =
         Arrays.stream(run.ttftNanos)
             .filter(v -> v >= 0)
@@ -305,12 +391,16 @@ public final class Replay {
             .mapToDouble(v -> v / 1e6 * speed)
             .sorted()
             .toArray();
+    Itl itl = Itl.of(run.timing, run.e2eNanos, speed, o.engine().decodeStepTime().toNanos() / 1e6);
+    long disaggregated = 0;
+    for (int i = 0; i < trace.size(); i++)
+      if (run.e2eNanos[i] >= 0 && run.prefillEndpoint[i] != null) disaggregated++;
     PolicyResult r =
         new PolicyResult(
-            policy,
+            cell.policy(),
             trace.size(),
             run.errors.get(),
-            prompt == 0 ? 0 : (double) cached / prompt,
+            hitRate,
             pct(ttft, 0.5),
             pct(ttft, 0.9),
             pct(ttft, 0.99),
@@ -321,15 +411,28 @@ public final class Replay {
             meanPrefill == 0 ? 0 : maxPrefill / meanPrefill,
             prefill,
             ttft,
-            load);
+            load,
+            cell.fleet().label(),
+            cell.minUncachedTokens(),
+            disaggregated,
+            itl.gaps(),
+            itl.p50Ms(),
+            itl.p99Ms(),
+            itl.requestP99MedianMs(),
+            itl.quantilesMs(),
+            itl.burstShare());
     if (o.out() != null && csvName != null) writeRequests(o.out().resolve(csvName), run, speed);
     progress.printf(
         Locale.ROOT,
-        "  %-20s finished: hit rate %.3f, TTFT p50 %.0f ms p99 %.0f ms, errors %d, imbalance %.2f%n",
-        policy,
+        "  %-20s finished: hit rate %.3f, TTFT p50 %.0f ms p99 %.0f ms, ITL p50 %.1f ms p99 %.1f ms"
+            + " (bursts %.3f), errors %d, imbalance %.2f%n",
+        name,
         r.hitRate(),
         r.ttftP50Ms(),
         r.ttftP99Ms(),
+        r.itlP50Ms(),
+        r.itlP99Ms(),
+        r.itlBurstShare(),
         r.errors(),
         r.prefillImbalance());
     return r;
@@ -393,15 +496,19 @@ public final class Replay {
                 return resp.body()
                     .compose(b -> Future.failedFuture("HTTP " + resp.statusCode() + ": " + b));
               run.endpoint[i] = resp.getHeader("x-kvgate-endpoint");
+              run.prefillEndpoint[i] = resp.getHeader("x-kvgate-prefill-endpoint");
+              StreamTiming timing = new StreamTiming();
+              run.timing[i] = timing;
               String predicted = resp.getHeader("x-kvgate-predicted-cached-tokens");
               if (predicted != null && predicted.matches("\\d{1,9}"))
                 run.predictedTokens[i] = Integer.parseInt(predicted);
               StringBuilder tail = new StringBuilder();
               resp.handler(
                   chunk -> {
+                    long now = System.nanoTime();
                     String chunkText = chunk.toString();
-                    if (run.ttftNanos[i] < 0 && hasText(chunkText))
-                      run.ttftNanos[i] = System.nanoTime() - t0;
+                    if (run.ttftNanos[i] < 0 && hasText(chunkText)) run.ttftNanos[i] = now - t0;
+                    timing.onChunk(chunkText, now);
                     keepTail(tail, chunkText);
                   });
               resp.endHandler(
@@ -455,9 +562,12 @@ public final class Replay {
 
   /**
    * One line per request: when it was sent and its TTFT and end-to-end time (simulated ms), the
-   * engine that served it, its prompt, the tokens the engine reported cached and the tokens the
-   * gateway predicted cached there (-1 for policies that predict nothing). Which requests set a
-   * tail, where they waited and what the index got wrong is read from here.
+   * engine that served it (the decode engine of a disaggregated request) and its prefill engine
+   * (empty if served whole), its prompt, the tokens the engine reported cached and the tokens the
+   * gateway predicted cached there (-1 for policies that predict nothing), the content events
+   * streamed and the median, 99th-percentile and largest gap between them (simulated ms; -1 without
+   * a gap). Which requests set a tail, where they waited and what the index got wrong is read from
+   * here.
    */
   private static void writeRequests(java.nio.file.Path file, Run run, double speed)
       throws java.io.IOException {
@@ -468,11 +578,14 @@ public final class Replay {
             false,
             java.nio.charset.StandardCharsets.UTF_8)) {
       out.println(
-          "index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens");
+          "index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens,"
+              + "prefill_endpoint,content_events,itl_p50_ms,itl_p99_ms,itl_max_ms");
       for (int i = 0; i < run.ttftNanos.length; i++) {
+        StreamTiming t = run.timing[i];
+        double[] gaps = Itl.sortedMs(t == null ? new long[0] : t.gaps(), speed);
         out.printf(
             Locale.ROOT,
-            "%d,%.1f,%.1f,%.1f,%s,%d,%d,%d%n",
+            "%d,%.1f,%.1f,%.1f,%s,%d,%d,%d,%s,%d,%.1f,%.1f,%.1f%n",
             i,
             run.sentNanos[i] / 1e6 * speed,
             run.ttftNanos[i] < 0 ? -1 : run.ttftNanos[i] / 1e6 * speed,
@@ -480,7 +593,12 @@ public final class Replay {
             run.endpoint[i] == null ? "" : run.endpoint[i],
             run.promptTokens[i],
             run.cachedTokens[i],
-            run.predictedTokens[i]);
+            run.predictedTokens[i],
+            run.prefillEndpoint[i] == null ? "" : run.prefillEndpoint[i],
+            t == null ? 0 : t.contentEvents(),
+            gaps.length == 0 ? -1 : pct(gaps, 0.5),
+            gaps.length == 0 ? -1 : pct(gaps, 0.99),
+            gaps.length == 0 ? -1 : gaps[gaps.length - 1]);
       }
     }
   }

@@ -1,5 +1,6 @@
 package io.kvgate.replay;
 
+import io.kvgate.replay.GatewayLauncher.PdProtocol;
 import io.kvgate.sim.SimEngineConfig;
 import java.nio.file.Path;
 import java.util.List;
@@ -9,9 +10,10 @@ import java.util.List;
  *
  * @param trace the JSONL trace (Mooncake or OpenAI-request form)
  * @param policies policies to compare, each on a fresh fleet and gateway
- * @param replicas engines per fleet
- * @param engine the engines' configuration (capacity, speed, timings); its {@code speed} also
- *     compresses the trace's timestamps
+ * @param replicas engines of the aggregated fleet used when {@code fleets} is empty; also the
+ *     engine count of the cache references (pooled-LRU bound, working set)
+ * @param engine the engines' configuration (capacity, speed, timings; its role is replaced by each
+ *     fleet's roles); its {@code speed} also compresses the trace's timestamps
  * @param limit replay only the first N records (0 = all)
  * @param maxOutputTokens cap on each request's generated tokens (0 = the trace's)
  * @param maxOutstanding open-loop bound: a request due while this many are outstanding is dropped
@@ -22,7 +24,15 @@ import java.util.List;
  * @param out directory for report.json, report.md and the SVG plots
  * @param warmup requests (the trace's first) replayed once, unmeasured, through a throwaway fleet
  *     and gateway before the first policy, so that no policy pays for the JVM's warm-up: with time
- *     compressed 20×, a 50 ms pause of a cold JVM is a second of trace time
+ *     compressed 20×, a 50 ms pause of a cold JVM is a second of trace time. With several fleet
+ *     layouts, once through each layout (its first policy and threshold)
+ * @param fleets the fleet layouts to compare, each cell on a fresh fleet; empty: one aggregated
+ *     fleet of {@code replicas} engines
+ * @param pdProtocol the protocol the gateway speaks to disaggregated fleets
+ * @param minUncachedTokens the gateway's {@code pd.minUncachedTokens} values to compare on every
+ *     disaggregated fleet (a cell each); not a dimension of aggregated fleets
+ * @param rateScale arrivals come this many times faster than the trace's timestamps say, in
+ *     simulated time (the load knob; {@code speed} only compresses wall time)
  */
 public record ReplayOptions(
     Path trace,
@@ -35,7 +45,56 @@ public record ReplayOptions(
     long jitterMs,
     long seed,
     Path out,
-    int warmup) {
+    int warmup,
+    List<Fleet> fleets,
+    PdProtocol pdProtocol,
+    List<Long> minUncachedTokens,
+    double rateScale) {
+
+  /** The gateway's default {@code pd.minUncachedTokens}. */
+  public static final long DEFAULT_MIN_UNCACHED_TOKENS = 256;
+
+  public ReplayOptions {
+    policies = List.copyOf(policies);
+    fleets = List.copyOf(fleets);
+    minUncachedTokens = List.copyOf(minUncachedTokens);
+    if (pdProtocol == null) throw new IllegalArgumentException("pdProtocol is required");
+    if (minUncachedTokens.isEmpty() || minUncachedTokens.stream().anyMatch(t -> t < 0))
+      throw new IllegalArgumentException("min uncached tokens: one or more values >= 0");
+    if (!(rateScale > 0) || Double.isInfinite(rateScale))
+      throw new IllegalArgumentException("rate scale must be > 0");
+  }
+
+  /** One aggregated fleet of {@code replicas} engines, arrivals at the trace's rate. */
+  public ReplayOptions(
+      Path trace,
+      List<String> policies,
+      int replicas,
+      SimEngineConfig engine,
+      int limit,
+      int maxOutputTokens,
+      int maxOutstanding,
+      long jitterMs,
+      long seed,
+      Path out,
+      int warmup) {
+    this(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        warmup,
+        List.of(),
+        PdProtocol.VLLM,
+        List.of(DEFAULT_MIN_UNCACHED_TOKENS),
+        1.0);
+  }
 
   /** Without a warm-up run. */
   public ReplayOptions(
@@ -61,6 +120,91 @@ public record ReplayOptions(
         seed,
         out,
         0);
+  }
+
+  /** The fleet layouts replayed: {@code fleets}, or the aggregated fleet of {@code replicas}. */
+  public List<Fleet> fleetsOrDefault() {
+    return fleets.isEmpty() ? List.of(Fleet.aggregated(replicas)) : fleets;
+  }
+
+  /** These options with other fleet layouts. */
+  public ReplayOptions withFleets(List<Fleet> f) {
+    return new ReplayOptions(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        warmup,
+        f,
+        pdProtocol,
+        minUncachedTokens,
+        rateScale);
+  }
+
+  /** These options with other disaggregation settings. */
+  public ReplayOptions withPd(PdProtocol protocol, List<Long> thresholds) {
+    return new ReplayOptions(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        warmup,
+        fleets,
+        protocol,
+        thresholds,
+        rateScale);
+  }
+
+  /** These options with another arrival-rate multiplier. */
+  public ReplayOptions withRateScale(double scale) {
+    return new ReplayOptions(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        warmup,
+        fleets,
+        pdProtocol,
+        minUncachedTokens,
+        scale);
+  }
+
+  /** These options without an output directory and without a warm-up (the warm-up's own run). */
+  ReplayOptions unrecorded() {
+    return new ReplayOptions(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        null,
+        0,
+        fleets,
+        pdProtocol,
+        minUncachedTokens,
+        rateScale);
   }
 
   /** Characters per token of the simulated engine's tokenizer stand-in. */

@@ -19,7 +19,9 @@ import java.util.List;
  * @param ttftFloorP99Ms the pooled-cache TTFT floor at the 99th percentile: what an idle engine
  *     needs to prefill what one fleet-sized LRU cache misses ({@link
  *     CacheBounds#pooledTtftFloorMs}); NaN for OpenAI-request traces
- * @param results one per policy, in the order run
+ * @param results one per cell (fleet layout, policy, threshold), in the order run
+ * @param rateScale arrivals ran this many times faster than the trace's timestamps (simulated time)
+ * @param pdProtocol the protocol of the disaggregated fleets' cells
  */
 public record ReplayReport(
     String trace,
@@ -32,4 +34,13 @@ public record ReplayReport(
     double pooledHitRate,
     long workingSetBlocks,
     double ttftFloorP99Ms,
-    List<PolicyResult> results) {}
+    List<PolicyResult> results,
+    double rateScale,
+    String pdProtocol) {
+
+  /** True if a cell ran on a disaggregated fleet or the cells ran on several fleet layouts. */
+  public boolean comparesFleets() {
+    return results.stream().map(PolicyResult::fleet).distinct().count() > 1
+        || results.stream().anyMatch(p -> p.minUncachedTokens() >= 0);
+  }
+}

@@ -8,7 +8,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 
-/** Writes a replay's table, {@code report.json}, {@code report.md} and SVG plots. */
+/**
+ * Writes a replay's table, {@code report.json}, {@code report.md} and SVG plots (TTFT and ITL CDFs,
+ * hit rates, engine load).
+ */
 public final class ReportWriter {
 
   private static final String[] COLORS = {
@@ -17,53 +20,93 @@ public final class ReportWriter {
 
   private ReportWriter() {}
 
-  /** The terminal table: one row per policy, then the references. */
+  /** A result's row name: the policy, or the whole cell when the report compares fleets. */
+  static String name(ReplayReport r, PolicyResult p) {
+    return r.comparesFleets() ? p.cell() : p.policy();
+  }
+
+  private static String ms(double v) {
+    return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.0fms", v);
+  }
+
+  private static String ms1(double v) {
+    return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.1fms", v);
+  }
+
+  /** The share of completed requests a disaggregated cell served with a prefill leg. */
+  static String disaggShare(PolicyResult p) {
+    if (p.minUncachedTokens() < 0) return "-";
+    long completed = p.requests() - p.errors();
+    return completed <= 0
+        ? "-"
+        : String.format(Locale.ROOT, "%.2f", (double) p.disaggregated() / completed);
+  }
+
+  /** The terminal table: one row per cell, then the references. */
   public static String table(ReplayReport r) {
     StringBuilder sb = new StringBuilder();
     sb.append(
         String.format(
             Locale.ROOT,
-            "%n%s: %d requests, %d engines x %d blocks of %d tokens, speed %.0fx%n",
+            "%n%s: %d requests, %d engines x %d blocks of %d tokens, speed %sx%s%s%n",
             r.trace(),
             r.records(),
             r.replicas(),
             r.capacityBlocks(),
             r.blockSizeTokens(),
-            r.speed()));
+            num(r.speed()),
+            r.rateScale() == 1
+                ? ""
+                : String.format(Locale.ROOT, ", arrivals x%s", num(r.rateScale())),
+            r.comparesFleets() ? ", P/D protocol " + r.pdProtocol() : ""));
+    int w = 20;
+    for (PolicyResult p : r.results()) w = Math.max(w, name(r, p).length());
+    String head = "%-" + w + "s %8s %9s %9s %9s %9s %9s %11s %6s %9s %9s %8s %6s %9s %7s%n";
     sb.append(
         String.format(
             Locale.ROOT,
-            "%-20s %8s %9s %9s %9s %9s %9s %8s %9s %7s%n",
-            "policy",
+            head,
+            "cell",
             "hit rate",
             "TTFT p50",
             "TTFT p90",
             "TTFT p99",
+            "ITL p50",
+            "ITL p99",
+            "ITL req-p99",
+            "bursts",
             "E2E p50",
             "E2E p99",
             "req/s",
+            "disagg",
             "imbalance",
             "errors"));
+    String row = "%-" + w + "s %8.3f %9s %9s %9s %9s %9s %11s %6.3f %9s %9s %8.2f %6s %9.2f %7d%n";
     for (PolicyResult p : r.results()) {
       sb.append(
           String.format(
               Locale.ROOT,
-              "%-20s %8.3f %7.0fms %7.0fms %7.0fms %7.0fms %7.0fms %8.2f %9.2f %7d%n",
-              p.policy(),
+              row,
+              name(r, p),
               p.hitRate(),
-              p.ttftP50Ms(),
-              p.ttftP90Ms(),
-              p.ttftP99Ms(),
-              p.e2eP50Ms(),
-              p.e2eP99Ms(),
+              ms(p.ttftP50Ms()),
+              ms(p.ttftP90Ms()),
+              ms(p.ttftP99Ms()),
+              ms1(p.itlP50Ms()),
+              ms1(p.itlP99Ms()),
+              ms1(p.itlRequestP99MedianMs()),
+              p.itlBurstShare(),
+              ms(p.e2eP50Ms()),
+              ms(p.e2eP99Ms()),
               p.throughputRps(),
+              disaggShare(p),
               p.prefillImbalance(),
               p.errors()));
     }
     sb.append(
         String.format(
             Locale.ROOT,
-            "%-20s %8.3f%n%-20s %8.3f%n",
+            "%-" + w + "s %8.3f%n%-" + w + "s %8.3f%n",
             "(oracle, infinite)",
             r.oracleHitRate(),
             "(pooled LRU bound)",
@@ -72,7 +115,9 @@ public final class ReportWriter {
       sb.append(
           String.format(
               Locale.ROOT,
-              "%-20s %8s %9s %9s %7.0fms  (each request alone on an idle engine, with the pooled hit)%n",
+              "%-"
+                  + w
+                  + "s %8s %9s %9s %7.0fms  (each request alone on an idle engine, with the pooled hit)%n",
               "(pooled TTFT floor)",
               "",
               "",
@@ -89,8 +134,16 @@ public final class ReportWriter {
               (double) r.replicas() * r.capacityBlocks() / r.workingSetBlocks()));
     }
     sb.append(
-        "TTFT and E2E in simulated milliseconds (wall time x speed); hit rate counted by the engines.\n");
+        "TTFT, ITL and E2E in simulated milliseconds (wall time x speed); ITL over all gaps between streamed\n"
+            + "tokens, req-p99 = median of each request's own p99 gap; bursts = share of gaps under half a decode\n"
+            + "step (no engine makes them: the machine could not keep up; above a few percent the cell measured\n"
+            + "the harness); disagg = share served by a prefill and a decode engine; hit rate counted by the\n"
+            + "engines.\n");
     return sb.toString();
+  }
+
+  private static String num(double v) {
+    return v == Math.rint(v) ? String.format(Locale.ROOT, "%.0f", v) : Double.toString(v);
   }
 
   /** The same table as Markdown. */
@@ -99,14 +152,18 @@ public final class ReportWriter {
     sb.append(
         String.format(
             Locale.ROOT,
-            "Trace `%s`, %d requests, %d engines × %d KV blocks of %d tokens, speed %.0f×. "
+            "Trace `%s`, %d requests, %d engines × %d KV blocks of %d tokens, speed %s×%s%s. "
                 + "References: infinite-cache oracle **%.3f**, pooled-LRU bound **%.3f**%s%s.%n%n",
             r.trace(),
             r.records(),
             r.replicas(),
             r.capacityBlocks(),
             r.blockSizeTokens(),
-            r.speed(),
+            num(r.speed()),
+            r.rateScale() == 1
+                ? ""
+                : String.format(Locale.ROOT, ", arrivals ×%s", num(r.rateScale())),
+            r.comparesFleets() ? ", P/D protocol " + r.pdProtocol() : "",
             r.oracleHitRate(),
             r.pooledHitRate(),
             r.workingSetBlocks() <= 0
@@ -123,21 +180,26 @@ public final class ReportWriter {
                     "; pooled-cache TTFT floor at p99 **%.0f ms** (each request alone on an idle engine, prefilling what the pooled cache misses)",
                     r.ttftFloorP99Ms())));
     sb.append(
-        "| policy | hit rate | TTFT p50 (ms) | TTFT p90 | TTFT p99 | E2E p50 | E2E p99 | req/s | prefill imbalance | errors |\n");
-    sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        "| cell | hit rate | TTFT p50 (ms) | TTFT p90 | TTFT p99 | ITL p50 | ITL p99 | ITL req-p99 | ITL bursts | E2E p50 | E2E p99 | req/s | disaggregated | prefill imbalance | errors |\n");
+    sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (PolicyResult p : r.results()) {
       sb.append(
           String.format(
               Locale.ROOT,
-              "| %s | %.3f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %d |%n",
-              p.policy(),
+              "| %s | %.3f | %.0f | %.0f | %.0f | %.1f | %.1f | %.1f | %.3f | %.0f | %.0f | %.2f | %s | %.2f | %d |%n",
+              name(r, p),
               p.hitRate(),
               p.ttftP50Ms(),
               p.ttftP90Ms(),
               p.ttftP99Ms(),
+              p.itlP50Ms(),
+              p.itlP99Ms(),
+              p.itlRequestP99MedianMs(),
+              p.itlBurstShare(),
               p.e2eP50Ms(),
               p.e2eP99Ms(),
               p.throughputRps(),
+              disaggShare(p),
               p.prefillImbalance(),
               p.errors()));
     }
@@ -150,6 +212,7 @@ public final class ReportWriter {
     Files.writeString(dir.resolve("report.json"), json.writeValueAsString(r));
     Files.writeString(dir.resolve("report.md"), markdown(r));
     Files.writeString(dir.resolve("ttft-cdf.svg"), ttftCdf(r));
+    Files.writeString(dir.resolve("itl-cdf.svg"), itlCdf(r));
     Files.writeString(dir.resolve("hit-rate.svg"), hitRates(r));
     Files.writeString(dir.resolve("engine-load.svg"), load(r));
   }
@@ -158,13 +221,37 @@ public final class ReportWriter {
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;");
   }
 
-  /** TTFT CDF per policy on a log x axis. */
+  /** TTFT CDF per cell on a log x axis. */
   static String ttftCdf(ReplayReport r) {
-    Svg svg = new Svg(720, 420, "TTFT CDF per policy (simulated ms, log scale)");
+    return cdf(
+        r,
+        "TTFT CDF per cell (simulated ms, log scale)",
+        "TTFT (ms)",
+        "fraction of requests",
+        PolicyResult::ttftSortedMs);
+  }
+
+  /** ITL CDF per cell on a log x axis (from each cell's quantiles). */
+  static String itlCdf(ReplayReport r) {
+    return cdf(
+        r,
+        "Inter-token latency CDF per cell (simulated ms, log scale)",
+        "gap between streamed tokens (ms)",
+        "fraction of gaps",
+        PolicyResult::itlQuantilesMs);
+  }
+
+  private static String cdf(
+      ReplayReport r,
+      String title,
+      String xLabel,
+      String yLabel,
+      java.util.function.Function<PolicyResult, double[]> values) {
+    Svg svg = new Svg(720, 420, title);
     double min = Double.MAX_VALUE;
     double max = 1;
     for (PolicyResult p : r.results()) {
-      for (double v : p.ttftSortedMs()) {
+      for (double v : values.apply(p)) {
         if (v > 0) min = Math.min(min, v);
         max = Math.max(max, v);
       }
@@ -173,11 +260,11 @@ public final class ReportWriter {
     double hi = Math.ceil(Math.log10(max));
     if (hi <= lo) hi = lo + 1;
     for (double d = lo; d <= hi; d++)
-      svg.xTick((d - lo) / (hi - lo), String.format(Locale.ROOT, "%.0f", Math.pow(10, d)));
+      svg.xTick((d - lo) / (hi - lo), String.format(Locale.ROOT, "%s", num(Math.pow(10, d))));
     for (int q = 0; q <= 4; q++) svg.yTick(q / 4.0, String.format(Locale.ROOT, "%.2f", q / 4.0));
     int c = 0;
     for (PolicyResult p : r.results()) {
-      double[] v = p.ttftSortedMs();
+      double[] v = values.apply(p);
       StringBuilder pts = new StringBuilder();
       int step = Math.max(1, v.length / 400);
       for (int i = 0; i < v.length; i += step) {
@@ -185,14 +272,15 @@ public final class ReportWriter {
         pts.append(svg.x(x)).append(',').append(svg.y((i + 1.0) / v.length)).append(' ');
       }
       if (v.length > 0)
-        pts.append(svg.x((Math.log10(v[v.length - 1]) - lo) / (hi - lo)))
+        pts.append(
+                svg.x((Math.log10(Math.max(v[v.length - 1], Math.pow(10, lo))) - lo) / (hi - lo)))
             .append(',')
             .append(svg.y(1));
       svg.polyline(pts.toString(), COLORS[c % COLORS.length]);
-      svg.legend(c, p.policy(), COLORS[c % COLORS.length]);
+      svg.legend(c, name(r, p), COLORS[c % COLORS.length]);
       c++;
     }
-    return svg.end("TTFT (ms)", "fraction of requests");
+    return svg.end(xLabel, yLabel);
   }
 
   /** Hit rate per policy, with the oracle and pooled bound as reference lines. */
@@ -220,7 +308,7 @@ public final class ReportWriter {
       double x1 = (i + 0.85) / n;
       svg.bar(x0, x1, p.hitRate() / top, COLORS[i % COLORS.length]);
       svg.label((x0 + x1) / 2, p.hitRate() / top, String.format(Locale.ROOT, "%.3f", p.hitRate()));
-      svg.xTick((i + 0.5) / n, p.policy());
+      svg.xTick((i + 0.5) / n, name(r, p));
     }
     if (!Double.isNaN(r.oracleHitRate()))
       svg.refLine(
@@ -276,7 +364,7 @@ public final class ReportWriter {
       }
       svg.polyline(hiPts.toString(), COLORS[c % COLORS.length]);
       svg.dashed(loPts.toString(), COLORS[c % COLORS.length]);
-      svg.legend(c, p.policy(), COLORS[c % COLORS.length]);
+      svg.legend(c, name(r, p), COLORS[c % COLORS.length]);
       c++;
     }
     return svg.end("replay progress (windows of the run)", "running + waiting requests");

@@ -27,7 +27,8 @@ class ReplayEndToEndTest {
 
   /** A real reverse proxy, round-robin over the engines: stands in for the gateway module. */
   static final GatewayLauncher ROUND_ROBIN_PROXY =
-      (vertx, policy, model, urls) -> {
+      (vertx, spec) -> {
+        List<String> urls = spec.urls();
         HttpClient client = vertx.createHttpClient();
         AtomicInteger next = new AtomicInteger();
         HttpServer server =

@@ -2,20 +2,26 @@ package io.kvgate.gateway.cli;
 
 import io.kvgate.gateway.Gateway;
 import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.replay.Fleet;
 import io.kvgate.replay.GatewayLauncher;
 import io.kvgate.replay.Replay;
 import io.kvgate.replay.ReplayOptions;
+import io.kvgate.sim.Role;
 import io.vertx.core.Future;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
- * {@code kvgate replay}: one trace, several policies, each on a fresh simulated fleet behind a real
- * gateway.
+ * {@code kvgate replay}: one trace, several policies and fleet layouts (aggregated or
+ * prefill/decode disaggregated), each cell on a fresh simulated fleet behind a real gateway.
  */
 @Command(
     name = "replay",
@@ -23,7 +29,9 @@ import picocli.CommandLine.Option;
     description = {
       "Replay a trace (Mooncake JSONL or OpenAI-request JSONL) open-loop through kvgate and a fresh simulated",
       "fleet per policy; report engine-counted hit rates next to the oracle and pooled-LRU bounds, TTFT, latency,",
-      "throughput and prefill imbalance, as a table, report.json, report.md and SVG plots.",
+      "throughput and prefill imbalance, as a table, report.json, report.md and SVG plots. With --fleets, also",
+      "prefill/decode disaggregated fleets: one cell per fleet layout x policy x --min-uncached-tokens value,",
+      "with the clients' inter-token latency (ITL) next to TTFT.",
       "Synthetic traces in the Mooncake form: `kvgate workload multi-tenant --out FILE` (bench/replay-multitenant.sh)."
     })
 public final class ReplayCommand implements Callable<Integer> {
@@ -37,8 +45,45 @@ public final class ReplayCommand implements Callable<Integer> {
       description = "Policies to compare (default: ${DEFAULT-VALUE}).")
   List<String> policies = List.of("round-robin", "cache-aware", "sglang-cache-aware", "dynamo-kv");
 
-  @Option(names = "--replicas", description = "Engines per fleet (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--replicas",
+      description =
+          "Engines of the one aggregated fleet, when --fleets is not given (default: ${DEFAULT-VALUE}).")
   int replicas = 8;
+
+  @Option(
+      names = "--fleets",
+      split = ",",
+      paramLabel = "LAYOUT",
+      description = {
+        "Fleet layouts to compare, each ROLE=N[+ROLE=N...] with roles both, prefill, decode, e.g.",
+        "both=4,prefill=2+decode=2,prefill=3+decode=1; a layout with prefill engines needs decode engines",
+        "(both engines serve on the decode side). Replaces --replicas; the first layout's engine count",
+        "sizes the cache references. Default: one aggregated fleet of --replicas engines."
+      })
+  List<String> fleets = List.of();
+
+  @Option(
+      names = "--pd-protocol",
+      paramLabel = "vllm|sglang",
+      description =
+          "Protocol the gateway speaks to disaggregated fleets: vllm (kv_transfer_params) or sglang (bootstrap) (default: ${DEFAULT-VALUE}).")
+  String pdProtocol = "vllm";
+
+  @Option(
+      names = "--min-uncached-tokens",
+      split = ",",
+      paramLabel = "N",
+      description =
+          "The gateway's pd.minUncachedTokens on disaggregated fleets, one cell per value: requests whose uncached prompt part on the chosen decode engine is below N are served whole there; 0 disaggregates every request (default: 256).")
+  List<Long> minUncachedTokens = List.of(ReplayOptions.DEFAULT_MIN_UNCACHED_TOKENS);
+
+  @Option(
+      names = "--rate-scale",
+      paramLabel = "X",
+      description =
+          "Send requests X times faster than the trace's timestamps (in simulated time: the load knob; --speed only compresses wall time) (default: ${DEFAULT-VALUE}).")
+  double rateScale = 1.0;
 
   @Option(
       names = "--limit",
@@ -80,57 +125,117 @@ public final class ReplayCommand implements Callable<Integer> {
 
   @Mixin SimOptions sim = new SimOptions();
 
+  @Spec CommandSpec spec;
+
   public ReplayCommand() {
     // Replays compress time by default: an hour-long trace in a few minutes.
     sim.speed = 20;
   }
 
-  /** Starts a real in-process gateway for a policy. */
-  static GatewayLauncher launcher() {
-    return (vertx, policy, model, urls) -> {
-      GatewayConfig config =
-          GatewayConfig.of(model, urls, policy)
-              .withListener(new GatewayConfig.Listener("127.0.0.1", 0))
-              .withAdmin(GatewayConfig.Admin.OFF)
-              .withRouting(
-                  GatewayConfig.Routing.DEFAULT.withCharsPerToken(ReplayOptions.CHARS_PER_TOKEN));
-      return Gateway.start(vertx, config)
-          .map(
-              g ->
-                  new GatewayLauncher.RunningGateway() {
-                    @Override
-                    public String baseUrl() {
-                      return "http://127.0.0.1:" + g.port();
-                    }
+  /** The gateway configuration for one replay cell. */
+  static GatewayConfig config(GatewayLauncher.Spec spec) {
+    GatewayConfig config;
+    if (spec.pd() == null) {
+      config = GatewayConfig.of(spec.model(), spec.urls(), spec.policy());
+    } else {
+      config =
+          GatewayConfig.disaggregated(
+              spec.model(),
+              GatewayConfig.PdProtocol.parse(spec.pd().protocol().wireName()),
+              spec.urls(Role.PREFILL),
+              spec.urls(Role.DECODE),
+              spec.urls(Role.BOTH),
+              spec.policy());
+      GatewayConfig.Model m = config.models().get(0);
+      config =
+          config.withModels(
+              List.of(m.withPd(m.pd().withMinUncachedTokens(spec.pd().minUncachedTokens()))));
+    }
+    return config
+        .withListener(new GatewayConfig.Listener("127.0.0.1", 0))
+        .withAdmin(GatewayConfig.Admin.OFF)
+        .withRouting(
+            GatewayConfig.Routing.DEFAULT.withCharsPerToken(ReplayOptions.CHARS_PER_TOKEN));
+  }
 
-                    @Override
-                    public Future<Void> close() {
-                      return g.close();
-                    }
-                  });
-    };
+  /** Starts a real in-process gateway for a cell. */
+  static GatewayLauncher launcher() {
+    return (vertx, spec) ->
+        Gateway.start(vertx, config(spec))
+            .map(
+                g ->
+                    new GatewayLauncher.RunningGateway() {
+                      @Override
+                      public String baseUrl() {
+                        return "http://127.0.0.1:" + g.port();
+                      }
+
+                      @Override
+                      public Future<Void> close() {
+                        return g.close();
+                      }
+                    });
+  }
+
+  /**
+   * The replay's options from the flags.
+   *
+   * @throws CommandLine.ParameterException for a bad flag value
+   */
+  ReplayOptions options() {
+    CommandLine cl = spec.commandLine();
+    List<Fleet> layouts = new ArrayList<>();
+    for (String f : fleets) {
+      try {
+        layouts.add(Fleet.parse(f));
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.ParameterException(cl, "--fleets: " + e.getMessage());
+      }
+    }
+    if (!layouts.isEmpty() && cl.getParseResult().hasMatchedOption("--replicas"))
+      throw new CommandLine.ParameterException(
+          cl, "--replicas and --fleets exclude each other (e.g. --fleets both=8)");
+    if (!"both".equals(sim.role))
+      throw new CommandLine.ParameterException(
+          cl, "replay sets the engines' roles from --fleets; --role must stay both");
+    GatewayLauncher.PdProtocol protocol;
+    try {
+      protocol = GatewayLauncher.PdProtocol.parse(pdProtocol);
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(cl, "--pd-protocol: " + e.getMessage());
+    }
+    if (minUncachedTokens.isEmpty() || minUncachedTokens.stream().anyMatch(t -> t < 0))
+      throw new CommandLine.ParameterException(
+          cl, "--min-uncached-tokens: one or more values >= 0");
+    if (!(rateScale > 0) || Double.isInfinite(rateScale))
+      throw new CommandLine.ParameterException(cl, "--rate-scale must be > 0");
+    if (replicas < 1) throw new CommandLine.ParameterException(cl, "--replicas must be >= 1");
+    return new ReplayOptions(
+        trace,
+        policies,
+        layouts.isEmpty() ? replicas : layouts.get(0).engines(),
+        sim.toConfig(),
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        warmup,
+        layouts,
+        protocol,
+        minUncachedTokens,
+        rateScale);
   }
 
   @Override
   public Integer call() throws Exception {
-    ReplayOptions o =
-        new ReplayOptions(
-            trace,
-            policies,
-            replicas,
-            sim.toConfig(),
-            limit,
-            maxOutputTokens,
-            maxOutstanding,
-            jitterMs,
-            seed,
-            out,
-            warmup);
+    ReplayOptions o = options();
     Replay.run(o, launcher(), System.out);
     System.out.println(
         "wrote "
             + out.resolve("report.json")
-            + ", report.md, ttft-cdf.svg, hit-rate.svg, engine-load.svg");
+            + ", report.md, ttft-cdf.svg, itl-cdf.svg, hit-rate.svg, engine-load.svg");
     return 0;
   }
 }

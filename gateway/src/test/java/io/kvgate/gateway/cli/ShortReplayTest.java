@@ -51,7 +51,8 @@ class ShortReplayTest {
     // One line per request: who served it, its prompt and what the engine reported cached.
     List<String> lines = Files.readAllLines(out.resolve("requests-cache-aware.csv"));
     assertEquals(
-        "index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens",
+        "index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens,"
+            + "prefill_endpoint,content_events,itl_p50_ms,itl_p99_ms,itl_max_ms",
         lines.get(0));
     assertEquals(401, lines.size());
     long prompt = 0;
