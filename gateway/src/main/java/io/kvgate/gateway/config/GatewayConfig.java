@@ -538,8 +538,8 @@ public record GatewayConfig(
    * @param minUncachedTokens a request whose prompt tokens not cached on its chosen decode endpoint
    *     (by the prefix index) are fewer than this runs whole on that endpoint, skipping the prefill
    *     pool; 0 disaggregates every request
-   * @param fallback when no prefill endpoint can take a request: serve it whole on the decode side
-   *     ({@code aggregate}) or answer 503 ({@code fail})
+   * @param fallbackAggregate when no prefill endpoint can take a request: true serves it whole on
+   *     the decode side ({@code pd.fallback: aggregate}), false answers 503 ({@code fail})
    * @param maxPrefillAttempts prefill endpoints tried for one request before the fallback
    * @param prefillTimeout how long a prefill leg may take to answer (vLLM: its whole answer)
    * @param maxPrefillResponseBytes bound of a vLLM prefill leg's answer, read whole
@@ -552,7 +552,7 @@ public record GatewayConfig(
       Duration prefillTimeout,
       long maxPrefillResponseBytes) {
 
-    /** Not disaggregated. */
+    /** Not disaggregated; its other values are the defaults of a model's {@code pd}. */
     public static final Pd OFF = new Pd(null, 256, true, 2, Duration.ofSeconds(120), 1L << 20);
 
     public boolean enabled() {
