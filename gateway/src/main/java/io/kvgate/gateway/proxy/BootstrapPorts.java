@@ -48,33 +48,38 @@ final class BootstrapPorts {
     if (k != null && (k.discovered() || System.nanoTime() < k.retryAtNanos())) {
       return Future.succeededFuture(k.port());
     }
-    return asking.computeIfAbsent(
-        key,
-        x ->
-            ask(route, e, "/server_info")
-                .recover(err -> ask(route, e, "/get_server_info"))
-                .map(
-                    port -> {
-                      known.put(key, new Known(port, true, 0));
-                      return port;
-                    })
-                .recover(
-                    err -> {
-                      LOG.fine(
-                          () ->
-                              "endpoint "
-                                  + e.id()
-                                  + " reported no bootstrap port ("
-                                  + err.getMessage()
-                                  + "); using "
-                                  + SGLANG_DEFAULT);
-                      known.put(
-                          key,
-                          new Known(
-                              SGLANG_DEFAULT, false, System.nanoTime() + RETRY_AFTER.toNanos()));
-                      return Future.succeededFuture(SGLANG_DEFAULT);
-                    })
-                .andThen(done -> asking.remove(key)));
+    Future<Integer> running = asking.get(key);
+    if (running != null) return running;
+    // Built outside the map: a discovery that completes at once must not update the map from
+    // within its own computation.
+    Future<Integer> discovery =
+        ask(route, e, "/server_info")
+            .recover(err -> ask(route, e, "/get_server_info"))
+            .map(
+                port -> {
+                  known.put(key, new Known(port, true, 0));
+                  return port;
+                })
+            .recover(
+                err -> {
+                  LOG.fine(
+                      () ->
+                          "endpoint "
+                              + e.id()
+                              + " reported no bootstrap port ("
+                              + err.getMessage()
+                              + "); using "
+                              + SGLANG_DEFAULT);
+                  known.put(
+                      key,
+                      new Known(SGLANG_DEFAULT, false, System.nanoTime() + RETRY_AFTER.toNanos()));
+                  return Future.succeededFuture(SGLANG_DEFAULT);
+                });
+    if (discovery.isComplete()) return discovery;
+    Future<Integer> raced = asking.putIfAbsent(key, discovery);
+    if (raced != null) return raced;
+    discovery.onComplete(done -> asking.remove(key, discovery));
+    return discovery;
   }
 
   /** The port the engine reports at {@code path}; fails when it reports none. */

@@ -360,6 +360,14 @@ public final class UpstreamProxy {
     private String lastKind;
     private long sentNanos;
 
+    /**
+     * The client response's headers before an attempt's response head was copied onto it (null
+     * while no attempt's head is there): an attempt abandoned after its head but before any byte
+     * reached the client (a first-byte timeout, SGLang's prefill leg failing) leaves no header
+     * behind for the next.
+     */
+    private io.vertx.core.MultiMap headersBeforeAttempt;
+
     /** The attempt in progress: its candidate, its lease and, once connected, its request. */
     private Decision.Candidate current;
 
@@ -571,6 +579,15 @@ public final class UpstreamProxy {
         upstreamError(ep, kind, error.getMessage());
       }
       lastKind = kind;
+      cancelTimer(idleTimer);
+      idleTimer = -1;
+      if (headersBeforeAttempt != null && !out.headWritten()) {
+        // The abandoned attempt's head reached no client: its headers go.
+        out.headers().clear().addAll(headersBeforeAttempt);
+        out.setStatusCode(200);
+        out.setChunked(false);
+        headersBeforeAttempt = null;
+      }
       // A decode leg tried again (a failed prefill leg is counted by its plan).
       if (target != null && target.disaggregated() && blame && i + 1 < attempts) {
         metrics.pdRetry(model, "decode", kind);
@@ -659,6 +676,7 @@ public final class UpstreamProxy {
                 });
         return;
       }
+      headersBeforeAttempt = io.vertx.core.MultiMap.caseInsensitiveMultiMap().addAll(out.headers());
       out.setStatusCode(status);
       tiers.served(model, x.decision(), current);
       resp.headers()
@@ -685,7 +703,8 @@ public final class UpstreamProxy {
           vertx.setPeriodic(
               Math.max(10, idleMillis / 4),
               t -> {
-                if (!paused
+                if (attemptIndex == i
+                    && !paused
                     && firstByte
                     && System.nanoTime() - lastChunkNanos > idleMillis * 1_000_000L) {
                   upstreamError(
@@ -708,7 +727,7 @@ public final class UpstreamProxy {
               });
       resp.handler(
           chunk -> {
-            if (finished || clientGone) return;
+            if (finished || clientGone || attemptIndex != i) return;
             lastChunkNanos = System.nanoTime();
             if (!firstByte) {
               firstByte = true;
@@ -734,7 +753,7 @@ public final class UpstreamProxy {
           });
       resp.exceptionHandler(
           err -> {
-            if (finished || clientGone) return;
+            if (finished || clientGone || attemptIndex != i) return;
             upstreamError(
                 ep,
                 "reset_mid_response",
@@ -749,7 +768,7 @@ public final class UpstreamProxy {
           });
       resp.endHandler(
           v -> {
-            if (finished || clientGone) return;
+            if (finished || clientGone || attemptIndex != i) return;
             if (!firstByte) {
               cancelTimer(firstByteTimer);
               metrics.timeToFirstByte(model, ep.id(), System.nanoTime() - x.startNanos());

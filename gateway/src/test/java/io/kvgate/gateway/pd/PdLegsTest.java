@@ -142,6 +142,18 @@ class PdLegsTest {
                 case "500" -> resp.setStatusCode(500).end("boom");
                 case "reset" -> req.connection().close();
                 case "hang" -> {}
+                case "headslow" -> {
+                  // The head at once (as a streaming engine sends it), the body 300 ms later.
+                  resp.setChunked(true)
+                      .putHeader("content-type", "text/event-stream")
+                      .putHeader("x-engine-attempt", "1");
+                  resp.writeHead();
+                  vertx.setTimer(
+                      300,
+                      t -> {
+                        if (!resp.closed()) resp.end("data: [DONE]\n\n");
+                      });
+                }
                 case "midstream" -> {
                   resp.setChunked(true).putHeader("content-type", "text/event-stream");
                   resp.write(
@@ -321,6 +333,7 @@ class PdLegsTest {
     "500, slow, 200, false",
     "late500, slow, 200, false",
     "400, slow, 400, false",
+    "late500, headslow, 200, false",
     "ok, 500, 502, true",
     "ok, hang, 504, true",
   })
@@ -342,6 +355,10 @@ class PdLegsTest {
     String scenario = prefillMode + "/" + decodeMode;
     balanced(scenario);
     if (status != 200) return;
+    // An attempt abandoned after its head left none of its headers behind.
+    assertEquals(disaggregated, r.headers().firstValue("x-kvgate-prefill-endpoint").isPresent());
+    assertTrue(r.headers().allValues("content-type").size() <= 1, r.headers().map().toString());
+    assertTrue(r.headers().allValues("x-engine-attempt").size() <= 1, r.headers().map().toString());
     JsonObject d = lastDecodeBody.get();
     assertEquals(disaggregated, d.containsKey("bootstrap_room"), scenario);
     if (disaggregated) {
@@ -351,7 +368,7 @@ class PdLegsTest {
       assertEquals(p.getLong("bootstrap_room"), d.getLong("bootstrap_room"), "one room per pair");
       assertTrue(d.getLong("bootstrap_room") >= 0);
       assertEquals(9, p.getInteger("max_tokens"), "SGLang's prefill gets the client's body");
-    } else if (prefillMode.equals("late500")) {
+    } else if (prefillMode.equals("late500") && decodeMode.equals("slow")) {
       // The decode attempt paired with the failed prefill had been sent: it was abandoned (reset)
       // before the request was served whole.
       eventually("decode attempt reset", () -> decodeResets.get() > resetsBefore);
