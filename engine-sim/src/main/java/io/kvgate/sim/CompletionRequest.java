@@ -17,6 +17,8 @@ import java.io.IOException;
  * @param remotePrefill the decode leg of a P/D request with every pull coordinate present
  * @param stream {@code stream}
  * @param includeUsage {@code stream_options.include_usage} on a streaming request
+ * @param bootstrap the SGLang P/D leg this request is on a prefill or decode engine, or null (no
+ *     bootstrap fields, or an engine with the {@link Role#BOTH} role, which ignores them)
  */
 record CompletionRequest(
     int[] tokens,
@@ -24,7 +26,21 @@ record CompletionRequest(
     boolean remoteDecode,
     boolean remotePrefill,
     boolean stream,
-    boolean includeUsage) {
+    boolean includeUsage,
+    Bootstrap bootstrap) {
+
+  /** The largest {@code bootstrap_room}, 2^63 - 1 (SGLang draws rooms from [0, 2^63 - 1]). */
+  static final long MAX_ROOM = Long.MAX_VALUE;
+
+  /**
+   * SGLang's bootstrap fields: where the prefill engine's bootstrap server is and which room the
+   * two legs share.
+   *
+   * @param host {@code bootstrap_host}, or null if absent
+   * @param port {@code bootstrap_port}, or null if absent or null (SGLang allows null)
+   * @param room {@code bootstrap_room}
+   */
+  record Bootstrap(String host, Integer port, long room) {}
 
   /**
    * Parses and validates {@code body} of {@code POST /v1/chat/completions} ({@code chat}) or {@code
@@ -112,9 +128,21 @@ record CompletionRequest(
               + config.capacityBlocks()
               + "; shorten the prompt or max_tokens");
     }
+    Bootstrap bootstrap = bootstrap(root, config.role());
+    if (bootstrap != null && config.role() == Role.PREFILL) {
+      // an SGLang prefill server only prefills: one token, whatever max_tokens says
+      maxTokens = 1;
+    }
     boolean remoteDecode = false;
     boolean remotePrefill = false;
     JsonNode kv = root.get("kv_transfer_params");
+    if (bootstrap != null && kv != null && !kv.isNull()) {
+      throw new ApiError(
+          400,
+          "BadRequestError",
+          "kv_transfer_params",
+          "kv_transfer_params (vLLM) and bootstrap_room (SGLang) are two P/D protocols; send one");
+    }
     if (kv != null && kv.isObject()) {
       remoteDecode = kv.path("do_remote_decode").asBoolean(false);
       boolean wantsRemotePrefill = kv.path("do_remote_prefill").asBoolean(false);
@@ -146,7 +174,51 @@ record CompletionRequest(
     boolean includeUsage =
         stream && root.path("stream_options").path("include_usage").asBoolean(false);
     return new CompletionRequest(
-        tokens, maxTokens, remoteDecode, remotePrefill, stream, includeUsage);
+        tokens, maxTokens, remoteDecode, remotePrefill, stream, includeUsage, bootstrap);
+  }
+
+  /**
+   * Validates the types of {@code bootstrap_host} (string), {@code bootstrap_port} (integer port or
+   * null) and {@code bootstrap_room} (integer in [0, 2^63 - 1]) on every engine; returns them for a
+   * prefill or decode engine if any is present (then {@code bootstrap_room} is required), else
+   * null.
+   */
+  private static Bootstrap bootstrap(JsonNode root, Role role) throws ApiError {
+    JsonNode host = root.get("bootstrap_host");
+    JsonNode port = root.get("bootstrap_port");
+    JsonNode room = root.get("bootstrap_room");
+    boolean hasHost = host != null && !host.isNull();
+    boolean hasPort = port != null && !port.isNull();
+    boolean hasRoom = room != null && !room.isNull();
+    if (hasHost && !host.isTextual()) {
+      throw new ApiError(
+          400, "BadRequestError", "bootstrap_host", "bootstrap_host must be a string");
+    }
+    if (hasPort && !(port.isIntegralNumber() && port.canConvertToInt())
+        || hasPort && (port.asInt() < 1 || port.asInt() > 65535)) {
+      throw new ApiError(
+          400,
+          "BadRequestError",
+          "bootstrap_port",
+          "bootstrap_port must be an integer port number (1..65535) or null");
+    }
+    if (hasRoom && !(room.isIntegralNumber() && room.canConvertToLong() && room.asLong() >= 0)) {
+      throw new ApiError(
+          400,
+          "BadRequestError",
+          "bootstrap_room",
+          "bootstrap_room must be an integer in [0, " + MAX_ROOM + "]");
+    }
+    if (role == Role.BOTH || !(hasHost || hasPort || hasRoom)) return null;
+    if (!hasRoom) {
+      throw new ApiError(
+          400,
+          "BadRequestError",
+          "bootstrap_room",
+          "bootstrap_room is required with bootstrap_host and bootstrap_port");
+    }
+    return new Bootstrap(
+        hasHost ? host.asText() : null, hasPort ? port.asInt() : null, room.asLong());
   }
 
   private static boolean present(JsonNode kv, String field) {

@@ -185,11 +185,14 @@ final class CompletionResponse implements SimRequest.Sink {
           o.putObject("kv_transfer_params")
               .put("do_remote_prefill", true)
               .put("do_remote_decode", false);
-      ArrayNode ids = kv.putArray("remote_block_ids");
-      int promptBlocks =
-          (r.promptTokens() + engine.config().blockSizeTokens() - 1)
-              / engine.config().blockSizeTokens();
-      for (int i = 0; i < promptBlocks; i++) ids.add(r.blocks[i]);
+      // the incompleteKvTransfer fault leaves the block ids out, as a misconfigured connector does
+      if (!engine.config().faults().incompleteKvTransfer()) {
+        ArrayNode ids = kv.putArray("remote_block_ids");
+        int promptBlocks =
+            (r.promptTokens() + engine.config().blockSizeTokens() - 1)
+                / engine.config().blockSizeTokens();
+        for (int i = 0; i < promptBlocks; i++) ids.add(r.blocks[i]);
+      }
       kv.put("remote_engine_id", engine.engineId())
           .put("remote_request_id", id)
           .put("remote_host", engine.config().host())

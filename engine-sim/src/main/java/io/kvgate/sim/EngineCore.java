@@ -28,12 +28,16 @@ import java.util.List;
  * prompt is done (vLLM v1 caches in {@code allocate_slots}), so a request that shares a prefix
  * still being prefilled hits the part scheduled so far.
  *
- * <p>A step lasts {@code max(decodeStepTime, scheduledTokens / prefillTokensPerSecond)}: a forward
- * pass is bound by reading the weights (the decode floor) or by compute over all its tokens,
- * whichever is longer. So uncached prompt tokens cost time, concurrent prefills share the compute,
- * and large decode batches stretch inter-token latency. At the end of the step each request that
- * finished its prefill emits its first token, each decoding request emits one token, finished
- * requests free their blocks, and the next step starts at once if there is work.
+ * <p>A step lasts {@code max(compute, memory)} (a roofline): {@code compute = scheduledTokens /
+ * prefillTokensPerSecond}, the matrix work over every token in the step, and {@code memory =
+ * decodeStepTime + contextTokens / kvReadTokensPerSecond}, reading the weights once plus the KV of
+ * every context token the step attends over: a decoding sequence's prompt plus the tokens it has
+ * generated so far, a prefilling sequence's tokens computed before the step plus its chunk. So
+ * uncached prompt tokens cost time, concurrent prefills share the compute, a prefill chunk in the
+ * step delays every running decode's next token, and a decode batch's inter-token latency grows
+ * with the KV it reads. At the end of the step each request that finished its prefill emits its
+ * first token, each decoding request emits one token, finished requests free their blocks, and the
+ * next step starts at once if there is work.
  *
  * <p>A decode leg of a disaggregated request ({@code remotePrefill}) skips the prefill of every
  * prompt token it does not have cached: it waits {@code tokens / kvTransferTokensPerSecond}
@@ -51,6 +55,7 @@ final class EngineCore {
   private final int blockSize;
   private final long decodeStepNanos;
   private final double nanosPerToken;
+  private final double kvReadNanosPerToken;
   private final double transferNanosPerToken;
 
   private final ArrayDeque<SimRequest> waiting = new ArrayDeque<>();
@@ -58,9 +63,11 @@ final class EngineCore {
   private final List<SimRequest> finishedInStep = new ArrayList<>();
   private boolean stepInFlight;
   private long stepEndNanos;
-  // the step being scheduled: budget left, tokens scheduled, earliest pending KV transfer
+  // the step being scheduled: budget left, tokens scheduled, context tokens read, earliest pending
+  // KV transfer
   private int budget;
   private int scheduled;
+  private long context;
   private long nextTransfer;
 
   EngineCore(SimEngineConfig config, EngineMetrics metrics) {
@@ -70,6 +77,7 @@ final class EngineCore {
     this.blockSize = config.blockSizeTokens();
     this.decodeStepNanos = config.decodeStepTime().toNanos();
     this.nanosPerToken = 1e9 / config.prefillTokensPerSecond();
+    this.kvReadNanosPerToken = 1e9 / config.kvReadTokensPerSecond();
     this.transferNanosPerToken = 1e9 / config.kvTransferTokensPerSecond();
   }
 
@@ -141,12 +149,14 @@ final class EngineCore {
   private long startStep(long t, long nowNanos) {
     budget = config.maxNumBatchedTokens();
     scheduled = 0;
+    context = 0;
     nextTransfer = Long.MAX_VALUE;
     for (SimRequest r : running) {
       if (r.state == SimRequest.State.DECODE && budget > 0) {
         r.scheduledDecode = true;
         budget--;
         scheduled++;
+        context += r.promptTokens() + r.generated;
       }
     }
     // The running batch's prefill chunks first, then admissions, each scheduled as it is admitted
@@ -156,11 +166,20 @@ final class EngineCore {
     admit(t);
     if (scheduled == 0)
       return nextTransfer == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(nextTransfer, nowNanos);
-    long computeNanos = (long) Math.ceil(scheduled * nanosPerToken);
-    stepEndNanos = t + Math.max(decodeStepNanos, computeNanos);
+    stepEndNanos = t + stepNanos(scheduled, context);
     stepInFlight = true;
     metrics.steps++;
     return stepEndNanos;
+  }
+
+  /**
+   * The duration of a step of {@code tokens} scheduled tokens attending over {@code contextTokens}
+   * context tokens: {@code max(compute, memory)}, see the class comment.
+   */
+  long stepNanos(int tokens, long contextTokens) {
+    long computeNanos = (long) Math.ceil(tokens * nanosPerToken);
+    long memoryNanos = decodeStepNanos + (long) Math.ceil(contextTokens * kvReadNanosPerToken);
+    return Math.max(computeNanos, memoryNanos);
   }
 
   /** Gives {@code r} its prefill chunk of this step's remaining budget, if it is prefilling. */
@@ -177,6 +196,7 @@ final class EngineCore {
       r.scheduledChunk = chunk;
       budget -= chunk;
       scheduled += chunk;
+      context += r.computedTokens + chunk;
       cacheScheduled(r, r.computedTokens + chunk);
     }
   }
@@ -261,6 +281,8 @@ final class EngineCore {
   private void emit(SimRequest r, long t) {
     int index = r.generated++;
     metrics.generationTokens++;
+    if (index > 0) metrics.interTokenLatency.observeNanos(t - r.lastTokenNanos);
+    r.lastTokenNanos = t;
     boolean last = r.generated >= r.maxTokens;
     if (last) {
       r.state = SimRequest.State.FINISHED;

@@ -19,6 +19,12 @@ final class EngineMetrics {
     20.0, 40.0, 80.0, 160.0, 640.0, 2560.0
   };
 
+  /** vLLM's inter-token latency buckets. */
+  static final double[] ITL_BUCKETS = {
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+    40.0, 80.0
+  };
+
   /** vLLM's request latency buckets. */
   static final double[] E2E_BUCKETS = {
     0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
@@ -38,7 +44,10 @@ final class EngineMetrics {
   volatile long transferredTokens;
   volatile long steps;
   volatile long injectedErrors;
+  volatile long bootstrapFailed;
+  volatile int bootstrapWaiting;
   final Histogram timeToFirstToken = new Histogram(TTFT_BUCKETS);
+  final Histogram interTokenLatency = new Histogram(ITL_BUCKETS);
   final Histogram e2eLatency = new Histogram(E2E_BUCKETS);
 
   /** A cumulative Prometheus histogram over fixed upper bounds, in seconds. */
@@ -154,6 +163,19 @@ final class EngineMetrics {
         transferredTokens);
     counter(
         b,
+        "kvgate_sim_bootstrap_failed",
+        "SGLang decode legs computed locally because their bootstrap room did not come"
+            + " (sglang:num_bootstrap_failed_reqs).",
+        labels,
+        bootstrapFailed);
+    gauge(
+        b,
+        "kvgate_sim_bootstrap_waiting_requests",
+        "SGLang decode legs waiting for their bootstrap room.",
+        labels,
+        bootstrapWaiting);
+    counter(
+        b,
         "kvgate_sim_injected_errors",
         "Requests answered 500 by the error-rate fault knob.",
         labels,
@@ -164,6 +186,12 @@ final class EngineMetrics {
         "Histogram of time to first token in seconds.",
         labels,
         timeToFirstToken);
+    histogram(
+        b,
+        "vllm:inter_token_latency_seconds",
+        "Histogram of inter-token latency in seconds.",
+        labels,
+        interTokenLatency);
     histogram(
         b,
         "vllm:e2e_request_latency_seconds",

@@ -1,19 +1,27 @@
 package io.kvgate.sim;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kvgate.sim.CompletionRequest.Bootstrap;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import java.util.Arrays;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * An engine's HTTP routes: {@code GET /health}, {@code GET /metrics}, {@code GET /v1/models},
- * {@code POST /v1/chat/completions} and {@code POST /v1/completions} (through the {@link
- * FaultInjector}, {@link CompletionRequest} validation, then the {@link EngineCore}), 404 for
- * anything else. Runs on the engine's event loop.
+ * SGLang's {@code GET /server_info} and {@code GET /get_server_info} (as {@link
+ * SimEngineConfig#serverInfo()} says), {@code POST /v1/chat/completions} and {@code POST
+ * /v1/completions} (through the {@link FaultInjector}, {@link CompletionRequest} validation, then
+ * the {@link EngineCore}), 404 for anything else. Runs on the engine's event loop.
+ *
+ * <p>SGLang P/D legs: on a prefill engine a request with a {@code bootstrap_room} registers the
+ * room on the engine's {@link BootstrapServer} when its prefill is done; on a decode engine it
+ * first waits for the room ({@link BootstrapClient}), then enters the core as a decode leg if it
+ * came, or as a local prefill (counted in {@code kvgate_sim_bootstrap_failed_total}) if not.
  */
 final class EngineRoutes implements Handler<HttpServerRequest> {
 
@@ -79,6 +87,11 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
       ObjectNode list = CompletionResponse.JSON.createObjectNode().put("object", "list");
       list.putArray("data").add(model);
       CompletionResponse.sendJson(req.response(), 200, list);
+    } else if (method == HttpMethod.GET
+        && (path.equals("/server_info") && config.serverInfo() == SimEngineConfig.ServerInfo.BOTH
+            || path.equals("/get_server_info")
+                && config.serverInfo() != SimEngineConfig.ServerInfo.NONE)) {
+      CompletionResponse.sendJson(req.response(), 200, serverInfo());
     } else if (method == HttpMethod.POST && path.equals("/v1/chat/completions")) {
       accept(req, true);
     } else if (method == HttpMethod.POST && path.equals("/v1/completions")) {
@@ -92,10 +105,45 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
                   + method
                   + " "
                   + path
-                  + "; this engine serves /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics")
+                  + "; this engine serves /v1/chat/completions, /v1/completions, /v1/models, /health,"
+                  + " /metrics and, as configured, /server_info, /get_server_info")
           .send(req.response());
     }
   }
+
+  /**
+   * SGLang's server info: a flat object of server arguments plus scheduler facts, with the fields a
+   * P/D router reads ({@code disaggregation_mode}, {@code disaggregation_bootstrap_port}) and the
+   * capacity ones ({@code page_size}, {@code max_total_num_tokens}).
+   */
+  private ObjectNode serverInfo() {
+    Role role = config.role();
+    return CompletionResponse.JSON
+        .createObjectNode()
+        .put("model_path", config.model())
+        .put("served_model_name", config.model())
+        .put("host", config.host())
+        .put("port", engine.port())
+        .put("context_length", config.maxModelLen())
+        .put("page_size", config.blockSizeTokens())
+        .put("max_total_num_tokens", (long) config.capacityBlocks() * config.blockSizeTokens())
+        .put("max_running_requests", config.maxNumSeqs())
+        .put("chunked_prefill_size", config.maxNumBatchedTokens())
+        .put("tp_size", 1)
+        .put("dp_size", 1)
+        .put("pp_size", 1)
+        .put(
+            "disaggregation_mode",
+            role == Role.PREFILL ? "prefill" : role == Role.DECODE ? "decode" : "null")
+        // SGLang reports its configured --disaggregation-bootstrap-port (default 8998) whatever
+        // the mode; only a prefill engine runs the server
+        .put(
+            "disaggregation_bootstrap_port",
+            role == Role.PREFILL ? engine.bootstrapPort() : SGLANG_DEFAULT_BOOTSTRAP_PORT);
+  }
+
+  /** SGLang's default {@code --disaggregation-bootstrap-port}. */
+  static final int SGLANG_DEFAULT_BOOTSTRAP_PORT = 8998;
 
   private void accept(HttpServerRequest req, boolean chat) {
     if (faults.intercept(req)) return;
@@ -126,16 +174,33 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
             parsed.remoteDecode(),
             (chat ? "chatcmpl-" : "cmpl-") + requestId,
             faults.streamOut(resp));
-    long now = clock.now();
+    long arrival = clock.now();
+    Bootstrap bootstrap = parsed.bootstrap();
+    long[] hashes = KvBlockPool.chainHashes(parsed.tokens(), config.blockSizeTokens());
+    if (bootstrap != null && config.role() == Role.DECODE) {
+      awaitRoom(resp, parsed, hashes, bootstrap, ex, arrival);
+      return;
+    }
+    SimRequest.Sink sink = ex;
+    if (bootstrap != null) {
+      // a prefill leg: the room is registered when the prefill is done, before the answer goes out
+      BootstrapServer rooms = engine.bootstrapServer();
+      long room = bootstrap.room();
+      sink =
+          (r, index, last, t) -> {
+            if (index == 0) rooms.register(room, r.promptTokens(), r.blockHashes);
+            ex.onToken(r, index, last, t);
+          };
+    }
     SimRequest r =
         new SimRequest(
             REQUEST_SEQ.incrementAndGet(),
             parsed.tokens(),
-            KvBlockPool.chainHashes(parsed.tokens(), config.blockSizeTokens()),
+            hashes,
             parsed.maxTokens(),
             parsed.remotePrefill(),
-            now,
-            ex);
+            arrival,
+            sink);
     resp.closeHandler(
         v -> {
           if (ex.closedEarly()) {
@@ -144,7 +209,64 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
             clock.pump();
           }
         });
-    core.submit(r, now);
+    core.submit(r, arrival);
     clock.pump();
+  }
+
+  /**
+   * A decode leg of SGLang's protocol: waits (at most {@code bootstrapTimeout}, simulated) for the
+   * prefill engine to register the room, then submits the request as a decode leg if the room came
+   * and holds this prompt, else as a local prefill, counted as a bootstrap failure. A client that
+   * leaves while the request waits cancels the wait; nothing reaches the core.
+   */
+  private void awaitRoom(
+      HttpServerResponse resp,
+      CompletionRequest parsed,
+      long[] hashes,
+      Bootstrap bootstrap,
+      CompletionResponse ex,
+      long arrival) {
+    long timeoutWallNanos = (long) (config.bootstrapTimeout().toNanos() / config.speed());
+    metrics.bootstrapWaiting++;
+    BootstrapClient.Wait wait =
+        engine
+            .bootstrapClient()
+            .take(bootstrap.host(), bootstrap.port(), bootstrap.room(), timeoutWallNanos);
+    SimRequest[] submitted = {null};
+    resp.closeHandler(
+        v -> {
+          if (!ex.closedEarly()) return;
+          metrics.disconnects++;
+          if (submitted[0] == null) {
+            wait.cancel();
+          } else {
+            core.abort(submitted[0]);
+            clock.pump();
+          }
+        });
+    wait.future()
+        .onComplete(
+            ar -> {
+              metrics.bootstrapWaiting--;
+              if (wait.cancelled() || resp.closed() || engine.stopped()) return;
+              BootstrapClient.Room room = ar.result();
+              boolean transferred =
+                  room != null
+                      && room.promptTokens() == parsed.tokens().length
+                      && Arrays.equals(room.blockHashes(), hashes);
+              if (!transferred) metrics.bootstrapFailed++;
+              SimRequest r =
+                  new SimRequest(
+                      REQUEST_SEQ.incrementAndGet(),
+                      parsed.tokens(),
+                      hashes,
+                      parsed.maxTokens(),
+                      transferred,
+                      arrival,
+                      ex);
+              submitted[0] = r;
+              core.submit(r, clock.now());
+              clock.pump();
+            });
   }
 }

@@ -16,6 +16,12 @@ package io.kvgate.sim;
  * @param disconnects requests aborted because the client went away
  * @param prefillTokensComputed prompt tokens actually run through prefill (the work done)
  * @param transferredTokens prompt tokens received from a prefill engine instead of computed
+ * @param bootstrapFailed SGLang decode legs that did not get their bootstrap room (not registered
+ *     within the bootstrap timeout, bootstrap server unreachable, no bootstrap port) and were
+ *     computed locally
+ * @param bootstrapWaiting SGLang decode legs waiting for their bootstrap room now
+ * @param bootstrapRooms rooms a prefill engine's bootstrap server holds now (registered, not yet
+ *     taken)
  * @param kvCacheUsage fraction of KV blocks in use, 0..1
  * @param cachedBlocks blocks holding a reusable cached hash
  */
@@ -33,5 +39,8 @@ public record EngineStats(
     long disconnects,
     long prefillTokensComputed,
     long transferredTokens,
+    long bootstrapFailed,
+    int bootstrapWaiting,
+    int bootstrapRooms,
     double kvCacheUsage,
     int cachedBlocks) {}

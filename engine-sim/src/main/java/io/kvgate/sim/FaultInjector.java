@@ -25,6 +25,7 @@ final class FaultInjector {
   private final EngineMetrics metrics;
   private final SplittableRandom random;
   private HttpServer server;
+  private HttpServer bootstrapServer;
   private long accepted;
   private boolean dead;
 
@@ -36,15 +37,23 @@ final class FaultInjector {
   }
 
   /**
-   * Called once {@code server} is bound; with {@code refuseConnections} it closes the server again.
+   * Called once {@code server} and a prefill engine's {@code bootstrapServer} (or null) are bound;
+   * with {@code refuseConnections} it closes both again, as a dead process would.
    */
-  Future<Void> onListening(HttpServer server) {
+  Future<Void> onListening(HttpServer server, HttpServer bootstrapServer) {
     this.server = server;
+    this.bootstrapServer = bootstrapServer;
     if (faults.refuseConnections()) {
       dead = true;
-      return server.close();
+      return closeServers();
     }
     return Future.succeededFuture();
+  }
+
+  private Future<Void> closeServers() {
+    return bootstrapServer == null
+        ? server.close()
+        : Future.join(server.close(), bootstrapServer.close()).mapEmpty();
   }
 
   /** True once the server was closed by a fault: no request is served any more. */
@@ -61,7 +70,7 @@ final class FaultInjector {
     if (faults.dieAfterRequests() > 0 && accepted > faults.dieAfterRequests()) {
       if (!dead) {
         dead = true;
-        server.close();
+        closeServers();
       }
       req.connection().close();
       return true;

@@ -1,10 +1,12 @@
 package io.kvgate.sim;
 
 /**
- * What part of inference a simulated engine serves, as in vLLM's disaggregated serving: {@link
- * #BOTH} does prefill and decode (the normal case), {@link #PREFILL} serves only the prefill leg
- * (requests with {@code kv_transfer_params.do_remote_decode}), {@link #DECODE} serves decode legs
- * (requests with {@code kv_transfer_params.do_remote_prefill}) and otherwise prefills locally.
+ * What part of inference a simulated engine serves in disaggregated serving: {@link #BOTH} does
+ * prefill and decode (the normal case, and ignores SGLang's bootstrap fields), {@link #PREFILL}
+ * serves prefill legs (vLLM requests with {@code kv_transfer_params.do_remote_decode}, SGLang
+ * requests with a {@code bootstrap_room}, whose room it registers on its bootstrap server), {@link
+ * #DECODE} serves decode legs (vLLM requests with {@code kv_transfer_params.do_remote_prefill},
+ * SGLang requests whose room it takes from the prefill engine) and otherwise prefills locally.
  */
 public enum Role {
   BOTH,

@@ -14,7 +14,9 @@ import java.util.UUID;
  * <p>Endpoints: {@code POST /v1/chat/completions}, {@code POST /v1/completions} (streaming SSE and
  * non-streaming, {@code usage} with {@code prompt_tokens_details.cached_tokens}, {@code
  * stream_options.include_usage}), {@code GET /v1/models}, {@code GET /health}, {@code GET /metrics}
- * (vLLM metric names). Prompts go through {@link PromptTokenizer}; scheduling, the prefix cache and
+ * (vLLM metric names), SGLang's {@code GET /server_info} and {@code GET /get_server_info}. A {@link
+ * Role#PREFILL} engine also runs an SGLang bootstrap server ({@link BootstrapServer}) on {@link
+ * #bootstrapPort()}. Prompts go through {@link PromptTokenizer}; scheduling, the prefix cache and
  * timing are the {@link EngineCore}'s, driven by one chained Vert.x timer on this engine's own
  * event loop (a deployed verticle), with simulated time = wall time &times; {@code speed}.
  *
@@ -35,14 +37,19 @@ public final class SimEngine {
   private final FaultInjector faults;
   private final EngineClock clock;
   private final EngineRoutes routes;
+  private final BootstrapServer bootstrap;
   private final EngineVerticle verticle = new EngineVerticle();
   private volatile int port;
+  private volatile int bootstrapPort = -1;
+  private volatile boolean stopped;
+  private BootstrapClient bootstrapClient;
   private volatile int running;
   private volatile int waiting;
   private volatile double usage;
   private volatile int cachedBlocks;
 
   private HttpServer server;
+  private HttpServer bootstrapHttp;
   private String deploymentId;
 
   private SimEngine(Vertx vertx, SimEngineConfig config) {
@@ -51,6 +58,7 @@ public final class SimEngine {
     this.core = new EngineCore(config, metrics);
     this.faults = new FaultInjector(vertx, config.faults(), metrics);
     this.clock = new EngineClock(vertx, config.speed(), core, this::publishGauges);
+    this.bootstrap = config.role() == Role.PREFILL ? new BootstrapServer(vertx) : null;
     this.routes = new EngineRoutes(this, core, metrics, clock, faults);
   }
 
@@ -73,6 +81,15 @@ public final class SimEngine {
   /** The bound port. */
   public int port() {
     return port;
+  }
+
+  /**
+   * The bound port of this engine's SGLang bootstrap server ({@link
+   * SimEngineConfig#bootstrapPort()} or the ephemeral port it got), or -1 if it has none (only
+   * {@link Role#PREFILL} engines do).
+   */
+  public int bootstrapPort() {
+    return bootstrapPort;
   }
 
   /**
@@ -109,8 +126,26 @@ public final class SimEngine {
         m.disconnects,
         m.prefillTokensComputed,
         m.transferredTokens,
+        m.bootstrapFailed,
+        m.bootstrapWaiting,
+        bootstrap == null ? 0 : bootstrap.rooms(),
         usage,
         cachedBlocks);
+  }
+
+  /** The bootstrap server of a prefill engine, else null. Event loop only. */
+  BootstrapServer bootstrapServer() {
+    return bootstrap;
+  }
+
+  /** The client a decode engine takes bootstrap rooms with, else null. Event loop only. */
+  BootstrapClient bootstrapClient() {
+    return bootstrapClient;
+  }
+
+  /** True once the engine is being undeployed: nothing new enters its core. */
+  boolean stopped() {
+    return stopped;
   }
 
   /** Stops listening, drops open connections and undeploys the engine. Idempotent. */
@@ -127,23 +162,44 @@ public final class SimEngine {
     @Override
     public Future<?> start() {
       clock.start();
+      if (config.role() == Role.DECODE) bootstrapClient = new BootstrapClient(vertx);
       HttpServerOptions options = new HttpServerOptions();
       if (config.tls() != null) {
         options.setSsl(true).setKeyCertOptions(config.tls().keyCertOptions());
       }
       server = vertx.createHttpServer(options).requestHandler(routes);
       Future<HttpServer> listening = server.listen(config.port(), config.host());
+      if (bootstrap != null) {
+        // SGLang's bootstrap server is plain http on the engine's host, whatever the API serves
+        bootstrapHttp = vertx.createHttpServer().requestHandler(bootstrap);
+        listening =
+            listening.compose(
+                s ->
+                    bootstrapHttp
+                        .listen(config.bootstrapPort(), config.host())
+                        .map(
+                            b -> {
+                              bootstrapPort = b.actualPort();
+                              return s;
+                            }));
+      }
       return listening.compose(
           s -> {
             port = s.actualPort();
-            return faults.onListening(s);
+            return faults.onListening(s, bootstrapHttp);
           });
     }
 
     @Override
     public Future<?> stop() {
+      stopped = true;
       clock.stop();
-      return faults.dead() ? Future.succeededFuture() : server.close();
+      Future<Void> client =
+          bootstrapClient == null ? Future.succeededFuture() : bootstrapClient.close();
+      if (faults.dead()) return client;
+      return bootstrapHttp == null
+          ? Future.join(client, server.close())
+          : Future.join(client, server.close(), bootstrapHttp.close());
     }
   }
 

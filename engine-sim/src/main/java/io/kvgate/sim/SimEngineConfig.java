@@ -15,7 +15,10 @@ import java.util.Objects;
  * @param blockSizeTokens tokens per KV block (vLLM's {@code --block-size}, 16)
  * @param capacityBlocks KV blocks in the pool (vLLM's "# GPU blocks")
  * @param prefillTokensPerSecond forward-pass throughput, in tokens per simulated second
- * @param decodeStepTime the floor of one engine step (one decode token per running sequence)
+ * @param decodeStepTime the weights-read time of one engine step: its memory time before the KV
+ *     reads (one decode token per running sequence costs at least this)
+ * @param kvReadTokensPerSecond KV-cache read bandwidth in tokens per simulated second: a step also
+ *     reads the KV of every context token of the sequences in it (see {@link EngineCore})
  * @param maxNumSeqs bound of the running batch (vLLM's {@code --max-num-seqs})
  * @param maxNumBatchedTokens token budget of one step (vLLM's {@code --max-num-batched-tokens})
  * @param maxModelLen context length: prompt plus completion tokens
@@ -23,6 +26,12 @@ import java.util.Objects;
  * @param speed time compression factor, {@code > 0}
  * @param role which leg of prefill/decode disaggregation this engine serves
  * @param kvTransferTokensPerSecond rate at which a decode engine pulls remote KV, tokens per second
+ * @param bootstrapPort port of a {@link Role#PREFILL} engine's SGLang bootstrap server (0 =
+ *     ephemeral); other roles run none
+ * @param bootstrapTimeout how long (simulated) a {@link Role#DECODE} engine waits for an SGLang
+ *     request's bootstrap room before it computes the prompt itself
+ * @param serverInfo which of SGLang's {@code GET /server_info} and {@code GET /get_server_info} the
+ *     engine answers
  * @param faults fault injection knobs for tests
  * @param exportCacheConfigInfo whether {@code /metrics} states the KV capacity in {@code
  *     vllm:cache_config_info} (vLLM does; SGLang, older vLLM and some proxies in front of an engine
@@ -37,6 +46,7 @@ public record SimEngineConfig(
     int capacityBlocks,
     double prefillTokensPerSecond,
     Duration decodeStepTime,
+    double kvReadTokensPerSecond,
     int maxNumSeqs,
     int maxNumBatchedTokens,
     int maxModelLen,
@@ -44,6 +54,9 @@ public record SimEngineConfig(
     double speed,
     Role role,
     double kvTransferTokensPerSecond,
+    int bootstrapPort,
+    Duration bootstrapTimeout,
+    ServerInfo serverInfo,
     Faults faults,
     boolean exportCacheConfigInfo,
     String host,
@@ -56,6 +69,8 @@ public record SimEngineConfig(
     Objects.requireNonNull(model, "model");
     Objects.requireNonNull(decodeStepTime, "decodeStepTime");
     Objects.requireNonNull(role, "role");
+    Objects.requireNonNull(bootstrapTimeout, "bootstrapTimeout");
+    Objects.requireNonNull(serverInfo, "serverInfo");
     Objects.requireNonNull(faults, "faults");
     Objects.requireNonNull(host, "host");
     require(!model.isBlank(), "model must not be blank");
@@ -63,6 +78,9 @@ public record SimEngineConfig(
     require(capacityBlocks > 0, "capacityBlocks must be > 0");
     require(prefillTokensPerSecond > 0, "prefillTokensPerSecond must be > 0");
     require(!decodeStepTime.isNegative() && !decodeStepTime.isZero(), "decodeStepTime must be > 0");
+    require(
+        kvReadTokensPerSecond > 0 && !Double.isNaN(kvReadTokensPerSecond),
+        "kvReadTokensPerSecond must be > 0");
     require(maxNumSeqs > 0, "maxNumSeqs must be > 0");
     require(maxNumBatchedTokens >= maxNumSeqs, "maxNumBatchedTokens must be >= maxNumSeqs");
     require(maxModelLen > 1, "maxModelLen must be > 1");
@@ -70,6 +88,33 @@ public record SimEngineConfig(
     require(speed > 0 && Double.isFinite(speed), "speed must be > 0");
     require(kvTransferTokensPerSecond > 0, "kvTransferTokensPerSecond must be > 0");
     require(port >= 0 && port <= 65535, "port must be in 0..65535");
+    require(bootstrapPort >= 0 && bootstrapPort <= 65535, "bootstrapPort must be in 0..65535");
+    require(
+        !bootstrapTimeout.isNegative() && !bootstrapTimeout.isZero(),
+        "bootstrapTimeout must be > 0");
+  }
+
+  /**
+   * Which SGLang server-info paths an engine answers: {@link #BOTH} {@code GET /server_info} and
+   * the older {@code GET /get_server_info}, {@link #LEGACY_ONLY} only {@code /get_server_info} (an
+   * older SGLang), {@link #NONE} neither (404, as vLLM).
+   */
+  public enum ServerInfo {
+    BOTH,
+    LEGACY_ONLY,
+    NONE;
+
+    /** Parses {@code both|legacy-only|none}, case-insensitive. */
+    public static ServerInfo parse(String s) {
+      return switch (s.trim().toLowerCase(java.util.Locale.ROOT)) {
+        case "both" -> BOTH;
+        case "legacy-only" -> LEGACY_ONLY;
+        case "none" -> NONE;
+        default ->
+            throw new IllegalArgumentException(
+                "server info mode '" + s + "' unknown; use both, legacy-only or none");
+      };
+    }
   }
 
   private static void require(boolean ok, String message) {
@@ -111,6 +156,10 @@ public record SimEngineConfig(
     return toBuilder().decodeStepTime(v).build();
   }
 
+  public SimEngineConfig withKvReadTokensPerSecond(double v) {
+    return toBuilder().kvReadTokensPerSecond(v).build();
+  }
+
   public SimEngineConfig withMaxNumSeqs(int v) {
     return toBuilder().maxNumSeqs(v).build();
   }
@@ -133,6 +182,18 @@ public record SimEngineConfig(
 
   public SimEngineConfig withKvTransferTokensPerSecond(double v) {
     return toBuilder().kvTransferTokensPerSecond(v).build();
+  }
+
+  public SimEngineConfig withBootstrapPort(int v) {
+    return toBuilder().bootstrapPort(v).build();
+  }
+
+  public SimEngineConfig withBootstrapTimeout(Duration v) {
+    return toBuilder().bootstrapTimeout(v).build();
+  }
+
+  public SimEngineConfig withServerInfo(ServerInfo v) {
+    return toBuilder().serverInfo(v).build();
   }
 
   public SimEngineConfig withFaults(Faults v) {
@@ -169,6 +230,9 @@ public record SimEngineConfig(
    *     request that reaches the limit and everything later fails at the connection (0 = off)
    * @param refuseConnections start without a listening socket: the port is reserved then closed, so
    *     connections are refused
+   * @param incompleteKvTransfer answer a vLLM prefill leg ({@code do_remote_decode: true}) with
+   *     {@code kv_transfer_params} missing {@code remote_block_ids}, as a misconfigured connector
+   *     does (a decode engine then recomputes the prompt)
    */
   public record Faults(
       double errorRate,
@@ -176,9 +240,11 @@ public record SimEngineConfig(
       Duration hangBeforeFirstByte,
       Duration slowStreamDelay,
       int dieAfterRequests,
-      boolean refuseConnections) {
+      boolean refuseConnections,
+      boolean incompleteKvTransfer) {
 
-    public static final Faults NONE = new Faults(0, 42, Duration.ZERO, Duration.ZERO, 0, false);
+    public static final Faults NONE =
+        new Faults(0, 42, Duration.ZERO, Duration.ZERO, 0, false, false);
 
     public Faults {
       Objects.requireNonNull(hangBeforeFirstByte, "hangBeforeFirstByte");
@@ -191,26 +257,68 @@ public record SimEngineConfig(
 
     public Faults withErrorRate(double rate, long seed) {
       return new Faults(
-          rate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuseConnections);
+          rate,
+          seed,
+          hangBeforeFirstByte,
+          slowStreamDelay,
+          dieAfterRequests,
+          refuseConnections,
+          incompleteKvTransfer);
     }
 
     public Faults withHangBeforeFirstByte(Duration d) {
-      return new Faults(errorRate, seed, d, slowStreamDelay, dieAfterRequests, refuseConnections);
+      return new Faults(
+          errorRate,
+          seed,
+          d,
+          slowStreamDelay,
+          dieAfterRequests,
+          refuseConnections,
+          incompleteKvTransfer);
     }
 
     public Faults withSlowStreamDelay(Duration d) {
       return new Faults(
-          errorRate, seed, hangBeforeFirstByte, d, dieAfterRequests, refuseConnections);
+          errorRate,
+          seed,
+          hangBeforeFirstByte,
+          d,
+          dieAfterRequests,
+          refuseConnections,
+          incompleteKvTransfer);
     }
 
     public Faults withDieAfterRequests(int n) {
       return new Faults(
-          errorRate, seed, hangBeforeFirstByte, slowStreamDelay, n, refuseConnections);
+          errorRate,
+          seed,
+          hangBeforeFirstByte,
+          slowStreamDelay,
+          n,
+          refuseConnections,
+          incompleteKvTransfer);
     }
 
     public Faults withRefuseConnections(boolean refuse) {
       return new Faults(
-          errorRate, seed, hangBeforeFirstByte, slowStreamDelay, dieAfterRequests, refuse);
+          errorRate,
+          seed,
+          hangBeforeFirstByte,
+          slowStreamDelay,
+          dieAfterRequests,
+          refuse,
+          incompleteKvTransfer);
+    }
+
+    public Faults withIncompleteKvTransfer(boolean incomplete) {
+      return new Faults(
+          errorRate,
+          seed,
+          hangBeforeFirstByte,
+          slowStreamDelay,
+          dieAfterRequests,
+          refuseConnections,
+          incomplete);
     }
   }
 
@@ -221,6 +329,7 @@ public record SimEngineConfig(
     private int capacityBlocks = 26_000;
     private double prefillTokensPerSecond = 16_000;
     private Duration decodeStepTime = Duration.ofMillis(8);
+    private double kvReadTokensPerSecond = 15_000_000;
     private int maxNumSeqs = 1024;
     private int maxNumBatchedTokens = 8_192;
     private int maxModelLen = 131_072;
@@ -228,6 +337,9 @@ public record SimEngineConfig(
     private double speed = 1;
     private Role role = Role.BOTH;
     private double kvTransferTokensPerSecond = 200_000;
+    private int bootstrapPort = 0;
+    private Duration bootstrapTimeout = Duration.ofSeconds(30);
+    private ServerInfo serverInfo = ServerInfo.BOTH;
     private Faults faults = Faults.NONE;
     private boolean exportCacheConfigInfo = true;
     private String host = "127.0.0.1";
@@ -242,6 +354,7 @@ public record SimEngineConfig(
       capacityBlocks = c.capacityBlocks;
       prefillTokensPerSecond = c.prefillTokensPerSecond;
       decodeStepTime = c.decodeStepTime;
+      kvReadTokensPerSecond = c.kvReadTokensPerSecond;
       maxNumSeqs = c.maxNumSeqs;
       maxNumBatchedTokens = c.maxNumBatchedTokens;
       maxModelLen = c.maxModelLen;
@@ -249,6 +362,9 @@ public record SimEngineConfig(
       speed = c.speed;
       role = c.role;
       kvTransferTokensPerSecond = c.kvTransferTokensPerSecond;
+      bootstrapPort = c.bootstrapPort;
+      bootstrapTimeout = c.bootstrapTimeout;
+      serverInfo = c.serverInfo;
       faults = c.faults;
       exportCacheConfigInfo = c.exportCacheConfigInfo;
       host = c.host;
@@ -287,6 +403,12 @@ public record SimEngineConfig(
       return this;
     }
 
+    /** KV-cache read bandwidth, tokens per simulated second (the README derives the default). */
+    public Builder kvReadTokensPerSecond(double v) {
+      kvReadTokensPerSecond = v;
+      return this;
+    }
+
     public Builder maxNumSeqs(int v) {
       maxNumSeqs = v;
       return this;
@@ -319,6 +441,23 @@ public record SimEngineConfig(
 
     public Builder kvTransferTokensPerSecond(double v) {
       kvTransferTokensPerSecond = v;
+      return this;
+    }
+
+    /** Port of a prefill engine's bootstrap server, 0 (the default) for an ephemeral one. */
+    public Builder bootstrapPort(int v) {
+      bootstrapPort = v;
+      return this;
+    }
+
+    /** How long (simulated) a decode engine waits for a bootstrap room; 30 s by default. */
+    public Builder bootstrapTimeout(Duration v) {
+      bootstrapTimeout = v;
+      return this;
+    }
+
+    public Builder serverInfo(ServerInfo v) {
+      serverInfo = v;
       return this;
     }
 
@@ -362,6 +501,7 @@ public record SimEngineConfig(
           capacityBlocks,
           prefillTokensPerSecond,
           decodeStepTime,
+          kvReadTokensPerSecond,
           maxNumSeqs,
           Math.max(maxNumBatchedTokens, maxNumSeqs),
           maxModelLen,
@@ -369,6 +509,9 @@ public record SimEngineConfig(
           speed,
           role,
           kvTransferTokensPerSecond,
+          bootstrapPort,
+          bootstrapTimeout,
+          serverInfo,
           faults,
           exportCacheConfigInfo,
           host,

@@ -6,8 +6,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A set of identical simulated engines in one JVM, each on its own event loop: replica {@code i}
- * listens on {@code basePort + i}, or on an ephemeral port when {@code basePort} is 0.
+ * A set of simulated engines in one JVM, each on its own event loop: identical replicas, replica
+ * {@code i} on {@code basePort + i} (or an ephemeral port when {@code basePort} is 0), or one
+ * engine per given config (a P/D fleet: roles, ports and bootstrap ports per engine).
  */
 public final class SimFleet {
 
@@ -23,12 +24,34 @@ public final class SimFleet {
   public static Future<SimFleet> start(
       Vertx vertx, SimEngineConfig base, int replicas, int basePort) {
     if (replicas < 1) throw new IllegalArgumentException("replicas must be >= 1");
-    if (basePort < 0 || basePort + replicas - 1 > 65535)
+    return start(vertx, java.util.Collections.nCopies(replicas, base), basePort);
+  }
+
+  /**
+   * Starts one engine per config (they may differ, e.g. in role), engine {@code i} on {@code
+   * basePort + i} (0: ephemeral); fails (closing any started) if one fails.
+   */
+  public static Future<SimFleet> start(Vertx vertx, List<SimEngineConfig> configs, int basePort) {
+    if (configs.isEmpty()) throw new IllegalArgumentException("no engine to start");
+    if (basePort < 0 || basePort + configs.size() - 1 > 65535)
       throw new IllegalArgumentException("basePort out of range");
-    List<Future<SimEngine>> started = new ArrayList<>();
-    for (int i = 0; i < replicas; i++) {
-      started.add(SimEngine.start(vertx, base.withPort(basePort == 0 ? 0 : basePort + i)));
+    List<SimEngineConfig> ported = new ArrayList<>();
+    for (int i = 0; i < configs.size(); i++) {
+      ported.add(configs.get(i).withPort(basePort == 0 ? 0 : basePort + i));
     }
+    return start(vertx, ported);
+  }
+
+  /**
+   * Starts one engine per config, in order, each on its own configured port; fails (closing any
+   * started) if one fails.
+   *
+   * @throws IllegalArgumentException if {@code configs} is empty
+   */
+  public static Future<SimFleet> start(Vertx vertx, List<SimEngineConfig> configs) {
+    if (configs.isEmpty()) throw new IllegalArgumentException("no engine to start");
+    List<Future<SimEngine>> started = new ArrayList<>();
+    for (SimEngineConfig c : configs) started.add(SimEngine.start(vertx, c));
     return Future.join(started)
         .transform(
             ar -> {

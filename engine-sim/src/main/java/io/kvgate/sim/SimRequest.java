@@ -42,6 +42,7 @@ final class SimRequest {
   int generated;
   long readyAtNanos;
   long firstTokenNanos = -1;
+  long lastTokenNanos = -1;
 
   SimRequest(
       long seq,

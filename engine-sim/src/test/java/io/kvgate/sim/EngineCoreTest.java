@@ -12,11 +12,15 @@ class EngineCoreTest {
 
   private static final long MS = 1_000_000L;
 
-  /** 10k prefill tokens/s (0.1 ms per token), 10 ms decode step, 16-token blocks. */
+  /**
+   * 10k prefill tokens/s (0.1 ms per token), 10 ms decode step, KV read at 1M tokens/s (1 us per
+   * context token), 16-token blocks.
+   */
   private final SimEngineConfig config =
       SimEngineConfig.builder()
           .prefillTokensPerSecond(10_000)
           .decodeStepTime(Duration.ofMillis(10))
+          .kvReadTokensPerSecond(1_000_000)
           .maxNumSeqs(4)
           .maxNumBatchedTokens(2048)
           .capacityBlocks(1024)
@@ -75,9 +79,10 @@ class EngineCoreTest {
     runToIdle(0);
     assertEquals(5, a.times.size());
     assertTrue(a.finished);
-    // 1000 tokens at 0.1 ms = 100 ms, then 4 decode steps of 10 ms
+    // 1000 tokens at 0.1 ms = 100 ms (compute-bound: its memory time is 10 ms + 1000 us), then 4
+    // decode steps of 10 ms plus the KV read of 1001..1004 context tokens at 1 us each
     assertEquals(100 * MS, a.ttft(r));
-    assertEquals(140 * MS, a.times.get(4));
+    assertEquals(140 * MS + (1001 + 1002 + 1003 + 1004) * 1000L, a.times.get(4));
     assertEquals(1000, metrics.prefillTokensComputed);
     assertEquals(0, core.running());
     assertEquals(0.0, core.pool().usage(), 1e-9);
@@ -229,8 +234,9 @@ class EngineCoreTest {
     while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
     assertEquals(3200, r.transferredTokens);
     assertEquals(1, m.prefillTokensComputed, "only the last token is recomputed");
-    // 3200 tokens at 100k/s = 32 ms transfer, then a 10 ms step (vs 320 ms of local prefill)
-    assertEquals(42 * MS, tr.ttft(r));
+    // 3200 tokens at 100k/s = 32 ms transfer, then a step recomputing one token: 10 ms plus the
+    // KV read of its 3201-token context at 1 us each (vs 320 ms of local prefill)
+    assertEquals(32 * MS + 10 * MS + 3201 * 1000L, tr.ttft(r));
     assertEquals(200, c.pool().cachedBlocks(), "transferred blocks enter the prefix cache");
   }
 
@@ -249,5 +255,136 @@ class EngineCoreTest {
     while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
     assertEquals(20, b.times.size());
     assertTrue(b.times.get(0) > a.times.get(19) - 1);
+  }
+
+  // ---- the roofline: compute vs weights + KV reads -------------------------------------------
+
+  /**
+   * 10k prefill tokens/s (0.1 ms per token), 10 ms weights read, KV read at 10M tokens/s (100 ns
+   * per context token), an 8,192-token step budget: round numbers, so every step time below is
+   * exact.
+   */
+  private static final SimEngineConfig ROOFLINE =
+      SimEngineConfig.builder()
+          .prefillTokensPerSecond(10_000)
+          .decodeStepTime(Duration.ofMillis(10))
+          .kvReadTokensPerSecond(10_000_000)
+          .maxNumSeqs(64)
+          .maxNumBatchedTokens(8192)
+          .capacityBlocks(20_000)
+          .build();
+
+  /** A batch of requests decoding in lockstep, and the time its first tokens came out. */
+  record Lockstep(List<Trace> traces, List<SimRequest> requests, long firstTokens) {}
+
+  /**
+   * {@code n} requests for one {@code promptTokens} prompt that a warm-up request has just
+   * prefilled: they arrive during its step, are admitted together in the next one (each recomputes
+   * its last block) and emit their first tokens at the same time, so every later step holds all of
+   * them with the same context.
+   */
+  private static Lockstep lockstep(EngineCore c, int n, int promptTokens, int maxTokens) {
+    int[] p = prompt(77, promptTokens);
+    long[] hashes = KvBlockPool.chainHashes(p, 16);
+    c.submit(new SimRequest(0, p, hashes, 1, false, 0, new Trace()), 0);
+    long warmEnd = c.advanceTo(0);
+    List<Trace> traces = new ArrayList<>();
+    List<SimRequest> requests = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      Trace tr = new Trace();
+      SimRequest r = new SimRequest(1 + i, p, hashes, maxTokens, false, warmEnd / 2, tr);
+      c.submit(r, warmEnd / 2);
+      traces.add(tr);
+      requests.add(r);
+    }
+    long admissionEnd = c.advanceTo(warmEnd);
+    c.advanceTo(admissionEnd);
+    for (Trace tr : traces) assertEquals(List.of(admissionEnd), tr.times);
+    return new Lockstep(traces, requests, admissionEnd);
+  }
+
+  @Test
+  void aStepLastsTheLongerOfItsComputeAndItsWeightsPlusKvReads() {
+    EngineCore c = new EngineCore(ROOFLINE, new EngineMetrics());
+    assertEquals(10 * MS, c.stepNanos(1, 0), "one token, no context: the weights read");
+    assertEquals(10 * MS + 6_400_000, c.stepNanos(32, 64_000), "32 decodes over 2k contexts each");
+    assertEquals(
+        803_200_000, c.stepNanos(32 + 8000, 64_000 + 8000), "the same with an 8k prefill chunk");
+  }
+
+  @Test
+  void aDecodeBatchsInterTokenLatencyGrowsWithTheKvItReads() {
+    EngineCore c = new EngineCore(ROOFLINE, new EngineMetrics());
+    Lockstep b = lockstep(c, 32, 2000, 4);
+    long t = b.firstTokens();
+    while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
+    List<Long> times = b.traces().get(0).times;
+    // step k reads the weights (10 ms) and 32 contexts of 2000 + k tokens at 100 ns each;
+    // compute (32 tokens = 3.2 ms) stays below
+    for (int k = 1; k <= 3; k++) {
+      assertEquals(10 * MS + 32L * (2000 + k) * 100, times.get(k) - times.get(k - 1), "step " + k);
+    }
+    for (Trace tr : b.traces()) assertEquals(times, tr.times, "the batch decodes in lockstep");
+
+    // the same batch over 8k contexts: 25.6 ms of KV reads per step on top of the weights
+    EngineCore longer = new EngineCore(ROOFLINE, new EngineMetrics());
+    Lockstep l = lockstep(longer, 32, 8000, 2);
+    t = l.firstTokens();
+    while ((t = longer.advanceTo(t)) != Long.MAX_VALUE) {}
+    List<Long> lt = l.traces().get(0).times;
+    assertEquals(10 * MS + 32L * 8001 * 100, lt.get(1) - lt.get(0));
+  }
+
+  @Test
+  void aPrefillChunkInTheStepDelaysEveryRunningDecode() {
+    EngineMetrics m = new EngineMetrics();
+    EngineCore c = new EngineCore(ROOFLINE, m);
+    Lockstep b = lockstep(c, 32, 2000, 6);
+    long t = c.advanceTo(b.firstTokens()); // decode step 1 (contexts 2001) in flight
+    t = c.advanceTo(t); // step 1 done, step 2 (contexts 2002) in flight
+    Trace longTrace = new Trace();
+    int[] longPrompt = prompt(78, 8000);
+    long arrival = t - MS;
+    SimRequest longRequest =
+        new SimRequest(
+            100, longPrompt, KvBlockPool.chainHashes(longPrompt, 16), 2, false, arrival, longTrace);
+    c.submit(longRequest, arrival); // joins step 3
+    while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
+    List<Long> times = b.traces().get(0).times;
+    assertEquals(10 * MS + 32L * 2002 * 100, times.get(2) - times.get(1), "decode-only step");
+    // step 3: 32 decode tokens + the 8,000-token prompt in one chunk = 8,032 tokens at 0.1 ms =
+    // 803.2 ms of compute, against 10 ms + (32 x 2003 + 8000) x 100 ns = 17.2 ms of memory
+    assertEquals(803_200_000, times.get(3) - times.get(2), "the decodes wait for the prefill");
+    assertEquals(times.get(3) - arrival, longTrace.ttft(longRequest));
+    // step 4: back to memory-bound, now also reading the new request's 8,001-token context
+    assertEquals(10 * MS + (32L * 2004 + 8001) * 100, times.get(4) - times.get(3));
+    for (Trace tr : b.traces()) assertEquals(times, tr.times);
+
+    // vllm:inter_token_latency_seconds saw the stall once per running decode: 32 gaps in
+    // (0.75 s, 1 s], every other gap in (0.01 s, 0.025 s]
+    EngineMetrics.Histogram itl = m.interTokenLatency;
+    int le075 = java.util.Arrays.binarySearch(EngineMetrics.ITL_BUCKETS, 0.75);
+    int le1 = java.util.Arrays.binarySearch(EngineMetrics.ITL_BUCKETS, 1.0);
+    assertEquals(32, itl.counts[le1] - itl.counts[le075]);
+    assertEquals(32 * 5 + 1, itl.count, "5 gaps per batch request, 1 for the long one");
+    int le0025 = java.util.Arrays.binarySearch(EngineMetrics.ITL_BUCKETS, 0.025);
+    assertEquals(32 * 5 + 1 - 32, itl.counts[le0025]);
+    assertEquals(0, itl.counts[0], "no gap under 10 ms");
+  }
+
+  @Test
+  void timeToFirstTokenCountsFromArrivalNotFromSubmission() {
+    // A decode leg that waited for its bootstrap room enters the core later than it arrived.
+    EngineMetrics m = new EngineMetrics();
+    EngineCore c = new EngineCore(config, m);
+    int[] p = prompt(9, 160);
+    Trace tr = new Trace();
+    SimRequest r = new SimRequest(1, p, KvBlockPool.chainHashes(p, 16), 1, false, 0, tr);
+    c.submit(r, 50 * MS);
+    long t = 50 * MS;
+    while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
+    // 160 tokens at 0.1 ms = 16 ms of compute, above 10 ms + 160 us of memory
+    assertEquals(66 * MS, tr.ttft(r));
+    assertEquals(0.066, m.timeToFirstToken.sumSeconds, 1e-12);
   }
 }

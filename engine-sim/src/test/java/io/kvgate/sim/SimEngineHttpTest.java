@@ -285,6 +285,7 @@ class SimEngineHttpTest {
               "vllm:prompt_tokens",
               "vllm:generation_tokens",
               "vllm:time_to_first_token_seconds",
+              "vllm:inter_token_latency_seconds",
               "vllm:e2e_request_latency_seconds",
               "kvgate_sim_client_disconnects")) {
         assertTrue(typed.contains(n), n);
@@ -292,6 +293,9 @@ class SimEngineHttpTest {
       assertTrue(text.contains("vllm:generation_tokens_total{model_name=\"kvgate-sim-8b\""));
       assertTrue(text.matches("(?s).*vllm:generation_tokens_total\\{[^}]*} 6\\n.*"));
       assertTrue(text.matches("(?s).*vllm:time_to_first_token_seconds_count\\{[^}]*} 2\\n.*"));
+      assertTrue(
+          text.matches("(?s).*vllm:inter_token_latency_seconds_count\\{[^}]*} 4\\n.*"),
+          "2 gaps per 3-token request");
       assertTrue(text.matches("(?s).*vllm:prefix_cache_hits_total\\{[^}]*} [1-9][0-9]*\\n.*"));
     } finally {
       await(e.close());

@@ -98,12 +98,20 @@ public final class SimLoadDriver {
     int running = es.stream().mapToInt(e -> e.stats().running()).sum();
     double wall = (t1 - t0) / 1e9;
     double tokPerS = (gen1 - gen0) / wall;
-    // Ideal: every running sequence gets one token per step; a step is the decode floor unless its
-    // tokens exceed what prefill throughput does in that time.
+    // Ideal: every running sequence gets one token per step; a step lasts the longer of its compute
+    // (its tokens at prefill throughput) and its memory time (the weights, plus the KV of every
+    // sequence's context: the prompt and, on average, half of max_tokens).
     double perEngine = (double) streams / engines;
-    double stepS =
-        Math.max(
-            config.decodeStepTime().toNanos() / 1e9, perEngine / config.prefillTokensPerSecond());
+    int promptTokens =
+        PromptTokenizer.countTokens(
+            "<|im_start|>system\n"
+                + system
+                + "<|im_end|>\n<|im_start|>user\nquestion 123 at 1234567890123<|im_end|>\n"
+                + "<|im_start|>assistant\n");
+    double memoryS =
+        config.decodeStepTime().toNanos() / 1e9
+            + perEngine * (promptTokens + maxTokens / 2.0) / config.kvReadTokensPerSecond();
+    double stepS = Math.max(memoryS, perEngine / config.prefillTokensPerSecond());
     double ideal = streams / stepS * speed;
     double cores = Runtime.getRuntime().availableProcessors();
     double cpuPct = (cpu1 - cpu0) / 1e9 / wall / cores * 100;

@@ -20,6 +20,7 @@ class GaugeReferencesTest {
     try {
       Gateway gateway =
           await(Gateway.start(vertx, config("m", List.of("http://127.0.0.1:1"), "round-robin")));
+
       try {
         for (int i = 0; i < 3; i++) System.gc();
         for (String name :
@@ -34,6 +35,29 @@ class GaugeReferencesTest {
           assertNotNull(gauge, name);
           assertFalse(Double.isNaN(gauge.value()), name + " reads NaN after a GC");
         }
+      } finally {
+        await(gateway.close());
+      }
+      // A disaggregated model's pool gauges too.
+      gateway =
+          await(
+              Gateway.start(
+                  vertx,
+                  config("m", List.of("http://127.0.0.1:1"), "round-robin")
+                      .withModels(
+                          io.kvgate.gateway.config.GatewayConfig.disaggregated(
+                                  "m",
+                                  io.kvgate.gateway.config.GatewayConfig.PdProtocol.VLLM,
+                                  List.of("http://127.0.0.1:1"),
+                                  List.of("http://127.0.0.2:1"),
+                                  List.of(),
+                                  "round-robin")
+                              .models())));
+      try {
+        for (int i = 0; i < 3; i++) System.gc();
+        var pools = gateway.registry().find("kvgate_pool_in_flight_requests").gauges();
+        assertEquals(2, pools.size());
+        for (var g : pools) assertFalse(Double.isNaN(g.value()), g.getId() + " reads NaN");
       } finally {
         await(gateway.close());
       }

@@ -99,6 +99,27 @@ public final class DemoCommand implements Callable<Integer> {
       description = "With --clouds: seconds until tier 1 is restarted (default: ${DEFAULT-VALUE}).")
   int recoverAt = 40;
 
+  @Option(
+      names = "--pd",
+      arity = "0..1",
+      fallbackValue = "vllm",
+      paramLabel = "vllm|sglang",
+      description =
+          "Prefill/decode disaggregation: --prefill-replicas prefill engines and --decode-replicas"
+              + " decode engines behind a gateway speaking this protocol (default when given:"
+              + " vllm).")
+  String pd;
+
+  @Option(
+      names = "--prefill-replicas",
+      description = "With --pd: prefill engines (default: ${DEFAULT-VALUE}).")
+  int prefillReplicas = 2;
+
+  @Option(
+      names = "--decode-replicas",
+      description = "With --pd: decode engines (default: ${DEFAULT-VALUE}).")
+  int decodeReplicas = 2;
+
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
   @Mixin SimOptions sim = new SimOptions();
@@ -114,14 +135,52 @@ public final class DemoCommand implements Callable<Integer> {
     if (clouds) {
       return DemoClouds.run(this, spec.commandLine().getParseResult().hasMatchedOption("--policy"));
     }
+    var parsed = spec.commandLine().getParseResult();
+    if (pd == null
+        && (parsed.hasMatchedOption("--prefill-replicas")
+            || parsed.hasMatchedOption("--decode-replicas"))) {
+      System.err.println("demo: --prefill-replicas and --decode-replicas go with --pd");
+      return 2;
+    }
+    io.kvgate.gateway.config.GatewayConfig.PdProtocol protocol = null;
+    if (pd != null) {
+      try {
+        protocol = io.kvgate.gateway.config.GatewayConfig.PdProtocol.parse(pd);
+      } catch (IllegalArgumentException e) {
+        System.err.println("demo: --pd " + e.getMessage());
+        return 2;
+      }
+      if (prefillReplicas < 1 || decodeReplicas < 1) {
+        System.err.println("demo: --pd needs at least one prefill and one decode replica");
+        return 2;
+      }
+      if (parsed.hasMatchedOption("--replicas")) {
+        System.err.println(
+            "demo: with --pd, size the pools with --prefill-replicas/--decode-replicas");
+        return 2;
+      }
+      replicas = prefillReplicas + decodeReplicas;
+    }
     PrometheusMeterRegistry registry = CliRuntime.registry();
     Vertx vertx = CliRuntime.vertx(registry);
     Demo demo;
     try {
       demo =
           CliRuntime.await(
-              Demo.start(
-                  vertx, registry, sim.toConfig(), replicas, engineBasePort, host, port, policy),
+              protocol == null
+                  ? Demo.start(
+                      vertx, registry, sim.toConfig(), replicas, engineBasePort, host, port, policy)
+                  : Demo.startPd(
+                      vertx,
+                      registry,
+                      sim.toConfig(),
+                      prefillReplicas,
+                      decodeReplicas,
+                      protocol,
+                      engineBasePort,
+                      host,
+                      port,
+                      policy),
               30);
     } catch (Exception e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
@@ -151,7 +210,19 @@ public final class DemoCommand implements Callable<Integer> {
         %n""",
         url,
         replicas,
-        "speed " + sim.speed + ", " + sim.capacityBlocks + " KV blocks each",
+        (protocol == null
+                ? ""
+                : prefillReplicas
+                    + " prefill + "
+                    + decodeReplicas
+                    + " decode, "
+                    + protocol.wireName()
+                    + " protocol, ")
+            + "speed "
+            + sim.speed
+            + ", "
+            + sim.capacityBlocks
+            + " KV blocks each",
         policy,
         sim.model,
         String.join(" ", fleet.urls()),

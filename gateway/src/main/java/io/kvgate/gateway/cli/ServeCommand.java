@@ -20,7 +20,9 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Run the gateway.",
-      "Either --config FILE, or the quick form --model NAME --endpoints URL[,URL...]."
+      "Either --config FILE, or the quick form --model NAME --endpoints URL[,URL...],",
+      "or its disaggregated form --model NAME --pd-protocol vllm|sglang --prefill-endpoints URLS"
+          + " --decode-endpoints URLS [--endpoints URLS]."
     })
 public final class ServeCommand implements Callable<Integer> {
 

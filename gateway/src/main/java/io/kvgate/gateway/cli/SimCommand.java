@@ -1,5 +1,7 @@
 package io.kvgate.gateway.cli;
 
+import io.kvgate.routing.config.ConfigNode;
+import io.kvgate.sim.Role;
 import io.kvgate.sim.SimEngine;
 import io.kvgate.sim.SimEngineConfig;
 import io.kvgate.sim.SimFleet;
@@ -7,18 +9,30 @@ import io.kvgate.sim.SimTls;
 import io.vertx.core.Vertx;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** {@code kvgate sim}: N simulated vLLM-like engines on consecutive ports, until interrupted. */
+/**
+ * {@code kvgate sim}: N simulated vLLM-like engines on consecutive ports, until interrupted; with
+ * {@code --roles}, a prefill/decode fleet whose roles cycle over the replicas.
+ */
 @Command(
     name = "sim",
     mixinStandardHelpOptions = true,
     description =
         "Run N simulated vLLM-like engines (OpenAI API, prefix cache, vLLM metrics) on consecutive ports.")
 public final class SimCommand implements Callable<Integer> {
+
+  @Spec CommandSpec spec;
 
   @Option(names = "--replicas", description = "Number of engines (default: ${DEFAULT-VALUE}).")
   int replicas = 4;
@@ -70,6 +84,45 @@ public final class SimCommand implements Callable<Integer> {
       description = "Seed of the --error-rate draw (default: ${DEFAULT-VALUE}).")
   long faultSeed = 42;
 
+  @Option(
+      names = "--incomplete-kv-transfer",
+      description =
+          "Fault: prefill engines answer a vLLM prefill leg (kv_transfer_params.do_remote_decode) without"
+              + " remote_block_ids, as a misconfigured connector does; the decode engine then recomputes.")
+  boolean incompleteKvTransfer;
+
+  @Option(
+      names = "--roles",
+      paramLabel = "ROLES",
+      description =
+          "P/D roles cycling over the replicas, comma-separated (both, prefill, decode): --replicas 4"
+              + " --roles prefill,decode gives prefill, decode, prefill, decode. Replaces --role.")
+  String roles;
+
+  @Option(
+      names = "--bootstrap-port",
+      paramLabel = "PORT",
+      description =
+          "Port of the first prefill engine's SGLang bootstrap server, the next ones +1; 0 = ephemeral"
+              + " (default: ${DEFAULT-VALUE}).")
+  int bootstrapPort;
+
+  @Option(
+      names = "--bootstrap-timeout",
+      paramLabel = "DURATION",
+      description =
+          "How long (simulated) a decode engine waits for an SGLang request's bootstrap room before it"
+              + " computes the prompt itself (default: ${DEFAULT-VALUE}).")
+  String bootstrapTimeout = "30s";
+
+  @Option(
+      names = "--server-info",
+      paramLabel = "MODE",
+      description =
+          "SGLang server info the engines answer: both (GET /server_info and /get_server_info),"
+              + " legacy-only (/get_server_info) or none (default: ${DEFAULT-VALUE}).")
+  String serverInfo = "both";
+
   /** The fault flags, or null after printing why they are refused. */
   SimEngineConfig.Faults faults() {
     if (!(errorRate >= 0 && errorRate <= 1)) {
@@ -89,7 +142,162 @@ public final class SimCommand implements Callable<Integer> {
     }
     return SimEngineConfig.Faults.NONE
         .withErrorRate(errorRate, faultSeed)
-        .withHangBeforeFirstByte(hang);
+        .withHangBeforeFirstByte(hang)
+        .withIncompleteKvTransfer(incompleteKvTransfer);
+  }
+
+  /**
+   * The roles of the replicas: {@code --roles} cycled over {@code --replicas}, else {@code --role}
+   * for all; null after printing why the flags are refused.
+   */
+  List<Role> replicaRoles() {
+    if (replicas < 1) {
+      System.err.println("sim: --replicas must be at least 1 (got " + replicas + ")");
+      return null;
+    }
+    List<Role> cycle = new ArrayList<>();
+    if (roles == null) {
+      try {
+        cycle.add(Role.parse(sim.role));
+      } catch (IllegalArgumentException e) {
+        System.err.println("sim: --role: " + e.getMessage());
+        return null;
+      }
+    } else {
+      if (spec != null && spec.commandLine().getParseResult().hasMatchedOption("--role")) {
+        System.err.println("sim: give either --role or --roles, not both");
+        return null;
+      }
+      for (String r : roles.split(",", -1)) {
+        try {
+          cycle.add(Role.parse(r));
+        } catch (IllegalArgumentException e) {
+          System.err.println(
+              "sim: --roles takes a comma-separated list of both, prefill and decode (got '"
+                  + roles
+                  + "')");
+          return null;
+        }
+      }
+    }
+    List<Role> out = new ArrayList<>();
+    for (int i = 0; i < replicas; i++) out.add(cycle.get(i % cycle.size()));
+    return out;
+  }
+
+  /**
+   * One config per replica from {@code base}: its port ({@code --base-port} + i, or ephemeral),
+   * role, and for the k-th prefill engine the bootstrap port {@code --bootstrap-port} + k (or
+   * ephemeral); null after printing why the flags are refused.
+   */
+  List<SimEngineConfig> engineConfigs(SimEngineConfig base) {
+    List<Role> replicaRoles = replicaRoles();
+    if (replicaRoles == null) return null;
+    if (basePort < 0 || basePort + replicas - 1 > 65535) {
+      System.err.println(
+          "sim: --base-port must leave room for "
+              + replicas
+              + " consecutive ports below 65536 (got "
+              + basePort
+              + ")");
+      return null;
+    }
+    long prefills = replicaRoles.stream().filter(r -> r == Role.PREFILL).count();
+    if (bootstrapPort != 0) {
+      if (prefills == 0) {
+        System.err.println(
+            "sim: --bootstrap-port needs a prefill engine (--roles prefill,decode or --role prefill)");
+        return null;
+      }
+      if (bootstrapPort < 0 || bootstrapPort + prefills - 1 > 65535) {
+        System.err.println(
+            "sim: --bootstrap-port must leave room for "
+                + prefills
+                + " consecutive ports below 65536 (got "
+                + bootstrapPort
+                + ")");
+        return null;
+      }
+      long lastBootstrap = bootstrapPort + prefills - 1;
+      if (basePort != 0 && bootstrapPort <= basePort + replicas - 1 && lastBootstrap >= basePort) {
+        System.err.printf(
+            Locale.ROOT,
+            "sim: the bootstrap ports %d-%d overlap the engines' ports %d-%d%n",
+            bootstrapPort,
+            lastBootstrap,
+            basePort,
+            basePort + replicas - 1);
+        return null;
+      }
+    }
+    Duration timeout = ConfigNode.parseDuration(bootstrapTimeout);
+    if (timeout == null || timeout.isZero() || timeout.isNegative()) {
+      System.err.println(
+          "sim: --bootstrap-timeout must be a positive duration such as 500ms, 30s or 1h (got '"
+              + bootstrapTimeout
+              + "')");
+      return null;
+    }
+    SimEngineConfig.ServerInfo info;
+    try {
+      info = SimEngineConfig.ServerInfo.parse(serverInfo);
+    } catch (IllegalArgumentException e) {
+      System.err.println("sim: --server-info: " + e.getMessage());
+      return null;
+    }
+    List<SimEngineConfig> out = new ArrayList<>();
+    int prefillIndex = 0;
+    for (int i = 0; i < replicas; i++) {
+      Role role = replicaRoles.get(i);
+      SimEngineConfig.Builder b =
+          base.toBuilder()
+              .role(role)
+              .port(basePort == 0 ? 0 : basePort + i)
+              .bootstrapTimeout(timeout)
+              .serverInfo(info);
+      if (role == Role.PREFILL)
+        b.bootstrapPort(bootstrapPort == 0 ? 0 : bootstrapPort + prefillIndex++);
+      out.add(b.build());
+    }
+    return out;
+  }
+
+  /**
+   * What {@code kvgate sim} prints once the fleet is up: each engine's URL with its role (and a
+   * prefill engine's bootstrap port), every URL, and the {@code serve} flags for the fleet's roles.
+   */
+  static String describe(String model, List<SimEngine> engines) {
+    StringBuilder b = new StringBuilder();
+    b.append(
+        String.format(
+            Locale.ROOT, "kvgate sim: %d engine(s) serving model '%s'%n", engines.size(), model));
+    for (SimEngine e : engines) {
+      Role role = e.config().role();
+      b.append("  ").append(e.url()).append("  ").append(role.name().toLowerCase(Locale.ROOT));
+      if (role == Role.PREFILL) b.append("  bootstrap port ").append(e.bootstrapPort());
+      b.append(System.lineSeparator());
+    }
+    b.append("endpoints: ")
+        .append(engines.stream().map(SimEngine::url).collect(Collectors.joining(",")))
+        .append(System.lineSeparator());
+    String both = urls(engines, Role.BOTH);
+    String prefill = urls(engines, Role.PREFILL);
+    String decode = urls(engines, Role.DECODE);
+    if (!prefill.isEmpty() || !decode.isEmpty()) {
+      StringBuilder flags = new StringBuilder("serve flags:");
+      if (!both.isEmpty()) flags.append(" --endpoints ").append(both);
+      if (!prefill.isEmpty()) flags.append(" --prefill-endpoints ").append(prefill);
+      if (!decode.isEmpty()) flags.append(" --decode-endpoints ").append(decode);
+      b.append(flags).append(System.lineSeparator());
+    }
+    return b.toString();
+  }
+
+  private static String urls(List<SimEngine> engines, Role role) {
+    return engines.stream()
+        .filter(e -> e.config().role() == role)
+        .map(SimEngine::url)
+        .collect(Collectors.joining(","));
   }
 
   @Override
@@ -112,16 +320,25 @@ public final class SimCommand implements Callable<Integer> {
         }
       }
     }
-    SimEngineConfig config =
-        sim.toConfig().toBuilder()
-            .tls(tls ? SimTls.bundled() : tlsCert != null ? SimTls.pemFiles(tlsCert, tlsKey) : null)
-            .faults(faults)
-            .build();
+    List<SimEngineConfig> configs;
+    try {
+      SimEngineConfig config =
+          sim.toConfig().toBuilder()
+              .tls(
+                  tls
+                      ? SimTls.bundled()
+                      : tlsCert != null ? SimTls.pemFiles(tlsCert, tlsKey) : null)
+              .faults(faults)
+              .build();
+      configs = engineConfigs(config);
+    } catch (IllegalArgumentException e) {
+      System.err.println("sim: " + e.getMessage());
+      return 2;
+    }
+    if (configs == null) return 2;
     Vertx vertx = Vertx.vertx();
-    SimFleet fleet = CliRuntime.await(SimFleet.start(vertx, config, replicas, basePort), 30);
-    System.out.printf("kvgate sim: %d engine(s) serving model '%s'%n", replicas, sim.model);
-    for (SimEngine e : fleet.engines()) System.out.println("  " + e.url());
-    System.out.println("endpoints: " + String.join(",", fleet.urls()));
+    SimFleet fleet = CliRuntime.await(SimFleet.start(vertx, configs), 30);
+    System.out.print(describe(sim.model, fleet.engines()));
     CliRuntime.awaitShutdown(
         () -> {
           try {

@@ -38,6 +38,15 @@ final class SimOptions {
   double prefillTokensPerSecond = D.prefillTokensPerSecond();
 
   @Option(
+      names = "--kv-read-tokens-per-s",
+      paramLabel = "N",
+      description =
+          "KV-cache read rate per engine, simulated context tokens/s: a decode step lasts the"
+              + " decode step time plus the batch's context tokens over this rate (default:"
+              + " ${DEFAULT-VALUE}).")
+  double kvReadTokensPerSecond = D.kvReadTokensPerSecond();
+
+  @Option(
       names = "--decode-ms-per-token",
       paramLabel = "MS",
       description = "Decode step time, simulated ms (default: ${DEFAULT-VALUE}).")
@@ -81,6 +90,7 @@ final class SimOptions {
         .blockSizeTokens(blockSizeTokens)
         .capacityBlocks(capacityBlocks)
         .prefillTokensPerSecond(prefillTokensPerSecond)
+        .kvReadTokensPerSecond(kvReadTokensPerSecond)
         .decodeMsPerToken(decodeMsPerToken)
         .maxNumSeqs(maxNumSeqs)
         .maxModelLen(maxModelLen)

@@ -37,16 +37,76 @@ public final class Demo {
       String policy) {
     return SimFleet.start(vertx, engine, replicas, engineBasePort)
         .compose(
+            fleet ->
+                withGateway(
+                    vertx,
+                    registry,
+                    fleet,
+                    GatewayConfig.of(engine.model(), fleet.urls(), policy),
+                    host,
+                    port));
+  }
+
+  /**
+   * Starts a gateway of {@code config} on {@code host:port} in front of {@code fleet}, its admin
+   * listener (/metrics, /admin/*) next to the API port on loopback; closes the fleet if it fails.
+   */
+  private static Future<Demo> withGateway(
+      Vertx vertx,
+      PrometheusMeterRegistry registry,
+      SimFleet fleet,
+      GatewayConfig config,
+      String host,
+      int port) {
+    GatewayConfig c =
+        config
+            .withListener(new GatewayConfig.Listener(host, port))
+            .withAdmin(new GatewayConfig.Admin(true, "127.0.0.1", port == 0 ? 0 : port + 1));
+    return Gateway.start(vertx, c, registry)
+        .map(g -> new Demo(fleet, g))
+        .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));
+  }
+
+  /**
+   * A disaggregated demo: {@code prefill} engines with the prefill role, then {@code decode} with
+   * the decode role (ports from {@code engineBasePort}, 0 = ephemeral), behind a gateway that runs
+   * {@code protocol} for them; {@code policy} ranks the prefill pool.
+   */
+  public static Future<Demo> startPd(
+      Vertx vertx,
+      PrometheusMeterRegistry registry,
+      SimEngineConfig engine,
+      int prefill,
+      int decode,
+      GatewayConfig.PdProtocol protocol,
+      int engineBasePort,
+      String host,
+      int port,
+      String policy) {
+    java.util.List<SimEngineConfig> configs = new java.util.ArrayList<>();
+    for (int i = 0; i < prefill; i++) {
+      configs.add(engine.toBuilder().role(io.kvgate.sim.Role.PREFILL).build());
+    }
+    for (int i = 0; i < decode; i++) {
+      configs.add(engine.toBuilder().role(io.kvgate.sim.Role.DECODE).build());
+    }
+    return SimFleet.start(vertx, configs, engineBasePort)
+        .compose(
             fleet -> {
-              GatewayConfig config =
-                  GatewayConfig.of(engine.model(), fleet.urls(), policy)
-                      .withListener(new GatewayConfig.Listener(host, port))
-                      // The admin listener (/metrics, /admin/*) next to the API port, loopback.
-                      .withAdmin(
-                          new GatewayConfig.Admin(true, "127.0.0.1", port == 0 ? 0 : port + 1));
-              return Gateway.start(vertx, config, registry)
-                  .map(g -> new Demo(fleet, g))
-                  .recover(e -> fleet.close().transform(x -> Future.failedFuture(e)));
+              java.util.List<String> urls = fleet.urls();
+              return withGateway(
+                  vertx,
+                  registry,
+                  fleet,
+                  GatewayConfig.disaggregated(
+                      engine.model(),
+                      protocol,
+                      urls.subList(0, prefill),
+                      urls.subList(prefill, urls.size()),
+                      java.util.List.of(),
+                      policy),
+                  host,
+                  port);
             });
   }
 

@@ -67,11 +67,17 @@ public final class FleetTable {
       promptSum += prompt;
       cachedSum += cached;
       String id = endpointId(e);
+      String role =
+          switch (e.config().role()) {
+            case PREFILL -> " prefill";
+            case DECODE -> " decode";
+            default -> "";
+          };
       sb.append(
           String.format(
               Locale.ROOT,
               "%-22s %8.1f %9s %8d %8d %6.0f%% %10s %10s%n",
-              id,
+              id + role,
               req / seconds,
               pct(cached, prompt),
               s.running(),

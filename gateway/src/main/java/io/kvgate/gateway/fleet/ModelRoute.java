@@ -304,9 +304,17 @@ public final class ModelRoute {
     compiled.set(new Compiled(r, pd));
   }
 
-  /** At least one endpoint is admitted by health checks. */
+  /**
+   * At least one endpoint that can serve a request whole is admitted by health checks (for a
+   * disaggregated model, a decode or {@code both} endpoint: prefill endpoints alone serve nothing).
+   */
   public boolean ready() {
-    for (EndpointState e : routable()) if (e.healthy()) return true;
+    for (EndpointState e : routable()) if (e.healthy() && servesWhole(e)) return true;
     return false;
+  }
+
+  /** Whether {@code e} can serve a request whole (every endpoint but a prefill one). */
+  public static boolean servesWhole(EndpointState e) {
+    return e.endpoint().role() != io.kvgate.routing.Role.PREFILL;
   }
 }

@@ -474,14 +474,22 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     JsonObject models = new JsonObject();
     boolean ready = !drain.draining();
     for (ModelRoute r : byName.values()) {
-      long healthy = r.routable().stream().filter(EndpointState::healthy).count();
-      models.put(
-          r.name(),
+      long healthy =
+          r.routable().stream().filter(e -> e.healthy() && ModelRoute.servesWhole(e)).count();
+      JsonObject m =
           new JsonObject()
               .put("healthy_endpoints", healthy)
               .put("endpoints", r.endpoints().size())
               .put("drained_endpoints", r.endpoints().size() - r.routable().size())
-              .put("policy", r.router().name()));
+              .put("policy", r.router().name());
+      if (r.pd() != null) {
+        // healthy_endpoints counts the decode side, which serves every request (a request the
+        // prefill pool cannot take falls back to it, or is refused, as pd.fallback says).
+        m.put(
+            "healthy_prefill_endpoints",
+            r.routable().stream().filter(e -> e.healthy() && !ModelRoute.servesWhole(e)).count());
+      }
+      models.put(r.name(), m);
       ready &= healthy > 0;
     }
     JsonObject body = new JsonObject().put("ready", ready).put("models", models);

@@ -493,6 +493,7 @@ public final class GatewayMetrics {
   /** Requests in flight per pool of a disaggregated model ({@code role} prefill, decode, both). */
   public void bindPool(String model, String role, java.util.function.IntSupplier inFlight) {
     Gauge.builder("kvgate_pool_in_flight_requests", inFlight, s -> s.getAsInt())
+        .strongReference(true)
         .description("Requests in flight on a disaggregated model's pool, by role")
         .tags("model", model, "role", role)
         .register(registry);

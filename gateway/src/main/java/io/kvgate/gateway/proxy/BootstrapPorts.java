@@ -3,7 +3,6 @@ package io.kvgate.gateway.proxy;
 import io.kvgate.gateway.fleet.ModelRoute;
 import io.kvgate.routing.EndpointState;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
@@ -32,13 +31,11 @@ final class BootstrapPorts {
 
   private record Known(int port, boolean discovered, long retryAtNanos) {}
 
-  private final Vertx vertx;
   private final HttpClient client;
   private final Map<String, Known> known = new ConcurrentHashMap<>();
   private final Map<String, Future<Integer>> asking = new ConcurrentHashMap<>();
 
-  BootstrapPorts(Vertx vertx, HttpClient client) {
-    this.vertx = vertx;
+  BootstrapPorts(HttpClient client) {
     this.client = client;
   }
 

@@ -36,7 +36,23 @@ final class SglangPlan extends PdPlan {
     if (!prefillLeft()) return fallback(null);
     Decision.Candidate p = prefillRanked.get(prefillAt);
     return decodeCandidate(null)
-        .compose(d -> ports.port(legs.x.route(), p.endpoint()).map(port -> pair(i, p, d, port)));
+        .compose(
+            d ->
+                onThisLoop(ports.port(legs.x.route(), p.endpoint()))
+                    .map(port -> pair(i, p, d, port)));
+  }
+
+  /**
+   * {@code f}, completed on this exchange's event loop: a discovery another exchange started may
+   * complete on that exchange's loop, and the legs must start on their own.
+   */
+  private static <T> Future<T> onThisLoop(Future<T> f) {
+    if (f.isComplete()) return f;
+    io.vertx.core.Context here = io.vertx.core.Vertx.currentContext();
+    if (here == null) return f;
+    io.vertx.core.Promise<T> p = io.vertx.core.Promise.promise();
+    f.onComplete(ar -> here.runOnContext(v -> p.handle(ar)));
+    return p.future();
   }
 
   /** Starts the prefill leg of attempt {@code i} and returns its decode target. */

@@ -143,7 +143,7 @@ public final class UpstreamProxy {
     this.accessLog = accessLog;
     metrics.bindRetryBudget(retrying::get, this::retriesAllowed);
     this.tiers = new TierMetrics(metrics.registry());
-    this.bootstrapPorts = new BootstrapPorts(vertx, client);
+    this.bootstrapPorts = new BootstrapPorts(client);
   }
 
   /** Retries the budget allows in flight now. */
@@ -571,8 +571,9 @@ public final class UpstreamProxy {
         upstreamError(ep, kind, error.getMessage());
       }
       lastKind = kind;
-      if (target != null && target.disaggregated() && i + 1 < attempts) {
-        metrics.pdRetry(model, "prefill_failed".equals(kind) ? "prefill" : "decode", kind);
+      // A decode leg tried again (a failed prefill leg is counted by its plan).
+      if (target != null && target.disaggregated() && blame && i + 1 < attempts) {
+        metrics.pdRetry(model, "decode", kind);
       }
       endAttempt();
       attemptIndex = -1;

@@ -112,6 +112,55 @@ class CliTest {
   }
 
   @Test
+  void serveAndDemoRefuseIncompleteDisaggregationFlags() {
+    String[][] cases = {
+      {"serve", "--model", "m", "--pd-protocol", "vllm", "--prefill-endpoints", "http://p:1"},
+      {
+        "serve",
+        "--model",
+        "m",
+        "--pd-protocol",
+        "trtllm",
+        "--prefill-endpoints",
+        "http://p:1",
+        "--decode-endpoints",
+        "http://d:1"
+      },
+      {
+        "serve",
+        "--model",
+        "m",
+        "--pd-protocol",
+        "vllm",
+        "--prefill-endpoints",
+        "http://p:1",
+        "--decode-endpoints",
+        "http://p:1"
+      },
+      {"serve", "--config", "x.yaml", "--decode-endpoints", "http://d:1"},
+      {"demo", "--decode-replicas", "3"},
+      {"demo", "--pd", "sglang", "--replicas", "3"},
+      {"demo", "--pd", "tgi"},
+    };
+    String[] messages = {
+      "the disaggregated quick form needs",
+      "must be vllm or sglang (got 'trtllm')",
+      "endpoint p:1 is listed twice",
+      "give either --config or the quick form",
+      "--prefill-replicas and --decode-replicas go with --pd",
+      "size the pools with --prefill-replicas/--decode-replicas",
+      "must be vllm or sglang (got 'tgi')",
+    };
+    for (int i = 0; i < cases.length; i++) {
+      String[] args = cases[i];
+      int[] code = {-1};
+      String err = captureErr(() -> code[0] = Main.run(args));
+      assertEquals(2, code[0], String.join(" ", args) + ": " + err);
+      assertTrue(err.contains(messages[i]), err);
+    }
+  }
+
+  @Test
   void simHelpListsTheTlsFlags() {
     String out = capture(() -> Main.run("sim", "--help"));
     assertTrue(out.contains("--tls ") && out.contains("--tls-cert=FILE"), out);

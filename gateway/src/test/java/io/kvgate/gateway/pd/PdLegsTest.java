@@ -36,6 +36,8 @@ class PdLegsTest {
   static final AtomicReference<JsonObject> lastPrefillBody = new AtomicReference<>();
   static final AtomicReference<JsonObject> lastDecodeBody = new AtomicReference<>();
   static final AtomicInteger decodeResets = new AtomicInteger();
+  static final AtomicInteger prefillResets = new AtomicInteger();
+  static final AtomicInteger prefillReceived = new AtomicInteger();
   Gateway gateway;
   double requestsBefore;
 
@@ -79,7 +81,13 @@ class PdLegsTest {
             b -> {
               JsonObject body = new JsonObject(b);
               lastPrefillBody.set(body);
+              prefillReceived.incrementAndGet();
               var resp = req.response().putHeader("content-type", "application/json");
+              req.connection()
+                  .closeHandler(
+                      v -> {
+                        if (!resp.ended()) prefillResets.incrementAndGet();
+                      });
               JsonObject params =
                   new JsonObject()
                       .put("do_remote_prefill", true)
@@ -157,13 +165,17 @@ class PdLegsTest {
   }
 
   private void start(GatewayConfig.PdProtocol protocol) throws Exception {
+    start(protocol, Duration.ofMillis(400));
+  }
+
+  private void start(GatewayConfig.PdProtocol protocol, Duration prefillTimeout) throws Exception {
     GatewayConfig c =
         GatewayConfig.disaggregated(
             "m", protocol, List.of(prefillUrl), List.of(decodeUrl), List.of(), "round-robin");
     GatewayConfig.Model m =
         c.models()
             .get(0)
-            .withPd(new GatewayConfig.Pd(protocol, 0, true, 2, Duration.ofMillis(400), 1L << 20));
+            .withPd(new GatewayConfig.Pd(protocol, 0, true, 2, prefillTimeout, 1L << 20));
     gateway =
         await(
             Gateway.start(
@@ -269,6 +281,37 @@ class PdLegsTest {
     if (!disaggregated) {
       assertEquals(
           1, count("kvgate_pd_fallbacks", "reason", "prefill_failed", "action", "aggregate"));
+    }
+  }
+
+  @org.junit.jupiter.api.Test
+  void aClientLeavingDuringThePrefillLegEndsItAndReleasesEverything() throws Exception {
+    for (GatewayConfig.PdProtocol protocol : GatewayConfig.PdProtocol.values()) {
+      // Prefill legs may take long here: the client leaves first.
+      start(protocol, Duration.ofMinutes(1));
+      int before = prefillResets.get();
+      int received = prefillReceived.get();
+      byte[] payload = body(false).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      try (java.net.Socket client = new java.net.Socket("127.0.0.1", gateway.port())) {
+        client
+            .getOutputStream()
+            .write(
+                ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                        + "content-type: application/json\r\nx-test-prefill: hang\r\n"
+                        + "x-test-decode: hang\r\ncontent-length: "
+                        + payload.length
+                        + "\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        client.getOutputStream().write(payload);
+        client.getOutputStream().flush();
+        // The client leaves once its prefill leg is running.
+        eventually(protocol + ": prefill leg sent", () -> prefillReceived.get() > received);
+      }
+      balanced(protocol + ": client gone");
+      eventually(protocol + ": prefill leg reset", () -> prefillResets.get() > before);
+      assertEquals(1, count("kvgate_requests", "status", "499"), protocol.toString());
+      await(gateway.close());
+      gateway = null;
     }
   }
 

@@ -245,6 +245,37 @@ class PdVllmTest {
   }
 
   @Test
+  void aPrefillAnswerWithoutTransferFieldsIsAFailedLegNotASilentRecompute() throws Exception {
+    SimEngine broken =
+        await(
+            SimEngine.start(
+                vertx,
+                SimEngineConfig.builder()
+                    .model(MODEL)
+                    .speed(50)
+                    .role(Role.PREFILL)
+                    .faults(SimEngineConfig.Faults.NONE.withIncompleteKvTransfer(true))
+                    .build()));
+    try {
+      start(List.of(broken.url()), vllm().withMinUncachedTokens(0));
+      long dComputed = sum(decode, EngineStats::prefillTokensComputed);
+      HttpResponse<String> r =
+          post(gateway.port(), "/v1/chat/completions", chat("iota", 800, 3, false));
+      assertEquals(200, r.statusCode(), r.body());
+      // Served whole on the decode side (counted), not sent on with parameters that would make
+      // the decode engine recompute the prompt behind everyone's back.
+      assertTrue(r.headers().firstValue("x-kvgate-prefill-endpoint").isEmpty());
+      assertEquals(1, counter("kvgate_pd_transfer_incomplete"));
+      assertEquals(
+          1, counter("kvgate_pd_fallbacks", "reason", "prefill_failed", "action", "aggregate"));
+      int prompt = new JsonObject(r.body()).getJsonObject("usage").getInteger("prompt_tokens");
+      assertEquals(dComputed + prompt, sum(decode, EngineStats::prefillTokensComputed));
+    } finally {
+      await(broken.close());
+    }
+  }
+
+  @Test
   void aClientCannotSetTransferParameters() throws Exception {
     start(vllm());
     JsonObject body =
