@@ -15,8 +15,9 @@
 #           system prompts, user messages of median 300 tokens, 1-2 turns, replies of median 130
 #           tokens capped at 64).
 # Load levels: LONG_LOADS / SHORT_LOADS are --rate-scale values (arrivals that many times faster
-# than the trace says, in simulated time): a moderate one, and one where the aggregated fleet's
-# TTFT p99 is in seconds. LONG_SPEEDS / SHORT_SPEEDS, one per load, are the --speed of each: low
+# than the trace says, in simulated time): for the long workload a light (0.3), a moderate (0.6) and
+# a heavy one (1.2: the aggregated fleet's TTFT p99 past its ~5.6 s floor by seconds); for the short
+# one a moderate (2) and a heavy one (7.5: the aggregated fleet near its prefill capacity). LONG_SPEEDS / SHORT_SPEEDS, one per load, are the --speed of each: low
 # enough that the harness keeps up (ITL resolution is about speed x 1 ms; the short workload's
 # heavy level runs at half real time because its many streams would otherwise outrun 2 cores).
 # Each cell logs its ITL "bursts": gaps shorter than half a decode step, which no engine makes; a
@@ -35,12 +36,12 @@ PROTOCOL=${PROTOCOL:-vllm}
 POLICY=${POLICY:-cache-aware}
 SEEDS=${SEEDS:-1 2}                  # the arrival jitter's seeds: another timing of the same trace
 WORKLOADS=${WORKLOADS:-long short}
-LONG_LOADS=${LONG_LOADS:-0.6 1.2}
-LONG_SPEEDS=${LONG_SPEEDS:-2 2}
-LONG_LIMIT=${LONG_LIMIT:-500}
+LONG_LOADS=${LONG_LOADS:-0.3 0.6 1.2}
+LONG_SPEEDS=${LONG_SPEEDS:-2 2 2}
+LONG_LIMIT=${LONG_LIMIT:-300}
 SHORT_LOADS=${SHORT_LOADS:-2 7.5}
 SHORT_SPEEDS=${SHORT_SPEEDS:-1 0.5}
-SHORT_LIMIT=${SHORT_LIMIT:-2500}
+SHORT_LIMIT=${SHORT_LIMIT:-1200}
 WARMUP=${WARMUP:-100}
 [ -f "$JAR" ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
 mkdir -p "$OUT"

@@ -30,9 +30,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * end-to-end latency, hit rate, throughput. Blocking: run it from a main or test thread, never an
  * event loop (the load itself runs on Vert.x).
  *
- * <p>Open loop: each request is sent at its timestamp (divided by the speed) whether or not earlier
- * ones have finished, as real users would; above {@code maxOutstanding} a due request is dropped
- * and counted as an error, so an overloaded policy shows as errors, never as a slower arrival rate.
+ * <p>Open loop: each request is sent at its timestamp (divided by the speed and the rate scale)
+ * whether or not earlier ones have finished, as real users would; above {@code maxOutstanding} a
+ * due request is dropped and counted as an error, so an overloaded policy shows as errors, never as
+ * a slower arrival rate.
  */
 public final class Replay {
 
