@@ -2,6 +2,7 @@ package io.kvgate.routing.prefix;
 
 import java.time.Duration;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -10,13 +11,17 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * expire after a TTL.
  *
  * <p>Why this shape. An engine (vLLM, SGLang) caches fixed-size blocks of a prompt, keyed by the
- * chain hash, and evicts least recently used blocks when its KV memory is full. kvgate predicts
- * that cache from its own routing ({@link #recordRouted}: the endpoint will hold every block of a
- * chain it was sent). The capacity model ({@link #setCapacityBlocks}) and the TTL make the
- * approximate feed forget what the engine has probably evicted; the gateway can tune capacities at
- * runtime, e.g. from {@code vllm:kv_cache_usage_perc}. Per-endpoint statistics ({@link
- * #heldBlocks}, {@link #capacityBlocks}, {@link #recentInsertedBlocks}) let a policy send cache
- * misses where they evict least, so that N small replica caches behave like one pooled cache.
+ * chain hash, and evicts least recently used blocks when its KV memory is full. kvgate learns that
+ * cache in two ways that write the same structure: approximately, from its own routing ({@link
+ * #recordRouted}: the endpoint will hold every block of a chain it was sent), and precisely, from
+ * the engine's KV events ({@link #blocksStored}, {@link #blocksRemoved}, {@link #clearEndpoint}).
+ * The capacity model ({@link #setCapacityBlocks}) and the TTL make the approximate feed forget what
+ * the engine has probably evicted; the gateway can tune capacities at runtime, e.g. from {@code
+ * vllm:kv_cache_usage_perc}. A precise endpoint reports its evictions, so its TTL is turned off
+ * ({@link #setExpires}); its capacity still bounds its memory if events are lost or wrong.
+ * Per-endpoint statistics ({@link #heldBlocks}, {@link #capacityBlocks}, {@link
+ * #recentInsertedBlocks}) let a policy send cache misses where they evict least, so that N small
+ * replica caches behave like one pooled cache.
  *
  * <p>Structure. Two views, kept in step under one lock per endpoint:
  *
@@ -42,12 +47,15 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * evicted before its children, see {@code BlockHolders.gallop}), it probes blocks 1, 2, 4, ...
  * ahead until the set shrinks and bisects back to where it did: about 2 log2(blocks) probes per
  * distinct match length, 22 for a 2,048-block prompt held by one set of endpoints, instead of one
- * probe per block. With {@link Settings#exactMatch()} it visits every block instead (O(prompt
- * blocks + endpoints), stopping at the first block no endpoint holds): the same result, the
- * reference the property tests and the benchmarks compare galloping with. TTL is then applied per
- * endpoint that matched anything: if that endpoint's least recently used block is still fresh
- * nothing can be expired (LRU order is touch order), otherwise a binary search over the matched
- * prefix finds the first expired block.
+ * probe per block. Galloping is exact only for prefix-closed sets, which the precise feed does not
+ * guarantee, so a slot's first precise write marks it unordered and from then on (until {@link
+ * #clearEndpoint}) it is matched by the walk, while the slots written by routing alone keep
+ * galloping. With {@link Settings#exactMatch()} it visits every block instead (O(prompt blocks +
+ * endpoints), stopping at the first block no endpoint holds): the same result, the reference the
+ * property tests and the benchmarks compare galloping with. TTL is then applied per endpoint that
+ * matched anything: if that endpoint's least recently used block is still fresh nothing can be
+ * expired (LRU order is touch order), otherwise a binary search over the matched prefix finds the
+ * first expired block.
  *
  * <p>Writes. {@link #recordRouted} touches a chain's blocks last to first, so the chain's head is
  * the most recent and the LRU evicts a prefix from its tail, as engines do. A write first sweeps
@@ -145,6 +153,10 @@ public final class LruPrefixIndex implements PrefixIndex {
   private final double halfLifeNanos;
   private final BlockHolders holders;
   private final AtomicReferenceArray<SlotCache> slots = new AtomicReferenceArray<>(MAX_SLOTS);
+
+  /** Slots whose {@link SlotCache#unordered} is set, as a 256-bit set: matched by walk. */
+  private final AtomicLongArray unordered = new AtomicLongArray(BlockHolders.WORDS);
+
   private volatile int slotCount;
 
   public LruPrefixIndex(Settings settings) {
@@ -174,8 +186,19 @@ public final class LruPrefixIndex implements PrefixIndex {
     int count = slotCount;
     if (blocks == 0 || count == 0) return PrefixMatch.none(blocks);
     int[] matched = new int[count];
-    if (settings.exactMatch()) holders.walk(chain, matched, count);
-    else holders.gallop(chain, matched, count);
+    long[] walked = new long[BlockHolders.WORDS];
+    long[] galloped = new long[BlockHolders.WORDS];
+    boolean walk = false;
+    boolean gallop = false;
+    for (int w = 0; w < BlockHolders.WORDS; w++) {
+      long all = BlockHolders.prefixMask(count, w);
+      walked[w] = settings.exactMatch() ? all : all & unordered.get(w);
+      galloped[w] = all & ~walked[w];
+      walk |= walked[w] != 0;
+      gallop |= galloped[w] != 0;
+    }
+    if (walk) holders.walk(chain, matched, walked);
+    if (gallop) holders.gallop(chain, matched, galloped);
     int now = SlotCache.units(nowNanos);
     for (int s = 0; s < count; s++) {
       if (matched[s] == 0) continue;
@@ -210,9 +233,102 @@ public final class LruPrefixIndex implements PrefixIndex {
   /**
    * {@inheritDoc}
    *
-   * <p>Block hashes are chain hashes, which already cover their parent, so {@code parentHash} is
-   * not needed to key them.
+   * <p>Block hashes are chain hashes, which already cover their parent, so no parent hash is needed
+   * to key them. Marks the slot unordered (matched by walk from now on until {@link
+   * #clearEndpoint}).
+   *
+   * @throws IndexOutOfBoundsException if {@code [from, to)} is not a range of {@code hashes}
    */
+  @Override
+  public void blocksStored(int slot, long[] hashes, int from, int to, long nowNanos) {
+    Objects.checkFromToIndex(from, to, hashes.length);
+    SlotCache c = slotCache(slot);
+    int now = SlotCache.units(nowNanos);
+    int inserted = 0;
+    long stamp = c.lock.writeLock();
+    try {
+      markUnordered(c);
+      c.beginBatch();
+      try {
+        c.sweep(now, ttlUnits);
+        for (int i = to - 1; i >= from; i--) {
+          if (c.touch(BlockHolders.key(hashes[i]), now)) inserted++;
+        }
+      } finally {
+        c.endBatch();
+      }
+      c.addPressure(inserted, nowNanos, halfLifeNanos);
+    } finally {
+      c.lock.unlockWrite(stamp);
+    }
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Marks the slot unordered (matched by walk from now on until {@link #clearEndpoint}) if it
+   * removed anything.
+   *
+   * @throws IndexOutOfBoundsException if {@code [from, to)} is not a range of {@code hashes}
+   */
+  @Override
+  public void blocksRemoved(int slot, long[] hashes, int from, int to) {
+    Objects.checkFromToIndex(from, to, hashes.length);
+    SlotCache c = existing(slot);
+    if (c == null || from == to) return;
+    long stamp = c.lock.writeLock();
+    try {
+      markUnordered(c);
+      c.beginBatch();
+      try {
+        for (int i = from; i < to; i++) c.remove(BlockHolders.key(hashes[i]));
+      } finally {
+        c.endBatch();
+      }
+    } finally {
+      c.lock.unlockWrite(stamp);
+    }
+  }
+
+  @Override
+  public long clearEndpoint(int slot) {
+    SlotCache c = existing(slot);
+    if (c == null) return 0;
+    long stamp = c.lock.writeLock();
+    try {
+      long removed;
+      c.beginBatch();
+      try {
+        removed = c.clear();
+      } finally {
+        c.endBatch();
+      }
+      unordered.getAndUpdate(slot >>> 6, w -> w & ~(1L << slot));
+      return removed;
+    } finally {
+      c.lock.unlockWrite(stamp);
+    }
+  }
+
+  @Override
+  public void setExpires(int slot, boolean expires) {
+    slotCache(slot).expires = expires;
+  }
+
+  /** Whether the TTL applies to {@code slot}'s blocks. */
+  public boolean expires(int slot) {
+    SlotCache c = existing(slot);
+    return c == null || c.expires;
+  }
+
+  /** Caller holds {@code c}'s write lock. */
+  private void markUnordered(SlotCache c) {
+    if (c.unordered) return;
+    c.unordered = true;
+    int slot = c.slot;
+    unordered.getAndUpdate(slot >>> 6, w -> w | 1L << slot);
+  }
+
   /**
    * {@inheritDoc}
    *

@@ -41,6 +41,19 @@ final class SlotCache {
   private volatile int tailTouch;
   volatile long capacityBlocks;
 
+  /**
+   * Whether the TTL applies here ({@link LruPrefixIndex#setExpires}). Touch times are kept either
+   * way, so turning expiry back on resumes it from them.
+   */
+  volatile boolean expires = true;
+
+  /**
+   * Set by the first precise-feed write since the last {@link #clear}: from then on this cache's
+   * blocks may not be prefix-closed along a chain (see {@link LruPrefixIndex}), so matches walk it
+   * and {@link #freshPrefix} scans instead of bisecting. Written under the write lock.
+   */
+  volatile boolean unordered;
+
   // Holder changes deferred between beginBatch and endBatch (under the write lock).
   private final BlockHolders.Scratch scratch = new BlockHolders.Scratch();
   private long[] changedKeys = new long[0];
@@ -106,7 +119,15 @@ final class SlotCache {
    * block: O(log matched) probes.
    */
   int freshPrefix(BlockChain chain, int matched, int nowUnits, int ttlUnits) {
-    if (!mayHoldExpired(nowUnits, ttlUnits)) return matched;
+    if (!expires || !mayHoldExpired(nowUnits, ttlUnits)) return matched;
+    if (unordered) {
+      // Touch times need not decrease along the chain (a stored block can be newer than its
+      // untouched parent): scan.
+      for (int i = 0; i < matched; i++) {
+        if (!fresh(BlockHolders.key(chain.hash(i)), nowUnits, ttlUnits)) return i;
+      }
+      return matched;
+    }
     if (fresh(BlockHolders.key(chain.hash(matched - 1)), nowUnits, ttlUnits)) return matched;
     int lo = 0;
     int hi = matched - 1;
@@ -230,9 +251,38 @@ final class SlotCache {
     pressureAsOfNanos = Math.max(nowNanos, pressureAsOfNanos);
   }
 
-  /** Removes expired blocks from the tail. */
+  /** Removes expired blocks from the tail (none while {@link #expires} is off). */
   void sweep(int nowUnits, int ttlUnits) {
+    if (!expires) return;
     while (tail != NIL && expired(touch[tail], nowUnits, ttlUnits)) removeAt(tail);
+  }
+
+  /** Removes {@code key} if held; returns whether it was. */
+  boolean remove(long key) {
+    int i = find(keys, key);
+    if (i < 0) return false;
+    removeAt(i);
+    return true;
+  }
+
+  /**
+   * Forgets every block and returns how many there were. O(held): each block leaves the holder
+   * table (grouped per segment when batching); the table itself is dropped at once rather than
+   * shrunk block by block.
+   */
+  long clear() {
+    long n = size;
+    long[] k = keys;
+    for (int i = tail; i != NIL; i = prev[i]) holderChanged(k[i], false);
+    keys = new long[MIN_LENGTH];
+    touch = new int[MIN_LENGTH];
+    prev = new int[MIN_LENGTH];
+    next = new int[MIN_LENGTH];
+    head = NIL;
+    tail = NIL;
+    size = 0;
+    unordered = false;
+    return n;
   }
 
   /** Evicts least recently used blocks until at most {@code capacityBlocks} remain. */

@@ -53,6 +53,26 @@ class PolicyContractsTest {
     }
 
     @Override
+    public void blocksStored(int slot, long[] hashes, int from, int to, long nowNanos) {
+      delegate.blocksStored(slot, hashes, from, to, nowNanos);
+    }
+
+    @Override
+    public void blocksRemoved(int slot, long[] hashes, int from, int to) {
+      delegate.blocksRemoved(slot, hashes, from, to);
+    }
+
+    @Override
+    public long clearEndpoint(int slot) {
+      return delegate.clearEndpoint(slot);
+    }
+
+    @Override
+    public void setExpires(int slot, boolean expires) {
+      delegate.setExpires(slot, expires);
+    }
+
+    @Override
     public void setCapacityBlocks(int slot, long capacityBlocks) {
       delegate.setCapacityBlocks(slot, capacityBlocks);
     }

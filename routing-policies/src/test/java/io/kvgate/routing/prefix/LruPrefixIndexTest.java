@@ -196,4 +196,107 @@ class LruPrefixIndexTest {
     assertThrows(IllegalArgumentException.class, () -> SETTINGS.withTtl(Duration.ZERO));
     assertThrows(IllegalArgumentException.class, () -> SETTINGS.withDefaultCapacityBlocks(-1));
   }
+
+  // ---- precise feed ----
+
+  @Test
+  void blocksStoredIndexesTheRangeLikeRecordRouted() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(4));
+    long[] event = {99, 10, 11, 12, 98};
+    index.blocksStored(0, event, 1, 4, T0);
+    assertArrayEquals(new long[] {10, 11, 12}, index.blocksMostRecentFirst(0), "parent first");
+    assertEquals(3, index.match(chain(10, 11, 12, 13), T0).matched(0));
+    assertEquals(3, index.recentInsertedBlocks(0, T0), 1e-9);
+    index.blocksStored(0, new long[] {10, 11, 20}, 0, 3, T0);
+    assertArrayEquals(new long[] {10, 11, 20, 12}, index.blocksMostRecentFirst(0));
+    assertEquals(4, index.recentInsertedBlocks(0, T0), 1e-9, "held blocks add none");
+    index.blocksStored(0, new long[] {30, 31}, 0, 2, T0 + 2 * SECOND);
+    assertEquals(4, index.heldBlocks(0), "capacity bounds the precise feed too");
+    assertArrayEquals(new long[] {30, 31, 10, 11}, index.blocksMostRecentFirst(0));
+    index.blocksStored(0, event, 2, 2, T0);
+    assertEquals(4, index.heldBlocks(0), "an empty range is a no-op");
+  }
+
+  @Test
+  void blocksRemovedForgetsHeldBlocksAndIgnoresUnknownOnes() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    index.blocksStored(0, new long[] {1, 2, 3, 4, 5}, 0, 5, T0);
+    index.recordRouted(1, chain(1, 2, 3), T0);
+    index.blocksRemoved(0, new long[] {5, 4, 77}, 0, 3);
+    assertEquals(3, index.heldBlocks(0));
+    assertEquals(3, index.match(chain(1, 2, 3, 4, 5), T0).matched(0));
+    index.blocksRemoved(7, new long[] {1}, 0, 1);
+    assertEquals(0, index.heldBlocks(7), "a slot never written stays empty");
+    index.blocksRemoved(0, new long[] {1, 2, 3}, 0, 3);
+    assertEquals(0, index.heldBlocks(0));
+    assertEquals(3, index.distinctBlocks(), "slot 1 still holds them");
+    assertEquals(3, index.match(chain(1, 2, 3), T0).matched(1));
+  }
+
+  @Test
+  void removingAnInnerBlockEndsTheMatchThereForBothMatchModes() {
+    for (boolean exact : new boolean[] {false, true}) {
+      LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withExactMatch(exact));
+      BlockChain c = run(1_000, 64);
+      index.blocksStored(0, c.toArray(), 0, 64, T0);
+      index.recordRouted(1, c, T0);
+      // Block 33 goes while its descendants stay: a galloping probe of block 32 or 64 alone would
+      // still see slot 0 holding them.
+      index.blocksRemoved(0, new long[] {c.hash(33)}, 0, 1);
+      PrefixMatch m = index.match(c, T0);
+      assertEquals(33, m.matched(0), "exactMatch=" + exact);
+      assertEquals(64, m.matched(1), "exactMatch=" + exact);
+    }
+  }
+
+  @Test
+  void clearEndpointForgetsEverythingTheSlotHolds() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(100_000));
+    index.blocksStored(0, run(1, 50_000).toArray(), 0, 50_000, T0);
+    index.recordRouted(1, run(1, 10), T0);
+    long before = index.estimatedBytes();
+    assertEquals(50_000, index.clearEndpoint(0));
+    assertEquals(0, index.heldBlocks(0));
+    assertEquals(10, index.size());
+    assertEquals(10, index.distinctBlocks(), "no holder entry left for the cleared slot");
+    assertEquals(0, index.match(run(1, 20), T0).matched(0));
+    assertEquals(10, index.match(run(1, 20), T0).matched(1));
+    assertTrue(index.estimatedBytes() < before / 10, "its table is released");
+    assertEquals(0, index.clearEndpoint(0));
+    assertEquals(0, index.clearEndpoint(9), "a slot never written");
+    index.blocksStored(0, run(1, 5).toArray(), 0, 5, T0);
+    assertEquals(5, index.match(run(1, 20), T0).matched(0), "the slot fills again after");
+  }
+
+  @Test
+  void setExpiresFalseKeepsBlocksPastTheTtlAndTurningItBackOnResumesExpiry() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    assertTrue(index.expires(0));
+    index.setExpires(0, false);
+    index.blocksStored(0, new long[] {1, 2, 3, 4}, 0, 4, T0);
+    index.blocksStored(0, new long[] {1, 2}, 0, 2, T0 + 50 * SECOND);
+    index.recordRouted(1, chain(1, 2, 3, 4), T0);
+    assertEquals(4, index.match(chain(1, 2, 3, 4), T0 + 500 * SECOND).matched(0));
+    assertEquals(0, index.match(chain(1, 2, 3, 4), T0 + 500 * SECOND).matched(1));
+    index.blocksStored(0, new long[] {9}, 0, 1, T0 + 500 * SECOND);
+    assertEquals(5, index.heldBlocks(0), "writes do not sweep either");
+    index.setExpires(0, true);
+    // Blocks 3, 4 touched at T0, blocks 1, 2 at T0 + 50 s, block 9 at T0 + 500 s.
+    assertEquals(2, index.match(chain(1, 2, 3, 4), T0 + 100 * SECOND).matched(0));
+    assertEquals(0, index.match(chain(1, 2, 3, 4), T0 + 111 * SECOND).matched(0));
+    index.blocksStored(0, new long[] {8}, 0, 1, T0 + 111 * SECOND);
+    assertArrayEquals(new long[] {8, 9}, index.blocksMostRecentFirst(0), "the next write sweeps");
+  }
+
+  @Test
+  void preciseFeedRejectsBadRanges() {
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
+    long[] h = {1, 2, 3};
+    assertThrows(IndexOutOfBoundsException.class, () -> index.blocksStored(0, h, 2, 4, T0));
+    assertThrows(IndexOutOfBoundsException.class, () -> index.blocksStored(0, h, 2, 1, T0));
+    assertThrows(IndexOutOfBoundsException.class, () -> index.blocksRemoved(0, h, -1, 1));
+    assertThrows(IllegalArgumentException.class, () -> index.blocksStored(256, h, 0, 1, T0));
+    assertThrows(IllegalArgumentException.class, () -> index.clearEndpoint(-1));
+    assertThrows(IllegalArgumentException.class, () -> index.setExpires(256, false));
+  }
 }
