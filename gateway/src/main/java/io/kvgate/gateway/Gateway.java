@@ -74,6 +74,10 @@ public final class Gateway {
   private GatewayRoutes handler;
   private UpstreamProxy proxy;
   private io.vertx.core.http.HttpServer adminServer;
+  private final io.kvgate.gateway.index.IndexHealth indexHealth;
+  private io.kvgate.gateway.index.KvEventIngest kvEvents;
+  private io.kvgate.gateway.grpc.GrpcListener grpc;
+  private int grpcPort = -1;
   private final DrainState drainState = new DrainState();
   private Future<Void> drained;
   private final io.vertx.core.Promise<Void> whenDrained = io.vertx.core.Promise.promise();
@@ -145,6 +149,13 @@ public final class Gateway {
             metrics,
             io.kvgate.gateway.health.KvCapacityEstimator.Settings.DEFAULTS);
     this.policyWatcher = new PolicyWatcher(vertx, metrics, logs);
+    this.indexHealth =
+        new io.kvgate.gateway.index.IndexHealth(
+            routes,
+            new io.kvgate.gateway.index.IndexMetrics(registry),
+            logs,
+            config.routing().blockSizeTokens());
+    signals.onScrape(indexHealth::observeScrape);
   }
 
   /**
@@ -192,15 +203,42 @@ public final class Gateway {
                   + ") is the API listener's: give the admin listener another port (admin.port,"
                   + " --admin-port) or turn it off (--admin-port -1)"));
     }
+    GatewayConfig.Grpc grpcConfig = config.grpc();
+    if (grpcConfig.enabled()
+        && grpcConfig.port() != 0
+        && (grpcConfig.port() == config.listener().port()
+            || adm.enabled() && grpcConfig.port() == adm.port())) {
+      return Future.failedFuture(
+          new IllegalArgumentException(
+              "the gRPC listener's port ("
+                  + grpcConfig.port()
+                  + ") is taken by the API or admin listener: give it another (grpc.port,"
+                  + " --grpc-port)"));
+    }
     proxy = new UpstreamProxy(vertx, client, config, metrics, health, logs, accessLog);
+    proxy.indexHealth(indexHealth);
     metrics.bindDrain(drainState::phase, this::inFlight);
     KeyRing keys = new KeyRing(config.auth().keys());
     Admission admission =
         new Admission(keys, new LocalRateLimiter(config.auth().rateLimit()), metrics);
     handler =
         new GatewayRoutes(vertx, config, routes, proxy, metrics, client, admission, drainState);
+    handler.setIndexHealth(indexHealth);
+    GatewayRoutes api = handler;
+    io.kvgate.gateway.admin.AdminOps ops =
+        new io.kvgate.gateway.admin.AdminOps(
+            routes, indexHealth, health, policyWatcher, (path, body) -> api.explain(path, body));
     AdminRoutes admin =
-        new AdminRoutes(metrics, routes, handler, policyWatcher, this::startDrain, keys);
+        new AdminRoutes(
+            metrics,
+            routes,
+            handler,
+            policyWatcher,
+            this::startDrain,
+            keys,
+            ops,
+            vertx,
+            config.limits().maxBodyBytes());
     handler.setAdmin(admin);
     warnAboutOpenDoors(keys);
     // One server per event loop on one port: Vert.x shares the listening socket and spreads
@@ -261,6 +299,7 @@ public final class Gateway {
               return id;
             })
         .compose(id -> listenAdmin(admin))
+        .compose(v -> listenGrpc(keys, ops))
         .map(
             v -> {
               health.start(routes);
@@ -272,6 +311,38 @@ public final class Gateway {
               return this;
             })
         .recover(e -> close().transform(ignored -> Future.failedFuture(e)));
+  }
+
+  /**
+   * The gRPC listener, when enabled: the KV-event service feeding the prefix index and the admin
+   * service.
+   */
+  private Future<Void> listenGrpc(KeyRing keys, io.kvgate.gateway.admin.AdminOps ops) {
+    GatewayConfig.Grpc g = config.grpc();
+    if (!g.enabled()) return Future.succeededFuture();
+    java.util.concurrent.ExecutorService executor =
+        io.kvgate.gateway.grpc.GrpcListener.newExecutor();
+    kvEvents =
+        new io.kvgate.gateway.index.KvEventIngest(
+            indexHealth,
+            config.routing().blockSizeChars(),
+            config.routing().blockSizeTokens(),
+            signals::statedCapacity,
+            executor,
+            logs);
+    return io.kvgate.gateway.grpc.GrpcListener.start(
+            vertx,
+            g,
+            keys,
+            List.of(kvEvents, new io.kvgate.gateway.admin.AdminGrpcService(ops)),
+            executor)
+        .onFailure(e -> executor.shutdownNow())
+        .map(
+            l -> {
+              grpc = l;
+              grpcPort = l.port();
+              return null;
+            });
   }
 
   /** How long an admin connection may stay silent. */
@@ -319,6 +390,13 @@ public final class Gateway {
               + config.admin().host()
               + ", beyond loopback, and no key has admin: true: anyone who reaches it can drain"
               + " the gateway");
+    }
+    if (config.grpc().enabled() && !keys.hasAdminKey() && !loopback(config.grpc().host())) {
+      LOG.warning(
+          "THE gRPC LISTENER IS OPEN: it listens on "
+              + config.grpc().host()
+              + ", beyond loopback, and no key has admin: true: anyone who reaches it can feed the"
+              + " prefix index and drain endpoints");
     }
   }
 
@@ -422,6 +500,16 @@ public final class Gateway {
     return drainState;
   }
 
+  /** The gRPC listener's port, or -1 when it is off. */
+  public int grpcPort() {
+    return grpcPort;
+  }
+
+  /** Per engine, what the prefix index knows and the detected resets. */
+  public io.kvgate.gateway.index.IndexHealth indexHealth() {
+    return indexHealth;
+  }
+
   /** The admin listener's port, or -1 when it is off. */
   public int adminPort() {
     return adminPort;
@@ -481,6 +569,12 @@ public final class Gateway {
     Future<Void> undeployed =
         deployment == null ? Future.succeededFuture() : vertx.undeploy(deployment);
     deployment = null;
+    if (kvEvents != null) kvEvents.closeAll();
+    if (grpc != null) {
+      io.kvgate.gateway.grpc.GrpcListener l = grpc;
+      grpc = null;
+      undeployed = undeployed.transform(v -> l.close(vertx));
+    }
     if (adminServer != null) {
       io.vertx.core.http.HttpServer a = adminServer;
       adminServer = null;

@@ -139,9 +139,12 @@ class DrainTest {
     }
     assertFalse(served.contains(drainedId), "no new request on the drained endpoint: " + served);
     JsonObject listed = new JsonObject(get(gateway.adminPort(), "/admin/endpoints").body());
-    JsonObject ep =
-        listed.getJsonArray("models").getJsonObject(0).getJsonArray("endpoints").getJsonObject(0);
+    JsonObject ep = listed.getJsonArray("endpoints").getJsonObject(0);
+    assertEquals(drainedId, ep.getString("id"));
     assertTrue(ep.getBoolean("drained"));
+    assertEquals(1, ep.getInteger("in_flight"), "its stream still runs");
+    assertEquals(
+        "approximate", ep.getString("index_mode").replace("INDEX_MODE_", "").toLowerCase());
     HttpResponse<String> s = running.get(30, java.util.concurrent.TimeUnit.SECONDS);
     assertTrue(s.body().trim().endsWith("data: [DONE]"), "the running stream finished");
 

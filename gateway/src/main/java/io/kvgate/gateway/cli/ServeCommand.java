@@ -118,6 +118,20 @@ public final class ServeCommand implements Callable<Integer> {
       description = "Admin listener host; overrides admin.host (default: 127.0.0.1).")
   String adminHost;
 
+  @Option(
+      names = "--grpc-port",
+      paramLabel = "PORT",
+      description =
+          "gRPC listener port (engines' KV-event streams, the admin API); overrides grpc.port and"
+              + " turns it on (off by default). -1 turns it off.")
+  Integer grpcPort;
+
+  @Option(
+      names = "--grpc-host",
+      paramLabel = "HOST",
+      description = "gRPC listener host; overrides grpc.host (default: 127.0.0.1).")
+  String grpcHost;
+
   @Override
   public Integer call() throws Exception {
     GatewayConfig config;
@@ -215,6 +229,11 @@ public final class ServeCommand implements Callable<Integer> {
           config.admin().host(),
           gateway.adminPort());
     }
+    if (gateway.grpcPort() >= 0) {
+      System.out.printf(
+          "gRPC (KV events, admin API) on %s:%d%s%n",
+          config.grpc().host(), gateway.grpcPort(), config.grpc().tls() != null ? " (TLS)" : "");
+    }
     GatewayConfig.Drain d = config.drain();
     long drainSeconds = d.grace().toSeconds() + d.timeout().toSeconds() + 5;
     CliRuntime.awaitShutdown(
@@ -276,6 +295,21 @@ public final class ServeCommand implements Callable<Integer> {
                   adminHost != null ? adminHost : a.host(),
                   adminPort == null || adminPort < 0 ? a.port() : adminPort,
                   a.tls()));
+    }
+    if (grpcPort != null || grpcHost != null) {
+      GatewayConfig.Grpc g = config.grpc();
+      if (grpcPort != null && (grpcPort < -1 || grpcPort > 65535))
+        throw new IllegalArgumentException("--grpc-port must be -1 (off) or 0..65535");
+      if (grpcPort == null && !g.enabled())
+        throw new IllegalArgumentException(
+            "--grpc-host needs the gRPC listener on: give --grpc-port (or grpc.port in the config)");
+      config =
+          config.withGrpc(
+              new GatewayConfig.Grpc(
+                  grpcPort == null ? g.enabled() : grpcPort >= 0,
+                  grpcHost != null ? grpcHost : g.host(),
+                  grpcPort == null || grpcPort < 0 ? g.port() : grpcPort,
+                  g.tls()));
     }
     return config;
   }

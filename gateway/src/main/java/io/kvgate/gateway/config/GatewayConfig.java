@@ -27,7 +27,8 @@ public record GatewayConfig(
     Auth auth,
     Admin admin,
     Drain drain,
-    Logging logging) {
+    Logging logging,
+    Grpc grpc) {
 
   public GatewayConfig {
     Objects.requireNonNull(listener);
@@ -42,6 +43,26 @@ public record GatewayConfig(
     Objects.requireNonNull(admin);
     Objects.requireNonNull(drain);
     Objects.requireNonNull(logging);
+    Objects.requireNonNull(grpc);
+  }
+
+  /** A configuration without a gRPC listener. */
+  public GatewayConfig(
+      Listener listener,
+      List<Model> models,
+      Routing routing,
+      Timeouts timeouts,
+      Limits limits,
+      Health health,
+      Pool pool,
+      Api api,
+      Auth auth,
+      Admin admin,
+      Drain drain,
+      Logging logging) {
+    this(
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
+        Grpc.OFF);
   }
 
   /** A configuration with the default {@link Logging}. */
@@ -162,57 +183,72 @@ public record GatewayConfig(
 
   public GatewayConfig withListener(Listener l) {
     return new GatewayConfig(
-        l, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging);
+        l, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging, grpc);
   }
 
   public GatewayConfig withRouting(Routing r) {
     return new GatewayConfig(
-        listener, models, r, timeouts, limits, health, pool, api, auth, admin, drain, logging);
+        listener, models, r, timeouts, limits, health, pool, api, auth, admin, drain, logging,
+        grpc);
   }
 
   public GatewayConfig withTimeouts(Timeouts t) {
     return new GatewayConfig(
-        listener, models, routing, t, limits, health, pool, api, auth, admin, drain, logging);
+        listener, models, routing, t, limits, health, pool, api, auth, admin, drain, logging, grpc);
   }
 
   public GatewayConfig withLimits(Limits l) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, l, health, pool, api, auth, admin, drain, logging);
+        listener, models, routing, timeouts, l, health, pool, api, auth, admin, drain, logging,
+        grpc);
   }
 
   public GatewayConfig withModels(List<Model> m) {
     return new GatewayConfig(
-        listener, m, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging);
+        listener, m, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
+        grpc);
   }
 
   public GatewayConfig withApi(Api a) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, a, auth, admin, drain, logging);
+        listener, models, routing, timeouts, limits, health, pool, a, auth, admin, drain, logging,
+        grpc);
   }
 
   public GatewayConfig withAuth(Auth a) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, a, admin, drain, logging);
+        listener, models, routing, timeouts, limits, health, pool, api, a, admin, drain, logging,
+        grpc);
   }
 
   public GatewayConfig withAdmin(Admin a) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, auth, a, drain, logging);
+        listener, models, routing, timeouts, limits, health, pool, api, auth, a, drain, logging,
+        grpc);
   }
 
   public GatewayConfig withDrain(Drain d) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, d, logging);
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, d, logging,
+        grpc);
   }
 
   public GatewayConfig withHealth(Health h) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, h, pool, api, auth, admin, drain, logging);
+        listener, models, routing, timeouts, limits, h, pool, api, auth, admin, drain, logging,
+        grpc);
+  }
+
+  public GatewayConfig withGrpc(Grpc g) {
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
+        g);
   }
 
   public GatewayConfig withLogging(Logging l) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, l);
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, l,
+        grpc);
   }
 
   /**
@@ -914,6 +950,25 @@ public record GatewayConfig(
     /** Plain http. */
     public Admin(boolean enabled, String host, int port) {
       this(enabled, host, port, null);
+    }
+  }
+
+  /**
+   * The gRPC listener: engines' KV-event streams ({@code kvgate.v1.KvEventService}) and the admin
+   * API ({@code kvgate.v1.AdminService}), on a port of its own. Off by default; loopback by default
+   * when on. When one client key is an admin key, every call needs one ({@code authorization:
+   * Bearer <key>} metadata).
+   *
+   * @param enabled whether it listens
+   * @param port 0 = ephemeral
+   * @param tls PEM certificate and key to serve TLS with, or null for plaintext
+   */
+  public record Grpc(boolean enabled, String host, int port, ServerTls tls) {
+    public static final Grpc OFF = new Grpc(false, "127.0.0.1", 9090, null);
+
+    public Grpc {
+      Objects.requireNonNull(host, "host");
+      if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be 0..65535");
     }
   }
 

@@ -50,6 +50,7 @@ public final class GatewayConfigLoader {
         "accessLog",
         "auth",
         "admin",
+        "grpc",
         "drain");
 
     ConfigNode l = r.object("listener");
@@ -361,6 +362,22 @@ public final class GatewayConfigLoader {
       ad.problem("port", "is the API listener's port (listener.port): pick another");
     }
 
+    ConfigNode gr = r.object("grpc");
+    gr.allowOnly("enabled", "host", "port", "tls");
+    GatewayConfig.Grpc grpc =
+        new GatewayConfig.Grpc(
+            gr.bool("enabled", r.has("grpc")),
+            gr.string("host", GatewayConfig.Grpc.OFF.host(), false),
+            (int) gr.integer("port", GatewayConfig.Grpc.OFF.port(), 0, 65535),
+            gr.has("tls") ? ServerTlsFiles.read(gr.object("tls")) : null);
+    if (grpc.enabled() && grpc.port() != 0) {
+      if (grpc.port() == listener.port()) {
+        gr.problem("port", "is the API listener's port (listener.port): pick another");
+      } else if (admin.enabled() && grpc.port() == admin.port()) {
+        gr.problem("port", "is the admin listener's port (admin.port): pick another");
+      }
+    }
+
     ConfigNode dr = r.object("drain");
     dr.allowOnly("grace", "timeout");
     GatewayConfig.Drain drain =
@@ -370,8 +387,8 @@ public final class GatewayConfigLoader {
 
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain,
-        logging);
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
+        grpc);
   }
 
   /** The {@code logging} and {@code accessLog} sections. */

@@ -22,6 +22,12 @@ package io.kvgate.gateway.health;
  *     capacity exactly
  * @param sglangTokenUsage {@code sglang:token_usage} (the maximum over label sets), or -1 if absent
  * @param hasLoad whether any load metric was present
+ * @param processStartSeconds {@code process_start_time_seconds} (Unix epoch seconds), NaN if
+ *     absent; it moves when the engine process restarts
+ * @param counters the engine's own counters ({@code vllm:*_total}, {@code sglang:*_total}), each
+ *     summed over its label sets; a counter going backwards means a new process
+ * @param cacheConfig {@code vllm:cache_config_info}'s label set as text (sorted as exposed), empty
+ *     if absent; a change means the engine was restarted with another cache configuration
  */
 public record EngineMetricsText(
     double waiting,
@@ -30,7 +36,14 @@ public record EngineMetricsText(
     long capacityTokens,
     double usedTokens,
     double sglangTokenUsage,
-    boolean hasLoad) {
+    boolean hasLoad,
+    double processStartSeconds,
+    java.util.Map<String, Double> counters,
+    String cacheConfig) {
+
+  public EngineMetricsText {
+    counters = java.util.Map.copyOf(counters);
+  }
 
   /** The engine reports used tokens and usage together, so their ratio is its capacity. */
   public boolean hasExactUsage() {
@@ -46,6 +59,9 @@ public record EngineMetricsText(
     double used = -1;
     double sglangUsage = -1;
     boolean any = false;
+    double processStart = Double.NaN;
+    java.util.Map<String, Double> counters = new java.util.HashMap<>();
+    String cacheConfig = "";
     int pos = 0;
     int n = text.length();
     while (pos < n) {
@@ -76,19 +92,38 @@ public record EngineMetricsText(
           case "sglang:num_used_tokens" -> used = Math.max(used, value(line));
           case "sglang:max_total_num_tokens" ->
               sglangMaxTokens = Math.max(sglangMaxTokens, (long) value(line));
+          case "process_start_time_seconds" -> processStart = value(line);
           case "vllm:cache_config_info" -> {
+            int open = line.indexOf('{');
+            int close = line.lastIndexOf('}');
+            if (open >= 0 && close > open) cacheConfig = line.substring(open + 1, close);
             long blocks = labelLong(line, "num_gpu_blocks");
             long blockSize = labelLong(line, "block_size");
             if (blocks > 0 && blockSize > 0)
               capacityTokens = Math.max(capacityTokens, blocks * blockSize);
           }
-          default -> {}
+          default -> {
+            if (name.endsWith("_total")
+                && (name.startsWith("vllm:") || name.startsWith("sglang:"))) {
+              counters.merge(name, value(line), Double::sum);
+            }
+          }
         }
       }
       pos = end + 1;
     }
     if (capacityTokens == 0) capacityTokens = sglangMaxTokens;
-    return new EngineMetricsText(waiting, running, usage, capacityTokens, used, sglangUsage, any);
+    return new EngineMetricsText(
+        waiting,
+        running,
+        usage,
+        capacityTokens,
+        used,
+        sglangUsage,
+        any,
+        processStart,
+        counters,
+        cacheConfig);
   }
 
   private static String metricName(String line) {

@@ -62,6 +62,8 @@ public final class SignalScraper {
   private final KvCapacityEstimator.Settings estimatorSettings;
   private final Map<EndpointState, Capacity> capacities = new IdentityHashMap<>();
   private long timer = -1;
+  private volatile java.util.function.BiConsumer<EndpointState, EngineMetricsText> onScrape =
+      (e, m) -> {};
 
   public SignalScraper(Vertx vertx, HttpClient client, Duration interval, int gatewayBlockTokens) {
     this(vertx, client, interval, gatewayBlockTokens, null, KvCapacityEstimator.Settings.DEFAULTS);
@@ -84,6 +86,24 @@ public final class SignalScraper {
     this.gatewayBlockTokens = gatewayBlockTokens;
     this.metrics = metrics;
     this.estimatorSettings = estimatorSettings;
+  }
+
+  /**
+   * Called with every successful scrape, on the scraping event loop (the index's reset detection
+   * reads the engine's process start time, counters and cache configuration from it).
+   */
+  public void onScrape(java.util.function.BiConsumer<EndpointState, EngineMetricsText> listener) {
+    this.onScrape = java.util.Objects.requireNonNull(listener);
+  }
+
+  /**
+   * The engine behind {@code e} stated its KV capacity ({@code tokens}) outside its metrics, on its
+   * KV-event stream: applied as a stated capacity ({@link CapacitySource#ENGINE}) unless the
+   * operator configured one.
+   */
+  public void statedCapacity(EndpointState e, long tokens) {
+    Capacity c = capacity(e);
+    if (c != null && tokens > 0) c.stated(tokens);
   }
 
   public void start(List<ModelRoute> routes) {
@@ -146,6 +166,7 @@ public final class SignalScraper {
         .onSuccess(
             body -> {
               EngineMetricsText m = EngineMetricsText.parse(body.toString());
+              onScrape.accept(e, m);
               if (!m.hasLoad()) return;
               e.setSignals(
                   new EngineSignals(m.waiting(), m.running(), m.kvCacheUsage(), System.nanoTime()));
@@ -212,6 +233,18 @@ public final class SignalScraper {
         }
       }
       publish();
+    }
+
+    synchronized void stated(long tokens) {
+      if (source == CapacitySource.CONFIGURED) return;
+      long blocks = toBlocks(tokens);
+      if (blocks != route.index().capacityBlocks(endpoint.slot())) {
+        route.index().setCapacityBlocks(endpoint.slot(), blocks);
+      }
+      if (source != CapacitySource.ENGINE) {
+        source = CapacitySource.ENGINE;
+        publish();
+      }
     }
 
     synchronized void publish() {

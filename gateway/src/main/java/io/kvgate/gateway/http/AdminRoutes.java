@@ -6,24 +6,25 @@ import io.kvgate.gateway.fleet.PolicyWatcher;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.gateway.openai.OpenAiErrors;
 import io.kvgate.gateway.openai.OpenAiException;
-import io.kvgate.routing.EndpointState;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.DecodeException;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.List;
 import java.util.function.Supplier;
 
 /**
  * The operator's side of the gateway, on the admin listener (and on the API listener for admin
- * keys): {@code GET /metrics}, {@code /health}, {@code /ready}, {@code GET /admin/endpoints},
- * {@code POST /admin/endpoints/drain} and {@code /undrain} (one endpoint: no new requests, those
- * running finish), {@code POST /admin/drain} (the whole gateway, as on SIGTERM) and {@code POST
- * /admin/reload} (policy files read again now). Answers are JSON; errors in OpenAI's shape.
+ * keys): {@code GET /metrics}, {@code /health}, {@code /ready}, {@code GET /admin/models}, {@code
+ * GET /admin/endpoints[?model=M]}, {@code POST /admin/endpoints/drain} and {@code /undrain} (one
+ * endpoint: no new requests, those running finish), {@code POST /admin/explain[?path=P]} (route a
+ * request body without sending it), {@code POST /admin/drain} (the whole gateway, as on SIGTERM)
+ * and {@code POST /admin/reload} (policy files read again now). The admin API's answers are its
+ * protobuf messages ({@code proto/.../admin.proto}) as JSON with the .proto field names (proto3's
+ * JSON mapping: 64-bit integers as strings); errors in OpenAI's shape.
  */
 public final class AdminRoutes implements Handler<HttpServerRequest> {
 
@@ -35,6 +36,15 @@ public final class AdminRoutes implements Handler<HttpServerRequest> {
   private final PolicyWatcher policies;
   private final Supplier<JsonObject> drainGateway;
   private final KeyRing keys;
+  private final io.kvgate.gateway.admin.AdminOps ops;
+  private final io.vertx.core.Vertx vertx;
+  private final long maxExplainBytes;
+
+  private static final com.google.protobuf.util.JsonFormat.Printer JSON =
+      com.google.protobuf.util.JsonFormat.printer()
+          .preservingProtoFieldNames()
+          .alwaysPrintFieldsWithNoPresence()
+          .omittingInsignificantWhitespace();
 
   /**
    * @param drainGateway starts the gateway's drain (idempotent) and describes it
@@ -46,7 +56,13 @@ public final class AdminRoutes implements Handler<HttpServerRequest> {
       GatewayRoutes api,
       PolicyWatcher policies,
       Supplier<JsonObject> drainGateway,
-      KeyRing keys) {
+      KeyRing keys,
+      io.kvgate.gateway.admin.AdminOps ops,
+      io.vertx.core.Vertx vertx,
+      long maxExplainBytes) {
+    this.ops = ops;
+    this.vertx = vertx;
+    this.maxExplainBytes = maxExplainBytes;
     this.metrics = metrics;
     this.routes = routes;
     this.api = api;
@@ -91,7 +107,8 @@ public final class AdminRoutes implements Handler<HttpServerRequest> {
                   .end(metrics.registry().scrape());
           case "/health" -> json(resp, 200, new JsonObject().put("status", "ok"));
           case "/ready" -> api.ready(resp);
-          case "/admin/endpoints" -> json(resp, 200, endpoints());
+          case "/admin/models" -> proto(resp, 200, ops.models());
+          case "/admin/endpoints" -> proto(resp, 200, ops.endpoints(req.getParam("model")));
           default -> throw OpenAiException.notFound("unknown_url", "no admin route GET " + path);
         }
         return;
@@ -131,11 +148,12 @@ public final class AdminRoutes implements Handler<HttpServerRequest> {
                     ar -> {
                       try {
                         if (ar.failed()) throw ar.cause();
-                        json(resp, 200, drainEndpoint(ar.result(), path.endsWith("/drain")));
+                        proto(resp, 200, ops.drain(ref(ar.result()), path.endsWith("/drain")));
                       } catch (Throwable t) {
                         OpenAiErrors.send(resp, t);
                       }
                     });
+        case "/admin/explain" -> explain(req);
         default -> throw OpenAiException.notFound("unknown_url", "no admin route POST " + path);
       }
     } catch (RuntimeException e) {
@@ -143,51 +161,49 @@ public final class AdminRoutes implements Handler<HttpServerRequest> {
     }
   }
 
-  private JsonObject drainEndpoint(JsonObject body, boolean drain) {
-    String model = body.getValue("model") instanceof String s ? s : null;
-    String id = body.getValue("endpoint") instanceof String s ? s : null;
-    if (model == null || id == null) {
-      throw OpenAiException.badRequest(
-          null, "expected {\"model\": \"<model>\", \"endpoint\": \"<endpoint id>\"}");
+  private static io.kvgate.proto.v1.EndpointRef ref(JsonObject body) {
+    for (String k : body.fieldNames()) {
+      if (!k.equals("model") && !k.equals("endpoint")) {
+        throw OpenAiException.badRequest(k, "unknown field '" + k + "'");
+      }
     }
-    ModelRoute route = routes.stream().filter(r -> r.name().equals(model)).findFirst().orElse(null);
-    if (route == null || !route.setDrained(id, drain)) {
-      throw OpenAiException.notFound(
-          "endpoint_not_found",
-          "model '" + model + "' has no endpoint '" + id + "'; see GET /admin/endpoints");
-    }
-    EndpointState e =
-        route.endpoints().stream().filter(x -> x.id().equals(id)).findFirst().orElseThrow();
-    return new JsonObject()
-        .put("model", model)
-        .put("endpoint", id)
-        .put("drained", drain)
-        .put("in_flight_requests", e.localInFlight());
+    return io.kvgate.proto.v1.EndpointRef.newBuilder()
+        .setModel(body.getValue("model") instanceof String s ? s : "")
+        .setEndpoint(body.getValue("endpoint") instanceof String s ? s : "")
+        .build();
   }
 
-  private JsonObject endpoints() {
-    JsonArray models = new JsonArray();
-    for (ModelRoute r : routes) {
-      JsonArray eps = new JsonArray();
-      for (EndpointState e : r.endpoints()) {
-        eps.add(
-            new JsonObject()
-                .put("id", e.id())
-                .put("url", e.endpoint().url().toString())
-                .put("role", e.endpoint().role().wireName())
-                .put("labels", new JsonObject(new java.util.TreeMap<>(e.endpoint().labels())))
-                .put("healthy", e.healthy())
-                .put("drained", r.drained(e))
-                .put("in_flight_requests", e.localInFlight())
-                .put("pending_prefill_tokens", e.pendingPrefillTokens()));
-      }
-      models.add(
-          new JsonObject()
-              .put("model", r.name())
-              .put("policy", r.router().name())
-              .put("endpoints", eps));
+  /**
+   * {@code POST /admin/explain}: the body is a request as a client would send it; {@code ?path=}
+   * names its API (default: chat completions). Keyed off the event loop for long bodies, like the
+   * API does.
+   */
+  private void explain(HttpServerRequest req) {
+    HttpServerResponse resp = req.response();
+    String path = req.getParam("path", "/v1/chat/completions");
+    BodyReader.read(req, maxExplainBytes)
+        .compose(
+            b ->
+                b.length()
+                        < io.kvgate.gateway.config.GatewayConfig.Limits.DEFAULT_OFFLOAD_BODY_BYTES
+                    ? Future.succeededFuture(ops.explain(path, b))
+                    : vertx.executeBlocking(() -> ops.explain(path, b), false))
+        .onComplete(
+            ar -> {
+              if (ar.failed()) OpenAiErrors.send(resp, ar.cause());
+              else proto(resp, 200, ar.result());
+            });
+  }
+
+  private static void proto(
+      HttpServerResponse resp, int status, com.google.protobuf.MessageOrBuilder message) {
+    String text;
+    try {
+      text = JSON.print(message);
+    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+      throw new IllegalStateException(e);
     }
-    return new JsonObject().put("models", models);
+    resp.setStatusCode(status).putHeader("content-type", "application/json").end(text);
   }
 
   private static Future<JsonObject> body(HttpServerRequest req) {

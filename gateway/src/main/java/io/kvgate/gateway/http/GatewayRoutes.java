@@ -125,6 +125,13 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
   }
 
   /** The admin operations, served here to admin keys only. */
+  private volatile io.kvgate.gateway.index.IndexHealth indexHealth;
+
+  /** Where explain reads each endpoint's index mode. */
+  public void setIndexHealth(io.kvgate.gateway.index.IndexHealth h) {
+    this.indexHealth = h;
+  }
+
   public void setAdmin(AdminRoutes admin) {
     this.admin = admin;
   }
@@ -338,6 +345,22 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     io.kvgate.gateway.proxy.PdBodies.checkNotReserved(parsed.body());
     Integer priority = admission.priority(key, headers, parsed);
     if (priority != null) parsed = Admission.withPriority(parsed, priority);
+    Resolved r = resolve(parsed);
+    ModelRoute route = r.route();
+    RoutingRequest routing = keyer.key(parsed, headers, route.name(), r.adapter());
+    // A vLLM prefill leg's body is built here, off the event loop for a long prompt.
+    io.vertx.core.buffer.Buffer prefillBody =
+        route.model().pd().protocol() == GatewayConfig.PdProtocol.VLLM && generation(parsed)
+            ? io.kvgate.gateway.proxy.PdBodies.vllmPrefill(parsed.raw())
+            : null;
+    // Keyed: the exchange keeps the request without its prompt's tree (the bytes go upstream).
+    return new Prepared(parsed.withoutPrompt(), route, routing, key, prefillBody);
+  }
+
+  /** The model route serving a request's {@code model}, and the LoRA adapter it names if any. */
+  private record Resolved(ModelRoute route, String adapter) {}
+
+  private Resolved resolve(OpenAiRequest parsed) {
     ModelRoute route = byName.get(parsed.model());
     String adapter = null;
     if (route == null && (route = byAdapter.get(parsed.model())) != null) adapter = parsed.model();
@@ -352,14 +375,24 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
               + parsed.model()
               + "' does not exist or is not served here; see GET /v1/models");
     }
-    RoutingRequest routing = keyer.key(parsed, headers, route.name(), adapter);
-    // A vLLM prefill leg's body is built here, off the event loop for a long prompt.
-    io.vertx.core.buffer.Buffer prefillBody =
-        route.model().pd().protocol() == GatewayConfig.PdProtocol.VLLM && generation(parsed)
-            ? io.kvgate.gateway.proxy.PdBodies.vllmPrefill(parsed.raw())
-            : null;
-    // Keyed: the exchange keeps the request without its prompt's tree (the bytes go upstream).
-    return new Prepared(parsed.withoutPrompt(), route, routing, key, prefillBody);
+    return new Resolved(route, adapter);
+  }
+
+  /**
+   * Routes {@code body}, a request to {@code path} as a client would send it, without sending it or
+   * recording anything: the admin API's explain. Parsed and keyed as the API does (the same errors
+   * for a bad body or an unknown model); keys, rate limits and priorities are not applied.
+   */
+  public io.kvgate.proto.v1.ExplainResponse explain(String path, Buffer body) {
+    if (!path.equals("/v1/chat/completions") && !path.equals("/v1/completions")) {
+      throw OpenAiException.badRequest(
+          "path", "explain takes /v1/chat/completions or /v1/completions (got " + path + ")");
+    }
+    OpenAiRequest parsed = OpenAiRequestParser.parse(path, body, bounds);
+    Resolved r = resolve(parsed);
+    RoutingRequest routing =
+        keyer.key(parsed, MultiMap.caseInsensitiveMultiMap(), r.route().name(), r.adapter());
+    return Explain.of(r.route(), routing, generation(parsed), indexHealth, System.nanoTime());
   }
 
   /** Chat and text completions: the APIs a disaggregated model splits into two legs. */

@@ -146,6 +146,16 @@ public final class UpstreamProxy {
     this.bootstrapPorts = new BootstrapPorts(client);
   }
 
+  private volatile io.kvgate.gateway.index.IndexHealth indexHealth;
+
+  /**
+   * The index health to tell of dispatches (an engine reset earlier is rebuilt from there) and of
+   * each request's predicted and engine-reported cached tokens (phantom hits reveal a reset).
+   */
+  public void indexHealth(io.kvgate.gateway.index.IndexHealth h) {
+    this.indexHealth = h;
+  }
+
   /** Retries the budget allows in flight now. */
   private int retriesAllowed() {
     return Math.max(
@@ -253,10 +263,18 @@ public final class UpstreamProxy {
 
     /** Teaches the index that {@code leg} of this request goes to {@code ep}. */
     void dispatched(io.kvgate.routing.pd.DisaggregatedRouter.Leg leg, EndpointState ep) {
-      Runnable write =
+      io.kvgate.gateway.index.IndexHealth ih = indexHealth;
+      Runnable teach =
           x.pd() == null
               ? () -> x.router().onDispatched(x.routing(), ep, System.nanoTime())
               : () -> x.pd().router().onDispatched(leg, x.routing(), ep, System.nanoTime());
+      Runnable write =
+          ih == null
+              ? teach
+              : () -> {
+                teach.run();
+                ih.onDispatched(ep);
+              };
       boolean writes =
           x.pd() == null ? x.router().writesOnDispatch() : x.pd().router().writesOnDispatch(leg);
       if (!writes || !longPrompt(x)) {
@@ -847,8 +865,12 @@ public final class UpstreamProxy {
           && outcome.reportedCachedTokens() >= 0
           && x.router().predictsCachedPrefix()
           && !target.disaggregated()) {
-        metrics.prefixPrediction(
-            model, predictedCachedTokens(current), outcome.reportedCachedTokens());
+        long predicted = predictedCachedTokens(current);
+        metrics.prefixPrediction(model, predicted, outcome.reportedCachedTokens());
+        io.kvgate.gateway.index.IndexHealth ih = indexHealth;
+        if (ih != null) {
+          ih.observeCachedTokens(current.endpoint(), predicted, outcome.reportedCachedTokens());
+        }
       }
       long now = System.nanoTime();
       metrics.request(model, endpoint, status, now - x.startNanos());
