@@ -138,8 +138,9 @@ public final class IndexHealth {
   public void observeCachedTokens(EndpointState state, long predictedTokens, long reportedTokens) {
     Engine e = of(state);
     if (e == null || reportedTokens < 0) return;
-    long minTokens = (long) PHANTOM_MIN_BLOCKS * blockTokens;
-    boolean phantom = predictedTokens >= minTokens && reportedTokens * 4 < predictedTokens;
+    // a small prediction says little either way: it neither counts nor breaks a streak
+    if (predictedTokens < (long) PHANTOM_MIN_BLOCKS * blockTokens) return;
+    boolean phantom = reportedTokens * 4 < predictedTokens;
     if (!phantom && e.phantomStreak == 0) return;
     e.observePhantom(phantom, predictedTokens, reportedTokens);
   }
