@@ -266,14 +266,14 @@ final class SlotCache {
   }
 
   /**
-   * Forgets every block and returns how many there were. O(held): each block leaves the holder
-   * table (grouped per segment when batching); the table itself is dropped at once rather than
-   * shrunk block by block.
+   * Empties this cache at once, O(1): its table is swapped for an empty one and returned, and
+   * {@link #draining} is raised until {@link #endDrain}. The holder table still lists this slot for
+   * the returned blocks; the caller removes them with {@link #drain} in slices (under the write
+   * lock, released between slices) and meanwhile matches verify this slot against its own table
+   * ({@link #heldPrefix}), so the cleared blocks are never matched after this returns.
    */
-  long clear() {
-    long n = size;
-    long[] k = keys;
-    for (int i = tail; i != NIL; i = prev[i]) holderChanged(k[i], false);
+  long[] detach() {
+    long[] old = keys;
     keys = new long[MIN_LENGTH];
     touch = new int[MIN_LENGTH];
     prev = new int[MIN_LENGTH];
@@ -282,7 +282,59 @@ final class SlotCache {
     tail = NIL;
     size = 0;
     unordered = false;
+    draining = draining + 1;
+    return old;
+  }
+
+  /**
+   * Removes this slot from the holder entries of the detached cells {@code old[from..to)}, except
+   * for blocks this cache holds again (a write since {@link #detach} re-inserted them, and its
+   * holder entry is current). Returns how many blocks the cells held.
+   */
+  int drain(long[] old, int from, int to) {
+    int n = 0;
+    for (int i = from; i < to; i++) {
+      long key = old[i];
+      if (key == 0) continue;
+      n++;
+      if (find(keys, key) < 0) holderChanged(key, false);
+    }
     return n;
+  }
+
+  void endDrain() {
+    draining = draining - 1;
+  }
+
+  /**
+   * Clears in progress ({@link #detach} to {@link #endDrain}): while positive the holder table may
+   * list blocks this cache no longer holds.
+   */
+  volatile int draining;
+
+  /**
+   * The longest prefix, at most {@code matched} blocks of {@code chain}, that this cache's own
+   * table holds: O(matched) probes, used only while {@link #draining}.
+   */
+  int heldPrefix(BlockChain chain, int matched) {
+    for (int i = 0; i < matched; i++) {
+      if (!holds(BlockHolders.key(chain.hash(i)))) return i;
+    }
+    return matched;
+  }
+
+  private boolean holds(long key) {
+    long stamp = lock.tryOptimisticRead();
+    if (stamp != 0) {
+      boolean held = find(keys, key) >= 0;
+      if (lock.validate(stamp)) return held;
+    }
+    stamp = lock.readLock();
+    try {
+      return find(keys, key) >= 0;
+    } finally {
+      lock.unlockRead(stamp);
+    }
   }
 
   /** Evicts least recently used blocks until at most {@code capacityBlocks} remain. */
