@@ -196,6 +196,25 @@ class CliTest {
   }
 
   @Test
+  void grpcFlagsTurnTheGrpcListenerOnAndOff() throws Exception {
+    ServeCommand serve = new ServeCommand();
+    io.kvgate.gateway.config.GatewayConfig c =
+        io.kvgate.gateway.config.GatewayConfig.of("m", java.util.List.of("http://h:1"), "random");
+    assertFalse(serve.withFlags(c).grpc().enabled(), "off by default");
+    serve.grpcHost = "0.0.0.0";
+    assertThrows(IllegalArgumentException.class, () -> serve.withFlags(c), "a host alone");
+    serve.grpcPort = 9300;
+    io.kvgate.gateway.config.GatewayConfig on = serve.withFlags(c);
+    assertEquals(
+        new io.kvgate.gateway.config.GatewayConfig.Grpc(true, "0.0.0.0", 9300, null), on.grpc());
+    serve.grpcHost = null;
+    serve.grpcPort = -1;
+    assertFalse(serve.withFlags(on).grpc().enabled());
+    serve.grpcPort = 70000;
+    assertThrows(IllegalArgumentException.class, () -> serve.withFlags(c));
+  }
+
+  @Test
   void hashKeyPrintsAnEntryThatMatchesTheKey() {
     java.io.InputStream in = System.in;
     try {

@@ -580,6 +580,30 @@ class GatewayConfigLoaderTest {
   }
 
   @Test
+  void theGrpcListenerIsOffUntilConfiguredAndItsPortIsChecked() throws Exception {
+    String model = "models: [{name: m, endpoints: [{url: \"http://h:1\"}]}]\n";
+    assertEquals(GatewayConfig.Grpc.OFF, GatewayConfigLoader.parse(model, "x").grpc());
+    assertEquals(
+        new GatewayConfig.Grpc(true, "0.0.0.0", 9300, null),
+        GatewayConfigLoader.parse(model + "grpc: {host: 0.0.0.0, port: 9300}", "x").grpc());
+    assertFalse(
+        GatewayConfigLoader.parse(model + "grpc: {enabled: false, port: 9300}", "x")
+            .grpc()
+            .enabled());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                GatewayConfigLoader.parse(
+                    model + "admin: {port: 9300}\ngrpc: {port: 9300, reflection: true}", "x"));
+    List<String> p = problems(e);
+    assertTrue(
+        p.contains("grpc.port: is the admin listener's port (admin.port): pick another"),
+        p.toString());
+    assertTrue(p.stream().anyMatch(s -> s.startsWith("grpc.reflection")), p.toString());
+  }
+
+  @Test
   void parseLimitsLoadAndAreChecked() throws Exception {
     GatewayConfig.ParseLimits d =
         GatewayConfigLoader.parse("models: [{name: a, endpoints: [{url: \"http://h:1\"}]}]", "x")
