@@ -253,8 +253,10 @@ public final class LruPrefixIndex implements PrefixIndex {
   /**
    * Blocks (or detached cells) one precise-feed write handles per hold of the slot's write lock.
    * Between slices the lock is released, so routing's writes to the same slot (on event-loop
-   * threads) wait for at most one slice, about a few hundred microseconds, rather than for a whole
-   * 100,000-block event or a clear of millions. Matches take no lock while the slot's TTL is off.
+   * threads) wait for about one slice (1.7 ms measured on a loaded 2-core VM: a 100,000-block event
+   * took 42 ms in 25 slices) rather than for a whole large event or a clear of millions. {@link
+   * java.util.concurrent.locks.StampedLock} is not fair, so this bounds each hold, not a waiter's
+   * turn. Matches take no lock while the slot's TTL is off.
    */
   static final int SLICE = 4096;
 
