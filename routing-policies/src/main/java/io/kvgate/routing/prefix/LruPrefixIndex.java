@@ -47,20 +47,35 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * evicted before its children, see {@code BlockHolders.gallop}), it probes blocks 1, 2, 4, ...
  * ahead until the set shrinks and bisects back to where it did: about 2 log2(blocks) probes per
  * distinct match length, 22 for a 2,048-block prompt held by one set of endpoints, instead of one
- * probe per block. Galloping is exact only for prefix-closed sets, which the precise feed does not
- * guarantee, so a slot's first precise write marks it unordered and from then on (until {@link
- * #clearEndpoint}) it is matched by the walk, while the slots written by routing alone keep
- * galloping. With {@link Settings#exactMatch()} it visits every block instead (O(prompt blocks +
- * endpoints), stopping at the first block no endpoint holds): the same result, the reference the
- * property tests and the benchmarks compare galloping with. TTL is then applied per endpoint that
- * matched anything: if that endpoint's least recently used block is still fresh nothing can be
- * expired (LRU order is touch order), otherwise a binary search over the matched prefix finds the
- * first expired block.
+ * probe per block. Galloping is exact only for prefix-closed sets, and the precise feed does not
+ * guarantee them: engines evict leaves first, but a lost or reordered event, an engine that evicts
+ * otherwise, a stored block whose parent the index never saw, or this index's own LRU or TTL (a
+ * stored block is newer than its untouched parent, so the parent goes first) can leave a block held
+ * past a missing one. Galloping would jump over such a hole and report a phantom hit, exactly what
+ * the precise feed exists to prevent. Detecting holes exactly would need each block's parent (the
+ * events' {@code parent_block_hash}, which the feed's signatures do not carry) and a child count
+ * per block; verifying a galloped result costs as much as the walk. So the guarantee is: a match is
+ * exact for every slot. A slot's first precise write marks it unordered and from then on (until
+ * {@link #clearEndpoint}, which leaves it empty and so prefix-closed) it is matched by the walk,
+ * shared by all unordered slots and stopping when the last of them drops out, while the slots
+ * written by routing alone keep galloping. The cost is the walk's: O(blocks matched on some
+ * unordered slot) probes, measured by {@code KvEventIngestBenchmark.matchWalked} against {@code
+ * matchGalloping} (docs/BENCHMARKS.md). Freshness of an unordered slot is likewise checked block by
+ * block instead of bisected, when its TTL is on and its oldest block is expired. With {@link
+ * Settings#exactMatch()} every slot is walked. The walk is O(prompt blocks + endpoints), stopping
+ * at the first block no walked endpoint holds: the same result as galloping on prefix-closed sets,
+ * the reference the property tests and the benchmarks compare it with. TTL is then applied per
+ * endpoint that matched anything: if that endpoint's least recently used block is still fresh
+ * nothing can be expired (LRU order is touch order), otherwise a binary search over the matched
+ * prefix finds the first expired block.
  *
- * <p>Writes. {@link #recordRouted} touches a chain's blocks last to first, so the chain's head is
- * the most recent and the LRU evicts a prefix from its tail, as engines do. A write first sweeps
- * the endpoint's expired tail, then per block either moves it to the head (O(1)) or inserts it,
- * evicting the tail if full; inserts and evictions update the holder sets.
+ * <p>Writes. {@link #recordRouted} and {@link #blocksStored} touch a chain's blocks last to first,
+ * so the chain's head is the most recent and the LRU evicts a prefix from its tail, as engines do.
+ * A write first sweeps the endpoint's expired tail (unless {@link #setExpires} turned its TTL off),
+ * then per block either moves it to the head (O(1)) or inserts it, evicting the tail if full;
+ * inserts and evictions update the holder sets. The precise feed works in slices of {@value #SLICE}
+ * blocks per hold of the slot's write lock (see SLICE for why); {@link #clearEndpoint} empties a
+ * slot in O(1) and drains its holder entries in slices.
  *
  * <p>Concurrency. Writes for one endpoint serialize on that endpoint's write lock; writes for
  * different endpoints run in parallel and meet only on the holder segments, each locked once per
@@ -85,9 +100,9 @@ public final class LruPrefixIndex implements PrefixIndex {
    *     and under 20 days
    * @param insertionHalfLife half-life of {@link #recentInsertedBlocks}; must be positive
    * @param segments lock stripes of the shared holder table, a power of two
-   * @param exactMatch match by visiting every block instead of galloping (O(log blocks) probes,
-   *     exact because every endpoint's cached set is prefix-closed); the reference for tests and
-   *     benchmarks; see {@link #match}
+   * @param exactMatch match every endpoint by visiting every block instead of galloping over the
+   *     endpoints written by routing alone (O(log blocks) probes, exact because their cached sets
+   *     are prefix-closed); the reference for tests and benchmarks; see {@link #match}
    */
   public record Settings(
       long defaultCapacityBlocks,
@@ -238,8 +253,10 @@ public final class LruPrefixIndex implements PrefixIndex {
   /**
    * Blocks (or detached cells) one precise-feed write handles per hold of the slot's write lock.
    * Between slices the lock is released, so routing's writes to the same slot (on event-loop
-   * threads) wait for at most one slice, about a few hundred microseconds, rather than for a whole
-   * 100,000-block event or a clear of millions. Matches take no lock while the slot's TTL is off.
+   * threads) wait for about one slice (1.7 ms measured on a loaded 2-core VM: a 100,000-block event
+   * took 42 ms in 25 slices) rather than for a whole large event or a clear of millions. {@link
+   * java.util.concurrent.locks.StampedLock} is not fair, so this bounds each hold, not a waiter's
+   * turn. Matches take no lock while the slot's TTL is off.
    */
   static final int SLICE = 4096;
 

@@ -29,9 +29,9 @@ class PrefixIndexPropertiesTest {
 
   private static final long SECOND = 1_000_000_000L;
   private static final Duration TTL = Duration.ofSeconds(60);
-  private static final int SLOTS = 4;
-  private static final int CHAINS = 6;
-  private static final int CHAIN_BLOCKS = 20;
+  static final int SLOTS = 4;
+  static final int CHAINS = 6;
+  static final int CHAIN_BLOCKS = 20;
 
   /**
    * Chains 0..5 share leading blocks in groups (c % 3 * 3 shared blocks) so matches differ. Like
@@ -243,6 +243,7 @@ class PrefixIndexPropertiesTest {
   static final class Model {
     private final Map<Integer, LinkedHashMap<Long, Integer>> slots = new java.util.HashMap<>();
     private final Map<Integer, Integer> capacities = new java.util.HashMap<>();
+    private final Set<Integer> timeless = new HashSet<>();
     private final int defaultCapacity;
     private final int ttlUnits;
 
@@ -262,7 +263,7 @@ class PrefixIndexPropertiesTest {
     void write(int s, long[] blocks, long nowNanos) {
       int now = SlotCache.units(nowNanos);
       LinkedHashMap<Long, Integer> lru = slot(s);
-      lru.values().removeIf(t -> SlotCache.expired(t, now, ttlUnits));
+      if (!timeless.contains(s)) lru.values().removeIf(t -> SlotCache.expired(t, now, ttlUnits));
       for (int i = blocks.length - 1; i >= 0; i--) {
         if (lru.containsKey(blocks[i])) {
           lru.put(blocks[i], now);
@@ -272,6 +273,21 @@ class PrefixIndexPropertiesTest {
         evictTo(lru, capacity(s) - 1);
         lru.put(blocks[i], now);
       }
+    }
+
+    void remove(int s, long block) {
+      slot(s).remove(block);
+    }
+
+    int clear(int s) {
+      int n = slot(s).size();
+      slot(s).clear();
+      return n;
+    }
+
+    void expires(int s, boolean expires) {
+      if (expires) timeless.remove(s);
+      else timeless.add(s);
     }
 
     void capacity(int s, int blocks) {
@@ -297,7 +313,7 @@ class PrefixIndexPropertiesTest {
         for (Map.Entry<Long, Integer> e : lru.entrySet()) {
           if (e.getKey() == chain[n]) t = e.getValue();
         }
-        if (t == null || SlotCache.expired(t, now, ttlUnits)) break;
+        if (t == null || !timeless.contains(s) && SlotCache.expired(t, now, ttlUnits)) break;
         n++;
       }
       return n;

@@ -1,0 +1,302 @@
+package io.kvgate.routing.prefix;
+
+import static io.kvgate.routing.prefix.PrefixIndexPropertiesTest.CHAINS;
+import static io.kvgate.routing.prefix.PrefixIndexPropertiesTest.CHAIN_BLOCKS;
+import static io.kvgate.routing.prefix.PrefixIndexPropertiesTest.SLOTS;
+import static io.kvgate.routing.prefix.PrefixIndexPropertiesTest.chain;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kvgate.routing.prefix.PrefixIndexPropertiesTest.Model;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Both feeds interleaved: routing ({@code recordRouted}) and engine events ({@code blocksStored} of
+ * any sub-range of a chain, so also blocks whose parents the slot lacks; {@code blocksRemoved} of
+ * any blocks, inner ones included; {@code clearEndpoint}; {@code setExpires}), with capacity
+ * changes and time passing. After every step the galloping index, the walking index and the
+ * reference LRU model ({@link Model}) must give the same match for every slot and chain, and the
+ * same held blocks; the holder table must list exactly the union of what the slots hold.
+ */
+class PreciseFeedPropertiesTest {
+
+  private static final long SECOND = 1_000_000_000L;
+  private static final Duration TTL = Duration.ofSeconds(60);
+
+  sealed interface Op permits Route, Store, Remove, Clear, Capacity, Expires, Advance {}
+
+  record Route(int slot, int chain, int length) implements Op {}
+
+  record Store(int slot, int chain, int from, int to) implements Op {}
+
+  /** Removes blocks {@code from..to-1} of a chain, in the order given by {@code reversed}. */
+  record Remove(int slot, int chain, int from, int to, boolean reversed) implements Op {}
+
+  record Clear(int slot) implements Op {}
+
+  record Capacity(int slot, int blocks) implements Op {}
+
+  record Expires(int slot, boolean expires) implements Op {}
+
+  record Advance(int seconds) implements Op {}
+
+  static List<Op> operations(SplittableRandom r) {
+    int n = r.nextInt(81);
+    List<Op> ops = new ArrayList<>(n);
+    for (int k = 0; k < n; k++) {
+      int slot = r.nextInt(SLOTS);
+      int chain = r.nextInt(CHAINS);
+      int a = r.nextInt(CHAIN_BLOCKS + 1);
+      int b = r.nextInt(CHAIN_BLOCKS + 1);
+      int from = Math.min(a, b);
+      int to = Math.max(a, b);
+      switch (r.nextInt(16)) {
+        case 0, 1, 2 -> ops.add(new Route(slot, chain, 1 + r.nextInt(CHAIN_BLOCKS)));
+        case 3, 4, 5, 6 ->
+            // Mostly whole prefixes, as engines store; sometimes a range whose parent is missing.
+            ops.add(
+                r.nextInt(3) == 0
+                    ? new Store(slot, chain, from, to)
+                    : new Store(slot, chain, 0, 1 + r.nextInt(CHAIN_BLOCKS)));
+        case 7, 8 ->
+            ops.add(
+                r.nextBoolean()
+                    ? new Remove(slot, chain, from, to, r.nextBoolean())
+                    : new Remove(slot, chain, a % CHAIN_BLOCKS, a % CHAIN_BLOCKS + 1, false));
+        case 9 -> ops.add(new Clear(slot));
+        case 10, 11 -> ops.add(new Capacity(slot, r.nextInt(31)));
+        case 12 -> ops.add(new Expires(slot, r.nextBoolean()));
+        default -> ops.add(new Advance(r.nextInt(41)));
+      }
+    }
+    return ops;
+  }
+
+  @Test
+  void bothMatchModesAgreeWithTheReferenceModelUnderBothFeeds() {
+    for (long seed = 40_000; seed < 40_600; seed++) {
+      List<Op> ops = operations(new SplittableRandom(seed));
+      try {
+        agrees(ops);
+      } catch (AssertionError e) {
+        throw new AssertionError(
+            "case seed " + seed + " (" + ops.size() + " ops): " + e.getMessage(), e);
+      }
+    }
+  }
+
+  private static LruPrefixIndex index(boolean exactMatch) {
+    return new LruPrefixIndex(
+        LruPrefixIndex.Settings.defaults()
+            .withDefaultCapacityBlocks(25)
+            .withTtl(TTL)
+            .withSegments(2)
+            .withExactMatch(exactMatch));
+  }
+
+  static void agrees(List<Op> ops) {
+    LruPrefixIndex galloping = index(false);
+    LruPrefixIndex walking = index(true);
+    Model model = new Model(25, SlotCache.units(TTL.toNanos()));
+    long now = 77 * SECOND;
+    for (Op op : ops) {
+      for (LruPrefixIndex index : List.of(galloping, walking)) apply(index, op, now);
+      if (op instanceof Route r) {
+        model.write(r.slot(), chain(r.chain(), r.length()).toArray(), now);
+      } else if (op instanceof Store st) {
+        long[] all = chain(st.chain(), CHAIN_BLOCKS).toArray();
+        model.write(st.slot(), java.util.Arrays.copyOfRange(all, st.from(), st.to()), now);
+      } else if (op instanceof Remove rm) {
+        for (long h : removed(rm)) model.remove(rm.slot(), h);
+      } else if (op instanceof Clear cl) {
+        long expected = model.clear(cl.slot());
+        assertEquals(expected, walking.heldBlocks(cl.slot()) == 0 ? expected : -1);
+      } else if (op instanceof Capacity c) {
+        model.capacity(c.slot(), c.blocks());
+      } else if (op instanceof Expires e) {
+        model.expires(e.slot(), e.expires());
+      } else if (op instanceof Advance a) {
+        now += a.seconds() * SECOND;
+      }
+      for (int c = 0; c < CHAINS; c++) {
+        long[] query = chain(c, CHAIN_BLOCKS).toArray();
+        PrefixMatch g = galloping.match(chain(c, CHAIN_BLOCKS), now);
+        PrefixMatch w = walking.match(chain(c, CHAIN_BLOCKS), now);
+        for (int s = 0; s < SLOTS; s++) {
+          int expected = model.match(s, query, now);
+          assertEquals(expected, w.matched(s), "walk: slot " + s + " chain " + c + " after " + op);
+          assertEquals(
+              expected, g.matched(s), "gallop: slot " + s + " chain " + c + " after " + op);
+        }
+      }
+      for (LruPrefixIndex index : List.of(galloping, walking)) {
+        Set<Long> union = new HashSet<>();
+        long total = 0;
+        for (int s = 0; s < SLOTS; s++) {
+          assertEquals(model.slot(s).size(), index.heldBlocks(s), "held blocks of slot " + s);
+          for (long h : index.blocksMostRecentFirst(s)) union.add(h);
+          total += index.heldBlocks(s);
+        }
+        assertEquals(total, index.size());
+        assertEquals(union.size(), index.distinctBlocks(), "holder table = union of the slots");
+      }
+    }
+  }
+
+  private static long[] removed(Remove rm) {
+    long[] all = chain(rm.chain(), CHAIN_BLOCKS).toArray();
+    long[] r = java.util.Arrays.copyOfRange(all, rm.from(), rm.to());
+    if (rm.reversed()) {
+      for (int i = 0, j = r.length - 1; i < j; i++, j--) {
+        long t = r[i];
+        r[i] = r[j];
+        r[j] = t;
+      }
+    }
+    return r;
+  }
+
+  private static void apply(LruPrefixIndex index, Op op, long now) {
+    if (op instanceof Route r) {
+      index.recordRouted(r.slot(), chain(r.chain(), r.length()), now);
+    } else if (op instanceof Store st) {
+      index.blocksStored(
+          st.slot(), chain(st.chain(), CHAIN_BLOCKS).toArray(), st.from(), st.to(), now);
+    } else if (op instanceof Remove rm) {
+      long[] r = removed(rm);
+      index.blocksRemoved(rm.slot(), r, 0, r.length);
+    } else if (op instanceof Clear cl) {
+      long held = index.heldBlocks(cl.slot());
+      assertEquals(held, index.clearEndpoint(cl.slot()), "clearEndpoint returns what it removed");
+    } else if (op instanceof Capacity c) {
+      index.setCapacityBlocks(c.slot(), c.blocks());
+    } else if (op instanceof Expires e) {
+      index.setExpires(e.slot(), e.expires());
+    }
+  }
+
+  /**
+   * Engine events in large slices race matches and routing writes on the same slots; afterwards the
+   * two views agree (every held block's holder entry names its slot, no entry names nobody), and no
+   * match ever reported a slot that had been cleared with nothing stored since.
+   */
+  @Test
+  void concurrentEventsRoutingAndMatchesKeepTheViewsConsistent() throws Exception {
+    for (long seed = 50_000; seed < 50_003; seed++) concurrentCase(seed);
+  }
+
+  static void concurrentCase(long seed) throws Exception {
+    int slots = 6;
+    LruPrefixIndex index =
+        new LruPrefixIndex(
+            LruPrefixIndex.Settings.defaults()
+                .withDefaultCapacityBlocks(20_000)
+                .withTtl(TTL)
+                .withSegments(8));
+    ExecutorService pool = Executors.newFixedThreadPool(4);
+    CountDownLatch start = new CountDownLatch(1);
+    List<Future<?>> done = new ArrayList<>();
+    try {
+      for (int t = 0; t < 3; t++) {
+        SplittableRandom random = new SplittableRandom(seed * 10 + t);
+        done.add(
+            pool.submit(
+                () -> {
+                  start.await();
+                  for (int n = 0; n < 300; n++) {
+                    int slot = random.nextInt(slots);
+                    long[] h = big(random.nextInt(8), 1 + random.nextInt(12_000));
+                    switch (random.nextInt(6)) {
+                      case 0 -> index.blocksStored(slot, h, 0, h.length, SECOND);
+                      case 1 -> index.blocksRemoved(slot, h, h.length / 3, h.length);
+                      case 2 -> index.clearEndpoint(slot);
+                      case 3 ->
+                          index.recordRouted(slot, new BlockChain(h, 16, 16L * h.length), SECOND);
+                      default -> {
+                        BlockChain c = new BlockChain(h, 16, 16L * h.length);
+                        PrefixMatch m = index.match(c, SECOND);
+                        for (int s = 0; s < slots; s++) {
+                          if (m.matched(s) > c.length()) throw new AssertionError("past the chain");
+                        }
+                      }
+                    }
+                  }
+                  return null;
+                }));
+      }
+      start.countDown();
+      for (Future<?> f : done) f.get(120, TimeUnit.SECONDS);
+    } finally {
+      pool.shutdownNow();
+    }
+    Set<Long> union = new HashSet<>();
+    long total = 0;
+    for (int s = 0; s < slots; s++) {
+      long[] held = index.blocksMostRecentFirst(s);
+      assertEquals(held.length, index.heldBlocks(s));
+      assertTrue(held.length <= index.capacityBlocks(s));
+      total += held.length;
+      for (long h : held) {
+        union.add(h);
+        assertEquals(
+            1, index.match(new BlockChain(new long[] {h}, 16, 16), SECOND).matched(s), "slot " + s);
+      }
+    }
+    assertEquals(total, index.size());
+    assertEquals(union.size(), index.distinctBlocks(), "no holder entry without a holder");
+  }
+
+  /**
+   * A clear of a million blocks empties the slot at once, then drains the holder table slice by
+   * slice: a match that starts after the slot is seen empty never reports it, although its holder
+   * entries are still being removed.
+   */
+  @Test
+  void matchesNeverSeeAClearedSlotWhileItsHolderEntriesDrain() throws Exception {
+    LruPrefixIndex index =
+        new LruPrefixIndex(LruPrefixIndex.Settings.defaults().withDefaultCapacityBlocks(2_000_000));
+    long[] h = big(3, 1_000_000);
+    index.blocksStored(0, h, 0, h.length, SECOND);
+    index.recordRouted(1, new BlockChain(java.util.Arrays.copyOf(h, 600), 16, 9600), SECOND);
+    BlockChain query = new BlockChain(java.util.Arrays.copyOf(h, 4096), 16, 16L * 4096);
+    assertEquals(4096, index.match(query, SECOND).matched(0));
+    ExecutorService pool = Executors.newSingleThreadExecutor();
+    try {
+      Future<Long> clear = pool.submit(() -> index.clearEndpoint(0));
+      int checkedWhileDraining = 0;
+      while (!clear.isDone()) {
+        if (index.heldBlocks(0) != 0) continue;
+        boolean draining = index.distinctBlocks() > 600;
+        PrefixMatch m = index.match(query, SECOND);
+        assertEquals(0, m.matched(0), "a cleared slot is never matched");
+        assertEquals(600, m.matched(1));
+        if (draining) checkedWhileDraining++;
+      }
+      assertEquals(1_000_000L, clear.get(60, TimeUnit.SECONDS));
+      assertTrue(checkedWhileDraining > 0, "matched while the holder table still drained");
+    } finally {
+      pool.shutdownNow();
+    }
+    assertEquals(0, index.heldBlocks(0));
+    assertEquals(600, index.size());
+    assertEquals(600, index.distinctBlocks(), "no holder entry left for the cleared slot");
+  }
+
+  /** Chain {@code c}'s first {@code n} blocks, chains sharing their first 500 blocks. */
+  private static long[] big(int c, int n) {
+    long[] h = new long[n];
+    for (int i = 0; i < n; i++) h[i] = i < 500 ? 9_000_000L + i : (c + 1) * 100_000_000L + i;
+    return h;
+  }
+}
