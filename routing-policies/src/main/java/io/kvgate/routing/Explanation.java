@@ -1,6 +1,5 @@
 package io.kvgate.routing;
 
-import io.kvgate.routing.pd.DisaggregatedRouter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -13,8 +12,9 @@ import java.util.Objects;
  * and the index it read may change the moment after.
  *
  * <p>Rows come ranked ones first, in rank order, then the endpoints that were not ranked (filtered
- * out), in the order the router was given them. For a disaggregated model ({@link #pd} not null)
- * the decode side's rows come first, then the prefill side's, each row naming its {@link Side}.
+ * out), in the order the router was given them. For a disaggregated model ({@code
+ * DisaggregatedRouter.explain}, which adds the mode and the prefill winner around this) the decode
+ * side's rows come first, then the prefill side's, each row naming its {@link Side}.
  *
  * <p>Explanations are built for an operator's question (the admin API), not per request: they cost
  * a routing decision plus a few small objects per endpoint, and no policy builds one on {@code
@@ -22,7 +22,7 @@ import java.util.Objects;
  *
  * @param model the request's model
  * @param policy the policy's name ({@link Router#name()}); for a disaggregated model the prefill
- *     side's policy, the model's own (the decode side's is {@link Pd#decodePolicy})
+ *     side's policy, the model's own
  * @param promptBlocks full blocks in the request's chain (0 for a request that could not be keyed)
  * @param blockSize units (characters) per block of the request's chain; 0 for a request that could
  *     not be keyed
@@ -31,7 +31,6 @@ import java.util.Objects;
  * @param rows every endpoint the router was given, ranked ones first
  * @param winner the first-ranked endpoint's id; null when none passed the filters
  * @param reason why the winner won, or why there is none, in words
- * @param pd for a disaggregated model, how the request would be served; null otherwise
  */
 public record Explanation(
     String model,
@@ -41,8 +40,7 @@ public record Explanation(
     Decision decision,
     List<Row> rows,
     String winner,
-    String reason,
-    Pd pd) {
+    String reason) {
 
   public Explanation {
     Objects.requireNonNull(decision, "decision");
@@ -128,38 +126,6 @@ public record Explanation(
    */
   public record Term(String name, double value) {}
 
-  /**
-   * How a disaggregated model would serve the request.
-   *
-   * @param mode split into a prefill and a decode leg, or served whole on the decode side
-   * @param reason why whole; {@link DisaggregatedRouter.Reason#NONE} when split
-   * @param uncachedTokens prompt tokens not cached on the decode winner (-1: not measured)
-   * @param minUncachedTokens the router's threshold below which a request is served whole
-   * @param prefill the prefill pool's decision as {@code route} would make it; empty unless the
-   *     pool was ranked
-   * @param prefillWinner the first-ranked prefill endpoint's id when split; null otherwise
-   * @param decodePolicy the decode side's policy name
-   */
-  public record Pd(
-      DisaggregatedRouter.Mode mode,
-      DisaggregatedRouter.Reason reason,
-      long uncachedTokens,
-      long minUncachedTokens,
-      Decision prefill,
-      String prefillWinner,
-      String decodePolicy) {
-
-    /**
-     * {@code disaggregated}, or {@code whole:} and the reason's metric tag value ({@code
-     * whole:short_uncached}), as {@code kvgate_pd_requests_total} counts it.
-     */
-    public String wireMode() {
-      return mode == DisaggregatedRouter.Mode.DISAGGREGATED
-          ? "disaggregated"
-          : "whole:" + reason.wireName();
-    }
-  }
-
   /** The ranked endpoints' ids in rank order (both sides' for a disaggregated model). */
   public List<String> ranking() {
     List<String> out = new ArrayList<>();
@@ -234,7 +200,6 @@ public record Explanation(
         d,
         rows,
         winner,
-        reason,
-        null);
+        reason);
   }
 }

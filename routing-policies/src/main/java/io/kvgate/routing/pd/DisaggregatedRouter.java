@@ -186,8 +186,43 @@ public final class DisaggregatedRouter {
     Explanation prefill;
   }
 
+  /**
+   * A disaggregated model's explanation: the explanation of both sides ({@link
+   * Explanation#winner()} is the decode side's first, the endpoint that decodes or serves the
+   * request whole; rows of both sides, each with its {@link Explanation.Side}), and how the request
+   * would be served.
+   *
+   * @param explanation both sides' rows, the winner, and the reason (the mode and why, then each
+   *     side's reason)
+   * @param decision the decision as {@link #route} would make it
+   * @param minUncachedTokens the threshold below which a request is served whole
+   * @param decodePolicy the decode side's policy name ({@link Explanation#policy()} is the prefill
+   *     side's, the model's own)
+   */
+  public record PdExplanation(
+      Explanation explanation, PdDecision decision, long minUncachedTokens, String decodePolicy) {
+
+    /** The first-ranked prefill endpoint's id when the request would be split; null otherwise. */
+    public String prefillWinner() {
+      return decision.mode() == Mode.DISAGGREGATED
+          ? decision.prefill().first().endpoint().id()
+          : null;
+    }
+
+    /**
+     * {@code disaggregated}, or {@code whole:} and the reason's metric tag value ({@code
+     * whole:short_uncached}), as {@code kvgate_pd_requests_total} counts it.
+     */
+    public String wireMode() {
+      return decision.mode() == Mode.DISAGGREGATED
+          ? "disaggregated"
+          : "whole:" + decision.reason().wireName();
+    }
+  }
+
   /** As {@link #explain(RoutingRequest, boolean, List, long)} for a chat or text completion. */
-  public Explanation explain(RoutingRequest request, List<EndpointState> endpoints, long nowNanos) {
+  public PdExplanation explain(
+      RoutingRequest request, List<EndpointState> endpoints, long nowNanos) {
     return explain(request, true, endpoints, nowNanos);
   }
 
@@ -198,12 +233,12 @@ public final class DisaggregatedRouter {
    * then the prefill pool's ({@link Explanation.Side#PREFILL}); when the request would be served
    * whole the prefill pool is not ranked (as by {@code route}) and its rows have rank 0, no filter,
    * and the index's matched blocks. The winner is the decode side's first (the endpoint that
-   * decodes, or serves the request whole); {@link Explanation.Pd} says whether it is split, why
-   * not, and the prefill winner.
+   * decodes, or serves the request whole); the {@link PdExplanation} says whether the request is
+   * split, why not, and the prefill winner.
    *
    * @param generation false for a request of another API than chat or text completions
    */
-  public Explanation explain(
+  public PdExplanation explain(
       RoutingRequest request, boolean generation, List<EndpointState> endpoints, long nowNanos) {
     Sides sides = new Sides();
     PdDecision pd = decide(request, generation, endpoints, nowNanos, sides);
@@ -234,23 +269,17 @@ public final class DisaggregatedRouter {
     String winner = d.isEmpty() ? null : d.first().endpoint().id();
     String prefillWinner =
         pd.mode() == Mode.DISAGGREGATED ? pd.prefill().first().endpoint().id() : null;
-    return new Explanation(
-        request.model(),
-        prefill.name(),
-        request.chain().length(),
-        request.keyed() ? request.chain().blockSize() : 0,
-        d,
-        rows,
-        winner,
-        reason(pd, sides, winner, prefillWinner),
-        new Explanation.Pd(
-            pd.mode(),
-            pd.reason(),
-            pd.uncachedTokens(),
-            minUncachedTokens,
-            pd.prefill(),
-            prefillWinner,
-            decode.name()));
+    Explanation x =
+        new Explanation(
+            request.model(),
+            prefill.name(),
+            request.chain().length(),
+            request.keyed() ? request.chain().blockSize() : 0,
+            d,
+            rows,
+            winner,
+            reason(pd, sides, winner, prefillWinner));
+    return new PdExplanation(x, pd, minUncachedTokens, decode.name());
   }
 
   private String reason(PdDecision pd, Sides sides, String winner, String prefillWinner) {

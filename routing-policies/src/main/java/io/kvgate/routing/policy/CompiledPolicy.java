@@ -263,8 +263,7 @@ final class CompiledPolicy implements Router {
         d,
         rows,
         winner,
-        reason(d, trace, endpoints),
-        null);
+        reason(d, trace, endpoints));
   }
 
   /** Why the winner won, or why there is none. */

@@ -36,21 +36,22 @@ class DisaggregatedExplainTest {
     DisaggregatedRouter r = fixture.router(256);
     loadDecodeSide();
     RoutingRequest q = DisaggregatedRouterTest.request("x".repeat(8000), 100);
-    Explanation x = r.explain(q, fleet, DisaggregatedRouterTest.NOW);
+    DisaggregatedRouter.PdExplanation px = r.explain(q, fleet, DisaggregatedRouterTest.NOW);
+    Explanation x = px.explanation();
     DisaggregatedRouter.PdDecision d = r.route(q, fleet, DisaggregatedRouterTest.NOW);
-    assertEquals(DisaggregatedRouter.Mode.DISAGGREGATED, x.pd().mode());
-    assertEquals(DisaggregatedRouter.Reason.NONE, x.pd().reason());
-    assertEquals("disaggregated", x.pd().wireMode());
+    assertEquals(DisaggregatedRouter.Mode.DISAGGREGATED, px.decision().mode());
+    assertEquals(DisaggregatedRouter.Reason.NONE, px.decision().reason());
+    assertEquals("disaggregated", px.wireMode());
     assertEquals(ids(d.decode()), x.ranking(Explanation.Side.DECODE));
     assertEquals(ids(d.prefill()), x.ranking(Explanation.Side.PREFILL));
     assertEquals(List.of("d1", "d0", "b0"), x.ranking(Explanation.Side.DECODE));
     assertEquals("d1", x.winner());
-    assertEquals("p0", x.pd().prefillWinner(), "p1 has prefill queued");
-    assertEquals(ids(d.prefill()), ids(x.pd().prefill()));
-    assertEquals(d.uncachedTokens(), x.pd().uncachedTokens());
-    assertEquals(256, x.pd().minUncachedTokens());
+    assertEquals("p0", px.prefillWinner(), "p1 has prefill queued");
+    assertEquals(ids(d.prefill()), ids(px.decision().prefill()));
+    assertEquals(d.uncachedTokens(), px.decision().uncachedTokens());
+    assertEquals(256, px.minUncachedTokens());
     assertEquals("cache-aware", x.policy());
-    assertEquals("decode-load", x.pd().decodePolicy());
+    assertEquals("decode-load", px.decodePolicy());
     assertEquals(
         List.of("d1", "d0", "b0", "p0", "p1"),
         x.rows().stream().map(Explanation.Row::endpoint).toList());
@@ -79,12 +80,13 @@ class DisaggregatedExplainTest {
         DisaggregatedRouter.Leg.PREFILL, turn1, fixture.ep("p1"), DisaggregatedRouterTest.NOW);
     long entries = fixture.context.index().size();
     RoutingRequest turn2 = DisaggregatedRouterTest.request(history + "a short new question", 10);
-    Explanation x = r.explain(turn2, fleet, DisaggregatedRouterTest.NOW);
+    DisaggregatedRouter.PdExplanation px = r.explain(turn2, fleet, DisaggregatedRouterTest.NOW);
+    Explanation x = px.explanation();
     assertEquals(entries, fixture.context.index().size(), "explain teaches the index nothing");
-    assertEquals(DisaggregatedRouter.Mode.WHOLE, x.pd().mode());
-    assertEquals("whole:short_uncached", x.pd().wireMode());
-    assertNull(x.pd().prefillWinner());
-    assertTrue(x.pd().prefill().isEmpty());
+    assertEquals(DisaggregatedRouter.Mode.WHOLE, px.decision().mode());
+    assertEquals("whole:short_uncached", px.wireMode());
+    assertNull(px.prefillWinner());
+    assertTrue(px.decision().prefill().isEmpty());
     assertEquals("d1", x.winner());
     assertEquals(List.of(), x.ranking(Explanation.Side.PREFILL));
     Explanation.Row p1 = x.row("p1");
@@ -94,7 +96,7 @@ class DisaggregatedExplainTest {
     assertTrue(x.reason().startsWith("Served whole on d1 (short_uncached): "), x.reason());
     assertTrue(x.reason().contains("fewer than minUncachedTokens 256"), x.reason());
     DisaggregatedRouter.PdDecision d = r.route(turn2, fleet, DisaggregatedRouterTest.NOW);
-    assertEquals(d.uncachedTokens(), x.pd().uncachedTokens());
+    assertEquals(d.uncachedTokens(), px.decision().uncachedTokens());
   }
 
   @Test
@@ -103,24 +105,28 @@ class DisaggregatedExplainTest {
     RoutingRequest q = DisaggregatedRouterTest.request("w".repeat(4000), 10);
     assertTrue(
         r.explain(q, false, fleet, DisaggregatedRouterTest.NOW)
+            .explanation()
             .reason()
             .contains("(other_api): only chat and text completions are disaggregated"));
-    Explanation unkeyed =
+    DisaggregatedRouter.PdExplanation unkeyed =
         r.explain(RoutingRequest.unkeyed("m"), fleet, DisaggregatedRouterTest.NOW);
-    assertEquals("whole:not_keyed", unkeyed.pd().wireMode());
-    assertEquals(-1, unkeyed.pd().uncachedTokens());
+    assertEquals("whole:not_keyed", unkeyed.wireMode());
+    assertEquals(-1, unkeyed.decision().uncachedTokens());
 
     fixture.ep("p0").setHealthy(false);
     fixture.ep("p1").setHealthy(false);
-    Explanation noPrefill = r.explain(q, fleet, DisaggregatedRouterTest.NOW);
-    assertEquals("whole:no_prefill_endpoint", noPrefill.pd().wireMode());
-    assertEquals("healthy-filter", noPrefill.row("p0").filteredBy());
+    DisaggregatedRouter.PdExplanation noPrefill = r.explain(q, fleet, DisaggregatedRouterTest.NOW);
+    assertEquals("whole:no_prefill_endpoint", noPrefill.wireMode());
+    assertEquals("healthy-filter", noPrefill.explanation().row("p0").filteredBy());
     assertTrue(
-        noPrefill.reason().contains("Prefill side (cache-aware): no winner: healthy-filter left"),
-        noPrefill.reason());
+        noPrefill
+            .explanation()
+            .reason()
+            .contains("Prefill side (cache-aware): no winner: healthy-filter left"),
+        noPrefill.explanation().reason());
 
     for (EndpointState e : fleet) e.setHealthy(false);
-    Explanation none = r.explain(q, fleet, DisaggregatedRouterTest.NOW);
+    Explanation none = r.explain(q, fleet, DisaggregatedRouterTest.NOW).explanation();
     assertNull(none.winner());
     assertTrue(
         none.reason().startsWith("No winner: no endpoint of the decode side passed its filters."),
