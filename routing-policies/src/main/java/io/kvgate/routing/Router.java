@@ -25,6 +25,26 @@ public interface Router {
    */
   Decision route(RoutingRequest request, List<EndpointState> endpoints, long nowNanos);
 
+  /**
+   * What {@link #route} would decide for {@code request} at this moment, and why, without routing
+   * it: nothing is dispatched, recorded or charged ({@link #onDispatched} is never called, no load
+   * is acquired, no index is written). For an operator's question (the admin API), not per request.
+   *
+   * <p>The default calls {@link #route} and reports its ranking ({@link Explanation#of}): ranks,
+   * totals, predicted matches and tiers, no scorer breakdown, no filter names. It is side-effect
+   * free exactly when {@code route} is; a router whose {@code route} advances state (a round-robin
+   * counter) must override it. The compiled policies do, with each filter's, scorer's and the
+   * picker's part ({@link io.kvgate.routing.policy.Picker#explain}).
+   *
+   * @param request the keyed request
+   * @param endpoints all endpoints serving the request's model, as for {@link #route}
+   * @param nowNanos current {@link System#nanoTime()}-based time
+   */
+  default Explanation explain(
+      RoutingRequest request, List<EndpointState> endpoints, long nowNanos) {
+    return Explanation.of(name(), request, endpoints, route(request, endpoints, nowNanos));
+  }
+
   /** The request is being written to {@code endpoint} (a connection to it is held). */
   void onDispatched(RoutingRequest request, EndpointState endpoint, long nowNanos);
 

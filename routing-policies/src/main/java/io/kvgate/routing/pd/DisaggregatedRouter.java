@@ -2,10 +2,12 @@ package io.kvgate.routing.pd;
 
 import io.kvgate.routing.Decision;
 import io.kvgate.routing.EndpointState;
+import io.kvgate.routing.Explanation;
 import io.kvgate.routing.Role;
 import io.kvgate.routing.Router;
 import io.kvgate.routing.RoutingRequest;
 import io.kvgate.routing.prefix.PrefixIndex;
+import io.kvgate.routing.prefix.PrefixMatch;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -131,13 +133,32 @@ public final class DisaggregatedRouter {
    */
   public PdDecision route(
       RoutingRequest request, boolean generation, List<EndpointState> endpoints, long nowNanos) {
+    return decide(request, generation, endpoints, nowNanos, null);
+  }
+
+  /**
+   * The one decision procedure of {@link #route} and {@link #explain}: each side is ranked by its
+   * router's {@code route}, or, when {@code sides} is given, by its {@code explain}, whose decision
+   * is the one {@code route} makes (the explanations are kept in {@code sides}).
+   */
+  private PdDecision decide(
+      RoutingRequest request,
+      boolean generation,
+      List<EndpointState> endpoints,
+      long nowNanos,
+      Sides sides) {
     List<EndpointState> prefillPool = new ArrayList<>();
     List<EndpointState> decodeSide = new ArrayList<>();
     for (EndpointState e : endpoints) {
       if (e.endpoint().role() == Role.PREFILL) prefillPool.add(e);
       else decodeSide.add(e);
     }
-    Decision d = decode.route(request, decodeSide, nowNanos);
+    if (sides != null) {
+      sides.prefillPool = prefillPool;
+      sides.decode = decode.explain(request, decodeSide, nowNanos);
+    }
+    Decision d =
+        sides == null ? decode.route(request, decodeSide, nowNanos) : sides.decode.decision();
     Decision none = Decision.none("not disaggregated");
     if (!generation) return new PdDecision(Mode.WHOLE, Reason.OTHER_API, none, d, -1);
     if (!request.keyed()) return new PdDecision(Mode.WHOLE, Reason.NOT_KEYED, none, d, -1);
@@ -149,11 +170,166 @@ public final class DisaggregatedRouter {
     if (!d.isEmpty() && uncached < minUncachedTokens) {
       return new PdDecision(Mode.WHOLE, Reason.SHORT_UNCACHED, none, d, uncached);
     }
-    Decision p = prefill.route(request, prefillPool, nowNanos);
+    if (sides != null) sides.prefill = prefill.explain(request, prefillPool, nowNanos);
+    Decision p =
+        sides == null ? prefill.route(request, prefillPool, nowNanos) : sides.prefill.decision();
     if (p.isEmpty()) {
       return new PdDecision(Mode.WHOLE, Reason.NO_PREFILL_ENDPOINT, p, d, uncached);
     }
     return new PdDecision(Mode.DISAGGREGATED, Reason.NONE, p, d, uncached);
+  }
+
+  /** The sides' explanations, as {@link #decide} produces them for {@link #explain}. */
+  private static final class Sides {
+    List<EndpointState> prefillPool;
+    Explanation decode;
+    Explanation prefill;
+  }
+
+  /**
+   * A disaggregated model's explanation: the explanation of both sides ({@link
+   * Explanation#winner()} is the decode side's first, the endpoint that decodes or serves the
+   * request whole; rows of both sides, each with its {@link Explanation.Side}), and how the request
+   * would be served.
+   *
+   * @param explanation both sides' rows, the winner, and the reason (the mode and why, then each
+   *     side's reason)
+   * @param decision the decision as {@link #route} would make it
+   * @param minUncachedTokens the threshold below which a request is served whole
+   * @param decodePolicy the decode side's policy name ({@link Explanation#policy()} is the prefill
+   *     side's, the model's own)
+   */
+  public record PdExplanation(
+      Explanation explanation, PdDecision decision, long minUncachedTokens, String decodePolicy) {
+
+    /** The first-ranked prefill endpoint's id when the request would be split; null otherwise. */
+    public String prefillWinner() {
+      return decision.mode() == Mode.DISAGGREGATED
+          ? decision.prefill().first().endpoint().id()
+          : null;
+    }
+
+    /**
+     * {@code disaggregated}, or {@code whole:} and the reason's metric tag value ({@code
+     * whole:short_uncached}), as {@code kvgate_pd_requests_total} counts it.
+     */
+    public String wireMode() {
+      return decision.mode() == Mode.DISAGGREGATED
+          ? "disaggregated"
+          : "whole:" + decision.reason().wireName();
+    }
+  }
+
+  /** As {@link #explain(RoutingRequest, boolean, List, long)} for a chat or text completion. */
+  public PdExplanation explain(
+      RoutingRequest request, List<EndpointState> endpoints, long nowNanos) {
+    return explain(request, true, endpoints, nowNanos);
+  }
+
+  /**
+   * What {@link #route} would decide at this moment, and why, without routing: each side explained
+   * by its router ({@link Router#explain}: nothing dispatched, recorded or charged), by the same
+   * procedure as {@code route}. Rows: the decode side's (side {@link Explanation.Side#DECODE}),
+   * then the prefill pool's ({@link Explanation.Side#PREFILL}); when the request would be served
+   * whole the prefill pool is not ranked (as by {@code route}) and its rows have rank 0, no filter,
+   * and the index's matched blocks. The winner is the decode side's first (the endpoint that
+   * decodes, or serves the request whole); the {@link PdExplanation} says whether the request is
+   * split, why not, and the prefill winner.
+   *
+   * @param generation false for a request of another API than chat or text completions
+   */
+  public PdExplanation explain(
+      RoutingRequest request, boolean generation, List<EndpointState> endpoints, long nowNanos) {
+    Sides sides = new Sides();
+    PdDecision pd = decide(request, generation, endpoints, nowNanos, sides);
+    List<Explanation.Row> rows = new ArrayList<>();
+    for (Explanation.Row r : sides.decode.rows()) rows.add(r.onSide(Explanation.Side.DECODE));
+    if (sides.prefill != null) {
+      for (Explanation.Row r : sides.prefill.rows()) rows.add(r.onSide(Explanation.Side.PREFILL));
+    } else {
+      PrefixMatch m =
+          request.keyed()
+              ? index.match(request.chain(), nowNanos)
+              : PrefixMatch.none(request.chain().length());
+      for (EndpointState e : sides.prefillPool) {
+        rows.add(
+            new Explanation.Row(
+                e.id(),
+                Explanation.Side.PREFILL,
+                0,
+                null,
+                m.matched(e.slot()),
+                0,
+                List.of(),
+                List.of(),
+                null));
+      }
+    }
+    Decision d = pd.decode();
+    String winner = d.isEmpty() ? null : d.first().endpoint().id();
+    String prefillWinner =
+        pd.mode() == Mode.DISAGGREGATED ? pd.prefill().first().endpoint().id() : null;
+    Explanation x =
+        new Explanation(
+            request.model(),
+            prefill.name(),
+            request.chain().length(),
+            request.keyed() ? request.chain().blockSize() : 0,
+            d,
+            rows,
+            winner,
+            reason(pd, sides, winner, prefillWinner));
+    return new PdExplanation(x, pd, minUncachedTokens, decode.name());
+  }
+
+  private String reason(PdDecision pd, Sides sides, String winner, String prefillWinner) {
+    String decodeWhy = "Decode side (" + decode.name() + "): " + sides.decode.reason();
+    if (winner == null) {
+      return "No winner: no endpoint of the decode side passed its filters. " + decodeWhy;
+    }
+    String head =
+        switch (pd.reason()) {
+          case NONE ->
+              "Disaggregated: prefill on "
+                  + prefillWinner
+                  + ", decode on "
+                  + winner
+                  + "; "
+                  + uncachedWords(pd)
+                  + " not cached on "
+                  + winner
+                  + " (at least minUncachedTokens "
+                  + minUncachedTokens
+                  + ")";
+          case SHORT_UNCACHED ->
+              "Served whole on "
+                  + winner
+                  + " (short_uncached): "
+                  + uncachedWords(pd)
+                  + " not cached there, fewer than minUncachedTokens "
+                  + minUncachedTokens;
+          case NOT_KEYED ->
+              "Served whole on " + winner + " (not_keyed): kvgate could not render the prompt";
+          case OTHER_API ->
+              "Served whole on "
+                  + winner
+                  + " (other_api): only chat and text completions are disaggregated";
+          case NO_PREFILL_ENDPOINT ->
+              "Served whole on "
+                  + winner
+                  + " if the fallback allows it (no_prefill_endpoint): no prefill endpoint"
+                  + " passed the filters";
+        };
+    StringBuilder sb = new StringBuilder(head).append(". ").append(decodeWhy);
+    if (sides.prefill != null) {
+      sb.append(" Prefill side (").append(prefill.name()).append("): ");
+      sb.append(sides.prefill.reason());
+    }
+    return sb.toString();
+  }
+
+  private static String uncachedWords(PdDecision pd) {
+    return pd.uncachedTokens() + " prompt tokens";
   }
 
   /** Prompt tokens covered by {@code matched} leading blocks of the request's chain. */

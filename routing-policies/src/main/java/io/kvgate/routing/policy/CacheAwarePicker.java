@@ -1,7 +1,12 @@
 package io.kvgate.routing.policy;
 
+import static io.kvgate.routing.policy.Words.num;
+
 import io.kvgate.routing.EndpointState;
+import io.kvgate.routing.Explanation;
 import io.kvgate.routing.prefix.PrefixIndex;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * {@code cache-aware-picker}: kvgate's own policy. Every candidate is priced in the one unit that
@@ -86,10 +91,45 @@ record CacheAwarePicker(
 
   @Override
   public void pick(Candidates c, double[] totals, int[] order) {
+    order(c, prices(c), order);
+  }
+
+  /** Orders by the prices: the cheapest within the wait bound first (or sampled among those). */
+  private void order(Candidates c, Prices p, int[] order) {
+    // The temperature is relative to the largest cost, so it means the same at any load.
+    Order.softmax(
+        p.keys,
+        order,
+        c.size(),
+        p.within,
+        temperature * Math.max(1, p.scale),
+        c.context().random());
+  }
+
+  /**
+   * One decision's prices, computed once and shared by {@link #pick} and {@link #explain} so that
+   * both order alike. Per candidate: {@code keys} (minus price, shifted below every candidate
+   * within the wait bound for those beyond it), {@code cost} (price without debt), {@code own} (its
+   * own wait in tokens), {@code fill}, {@code churn} and {@code debt}.
+   */
+  private record Prices(
+      double[] keys,
+      double[] cost,
+      double[] own,
+      double[] fill,
+      double[] churn,
+      double[] debt,
+      double fastest,
+      double limit,
+      int within,
+      double scale) {}
+
+  private Prices prices(Candidates c) {
     int n = c.size();
     PrefixIndex index = c.context().index();
     long now = c.nowNanos();
     double prompt = c.request().promptTokens();
+    // pressure[i] becomes churn[i], and work[i] debt[i], once the fleet's means are known.
     double[] pressure = new double[n];
     double[] fill = new double[n];
     double[] work = new double[n];
@@ -111,23 +151,25 @@ record CacheAwarePicker(
     meanWork /= n;
     double workBound = (1 + balanceSlack) * meanWork;
     double tokensPerBlock = c.tokensPerBlock();
+    double[] churn = pressure;
+    double[] debt = work;
     double[] keys = new double[n];
     double[] own = new double[n];
     double[] cost = new double[n];
     double fastest = Double.POSITIVE_INFINITY;
     for (int i = 0; i < n; i++) {
       EndpointState e = c.get(i);
-      double churn =
+      churn[i] =
           meanPressure <= 0
               ? 0
               : Math.max(-1, Math.min(1, (pressure[i] - meanPressure) / meanPressure));
       double floor = balanceFloor * capacities[i] / e.endpoint().weight();
-      double debt = balanceWeight * Math.max(0, work[i] - workBound - floor) * tokensPerBlock;
+      debt[i] = balanceWeight * Math.max(0, work[i] - workBound - floor) * tokensPerBlock;
       cost[i] =
           e.pendingPrefillTokens() / e.endpoint().weight()
               + (prompt - c.cachedTokens(i))
-                  * (1 + insertionWeight * fill[i] + pressureWeight * churn);
-      keys[i] = -(cost[i] + debt);
+                  * (1 + insertionWeight * fill[i] + pressureWeight * churn[i]);
+      keys[i] = -(cost[i] + debt[i]);
       // This request's own time to first token on e, in tokens: the queue ahead, then its prefill.
       own[i] = e.pendingPrefillTokens() / e.endpoint().weight() + (prompt - c.cachedTokens(i));
       fastest = Math.min(fastest, own[i]);
@@ -161,8 +203,171 @@ record CacheAwarePicker(
     for (int i = 0; i < n; i++) {
       if (own[i] <= limit) scale = Math.max(scale, Math.abs(cost[i]));
     }
-    // The temperature is relative to the largest cost, so it means the same at any load.
-    Order.softmax(keys, order, n, within, temperature * Math.max(1, scale), c.context().random());
+    return new Prices(keys, cost, own, fill, churn, debt, fastest, limit, within, scale);
+  }
+
+  /**
+   * Orders as {@link #pick} and names the rule that put the winner first: the lowest price and the
+   * term that separated it from the runner-up (the queue, the cache hit, the eviction and churn
+   * price, the work-share debt), the wait bound, or the sampling. Terms per candidate, in tokens:
+   * {@code price} (what the picker minimises: {@code queue + uncached × factor + debt}), {@code
+   * queue} (pending prefill per unit of weight), {@code uncached} (this prompt's tokens not cached
+   * there), {@code factor} ({@code 1 + insertionWeight · fill + pressureWeight · churn}), {@code
+   * debt}, {@code wait} (its own time to first token, {@code queue + uncached}) and {@code
+   * beyond_wait_bound} (1 or 0).
+   */
+  @Override
+  public PickerExplanation explain(Candidates c, double[] totals, int[] order) {
+    int n = c.size();
+    Prices p = prices(c);
+    double prompt = c.request().promptTokens();
+    double[] queue = new double[n];
+    double[] uncached = new double[n];
+    double[] factor = new double[n];
+    double[] price = new double[n];
+    List<List<Explanation.Term>> terms = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      EndpointState e = c.get(i);
+      queue[i] = e.pendingPrefillTokens() / e.endpoint().weight();
+      uncached[i] = prompt - c.cachedTokens(i);
+      factor[i] = 1 + insertionWeight * p.fill[i] + pressureWeight * p.churn[i];
+      price[i] = p.cost[i] + p.debt[i];
+      terms.add(
+          List.of(
+              new Explanation.Term("price", price[i]),
+              new Explanation.Term("queue", queue[i]),
+              new Explanation.Term("uncached", uncached[i]),
+              new Explanation.Term("factor", factor[i]),
+              new Explanation.Term("debt", p.debt[i]),
+              new Explanation.Term("wait", p.own[i]),
+              new Explanation.Term("beyond_wait_bound", p.own[i] > p.limit ? 1 : 0)));
+    }
+    order(c, p, order);
+    if (n < 2) return new PickerExplanation("the only candidate, at price " + num(price[0]), terms);
+    int w = order[0];
+    int u = order[1];
+    String bound =
+        "(1 + waitSlackRatio "
+            + num(waitSlackRatio)
+            + ") × the fastest "
+            + num(p.fastest)
+            + " + waitSlackTokens "
+            + num(waitSlackTokens)
+            + " = "
+            + num(p.limit)
+            + " tokens";
+    StringBuilder sb = new StringBuilder();
+    boolean boundDecided = false;
+    if (temperature > 0 && p.within >= 2) {
+      double t = temperature * Math.max(1, p.scale);
+      int cheapest = -1;
+      for (int i = 0; i < n; i++) {
+        if (p.own[i] <= p.limit && (cheapest < 0 || price[i] < price[cheapest])) cheapest = i;
+      }
+      double sum = 0;
+      for (int i = 0; i < n; i++) {
+        if (p.own[i] <= p.limit) sum += Math.exp((price[cheapest] - price[i]) / t);
+      }
+      sb.append("sampled at temperature ")
+          .append(num(temperature))
+          .append(" × the largest cost ")
+          .append(num(Math.max(1, p.scale)))
+          .append(": drew ")
+          .append(c.get(w).id())
+          .append(" at price ")
+          .append(num(price[w]))
+          .append(" with probability ")
+          .append(num(Math.exp((price[cheapest] - price[w]) / t) / sum));
+      if (cheapest != w) {
+        sb.append("; the cheapest, ")
+            .append(c.get(cheapest).id())
+            .append(" at ")
+            .append(num(price[cheapest]))
+            .append(", had ")
+            .append(num(1 / sum));
+      }
+    } else if (p.own[u] > p.limit && p.own[w] <= p.limit && price[u] < price[w]) {
+      boundDecided = true;
+      sb.append("the wait bound: ")
+          .append(c.get(u).id())
+          .append(" was priced lower (")
+          .append(num(price[u]))
+          .append(" against ")
+          .append(num(price[w]))
+          .append(" tokens), but its own wait of ")
+          .append(num(p.own[u]))
+          .append(" tokens exceeds ")
+          .append(bound)
+          .append("; ")
+          .append(c.get(w).id())
+          .append(" waits ")
+          .append(num(p.own[w]));
+    } else {
+      sb.append("lowest price: ")
+          .append(c.get(w).id())
+          .append(" at ")
+          .append(priceWords(price[w], queue[w], uncached[w], factor[w], p.debt[w]))
+          .append(" against runner-up ")
+          .append(c.get(u).id())
+          .append("'s ")
+          .append(priceWords(price[u], queue[u], uncached[u], factor[u], p.debt[u]));
+      double[] gaps = {
+        queue[u] - queue[w],
+        uncached[u] - uncached[w],
+        uncached[u] * (factor[u] - 1) - uncached[w] * (factor[w] - 1),
+        p.debt[u] - p.debt[w]
+      };
+      int most = 0;
+      for (int k = 1; k < gaps.length; k++) if (gaps[k] > gaps[most]) most = k;
+      if (gaps[most] > 0) {
+        String what =
+            switch (most) {
+              case 0 -> "the queue ahead (pending prefill)";
+              case 1 ->
+                  "the cache hit ("
+                      + c.get(w).id()
+                      + " holds "
+                      + c.matched(w)
+                      + " of "
+                      + c.match().promptBlocks()
+                      + " prompt blocks, "
+                      + c.get(u).id()
+                      + " "
+                      + c.matched(u)
+                      + ")";
+              case 2 -> "the eviction and churn price of the blocks it would insert";
+              default ->
+                  "the work-share debt ("
+                      + c.get(u).id()
+                      + " did more than its share of recent work)";
+            };
+        sb.append("; ").append(what).append(" separated them most, by ").append(num(gaps[most]));
+        sb.append(" tokens");
+      }
+    }
+    if (p.within < n && !boundDecided) {
+      List<String> beyond = new ArrayList<>();
+      for (int k = 0; k < n; k++) if (p.own[order[k]] > p.limit) beyond.add(c.get(order[k]).id());
+      sb.append("; beyond the wait bound of ")
+          .append(bound)
+          .append(", ranked last: ")
+          .append(Words.list(beyond));
+    }
+    return new PickerExplanation(sb.toString(), terms);
+  }
+
+  private static String priceWords(
+      double price, double queue, double uncached, double factor, double debt) {
+    return num(price)
+        + " tokens (queue "
+        + num(queue)
+        + " + uncached "
+        + num(uncached)
+        + " × "
+        + num(factor)
+        + " + debt "
+        + num(debt)
+        + ")";
   }
 
   @Override

@@ -305,9 +305,11 @@ public final class Policies {
     List<Filter> filters = new ArrayList<>();
     List<String> filterNames = new ArrayList<>();
     List<Scorer> scorers = new ArrayList<>();
+    List<String> scorerNames = new ArrayList<>();
     List<Double> weights = new ArrayList<>();
     List<DispatchAware> listeners = new ArrayList<>();
     Picker picker = null;
+    String pickerName = null;
     for (PolicySpec.PluginRef ref : profile.plugins()) {
       PolicySpec.PluginSpec p = spec.plugins().get(ref.ref());
       PluginType<?, ?> t = p.type();
@@ -322,17 +324,28 @@ public final class Policies {
         case SCORER -> {
           Scorer s = t.create(Scorer.class, p.parameters());
           scorers.add(s);
+          scorerNames.add(p.name());
           weights.add(ref.weight());
           plugin = s;
         }
         default -> {
           picker = t.create(Picker.class, p.parameters());
+          pickerName = p.name();
           plugin = picker;
         }
       }
       if (plugin instanceof DispatchAware d) listeners.add(d);
     }
     return new CompiledPolicy(
-        name, context, filters, filterNames, scorers, weights, picker, listeners);
+        name,
+        context,
+        filters,
+        filterNames,
+        scorers,
+        scorerNames,
+        weights,
+        picker,
+        pickerName,
+        listeners);
   }
 }
