@@ -6,14 +6,20 @@ import io.kvgate.gateway.index.IndexHealth;
 import io.kvgate.gateway.index.IndexMode;
 import io.kvgate.proto.v1.ExplainResponse;
 import io.kvgate.proto.v1.ExplainedEndpoint;
-import io.kvgate.routing.Decision;
+import io.kvgate.proto.v1.ScorerScore;
+import io.kvgate.proto.v1.Term;
 import io.kvgate.routing.EndpointState;
+import io.kvgate.routing.Explanation;
 import io.kvgate.routing.RoutingRequest;
 import io.kvgate.routing.pd.DisaggregatedRouter;
-import java.util.HashSet;
-import java.util.Set;
+import java.util.HashMap;
+import java.util.Map;
 
-/** Builds the admin API's {@link ExplainResponse} from a model's routers. */
+/**
+ * The admin API's explain: a model's router explains a keyed request ({@link
+ * io.kvgate.routing.Router#explain}, {@link DisaggregatedRouter#explain}) and this maps the answer
+ * onto {@link ExplainResponse}, adding each endpoint's index mode.
+ */
 final class Explain {
 
   private Explain() {}
@@ -24,49 +30,56 @@ final class Explain {
       boolean generation,
       IndexHealth health,
       long nowNanos) {
-    ExplainResponse.Builder b =
-        ExplainResponse.newBuilder()
-            .setModel(route.name())
-            .setPolicy(route.router().name())
-            .setPromptBlocks(routing.chain().length());
     DisaggregatedRouter pd = route.pd();
+    Explanation x;
+    ExplainResponse.Builder b = ExplainResponse.newBuilder();
     if (pd == null) {
-      Decision d = route.router().route(routing, route.routable(), nowNanos);
-      rows(b, route, d, "", health);
-      b.setReason(d.reason());
-      if (!d.isEmpty()) b.setWinner(d.first().endpoint().id());
-      return b.build();
+      x = route.router().explain(routing, route.routable(), nowNanos);
+    } else {
+      DisaggregatedRouter.PdExplanation p =
+          pd.explain(routing, generation, route.routable(), nowNanos);
+      x = p.explanation();
+      b.setPdMode(p.wireMode())
+          .setUncachedTokens(p.decision().uncachedTokens())
+          .setMinUncachedTokens(p.minUncachedTokens())
+          .setDecodePolicy(p.decodePolicy());
+      if (p.prefillWinner() != null) b.setPrefillWinner(p.prefillWinner());
     }
-    DisaggregatedRouter.PdDecision d = pd.route(routing, generation, route.routable(), nowNanos);
-    rows(b, route, d.decode(), "decode", health);
-    if (d.prefill() != null) rows(b, route, d.prefill(), "prefill", health);
-    b.setPdMode(d.mode().name().toLowerCase(java.util.Locale.ROOT));
-    if (!d.decode().isEmpty()) b.setWinner(d.decode().first().endpoint().id());
-    if (d.prefill() != null && !d.prefill().isEmpty())
-      b.setPrefillWinner(d.prefill().first().endpoint().id());
-    b.setReason(d.reason().wireName() + "; decode: " + d.decode().reason());
+    Map<String, EndpointState> byId = new HashMap<>();
+    for (EndpointState e : route.endpoints()) byId.put(e.id(), e);
+    b.setModel(route.name())
+        .setPolicy(x.policy())
+        .setPromptBlocks(x.promptBlocks())
+        .setBlockSizeChars(x.blockSize())
+        .setReason(x.reason());
+    if (x.winner() != null) b.setWinner(x.winner());
+    for (Explanation.Row r : x.rows()) {
+      ExplainedEndpoint.Builder e =
+          ExplainedEndpoint.newBuilder()
+              .setId(r.endpoint())
+              .setRank(r.rank())
+              .setMatchedBlocks(r.matchedBlocks())
+              .setScore(r.score())
+              .setIndexMode(mode(health, byId.get(r.endpoint())));
+      if (r.filteredBy() != null) e.setFilteredBy(r.filteredBy());
+      if (r.tier() != null) e.setTier(r.tier());
+      if (r.side() != null) e.setSide(r.side().wireName());
+      for (Explanation.ScorerScore s : r.scorers()) {
+        e.addScorers(
+            ScorerScore.newBuilder()
+                .setScorer(s.scorer())
+                .setScore(s.score())
+                .setWeight(s.weight()));
+      }
+      for (Explanation.Term t : r.terms()) {
+        e.addTerms(Term.newBuilder().setName(t.name()).setValue(t.value()));
+      }
+      b.addEndpoints(e);
+    }
     return b.build();
   }
 
-  private static void rows(
-      ExplainResponse.Builder b, ModelRoute route, Decision d, String side, IndexHealth health) {
-    Set<EndpointState> ranked = new HashSet<>();
-    int rank = 0;
-    for (Decision.Candidate c : d.ranked()) {
-      ranked.add(c.endpoint());
-      b.addEndpoints(
-          ExplainedEndpoint.newBuilder()
-              .setId(c.endpoint().id())
-              .setRank(++rank)
-              .setMatchedBlocks(c.matchedBlocks())
-              .setScore(c.score())
-              .setTier(c.tier() == null ? "" : c.tier())
-              .setIndexMode(mode(health, c.endpoint()))
-              .setSide(side));
-    }
-  }
-
   private static io.kvgate.proto.v1.IndexMode mode(IndexHealth health, EndpointState e) {
-    return AdminOps.proto(health == null ? IndexMode.APPROXIMATE : health.mode(e));
+    return AdminOps.proto(health == null || e == null ? IndexMode.APPROXIMATE : health.mode(e));
   }
 }

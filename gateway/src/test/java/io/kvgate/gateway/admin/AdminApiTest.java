@@ -215,6 +215,8 @@ class AdminApiTest {
     assertEquals(1, winner.getRank());
     assertTrue(winner.getMatchedBlocks() > 20, "it holds the shared prefix");
     assertFalse(x.getReason().isEmpty());
+    assertFalse(winner.getTermsList().isEmpty(), "the cache-aware picker's prices: " + winner);
+    assertEquals(3, x.getEndpointsCount(), "every endpoint has a row");
     assertEquals(indexBefore, gateway.route(MODEL).index().size(), "explain wrote nothing");
     assertEquals(0, gateway.inFlight());
 
