@@ -391,7 +391,10 @@ public final class Gateway {
               + ", beyond loopback, and no key has admin: true: anyone who reaches it can drain"
               + " the gateway");
     }
-    if (config.grpc().enabled() && !keys.hasAdminKey() && !loopback(config.grpc().host())) {
+    if (config.grpc().enabled()
+        && !keys.hasAdminKey()
+        && !keys.hasKvEventsKey()
+        && !loopback(config.grpc().host())) {
       LOG.warning(
           "THE gRPC LISTENER IS OPEN: it listens on "
               + config.grpc().host()

@@ -58,6 +58,17 @@ public final class KeyRing {
     return null;
   }
 
+  /** Whether some key may publish KV events ({@code admin: true} or {@code kvEvents: true}). */
+  public boolean hasKvEventsKey() {
+    return keys.stream().anyMatch(k -> k.admin() || k.kvEvents());
+  }
+
+  /** Whether an {@code Authorization} value carries a key that may publish KV events. */
+  public boolean mayPublishKvEvents(String authorization) {
+    ApiKey key = match(bearer(authorization));
+    return key != null && (key.admin() || key.kvEvents());
+  }
+
   /** Whether an {@code Authorization} header value carries a key with {@code admin: true}. */
   public boolean isAdmin(String authorization) {
     ApiKey key = match(bearer(authorization));

@@ -473,7 +473,7 @@ public final class GatewayConfigLoader {
     List<ApiKey> keys = new ArrayList<>();
     Set<String> names = new HashSet<>();
     for (ConfigNode k : a.list("keys", false)) {
-      k.allowOnly("name", "tenant", "hash", "models", "rateLimit", "priority", "admin");
+      k.allowOnly("name", "tenant", "hash", "models", "rateLimit", "priority", "admin", "kvEvents");
       String name = k.string("name", null, true);
       if (name != null && !names.add(name)) k.problem("name", "duplicate key name '" + name + "'");
       String tenant = k.string("tenant", "default", false);
@@ -496,8 +496,9 @@ public final class GatewayConfigLoader {
           k.has("rateLimit") ? rateLimits(k.object("rateLimit"), defaults) : RateLimits.INHERIT;
       boolean priority = k.bool("priority", false);
       boolean admin = k.bool("admin", false);
+      boolean kvEvents = k.bool("kvEvents", false);
       if (name != null && hash != null) {
-        keys.add(new ApiKey(name, tenant, hash, allowed, limits, priority, admin));
+        keys.add(new ApiKey(name, tenant, hash, allowed, limits, priority, admin, kvEvents));
       }
     }
     String file = a.string("keysFile", null, false);

@@ -13,6 +13,7 @@ import io.grpc.TlsServerCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.kvgate.gateway.auth.KeyRing;
 import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.proto.v1.KvEventServiceGrpc;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.io.File;
@@ -86,7 +87,7 @@ public final class GrpcListener {
               .keepAliveTimeout(20, TimeUnit.SECONDS)
               .permitKeepAliveTime(10, TimeUnit.SECONDS)
               .permitKeepAliveWithoutCalls(true);
-          ServerInterceptor auth = new AdminKeyInterceptor(keys);
+          ServerInterceptor auth = new KeyInterceptor(keys);
           for (BindableService s : services) b.addService(ServerInterceptors.intercept(s, auth));
           Server server = b.build().start();
           return new GrpcListener(server, executor);
@@ -119,25 +120,39 @@ public final class GrpcListener {
         false);
   }
 
-  /** Asks for an admin key when one is configured. */
-  static final class AdminKeyInterceptor implements ServerInterceptor {
+  /**
+   * Asks for a key when one is configured: the admin service needs an admin key (when one exists,
+   * else nobody may call it once any key exists), the KV-event service a key with {@code admin:
+   * true} or {@code kvEvents: true} (when one exists).
+   */
+  static final class KeyInterceptor implements ServerInterceptor {
     static final Metadata.Key<String> AUTHORIZATION =
         Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
     private final KeyRing keys;
 
-    AdminKeyInterceptor(KeyRing keys) {
+    KeyInterceptor(KeyRing keys) {
       this.keys = keys;
     }
 
     @Override
     public <Q, R> ServerCall.Listener<Q> interceptCall(
         ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
-      if (keys.hasAdminKey() && !keys.isAdmin(headers.get(AUTHORIZATION))) {
+      String auth = headers.get(AUTHORIZATION);
+      boolean events =
+          KvEventServiceGrpc.SERVICE_NAME.equals(call.getMethodDescriptor().getServiceName());
+      String refusal = null;
+      if (events) {
+        if (keys.hasKvEventsKey() && !keys.mayPublishKvEvents(auth)) {
+          refusal = "publishing KV events needs a key with admin: true or kvEvents: true";
+        }
+      } else if ((keys.hasAdminKey() || keys.hasKvEventsKey()) && !keys.isAdmin(auth)) {
+        refusal = "the admin API needs an admin key (a key with admin: true)";
+      }
+      if (refusal != null) {
         call.close(
             Status.UNAUTHENTICATED.withDescription(
-                "kvgate's gRPC listener needs an admin key (authorization: Bearer <key with"
-                    + " admin: true>)"),
+                refusal + " in the call's authorization metadata (Bearer <key>)"),
             new Metadata());
         return new ServerCall.Listener<>() {};
       }

@@ -248,8 +248,10 @@ class AdminApiTest {
   }
 
   @Test
-  void withAnAdminKeyConfiguredEveryCallNeedsOne() throws Exception {
+  void withKeysConfiguredTheAdminServiceNeedsAnAdminKeyAndEventStreamsAnEventsKey()
+      throws Exception {
     String secret = "sk-admin-" + "x".repeat(24);
+    String events = "sk-events-" + "y".repeat(24);
     ApiKey adminKey =
         new ApiKey(
             "ops",
@@ -259,23 +261,92 @@ class AdminApiTest {
             io.kvgate.gateway.auth.RateLimits.NONE,
             false,
             true);
+    ApiKey eventsKey =
+        new ApiKey(
+            "sidecar",
+            "ops",
+            KeyHash.of(events),
+            Set.of(),
+            io.kvgate.gateway.auth.RateLimits.NONE,
+            false,
+            false,
+            true);
     var admin =
         start(
-            new GatewayConfig.Auth(List.of(adminKey), io.kvgate.gateway.auth.RateLimits.NONE),
+            new GatewayConfig.Auth(
+                List.of(adminKey, eventsKey), io.kvgate.gateway.auth.RateLimits.NONE),
             "cache-aware");
     StatusRuntimeException e =
         assertThrows(
             StatusRuntimeException.class,
             () -> admin.listModels(ListModelsRequest.getDefaultInstance()));
     assertEquals(Status.Code.UNAUTHENTICATED, e.getStatus().getCode());
-    Metadata md = new Metadata();
-    md.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + secret);
+    assertEquals(
+        Status.Code.UNAUTHENTICATED,
+        assertThrows(
+                StatusRuntimeException.class,
+                () ->
+                    admin
+                        .withInterceptors(bearer(events))
+                        .listModels(ListModelsRequest.getDefaultInstance()))
+            .getStatus()
+            .getCode(),
+        "an events key is no admin key");
     assertEquals(
         MODEL,
         admin
-            .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(md))
+            .withInterceptors(bearer(secret))
             .listModels(ListModelsRequest.getDefaultInstance())
             .getModels(0)
             .getName());
+    assertEquals(Status.Code.UNAUTHENTICATED, publishOne(null).getCode());
+    assertEquals(Status.Code.OK, publishOne(events).getCode(), "an events key may publish");
+  }
+
+  static io.grpc.ClientInterceptor bearer(String key) {
+    Metadata md = new Metadata();
+    md.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + key);
+    return MetadataUtils.newAttachHeadersInterceptor(md);
+  }
+
+  /** Opens an event stream with {@code key} (or none), sends one batch: OK once it is acked. */
+  Status publishOne(String key) throws Exception {
+    var stub = io.kvgate.proto.v1.KvEventServiceGrpc.newStub(channel);
+    if (key != null) stub = stub.withInterceptors(bearer(key));
+    CompletableFuture<Status> outcome = new CompletableFuture<>();
+    var out =
+        stub.publish(
+            new io.grpc.stub.StreamObserver<io.kvgate.proto.v1.PublishResponse>() {
+              @Override
+              public void onNext(io.kvgate.proto.v1.PublishResponse r) {
+                if (r.hasAck()) outcome.complete(Status.OK);
+              }
+
+              @Override
+              public void onError(Throwable t) {
+                outcome.complete(Status.fromThrowable(t));
+              }
+
+              @Override
+              public void onCompleted() {
+                outcome.complete(Status.CANCELLED);
+              }
+            });
+    out.onNext(
+        io.kvgate.proto.v1.PublishRequest.newBuilder()
+            .setHello(
+                io.kvgate.proto.v1.Hello.newBuilder()
+                    .setEndpoint(fleet.urls().get(0))
+                    .setInstanceId("i")
+                    .setHashScheme(io.kvgate.proto.v1.HashScheme.HASH_SCHEME_KVGATE_TEXT_XXH64)
+                    .setBlockSizeChars(GatewayConfig.Routing.DEFAULT.blockSizeChars()))
+            .build());
+    out.onNext(
+        io.kvgate.proto.v1.PublishRequest.newBuilder()
+            .setBatch(io.kvgate.proto.v1.EventBatch.newBuilder().setSeq(0))
+            .build());
+    Status s = outcome.get(10, TimeUnit.SECONDS);
+    out.onCompleted();
+    return s;
   }
 }
