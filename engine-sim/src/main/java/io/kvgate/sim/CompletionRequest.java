@@ -11,6 +11,8 @@ import java.io.IOException;
  * (400 {@code BadRequestError}, 404 {@code NotFoundError} for another model).
  *
  * @param tokens the prompt's token ids
+ * @param blockHashes the hashes of the prompt's full blocks, the prefix cache's keys ({@link
+ *     BlockKeys}: kvgate's chain for a text prompt, seeded with the model and {@code cache_salt})
  * @param maxTokens completion length: {@code max_completion_tokens}, else {@code max_tokens}, else
  *     the endpoint's default
  * @param remoteDecode {@code kv_transfer_params.do_remote_decode}: the prefill leg of a P/D request
@@ -22,6 +24,7 @@ import java.io.IOException;
  */
 record CompletionRequest(
     int[] tokens,
+    long[] blockHashes,
     int maxTokens,
     boolean remoteDecode,
     boolean remotePrefill,
@@ -71,12 +74,21 @@ record CompletionRequest(
       throw new ApiError(
           404, "NotFoundError", "model", "The model `" + model.asText() + "` does not exist.");
     }
+    String cacheSalt = cacheSalt(root);
+    long seed = BlockKeys.seed(config.model(), cacheSalt);
     int[] tokens;
+    long[] blockHashes;
     try {
-      tokens =
-          chat
-              ? PromptTokenizer.encode(PromptTokenizer.renderChat(root.get("messages")))
-              : completionPrompt(root.get("prompt"));
+      JsonNode prompt = chat ? null : root.get("prompt");
+      String text =
+          chat ? PromptTokenizer.renderChat(root.get("messages")) : completionPromptText(prompt);
+      if (text != null) {
+        tokens = PromptTokenizer.encode(text);
+        blockHashes = BlockKeys.ofText(text, config.blockSizeTokens(), seed);
+      } else {
+        tokens = completionPromptIds(prompt);
+        blockHashes = BlockKeys.ofTokens(tokens, config.blockSizeTokens(), seed);
+      }
     } catch (IllegalArgumentException e) {
       throw new ApiError(400, "BadRequestError", chat ? "messages" : "prompt", e.getMessage());
     }
@@ -174,7 +186,14 @@ record CompletionRequest(
     boolean includeUsage =
         stream && root.path("stream_options").path("include_usage").asBoolean(false);
     return new CompletionRequest(
-        tokens, maxTokens, remoteDecode, remotePrefill, stream, includeUsage, bootstrap);
+        tokens,
+        blockHashes,
+        maxTokens,
+        remoteDecode,
+        remotePrefill,
+        stream,
+        includeUsage,
+        bootstrap);
   }
 
   /**
@@ -233,22 +252,49 @@ record CompletionRequest(
     return v.asInt();
   }
 
-  private static int[] completionPrompt(JsonNode prompt) {
+  /**
+   * vLLM's {@code cache_salt}: a non-empty string, or absent (null). It seeds the block hashes, so
+   * requests with different salts never share cached blocks.
+   */
+  private static String cacheSalt(JsonNode root) throws ApiError {
+    JsonNode salt = root.get("cache_salt");
+    if (salt == null || salt.isNull()) return null;
+    if (!salt.isTextual() || salt.asText().isEmpty()) {
+      throw new ApiError(
+          400,
+          "BadRequestError",
+          "cache_salt",
+          "Parameter 'cache_salt' must be a non-empty string if provided.");
+    }
+    return salt.asText();
+  }
+
+  /**
+   * The text of a completion prompt given as a string or an array of one string, or null if it is
+   * given as token ids ({@link #completionPromptIds}).
+   */
+  private static String completionPromptText(JsonNode prompt) {
     if (prompt == null || prompt.isNull())
       throw new IllegalArgumentException("'prompt' is required");
-    if (prompt.isTextual()) return PromptTokenizer.encode(prompt.asText());
+    if (prompt.isTextual()) return prompt.asText();
     if (prompt.isArray()) {
       if (prompt.isEmpty()) throw new IllegalArgumentException("'prompt' is empty");
       JsonNode first = prompt.get(0);
-      if (first.isInt()) return tokenIds(prompt);
+      if (first.isInt()) return null;
       if (prompt.size() != 1) {
         throw new IllegalArgumentException(
             "batched prompts are not simulated; send one prompt per request");
       }
-      return first.isTextual() ? PromptTokenizer.encode(first.asText()) : tokenIds(first);
+      return first.isTextual() ? first.asText() : null;
     }
     throw new IllegalArgumentException(
         "'prompt' must be a string, an array of token ids, or an array of one string");
+  }
+
+  /** The token ids of a prompt {@link #completionPromptText} found not to be text. */
+  private static int[] completionPromptIds(JsonNode prompt) {
+    JsonNode first = prompt.get(0);
+    return first.isInt() ? tokenIds(prompt) : tokenIds(first);
   }
 
   private static int[] tokenIds(JsonNode array) {

@@ -248,7 +248,8 @@ final class EngineCore {
    */
   private void cacheScheduled(SimRequest r, int tokens) {
     int full = Math.min(r.blockHashes.length, tokens / blockSize);
-    for (int b = r.cachedUpToBlock; b < full; b++) pool.commit(r.blocks[b], r.blockHashes[b]);
+    if (full > r.cachedUpToBlock)
+      pool.commitChain(r.blocks, r.blockHashes, r.cachedUpToBlock, full);
     r.cachedUpToBlock = Math.max(r.cachedUpToBlock, full);
   }
 

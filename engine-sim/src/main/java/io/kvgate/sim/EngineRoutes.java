@@ -176,7 +176,7 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
             faults.streamOut(resp));
     long arrival = clock.now();
     Bootstrap bootstrap = parsed.bootstrap();
-    long[] hashes = KvBlockPool.chainHashes(parsed.tokens(), config.blockSizeTokens());
+    long[] hashes = parsed.blockHashes();
     if (bootstrap != null && config.role() == Role.DECODE) {
       awaitRoom(resp, parsed, hashes, bootstrap, ex, arrival);
       return;

@@ -14,10 +14,16 @@ import java.util.Map;
  * never evicted. A request frees its blocks in reverse order (vLLM does the same) so the tail of a
  * prompt is evicted before its head, which keeps shared prefixes longest.
  *
- * <p>A full block's hash chains its parent's: {@code h_i = mix(h_{i-1}, tokens of block i)} (see
- * {@link #chainHashes}); a hit is the longest run of leading hashes present. Only full blocks are
- * registered ({@link #commit}), from the step their computation is scheduled in; a hash already
- * present keeps its first block (the duplicate stays uncached, as in vLLM).
+ * <p>A full block's hash chains its parent's (see {@link BlockKeys}: kvgate's own chain for text
+ * prompts); a hit is the longest run of leading hashes present. Only full blocks are registered
+ * ({@link #commitChain}), from the step their computation is scheduled in; a hash already present
+ * keeps its first block (the duplicate stays uncached, as in vLLM).
+ *
+ * <p><b>Events.</b> Every change of the set of cached hashes goes to an optional {@link Events}
+ * listener, synchronously and in order, as vLLM's {@code BlockPool} emits its KV cache events: runs
+ * of newly registered blocks in chain order with their parent, evicted hashes, and a cleared cache.
+ * So a listener that applies them holds exactly {@link #cachedHashes()}. Without a listener the
+ * pool pays one null check per change.
  *
  * <p>Not thread-safe: one engine's event loop owns it.
  */
@@ -33,6 +39,27 @@ final class KvBlockPool {
   private int tail = -1;
   private int freeCount;
   private final Map<Long, Integer> cached = new HashMap<>();
+  private Events events;
+
+  /** Receives the changes of the set of cached hashes, on the pool's thread, in order. */
+  interface Events {
+    /**
+     * Blocks {@code hashes[from..to)} were registered, a run of one chain: block {@code from}'s
+     * parent is {@code hashes[from - 1]} when {@code from > 0}, else the block starts a prompt.
+     */
+    void stored(long[] hashes, int from, int to);
+
+    /** {@code hash} was evicted. */
+    void removed(long hash);
+
+    /** Every cached hash was dropped at once ({@link #clearPrefixCache}). */
+    void cleared();
+  }
+
+  /** Sets (or with null removes) the listener of cache changes. */
+  void events(Events listener) {
+    this.events = listener;
+  }
 
   KvBlockPool(int capacityBlocks) {
     capacity = capacityBlocks;
@@ -42,24 +69,6 @@ final class KvBlockPool {
     prev = new int[capacityBlocks];
     next = new int[capacityBlocks];
     for (int i = 0; i < capacityBlocks; i++) append(i);
-  }
-
-  /** Chained hashes of the full blocks of {@code tokens}. */
-  static long[] chainHashes(int[] tokens, int blockSizeTokens) {
-    int n = tokens.length / blockSizeTokens;
-    long[] out = new long[n];
-    long h = 0x6a09e667f3bcc908L; // root: no parent
-    for (int b = 0; b < n; b++) {
-      for (int i = b * blockSizeTokens, e = i + blockSizeTokens; i < e; i++) {
-        h = (h ^ tokens[i]) * 0x9E3779B97F4A7C15L;
-        h ^= h >>> 29;
-      }
-      h ^= b; // position salt; the chain already binds the parent
-      h *= 0xBF58476D1CE4E5B9L;
-      h ^= h >>> 32;
-      out[b] = h;
-    }
-    return out;
   }
 
   int capacity() {
@@ -111,6 +120,7 @@ final class KvBlockPool {
       if (hashed[id]) {
         cached.remove(hash[id]);
         hashed[id] = false;
+        if (events != null) events.removed(hash[id]);
       }
       refCount[id] = 1;
       ids[i] = id;
@@ -119,14 +129,53 @@ final class KvBlockPool {
   }
 
   /**
-   * Registers full block {@code id} under {@code h} unless {@code h} is cached already; the engine
-   * calls it once the block's computation is scheduled, as vLLM v1 does.
+   * Registers full blocks {@code ids[b]} under {@code hashes[b]} for {@code b} in {@code [from,
+   * to)}, one request's chain in order, skipping blocks whose hash is cached already (the duplicate
+   * stays uncached, as in vLLM); the engine calls it once the blocks' computation is scheduled, as
+   * vLLM v1 does. Each run of consecutive new blocks is reported as one {@link Events#stored}.
    */
-  void commit(int id, long h) {
-    if (hashed[id] || cached.containsKey(h)) return;
+  void commitChain(int[] ids, long[] hashes, int from, int to) {
+    int run = -1;
+    for (int b = from; b < to; b++) {
+      boolean added = commit(ids[b], hashes[b]);
+      if (added && run < 0) run = b;
+      else if (!added && run >= 0) {
+        if (events != null) events.stored(hashes, run, b);
+        run = -1;
+      }
+    }
+    if (run >= 0 && events != null) events.stored(hashes, run, to);
+  }
+
+  /** Registers block {@code id} under {@code h}; false if either is registered already. */
+  private boolean commit(int id, long h) {
+    if (hashed[id] || cached.containsKey(h)) return false;
     hash[id] = h;
     hashed[id] = true;
     cached.put(h, id);
+    return true;
+  }
+
+  /**
+   * Drops every cached hash, vLLM's {@code BlockPool.reset_prefix_cache}: refused (false, nothing
+   * changes) while a request holds blocks, unless {@code includeRunning}, which also unhashes the
+   * blocks running requests hold (they keep the blocks; vLLM would preempt and recompute them, see
+   * the README). Reports {@link Events#cleared} when it clears.
+   */
+  boolean clearPrefixCache(boolean includeRunning) {
+    if (!includeRunning && freeCount < capacity) return false;
+    for (int i = 0; i < capacity; i++) hashed[i] = false;
+    cached.clear();
+    if (events != null) events.cleared();
+    return true;
+  }
+
+  /** Every cached hash, in no particular order (a snapshot of the prefix cache). */
+  long[] cachedHashes() {
+    long[] out = new long[cached.size()];
+    int i = 0;
+    for (long h : cached.keySet()) out[i++] = h;
+    return out;
   }
 
   /** Releases a request's blocks, in reverse order, so its head is evicted last. */

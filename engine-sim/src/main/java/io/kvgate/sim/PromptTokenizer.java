@@ -1,6 +1,7 @@
 package io.kvgate.sim;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.kvgate.routing.prefix.ChatPromptRenderer;
 
 /**
  * The engine's deterministic stand-in for a tokenizer, and its chat template.
@@ -13,10 +14,14 @@ import com.fasterxml.jackson.databind.JsonNode;
  * router that hashes {@code 4 * blockSizeTokens}-char blocks of the same rendered text predicts
  * this engine's cached prefix block for block.
  *
- * <p><b>Chat template</b> (the same as kvgate's {@code ChatPromptRenderer}): for each message
- * {@code <|im_start|>{role}\n{content}<|im_end|>\n}, then {@code <|im_start|>assistant\n}. A
- * content array renders its parts back to back: a text part's {@code text}, an image part's URL (or
- * the part's {@code id}). Stateless and thread-safe.
+ * <p><b>Chat template</b>: kvgate's {@link ChatPromptRenderer}, for each message {@code
+ * <|im_start|>{role}\n{content}<|im_end|>\n}, then {@code <|im_start|>assistant\n}. A content array
+ * renders its parts back to back as kvgate's {@code RoutingKeyer} reads them: a string part as
+ * itself, a part's string {@code text}, else the first media field present ({@code image_url},
+ * {@code input_audio}, {@code video_url}, {@code file}) as its string value or its {@code uuid},
+ * {@code url}, {@code file_id} or {@code data}; other parts render as nothing. So the engine's
+ * prompt text, and with it its block hashes ({@link BlockKeys}), is the text kvgate hashes.
+ * Stateless and thread-safe.
  */
 public final class PromptTokenizer {
 
@@ -47,9 +52,11 @@ public final class PromptTokenizer {
   }
 
   /**
-   * Renders an OpenAI {@code messages} array with the chat template.
+   * Renders an OpenAI {@code messages} array with the chat template, {@link ChatPromptRenderer}'s,
+   * reading content parts as kvgate's {@code RoutingKeyer} does (see the class comment).
    *
-   * @throws IllegalArgumentException if {@code messages} is not a non-empty array of objects
+   * @throws IllegalArgumentException if {@code messages} is not a non-empty array of objects with a
+   *     string {@code role} and string, array or null {@code content}
    */
   public static String renderChat(JsonNode messages) {
     if (messages == null || !messages.isArray() || messages.isEmpty()) {
@@ -62,17 +69,21 @@ public final class PromptTokenizer {
       if (role == null || !role.isTextual()) {
         throw new IllegalArgumentException("each message needs a string 'role'");
       }
-      b.append("<|im_start|>").append(role.asText()).append('\n');
+      ChatPromptRenderer.beginMessage(b, role.asText());
       appendContent(b, m.get("content"));
-      b.append("<|im_end|>\n");
+      ChatPromptRenderer.endMessage(b);
     }
-    return b.append("<|im_start|>assistant\n").toString();
+    ChatPromptRenderer.renderGenerationPrompt(b);
+    return b.toString();
   }
+
+  /** The media part types whose id or URL is rendered, in the order kvgate looks for them. */
+  private static final String[] MEDIA_PARTS = {"image_url", "input_audio", "video_url", "file"};
 
   private static void appendContent(StringBuilder b, JsonNode content) {
     if (content == null || content.isNull()) return;
     if (content.isTextual()) {
-      b.append(content.asText());
+      ChatPromptRenderer.appendContent(b, content.asText());
       return;
     }
     if (!content.isArray())
@@ -84,17 +95,23 @@ public final class PromptTokenizer {
       }
       JsonNode text = part.get("text");
       if (text != null && text.isTextual()) {
-        b.append(text.asText());
+        ChatPromptRenderer.appendContent(b, text.asText());
         continue;
       }
-      JsonNode image = part.get("image_url");
-      if (image != null) {
-        JsonNode url = image.isTextual() ? image : image.get("url");
-        if (url != null) b.append(url.asText());
-        continue;
+      for (String f : MEDIA_PARTS) {
+        JsonNode media = part.get(f);
+        if (media == null) continue;
+        JsonNode id =
+            media.isTextual()
+                ? media
+                : media.has("uuid")
+                    ? media.get("uuid")
+                    : media.has("url")
+                        ? media.get("url")
+                        : media.has("file_id") ? media.get("file_id") : media.get("data");
+        if (id != null && id.isTextual()) ChatPromptRenderer.appendContent(b, id.asText());
+        break;
       }
-      JsonNode id = part.get("id");
-      if (id != null) b.append(id.asText());
     }
   }
 }

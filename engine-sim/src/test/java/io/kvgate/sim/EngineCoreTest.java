@@ -50,7 +50,7 @@ class EngineCoreTest {
   private SimRequest submit(int[] tokens, int maxTokens, boolean remote, Trace sink, long now) {
     SimRequest r =
         new SimRequest(
-            ++seq, tokens, KvBlockPool.chainHashes(tokens, 16), maxTokens, remote, now, sink);
+            ++seq, tokens, BlockKeys.ofTokens(tokens, 16, 0), maxTokens, remote, now, sink);
     core.submit(r, now);
     return r;
   }
@@ -194,7 +194,7 @@ class EngineCoreTest {
       Trace tr = new Trace();
       traces.add(tr);
       int[] p = prompt(1000 + i, 4);
-      c.submit(new SimRequest(i, p, KvBlockPool.chainHashes(p, 16), 3, false, 0, tr), 0);
+      c.submit(new SimRequest(i, p, BlockKeys.ofTokens(p, 16, 0), 3, false, 0, tr), 0);
     }
     long t = 0;
     while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
@@ -228,7 +228,7 @@ class EngineCoreTest {
     EngineCore c = new EngineCore(d, m);
     int[] p = prompt(5, 3201);
     Trace tr = new Trace();
-    SimRequest r = new SimRequest(1, p, KvBlockPool.chainHashes(p, 16), 2, true, 0, tr);
+    SimRequest r = new SimRequest(1, p, BlockKeys.ofTokens(p, 16, 0), 2, true, 0, tr);
     c.submit(r, 0);
     long t = 0;
     while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
@@ -246,8 +246,8 @@ class EngineCoreTest {
     EngineCore c = new EngineCore(small, new EngineMetrics());
     Trace a = new Trace(), b = new Trace();
     int[] pa = prompt(6, 100), pb = prompt(7, 100);
-    c.submit(new SimRequest(1, pa, KvBlockPool.chainHashes(pa, 16), 20, false, 0, a), 0);
-    c.submit(new SimRequest(2, pb, KvBlockPool.chainHashes(pb, 16), 20, false, 0, b), 0);
+    c.submit(new SimRequest(1, pa, BlockKeys.ofTokens(pa, 16, 0), 20, false, 0, a), 0);
+    c.submit(new SimRequest(2, pb, BlockKeys.ofTokens(pb, 16, 0), 20, false, 0, b), 0);
     c.advanceTo(0);
     assertEquals(1, c.running());
     assertEquals(1, c.waiting());
@@ -285,7 +285,7 @@ class EngineCoreTest {
    */
   private static Lockstep lockstep(EngineCore c, int n, int promptTokens, int maxTokens) {
     int[] p = prompt(77, promptTokens);
-    long[] hashes = KvBlockPool.chainHashes(p, 16);
+    long[] hashes = BlockKeys.ofTokens(p, 16, 0);
     c.submit(new SimRequest(0, p, hashes, 1, false, 0, new Trace()), 0);
     long warmEnd = c.advanceTo(0);
     List<Trace> traces = new ArrayList<>();
@@ -347,7 +347,7 @@ class EngineCoreTest {
     long arrival = t - MS;
     SimRequest longRequest =
         new SimRequest(
-            100, longPrompt, KvBlockPool.chainHashes(longPrompt, 16), 2, false, arrival, longTrace);
+            100, longPrompt, BlockKeys.ofTokens(longPrompt, 16, 0), 2, false, arrival, longTrace);
     c.submit(longRequest, arrival); // joins step 3
     while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
     List<Long> times = b.traces().get(0).times;
@@ -379,7 +379,7 @@ class EngineCoreTest {
     EngineCore c = new EngineCore(config, m);
     int[] p = prompt(9, 160);
     Trace tr = new Trace();
-    SimRequest r = new SimRequest(1, p, KvBlockPool.chainHashes(p, 16), 1, false, 0, tr);
+    SimRequest r = new SimRequest(1, p, BlockKeys.ofTokens(p, 16, 0), 1, false, 0, tr);
     c.submit(r, 50 * MS);
     long t = 50 * MS;
     while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}

@@ -9,17 +9,17 @@ class KvBlockPoolTest {
   private static long[] hashes(int seed, int n) {
     int[] tokens = new int[n * 4];
     for (int i = 0; i < tokens.length; i++) tokens[i] = seed * 1000 + i;
-    return KvBlockPool.chainHashes(tokens, 4);
+    return BlockKeys.ofTokens(tokens, 4, 0);
   }
 
   @Test
   void chainedHashDependsOnEveryEarlierBlock() {
     int[] a = {1, 2, 3, 4, 5, 6, 7, 8};
     int[] b = {9, 2, 3, 4, 5, 6, 7, 8};
-    long[] ha = KvBlockPool.chainHashes(a, 4), hb = KvBlockPool.chainHashes(b, 4);
+    long[] ha = BlockKeys.ofTokens(a, 4, 0), hb = BlockKeys.ofTokens(b, 4, 0);
     assertNotEquals(ha[1], hb[1], "same second block, different parent");
-    assertArrayEquals(ha, KvBlockPool.chainHashes(a.clone(), 4));
-    assertEquals(1, KvBlockPool.chainHashes(new int[7], 4).length, "only full blocks are hashed");
+    assertArrayEquals(ha, BlockKeys.ofTokens(a.clone(), 4, 0));
+    assertEquals(1, BlockKeys.ofTokens(new int[7], 4, 0).length, "only full blocks are hashed");
   }
 
   @Test
@@ -27,7 +27,7 @@ class KvBlockPoolTest {
     KvBlockPool pool = new KvBlockPool(16);
     long[] h = hashes(1, 4);
     int[] ids = pool.allocate(h, 0, 4);
-    for (int i = 0; i < 3; i++) pool.commit(ids[i], h[i]); // block 3 never computed
+    pool.commitChain(ids, h, 0, 3); // block 3 never computed
     pool.free(ids);
     assertEquals(3, pool.match(h, 4));
     assertEquals(2, pool.match(h, 2), "search limited by maxBlocks");
@@ -40,7 +40,7 @@ class KvBlockPoolTest {
     KvBlockPool pool = new KvBlockPool(4);
     long[] a = hashes(1, 4);
     int[] ids = pool.allocate(a, 0, 4);
-    for (int i = 0; i < 4; i++) pool.commit(ids[i], a[i]);
+    pool.commitChain(ids, a, 0, 4);
     pool.free(ids);
     assertEquals(4, pool.cachedBlocks());
     // a fresh 1-block request evicts a's tail block first (freed first, in reverse order)
@@ -56,8 +56,7 @@ class KvBlockPoolTest {
     KvBlockPool pool = new KvBlockPool(4);
     long[] a = hashes(1, 2);
     int[] held = pool.allocate(a, 0, 2);
-    pool.commit(held[0], a[0]);
-    pool.commit(held[1], a[1]);
+    pool.commitChain(held, a, 0, 2);
     assertEquals(0.5, pool.usage(), 1e-9);
     assertNull(pool.allocate(hashes(2, 3), 0, 3), "only 2 free blocks");
     int[] two = pool.allocate(hashes(3, 2), 0, 2);
@@ -71,10 +70,9 @@ class KvBlockPoolTest {
     KvBlockPool pool = new KvBlockPool(8);
     long[] a = hashes(1, 2);
     int[] first = pool.allocate(a, 0, 2);
-    pool.commit(first[0], a[0]);
-    pool.commit(first[1], a[1]);
+    pool.commitChain(first, a, 0, 2);
     int[] second = pool.allocate(a, 0, 2); // concurrent same prompt, computed separately
-    pool.commit(second[0], a[0]);
+    pool.commitChain(second, a, 0, 1);
     assertEquals(2, pool.cachedBlocks());
     pool.free(first);
     pool.free(second);

@@ -19,7 +19,7 @@ class KvUsageMetricTest {
     KvBlockPool pool = new KvBlockPool(10);
     long[] a = hashes(1, 4);
     int[] ids = pool.allocate(a, 0, 4);
-    for (int i = 0; i < 4; i++) pool.commit(ids[i], a[i]);
+    pool.commitChain(ids, a, 0, 4);
     assertEquals(0.4, pool.usage(), 1e-9);
     pool.free(ids);
     // still cached, but referenced by no request: free in vLLM's BlockPool.get_usage

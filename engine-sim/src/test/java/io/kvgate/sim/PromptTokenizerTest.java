@@ -43,9 +43,8 @@ class PromptTokenizerTest {
   @Test
   void blocksAlignWithCharBlocksOfFourTimesBlockSize() {
     String shared = "x".repeat(64 * 3);
-    long[] a = KvBlockPool.chainHashes(PromptTokenizer.encode(shared + "tail one"), 16);
-    long[] b =
-        KvBlockPool.chainHashes(PromptTokenizer.encode(shared + "another tail entirely"), 16);
+    long[] a = BlockKeys.ofText(shared + "tail one", 16, 0);
+    long[] b = BlockKeys.ofText(shared + "another tail entirely", 16, 0);
     assertEquals(3, a.length);
     assertArrayEquals(a, java.util.Arrays.copyOf(b, 3));
   }
