@@ -70,6 +70,12 @@ final class BootstrapServer implements Handler<HttpServerRequest> {
     return roomCount;
   }
 
+  /** Drops every registered room, as a restarted process loses them; parked polls stay. */
+  void dropRooms() {
+    rooms.clear();
+    roomCount = 0;
+  }
+
   /** Long polls parked now. */
   int waiters() {
     return waiterCount;

@@ -62,6 +62,7 @@ final class EngineCore {
   private final List<SimRequest> running = new ArrayList<>();
   private final List<SimRequest> finishedInStep = new ArrayList<>();
   private boolean stepInFlight;
+  private boolean ended;
   private long stepEndNanos;
   // the step being scheduled: budget left, tokens scheduled, context tokens read, earliest pending
   // KV transfer
@@ -103,6 +104,10 @@ final class EngineCore {
 
   /** Queues {@code r}; call {@link #advanceTo} right after. */
   void submit(SimRequest r, long nowNanos) {
+    if (ended) {
+      r.state = SimRequest.State.ABORTED;
+      return;
+    }
     advanceTo(nowNanos);
     metrics.requests++;
     metrics.promptTokens += r.promptTokens();
@@ -126,12 +131,29 @@ final class EngineCore {
   }
 
   /**
+   * Ends this core, as a process that dies does: every request leaves the queue and the batch at
+   * once ({@link SimRequest.State#ABORTED}, no metric counts it, nothing is emitted) and the core
+   * is idle for good. The engine replaces a core it ended with a fresh one ({@link
+   * SimEngine#restart()}); late calls on the old one (a closing connection's {@link #abort}) find
+   * nothing to do.
+   */
+  void end() {
+    for (SimRequest r : waiting) r.state = SimRequest.State.ABORTED;
+    for (SimRequest r : running) r.state = SimRequest.State.ABORTED;
+    waiting.clear();
+    running.clear();
+    stepInFlight = false;
+    ended = true;
+  }
+
+  /**
    * Runs every step that ends by {@code nowNanos} and starts the next one if there is work.
    *
    * @return the simulated time at which this core next needs a call, or {@link Long#MAX_VALUE} if
    *     it is idle
    */
   long advanceTo(long nowNanos) {
+    if (ended) return Long.MAX_VALUE;
     long start = nowNanos;
     while (true) {
       if (stepInFlight) {

@@ -7,9 +7,15 @@ import java.util.Locale;
  * names ({@code vllm/v1/metrics/loggers.py}) and labels {@code model_name}, {@code engine} (vLLM's
  * engine index; always "0" here, one engine per server).
  *
- * <p>Single writer (the engine's event loop); fields are volatile so {@link SimEngine#stats()} may
- * read them from any thread. Latency histograms are in <em>simulated</em> seconds, i.e. what the
- * modelled GPU would report; divide by {@code speed} for wall time.
+ * <p>One instance per engine process: a {@linkplain SimEngine#restart() restart} starts a fresh
+ * one, so counters restart at 0 and {@code process_start_time_seconds} moves forward, as a new
+ * process's Prometheus metrics do.
+ *
+ * <p>Single writer per field: the engine's event loop, except the KV event stream's fields ({@link
+ * #kvBatchesDropped}, {@link #kvReconnects}, {@link #kvStreamConnected}), which the {@link
+ * KvEventPublisher}'s thread writes. Fields are volatile so {@link SimEngine#stats()} and {@code
+ * /metrics} may read them from any thread. Latency histograms are in <em>simulated</em> seconds,
+ * i.e. what the modelled GPU would report; divide by {@code speed} for wall time.
  */
 final class EngineMetrics {
 
@@ -46,9 +52,21 @@ final class EngineMetrics {
   volatile long injectedErrors;
   volatile long bootstrapFailed;
   volatile int bootstrapWaiting;
+  volatile long kvEventsPublished;
+  volatile long kvBatchesDropped;
+  volatile long kvReconnects;
+  volatile boolean kvStreamConnected;
+
+  /** The process's start, Unix epoch seconds ({@code process_start_time_seconds}). */
+  final double startTimeSeconds;
+
   final Histogram timeToFirstToken = new Histogram(TTFT_BUCKETS);
   final Histogram interTokenLatency = new Histogram(ITL_BUCKETS);
   final Histogram e2eLatency = new Histogram(E2E_BUCKETS);
+
+  EngineMetrics(double startTimeSeconds) {
+    this.startTimeSeconds = startTimeSeconds;
+  }
 
   /** A cumulative Prometheus histogram over fixed upper bounds, in seconds. */
   static final class Histogram {
@@ -77,7 +95,8 @@ final class EngineMetrics {
    * {@code usage} must be computed as vLLM v1 does ({@code BlockPool.get_usage}): blocks referenced
    * by requests over all blocks, cached blocks that no request references counted as free (see
    * {@link KvBlockPool#usage()}). {@code numGpuBlocks <= 0} omits {@code vllm:cache_config_info},
-   * as engines that do not state their capacity do.
+   * as engines that do not state their capacity do. {@code prefixCacheBlocks} is the number of
+   * blocks in the prefix cache now.
    */
   String render(
       String model,
@@ -86,9 +105,17 @@ final class EngineMetrics {
       int waiting,
       double usage,
       int blockSize,
-      int numGpuBlocks) {
+      int numGpuBlocks,
+      int prefixCacheBlocks) {
     String labels = "model_name=\"" + escape(model) + "\",engine=\"" + escape(engineId) + "\"";
     StringBuilder b = new StringBuilder(4096);
+    // the Python process collector's metric, unlabelled, as vLLM exposes it
+    b.append("# HELP process_start_time_seconds Start time of the process since unix epoch in")
+        .append(" seconds.\n")
+        .append("# TYPE process_start_time_seconds gauge\n")
+        .append("process_start_time_seconds ")
+        .append(String.format(Locale.ROOT, "%.3f", startTimeSeconds))
+        .append('\n');
     // vLLM's cache configuration info gauge: the KV capacity a router can size its index by.
     if (numGpuBlocks > 0) {
       b.append("# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n")
@@ -180,6 +207,36 @@ final class EngineMetrics {
         "Requests answered 500 by the error-rate fault knob.",
         labels,
         injectedErrors);
+    gauge(
+        b,
+        "kvgate_sim_prefix_cache_blocks",
+        "Blocks in the prefix cache (resident and hashed), the engine's own count.",
+        labels,
+        prefixCacheBlocks);
+    counter(
+        b,
+        "kvgate_sim_kv_events_published",
+        "KV events (stored, removed, cleared, load reports) put into event batches.",
+        labels,
+        kvEventsPublished);
+    counter(
+        b,
+        "kvgate_sim_kv_event_batches_dropped",
+        "KV event batches dropped because the outbox of unacknowledged batches was full.",
+        labels,
+        kvBatchesDropped);
+    counter(
+        b,
+        "kvgate_sim_kv_events_reconnects",
+        "KV event streams opened again after a failed or ended stream.",
+        labels,
+        kvReconnects);
+    gauge(
+        b,
+        "kvgate_sim_kv_events_stream_connected",
+        "1 while the KV event stream is open and acknowledged, else 0.",
+        labels,
+        kvStreamConnected ? 1 : 0);
     histogram(
         b,
         "vllm:time_to_first_token_seconds",

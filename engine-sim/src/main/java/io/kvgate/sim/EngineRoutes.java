@@ -36,17 +36,13 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
   private final FaultInjector faults;
   private final long createdEpochSeconds = System.currentTimeMillis() / 1000;
 
-  EngineRoutes(
-      SimEngine engine,
-      EngineCore core,
-      EngineMetrics metrics,
-      EngineClock clock,
-      FaultInjector faults) {
+  /** Routes of process {@code life} of {@code engine}. */
+  EngineRoutes(SimEngine engine, SimEngine.Life life, FaultInjector faults) {
     this.engine = engine;
     this.config = engine.config();
-    this.core = core;
-    this.metrics = metrics;
-    this.clock = clock;
+    this.core = life.core;
+    this.metrics = life.metrics;
+    this.clock = life.clock;
     this.faults = faults;
   }
 
@@ -72,7 +68,8 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
                   core.waiting(),
                   core.pool().usage(),
                   config.blockSizeTokens(),
-                  config.exportCacheConfigInfo() ? config.capacityBlocks() : 0));
+                  config.exportCacheConfigInfo() ? config.capacityBlocks() : 0,
+                  core.pool().cachedBlocks()));
     } else if (method == HttpMethod.GET && path.equals("/v1/models")) {
       ObjectNode model =
           CompletionResponse.JSON
@@ -92,6 +89,10 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
             || path.equals("/get_server_info")
                 && config.serverInfo() != SimEngineConfig.ServerInfo.NONE)) {
       CompletionResponse.sendJson(req.response(), 200, serverInfo());
+    } else if (method == HttpMethod.POST && path.equals("/reset_prefix_cache")) {
+      resetPrefixCache(req);
+    } else if (method == HttpMethod.POST && path.equals(RESTART_PATH)) {
+      restart(req);
     } else if (method == HttpMethod.POST && path.equals("/v1/chat/completions")) {
       accept(req, true);
     } else if (method == HttpMethod.POST && path.equals("/v1/completions")) {
@@ -106,7 +107,9 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
                   + " "
                   + path
                   + "; this engine serves /v1/chat/completions, /v1/completions, /v1/models, /health,"
-                  + " /metrics and, as configured, /server_info, /get_server_info")
+                  + " /metrics, POST /reset_prefix_cache, POST "
+                  + RESTART_PATH
+                  + " and, as configured, /server_info, /get_server_info")
           .send(req.response());
     }
   }
@@ -142,11 +145,75 @@ final class EngineRoutes implements Handler<HttpServerRequest> {
             role == Role.PREFILL ? engine.bootstrapPort() : SGLANG_DEFAULT_BOOTSTRAP_PORT);
   }
 
+  /** The simulator's own route that restarts the engine process ({@link SimEngine#restart()}). */
+  static final String RESTART_PATH = "/kvgate_sim/restart";
+
+  /**
+   * vLLM's {@code POST /reset_prefix_cache?reset_running_requests=&reset_external=}: 200 with an
+   * empty body when the cache was reset, 409 {@code {"detail":"Prefix cache reset failed."}} when
+   * requests holding blocks prevent it (vLLM's answer since it reports the outcome), 422 for a
+   * query parameter that is not a boolean (FastAPI's validation status). {@code reset_external}
+   * resets a connector's external cache in vLLM; the simulator has none, so it changes nothing.
+   */
+  private void resetPrefixCache(HttpServerRequest req) {
+    Boolean running = queryBool(req, "reset_running_requests");
+    Boolean external = queryBool(req, "reset_external");
+    if (running == null || external == null) {
+      CompletionResponse.sendJson(
+          req.response(),
+          422,
+          CompletionResponse.JSON
+              .createObjectNode()
+              .put(
+                  "detail",
+                  "reset_running_requests and reset_external must be booleans (true or false)"));
+      return;
+    }
+    if (engine.resetPrefixCacheOnLoop(running)) {
+      req.response().end();
+    } else {
+      CompletionResponse.sendJson(
+          req.response(),
+          409,
+          CompletionResponse.JSON.createObjectNode().put("detail", "Prefix cache reset failed."));
+    }
+  }
+
+  /** A boolean query parameter: false when absent, null when not a boolean. */
+  private static Boolean queryBool(HttpServerRequest req, String name) {
+    String v = req.getParam(name);
+    if (v == null) return false;
+    return switch (v.toLowerCase(java.util.Locale.ROOT)) {
+      case "true", "1", "yes", "on" -> true;
+      case "false", "0", "no", "off" -> false;
+      default -> null;
+    };
+  }
+
+  /**
+   * {@code POST /kvgate_sim/restart}: restarts the engine process ({@link SimEngine#restart()}),
+   * answers 200 {@code {"instance_id", "process_start_time_seconds"}} and then closes the asking
+   * connection too, as the restarted process would have.
+   */
+  private void restart(HttpServerRequest req) {
+    String instanceId = engine.restartOnLoop(req.connection());
+    ObjectNode body =
+        CompletionResponse.JSON
+            .createObjectNode()
+            .put("instance_id", instanceId)
+            .put("process_start_time_seconds", engine.processStartTimeSeconds());
+    req.response()
+        .putHeader("content-type", "application/json")
+        .putHeader("connection", "close")
+        .end(body.toString())
+        .onComplete(x -> req.connection().close());
+  }
+
   /** SGLang's default {@code --disaggregation-bootstrap-port}. */
   static final int SGLANG_DEFAULT_BOOTSTRAP_PORT = 8998;
 
   private void accept(HttpServerRequest req, boolean chat) {
-    if (faults.intercept(req)) return;
+    if (faults.intercept(req, metrics)) return;
     req.body()
         .onSuccess(body -> faults.beforeFirstByte(req.response(), () -> generate(req, body, chat)));
   }

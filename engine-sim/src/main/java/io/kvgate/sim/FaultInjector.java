@@ -22,17 +22,15 @@ final class FaultInjector {
 
   private final Vertx vertx;
   private final SimEngineConfig.Faults faults;
-  private final EngineMetrics metrics;
   private final SplittableRandom random;
   private HttpServer server;
   private HttpServer bootstrapServer;
   private long accepted;
   private boolean dead;
 
-  FaultInjector(Vertx vertx, SimEngineConfig.Faults faults, EngineMetrics metrics) {
+  FaultInjector(Vertx vertx, SimEngineConfig.Faults faults) {
     this.vertx = vertx;
     this.faults = faults;
-    this.metrics = metrics;
     this.random = new SplittableRandom(faults.seed());
   }
 
@@ -63,9 +61,11 @@ final class FaultInjector {
 
   /**
    * Counts a completion request and applies {@code dieAfterRequests} and {@code errorRate}: true if
-   * a fault took the request (its connection closed, or a 500 sent), false if it is to be served.
+   * a fault took the request (its connection closed, or a 500 sent, counted in {@code metrics}),
+   * false if it is to be served. The fault state (requests counted, the error draw) is the engine's
+   * and carries over a {@linkplain SimEngine#restart() restart}.
    */
-  boolean intercept(HttpServerRequest req) {
+  boolean intercept(HttpServerRequest req, EngineMetrics metrics) {
     accepted++;
     if (faults.dieAfterRequests() > 0 && accepted > faults.dieAfterRequests()) {
       if (!dead) {

@@ -26,7 +26,7 @@ class EngineCoreTest {
           .capacityBlocks(1024)
           .build();
 
-  private final EngineMetrics metrics = new EngineMetrics();
+  private final EngineMetrics metrics = new EngineMetrics(0);
   private final EngineCore core = new EngineCore(config, metrics);
   private long seq;
 
@@ -188,7 +188,7 @@ class EngineCoreTest {
   @Test
   void decodeBatchStretchesStepWhenComputeBound() {
     SimEngineConfig big = config.toBuilder().maxNumSeqs(512).maxNumBatchedTokens(4096).build();
-    EngineCore c = new EngineCore(big, new EngineMetrics());
+    EngineCore c = new EngineCore(big, new EngineMetrics(0));
     List<Trace> traces = new ArrayList<>();
     for (int i = 0; i < 300; i++) {
       Trace tr = new Trace();
@@ -224,7 +224,7 @@ class EngineCoreTest {
   void remotePrefillChargesTransferNotComputeAndCachesBlocks() {
     SimEngineConfig d =
         config.toBuilder().kvTransferTokensPerSecond(100_000).role(Role.DECODE).build();
-    EngineMetrics m = new EngineMetrics();
+    EngineMetrics m = new EngineMetrics(0);
     EngineCore c = new EngineCore(d, m);
     int[] p = prompt(5, 3201);
     Trace tr = new Trace();
@@ -243,7 +243,7 @@ class EngineCoreTest {
   @Test
   void requestLargerThanFreeBlocksWaitsForCapacity() {
     SimEngineConfig small = config.toBuilder().capacityBlocks(10).build();
-    EngineCore c = new EngineCore(small, new EngineMetrics());
+    EngineCore c = new EngineCore(small, new EngineMetrics(0));
     Trace a = new Trace(), b = new Trace();
     int[] pa = prompt(6, 100), pb = prompt(7, 100);
     c.submit(new SimRequest(1, pa, BlockKeys.ofTokens(pa, 16, 0), 20, false, 0, a), 0);
@@ -305,7 +305,7 @@ class EngineCoreTest {
 
   @Test
   void aStepLastsTheLongerOfItsComputeAndItsWeightsPlusKvReads() {
-    EngineCore c = new EngineCore(ROOFLINE, new EngineMetrics());
+    EngineCore c = new EngineCore(ROOFLINE, new EngineMetrics(0));
     assertEquals(10 * MS, c.stepNanos(1, 0), "one token, no context: the weights read");
     assertEquals(10 * MS + 6_400_000, c.stepNanos(32, 64_000), "32 decodes over 2k contexts each");
     assertEquals(
@@ -314,7 +314,7 @@ class EngineCoreTest {
 
   @Test
   void aDecodeBatchsInterTokenLatencyGrowsWithTheKvItReads() {
-    EngineCore c = new EngineCore(ROOFLINE, new EngineMetrics());
+    EngineCore c = new EngineCore(ROOFLINE, new EngineMetrics(0));
     Lockstep b = lockstep(c, 32, 2000, 4);
     long t = b.firstTokens();
     while ((t = c.advanceTo(t)) != Long.MAX_VALUE) {}
@@ -327,7 +327,7 @@ class EngineCoreTest {
     for (Trace tr : b.traces()) assertEquals(times, tr.times, "the batch decodes in lockstep");
 
     // the same batch over 8k contexts: 25.6 ms of KV reads per step on top of the weights
-    EngineCore longer = new EngineCore(ROOFLINE, new EngineMetrics());
+    EngineCore longer = new EngineCore(ROOFLINE, new EngineMetrics(0));
     Lockstep l = lockstep(longer, 32, 8000, 2);
     t = l.firstTokens();
     while ((t = longer.advanceTo(t)) != Long.MAX_VALUE) {}
@@ -337,7 +337,7 @@ class EngineCoreTest {
 
   @Test
   void aPrefillChunkInTheStepDelaysEveryRunningDecode() {
-    EngineMetrics m = new EngineMetrics();
+    EngineMetrics m = new EngineMetrics(0);
     EngineCore c = new EngineCore(ROOFLINE, m);
     Lockstep b = lockstep(c, 32, 2000, 6);
     long t = c.advanceTo(b.firstTokens()); // decode step 1 (contexts 2001) in flight
@@ -375,7 +375,7 @@ class EngineCoreTest {
   @Test
   void timeToFirstTokenCountsFromArrivalNotFromSubmission() {
     // A decode leg that waited for its bootstrap room enters the core later than it arrived.
-    EngineMetrics m = new EngineMetrics();
+    EngineMetrics m = new EngineMetrics(0);
     EngineCore c = new EngineCore(config, m);
     int[] p = prompt(9, 160);
     Trace tr = new Trace();

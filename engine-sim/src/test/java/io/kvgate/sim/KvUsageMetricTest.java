@@ -37,13 +37,13 @@ class KvUsageMetricTest {
 
   @Test
   void cacheConfigInfoIsRenderedUnlessHidden() {
-    EngineMetrics m = new EngineMetrics();
-    String shown = m.render("m", "0", 1, 0, 0.25, 16, 2048);
+    EngineMetrics m = new EngineMetrics(0);
+    String shown = m.render("m", "0", 1, 0, 0.25, 16, 2048, 0);
     assertTrue(
         shown.contains(
             "vllm:cache_config_info{block_size=\"16\",engine=\"0\",model_name=\"m\",num_gpu_blocks=\"2048\"} 1.0"),
         shown);
-    String hidden = m.render("m", "0", 1, 0, 0.25, 16, 0);
+    String hidden = m.render("m", "0", 1, 0, 0.25, 16, 0, 0);
     assertFalse(hidden.contains("cache_config_info"), hidden);
     assertTrue(
         hidden.contains("vllm:kv_cache_usage_perc{model_name=\"m\",engine=\"0\"} 0.25"), hidden);

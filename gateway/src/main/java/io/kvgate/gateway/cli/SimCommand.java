@@ -1,6 +1,7 @@
 package io.kvgate.gateway.cli;
 
 import io.kvgate.routing.config.ConfigNode;
+import io.kvgate.sim.KvEventPublisher;
 import io.kvgate.sim.Role;
 import io.kvgate.sim.SimEngine;
 import io.kvgate.sim.SimEngineConfig;
@@ -122,6 +123,85 @@ public final class SimCommand implements Callable<Integer> {
           "SGLang server info the engines answer: both (GET /server_info and /get_server_info),"
               + " legacy-only (/get_server_info) or none (default: ${DEFAULT-VALUE}).")
   String serverInfo = "both";
+
+  @Option(
+      names = "--publish-kv-events",
+      paramLabel = "HOST:PORT",
+      description =
+          "Stream every engine's KV events (blocks stored and evicted, cache resets, load reports) to"
+              + " kvgate's KvEventService at HOST:PORT over gRPC, reconnecting with backoff.")
+  String publishKvEvents;
+
+  @Option(
+      names = "--kv-events-endpoint",
+      paramLabel = "NAMES",
+      description =
+          "The endpoint names the engines' KV event streams report, comma-separated, one per replica"
+              + " (default: each engine's base URL, http://HOST:PORT, as kvgate is configured with it).")
+  String kvEventsEndpoint;
+
+  @Option(
+      names = "--kv-events-interval",
+      paramLabel = "DURATION",
+      description =
+          "How often pending KV events are flushed as one batch, wall clock (default: ${DEFAULT-VALUE}).")
+  String kvEventsInterval = "20ms";
+
+  @Option(
+      names = "--kv-events-load-interval",
+      paramLabel = "DURATION",
+      description = "How often a load report is sent, wall clock (default: ${DEFAULT-VALUE}).")
+  String kvEventsLoadInterval = "100ms";
+
+  /** What {@code --publish-kv-events} and its companions ask for. */
+  record KvEvents(String target, List<String> endpoints, KvEventPublisher.Options options) {}
+
+  /**
+   * The KV event flags: null without {@code --publish-kv-events} (its companion flags are then
+   * refused); throws {@link IllegalArgumentException} with the reason for flags it refuses.
+   */
+  KvEvents kvEvents() {
+    boolean companions =
+        kvEventsEndpoint != null
+            || spec != null
+                && (spec.commandLine().getParseResult().hasMatchedOption("--kv-events-interval")
+                    || spec.commandLine()
+                        .getParseResult()
+                        .hasMatchedOption("--kv-events-load-interval"));
+    if (publishKvEvents == null) {
+      if (companions)
+        throw new IllegalArgumentException(
+            "--kv-events-endpoint, --kv-events-interval and --kv-events-load-interval need"
+                + " --publish-kv-events HOST:PORT");
+      return null;
+    }
+    KvEventPublisher.Target.parse(publishKvEvents);
+    List<String> endpoints = null;
+    if (kvEventsEndpoint != null) {
+      endpoints = List.of(kvEventsEndpoint.split(",", -1));
+      if (endpoints.size() != replicas || endpoints.stream().anyMatch(String::isBlank))
+        throw new IllegalArgumentException(
+            "--kv-events-endpoint takes one non-empty name per replica, comma-separated ("
+                + replicas
+                + " expected, got '"
+                + kvEventsEndpoint
+                + "')");
+    }
+    return new KvEvents(
+        publishKvEvents,
+        endpoints,
+        KvEventPublisher.Options.DEFAULTS
+            .withBatchInterval(positiveDuration("--kv-events-interval", kvEventsInterval))
+            .withLoadInterval(positiveDuration("--kv-events-load-interval", kvEventsLoadInterval)));
+  }
+
+  private static Duration positiveDuration(String flag, String value) {
+    Duration d = ConfigNode.parseDuration(value);
+    if (d == null || d.toMillis() < 1)
+      throw new IllegalArgumentException(
+          flag + " must be a duration of at least 1ms such as 20ms or 1s (got '" + value + "')");
+    return d;
+  }
 
   /** The fault flags, or null after printing why they are refused. */
   SimEngineConfig.Faults faults() {
@@ -336,9 +416,28 @@ public final class SimCommand implements Callable<Integer> {
       return 2;
     }
     if (configs == null) return 2;
+    KvEvents kvEvents;
+    try {
+      kvEvents = kvEvents();
+    } catch (IllegalArgumentException e) {
+      System.err.println("sim: " + e.getMessage());
+      return 2;
+    }
     Vertx vertx = Vertx.vertx();
     SimFleet fleet = CliRuntime.await(SimFleet.start(vertx, configs), 30);
     System.out.print(describe(sim.model, fleet.engines()));
+    if (kvEvents != null) {
+      List<SimEngine> engines = fleet.engines();
+      for (int i = 0; i < engines.size(); i++) {
+        SimEngine e = engines.get(i);
+        String name = kvEvents.endpoints() == null ? null : kvEvents.endpoints().get(i);
+        e.publishKvEvents(kvEvents.target(), name, kvEvents.options());
+      }
+      System.out.println(
+          "KV events: every engine publishes to "
+              + kvEvents.target()
+              + " (retrying until kvgate listens there)");
+    }
     CliRuntime.awaitShutdown(
         () -> {
           try {
