@@ -122,6 +122,13 @@ public final class DemoCommand implements Callable<Integer> {
 
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
+  @Option(
+      names = "--kv-events",
+      description =
+          "The engines publish their KV events to the gateway's gRPC listener (loopback, port + 2):"
+              + " the prefix index is precise (docs/KV_EVENTS.md).")
+  boolean kvEvents;
+
   @Mixin SimOptions sim = new SimOptions();
 
   public DemoCommand() {
@@ -136,6 +143,10 @@ public final class DemoCommand implements Callable<Integer> {
       return DemoClouds.run(this, spec.commandLine().getParseResult().hasMatchedOption("--policy"));
     }
     var parsed = spec.commandLine().getParseResult();
+    if (kvEvents && pd != null) {
+      System.err.println("demo: --kv-events goes without --pd");
+      return 2;
+    }
     if (pd == null
         && (parsed.hasMatchedOption("--prefill-replicas")
             || parsed.hasMatchedOption("--decode-replicas"))) {
@@ -169,7 +180,15 @@ public final class DemoCommand implements Callable<Integer> {
           CliRuntime.await(
               protocol == null
                   ? Demo.start(
-                      vertx, registry, sim.toConfig(), replicas, engineBasePort, host, port, policy)
+                      vertx,
+                      registry,
+                      sim.toConfig(),
+                      replicas,
+                      engineBasePort,
+                      host,
+                      port,
+                      policy,
+                      kvEvents)
                   : Demo.startPd(
                       vertx,
                       registry,
@@ -232,6 +251,12 @@ public final class DemoCommand implements Callable<Integer> {
         url,
         sim.model,
         url);
+    if (demo.kvEvents()) {
+      System.out.printf(
+          "KV events: every engine publishes to the gateway's gRPC listener 127.0.0.1:%d; the"
+              + " index is precise:%n  curl -s http://127.0.0.1:%d/admin/endpoints%n%n",
+          gateway.grpcPort(), gateway.adminPort());
+    }
     DemoWorkload workload = null;
     if (traffic) {
       DemoStats stats = new DemoStats();

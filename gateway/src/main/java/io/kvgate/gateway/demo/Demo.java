@@ -16,10 +16,64 @@ public final class Demo {
 
   private final SimFleet fleet;
   private final Gateway gateway;
+  private final java.util.List<io.kvgate.sim.KvEventPublisher> publishers =
+      new java.util.ArrayList<>();
 
   private Demo(SimFleet fleet, Gateway gateway) {
     this.fleet = fleet;
     this.gateway = gateway;
+  }
+
+  /**
+   * As {@link #start(Vertx, PrometheusMeterRegistry, SimEngineConfig, int, int, String, int,
+   * String)}; with {@code kvEvents}, the gateway also runs its gRPC listener on loopback (port + 2,
+   * or ephemeral) and every engine publishes its KV events to it, so the index is precise
+   * (docs/KV_EVENTS.md). Completes once every engine's stream is acknowledged.
+   */
+  public static Future<Demo> start(
+      Vertx vertx,
+      PrometheusMeterRegistry registry,
+      SimEngineConfig engine,
+      int replicas,
+      int engineBasePort,
+      String host,
+      int port,
+      String policy,
+      boolean kvEvents) {
+    if (!kvEvents) {
+      return start(vertx, registry, engine, replicas, engineBasePort, host, port, policy);
+    }
+    return SimFleet.start(vertx, engine, replicas, engineBasePort)
+        .compose(
+            fleet ->
+                withGateway(
+                    vertx,
+                    registry,
+                    fleet,
+                    GatewayConfig.of(engine.model(), fleet.urls(), policy)
+                        .withGrpc(
+                            new GatewayConfig.Grpc(
+                                true, "127.0.0.1", port == 0 ? 0 : port + 2, null)),
+                    host,
+                    port))
+        .compose(Demo::publishKvEvents);
+  }
+
+  private Future<Demo> publishKvEvents() {
+    java.util.List<Future<Void>> acks = new java.util.ArrayList<>();
+    for (io.kvgate.sim.SimEngine e : fleet.engines()) {
+      io.kvgate.sim.KvEventPublisher p = e.publishKvEvents("127.0.0.1:" + gateway.grpcPort(), null);
+      publishers.add(p);
+      acks.add(p.firstAck());
+    }
+    return Future.all(acks)
+        .map(v -> this)
+        .recover(e -> close().transform(x -> Future.failedFuture(e)));
+  }
+
+  /** Whether the engines publish KV events to the gateway. */
+  public boolean kvEvents() {
+    return !publishers.isEmpty();
   }
 
   /**
@@ -124,6 +178,8 @@ public final class Demo {
   }
 
   public Future<Void> close() {
-    return gateway.close().compose(v -> fleet.close());
+    java.util.List<Future<Void>> closing = new java.util.ArrayList<>();
+    for (io.kvgate.sim.KvEventPublisher p : publishers) closing.add(p.close());
+    return Future.join(closing).transform(x -> gateway.close()).transform(x -> fleet.close());
   }
 }

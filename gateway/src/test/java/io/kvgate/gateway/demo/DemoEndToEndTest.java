@@ -12,7 +12,6 @@ import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import io.kvgate.gateway.metrics.GatewayMetrics;
 import io.kvgate.sim.SimEngineConfig;
 import io.vertx.core.Vertx;
-import org.junit.jupiter.api.Test;
 
 /**
  * The demo, in-process, at real (speed 1) H100 timings: the same long system prompt twice through
@@ -56,14 +55,31 @@ class DemoEndToEndTest {
     return result;
   }
 
-  @Test
-  void secondRequestWithTheSamePrefixIsFasterAndCached() throws Exception {
+  /** With and without the engines' KV events (precise and approximate index). */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+  void secondRequestWithTheSamePrefixIsFasterAndCached(boolean kvEvents) throws Exception {
     Vertx vertx = Vertx.vertx();
     SimEngineConfig engine = SimEngineConfig.builder().build();
     Demo demo =
         await(
             Demo.start(
-                vertx, GatewayMetrics.newRegistry(), engine, 4, 0, "127.0.0.1", 0, "cache-aware"));
+                vertx,
+                GatewayMetrics.newRegistry(),
+                engine,
+                4,
+                0,
+                "127.0.0.1",
+                0,
+                "cache-aware",
+                kvEvents));
+    io.kvgate.gateway.index.IndexMode expected =
+        kvEvents
+            ? io.kvgate.gateway.index.IndexMode.PRECISE
+            : io.kvgate.gateway.index.IndexMode.APPROXIMATE;
+    for (var e : demo.gateway().indexHealth().engines()) {
+      io.kvgate.gateway.TestSupport.eventually(e + " " + expected, () -> e.mode() == expected);
+    }
     OpenAIClient client =
         OpenAIOkHttpClient.builder()
             .baseUrl(demo.url() + "/v1")
