@@ -10,8 +10,10 @@ import java.util.SplittableRandom;
  * (retained size is a state, not a rate).
  *
  * <p>Usage: {@code java -Xmx2g -cp benchmarks.jar io.kvgate.bench.IndexFootprint ENTRIES ENDPOINTS
- * REPLICAS} where every chain is routed to {@code REPLICAS} endpoints (1: no block is shared, the
- * worst case per entry; 2: every block held twice).
+ * REPLICAS [FEED]} where every chain is written to {@code REPLICAS} endpoints (1: no block is
+ * shared, the worst case per entry; 2: every block held twice) by {@code FEED}: {@code routed}
+ * (default, {@code recordRouted}) or {@code events} ({@code blocksStored} with parents, so every
+ * endpoint also keeps each block's parent and child count).
  */
 public final class IndexFootprint {
 
@@ -21,6 +23,10 @@ public final class IndexFootprint {
     long entries = args.length > 0 ? Long.parseLong(args[0]) : 10_000_000L;
     int endpoints = args.length > 1 ? Integer.parseInt(args[1]) : 64;
     int replicas = args.length > 2 ? Integer.parseInt(args[2]) : 1;
+    String feed = args.length > 3 ? args[3] : "routed";
+    if (!feed.equals("routed") && !feed.equals("events")) {
+      throw new IllegalArgumentException("FEED must be routed or events (got " + feed + ")");
+    }
     int chainBlocks = 2048;
     long before = usedAfterGc();
     long perEndpoint = entries / endpoints;
@@ -34,9 +40,11 @@ public final class IndexFootprint {
     int slot = 0;
     long start = System.nanoTime();
     while (index.size() + (long) chainBlocks * replicas <= entries) {
-      var chain = Prompts.chain(Prompts.randomHashes(chainBlocks, random));
+      long[] hashes = Prompts.randomHashes(chainBlocks, random);
+      var chain = Prompts.chain(hashes);
       for (int r = 0; r < replicas; r++) {
-        index.recordRouted(slot, chain, now);
+        if (feed.equals("events")) index.blocksStored(slot, hashes, 0, chainBlocks, 0, false, now);
+        else index.recordRouted(slot, chain, now);
         slot = (slot + 1) % endpoints;
       }
     }
@@ -44,8 +52,8 @@ public final class IndexFootprint {
     long after = usedAfterGc();
     long retained = after - before;
     System.out.printf(
-        "entries=%d distinctBlocks=%d endpoints=%d replicas=%d%n",
-        index.size(), index.distinctBlocks(), endpoints, replicas);
+        "entries=%d distinctBlocks=%d endpoints=%d replicas=%d feed=%s%n",
+        index.size(), index.distinctBlocks(), endpoints, replicas, feed);
     System.out.printf(
         "retained heap: %d bytes = %.1f MiB = %.1f B/entry (estimatedBytes %.1f B/entry)%n",
         retained,

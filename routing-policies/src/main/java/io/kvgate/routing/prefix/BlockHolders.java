@@ -283,10 +283,11 @@ final class BlockHolders {
    * capacity trimming and TTL expiry all take a child before its parent. Engines evict the same way
    * (vLLM frees a request's blocks tail first; SGLang's radix tree evicts leaves). The precise feed
    * can break it (an inner block removed while its descendants stay, a block stored whose parent
-   * the index never saw or already evicted), so {@link LruPrefixIndex#match} gallops only over the
-   * slots written by routing alone and walks the others; see {@link LruPrefixIndex}. Where a set is
-   * not prefix-closed, galloping can only overstate: it reports a slot at a position where that
-   * slot lacks the block, possibly past an earlier hole it jumped over.
+   * the index never saw or already evicted), so each slot written by it counts its holes ({@link
+   * SlotCache#holes}) and {@link LruPrefixIndex#match} gallops only over the slots without holes
+   * and walks the others; see {@link LruPrefixIndex}. Where a set is not prefix-closed, galloping
+   * can only overstate: it reports a slot at a position where that slot lacks the block, possibly
+   * past an earlier hole it jumped over.
    *
    * <p>Algorithm. Keep the alive set (slots that held every block so far) and the last position
    * {@code good} known to be held by all of them. Gallop: probe {@code good + 1, + 2, + 4, ...}

@@ -27,7 +27,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *
  * <ul>
  *   <li>{@link SlotCache}, one per endpoint: its blocks in LRU order, an open-addressing table of
- *       primitive arrays (hash, touch time, prev, next): about 25 bytes per held block.
+ *       primitive arrays (hash, touch time, prev, next): about 25 bytes per held block, plus about
+ *       15 (parent, held children) for an endpoint written by engine events.
  *   <li>{@link BlockHolders}, shared: block hash → set of endpoints holding it, lock-striped
  *       segments of packed {@code long}s: about 20 bytes per distinct block while it has at most
  *       seven holders, plus a 32-byte bitset beyond that.
@@ -43,31 +44,41 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *
  * <p>Match. {@link #match} keeps the set of endpoints that held every block so far as a 256-bit set
  * in four {@code long}s, and writes an endpoint's count once, when it drops out. By default it
- * gallops: because each endpoint's cached blocks are prefix-closed along a chain (a parent is never
- * evicted before its children, see {@code BlockHolders.gallop}), it probes blocks 1, 2, 4, ...
- * ahead until the set shrinks and bisects back to where it did: about 2 log2(blocks) probes per
- * distinct match length, 22 for a 2,048-block prompt held by one set of endpoints, instead of one
- * probe per block. Galloping is exact only for prefix-closed sets, and the precise feed does not
- * guarantee them: engines evict leaves first, but a lost or reordered event, an engine that evicts
- * otherwise, a stored block whose parent the index never saw, or this index's own LRU or TTL (a
- * stored block is newer than its untouched parent, so the parent goes first) can leave a block held
- * past a missing one. Galloping would jump over such a hole and report a phantom hit, exactly what
- * the precise feed exists to prevent. Detecting holes exactly would need each block's parent (the
- * events' {@code parent_block_hash}, which the feed's signatures do not carry) and a child count
- * per block; verifying a galloped result costs as much as the walk. So the guarantee is: a match is
- * exact for every slot. A slot's first precise write marks it unordered and from then on (until
- * {@link #clearEndpoint}, which leaves it empty and so prefix-closed) it is matched by the walk,
- * shared by all unordered slots and stopping when the last of them drops out, while the slots
- * written by routing alone keep galloping. The cost is the walk's: O(blocks matched on some
- * unordered slot) probes, measured by {@code KvEventIngestBenchmark.matchWalked} against {@code
- * matchGalloping} (docs/BENCHMARKS.md). Freshness of an unordered slot is likewise checked block by
- * block instead of bisected, when its TTL is on and its oldest block is expired. With {@link
+ * gallops: while each endpoint's cached blocks are prefix-closed along a chain (no block held whose
+ * parent is missing, see {@code BlockHolders.gallop}), it probes blocks 1, 2, 4, ... ahead until
+ * the set shrinks and bisects back to where it did: about 2 log2(blocks) probes per distinct match
+ * length, 22 for a 2,048-block prompt held by one set of endpoints, instead of one probe per block.
+ * Routing writes keep sets prefix-closed by construction (a chain is written with its whole prefix,
+ * so LRU and TTL take children before parents). The precise feed need not: a stored block whose
+ * parent the endpoint lacks, an inner block removed while its children stay, a lost event, or this
+ * index's own LRU or TTL evicting a parent before a newer child leave a "hole", and galloping could
+ * jump over it and report a phantom hit, exactly what the precise feed exists to prevent. So from
+ * an endpoint's first precise write on, its {@link SlotCache} records each block's parent and its
+ * number of held children and counts its holes ({@link #holes}) exactly, in O(1) per insert or
+ * removal; an endpoint is galloped while it has none and walked while it has some. The guarantee: a
+ * match is exact for every slot whose parents were reported truthfully (parents the feed does not
+ * give count as holes: slower, never wrong). Engines store parents before children and evict leaves
+ * first (vLLM frees a request's blocks tail first; SGLang's radix tree evicts leaves), so an event
+ * stream with parents keeps the count at 0 (tested against such an engine) and the endpoint keeps
+ * galloping; the walk is the fallback while holes last, shared by all walked slots and stopping
+ * when the last of them drops out: O(blocks matched on some walked slot) probes, measured by {@code
+ * KvEventIngestBenchmark.matchWalked} against {@code matchGalloping} and {@code matchEventsNoHoles}
+ * (docs/BENCHMARKS.md). A slot that a racing write left with holes while it was galloped is walked
+ * again before the match returns. Freshness of a slot that tracks parents is checked block by block
+ * instead of bisected, when its TTL is on and its oldest block is expired (an event stores a block
+ * newer than its untouched parent, so touch times may rise along a chain). With {@link
  * Settings#exactMatch()} every slot is walked. The walk is O(prompt blocks + endpoints), stopping
  * at the first block no walked endpoint holds: the same result as galloping on prefix-closed sets,
  * the reference the property tests and the benchmarks compare it with. TTL is then applied per
  * endpoint that matched anything: if that endpoint's least recently used block is still fresh
  * nothing can be expired (LRU order is touch order), otherwise a binary search over the matched
  * prefix finds the first expired block.
+ *
+ * <p>Holes cost memory only where events write: a slot's parent and child arrays are allocated by
+ * its first precise write (the blocks it then holds get an unknown parent, so they count as holes
+ * until touched again with their parent or gone; the gateway clears an endpoint before its first
+ * event, so normally there are none) and kept from then on, 12 bytes per cell, about 15 per held
+ * block. Slots written only by routing pay nothing and need no count.
  *
  * <p>Writes. {@link #recordRouted} and {@link #blocksStored} touch a chain's blocks last to first,
  * so the chain's head is the most recent and the LRU evicts a prefix from its tail, as engines do.
@@ -101,8 +112,8 @@ public final class LruPrefixIndex implements PrefixIndex {
    * @param insertionHalfLife half-life of {@link #recentInsertedBlocks}; must be positive
    * @param segments lock stripes of the shared holder table, a power of two
    * @param exactMatch match every endpoint by visiting every block instead of galloping over the
-   *     endpoints written by routing alone (O(log blocks) probes, exact because their cached sets
-   *     are prefix-closed); the reference for tests and benchmarks; see {@link #match}
+   *     endpoints without holes (O(log blocks) probes, exact because their cached sets are
+   *     prefix-closed); the reference for tests and benchmarks; see {@link #match}
    */
   public record Settings(
       long defaultCapacityBlocks,
@@ -169,8 +180,12 @@ public final class LruPrefixIndex implements PrefixIndex {
   private final BlockHolders holders;
   private final AtomicReferenceArray<SlotCache> slots = new AtomicReferenceArray<>(MAX_SLOTS);
 
-  /** Slots whose {@link SlotCache#unordered} is set, as a 256-bit set: matched by walk. */
-  private final AtomicLongArray unordered = new AtomicLongArray(BlockHolders.WORDS);
+  /**
+   * Slots with {@link SlotCache#holes} above 0, as a 256-bit set: matched by walk. Updated at the
+   * end of each write's hold of the slot's lock ({@link #publishHoles}), not per block: a chain
+   * write opens and heals a transient hole at every new block (it goes last to first).
+   */
+  private final AtomicLongArray holey = new AtomicLongArray(BlockHolders.WORDS);
 
   private volatile int slotCount;
 
@@ -207,13 +222,22 @@ public final class LruPrefixIndex implements PrefixIndex {
     boolean gallop = false;
     for (int w = 0; w < BlockHolders.WORDS; w++) {
       long all = BlockHolders.prefixMask(count, w);
-      walked[w] = settings.exactMatch() ? all : all & unordered.get(w);
+      walked[w] = settings.exactMatch() ? all : all & holey.get(w);
       galloped[w] = all & ~walked[w];
       walk |= walked[w] != 0;
       gallop |= galloped[w] != 0;
     }
     if (walk) holders.walk(chain, matched, walked);
-    if (gallop) holders.gallop(chain, matched, galloped);
+    if (gallop) {
+      holders.gallop(chain, matched, galloped);
+      // A galloped slot that a racing write left with holes: walk it after all.
+      boolean late = false;
+      for (int w = 0; w < BlockHolders.WORDS; w++) {
+        galloped[w] &= holey.get(w);
+        late |= galloped[w] != 0;
+      }
+      if (late) holders.walk(chain, matched, galloped);
+    }
     int now = SlotCache.units(nowNanos);
     for (int s = 0; s < count; s++) {
       if (matched[s] == 0) continue;
@@ -239,12 +263,14 @@ public final class LruPrefixIndex implements PrefixIndex {
       try {
         c.sweep(now, ttlUnits);
         for (int i = chain.length() - 1; i >= 0; i--) {
-          if (c.touch(BlockHolders.key(chain.hash(i)), now)) inserted++;
+          long parent = i == 0 ? SlotCache.ROOT : BlockHolders.key(chain.hash(i - 1));
+          if (c.touch(BlockHolders.key(chain.hash(i)), now, parent)) inserted++;
         }
       } finally {
         c.endBatch();
       }
       c.addPressure(inserted, nowNanos, halfLifeNanos);
+      publishHoles(c);
     } finally {
       c.lock.unlockWrite(stamp);
     }
@@ -263,18 +289,77 @@ public final class LruPrefixIndex implements PrefixIndex {
   /**
    * {@inheritDoc}
    *
-   * <p>Block hashes are chain hashes, which already cover their parent, so no parent hash is needed
-   * to key them. Marks the slot unordered (matched by walk from now on until {@link
-   * #clearEndpoint}). Applied in slices of {@value #SLICE} blocks from the last to the first, each
-   * under one hold of the slot's write lock with its holder changes grouped per segment; a match
-   * racing a large event sees a suffix of it, which the walk matches exactly (the prefix is not yet
-   * there). Memory stays bounded by the slot's capacity: past it the LRU evicts.
+   * <p>Every block's parent counts as unknown (a hole, until the block is touched again with its
+   * parent or leaves), so the slot is matched by walk while any of them is held: this overload
+   * serves feeds that cannot vouch for chain order, such as snapshot chunks in any order. Prefer
+   * {@link #blocksStored(int, long[], int, int, long, boolean, long)}.
    *
    * @throws IndexOutOfBoundsException if {@code [from, to)} is not a range of {@code hashes}
    */
   @Override
   public void blocksStored(int slot, long[] hashes, int from, int to, long nowNanos) {
     Objects.checkFromToIndex(from, to, hashes.length);
+    store(slot, hashes, null, from, to, UNKNOWN, 0, nowNanos);
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Block hashes are chain hashes, which already cover their parent, so the parent is not needed
+   * to key them; it is needed to keep count of holes ({@link #holes}). Applied in slices of {@value
+   * #SLICE} blocks from the last to the first, each under one hold of the slot's write lock with
+   * its holder changes grouped per segment; a match racing a large event sees a suffix of it, whose
+   * first block's parent is missing, so the slot is walked until the event's first slice is in.
+   * Memory stays bounded by the slot's capacity: past it the LRU evicts.
+   *
+   * @throws IndexOutOfBoundsException if {@code [from, to)} is not a range of {@code hashes}
+   */
+  @Override
+  public void blocksStored(
+      int slot,
+      long[] hashes,
+      int from,
+      int to,
+      long parentHash,
+      boolean hasParent,
+      long nowNanos) {
+    Objects.checkFromToIndex(from, to, hashes.length);
+    long first = hasParent ? BlockHolders.key(parentHash) : SlotCache.ROOT;
+    store(slot, hashes, null, from, to, CHAIN, first, nowNanos);
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Applied like {@link #blocksStored}: in slices of {@value #SLICE} blocks from the last to the
+   * first. Blocks may come in any order and any chunking: a block whose parent is in a later chunk
+   * (or later in this one) is a hole until its parent arrives, then heals.
+   *
+   * @throws IndexOutOfBoundsException if {@code [from, to)} is not a range of {@code hashes}, or of
+   *     {@code parents} when given
+   */
+  @Override
+  public void snapshotStored(
+      int slot, long[] hashes, long[] parents, int from, int to, long nowNanos) {
+    Objects.checkFromToIndex(from, to, hashes.length);
+    if (parents != null) Objects.checkFromToIndex(from, to, parents.length);
+    store(slot, hashes, parents, from, to, parents == null ? UNKNOWN : LISTED, 0, nowNanos);
+  }
+
+  // How store() learns each block's parent.
+  private static final int UNKNOWN = 0; // none known
+  private static final int CHAIN = 1; // hashes[i - 1], and firstParent for the first block
+  private static final int LISTED = 2; // parents[i]
+
+  private void store(
+      int slot,
+      long[] hashes,
+      long[] parents,
+      int from,
+      int to,
+      int parentsAre,
+      long firstParent,
+      long nowNanos) {
     SlotCache c = slotCache(slot);
     int now = SlotCache.units(nowNanos);
     int end = to;
@@ -283,17 +368,25 @@ public final class LruPrefixIndex implements PrefixIndex {
       int inserted = 0;
       long stamp = c.lock.writeLock();
       try {
-        markUnordered(c);
+        c.track();
         c.beginBatch();
         try {
           if (end == to) c.sweep(now, ttlUnits);
           for (int i = end - 1; i >= start; i--) {
-            if (c.touch(BlockHolders.key(hashes[i]), now)) inserted++;
+            long key = BlockHolders.key(hashes[i]);
+            long parent =
+                switch (parentsAre) {
+                  case CHAIN -> i == from ? firstParent : BlockHolders.key(hashes[i - 1]);
+                  case LISTED -> parents[i] == ROOT ? SlotCache.ROOT : BlockHolders.key(parents[i]);
+                  default -> key;
+                };
+            if (c.touch(key, now, parent)) inserted++;
           }
         } finally {
           c.endBatch();
         }
         c.addPressure(inserted, nowNanos, halfLifeNanos);
+        publishHoles(c);
       } finally {
         c.lock.unlockWrite(stamp);
       }
@@ -304,8 +397,8 @@ public final class LruPrefixIndex implements PrefixIndex {
   /**
    * {@inheritDoc}
    *
-   * <p>Marks the slot unordered (matched by walk from now on until {@link #clearEndpoint}). Applied
-   * in slices of {@value #SLICE} blocks, like {@link #blocksStored}.
+   * <p>A removed block's held children become holes until it is stored again. Applied in slices of
+   * {@value #SLICE} blocks, like {@link #blocksStored}.
    *
    * @throws IndexOutOfBoundsException if {@code [from, to)} is not a range of {@code hashes}
    */
@@ -318,13 +411,14 @@ public final class LruPrefixIndex implements PrefixIndex {
       int end = Math.min(to, start + SLICE);
       long stamp = c.lock.writeLock();
       try {
-        markUnordered(c);
+        c.track();
         c.beginBatch();
         try {
           for (int i = start; i < end; i++) c.remove(BlockHolders.key(hashes[i]));
         } finally {
           c.endBatch();
         }
+        publishHoles(c);
       } finally {
         c.lock.unlockWrite(stamp);
       }
@@ -339,8 +433,8 @@ public final class LruPrefixIndex implements PrefixIndex {
    * {@value #SLICE} cells (O(held) in all, grouped per segment, the write lock released between
    * slices, so a clear of millions of blocks never holds a lock for more than one slice); until
    * they have, a match checks this slot's claims against its own table. Returns when the holder
-   * table holds nothing of the cleared blocks (except what writes since re-inserted). Clears the
-   * slot's unordered mark: an empty set is prefix-closed.
+   * table holds nothing of the cleared blocks (except what writes since re-inserted). Leaves the
+   * slot with no holes (an empty set is prefix-closed); a slot that tracked parents keeps doing so.
    */
   @Override
   public long clearEndpoint(int slot) {
@@ -350,7 +444,7 @@ public final class LruPrefixIndex implements PrefixIndex {
     long stamp = c.lock.writeLock();
     try {
       old = c.detach();
-      unordered.getAndUpdate(slot >>> 6, w -> w & ~(1L << slot));
+      publishHoles(c);
     } finally {
       c.lock.unlockWrite(stamp);
     }
@@ -387,12 +481,29 @@ public final class LruPrefixIndex implements PrefixIndex {
     return c == null || c.expires;
   }
 
-  /** Caller holds {@code c}'s write lock. */
-  private void markUnordered(SlotCache c) {
-    if (c.unordered) return;
-    c.unordered = true;
-    int slot = c.slot;
-    unordered.getAndUpdate(slot >>> 6, w -> w | 1L << slot);
+  /**
+   * Held blocks of {@code slot} whose parent is unknown or not held: while above 0 the slot is
+   * matched by walk. 0 for a slot never written by the precise feed. Racy (for metrics and tests).
+   */
+  @Override
+  public long holes(int slot) {
+    SlotCache c = existing(slot);
+    return c == null ? 0 : c.holes();
+  }
+
+  /** Whether {@code slot} keeps parents (written by the precise feed at least once). */
+  public boolean tracksParents(int slot) {
+    SlotCache c = existing(slot);
+    return c != null && c.tracked;
+  }
+
+  /** Brings {@link #holey} in line with {@code c}'s hole count. Caller holds its write lock. */
+  private void publishHoles(SlotCache c) {
+    boolean h = c.holes() > 0;
+    if (h == c.publishedHoley) return;
+    c.publishedHoley = h;
+    long bit = 1L << c.slot;
+    holey.getAndUpdate(c.slot >>> 6, w -> h ? w | bit : w & ~bit);
   }
 
   /**
@@ -411,6 +522,7 @@ public final class LruPrefixIndex implements PrefixIndex {
     try {
       c.capacityBlocks = capacityBlocks;
       c.trimToCapacity();
+      publishHoles(c);
     } finally {
       c.lock.unlockWrite(stamp);
     }

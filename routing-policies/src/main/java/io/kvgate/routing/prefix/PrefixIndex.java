@@ -20,6 +20,13 @@ package io.kvgate.routing.prefix;
 public interface PrefixIndex {
 
   /**
+   * In {@link #snapshotStored}'s {@code parents}: the block has no parent (it is the first block of
+   * a prompt), as {@code 0} in {@code kvgate.v1.SnapshotChunk.parent_block_hashes}. A real parent
+   * hash of 0 cannot be told apart from it (a 2<sup>-64</sup> chance per block).
+   */
+  long ROOT = 0;
+
+  /**
    * Matches a chain against every endpoint.
    *
    * @param chain the request's chain
@@ -34,11 +41,34 @@ public interface PrefixIndex {
   void recordRouted(int slot, BlockChain chain, long nowNanos);
 
   /**
-   * Precise feed: the engine at {@code slot} cached these blocks, {@code hashes[from..to)}, given
-   * in chain order (parent first). Touches them like {@link #recordRouted} does (last to first, so
-   * a parent is never older than its child); counts inserted ones as insertion pressure.
+   * Precise feed: the engine at {@code slot} cached these blocks, {@code hashes[from..to)}, with no
+   * word on their parents. Touches them last to first like {@link #recordRouted} does; counts
+   * inserted ones as insertion pressure. Every block's parent counts as unknown, so the slot may be
+   * matched block by block (slower, never wrong) while they are held; see {@link #holes}. Prefer
+   * {@link #blocksStored(int, long[], int, int, long, boolean, long)} for a {@code BlockStored}
+   * event and {@link #snapshotStored} for snapshot chunks.
    */
   void blocksStored(int slot, long[] hashes, int from, int to, long nowNanos);
+
+  /**
+   * Precise feed: the engine at {@code slot} cached these blocks, {@code hashes[from..to)}, in
+   * chain order: block {@code i}'s parent is block {@code i - 1}, and block {@code from}'s is
+   * {@code parentHash} if {@code hasParent}, else none (the first block of a prompt) — the fields
+   * of a {@code kvgate.v1.BlockStored}. Touches them last to first (so a parent is never older than
+   * its child) and counts inserted ones as insertion pressure. With true parents the slot's held
+   * set stays prefix-closed and it is matched in O(log blocks) probes; see {@link #holes}.
+   */
+  void blocksStored(
+      int slot, long[] hashes, int from, int to, long parentHash, boolean hasParent, long nowNanos);
+
+  /**
+   * Precise feed, a chunk of a snapshot: the engine at {@code slot} holds blocks {@code
+   * hashes[from..to)}, in any order; {@code parents[i]} is block {@code i}'s parent hash or {@link
+   * #ROOT}, and {@code parents == null} means unknown (as {@link #blocksStored(int, long[], int,
+   * int, long)}). A block whose parent comes later is a hole until the parent arrives. Touched and
+   * counted like {@link #blocksStored}.
+   */
+  void snapshotStored(int slot, long[] hashes, long[] parents, int from, int to, long nowNanos);
 
   /**
    * Precise feed: the engine at {@code slot} no longer holds these blocks, {@code
@@ -70,6 +100,14 @@ public interface PrefixIndex {
 
   /** Blocks currently indexed for {@code slot}. */
   long heldBlocks(int slot);
+
+  /**
+   * Blocks indexed for {@code slot} whose parent is unknown or not indexed there ("holes"; 0 for an
+   * endpoint written only by routing). While above 0 the endpoint's matches cost O(blocks matched)
+   * instead of O(log blocks); engine events with their parents, reporting leaves-first evictions,
+   * keep it at 0.
+   */
+  long holes(int slot);
 
   /**
    * Insertion pressure: blocks newly inserted for {@code slot} (cache misses it had to fill),

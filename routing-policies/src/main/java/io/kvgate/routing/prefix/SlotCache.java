@@ -18,6 +18,18 @@ import java.util.concurrent.locks.StampedLock;
  * touch-time order, so expired blocks are always a tail: writes sweep them in O(expired), and a
  * reader can tell from the tail's time alone whether any block of this cache is expired.
  *
+ * <p>Holes. From the first precise-feed write on ({@link #track}), each cell also records its
+ * block's parent key and how many of its children this cache holds (two more parallel arrays,
+ * {@code long} and {@code int}: 12 bytes per cell, about 15 per held block), and {@link #holes}
+ * counts the held blocks whose parent is unknown or not held. Each insert and removal updates it in
+ * O(1): a removed block's held children become holes (its child count), an inserted block's waiting
+ * children stop being holes ({@link MissingParents} remembers how many held blocks name each
+ * missing parent). While it is 0 the held set is prefix-closed along every chain whose parents were
+ * reported truthfully, which is what lets {@link BlockHolders#gallop} match this cache. A parent of
+ * {@code 0} ({@link #ROOT}) is a root: the first block of a prompt; a block recorded as its own
+ * parent means "parent unknown" (a chain hash covers its parent, so it never names itself), which
+ * keeps the marker out of the key space without a flag array.
+ *
  * <p>Not thread-safe by itself: {@link LruPrefixIndex} calls the mutators under {@link #lock}'s
  * write lock and the readers under an optimistic read.
  */
@@ -47,12 +59,29 @@ final class SlotCache {
    */
   volatile boolean expires = true;
 
+  /** Parent of a root block (the first of a prompt); block keys are never 0. */
+  static final long ROOT = 0;
+
   /**
-   * Set by the first precise-feed write since the last {@link #clear}: from then on this cache's
-   * blocks may not be prefix-closed along a chain (see {@link LruPrefixIndex}), so matches walk it
-   * and {@link #freshPrefix} scans instead of bisecting. Written under the write lock.
+   * Set by {@link #track} (the first precise-feed write) and never cleared: parents and child
+   * counts are kept, {@link #holes} is exact. Until then the cache was written by routing alone,
+   * whose sets are prefix-closed by construction. Also means touch times may increase along a chain
+   * (an event stores a block newer than its untouched parent), so {@link #freshPrefix} scans
+   * instead of bisecting. Written under the write lock.
    */
-  volatile boolean unordered;
+  volatile boolean tracked;
+
+  // Per cell while tracked (null before): the block's parent key (ROOT, or the block's own key for
+  // "unknown"), and the number of its children held here.
+  private long[] parents;
+  private int[] kids;
+  private final MissingParents missing = new MissingParents();
+
+  /** Held blocks whose parent is unknown or not held (0 while not {@link #tracked}). */
+  private volatile int holes;
+
+  /** Whether the index's set of holey slots lists this cache (under the write lock). */
+  boolean publishedHoley;
 
   // Holder changes deferred between beginBatch and endBatch (under the write lock).
   private final BlockHolders.Scratch scratch = new BlockHolders.Scratch();
@@ -81,6 +110,16 @@ final class SlotCache {
 
   int size() {
     return size;
+  }
+
+  /** Held blocks whose parent is unknown or not held; see the class comment. */
+  int holes() {
+    return holes;
+  }
+
+  /** Distinct missing parents that held blocks wait for (diagnostics and tests). */
+  int missingParents() {
+    return missing.size();
   }
 
   /** True if some block of this cache may be expired at {@code nowUnits} (racy, conservative). */
@@ -120,7 +159,7 @@ final class SlotCache {
    */
   int freshPrefix(BlockChain chain, int matched, int nowUnits, int ttlUnits) {
     if (!expires || !mayHoldExpired(nowUnits, ttlUnits)) return matched;
-    if (unordered) {
+    if (tracked) {
       // Touch times need not decrease along the chain (a stored block can be newer than its
       // untouched parent): scan.
       for (int i = 0; i < matched; i++) {
@@ -208,10 +247,27 @@ final class SlotCache {
   }
 
   /**
-   * Touches {@code key} (moving it to the head) or inserts it, evicting the LRU tail if the cache
-   * is full. Returns true if it was inserted.
+   * Starts tracking parents (see the class comment), if not yet: every block already held gets an
+   * unknown parent, so {@link #holes} starts at the number of blocks held (0 for an empty cache,
+   * the usual case: the gateway clears an endpoint before its first event) and falls as they are
+   * touched again with a parent, or leave. O(table length) once.
    */
-  boolean touch(long key, int nowUnits) {
+  void track() {
+    if (tracked) return;
+    parents = new long[keys.length];
+    kids = new int[keys.length];
+    for (int i = 0; i < keys.length; i++) parents[i] = keys[i];
+    holes = size;
+    tracked = true;
+  }
+
+  /**
+   * Touches {@code key} (moving it to the head) or inserts it, evicting the LRU tail if the cache
+   * is full. Returns true if it was inserted. While {@link #tracked}, {@code parent} is the block's
+   * parent key, {@link #ROOT}, or {@code key} itself for "unknown"; a held block keeps the parent
+   * it has unless that is unknown.
+   */
+  boolean touch(long key, int nowUnits, long parent) {
     int i = find(keys, key);
     if (i >= 0) {
       touch[i] = nowUnits;
@@ -220,6 +276,12 @@ final class SlotCache {
         linkHead(i);
       }
       tailTouch = touch[tail];
+      if (parents != null && parents[i] == key && parent != key) {
+        // Learnt the parent of a block held with an unknown one.
+        parents[i] = parent;
+        holes = holes - 1;
+        adopt(parent);
+      }
       return false;
     }
     long capacity = capacityBlocks;
@@ -240,7 +302,27 @@ final class SlotCache {
     size = size + 1;
     tailTouch = touch[tail];
     holderChanged(key, true);
+    if (parents != null) {
+      parents[i] = parent;
+      int waiting = missing.take(key);
+      kids[i] = waiting;
+      holes = holes - waiting;
+      if (parent == key) holes = holes + 1;
+      else adopt(parent);
+    }
     return true;
+  }
+
+  /** A held block now names {@code parent} (a key or ROOT, not its own key). */
+  private void adopt(long parent) {
+    if (parent == ROOT) return;
+    int p = find(keys, parent);
+    if (p >= 0) {
+      kids[p]++;
+    } else {
+      missing.add(parent, 1);
+      holes = holes + 1;
+    }
   }
 
   /** Adds {@code inserted} new blocks to the decayed insertion count. */
@@ -278,10 +360,15 @@ final class SlotCache {
     touch = new int[MIN_LENGTH];
     prev = new int[MIN_LENGTH];
     next = new int[MIN_LENGTH];
+    if (parents != null) {
+      parents = new long[MIN_LENGTH];
+      kids = new int[MIN_LENGTH];
+      missing.clear();
+      holes = 0;
+    }
     head = NIL;
     tail = NIL;
     size = 0;
-    unordered = false;
     draining = draining + 1;
     return old;
   }
@@ -357,7 +444,11 @@ final class SlotCache {
   }
 
   long estimatedBytes() {
-    return 96 + 16 + 8L * keys.length + 3 * (16 + 4L * touch.length);
+    long bytes = 112 + 16 + 8L * keys.length + 3 * (16 + 4L * touch.length);
+    long[] p = parents;
+    int[] k = kids;
+    if (p != null) bytes += 16 + 8L * p.length + 16 + 4L * k.length + missing.estimatedBytes();
+    return bytes;
   }
 
   private void evictTail() {
@@ -366,6 +457,7 @@ final class SlotCache {
 
   private void removeAt(int i) {
     long key = keys[i];
+    if (parents != null) orphan(i, key);
     unlink(i);
     deleteCell(i);
     size = size - 1;
@@ -373,6 +465,27 @@ final class SlotCache {
     holderChanged(key, false);
     if (keys.length > MIN_LENGTH && size < keys.length / 4)
       resize(Math.max(MIN_LENGTH, keys.length / 2));
+  }
+
+  /** Hole accounting for the removal of cell {@code i}, still in place. */
+  private void orphan(int i, long key) {
+    long parent = parents[i];
+    if (parent == key) {
+      holes = holes - 1;
+    } else if (parent != ROOT) {
+      int p = find(keys, parent);
+      if (p >= 0) {
+        kids[p]--;
+      } else {
+        missing.decrement(parent);
+        holes = holes - 1;
+      }
+    }
+    int children = kids[i];
+    if (children > 0) {
+      missing.add(key, children);
+      holes = holes + children;
+    }
   }
 
   private void unlink(int i) {
@@ -407,6 +520,10 @@ final class SlotCache {
         touch[i] = touch[j];
         prev[i] = prev[j];
         next[i] = next[j];
+        if (parents != null) {
+          parents[i] = parents[j];
+          kids[i] = kids[j];
+        }
         if (prev[i] != NIL) next[prev[i]] = i;
         else head = i;
         if (next[i] != NIL) prev[next[i]] = i;
@@ -422,11 +539,17 @@ final class SlotCache {
     long[] oldKeys = keys;
     int[] oldTouch = touch;
     int[] oldPrev = prev;
+    long[] oldParents = parents;
+    int[] oldKids = kids;
     int oldTail = tail;
     keys = new long[length];
     touch = new int[length];
     prev = new int[length];
     next = new int[length];
+    if (oldParents != null) {
+      parents = new long[length];
+      kids = new int[length];
+    }
     head = NIL;
     tail = NIL;
     for (int j = oldTail; j != NIL; j = oldPrev[j]) {
@@ -436,6 +559,10 @@ final class SlotCache {
       }
       keys[i] = oldKeys[j];
       touch[i] = oldTouch[j];
+      if (oldParents != null) {
+        parents[i] = oldParents[j];
+        kids[i] = oldKids[j];
+      }
       linkHead(i);
     }
   }

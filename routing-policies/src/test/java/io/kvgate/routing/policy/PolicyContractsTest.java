@@ -58,6 +58,29 @@ class PolicyContractsTest {
     }
 
     @Override
+    public void blocksStored(
+        int slot,
+        long[] hashes,
+        int from,
+        int to,
+        long parentHash,
+        boolean hasParent,
+        long nowNanos) {
+      delegate.blocksStored(slot, hashes, from, to, parentHash, hasParent, nowNanos);
+    }
+
+    @Override
+    public void snapshotStored(
+        int slot, long[] hashes, long[] parents, int from, int to, long nowNanos) {
+      delegate.snapshotStored(slot, hashes, parents, from, to, nowNanos);
+    }
+
+    @Override
+    public long holes(int slot) {
+      return delegate.holes(slot);
+    }
+
+    @Override
     public void blocksRemoved(int slot, long[] hashes, int from, int to) {
       delegate.blocksRemoved(slot, hashes, from, to);
     }

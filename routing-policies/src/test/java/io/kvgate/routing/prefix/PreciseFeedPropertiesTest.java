@@ -23,22 +23,30 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Both feeds interleaved: routing ({@code recordRouted}) and engine events ({@code blocksStored} of
- * any sub-range of a chain, so also blocks whose parents the slot lacks; {@code blocksRemoved} of
- * any blocks, inner ones included; {@code clearEndpoint}; {@code setExpires}), with capacity
- * changes and time passing. After every step the galloping index, the walking index and the
- * reference LRU model ({@link Model}) must give the same match for every slot and chain, and the
- * same held blocks; the holder table must list exactly the union of what the slots hold.
+ * any sub-range of a chain, with its true parent or none, so also blocks whose parents the slot
+ * lacks; {@code snapshotStored} of any blocks in any order, with their parents or none; {@code
+ * blocksRemoved} of any blocks, inner ones included; {@code clearEndpoint}; {@code setExpires}),
+ * with capacity changes and time passing. After every step the galloping index, the walking index
+ * and the reference LRU model ({@link Model}) must give the same match for every slot and chain,
+ * and the same held blocks; the holder table must list exactly the union of what the slots hold;
+ * and each slot's hole count must be exactly the number of held blocks whose parent was never given
+ * or is not held (so galloping, which the index does while it is 0, is exercised on every slot
+ * without holes, and never skips one).
  */
 class PreciseFeedPropertiesTest {
 
   private static final long SECOND = 1_000_000_000L;
   private static final Duration TTL = Duration.ofSeconds(60);
 
-  sealed interface Op permits Route, Store, Remove, Clear, Capacity, Expires, Advance {}
+  sealed interface Op permits Route, Store, Snapshot, Remove, Clear, Capacity, Expires, Advance {}
 
   record Route(int slot, int chain, int length) implements Op {}
 
-  record Store(int slot, int chain, int from, int to) implements Op {}
+  /** Blocks {@code from..to-1} of a chain, with their true parent or ({@code !parents}) none. */
+  record Store(int slot, int chain, int from, int to, boolean parents) implements Op {}
+
+  /** A snapshot chunk: any blocks in any order, with their true parents or none. */
+  record Snapshot(int slot, List<Long> blocks, boolean parents) implements Op {}
 
   /** Removes blocks {@code from..to-1} of a chain, in the order given by {@code reversed}. */
   record Remove(int slot, int chain, int from, int to, boolean reversed) implements Op {}
@@ -61,14 +69,16 @@ class PreciseFeedPropertiesTest {
       int b = r.nextInt(CHAIN_BLOCKS + 1);
       int from = Math.min(a, b);
       int to = Math.max(a, b);
-      switch (r.nextInt(16)) {
+      boolean parents = r.nextInt(4) != 0;
+      switch (r.nextInt(17)) {
         case 0, 1, 2 -> ops.add(new Route(slot, chain, 1 + r.nextInt(CHAIN_BLOCKS)));
         case 3, 4, 5, 6 ->
             // Mostly whole prefixes, as engines store; sometimes a range whose parent is missing.
             ops.add(
                 r.nextInt(3) == 0
-                    ? new Store(slot, chain, from, to)
-                    : new Store(slot, chain, 0, 1 + r.nextInt(CHAIN_BLOCKS)));
+                    ? new Store(slot, chain, from, to, parents)
+                    : new Store(slot, chain, 0, 1 + r.nextInt(CHAIN_BLOCKS), parents));
+        case 16 -> ops.add(new Snapshot(slot, snapshotBlocks(r), parents));
         case 7, 8 ->
             ops.add(
                 r.nextBoolean()
@@ -83,9 +93,42 @@ class PreciseFeedPropertiesTest {
     return ops;
   }
 
+  /** A random subset of all the chains' blocks, shuffled. */
+  private static List<Long> snapshotBlocks(SplittableRandom r) {
+    Set<Long> all = new java.util.LinkedHashSet<>();
+    for (int c = 0; c < CHAINS; c++) {
+      for (int i = 0; i < CHAIN_BLOCKS; i++) all.add(PrefixIndexPropertiesTest.block(c, i));
+    }
+    double share = r.nextDouble();
+    List<Long> picked = new ArrayList<>();
+    for (long b : all) {
+      // A snapshot cannot name a parent whose hash is 0 (it reads as ROOT; chain 0's first block).
+      if (PARENT.get(b) != 0 && r.nextDouble() < share) picked.add(b);
+    }
+    for (int i = picked.size() - 1; i > 0; i--)
+      java.util.Collections.swap(picked, i, r.nextInt(i + 1));
+    return picked;
+  }
+
+  /** Every test block's parent ({@link #NONE} for a chain's first). */
+  private static final java.util.Map<Long, Long> PARENT = new java.util.HashMap<>();
+
+  /** No parent: not {@link PrefixIndex#ROOT}, because chain 0's first block has the hash 0. */
+  private static final long NONE = Long.MIN_VALUE;
+
+  static {
+    for (int c = 0; c < CHAINS; c++) {
+      for (int i = 0; i < CHAIN_BLOCKS; i++) {
+        long parent = i == 0 ? NONE : PrefixIndexPropertiesTest.block(c, i - 1);
+        Long before = PARENT.put(PrefixIndexPropertiesTest.block(c, i), parent);
+        if (before != null && before != parent) throw new AssertionError("two parents");
+      }
+    }
+  }
+
   @Test
   void bothMatchModesAgreeWithTheReferenceModelUnderBothFeeds() {
-    for (long seed = 40_000; seed < 40_600; seed++) {
+    for (long seed = 40_000; seed < 41_000; seed++) {
       List<Op> ops = operations(new SplittableRandom(seed));
       try {
         agrees(ops);
@@ -109,14 +152,29 @@ class PreciseFeedPropertiesTest {
     LruPrefixIndex galloping = index(false);
     LruPrefixIndex walking = index(true);
     Model model = new Model(25, SlotCache.units(TTL.toNanos()));
+    // Slots the index has created, and those that track parents (see SlotCache#track).
+    Set<Integer> exists = new HashSet<>();
+    Set<Integer> tracked = new HashSet<>();
     long now = 77 * SECOND;
     for (Op op : ops) {
       for (LruPrefixIndex index : List.of(galloping, walking)) apply(index, op, now);
+      int opSlot = slotOf(op);
+      boolean precise = op instanceof Store || op instanceof Snapshot;
+      if (precise || op instanceof Remove rm && rm.to() > rm.from() && exists.contains(opSlot)) {
+        if (tracked.add(opSlot)) model.forgetParents(opSlot);
+      }
+      if (!(op instanceof Remove || op instanceof Clear || op instanceof Advance)) {
+        exists.add(opSlot);
+      }
       if (op instanceof Route r) {
         model.write(r.slot(), chain(r.chain(), r.length()).toArray(), now);
       } else if (op instanceof Store st) {
         long[] all = chain(st.chain(), CHAIN_BLOCKS).toArray();
-        model.write(st.slot(), java.util.Arrays.copyOfRange(all, st.from(), st.to()), now);
+        long[] stored = java.util.Arrays.copyOfRange(all, st.from(), st.to());
+        model.write(st.slot(), stored, filled(stored.length, st.parents()), now);
+      } else if (op instanceof Snapshot sn) {
+        long[] stored = sn.blocks().stream().mapToLong(Long::longValue).toArray();
+        model.write(sn.slot(), stored, filled(stored.length, sn.parents()), now);
       } else if (op instanceof Remove rm) {
         for (long h : removed(rm)) model.remove(rm.slot(), h);
       } else if (op instanceof Clear cl) {
@@ -145,6 +203,12 @@ class PreciseFeedPropertiesTest {
         long total = 0;
         for (int s = 0; s < SLOTS; s++) {
           assertEquals(model.slot(s).size(), index.heldBlocks(s), "held blocks of slot " + s);
+          assertEquals(
+              tracked.contains(s), index.tracksParents(s), "slot " + s + " tracks parents");
+          assertEquals(
+              expectedHoles(model, s, tracked.contains(s)),
+              index.holes(s),
+              "holes of slot " + s + " after " + op);
           for (long h : index.blocksMostRecentFirst(s)) union.add(h);
           total += index.heldBlocks(s);
         }
@@ -152,6 +216,39 @@ class PreciseFeedPropertiesTest {
         assertEquals(union.size(), index.distinctBlocks(), "holder table = union of the slots");
       }
     }
+  }
+
+  /**
+   * Held blocks of {@code s} written without their parent, or whose parent is not held; 0 for a
+   * slot written by routing alone (its set is prefix-closed by construction, and not counted).
+   */
+  private static long expectedHoles(Model model, int s, boolean tracked) {
+    if (!tracked) return 0;
+    Set<Long> held = model.slot(s).keySet();
+    long holes = 0;
+    for (long b : held) {
+      long parent = PARENT.get(b);
+      boolean hole = !model.knowsParent(s, b) || parent != NONE && !held.contains(parent);
+      if (hole) holes++;
+    }
+    return holes;
+  }
+
+  private static boolean[] filled(int n, boolean value) {
+    boolean[] b = new boolean[n];
+    java.util.Arrays.fill(b, value);
+    return b;
+  }
+
+  private static int slotOf(Op op) {
+    if (op instanceof Route r) return r.slot();
+    if (op instanceof Store st) return st.slot();
+    if (op instanceof Snapshot sn) return sn.slot();
+    if (op instanceof Remove rm) return rm.slot();
+    if (op instanceof Clear cl) return cl.slot();
+    if (op instanceof Capacity c) return c.slot();
+    if (op instanceof Expires e) return e.slot();
+    return -1;
   }
 
   private static long[] removed(Remove rm) {
@@ -171,8 +268,25 @@ class PreciseFeedPropertiesTest {
     if (op instanceof Route r) {
       index.recordRouted(r.slot(), chain(r.chain(), r.length()), now);
     } else if (op instanceof Store st) {
-      index.blocksStored(
-          st.slot(), chain(st.chain(), CHAIN_BLOCKS).toArray(), st.from(), st.to(), now);
+      long[] all = chain(st.chain(), CHAIN_BLOCKS).toArray();
+      if (!st.parents()) {
+        index.blocksStored(st.slot(), all, st.from(), st.to(), now);
+      } else if (st.from() == 0) {
+        index.blocksStored(st.slot(), all, st.from(), st.to(), 0, false, now);
+      } else {
+        index.blocksStored(st.slot(), all, st.from(), st.to(), all[st.from() - 1], true, now);
+      }
+    } else if (op instanceof Snapshot sn) {
+      // Within a larger array, to exercise the range.
+      long[] hashes = new long[sn.blocks().size() + 2];
+      long[] parents = new long[hashes.length];
+      for (int i = 0; i < sn.blocks().size(); i++) {
+        hashes[i + 1] = sn.blocks().get(i);
+        long parent = PARENT.get(hashes[i + 1]);
+        parents[i + 1] = parent == NONE ? PrefixIndex.ROOT : parent;
+      }
+      index.snapshotStored(
+          sn.slot(), hashes, sn.parents() ? parents : null, 1, hashes.length - 1, now);
     } else if (op instanceof Remove rm) {
       long[] r = removed(rm);
       index.blocksRemoved(rm.slot(), r, 0, r.length);

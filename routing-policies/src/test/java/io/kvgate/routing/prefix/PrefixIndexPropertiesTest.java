@@ -261,18 +261,47 @@ class PrefixIndexPropertiesTest {
     }
 
     void write(int s, long[] blocks, long nowNanos) {
+      write(s, blocks, null, nowNanos);
+    }
+
+    /**
+     * Whether each held block of each slot was written with its parent: set on insert, raised
+     * (never lowered) on a touch; read only for held blocks, so removals need not clear it.
+     */
+    private final Map<Integer, Map<Long, Boolean>> known = new java.util.HashMap<>();
+
+    /**
+     * {@code knownParent[i]}: whether block {@code i} is written with its parent ({@code null}: all
+     * are, as routing writes).
+     */
+    void write(int s, long[] blocks, boolean[] knownParent, long nowNanos) {
       int now = SlotCache.units(nowNanos);
       LinkedHashMap<Long, Integer> lru = slot(s);
+      Map<Long, Boolean> knows = known.computeIfAbsent(s, k -> new java.util.HashMap<>());
       if (!timeless.contains(s)) lru.values().removeIf(t -> SlotCache.expired(t, now, ttlUnits));
       for (int i = blocks.length - 1; i >= 0; i--) {
+        boolean k = knownParent == null || knownParent[i];
         if (lru.containsKey(blocks[i])) {
           lru.put(blocks[i], now);
+          if (k) knows.put(blocks[i], true);
           continue;
         }
         if (capacity(s) == 0) continue;
         evictTo(lru, capacity(s) - 1);
         lru.put(blocks[i], now);
+        knows.put(blocks[i], k);
       }
+    }
+
+    /** Forgets the parents of the blocks {@code s} holds (an index slot starting to track them). */
+    void forgetParents(int s) {
+      Map<Long, Boolean> knows = known.computeIfAbsent(s, k -> new java.util.HashMap<>());
+      for (Long b : slot(s).keySet()) knows.put(b, false);
+    }
+
+    /** Whether held block {@code block} of {@code s} was written with its parent. */
+    boolean knowsParent(int s, long block) {
+      return known.getOrDefault(s, Map.of()).getOrDefault(block, true);
     }
 
     void remove(int s, long block) {
