@@ -32,6 +32,8 @@ final class KvBlockPool {
   private final int capacity;
   private final int[] refCount;
   private final long[] hash;
+  // the parent hash of each hashed block (0: the first block of a prompt), for snapshots
+  private final long[] parent;
   private final boolean[] hashed;
   private final int[] prev;
   private final int[] next;
@@ -65,6 +67,7 @@ final class KvBlockPool {
     capacity = capacityBlocks;
     refCount = new int[capacityBlocks];
     hash = new long[capacityBlocks];
+    parent = new long[capacityBlocks];
     hashed = new boolean[capacityBlocks];
     prev = new int[capacityBlocks];
     next = new int[capacityBlocks];
@@ -137,7 +140,7 @@ final class KvBlockPool {
   void commitChain(int[] ids, long[] hashes, int from, int to) {
     int run = -1;
     for (int b = from; b < to; b++) {
-      boolean added = commit(ids[b], hashes[b]);
+      boolean added = commit(ids[b], hashes[b], b > 0 ? hashes[b - 1] : 0);
       if (added && run < 0) run = b;
       else if (!added && run >= 0) {
         if (events != null) events.stored(hashes, run, b);
@@ -148,9 +151,10 @@ final class KvBlockPool {
   }
 
   /** Registers block {@code id} under {@code h}; false if either is registered already. */
-  private boolean commit(int id, long h) {
+  private boolean commit(int id, long h, long parentHash) {
     if (hashed[id] || cached.containsKey(h)) return false;
     hash[id] = h;
+    parent[id] = parentHash;
     hashed[id] = true;
     cached.put(h, id);
     return true;
@@ -175,6 +179,16 @@ final class KvBlockPool {
     long[] out = new long[cached.size()];
     int i = 0;
     for (long h : cached.keySet()) out[i++] = h;
+    return out;
+  }
+
+  /**
+   * The parent hash of each of {@code hashes} (all cached), 0 for the first block of a prompt: a
+   * snapshot's {@code parent_block_hashes}.
+   */
+  long[] parentsOf(long[] hashes) {
+    long[] out = new long[hashes.length];
+    for (int i = 0; i < hashes.length; i++) out[i] = parent[cached.get(hashes[i])];
     return out;
   }
 

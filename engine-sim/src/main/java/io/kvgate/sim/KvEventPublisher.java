@@ -308,11 +308,17 @@ public final class KvEventPublisher {
 
   /**
    * Queues the answer to the snapshot request {@code requestId} made on {@code streamToken}: the
-   * chunks listing {@code hashes} as of batch {@code asOfSeq}. Dropped if the stream has changed
-   * since (the new stream's kvgate did not ask) or the process has.
+   * chunks listing {@code hashes} (with {@code parents}, the same length) as of batch {@code
+   * asOfSeq}. Dropped if the stream has changed since (the new stream's kvgate did not ask) or the
+   * process has.
    */
   void offerSnapshot(
-      Object streamToken, long requestId, long asOfSeq, String instanceId, long[] hashes) {
+      Object streamToken,
+      long requestId,
+      long asOfSeq,
+      String instanceId,
+      long[] hashes,
+      long[] parents) {
     run(
         () -> {
           if (streamToken != stream || !hello.getInstanceId().equals(instanceId)) return;
@@ -328,7 +334,10 @@ public final class KvEventPublisher {
                     .setInstanceId(instanceId)
                     .setFirst(at == 0)
                     .setLast(end == hashes.length);
-            for (int i = at; i < end; i++) c.addBlockHashes(hashes[i]);
+            for (int i = at; i < end; i++) {
+              c.addBlockHashes(hashes[i]);
+              c.addParentBlockHashes(parents[i]);
+            }
             snapshotChunks.add(PublishRequest.newBuilder().setSnapshot(c).build());
             at = end;
           } while (at < hashes.length);

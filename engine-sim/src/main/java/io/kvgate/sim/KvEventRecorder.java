@@ -172,11 +172,13 @@ final class KvEventRecorder implements KvBlockPool.Events {
 
   /**
    * Answers a snapshot request made on {@code stream}: flushes (with a load report, so there is a
-   * batch to be {@code as_of}), then hands the publisher every cached hash.
+   * batch to be {@code as_of}), then hands the publisher every cached hash with its parent.
    */
   void snapshot(Object stream, long requestId) {
     if (core == null) return;
     loadReport();
-    publisher.offerSnapshot(stream, requestId, nextSeq - 1, instanceId, core.pool().cachedHashes());
+    long[] hashes = core.pool().cachedHashes();
+    publisher.offerSnapshot(
+        stream, requestId, nextSeq - 1, instanceId, hashes, core.pool().parentsOf(hashes));
   }
 }

@@ -156,6 +156,7 @@ public final class Gateway {
             logs,
             config.routing().blockSizeTokens());
     signals.onScrape(indexHealth::observeScrape);
+    indexHealth.onPrecise(signals::precise);
   }
 
   /**

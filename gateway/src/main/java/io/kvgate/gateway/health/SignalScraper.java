@@ -106,6 +106,19 @@ public final class SignalScraper {
     if (c != null && tokens > 0) c.stated(tokens);
   }
 
+  /**
+   * Whether {@code e}'s engine feeds the index its own events (precise). A precise endpoint's
+   * stated capacity gets {@link #precise headroom}: kvgate's routing writes a prompt's blocks
+   * before the engine reports what it evicted to make room, and an index exactly at the engine's
+   * capacity would evict the oldest blocks itself (parents before a newer child) on every such
+   * write. The headroom is an eighth of the capacity, at least 64 blocks; the engine's removals
+   * then keep the index at the engine's own size.
+   */
+  public void precise(EndpointState e, boolean precise) {
+    Capacity c = capacity(e);
+    if (c != null) c.precise(precise);
+  }
+
   public void start(List<ModelRoute> routes) {
     synchronized (capacities) {
       for (ModelRoute r : routes) {
@@ -192,6 +205,8 @@ public final class SignalScraper {
     private final EndpointState endpoint;
     private final KvCapacityEstimator estimator;
     private CapacitySource source;
+    private boolean precise;
+    private long statedTokens;
 
     Capacity(ModelRoute route, EndpointState endpoint, KvCapacityEstimator estimator) {
       this.route = route;
@@ -222,7 +237,8 @@ public final class SignalScraper {
       if (source == CapacitySource.CONFIGURED) {
         // the operator's figure stands; the learned gauge still shows what the engine suggests
       } else if (m.capacityTokens() > 0) {
-        long blocks = toBlocks(m.capacityTokens());
+        statedTokens = m.capacityTokens();
+        long blocks = statedBlocks(m.capacityTokens());
         if (blocks != current) route.index().setCapacityBlocks(slot, blocks);
         source = CapacitySource.ENGINE;
       } else if (source != CapacitySource.ENGINE) {
@@ -235,9 +251,22 @@ public final class SignalScraper {
       publish();
     }
 
+    synchronized void precise(boolean on) {
+      if (precise == on) return;
+      precise = on;
+      if (source == CapacitySource.ENGINE && statedTokens > 0) stated(statedTokens);
+    }
+
+    /** Blocks for a stated capacity, with headroom when the endpoint is precise. */
+    private long statedBlocks(long tokens) {
+      long blocks = toBlocks(tokens);
+      return precise ? blocks + Math.max(64, blocks / 8) : blocks;
+    }
+
     synchronized void stated(long tokens) {
       if (source == CapacitySource.CONFIGURED) return;
-      long blocks = toBlocks(tokens);
+      statedTokens = tokens;
+      long blocks = statedBlocks(tokens);
       if (blocks != route.index().capacityBlocks(endpoint.slot())) {
         route.index().setCapacityBlocks(endpoint.slot(), blocks);
       }

@@ -61,6 +61,7 @@ public final class IndexHealth {
   private final IndexMetrics metrics;
   private final LogLimiter logs;
   private final int blockTokens;
+  private volatile java.util.function.BiConsumer<EndpointState, Boolean> onPrecise = (e, p) -> {};
 
   /**
    * @param routes every model
@@ -97,6 +98,14 @@ public final class IndexHealth {
     String u = url.trim();
     while (u.endsWith("/")) u = u.substring(0, u.length() - 1);
     return u;
+  }
+
+  /**
+   * Told when an engine's event stream starts ({@code true}) or ends, for each of its endpoints
+   * (the capacity bookkeeping gives precise endpoints headroom).
+   */
+  public void onPrecise(java.util.function.BiConsumer<EndpointState, Boolean> listener) {
+    this.onPrecise = Objects.requireNonNull(listener);
   }
 
   /** The engine an event stream names: by base URL first, then by endpoint id; null if none. */
@@ -210,6 +219,17 @@ public final class IndexHealth {
       engineCachedBlocks = blocks;
     }
 
+    /**
+     * Held blocks whose parent the index does not hold, summed over the engine's models ({@link
+     * io.kvgate.routing.prefix.PrefixIndex#holes}): while above 0 the engine is matched block by
+     * block.
+     */
+    public long holes() {
+      long n = 0;
+      for (Target t : targets) n += t.route().index().holes(t.state().slot());
+      return n;
+    }
+
     /** Blocks the index holds for this engine, summed over its models. */
     public long indexBlocks() {
       long n = 0;
@@ -238,7 +258,10 @@ public final class IndexHealth {
       }
       streamLive = true;
       resync = resyncRequester;
-      for (Target t : targets) t.route().index().setExpires(t.state().slot(), false);
+      for (Target t : targets) {
+        t.route().index().setExpires(t.state().slot(), false);
+        onPrecise.accept(t.state(), true);
+      }
       return known;
     }
 
@@ -301,7 +324,10 @@ public final class IndexHealth {
       streamLive = false;
       resync = null;
       awaitingSnapshot = false;
-      for (Target t : targets) t.route().index().setExpires(t.state().slot(), true);
+      for (Target t : targets) {
+        t.route().index().setExpires(t.state().slot(), true);
+        onPrecise.accept(t.state(), false);
+      }
       setMode(rebuildPending ? IndexMode.STALE : IndexMode.APPROXIMATE);
     }
 
@@ -373,7 +399,10 @@ public final class IndexHealth {
       String config = m.cacheConfig();
       ResetCause cause = null;
       String detail = null;
-      if (!Double.isNaN(processStart) && !Double.isNaN(start) && start > processStart + 0.5) {
+      // a process's start time is one constant: any change is another process
+      if (!Double.isNaN(processStart)
+          && !Double.isNaN(start)
+          && Math.abs(start - processStart) > 1e-3) {
         cause = ResetCause.PROCESS_RESTART;
         detail = String.format("process_start_time_seconds %.3f -> %.3f", processStart, start);
       } else if (!cacheConfig.isEmpty() && !config.isEmpty() && !config.equals(cacheConfig)) {

@@ -56,6 +56,12 @@ public final class IndexMetrics {
             "Prefix-cache blocks the engine last reported on its KV-event stream (-1: none)")
         .tags("engine", e.url())
         .register(registry);
+    Gauge.builder("kvgate_index_engine_holes", e, IndexHealth.Engine::holes)
+        .description(
+            "Blocks held for the engine whose parent the index does not hold (summed over its"
+                + " models): while above 0 its prefix match walks block by block")
+        .tags("engine", e.url())
+        .register(registry);
     Gauge.builder("kvgate_engine_resets", e, IndexHealth.Engine::resets)
         .description("Restarts and cache resets detected for the engine (see kvgate_index_resets)")
         .tags("engine", e.url())

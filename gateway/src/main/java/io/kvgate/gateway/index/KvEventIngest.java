@@ -120,6 +120,7 @@ public final class KvEventIngest extends KvEventServiceGrpc.KvEventServiceImplBa
     private long snapshotAskedNanos;
     private long snapshotBlocks;
     private long[] scratch = new long[64];
+    private long[] parentScratch = new long[0];
 
     Session(ServerCallStreamObserver<PublishResponse> out) {
       this.out = out;
@@ -283,8 +284,10 @@ public final class KvEventIngest extends KvEventServiceGrpc.KvEventServiceImplBa
             return;
           }
           int n = copy(s.getBlockHashesCount(), s::getBlockHashes);
+          long parent = s.getParentBlockHash();
+          boolean hasParent = s.hasParentBlockHash();
           for (IndexHealth.Target t : engine.targets()) {
-            t.route().index().blocksStored(t.state().slot(), scratch, 0, n, now);
+            t.route().index().blocksStored(t.state().slot(), scratch, 0, n, parent, hasParent, now);
           }
           health.metrics().events("block_stored", 1);
           health.metrics().blocks("stored", n);
@@ -346,8 +349,16 @@ public final class KvEventIngest extends KvEventServiceGrpc.KvEventServiceImplBa
         snapshotBlocks = 0;
       }
       int n = copy(c.getBlockHashesCount(), c::getBlockHashes);
+      // parents, when the engine sends one per block, keep the engine's match fast (no holes)
+      long[] parents = null;
+      if (c.getParentBlockHashesCount() == n && n > 0) {
+        if (parentScratch.length < n)
+          parentScratch = new long[Math.max(n, parentScratch.length * 2)];
+        for (int i = 0; i < n; i++) parentScratch[i] = c.getParentBlockHashes(i);
+        parents = parentScratch;
+      }
       for (IndexHealth.Target t : engine.targets()) {
-        t.route().index().blocksStored(t.state().slot(), scratch, 0, n, now);
+        t.route().index().snapshotStored(t.state().slot(), scratch, parents, 0, n, now);
       }
       snapshotBlocks += n;
       if (c.getLast()) {

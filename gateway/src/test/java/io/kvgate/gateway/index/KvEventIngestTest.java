@@ -114,6 +114,7 @@ class KvEventIngestTest {
       s.ack(1, Disposition.APPLIED);
       assertArrayEquals(new long[] {11, 12, 14}, held(chat, 0));
       assertEquals(2, counter("kvgate_kv_events_total", "type", "block_stored"));
+      assertEquals(0, chat.index().holes(0), "stored with their parents: prefix-closed");
       assertEquals(1, counter("kvgate_kv_event_blocks_total", "op", "removed"));
     }
   }
