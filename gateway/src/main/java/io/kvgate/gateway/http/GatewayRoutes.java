@@ -389,6 +389,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
           "path", "explain takes /v1/chat/completions or /v1/completions (got " + path + ")");
     }
     OpenAiRequest parsed = OpenAiRequestParser.parse(path, body, bounds);
+    io.kvgate.gateway.proxy.PdBodies.checkNotReserved(parsed.body());
     Resolved r = resolve(parsed);
     RoutingRequest routing =
         keyer.key(parsed, MultiMap.caseInsensitiveMultiMap(), r.route().name(), r.adapter());

@@ -154,10 +154,14 @@ public final class IndexHealth {
     e.observePhantom(phantom, predictedTokens, reportedTokens);
   }
 
-  /** One successful scrape of the engine behind {@code state}. */
+  /**
+   * One successful scrape of the engine behind {@code state}. An engine serving several models is
+   * scraped once per model, and two answers may arrive out of order (an older counter would read as
+   * one going backwards): only the scrapes of its first model's endpoint are compared.
+   */
   public void observeScrape(EndpointState state, EngineMetricsText m) {
     Engine e = of(state);
-    if (e != null) e.observeScrape(m);
+    if (e != null && e.targets.get(0).state() == state) e.observeScrape(m);
   }
 
   /** One engine: its targets, index mode, instance and reset bookkeeping. */
@@ -165,11 +169,13 @@ public final class IndexHealth {
     private final String url;
     private final List<Target> targets;
     private final AtomicLong resets = new AtomicLong();
-    private IndexMode mode = IndexMode.APPROXIMATE;
+    private volatile IndexMode mode = IndexMode.APPROXIMATE;
     private boolean streamLive;
     private boolean awaitingSnapshot;
     private volatile boolean rebuildPending;
-    private String instanceId = "";
+    private volatile String instanceId = "";
+    // a reset was counted while no stream was live: the next new instance is that same restart
+    private boolean resetWhileDown;
     private boolean instanceChangedSinceScrape;
     private volatile long engineCachedBlocks = -1;
     private Runnable resync;
@@ -193,11 +199,11 @@ public final class IndexHealth {
       return targets;
     }
 
-    public synchronized IndexMode mode() {
+    public IndexMode mode() {
       return mode;
     }
 
-    public synchronized String instanceId() {
+    public String instanceId() {
       return instanceId;
     }
 
@@ -254,8 +260,15 @@ public final class IndexHealth {
         // before the stream counts as live: the new instance's own batches rebuild the entries,
         // no snapshot needed
         streamLive = false;
-        if (restart) resetLocked(ResetCause.INSTANCE_RESTART, "new instance id " + instance);
+        if (restart && resetWhileDown) {
+          // found by a scrape or by requests while the stream was down: the same restart, counted
+          // once; the new instance's stream rebuilds the entries
+          clearForReplacement();
+        } else if (restart) {
+          resetLocked(ResetCause.INSTANCE_RESTART, "new instance id " + instance);
+        }
       }
+      resetWhileDown = false;
       streamLive = true;
       resync = resyncRequester;
       for (Target t : targets) {
@@ -292,6 +305,14 @@ public final class IndexHealth {
       long removed = 0;
       for (Target t : targets) removed += t.route().index().clearEndpoint(t.state().slot());
       return removed;
+    }
+
+    /**
+     * A snapshot's first chunk cleared the entries: until its last chunk, nothing is applied from
+     * the stream, and a reconnect must ask again.
+     */
+    synchronized void snapshotStarted() {
+      lastSeq = -1;
     }
 
     /** kvgate asked the stream for a snapshot: the entries are being replaced. */
@@ -339,8 +360,16 @@ public final class IndexHealth {
     }
 
     private void resetLocked(ResetCause cause, String detail) {
+      boolean viaStream =
+          cause == ResetCause.INSTANCE_RESTART || cause == ResetCause.ALL_BLOCKS_CLEARED;
+      boolean askStream = streamLive && resync != null && !viaStream;
       long removed = 0;
-      for (Target t : targets) removed += t.route().index().clearEndpoint(t.state().slot());
+      if (!askStream) {
+        // a live stream found wrong from outside is replaced by its snapshot instead
+        for (Target t : targets) removed += t.route().index().clearEndpoint(t.state().slot());
+      }
+      if (cause != ResetCause.ALL_BLOCKS_CLEARED) lastSeq = -1;
+      if (!streamLive) resetWhileDown = true;
       resets.incrementAndGet();
       metrics.reset(this, cause);
       phantomStreak = 0;
@@ -354,11 +383,16 @@ public final class IndexHealth {
             "index",
             () ->
                 String.format(
-                    "engine %s: %s (%s): cleared its %d index entries",
-                    url, cause.tag(), detail, cleared));
+                    "engine %s: %s (%s): %s",
+                    url,
+                    cause.tag(),
+                    detail,
+                    askStream
+                        ? "asked its event stream for a snapshot"
+                        : "cleared its " + cleared + " index entries"));
       }
       if (streamLive && resync != null && cause != ResetCause.ALL_BLOCKS_CLEARED) {
-        // the stream is live but its engine restarted behind it: ask what it holds now
+        // the stream is live but its engine restarted or drifted behind it: ask what it holds
         resync.run();
       }
     }
@@ -383,11 +417,15 @@ public final class IndexHealth {
           String.format(
               "%d requests in a row found far fewer cached tokens than predicted (last: %d of %d)",
               streak, reported, predicted);
-      if (streamLive && mode == IndexMode.PRECISE && resync != null) {
-        // the stream should have said so: ask it for the truth rather than guessing
+      if (streamLive && resync != null) {
+        // the stream should have said so: ask it for the truth rather than guessing (a snapshot
+        // already awaited answers it)
         phantomStreak = 0;
-        metrics.phantomResync(this);
-        resync.run();
+        if (!awaitingSnapshot) {
+          metrics.phantomResync(this);
+          lastSeq = -1;
+          resync.run();
+        }
         return;
       }
       resetLocked(ResetCause.PHANTOM_HITS, detail);

@@ -114,6 +114,8 @@ public final class KvEventIngest extends KvEventServiceGrpc.KvEventServiceImplBa
     private boolean unknown;
     private boolean counted;
     private boolean closed;
+    // set at once by the session that replaces this one (ending it waits for the executor)
+    private volatile boolean superseded;
     private String instance = "";
     private int engineBlockTokens;
     private long awaitedSnapshot = -1;
@@ -129,7 +131,7 @@ public final class KvEventIngest extends KvEventServiceGrpc.KvEventServiceImplBa
 
     @Override
     public synchronized void onNext(PublishRequest r) {
-      if (closed) return;
+      if (closed || superseded) return;
       try {
         switch (r.getKindCase()) {
           case HELLO -> hello(r.getHello());
@@ -206,6 +208,7 @@ public final class KvEventIngest extends KvEventServiceGrpc.KvEventServiceImplBa
       }
       Session previous = current.put(engine, this);
       if (previous != null && previous != this) {
+        previous.superseded = true;
         // on the executor: ending it takes its lock, and this session's is held
         executor.execute(
             () -> previous.end(Status.ABORTED.withDescription("superseded by a newer stream")));
@@ -319,7 +322,7 @@ public final class KvEventIngest extends KvEventServiceGrpc.KvEventServiceImplBa
 
     private void load(LoadReport l, long now) {
       if (engine.instanceReported(l.getInstanceId())) instance = l.getInstanceId();
-      engine.setEngineCachedBlocks(l.getCachedBlocks());
+      engine.setEngineCachedBlocks(l.hasCachedBlocks() ? l.getCachedBlocks() : -1);
       EngineSignals signals =
           new EngineSignals(l.getWaiting(), l.getRunning(), clamp(l.getKvUtilization()), now);
       for (IndexHealth.Target t : engine.targets()) {
@@ -345,6 +348,7 @@ public final class KvEventIngest extends KvEventServiceGrpc.KvEventServiceImplBa
       }
       long now = System.nanoTime();
       if (c.getFirst()) {
+        engine.snapshotStarted();
         engine.clearForReplacement();
         snapshotBlocks = 0;
       }
@@ -392,13 +396,17 @@ public final class KvEventIngest extends KvEventServiceGrpc.KvEventServiceImplBa
 
     /** A reset found outside the stream (a scrape, requests): ask the engine what it holds. */
     private void resyncFromOutside() {
-      executor.execute(
-          () -> {
-            synchronized (this) {
-              if (closed || engine == null || awaitedSnapshot >= 0) return;
-              askSnapshot(SnapshotRequest.Reason.RESYNC, engine.lastSeq(), engine.lastSeq());
-            }
-          });
+      try {
+        executor.execute(
+            () -> {
+              synchronized (this) {
+                if (closed || engine == null || awaitedSnapshot >= 0) return;
+                askSnapshot(SnapshotRequest.Reason.RESYNC, engine.lastSeq(), engine.lastSeq());
+              }
+            });
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        // the listener is shutting down: the stream ends with it
+      }
     }
 
     private int copy(int n, java.util.function.IntToLongFunction hash) {

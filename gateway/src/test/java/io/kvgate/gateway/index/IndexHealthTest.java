@@ -119,4 +119,39 @@ class IndexHealthTest {
     assertEquals(0, resets("process_restart"));
     assertEquals(IndexMode.PRECISE, health.mode(e0));
   }
+
+  @Test
+  void aRestartTheScrapeFoundWhileTheStreamWasDownIsCountedOnceWhenTheNewInstanceSaysHello() {
+    String cfg = "block_size=\"16\",num_gpu_blocks=\"1000\"";
+    IndexHealth.Engine engine = health.of(e0);
+    Runnable resync = () -> {};
+    engine.streamHello("first", resync);
+    scrape(metrics(1000.0, 500, cfg));
+    engine.streamLost(resync);
+    scrape(metrics(2000.0, 10, cfg)); // the scrape sees the restart first
+    assertEquals(1, resets("process_restart"));
+    engine.streamHello("second", resync);
+    assertEquals(0, resets("instance_restart"), "the same restart, counted once");
+    assertEquals(1, engine.resets());
+  }
+
+  @Test
+  void phantomHitsOnALiveStreamAskForASnapshotAndClearNothing() {
+    IndexHealth.Engine engine = health.of(e0);
+    int[] asked = {0};
+    Runnable resync = () -> asked[0]++;
+    engine.streamHello("i", resync);
+    route.index().blocksStored(0, new long[] {1, 2, 3, 4, 5}, 0, 5, System.nanoTime());
+    long predicted = 10L * 16;
+    health.observeCachedTokens(e0, predicted, 0);
+    health.observeCachedTokens(e0, predicted, 0);
+    assertEquals(1, asked[0]);
+    assertEquals(5, route.index().heldBlocks(0), "the snapshot replaces them, nothing cleared");
+    engine.awaitingSnapshot();
+    health.observeCachedTokens(e0, predicted, 0);
+    health.observeCachedTokens(e0, predicted, 0);
+    assertEquals(1, asked[0], "a snapshot is already on its way");
+    assertEquals(5, route.index().heldBlocks(0));
+    assertEquals(0, resets("phantom_hits"));
+  }
 }

@@ -178,9 +178,11 @@ class KvEventIngestTest {
     TestWait.until("stream closed", () -> !health.of(e0()).streamLive());
     try (EventStream s = new EventStream(channel).hello(E0, "after", CHARS)) {
       TestWait.until(
-          "restart cleared", () -> held(chat, 0).length == 0 && held(code, 0).length == 0);
-      assertEquals(
-          1, counter("kvgate_index_resets_total", "engine", E0, "cause", "instance_restart"));
+          "restart cleared and counted",
+          () ->
+              counter("kvgate_index_resets_total", "engine", E0, "cause", "instance_restart") == 1);
+      assertEquals(0, held(chat, 0).length);
+      assertEquals(0, held(code, 0).length);
       assertEquals(IndexMode.STALE, health.mode(e0()));
       s.batch(0, EventStream.stored(0, 9));
       s.ack(0, Disposition.APPLIED);
