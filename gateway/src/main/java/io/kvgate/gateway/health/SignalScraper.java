@@ -168,6 +168,10 @@ public final class SignalScraper {
     // the engine's snapshot can be matched to them
     long activeBefore = e.activeTokens();
     int inFlightBefore = e.localInFlight();
+    // scrapes of a slow engine overlap and may be answered out of order: only an answer newer
+    // than the last one used counts (an older one would show counters going backwards)
+    Capacity order = capacity(e);
+    long sent = order == null ? 0 : order.sent();
     client
         .request(opts)
         .compose(req -> req.send())
@@ -178,6 +182,7 @@ public final class SignalScraper {
                     : io.vertx.core.Future.failedFuture("status " + resp.statusCode()))
         .onSuccess(
             body -> {
+              if (order != null && !order.newest(sent)) return;
               EngineMetricsText m = EngineMetricsText.parse(body.toString());
               onScrape.accept(e, m);
               if (!m.hasLoad()) return;
@@ -249,6 +254,20 @@ public final class SignalScraper {
         }
       }
       publish();
+    }
+
+    private long scrapesSent;
+    private long newestAnswered;
+
+    synchronized long sent() {
+      return ++scrapesSent;
+    }
+
+    /** True if the answer to scrape {@code n} is newer than every answer used so far. */
+    synchronized boolean newest(long n) {
+      if (n <= newestAnswered) return false;
+      newestAnswered = n;
+      return true;
     }
 
     synchronized void precise(boolean on) {
