@@ -1,6 +1,7 @@
 package io.kvgate.replay;
 
 import io.kvgate.sim.EngineStats;
+import io.kvgate.sim.KvEventPublisher;
 import io.kvgate.sim.SimEngine;
 import io.kvgate.sim.SimEngineConfig;
 import io.vertx.core.Future;
@@ -25,10 +26,18 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Replays a trace open-loop through a real gateway in front of a fresh simulated fleet, once per
- * cell (fleet layout × policy × {@code pd.minUncachedTokens} on disaggregated layouts), and
- * measures what the engines and the clients saw: TTFT, the gaps between streamed tokens (ITL),
- * end-to-end latency, hit rate, throughput. Blocking: run it from a main or test thread, never an
- * event loop (the load itself runs on Vert.x).
+ * cell (fleet layout × policy × index mode × {@code pd.minUncachedTokens} on disaggregated
+ * layouts), and measures what the engines and the clients saw: TTFT, the gaps between streamed
+ * tokens (ITL), end-to-end latency, hit rate, throughput. Blocking: run it from a main or test
+ * thread, never an event loop (the load itself runs on Vert.x).
+ *
+ * <p><b>Index modes, direct traffic, restarts.</b> In a {@code precise} cell every engine publishes
+ * its KV events to the gateway's event listener, and traffic starts once the gateway has applied
+ * each engine's first batch. A seeded share of requests can bypass the gateway ({@link
+ * ReplayOptions#directShare()}), and engine 0 can be restarted mid-cell ({@link
+ * ReplayOptions#restartEngineAt()}): the two ways an approximate index drifts from the caches. The
+ * engines' counters start over at a restart; the replay accumulates them across it ({@link
+ * EngineCounters}), so hit rates stay those of the whole cell.
  *
  * <p>Open loop: each request is sent at its timestamp (divided by the speed and the rate scale)
  * whether or not earlier ones have finished, as real users would; above {@code maxOutstanding} a
@@ -78,20 +87,44 @@ public final class Replay {
           (long) o.replicas() * o.engine().capacityBlocks(),
           (double) o.replicas() * o.engine().capacityBlocks() / Math.max(1, workingSet));
     }
+    if (o.restartEngineAt() != null) {
+      long[] due = dueNanos(trace, o);
+      double spanMs = due[due.length - 1] / 1e6 * o.engine().speed();
+      if (o.restartEngineAt().toMillis() >= spanMs)
+        throw new IllegalArgumentException(
+            String.format(
+                Locale.ROOT,
+                "the engine restart at %d ms comes after the last request (sent at %.0f ms of"
+                    + " simulated time): restart earlier or replay more of the trace",
+                o.restartEngineAt().toMillis(),
+                spanMs));
+    }
+    if (o.directShare() > 0 || o.restartEngineAt() != null || o.indexModes().size() > 1) {
+      progress.printf(
+          Locale.ROOT,
+          "index modes %s; %.0f%% of requests straight to a random engine; %s%n",
+          String.join(
+              ",", o.indexModes().stream().map(GatewayLauncher.IndexMode::wireName).toList()),
+          o.directShare() * 100,
+          o.restartEngineAt() == null
+              ? "no restart"
+              : "engine 0 restarts " + o.restartEngineAt().toMillis() + " ms into each cell");
+    }
     List<Cell> cells = cells(o);
     List<PolicyResult> results = new ArrayList<>();
     Vertx vertx = Vertx.vertx();
     try {
       if (o.warmup() > 0 && !cells.isEmpty()) {
         List<TraceRecord> head = trace.subList(0, Math.min(trace.size(), o.warmup()));
-        java.util.Set<Fleet> warmed = new java.util.HashSet<>();
+        java.util.Set<List<Object>> warmed = new java.util.HashSet<>();
         for (Cell c : cells) {
-          if (!warmed.add(c.fleet())) continue;
+          if (!warmed.add(List.of(c.fleet(), c.mode()))) continue;
           progress.printf(
               Locale.ROOT,
-              "warm-up: %d requests through a throwaway fleet and gateway (%s), not measured%n",
+              "warm-up: %d requests through a throwaway fleet and gateway (%s%s), not measured%n",
               head.size(),
-              c.name());
+              c.name(),
+              c.namedMode() ? "" : ", " + c.mode().wireName());
           runCell(
               vertx,
               o.unrecorded(),
@@ -125,44 +158,64 @@ public final class Replay {
             ttftFloor,
             results,
             o.rateScale(),
-            o.pdProtocol().wireName());
+            o.pdProtocol().wireName(),
+            o.directShare(),
+            o.restartEngineAt() == null ? -1 : o.restartEngineAt().toMillis());
     if (o.out() != null) ReportWriter.write(report, o.out());
     progress.print(ReportWriter.table(report));
     return report;
   }
 
   /**
-   * One cell of the replay: a policy on a fleet layout, with a {@code pd.minUncachedTokens} (-1 on
-   * an aggregated fleet).
+   * One cell of the replay: a policy on a fleet layout and index mode, with a {@code
+   * pd.minUncachedTokens} (-1 on an aggregated fleet).
    *
    * @param named whether the fleet and threshold are part of the cell's file name (only when the
    *     options name fleets: a plain policy comparison keeps {@code requests-POLICY.csv})
+   * @param namedMode whether the index mode is part of the cell's names (unless every cell is
+   *     approximate, as without {@code --index-modes})
    */
-  record Cell(Fleet fleet, String policy, long minUncachedTokens, boolean named) {
+  record Cell(
+      Fleet fleet,
+      String policy,
+      GatewayLauncher.IndexMode mode,
+      long minUncachedTokens,
+      boolean named,
+      boolean namedMode) {
     String name() {
+      String m = namedMode ? " " + mode.wireName() : "";
       return minUncachedTokens < 0
-          ? fleet.label() + " " + policy
-          : fleet.label() + " " + policy + " min=" + minUncachedTokens;
+          ? fleet.label() + " " + policy + m
+          : fleet.label() + " " + policy + m + " min=" + minUncachedTokens;
     }
 
     String fileStem() {
-      if (!named) return policy;
+      String m = namedMode ? "-" + mode.wireName() : "";
+      if (!named) return policy + m;
       String p = policy.replaceAll(".*[/\\\\]", "").replaceAll("\\.ya?ml$", "");
-      return fleet.label() + "-" + p + (minUncachedTokens < 0 ? "" : "-min" + minUncachedTokens);
+      return fleet.label()
+          + "-"
+          + p
+          + m
+          + (minUncachedTokens < 0 ? "" : "-min" + minUncachedTokens);
     }
   }
 
-  /** Every cell, in run order: fleets, then policies, then thresholds. */
+  /** Every cell, in run order: fleets, then policies, then index modes, then thresholds. */
   static List<Cell> cells(ReplayOptions o) {
     List<Cell> out = new ArrayList<>();
     boolean named = !o.fleets().isEmpty();
+    boolean namedMode = !o.indexModes().equals(List.of(GatewayLauncher.IndexMode.APPROXIMATE));
     for (Fleet f : o.fleetsOrDefault()) {
       for (String policy : o.policies()) {
-        if (!f.disaggregated()) {
-          out.add(new Cell(f, policy, -1, named));
-          continue;
+        for (GatewayLauncher.IndexMode mode : o.indexModes()) {
+          if (!f.disaggregated()) {
+            out.add(new Cell(f, policy, mode, -1, named, namedMode));
+            continue;
+          }
+          for (long t : o.minUncachedTokens())
+            out.add(new Cell(f, policy, mode, t, named, namedMode));
         }
-        for (long t : o.minUncachedTokens()) out.add(new Cell(f, policy, t, named));
       }
     }
     return out;
@@ -214,7 +267,9 @@ public final class Replay {
             withRoles,
             cell.fleet().disaggregated()
                 ? new GatewayLauncher.Pd(o.pdProtocol(), cell.minUncachedTokens())
-                : null);
+                : null,
+            cell.mode(),
+            o.restartEngineAt() == null ? 1 : Math.max(1, o.engine().speed()));
     GatewayLauncher.RunningGateway gw;
     try {
       gw = await(launcher.start(vertx, spec), 30);
@@ -222,11 +277,35 @@ public final class Replay {
       await(closeAll(engines), 30);
       throw e;
     }
+    List<KvEventPublisher> publishers = new ArrayList<>();
     try {
-      return drive(vertx, o, trace, cell, csvName, engines, gw.baseUrl(), progress);
+      if (cell.mode() == GatewayLauncher.IndexMode.PRECISE) publish(engines, gw, publishers);
+      return drive(vertx, o, trace, cell, csvName, engines, gw, progress);
     } finally {
+      await(Future.join(publishers.stream().map(KvEventPublisher::close).toList()), 30);
       await(gw.close(), 30);
       await(closeAll(engines), 30);
+    }
+  }
+
+  /**
+   * Connects every engine's KV event publisher to the gateway's event listener, each named by its
+   * URL as the gateway is configured with it, and waits until the gateway has applied a batch of
+   * each: from then on the gateway's index follows every engine, and traffic may start.
+   */
+  private static void publish(
+      List<SimEngine> engines, GatewayLauncher.RunningGateway gw, List<KvEventPublisher> publishers)
+      throws Exception {
+    int port = gw.kvEventsPort();
+    if (port <= 0)
+      throw new IllegalStateException(
+          "a precise cell needs a gateway with a KV event listener; the launcher reported none");
+    for (SimEngine e : engines) publishers.add(e.publishKvEvents("127.0.0.1:" + port, e.url()));
+    try {
+      await(Future.all(publishers.stream().map(KvEventPublisher::firstAck).toList()), 30);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new IllegalStateException(
+          "the gateway acknowledged no KV event batch of some engine within 30 s", e);
     }
   }
 
@@ -241,6 +320,10 @@ public final class Replay {
     final String[] endpoint;
     final String[] prefillEndpoint;
     final StreamTiming[] timing;
+
+    /** The engine (fleet index) a request goes to straight, or -1 for the gateway. */
+    final int[] directEngine;
+
     final AtomicInteger outstanding = new AtomicInteger();
     final AtomicLong errors = new AtomicLong();
     final AtomicLong completed = new AtomicLong();
@@ -258,11 +341,124 @@ public final class Replay {
       endpoint = new String[n];
       prefillEndpoint = new String[n];
       timing = new StreamTiming[n];
+      directEngine = new int[n];
       Arrays.fill(ttftNanos, -1);
       Arrays.fill(promptTokens, -1);
       Arrays.fill(cachedTokens, -1);
       Arrays.fill(predictedTokens, -1);
       Arrays.fill(e2eNanos, -1);
+      Arrays.fill(directEngine, -1);
+    }
+
+    boolean direct(int i) {
+      return directEngine[i] >= 0;
+    }
+
+    /**
+     * Completed gateway-routed request {@code i} was priced on a phantom hit: the gateway predicted
+     * at least a block more cached tokens than the engine found. False if either number is missing.
+     */
+    boolean phantom(int i, int blockTokens) {
+      return judged(i) && predictedTokens[i] - cachedTokens[i] >= blockTokens;
+    }
+
+    /** Completed, gateway-routed, with both the gateway's prediction and the engine's count. */
+    boolean judged(int i) {
+      return !direct(i) && e2eNanos[i] >= 0 && predictedTokens[i] >= 0 && cachedTokens[i] >= 0;
+    }
+  }
+
+  /** Salt of the direct-traffic draw, so that it does not repeat the jitter's numbers. */
+  private static final long DIRECT_SALT = 0x6b76_6761_7465_4449L;
+
+  /**
+   * Which requests bypass the gateway, and to which of {@code engines} engines: a pure function of
+   * the seed and the share, so every cell of a replay (and every index mode) sends the same ones.
+   * Two draws per request whatever the share, so a larger share keeps a smaller one's requests.
+   */
+  public static int[] directEngines(int requests, int engines, double share, long seed) {
+    int[] out = new int[requests];
+    SplittableRandom r = new SplittableRandom(seed ^ DIRECT_SALT);
+    for (int i = 0; i < requests; i++) {
+      boolean direct = r.nextDouble() < share;
+      int engine = r.nextInt(engines);
+      out[i] = direct ? engine : -1;
+    }
+    return out;
+  }
+
+  /** When each request is due, wall nanoseconds after the cell's start, ascending. */
+  static long[] dueNanos(List<TraceRecord> trace, ReplayOptions o) {
+    long t0Trace = trace.get(0).timestampMs();
+    long[] dueNanos = new long[trace.size()];
+    SplittableRandom jitter = new SplittableRandom(o.seed());
+    for (int i = 0; i < dueNanos.length; i++) {
+      double ms =
+          trace.get(i).timestampMs()
+              - t0Trace
+              + (o.jitterMs() > 0 ? jitter.nextDouble() * o.jitterMs() : 0);
+      dueNanos[i] = (long) (ms / (o.engine().speed() * o.rateScale()) * 1e6);
+    }
+    Arrays.sort(dueNanos);
+    return dueNanos;
+  }
+
+  /** The gateway's endpoint id of an engine URL ({@code host:port}, its x-kvgate-endpoint). */
+  static String endpointId(String url) {
+    URI u = URI.create(url);
+    int port = u.getPort() >= 0 ? u.getPort() : "https".equals(u.getScheme()) ? 443 : 80;
+    return u.getHost() + ":" + port;
+  }
+
+  /**
+   * The restart of engine 0 as the cell's timers saw it: when, and engine 0's accumulated counters
+   * over (simulated) time, for the windows around it. A monitor: the sampler and the restart timer
+   * may run on different event loops, and the replay's thread reads it at the end.
+   */
+  private static final class RestartProbe {
+    final long atNanos;
+    private long restartedNanos = -1;
+    private final List<double[]> samples = new ArrayList<>(); // {sim ms, prompt, cached tokens}
+
+    RestartProbe(long atNanos) {
+      this.atNanos = atNanos;
+    }
+
+    synchronized void sample(double simMs, EngineCounters c) {
+      samples.add(new double[] {simMs, c.promptTokens(), c.cachedTokens()});
+    }
+
+    synchronized void restarted(long nanos) {
+      restartedNanos = nanos;
+    }
+
+    /** When engine 0 restarted, wall nanoseconds after the cell's start; -1 if it did not. */
+    synchronized long restartedNanos() {
+      return restartedNanos;
+    }
+
+    /** Engine 0's counters as of the last sample at or before {@code simMs}; null if none. */
+    private double[] at(double simMs) {
+      double[] last = null;
+      for (double[] x : samples) {
+        if (x[0] > simMs) break;
+        last = x;
+      }
+      return last;
+    }
+
+    /**
+     * Engine 0's hit rate between two simulated times, from the samples at or before each bound
+     * (about a simulated second apart, one at the restart itself); NaN if {@code toMs} is past the
+     * last sample or the engine saw no prompt in between.
+     */
+    synchronized double hitRate(double fromMs, double toMs) {
+      double lastMs = samples.isEmpty() ? -1 : samples.get(samples.size() - 1)[0];
+      if (toMs > lastMs) return Double.NaN;
+      double[] a = at(fromMs);
+      double[] b = at(toMs);
+      if (a == null || b == null || b[1] - a[1] <= 0) return Double.NaN;
+      return (b[2] - a[2]) / (b[1] - a[1]);
     }
   }
 
@@ -273,10 +469,11 @@ public final class Replay {
       Cell cell,
       String csvName,
       List<SimEngine> engines,
-      String baseUrl,
+      GatewayLauncher.RunningGateway gw,
       PrintStream progress)
       throws Exception {
-    URI base = URI.create(baseUrl);
+    URI base = URI.create(gw.baseUrl());
+    List<URI> engineUris = engines.stream().map(e -> URI.create(e.url())).toList();
     HttpClient client =
         vertx.createHttpClient(
             new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true),
@@ -284,19 +481,19 @@ public final class Replay {
     HashIdText text = new HashIdText(ReplayOptions.CHARS_PER_TOKEN);
     double speed = o.engine().speed();
     String name = cell.name();
-    long t0Trace = trace.get(0).timestampMs();
-    long[] dueNanos = new long[trace.size()];
-    SplittableRandom jitter = new SplittableRandom(o.seed());
-    for (int i = 0; i < dueNanos.length; i++) {
-      double ms =
-          trace.get(i).timestampMs()
-              - t0Trace
-              + (o.jitterMs() > 0 ? jitter.nextDouble() * o.jitterMs() : 0);
-      dueNanos[i] = (long) (ms / (speed * o.rateScale()) * 1e6);
-    }
-    Arrays.sort(dueNanos);
+    long[] dueNanos = dueNanos(trace, o);
     Run run = new Run(trace.size());
-    List<EngineStats> before = engines.stream().map(SimEngine::stats).toList();
+    if (o.directShare() > 0) {
+      int[] d = directEngines(trace.size(), engines.size(), o.directShare(), o.seed());
+      System.arraycopy(d, 0, run.directEngine, 0, d.length);
+    }
+    List<EngineCounters> counters =
+        engines.stream().map(e -> new EngineCounters(e.stats())).toList();
+    RestartProbe probe =
+        o.restartEngineAt() == null
+            ? null
+            : new RestartProbe((long) (o.restartEngineAt().toNanos() / speed));
+    if (probe != null) probe.sample(0, counters.get(0));
     List<int[]> load = new ArrayList<>();
     long start = System.nanoTime();
     io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
@@ -308,7 +505,8 @@ public final class Replay {
               while (run.next < trace.size() && dueNanos[run.next] <= now) {
                 int i = run.next++;
                 run.sentNanos[i] = now;
-                send(client, base, text, o, trace.get(i), i, run, done, trace.size());
+                URI target = run.direct(i) ? engineUris.get(run.directEngine[i]) : base;
+                send(client, target, text, o, trace.get(i), i, run, done, trace.size());
               }
             });
     long sampleMs = Math.max(20, (long) (1000 / speed));
@@ -320,9 +518,35 @@ public final class Replay {
               for (int e = 0; e < row.length; e++) {
                 EngineStats s = engines.get(e).stats();
                 row[e] = s.running() + s.waiting();
+                counters.get(e).observe(s);
               }
               load.add(row);
+              if (probe != null)
+                probe.sample((System.nanoTime() - start) / 1e6 * speed, counters.get(0));
             });
+    long restarter =
+        probe == null
+            ? -1
+            : vertx.setTimer(
+                Math.max(1, probe.atNanos / 1_000_000),
+                t -> {
+                  // a reading just before: what the old process counted is not lost
+                  counters.get(0).observe(engines.get(0).stats());
+                  long at = System.nanoTime() - start;
+                  probe.restarted(at);
+                  probe.sample(at / 1e6 * speed, counters.get(0));
+                  engines
+                      .get(0)
+                      .restart()
+                      .onSuccess(
+                          id ->
+                              progress.printf(
+                                  Locale.ROOT,
+                                  "  %-20s engine 0 restarted at %.0f ms (instance %s)%n",
+                                  name,
+                                  at / 1e6 * speed,
+                                  id));
+                });
     long reporter =
         vertx.setPeriodic(
             5000,
@@ -347,10 +571,15 @@ public final class Replay {
       vertx.cancelTimer(dispatcher);
       vertx.cancelTimer(sampler);
       vertx.cancelTimer(reporter);
+      if (restarter >= 0) vertx.cancelTimer(restarter);
       client.close();
     }
     double wallSeconds = (System.nanoTime() - start) / 1e9;
     double simSeconds = wallSeconds * speed;
+    // the sampler is cancelled: the counters are this thread's now (its last run happened-before
+    // the cancellation's completion on the event loop, which the done future's completion follows)
+    for (int e = 0; e < engines.size(); e++) counters.get(e).observe(engines.get(e).stats());
+    if (probe != null) probe.sample(wallSeconds * 1e3 * speed, counters.get(0));
 
     long cached = 0;
     long prompt = 0;
@@ -359,15 +588,13 @@ public final class Replay {
     List<Long> prefillPool = new ArrayList<>();
     List<io.kvgate.sim.Role> roles = cell.fleet().roles();
     for (int e = 0; e < engines.size(); e++) {
-      EngineStats a = before.get(e);
-      EngineStats b = engines.get(e).stats();
-      cached += b.cachedTokens() - a.cachedTokens();
-      prompt += b.promptTokens() - a.promptTokens();
-      long c = b.prefillTokensComputed() - a.prefillTokensComputed();
-      computed += c;
-      prefill.add(c);
+      EngineCounters c = counters.get(e);
+      cached += c.cachedTokens();
+      prompt += c.promptTokens();
+      computed += c.prefillTokensComputed();
+      prefill.add(c.prefillTokensComputed());
       if (!cell.fleet().disaggregated() || roles.get(e) == io.kvgate.sim.Role.PREFILL)
-        prefillPool.add(c);
+        prefillPool.add(c.prefillTokensComputed());
     }
     double hitRate;
     if (cell.fleet().disaggregated()) {
@@ -380,22 +607,38 @@ public final class Replay {
     }
     double meanPrefill = prefillPool.stream().mapToLong(Long::longValue).average().orElse(0);
     double maxPrefill = prefillPool.stream().mapToLong(Long::longValue).max().orElse(0);
-    double[] ttft =
-        Arrays.stream(run.ttftNanos)
-            .filter(v -> v >= 0)
-            .mapToDouble(v -> v / 1e6 * speed)
-            .sorted()
-            .toArray();
-    double[] e2e =
-        Arrays.stream(run.e2eNanos)
-            .filter(v -> v >= 0)
-            .mapToDouble(v -> v / 1e6 * speed)
-            .sorted()
-            .toArray();
-    Itl itl = Itl.of(run.timing, run.e2eNanos, speed, o.engine().decodeStepTime().toNanos() / 1e6);
+    // client-side latencies of the gateway-routed requests; the direct ones' TTFT apart
+    long[] routedE2e = run.e2eNanos.clone();
+    long[] routedTtft = run.ttftNanos.clone();
+    long[] directTtft = new long[trace.size()];
+    Arrays.fill(directTtft, -1);
+    for (int i = 0; i < trace.size(); i++) {
+      if (!run.direct(i)) continue;
+      directTtft[i] = run.ttftNanos[i];
+      routedE2e[i] = -1;
+      routedTtft[i] = -1;
+    }
+    double[] ttft = sortedMs(routedTtft, speed);
+    double[] e2e = sortedMs(routedE2e, speed);
+    double[] ttftDirect = sortedMs(directTtft, speed);
+    Itl itl = Itl.of(run.timing, routedE2e, speed, o.engine().decodeStepTime().toNanos() / 1e6);
     long disaggregated = 0;
-    for (int i = 0; i < trace.size(); i++)
+    long directRequests = 0;
+    long judged = 0;
+    long phantoms = 0;
+    int bs = o.engine().blockSizeTokens();
+    for (int i = 0; i < trace.size(); i++) {
       if (run.e2eNanos[i] >= 0 && run.prefillEndpoint[i] != null) disaggregated++;
+      if (run.direct(i)) directRequests++;
+      if (run.judged(i)) judged++;
+      if (run.phantom(i, bs)) phantoms++;
+    }
+    List<PolicyResult.EngineView> view =
+        indexView(gw, engines, cell.mode() == GatewayLauncher.IndexMode.PRECISE);
+    PolicyResult.Restart restart =
+        probe == null || probe.restartedNanos() < 0
+            ? null
+            : restartResult(run, probe, engines.get(0).url(), speed, bs);
     PolicyResult r =
         new PolicyResult(
             cell.policy(),
@@ -421,7 +664,15 @@ public final class Replay {
             itl.p99Ms(),
             itl.requestP99MedianMs(),
             itl.quantilesMs(),
-            itl.burstShare());
+            itl.burstShare(),
+            cell.mode().wireName(),
+            directRequests,
+            pct(ttftDirect, 0.5),
+            pct(ttftDirect, 0.99),
+            judged,
+            phantoms,
+            view,
+            restart);
     if (o.out() != null && csvName != null) writeRequests(o.out().resolve(csvName), run, speed);
     progress.printf(
         Locale.ROOT,
@@ -436,7 +687,112 @@ public final class Replay {
         r.itlBurstShare(),
         r.errors(),
         r.prefillImbalance());
+    if (directRequests > 0 || judged > 0 && cell.namedMode() || restart != null) {
+      progress.printf(
+          Locale.ROOT,
+          "  %-20s %s index: phantom hits %d of %d judged gateway-routed requests; %d direct%s%n",
+          name,
+          cell.mode().wireName(),
+          phantoms,
+          judged,
+          directRequests,
+          restart == null
+              ? ""
+              : String.format(
+                  Locale.ROOT,
+                  "; after the restart of engine 0: %d of %d routed there in a minute on a phantom"
+                      + " hit, the last %s ms after, its hit rate %.3f before, %.3f after",
+                  restart.phantomAfter(),
+                  restart.routedAfter(),
+                  Double.isNaN(restart.lastPhantomAfterMs())
+                      ? "-"
+                      : String.format(Locale.ROOT, "%.0f", restart.lastPhantomAfterMs()),
+                  restart.hitRateBefore(),
+                  restart.hitRateAfter()));
+    }
     return r;
+  }
+
+  private static double[] sortedMs(long[] nanos, double speed) {
+    return Arrays.stream(nanos)
+        .filter(v -> v >= 0)
+        .mapToDouble(v -> v / 1e6 * speed)
+        .sorted()
+        .toArray();
+  }
+
+  /**
+   * The gateway's view of every engine next to the engine's own count of cached blocks. In a
+   * precise cell the view trails the engines by an event batch (20 ms) and a load report (100 ms)
+   * once traffic has stopped, so it is read again until the index holds what each engine holds, for
+   * at most two seconds; whatever differs then is the cell's finding. Runs on the replay's thread:
+   * the gateway's view takes a lock per engine.
+   */
+  private static List<PolicyResult.EngineView> indexView(
+      GatewayLauncher.RunningGateway gw, List<SimEngine> engines, boolean precise)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+    while (true) {
+      List<GatewayLauncher.EngineIndexView> v = gw.indexView();
+      if (v.isEmpty()) return List.of();
+      List<PolicyResult.EngineView> out = new ArrayList<>();
+      boolean agree = true;
+      for (SimEngine e : engines) {
+        String id = endpointId(e.url());
+        GatewayLauncher.EngineIndexView g =
+            v.stream().filter(x -> endpointId(x.url()).equals(id)).findFirst().orElse(null);
+        long own = e.stats().cachedBlocks();
+        if (g == null) {
+          out.add(new PolicyResult.EngineView(e.url(), "unknown", -1, -1, own, 0));
+          continue;
+        }
+        agree &= g.indexBlocks() == own && g.reportedCachedBlocks() == own;
+        out.add(
+            new PolicyResult.EngineView(
+                e.url(), g.mode(), g.indexBlocks(), g.reportedCachedBlocks(), own, g.resets()));
+      }
+      if (!precise || agree || System.nanoTime() > deadline) return out;
+      // a bounded wait for the last event batch and load report, not a synchronisation point
+      Thread.sleep(20);
+    }
+  }
+
+  private static PolicyResult.Restart restartResult(
+      Run run, RestartProbe probe, String url, double speed, int blockTokens) {
+    String id = endpointId(url);
+    long from = probe.restartedNanos();
+    long to = from + (long) (PolicyResult.Restart.WINDOW_MS * 1e6 / speed);
+    long routed = 0;
+    long phantoms = 0;
+    long lastNanos = -1;
+    for (int i = 0; i < run.sentNanos.length; i++) {
+      if (run.direct(i) || !id.equals(run.endpoint[i])) continue;
+      long sent = run.sentNanos[i];
+      if (sent < from || sent > to) continue;
+      routed++;
+      if (run.phantom(i, blockTokens)) {
+        phantoms++;
+        lastNanos = Math.max(lastNanos, sent - from);
+      }
+    }
+    double atMs = from / 1e6 * speed;
+    long w = PolicyResult.Restart.WINDOW_MS;
+    long step = PolicyResult.Restart.STEP_MS;
+    double[] windows = new double[(int) (2 * w / step)];
+    for (int k = 0; k < windows.length; k++) {
+      double a = atMs - w + k * step;
+      windows[k] = a < 0 ? Double.NaN : probe.hitRate(a, a + step);
+    }
+    return new PolicyResult.Restart(
+        url,
+        atMs,
+        routed,
+        phantoms,
+        lastNanos < 0 ? Double.NaN : lastNanos / 1e6 * speed,
+        lastNanos < 0 ? Double.NaN : lastNanos / 1e6,
+        atMs < w ? probe.hitRate(0, atMs) : probe.hitRate(atMs - w, atMs),
+        probe.hitRate(atMs, atMs + w),
+        windows);
   }
 
   static double pct(double[] sorted, double p) {
@@ -496,7 +852,10 @@ public final class Replay {
               if (resp.statusCode() != 200)
                 return resp.body()
                     .compose(b -> Future.failedFuture("HTTP " + resp.statusCode() + ": " + b));
-              run.endpoint[i] = resp.getHeader("x-kvgate-endpoint");
+              run.endpoint[i] =
+                  run.direct(i)
+                      ? base.getHost() + ":" + base.getPort()
+                      : resp.getHeader("x-kvgate-endpoint");
               run.prefillEndpoint[i] = resp.getHeader("x-kvgate-prefill-endpoint");
               StreamTiming timing = new StreamTiming();
               run.timing[i] = timing;
@@ -565,10 +924,11 @@ public final class Replay {
    * One line per request: when it was sent and its TTFT and end-to-end time (simulated ms), the
    * engine that served it (the decode engine of a disaggregated request) and its prefill engine
    * (empty if served whole), its prompt, the tokens the engine reported cached and the tokens the
-   * gateway predicted cached there (-1 for policies that predict nothing), the content events
-   * streamed and the median, 99th-percentile and largest gap between them (simulated ms; -1 without
-   * a gap). Which requests set a tail, where they waited and what the index got wrong is read from
-   * here.
+   * gateway predicted cached there (-1 for policies that predict nothing, and for direct requests),
+   * the content events streamed and the median, 99th-percentile and largest gap between them
+   * (simulated ms; -1 without a gap), and whether it went straight to the engine ({@code direct} 1)
+   * instead of through the gateway. Which requests set a tail, where they waited and what the index
+   * got wrong is read from here.
    */
   private static void writeRequests(java.nio.file.Path file, Run run, double speed)
       throws java.io.IOException {
@@ -580,13 +940,13 @@ public final class Replay {
             java.nio.charset.StandardCharsets.UTF_8)) {
       out.println(
           "index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens,"
-              + "prefill_endpoint,content_events,itl_p50_ms,itl_p99_ms,itl_max_ms");
+              + "prefill_endpoint,content_events,itl_p50_ms,itl_p99_ms,itl_max_ms,direct");
       for (int i = 0; i < run.ttftNanos.length; i++) {
         StreamTiming t = run.timing[i];
         double[] gaps = Itl.sortedMs(t == null ? new long[0] : t.gaps(), speed);
         out.printf(
             Locale.ROOT,
-            "%d,%.1f,%.1f,%.1f,%s,%d,%d,%d,%s,%d,%.1f,%.1f,%.1f%n",
+            "%d,%.1f,%.1f,%.1f,%s,%d,%d,%d,%s,%d,%.1f,%.1f,%.1f,%d%n",
             i,
             run.sentNanos[i] / 1e6 * speed,
             run.ttftNanos[i] < 0 ? -1 : run.ttftNanos[i] / 1e6 * speed,
@@ -599,7 +959,8 @@ public final class Replay {
             t == null ? 0 : t.contentEvents(),
             gaps.length == 0 ? -1 : pct(gaps, 0.5),
             gaps.length == 0 ? -1 : pct(gaps, 0.99),
-            gaps.length == 0 ? -1 : gaps[gaps.length - 1]);
+            gaps.length == 0 ? -1 : gaps[gaps.length - 1],
+            run.direct(i) ? 1 : 0);
       }
     }
   }

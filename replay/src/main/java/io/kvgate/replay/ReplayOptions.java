@@ -1,8 +1,10 @@
 package io.kvgate.replay;
 
+import io.kvgate.replay.GatewayLauncher.IndexMode;
 import io.kvgate.replay.GatewayLauncher.PdProtocol;
 import io.kvgate.sim.SimEngineConfig;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -33,6 +35,13 @@ import java.util.List;
  *     disaggregated fleet (a cell each); not a dimension of aggregated fleets
  * @param rateScale arrivals come this many times faster than the trace's timestamps say, in
  *     simulated time (the load knob; {@code speed} only compresses wall time)
+ * @param indexModes what the gateway's index learns the caches from, a cell each ({@code
+ *     approximate}: its own routing; {@code precise}: the engines' KV events); distinct, in order
+ * @param directShare the share of the trace's requests (0..1) sent straight to an engine of the
+ *     fleet, bypassing the gateway: other clients of the same engines. Which requests and which
+ *     engine is drawn from {@code seed}, the same in every cell. Aggregated fleets only
+ * @param restartEngineAt restart engine 0 ({@link io.kvgate.sim.SimEngine#restart()}) this far into
+ *     each measured cell, in simulated time; null: no restart. Aggregated fleets only
  */
 public record ReplayOptions(
     Path trace,
@@ -49,7 +58,10 @@ public record ReplayOptions(
     List<Fleet> fleets,
     PdProtocol pdProtocol,
     List<Long> minUncachedTokens,
-    double rateScale) {
+    double rateScale,
+    List<IndexMode> indexModes,
+    double directShare,
+    Duration restartEngineAt) {
 
   /** The gateway's default {@code pd.minUncachedTokens}. */
   public static final long DEFAULT_MIN_UNCACHED_TOKENS = 256;
@@ -63,6 +75,57 @@ public record ReplayOptions(
       throw new IllegalArgumentException("min uncached tokens: one or more values >= 0");
     if (!(rateScale > 0) || Double.isInfinite(rateScale))
       throw new IllegalArgumentException("rate scale must be > 0");
+    indexModes = List.copyOf(indexModes);
+    if (indexModes.isEmpty() || indexModes.stream().distinct().count() != indexModes.size())
+      throw new IllegalArgumentException(
+          "index modes: approximate and/or precise, each at most once");
+    if (!(directShare >= 0 && directShare <= 1))
+      throw new IllegalArgumentException("direct share must be in 0..1 (got " + directShare + ")");
+    if (restartEngineAt != null && (restartEngineAt.isNegative() || restartEngineAt.isZero()))
+      throw new IllegalArgumentException("the engine restart must come after the start (> 0)");
+    boolean disaggregated = fleets.stream().anyMatch(Fleet::disaggregated);
+    if (disaggregated && (directShare > 0 || restartEngineAt != null))
+      throw new IllegalArgumentException(
+          "direct traffic and engine restarts need aggregated fleets (both=N): engine 0 of a"
+              + " disaggregated fleet is a prefill engine, which serves no whole request");
+  }
+
+  /** Without the index-mode study: approximate cells, all traffic through kvgate, no restart. */
+  public ReplayOptions(
+      Path trace,
+      List<String> policies,
+      int replicas,
+      SimEngineConfig engine,
+      int limit,
+      int maxOutputTokens,
+      int maxOutstanding,
+      long jitterMs,
+      long seed,
+      Path out,
+      int warmup,
+      List<Fleet> fleets,
+      PdProtocol pdProtocol,
+      List<Long> minUncachedTokens,
+      double rateScale) {
+    this(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        warmup,
+        fleets,
+        pdProtocol,
+        minUncachedTokens,
+        rateScale,
+        List.of(IndexMode.APPROXIMATE),
+        0,
+        null);
   }
 
   /** One aggregated fleet of {@code replicas} engines, arrivals at the trace's rate. */
@@ -144,7 +207,10 @@ public record ReplayOptions(
         f,
         pdProtocol,
         minUncachedTokens,
-        rateScale);
+        rateScale,
+        indexModes,
+        directShare,
+        restartEngineAt);
   }
 
   /** These options with other disaggregation settings. */
@@ -164,7 +230,10 @@ public record ReplayOptions(
         fleets,
         protocol,
         thresholds,
-        rateScale);
+        rateScale,
+        indexModes,
+        directShare,
+        restartEngineAt);
   }
 
   /** These options with another arrival-rate multiplier. */
@@ -184,10 +253,39 @@ public record ReplayOptions(
         fleets,
         pdProtocol,
         minUncachedTokens,
-        scale);
+        scale,
+        indexModes,
+        directShare,
+        restartEngineAt);
   }
 
-  /** These options without an output directory and without a warm-up (the warm-up's own run). */
+  /** These options with other index modes, direct share and engine restart. */
+  public ReplayOptions withIndexStudy(List<IndexMode> modes, double direct, Duration restartAt) {
+    return new ReplayOptions(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        warmup,
+        fleets,
+        pdProtocol,
+        minUncachedTokens,
+        rateScale,
+        modes,
+        direct,
+        restartAt);
+  }
+
+  /**
+   * These options without an output directory, a warm-up or an engine restart (the warm-up's own
+   * run: it replays the trace's head, which may end before the restart is due).
+   */
   ReplayOptions unrecorded() {
     return new ReplayOptions(
         trace,
@@ -204,7 +302,10 @@ public record ReplayOptions(
         fleets,
         pdProtocol,
         minUncachedTokens,
-        rateScale);
+        rateScale,
+        indexModes,
+        directShare,
+        null);
   }
 
   /** Characters per token of the simulated engine's tokenizer stand-in. */

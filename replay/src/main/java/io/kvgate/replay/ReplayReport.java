@@ -22,6 +22,8 @@ import java.util.List;
  * @param results one per cell (fleet layout, policy, threshold), in the order run
  * @param rateScale arrivals ran this many times faster than the trace's timestamps (simulated time)
  * @param pdProtocol the protocol of the disaggregated fleets' cells
+ * @param directShare the share of requests sent straight to an engine, bypassing the gateway
+ * @param restartEngineAtMs when engine 0 restarted in each cell, simulated ms; -1 for never
  */
 public record ReplayReport(
     String trace,
@@ -36,7 +38,22 @@ public record ReplayReport(
     double ttftFloorP99Ms,
     List<PolicyResult> results,
     double rateScale,
-    String pdProtocol) {
+    String pdProtocol,
+    double directShare,
+    long restartEngineAtMs) {
+
+  /** True if a cell ran with a precise index, or the cells ran in several index modes. */
+  public boolean comparesIndexModes() {
+    return results.stream().anyMatch(p -> !"approximate".equals(p.indexMode()));
+  }
+
+  /**
+   * True if the replay looked at what the index knows: precise cells, direct traffic or an engine
+   * restart. The report then shows the index table (modes, phantom hits, the gateway's view).
+   */
+  public boolean studiesIndex() {
+    return comparesIndexModes() || directShare > 0 || restartEngineAtMs >= 0;
+  }
 
   /** True if a cell ran on a disaggregated fleet or the cells ran on several fleet layouts. */
   public boolean comparesFleets() {

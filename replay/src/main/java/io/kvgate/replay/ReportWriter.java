@@ -9,8 +9,10 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Writes a replay's table, {@code report.json}, {@code report.md} and SVG plots (TTFT and ITL CDFs,
- * hit rates, engine load).
+ * Writes a replay's table, {@code report.json}, {@code report.md}, {@code cells.csv} (one row per
+ * cell) and SVG plots (TTFT and ITL CDFs, hit rates, engine load). When the replay studied the
+ * index (precise cells, direct traffic, an engine restart) the table and {@code report.md} add the
+ * index table and, with a restart, the restart table.
  */
 public final class ReportWriter {
 
@@ -20,9 +22,14 @@ public final class ReportWriter {
 
   private ReportWriter() {}
 
-  /** A result's row name: the policy, or the whole cell when the report compares fleets. */
+  /**
+   * A result's row name: the policy, or the whole cell when the report compares fleets; with the
+   * index mode when the report has precise cells.
+   */
   static String name(ReplayReport r, PolicyResult p) {
-    return r.comparesFleets() ? p.cell() : p.policy();
+    boolean modes = r.comparesIndexModes();
+    if (r.comparesFleets()) return p.cell(modes);
+    return modes ? p.policy() + " " + p.indexMode() : p.policy();
   }
 
   private static String ms(double v) {
@@ -139,6 +146,122 @@ public final class ReportWriter {
             + "step (no engine makes them: the machine could not keep up; above a few percent the cell measured\n"
             + "the harness); disagg = share served by a prefill and a decode engine; hit rate counted by the\n"
             + "engines.\n");
+    if (r.studiesIndex()) sb.append(indexTable(r, w));
+    if (r.restartEngineAtMs() >= 0) sb.append(restartTable(r, w));
+    return sb.toString();
+  }
+
+  private static String blocks(long v) {
+    return v < 0 ? "-" : Long.toString(v);
+  }
+
+  private static String rate(double v) {
+    return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.3f", v);
+  }
+
+  /** A request count next to the share it is of {@code of}. */
+  static String share(long n, long of) {
+    return of <= 0 ? "-" : String.format(Locale.ROOT, "%d/%d", n, of);
+  }
+
+  /** The index table: per cell, the index mode, direct traffic, phantom hits, the index's view. */
+  static String indexTable(ReplayReport r, int w) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%nindex: %.0f%% of requests straight to the engines; TTFT above and phantom hits here of"
+                + " the gateway-routed ones%n",
+            r.directShare() * 100));
+    String head = "%-" + w + "s %-11s %7s %11s %11s %13s %12s %12s %9s %6s%n";
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            head,
+            "cell",
+            "mode",
+            "direct",
+            "direct p50",
+            "direct p99",
+            "phantom hits",
+            "index blocks",
+            "engine blocks",
+            "max diff",
+            "resets"));
+    for (PolicyResult p : r.results()) {
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              head,
+              name(r, p),
+              p.indexMode(),
+              p.directRequests(),
+              ms(p.directTtftP50Ms()),
+              ms(p.directTtftP99Ms()),
+              share(p.phantomHits(), p.judgedRequests()),
+              blocks(p.indexBlocks()),
+              blocks(p.engineCachedBlocks()),
+              blocks(p.indexMaxDiffBlocks()),
+              p.indexView().isEmpty() ? "-" : Long.toString(p.indexResets())));
+    }
+    sb.append(
+        "phantom hits = gateway-routed requests whose x-kvgate-predicted-cached-tokens exceeded the"
+            + " engine's\ncached_tokens by a block or more, of those with both numbers; index / engine"
+            + " blocks = the gateway's\nindex against the engines' own count at the end of the cell"
+            + " (max diff: the largest gap on one engine).\n");
+    return sb.toString();
+  }
+
+  /** The restart table: per cell, what the restart of engine 0 did. */
+  static String restartTable(ReplayReport r, int w) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%nrestart of engine 0 at %d ms: gateway-routed requests sent to it in the next minute%n",
+            r.restartEngineAtMs()));
+    String head = "%-" + w + "s %9s %13s %15s %11s %10s  %s%n";
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            head,
+            "cell",
+            "routed",
+            "phantom hits",
+            "last phantom",
+            "hit before",
+            "hit after",
+            "engine 0 hit rate per 10 s, -60 s .. +60 s"));
+    for (PolicyResult p : r.results()) {
+      PolicyResult.Restart x = p.restart();
+      if (x == null) continue;
+      StringBuilder windows = new StringBuilder();
+      for (double v : x.windowHitRates()) {
+        if (windows.length() > 0) windows.append(' ');
+        windows.append(Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.2f", v));
+      }
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              head,
+              name(r, p),
+              x.routedAfter(),
+              x.phantomAfter(),
+              Double.isNaN(x.lastPhantomAfterMs())
+                  ? "-"
+                  : String.format(
+                      Locale.ROOT,
+                      "+%.0fms (%.0f)",
+                      x.lastPhantomAfterMs(),
+                      x.lastPhantomAfterWallMs()),
+              rate(x.hitRateBefore()),
+              rate(x.hitRateAfter()),
+              windows));
+    }
+    sb.append(
+        "last phantom = when the last phantom-priced request was sent after the restart, simulated ms"
+            + " (wall ms:\nthe gateway's scrape and event intervals are wall-clock); hit rates counted"
+            + " by engine 0 itself.\n");
     return sb.toString();
   }
 
@@ -203,7 +326,133 @@ public final class ReportWriter {
               p.prefillImbalance(),
               p.errors()));
     }
+    if (r.studiesIndex()) {
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "%nIndex: %.0f%% of requests straight to the engines; TTFT above and phantom hits of the"
+                  + " gateway-routed requests; the gateway's index against the engines' own count at"
+                  + " the end of each cell.%n%n",
+              r.directShare() * 100));
+      sb.append(
+          "| cell | index mode | direct requests | direct TTFT p50 | direct TTFT p99 | phantom hits"
+              + " / judged | index blocks | engine blocks | max diff per engine | resets detected |\n");
+      sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      for (PolicyResult p : r.results()) {
+        sb.append(
+            String.format(
+                Locale.ROOT,
+                "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |%n",
+                name(r, p),
+                p.indexMode(),
+                p.directRequests(),
+                ms(p.directTtftP50Ms()),
+                ms(p.directTtftP99Ms()),
+                share(p.phantomHits(), p.judgedRequests()),
+                blocks(p.indexBlocks()),
+                blocks(p.engineCachedBlocks()),
+                blocks(p.indexMaxDiffBlocks()),
+                p.indexView().isEmpty() ? "-" : Long.toString(p.indexResets())));
+      }
+    }
+    if (r.restartEngineAtMs() >= 0) {
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "%nRestart of engine 0 at %d ms (simulated): gateway-routed requests sent to it in the"
+                  + " next minute, and its own hit rate around the restart.%n%n",
+              r.restartEngineAtMs()));
+      sb.append(
+          "| cell | routed to it | on a phantom hit | last phantom after (sim ms) | (wall ms) |"
+              + " hit rate minute before | minute after | per 10 s, -60 s .. +60 s |\n");
+      sb.append("|---|---:|---:|---:|---:|---:|---:|---|\n");
+      for (PolicyResult p : r.results()) {
+        PolicyResult.Restart x = p.restart();
+        if (x == null) continue;
+        StringBuilder windows = new StringBuilder();
+        for (double v : x.windowHitRates()) {
+          if (windows.length() > 0) windows.append(' ');
+          windows.append(Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.2f", v));
+        }
+        sb.append(
+            String.format(
+                Locale.ROOT,
+                "| %s | %d | %d | %s | %s | %s | %s | %s |%n",
+                name(r, p),
+                x.routedAfter(),
+                x.phantomAfter(),
+                ms(x.lastPhantomAfterMs()),
+                ms(x.lastPhantomAfterWallMs()),
+                rate(x.hitRateBefore()),
+                rate(x.hitRateAfter()),
+                windows));
+      }
+    }
     return sb.toString();
+  }
+
+  /** One row per cell: the scalar results, for spreadsheets and summary scripts. */
+  static String cellsCsv(ReplayReport r) {
+    StringBuilder sb =
+        new StringBuilder(
+            "cell,fleet,policy,index_mode,min_uncached_tokens,requests,errors,hit_rate,ttft_p50_ms,"
+                + "ttft_p90_ms,ttft_p99_ms,itl_p50_ms,itl_p99_ms,e2e_p50_ms,e2e_p99_ms,req_per_s,"
+                + "direct_requests,direct_ttft_p50_ms,direct_ttft_p99_ms,judged_requests,"
+                + "phantom_hits,index_blocks,engine_blocks,index_max_diff_blocks,index_resets,"
+                + "restart_at_ms,restart_routed,restart_phantom_hits,restart_last_phantom_ms,"
+                + "restart_last_phantom_wall_ms,restart_hit_rate_before,restart_hit_rate_after\n");
+    for (PolicyResult p : r.results()) {
+      PolicyResult.Restart x = p.restart();
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "%s,%s,%s,%s,%d,%d,%d,%.4f,%s,%s,%s,%s,%s,%s,%s,%.3f,%d,%s,%s,%d,%d,%d,%d,%d,%d,%s,%s,%s,%s,%s,%s,%s%n",
+              csv(name(r, p)),
+              csv(p.fleet()),
+              csv(p.policy()),
+              p.indexMode(),
+              p.minUncachedTokens(),
+              p.requests(),
+              p.errors(),
+              p.hitRate(),
+              num1(p.ttftP50Ms()),
+              num1(p.ttftP90Ms()),
+              num1(p.ttftP99Ms()),
+              num1(p.itlP50Ms()),
+              num1(p.itlP99Ms()),
+              num1(p.e2eP50Ms()),
+              num1(p.e2eP99Ms()),
+              p.throughputRps(),
+              p.directRequests(),
+              num1(p.directTtftP50Ms()),
+              num1(p.directTtftP99Ms()),
+              p.judgedRequests(),
+              p.phantomHits(),
+              p.indexBlocks(),
+              p.engineCachedBlocks(),
+              p.indexMaxDiffBlocks(),
+              p.indexView().isEmpty() ? -1 : p.indexResets(),
+              x == null ? "" : num1(x.atMs()),
+              x == null ? "" : Long.toString(x.routedAfter()),
+              x == null ? "" : Long.toString(x.phantomAfter()),
+              x == null ? "" : num1(x.lastPhantomAfterMs()),
+              x == null ? "" : num1(x.lastPhantomAfterWallMs()),
+              x == null ? "" : num4(x.hitRateBefore()),
+              x == null ? "" : num4(x.hitRateAfter())));
+    }
+    return sb.toString();
+  }
+
+  private static String num1(double v) {
+    return Double.isNaN(v) ? "" : String.format(Locale.ROOT, "%.1f", v);
+  }
+
+  private static String num4(double v) {
+    return Double.isNaN(v) ? "" : String.format(Locale.ROOT, "%.4f", v);
+  }
+
+  private static String csv(String s) {
+    return s.contains(",") || s.contains("\"") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
   }
 
   public static void write(ReplayReport r, Path dir) throws IOException {
@@ -211,6 +460,7 @@ public final class ReportWriter {
     ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     Files.writeString(dir.resolve("report.json"), json.writeValueAsString(r));
     Files.writeString(dir.resolve("report.md"), markdown(r));
+    Files.writeString(dir.resolve("cells.csv"), cellsCsv(r));
     Files.writeString(dir.resolve("ttft-cdf.svg"), ttftCdf(r));
     Files.writeString(dir.resolve("itl-cdf.svg"), itlCdf(r));
     Files.writeString(dir.resolve("hit-rate.svg"), hitRates(r));

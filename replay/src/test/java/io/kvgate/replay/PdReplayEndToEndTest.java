@@ -194,7 +194,8 @@ class PdReplayEndToEndTest {
     List<String> csv = Files.readAllLines(out.resolve("requests-prefill_1_decode_1-p-min0.csv"));
     assertEquals(REQUESTS + 1, csv.size());
     assertTrue(
-        csv.get(0).endsWith("prefill_endpoint,content_events,itl_p50_ms,itl_p99_ms,itl_max_ms"));
+        csv.get(0)
+            .endsWith("prefill_endpoint,content_events,itl_p50_ms,itl_p99_ms,itl_max_ms,direct"));
     String[] f = csv.get(1).split(",");
     assertEquals(hostPort(pd.urls(Role.PREFILL).get(0)), f[8]);
     assertEquals(hostPort(pd.urls(Role.DECODE).get(0)), f[4]);

@@ -1,6 +1,8 @@
 package io.kvgate.replay;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -78,6 +80,62 @@ class ReplayEndToEndTest {
                       }
                     });
       };
+
+  /** A tiny Mooncake trace: {@code n} requests 100 ms apart sharing a 1,024-token prefix. */
+  static Path tinyTrace(Path dir, int n) throws java.io.IOException {
+    List<String> lines = new java.util.ArrayList<>();
+    for (int i = 0; i < n; i++)
+      lines.add(
+          String.format(
+              "{\"timestamp\": %d, \"input_length\": 1200, \"output_length\": 4, \"hash_ids\": [0, 1, %d]}",
+              i * 100, i + 2));
+    Path trace = dir.resolve("tiny.jsonl");
+    Files.write(trace, lines);
+    return trace;
+  }
+
+  @Test
+  void directRequestsBypassTheGatewayAndPreciseCellsNeedAnEventListener(@TempDir Path dir)
+      throws Exception {
+    int n = 40;
+    ReplayOptions o =
+        new ReplayOptions(
+                tinyTrace(dir, n),
+                List.of("rr"),
+                2,
+                SimEngineConfig.defaults().withSpeed(20),
+                0,
+                0,
+                100,
+                0,
+                3,
+                dir.resolve("out"),
+                0)
+            .withIndexStudy(List.of(GatewayLauncher.IndexMode.APPROXIMATE), 0.3, null);
+    ReplayReport r = Replay.run(o, ROUND_ROBIN_PROXY, new PrintStream(new ByteArrayOutputStream()));
+    PolicyResult p = r.results().get(0);
+    long expected =
+        java.util.Arrays.stream(Replay.directEngines(n, 2, 0.3, 3)).filter(e -> e >= 0).count();
+    assertTrue(expected > 0 && expected < n, "the draw sends some, not all");
+    assertEquals(expected, p.directRequests());
+    assertEquals(0, p.errors());
+    assertFalse(Double.isNaN(p.directTtftP50Ms()));
+    assertEquals(n - expected, p.ttftSortedMs().length, "client latencies: gateway-routed only");
+    List<String> csv = Files.readAllLines(dir.resolve("out/requests-rr.csv"));
+    assertEquals(expected, csv.stream().skip(1).filter(l -> l.endsWith(",1")).count());
+    assertTrue(Files.readString(dir.resolve("out/cells.csv")).startsWith("cell,fleet,policy"));
+    assertTrue(ReportWriter.table(r).contains("30% of requests straight to the engines"));
+
+    // the stand-in proxy has no KV event listener: a precise cell says so instead of measuring
+    ReplayOptions precise = o.withIndexStudy(List.of(GatewayLauncher.IndexMode.PRECISE), 0, null);
+    IllegalStateException e =
+        assertThrows(
+            IllegalStateException.class,
+            () ->
+                Replay.run(
+                    precise, ROUND_ROBIN_PROXY, new PrintStream(new ByteArrayOutputStream())));
+    assertTrue(e.getMessage().contains("KV event listener"), e.getMessage());
+  }
 
   @Test
   void replaysThroughAProxyAndWritesReadableReports(@TempDir Path out) throws Exception {

@@ -6,9 +6,11 @@ import io.kvgate.replay.Fleet;
 import io.kvgate.replay.GatewayLauncher;
 import io.kvgate.replay.Replay;
 import io.kvgate.replay.ReplayOptions;
+import io.kvgate.routing.config.ConfigNode;
 import io.kvgate.sim.Role;
 import io.vertx.core.Future;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -20,8 +22,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code kvgate replay}: one trace, several policies and fleet layouts (aggregated or
- * prefill/decode disaggregated), each cell on a fresh simulated fleet behind a real gateway.
+ * {@code kvgate replay}: one trace, several policies, fleet layouts (aggregated or prefill/decode
+ * disaggregated) and index modes (approximate or fed by the engines' KV events), each cell on a
+ * fresh simulated fleet behind a real gateway.
  */
 @Command(
     name = "replay",
@@ -31,7 +34,9 @@ import picocli.CommandLine.Spec;
       "fleet per policy; report engine-counted hit rates next to the oracle and pooled-LRU bounds, TTFT, latency,",
       "throughput and prefill imbalance, as a table, report.json, report.md and SVG plots. With --fleets, also",
       "prefill/decode disaggregated fleets: one cell per fleet layout x policy x --min-uncached-tokens value,",
-      "with the clients' inter-token latency (ITL) next to TTFT.",
+      "with the clients' inter-token latency (ITL) next to TTFT. With --index-modes approximate,precise, each",
+      "cell also runs with the engines publishing their KV events to the gateway; --direct-share and",
+      "--restart-engine-at make the caches drift from what an approximate index believes.",
       "Synthetic traces in the Mooncake form: `kvgate workload multi-tenant --out FILE` (bench/replay-multitenant.sh)."
     })
 public final class ReplayCommand implements Callable<Integer> {
@@ -86,6 +91,39 @@ public final class ReplayCommand implements Callable<Integer> {
   double rateScale = 1.0;
 
   @Option(
+      names = "--index-modes",
+      split = ",",
+      paramLabel = "MODE",
+      description = {
+        "What the gateway's prefix index learns the caches from, one cell per mode: approximate (its",
+        "own routing decisions) or precise (every engine publishes its KV events to the gateway's gRPC",
+        "listener on an ephemeral loopback port; traffic starts once each engine's first batch is",
+        "applied) (default: approximate)."
+      })
+  List<String> indexModes = List.of("approximate");
+
+  @Option(
+      names = "--direct-share",
+      paramLabel = "F",
+      description = {
+        "Send this share (0..1) of the trace's requests straight to a random engine of the fleet,",
+        "bypassing the gateway: other clients of the same engines. Which requests and which engine",
+        "follow --seed, the same in every cell. Aggregated fleets only (default: ${DEFAULT-VALUE})."
+      })
+  double directShare = 0;
+
+  @Option(
+      names = "--restart-engine-at",
+      paramLabel = "DURATION",
+      description = {
+        "Restart engine 0 (empty cache, new instance id, counters from 0, requests in flight cut)",
+        "this far into each measured cell, in simulated time, e.g. 90s or 2m; the report adds the",
+        "gateway-routed requests priced on a phantom hit there in the next minute and engine 0's hit",
+        "rate around it. Aggregated fleets only (default: no restart)."
+      })
+  String restartEngineAt;
+
+  @Option(
       names = "--limit",
       description = "Replay only the first N records; 0 = all (default: ${DEFAULT-VALUE}).")
   int limit = 0;
@@ -132,7 +170,11 @@ public final class ReplayCommand implements Callable<Integer> {
     sim.speed = 20;
   }
 
-  /** The gateway configuration for one replay cell. */
+  /**
+   * The gateway configuration for one replay cell: listeners on ephemeral loopback ports, no admin
+   * listener, for a precise cell the gRPC listener that the engines publish their KV events to, and
+   * the health timing scaled by the spec's {@code healthTimeScale}.
+   */
   static GatewayConfig config(GatewayLauncher.Spec spec) {
     GatewayConfig config;
     if (spec.pd() == null) {
@@ -151,6 +193,24 @@ public final class ReplayCommand implements Callable<Integer> {
           config.withModels(
               List.of(m.withPd(m.pd().withMinUncachedTokens(spec.pd().minUncachedTokens()))));
     }
+    if (spec.indexMode() == GatewayLauncher.IndexMode.PRECISE)
+      config = config.withGrpc(new GatewayConfig.Grpc(true, "127.0.0.1", 0, null));
+    if (spec.healthTimeScale() != 1) {
+      GatewayConfig.Health h = config.health();
+      Duration interval =
+          Duration.ofMillis(
+              Math.max(10, (long) (h.interval().toMillis() / spec.healthTimeScale())));
+      config =
+          config.withHealth(
+              new GatewayConfig.Health(
+                  interval,
+                  h.timeout().compareTo(interval) < 0 ? h.timeout() : interval,
+                  h.failureThreshold(),
+                  Duration.ofMillis(
+                      Math.max(
+                          1, (long) (h.baseEjectionTime().toMillis() / spec.healthTimeScale()))),
+                  h.errorRate()));
+    }
     return config
         .withListener(new GatewayConfig.Listener("127.0.0.1", 0))
         .withAdmin(GatewayConfig.Admin.OFF)
@@ -158,7 +218,11 @@ public final class ReplayCommand implements Callable<Integer> {
             GatewayConfig.Routing.DEFAULT.withCharsPerToken(ReplayOptions.CHARS_PER_TOKEN));
   }
 
-  /** Starts a real in-process gateway for a cell. */
+  /**
+   * Starts a real in-process gateway for a cell. Its index view is read from {@link
+   * Gateway#indexHealth()}, what {@code GET /admin/endpoints} reports as {@code index_mode}, {@code
+   * index_blocks} and {@code engine_cached_blocks}.
+   */
   static GatewayLauncher launcher() {
     return (vertx, spec) ->
         Gateway.start(vertx, config(spec))
@@ -168,6 +232,25 @@ public final class ReplayCommand implements Callable<Integer> {
                       @Override
                       public String baseUrl() {
                         return "http://127.0.0.1:" + g.port();
+                      }
+
+                      @Override
+                      public int kvEventsPort() {
+                        return g.grpcPort();
+                      }
+
+                      @Override
+                      public List<GatewayLauncher.EngineIndexView> indexView() {
+                        return g.indexHealth().engines().stream()
+                            .map(
+                                e ->
+                                    new GatewayLauncher.EngineIndexView(
+                                        e.url(),
+                                        e.mode().tag(),
+                                        e.indexBlocks(),
+                                        e.engineCachedBlocks(),
+                                        e.resets()))
+                            .toList();
                       }
 
                       @Override
@@ -210,6 +293,32 @@ public final class ReplayCommand implements Callable<Integer> {
     if (!(rateScale > 0) || Double.isInfinite(rateScale))
       throw new CommandLine.ParameterException(cl, "--rate-scale must be > 0");
     if (replicas < 1) throw new CommandLine.ParameterException(cl, "--replicas must be >= 1");
+    List<GatewayLauncher.IndexMode> modes = new ArrayList<>();
+    for (String m : indexModes) {
+      try {
+        modes.add(GatewayLauncher.IndexMode.parse(m));
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.ParameterException(cl, "--index-modes: " + e.getMessage());
+      }
+    }
+    if (modes.isEmpty() || modes.stream().distinct().count() != modes.size())
+      throw new CommandLine.ParameterException(
+          cl, "--index-modes: approximate and/or precise, each at most once");
+    if (!(directShare >= 0 && directShare <= 1))
+      throw new CommandLine.ParameterException(cl, "--direct-share must be in 0..1");
+    Duration restartAt = null;
+    if (restartEngineAt != null) {
+      restartAt = ConfigNode.parseDuration(restartEngineAt);
+      if (restartAt == null || restartAt.toMillis() < 1)
+        throw new CommandLine.ParameterException(
+            cl,
+            "--restart-engine-at must be a positive duration such as 90s or 2m (got '"
+                + restartEngineAt
+                + "')");
+    }
+    if ((directShare > 0 || restartAt != null) && layouts.stream().anyMatch(Fleet::disaggregated))
+      throw new CommandLine.ParameterException(
+          cl, "--direct-share and --restart-engine-at need aggregated fleets (both=N)");
     return new ReplayOptions(
         trace,
         policies,
@@ -225,7 +334,10 @@ public final class ReplayCommand implements Callable<Integer> {
         layouts,
         protocol,
         minUncachedTokens,
-        rateScale);
+        rateScale,
+        modes,
+        directShare,
+        restartAt);
   }
 
   @Override
@@ -235,7 +347,7 @@ public final class ReplayCommand implements Callable<Integer> {
     System.out.println(
         "wrote "
             + out.resolve("report.json")
-            + ", report.md, ttft-cdf.svg, itl-cdf.svg, hit-rate.svg, engine-load.svg");
+            + ", report.md, cells.csv, ttft-cdf.svg, itl-cdf.svg, hit-rate.svg, engine-load.svg");
     return 0;
   }
 }

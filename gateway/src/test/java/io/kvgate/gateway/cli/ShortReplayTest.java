@@ -52,7 +52,7 @@ class ShortReplayTest {
     List<String> lines = Files.readAllLines(out.resolve("requests-cache-aware.csv"));
     assertEquals(
         "index,sent_ms,ttft_ms,e2e_ms,endpoint,prompt_tokens,cached_tokens,predicted_cached_tokens,"
-            + "prefill_endpoint,content_events,itl_p50_ms,itl_p99_ms,itl_max_ms",
+            + "prefill_endpoint,content_events,itl_p50_ms,itl_p99_ms,itl_max_ms,direct",
         lines.get(0));
     assertEquals(401, lines.size());
     long prompt = 0;
