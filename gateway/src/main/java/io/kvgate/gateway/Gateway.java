@@ -77,6 +77,7 @@ public final class Gateway {
   private final io.kvgate.gateway.index.IndexHealth indexHealth;
   private io.kvgate.gateway.index.KvEventIngest kvEvents;
   private io.kvgate.gateway.grpc.GrpcListener grpc;
+  private io.kvgate.gateway.cluster.ClusterNode cluster;
   private int grpcPort = -1;
   private final DrainState drainState = new DrainState();
   private Future<Void> drained;
@@ -220,8 +221,8 @@ public final class Gateway {
     proxy.indexHealth(indexHealth);
     metrics.bindDrain(drainState::phase, this::inFlight);
     KeyRing keys = new KeyRing(config.auth().keys());
-    Admission admission =
-        new Admission(keys, new LocalRateLimiter(config.auth().rateLimit()), metrics);
+    LocalRateLimiter limiter = new LocalRateLimiter(config.auth().rateLimit());
+    Admission admission = new Admission(keys, limiter, metrics);
     handler =
         new GatewayRoutes(vertx, config, routes, proxy, metrics, client, admission, drainState);
     handler.setIndexHealth(indexHealth);
@@ -241,6 +242,20 @@ public final class Gateway {
             vertx,
             config.limits().maxBodyBytes());
     handler.setAdmin(admin);
+    if (config.cluster().enabled()) {
+      cluster =
+          new io.kvgate.gateway.cluster.ClusterNode(
+              vertx,
+              config.cluster(),
+              routes,
+              limiter,
+              keys,
+              policyWatcher,
+              metrics.registry(),
+              logs);
+      handler.setClusterCaughtUp(cluster::caughtUp);
+      admin.setCluster(cluster);
+    }
     warnAboutOpenDoors(keys);
     // One server per event loop on one port: Vert.x shares the listening socket and spreads
     // accepted connections round-robin, so every loop relays (a server created outside a verticle
@@ -301,6 +316,7 @@ public final class Gateway {
             })
         .compose(id -> listenAdmin(admin))
         .compose(v -> listenGrpc(keys, ops))
+        .compose(v -> cluster == null ? Future.<Void>succeededFuture() : cluster.start())
         .map(
             v -> {
               health.start(routes);
@@ -504,6 +520,11 @@ public final class Gateway {
     return drainState;
   }
 
+  /** This gateway's cluster member, or null when clustering is off. */
+  public io.kvgate.gateway.cluster.ClusterNode cluster() {
+    return cluster;
+  }
+
   /** The gRPC listener's port, or -1 when it is off. */
   public int grpcPort() {
     return grpcPort;
@@ -574,6 +595,10 @@ public final class Gateway {
         deployment == null ? Future.succeededFuture() : vertx.undeploy(deployment);
     deployment = null;
     if (kvEvents != null) kvEvents.closeAll();
+    if (cluster != null) {
+      io.kvgate.gateway.cluster.ClusterNode c = cluster;
+      undeployed = undeployed.transform(v -> c.close());
+    }
     if (grpc != null) {
       io.kvgate.gateway.grpc.GrpcListener l = grpc;
       grpc = null;

@@ -15,7 +15,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link Lease#release()} when the request ends for any reason. Both are idempotent, so every exit
  * path may call them.
  *
- * <p>The counters are local to this gateway process.
+ * <p>The counters count this gateway's own requests; in a cluster, {@link #setPeers} adds what peer
+ * gateways last reported ({@link Peers}), so the readers ({@link #inFlight}, {@link
+ * #pendingPrefillTokens}, {@link #activeTokens}, {@link #decodeTokens}, {@link #healthy}) see the
+ * cluster's totals while the {@code local*} readers see this gateway's share.
  */
 public final class EndpointState {
 
@@ -27,6 +30,25 @@ public final class EndpointState {
   private final AtomicLong decodeTokens = new AtomicLong();
   private volatile EngineSignals signals = EngineSignals.NONE;
   private volatile boolean healthy = true;
+  private volatile Peers peers = Peers.NONE;
+
+  /**
+   * What the peer gateways of a cluster last reported for this endpoint, summed over the live ones.
+   *
+   * @param inFlight their requests in flight here
+   * @param pendingPrefillTokens their dispatched prompt tokens not yet prefilled
+   * @param activeTokens their requests' prompt tokens still held here
+   * @param decodeTokens their requests' completion-token limits still open here
+   * @param ejected whether any of them ejected the endpoint (failed checks or requests)
+   */
+  public record Peers(
+      int inFlight,
+      long pendingPrefillTokens,
+      long activeTokens,
+      long decodeTokens,
+      boolean ejected) {
+    public static final Peers NONE = new Peers(0, 0, 0, 0, false);
+  }
 
   /**
    * @param endpoint the configured endpoint
@@ -52,7 +74,37 @@ public final class EndpointState {
 
   /** Requests dispatched to this endpoint and not yet finished, by this gateway and its peers. */
   public int inFlight() {
-    return inFlight.get();
+    return inFlight.get() + peers.inFlight;
+  }
+
+  /** Sets what peer gateways report for this endpoint (the cluster, on its own thread). */
+  public void setPeers(Peers p) {
+    this.peers = p;
+  }
+
+  /** What peer gateways last reported ({@link Peers#NONE} outside a cluster). */
+  public Peers peers() {
+    return peers;
+  }
+
+  /** Prompt tokens dispatched by this gateway alone whose prefill has not finished. */
+  public long localPendingPrefillTokens() {
+    return pendingPrefillTokens.get();
+  }
+
+  /** Prompt tokens held by this gateway's requests alone. */
+  public long localActiveTokens() {
+    return activeTokens.get();
+  }
+
+  /** Completion-token limits of this gateway's requests alone. */
+  public long localDecodeTokens() {
+    return decodeTokens.get();
+  }
+
+  /** This gateway's own health verdict (its checks and its requests' outcomes). */
+  public boolean localHealthy() {
+    return healthy;
   }
 
   /** Requests dispatched by this gateway process alone. */
@@ -64,24 +116,24 @@ public final class EndpointState {
    * Prompt tokens dispatched whose prefill has not finished yet (cache hits excluded where known).
    */
   public long pendingPrefillTokens() {
-    return pendingPrefillTokens.get();
+    return pendingPrefillTokens.get() + peers.pendingPrefillTokens;
   }
 
   /**
    * Prompt tokens of the requests dispatched here and not finished (their KV occupancy while they
-   * decode), by this gateway.
+   * decode), by this gateway and its peers.
    */
   public long activeTokens() {
-    return activeTokens.get();
+    return activeTokens.get() + peers.activeTokens;
   }
 
   /**
    * Completion tokens the requests dispatched here and not finished may still generate: the sum of
    * their limits ({@code max_tokens}; requests without one count 0), released when each ends. An
-   * upper bound of the decode work still ahead, by this gateway.
+   * upper bound of the decode work still ahead, by this gateway and its peers.
    */
   public long decodeTokens() {
-    return decodeTokens.get();
+    return decodeTokens.get() + peers.decodeTokens;
   }
 
   public EngineSignals signals() {
@@ -92,10 +144,12 @@ public final class EndpointState {
     this.signals = signals;
   }
 
+  /** Admitted by this gateway's verdict and by every peer's (in a cluster). */
   public boolean healthy() {
-    return healthy;
+    return healthy && !peers.ejected;
   }
 
+  /** Sets this gateway's own verdict. */
   public void setHealthy(boolean healthy) {
     this.healthy = healthy;
   }

@@ -9,6 +9,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * at {@code tpm / 60} per second, and may go below zero when completion tokens are charged after
  * the fact. A bucket is a few fields under its own lock: admission is a handful of arithmetic
  * operations, contended only by requests of the same key.
+ *
+ * <p>In a cluster, each gateway counts what its own admissions took ({@link #consumption}) and
+ * debits what peers report they took ({@link #consumedElsewhere}) from the same buckets, so a key's
+ * limit holds for the cluster: it may overshoot by about the rate times the propagation delay.
  */
 public final class LocalRateLimiter implements RateLimiter {
 
@@ -49,6 +53,7 @@ public final class LocalRateLimiter implements RateLimiter {
           long wait = b.requests.millisUntil(1, nowNanos);
           return reached(b, key, "requests", null, wait, nowNanos);
         }
+        b.usedRequests++;
       }
     }
     return allowed(b, nowNanos);
@@ -79,6 +84,7 @@ public final class LocalRateLimiter implements RateLimiter {
         long wait = b.tokens.millisUntil(promptTokens, nowNanos);
         return reached(b, key, "tokens", "requested about " + promptTokens, wait, nowNanos);
       }
+      b.usedTokens += Math.max(0, promptTokens);
     }
     return allowed(b, nowNanos);
   }
@@ -89,6 +95,55 @@ public final class LocalRateLimiter implements RateLimiter {
     Buckets b = buckets(key, nowNanos);
     synchronized (b.tokens) {
       b.tokens.charge(tokens, nowNanos);
+      b.usedTokens += tokens;
+    }
+  }
+
+  /**
+   * What this gateway's admissions took so far, per key name: {@code [requests, tokens]}, each
+   * growing from 0 at start. Peers debit the growth between two reports.
+   */
+  public Map<String, long[]> consumption() {
+    Map<String, long[]> out = new java.util.HashMap<>();
+    byKey.forEach(
+        (name, b) -> {
+          long r = 0;
+          long t = 0;
+          if (b.requests != null) {
+            synchronized (b.requests) {
+              r = b.usedRequests;
+            }
+          }
+          if (b.tokens != null) {
+            synchronized (b.tokens) {
+              t = b.usedTokens;
+            }
+          }
+          out.put(name, new long[] {r, t});
+        });
+    return out;
+  }
+
+  /**
+   * Debits what a peer gateway's admissions of {@code key} took ({@code requests}, {@code tokens})
+   * from this gateway's buckets; a bucket may go below zero, delaying this gateway's next admission
+   * until it has refilled.
+   */
+  public void consumedElsewhere(ApiKey key, long requests, long tokens, long nowNanos) {
+    RateLimits l = limitsOf(key);
+    if (!l.limited()) return;
+    Buckets b = buckets(key, nowNanos);
+    if (b.requests != null && requests > 0) {
+      synchronized (b.requests) {
+        // at most one bucket's worth of debt: a peer's backlog after a partition heals must not
+        // lock the key out for longer than one refill
+        b.requests.charge(Math.min(requests, 2 * b.requests.capacity), nowNanos);
+      }
+    }
+    if (b.tokens != null && tokens > 0) {
+      synchronized (b.tokens) {
+        b.tokens.charge(Math.min(tokens, 2 * b.tokens.capacity), nowNanos);
+      }
     }
   }
 
@@ -153,6 +208,9 @@ public final class LocalRateLimiter implements RateLimiter {
   private static final class Buckets {
     final Bucket requests;
     final Bucket tokens;
+    // What this gateway's admissions took; guarded by the bucket of the same kind.
+    long usedRequests;
+    long usedTokens;
 
     Buckets(RateLimits l, long now) {
       requests = l.rps() > 0 ? new Bucket(Math.max(1, l.rps()), l.rps(), now) : null;

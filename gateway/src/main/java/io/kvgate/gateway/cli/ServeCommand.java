@@ -132,6 +132,45 @@ public final class ServeCommand implements Callable<Integer> {
       description = "gRPC listener host; overrides grpc.host (default: 127.0.0.1).")
   String grpcHost;
 
+  @Option(
+      names = "--cluster-name",
+      paramLabel = "NAME",
+      description =
+          "Join the kvgate cluster NAME (an embedded Hazelcast member): gateways with the same name"
+              + " share the prefix index, load, health verdicts, drains, rate-limit use and policy"
+              + " reloads. Overrides cluster.name and turns clustering on (off by default).")
+  String clusterName;
+
+  @Option(
+      names = "--cluster-port",
+      paramLabel = "PORT",
+      description = "The cluster member's TCP port; overrides cluster.port (default: 5701).")
+  Integer clusterPort;
+
+  @Option(
+      names = "--cluster-members",
+      paramLabel = "HOST:PORT[,HOST:PORT...]",
+      split = ",",
+      description =
+          "Members to contact (TCP-IP join; may include this one); overrides cluster.members.")
+  List<String> clusterMembers;
+
+  @Option(
+      names = "--cluster-host",
+      paramLabel = "HOST",
+      description =
+          "The address the cluster member binds and announces (an IP other members reach, or"
+              + " 0.0.0.0); overrides cluster.host (default: 127.0.0.1).")
+  String clusterHost;
+
+  @Option(
+      names = "--gateway-id",
+      paramLabel = "ID",
+      description =
+          "This gateway's id in the cluster (default: host name and a random suffix, new at each"
+              + " start); overrides cluster.gatewayId.")
+  String gatewayId;
+
   @Override
   public Integer call() throws Exception {
     GatewayConfig config;
@@ -234,6 +273,14 @@ public final class ServeCommand implements Callable<Integer> {
           "gRPC (KV events, admin API) on %s:%d%s%n",
           config.grpc().host(), gateway.grpcPort(), config.grpc().tls() != null ? " (TLS)" : "");
     }
+    if (gateway.cluster() != null) {
+      System.out.printf(
+          "cluster '%s' as gateway %s, member on %s:%d%n",
+          config.cluster().name(),
+          gateway.cluster().gatewayId(),
+          config.cluster().host(),
+          config.cluster().port());
+    }
     GatewayConfig.Drain d = config.drain();
     long drainSeconds = d.grace().toSeconds() + d.timeout().toSeconds() + 5;
     CliRuntime.awaitShutdown(
@@ -310,6 +357,43 @@ public final class ServeCommand implements Callable<Integer> {
                   grpcHost != null ? grpcHost : g.host(),
                   grpcPort == null || grpcPort < 0 ? g.port() : grpcPort,
                   g.tls()));
+    }
+    if (clusterName != null
+        || clusterPort != null
+        || clusterMembers != null
+        || clusterHost != null
+        || gatewayId != null) {
+      GatewayConfig.Cluster c = config.cluster();
+      if (clusterName == null && !c.enabled())
+        throw new IllegalArgumentException(
+            "--cluster-port, --cluster-members, --cluster-host and --gateway-id need clustering"
+                + " on: give --cluster-name (or a cluster section in the config)");
+      if (clusterPort != null && (clusterPort < 1 || clusterPort > 65535))
+        throw new IllegalArgumentException("--cluster-port must be 1..65535");
+      if (clusterMembers != null) {
+        for (String m : clusterMembers) {
+          int colon = m.lastIndexOf(':');
+          boolean ok = colon > 0;
+          try {
+            ok = ok && Integer.parseInt(m.substring(colon + 1)) > 0;
+          } catch (NumberFormatException e) {
+            ok = false;
+          }
+          if (!ok)
+            throw new IllegalArgumentException("--cluster-members: '" + m + "' is not host:port");
+        }
+        if (!c.join().equals("tcp-ip"))
+          throw new IllegalArgumentException(
+              "--cluster-members lists tcp-ip members, and cluster.join is '" + c.join() + "'");
+      }
+      c =
+          c.on(
+              clusterName != null ? clusterName : c.name(),
+              clusterPort != null ? clusterPort : c.port(),
+              clusterMembers != null ? clusterMembers : c.members());
+      if (clusterHost != null) c = c.withHost(clusterHost);
+      if (gatewayId != null) c = c.withGatewayId(gatewayId);
+      config = config.withCluster(c);
     }
     return config;
   }

@@ -28,7 +28,8 @@ public record GatewayConfig(
     Admin admin,
     Drain drain,
     Logging logging,
-    Grpc grpc) {
+    Grpc grpc,
+    Cluster cluster) {
 
   public GatewayConfig {
     Objects.requireNonNull(listener);
@@ -44,6 +45,39 @@ public record GatewayConfig(
     Objects.requireNonNull(drain);
     Objects.requireNonNull(logging);
     Objects.requireNonNull(grpc);
+    Objects.requireNonNull(cluster);
+  }
+
+  /** A configuration with clustering off. */
+  public GatewayConfig(
+      Listener listener,
+      List<Model> models,
+      Routing routing,
+      Timeouts timeouts,
+      Limits limits,
+      Health health,
+      Pool pool,
+      Api api,
+      Auth auth,
+      Admin admin,
+      Drain drain,
+      Logging logging,
+      Grpc grpc) {
+    this(
+        listener,
+        models,
+        routing,
+        timeouts,
+        limits,
+        health,
+        pool,
+        api,
+        auth,
+        admin,
+        drain,
+        logging,
+        grpc,
+        Cluster.OFF);
   }
 
   /** A configuration without a gRPC listener. */
@@ -183,72 +217,80 @@ public record GatewayConfig(
 
   public GatewayConfig withListener(Listener l) {
     return new GatewayConfig(
-        l, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging, grpc);
+        l, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging, grpc,
+        cluster);
   }
 
   public GatewayConfig withRouting(Routing r) {
     return new GatewayConfig(
-        listener, models, r, timeouts, limits, health, pool, api, auth, admin, drain, logging,
-        grpc);
+        listener, models, r, timeouts, limits, health, pool, api, auth, admin, drain, logging, grpc,
+        cluster);
   }
 
   public GatewayConfig withTimeouts(Timeouts t) {
     return new GatewayConfig(
-        listener, models, routing, t, limits, health, pool, api, auth, admin, drain, logging, grpc);
+        listener, models, routing, t, limits, health, pool, api, auth, admin, drain, logging, grpc,
+        cluster);
   }
 
   public GatewayConfig withLimits(Limits l) {
     return new GatewayConfig(
         listener, models, routing, timeouts, l, health, pool, api, auth, admin, drain, logging,
-        grpc);
+        grpc, cluster);
   }
 
   public GatewayConfig withModels(List<Model> m) {
     return new GatewayConfig(
         listener, m, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
-        grpc);
+        grpc, cluster);
   }
 
   public GatewayConfig withApi(Api a) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, a, auth, admin, drain, logging,
-        grpc);
+        grpc, cluster);
   }
 
   public GatewayConfig withAuth(Auth a) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, a, admin, drain, logging,
-        grpc);
+        grpc, cluster);
   }
 
   public GatewayConfig withAdmin(Admin a) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, a, drain, logging,
-        grpc);
+        grpc, cluster);
   }
 
   public GatewayConfig withDrain(Drain d) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, admin, d, logging,
-        grpc);
+        grpc, cluster);
   }
 
   public GatewayConfig withHealth(Health h) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, h, pool, api, auth, admin, drain, logging,
-        grpc);
+        grpc, cluster);
   }
 
   public GatewayConfig withGrpc(Grpc g) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
-        g);
+        g, cluster);
+  }
+
+  public GatewayConfig withCluster(Cluster c) {
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
+        grpc, c);
   }
 
   public GatewayConfig withLogging(Logging l) {
     return new GatewayConfig(
-        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, l,
-        grpc);
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, l, grpc,
+        cluster);
   }
 
   /**
@@ -970,6 +1012,173 @@ public record GatewayConfig(
       Objects.requireNonNull(host, "host");
       if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be 0..65535");
     }
+  }
+
+  /**
+   * Cluster-wide routing state over an embedded Hazelcast member ({@code cluster:}; off by
+   * default). Gateways with the same {@code name} that find each other share their prefix-index
+   * writes, load, health verdicts, drains, rate-limit consumption and policy reloads; see
+   * docs/CLUSTER.md.
+   *
+   * @param enabled whether this gateway joins a cluster
+   * @param name the cluster name: only members with the same name join
+   * @param host the interface the member binds and announces (an address other members reach)
+   * @param port the member's port (TCP)
+   * @param join how members find each other: {@code tcp-ip} (the {@code members} list), {@code
+   *     multicast} or {@code kubernetes}
+   * @param members {@code host:port} of members to contact (tcp-ip; may include this one)
+   * @param multicastGroup the multicast group (multicast join)
+   * @param multicastPort the multicast port (multicast join)
+   * @param kubernetes Kubernetes discovery (kubernetes join)
+   * @param gatewayId this gateway's id in the cluster, or null for a fresh one at each start (host
+   *     name and a random suffix)
+   * @param publishInterval how often this gateway ships its batched index writes and changed load
+   * @param heartbeat how often it republishes its whole state (load, verdicts, drains, rate-limit
+   *     use), so a newcomer or a healed partition converges without asking
+   * @param memberTimeout how long a silent member stays in the cluster (Hazelcast's failure
+   *     detector); its load contributions vanish when it leaves
+   * @param catchUpTimeout how long a joining gateway waits for a peer's index snapshot before it
+   *     reports ready anyway
+   * @param mergeDelay how soon after a split the halves look for each other to merge
+   */
+  public record Cluster(
+      boolean enabled,
+      String name,
+      String host,
+      int port,
+      String join,
+      List<String> members,
+      String multicastGroup,
+      int multicastPort,
+      Kubernetes kubernetes,
+      String gatewayId,
+      Duration publishInterval,
+      Duration heartbeat,
+      Duration memberTimeout,
+      Duration catchUpTimeout,
+      Duration mergeDelay) {
+
+    public static final List<String> JOINS = List.of("tcp-ip", "multicast", "kubernetes");
+
+    public static final Cluster OFF =
+        new Cluster(
+            false,
+            "kvgate",
+            "127.0.0.1",
+            5701,
+            "tcp-ip",
+            List.of(),
+            "224.2.2.3",
+            54327,
+            Kubernetes.NONE,
+            null,
+            Duration.ofMillis(10),
+            Duration.ofSeconds(1),
+            Duration.ofSeconds(10),
+            Duration.ofSeconds(30),
+            Duration.ofSeconds(10));
+
+    public Cluster {
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(host, "host");
+      Objects.requireNonNull(join, "join");
+      members = List.copyOf(members);
+      Objects.requireNonNull(kubernetes, "kubernetes");
+      if (!JOINS.contains(join))
+        throw new IllegalArgumentException("join must be one of " + JOINS + ", was " + join);
+      if (port < 1 || port > 65535) throw new IllegalArgumentException("port must be 1..65535");
+    }
+
+    /** This configuration, on. */
+    public Cluster on(String name, int port, List<String> members) {
+      return new Cluster(
+          true,
+          name,
+          host,
+          port,
+          join,
+          members,
+          multicastGroup,
+          multicastPort,
+          kubernetes,
+          gatewayId,
+          publishInterval,
+          heartbeat,
+          memberTimeout,
+          catchUpTimeout,
+          mergeDelay);
+    }
+
+    public Cluster withHost(String h) {
+      return new Cluster(
+          enabled,
+          name,
+          h,
+          port,
+          join,
+          members,
+          multicastGroup,
+          multicastPort,
+          kubernetes,
+          gatewayId,
+          publishInterval,
+          heartbeat,
+          memberTimeout,
+          catchUpTimeout,
+          mergeDelay);
+    }
+
+    public Cluster withGatewayId(String id) {
+      return new Cluster(
+          enabled,
+          name,
+          host,
+          port,
+          join,
+          members,
+          multicastGroup,
+          multicastPort,
+          kubernetes,
+          id,
+          publishInterval,
+          heartbeat,
+          memberTimeout,
+          catchUpTimeout,
+          mergeDelay);
+    }
+
+    public Cluster withTimings(
+        Duration publishInterval,
+        Duration heartbeat,
+        Duration memberTimeout,
+        Duration catchUpTimeout,
+        Duration mergeDelay) {
+      return new Cluster(
+          enabled,
+          name,
+          host,
+          port,
+          join,
+          members,
+          multicastGroup,
+          multicastPort,
+          kubernetes,
+          gatewayId,
+          publishInterval,
+          heartbeat,
+          memberTimeout,
+          catchUpTimeout,
+          mergeDelay);
+    }
+  }
+
+  /**
+   * Kubernetes member discovery ({@code cluster.kubernetes}): through the API ({@code namespace},
+   * {@code serviceName}; the pod's service account needs to list endpoints) or through a headless
+   * service's DNS name ({@code serviceDns}).
+   */
+  public record Kubernetes(String namespace, String serviceName, String serviceDns) {
+    public static final Kubernetes NONE = new Kubernetes(null, null, null);
   }
 
   /**

@@ -13,6 +13,7 @@ import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
@@ -51,6 +52,7 @@ public final class GatewayConfigLoader {
         "auth",
         "admin",
         "grpc",
+        "cluster",
         "drain");
 
     ConfigNode l = r.object("listener");
@@ -385,10 +387,122 @@ public final class GatewayConfigLoader {
             dr.duration("grace", GatewayConfig.Drain.DEFAULT.grace()),
             dr.duration("timeout", GatewayConfig.Drain.DEFAULT.timeout()));
 
+    GatewayConfig.Cluster cluster = cluster(r, listener, admin, grpc);
+
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
-        grpc);
+        grpc, cluster);
+  }
+
+  /** The {@code cluster} section; its keys are refused with their paths when clustering is off. */
+  private static GatewayConfig.Cluster cluster(
+      ConfigNode r,
+      GatewayConfig.Listener listener,
+      GatewayConfig.Admin admin,
+      GatewayConfig.Grpc grpc) {
+    GatewayConfig.Cluster d = GatewayConfig.Cluster.OFF;
+    ConfigNode c = r.object("cluster");
+    c.allowOnly(
+        "enabled",
+        "name",
+        "host",
+        "port",
+        "join",
+        "members",
+        "multicast",
+        "kubernetes",
+        "gatewayId",
+        "publishInterval",
+        "heartbeat",
+        "memberTimeout",
+        "catchUpTimeout",
+        "mergeDelay");
+    boolean enabled = c.bool("enabled", r.has("cluster"));
+    String join = c.string("join", d.join(), false);
+    if (!GatewayConfig.Cluster.JOINS.contains(join)) {
+      c.problem("join", "must be one of " + GatewayConfig.Cluster.JOINS + ", was '" + join + "'");
+      join = d.join();
+    }
+    List<String> members = c.has("members") ? c.strings("members", false) : List.of();
+    for (int i = 0; i < members.size(); i++) {
+      String m = members.get(i);
+      int colon = m.lastIndexOf(':');
+      boolean ok = colon > 0;
+      if (ok) {
+        try {
+          int p = Integer.parseInt(m.substring(colon + 1));
+          ok = p >= 1 && p <= 65535;
+        } catch (NumberFormatException e) {
+          ok = false;
+        }
+      }
+      if (!ok) c.problem("members[" + i + "]", "must be host:port, was '" + m + "'");
+    }
+    if (!members.isEmpty() && !join.equals("tcp-ip")) {
+      c.problem("members", "lists tcp-ip members, and join is '" + join + "'");
+    }
+    ConfigNode mc = c.object("multicast");
+    mc.allowOnly("group", "port");
+    String group = mc.string("group", d.multicastGroup(), false);
+    int mport = (int) mc.integer("port", d.multicastPort(), 1, 65535);
+    if (c.has("multicast") && !join.equals("multicast")) {
+      c.problem("multicast", "configures multicast discovery, and join is '" + join + "'");
+    }
+    ConfigNode k = c.object("kubernetes");
+    k.allowOnly("namespace", "serviceName", "serviceDns");
+    GatewayConfig.Kubernetes kube =
+        new GatewayConfig.Kubernetes(
+            k.string("namespace", null, false),
+            k.string("serviceName", null, false),
+            k.string("serviceDns", null, false));
+    if (c.has("kubernetes") && !join.equals("kubernetes")) {
+      c.problem("kubernetes", "configures Kubernetes discovery, and join is '" + join + "'");
+    }
+    if (join.equals("kubernetes") && enabled) {
+      if (kube.serviceDns() != null && kube.serviceName() != null) {
+        k.problem("serviceDns", "and serviceName are two discovery modes: give one");
+      } else if (kube.serviceDns() == null && kube.serviceName() == null) {
+        c.problem(
+            "kubernetes",
+            "needs serviceName (API discovery, with namespace) or serviceDns (a headless"
+                + " service)");
+      }
+    }
+    int port = (int) c.integer("port", d.port(), 1, 65535);
+    if (enabled
+        && (port == listener.port()
+            || admin.enabled() && port == admin.port()
+            || grpc.enabled() && port == grpc.port())) {
+      c.problem("port", "is taken by the API, admin or gRPC listener: pick another");
+    }
+    GatewayConfig.Cluster out =
+        new GatewayConfig.Cluster(
+            enabled,
+            c.string("name", d.name(), false),
+            c.string("host", d.host(), false),
+            port,
+            join,
+            members,
+            group,
+            mport,
+            kube,
+            c.string("gatewayId", null, false),
+            c.duration("publishInterval", d.publishInterval()),
+            c.duration("heartbeat", d.heartbeat()),
+            c.duration("memberTimeout", d.memberTimeout()),
+            c.duration("catchUpTimeout", d.catchUpTimeout()),
+            c.duration("mergeDelay", d.mergeDelay()));
+    if (out.publishInterval().isZero()
+        || out.publishInterval().compareTo(Duration.ofSeconds(1)) > 0)
+      c.problem("publishInterval", "must be between 1ms and 1s");
+    if (out.heartbeat().compareTo(out.publishInterval()) < 0)
+      c.problem("heartbeat", "must be at least publishInterval");
+    if (out.memberTimeout().compareTo(Duration.ofSeconds(2)) < 0)
+      c.problem("memberTimeout", "must be at least 2s (members send heartbeats every second)");
+    if (out.mergeDelay().compareTo(Duration.ofSeconds(1)) < 0)
+      c.problem("mergeDelay", "must be at least 1s");
+    return out;
   }
 
   /** The {@code logging} and {@code accessLog} sections. */

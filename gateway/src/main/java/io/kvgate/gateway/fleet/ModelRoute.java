@@ -27,7 +27,7 @@ public final class ModelRoute {
   private final String policySource;
   private final java.util.Set<String> adapters;
   private final List<EndpointState> endpoints;
-  private final PrefixIndex index;
+  private final io.kvgate.routing.prefix.JournaledPrefixIndex index;
   private final PluginRegistry plugins;
   private final GatewayConfig.Model model;
   private final String yamlPath;
@@ -73,10 +73,11 @@ public final class ModelRoute {
     for (Endpoint e : model.endpoints()) states.add(new EndpointState(e, states.size()));
     this.endpoints = List.copyOf(states);
     this.index =
-        new LruPrefixIndex(
-            LruPrefixIndex.Settings.defaults()
-                .withDefaultCapacityBlocks(routing.capacityBlocks())
-                .withTtl(routing.indexTtl()));
+        new io.kvgate.routing.prefix.JournaledPrefixIndex(
+            new LruPrefixIndex(
+                LruPrefixIndex.Settings.defaults()
+                    .withDefaultCapacityBlocks(routing.capacityBlocks())
+                    .withTtl(routing.indexTtl())));
     this.targets = new EndpointTarget[endpoints.size()];
     for (EndpointState e : endpoints) {
       targets[e.slot()] =
@@ -195,7 +196,22 @@ public final class ModelRoute {
    * Stops (or, {@code drain} false, resumes) routing new requests to endpoint {@code id}; false if
    * the model has no such endpoint.
    */
-  public synchronized boolean setDrained(String id, boolean drain) {
+  public boolean setDrained(String id, boolean drain) {
+    if (!applyDrained(id, drain)) return false;
+    java.util.function.BiConsumer<String, Boolean> l = drainListener;
+    if (l != null) l.accept(id, drain);
+    return true;
+  }
+
+  private volatile java.util.function.BiConsumer<String, Boolean> drainListener;
+
+  /** Called with (endpoint id, drained) after each {@link #setDrained} (the cluster ships it). */
+  public void onDrainChanged(java.util.function.BiConsumer<String, Boolean> listener) {
+    this.drainListener = listener;
+  }
+
+  /** As {@link #setDrained}, without telling the listener (a drain decided by a peer gateway). */
+  public synchronized boolean applyDrained(String id, boolean drain) {
     if (endpoints.stream().noneMatch(e -> e.id().equals(id))) return false;
     if (drain) drained.add(id);
     else drained.remove(id);
@@ -223,8 +239,25 @@ public final class ModelRoute {
     return targets[e.slot()];
   }
 
+  /**
+   * The model's prefix index. Its writes are shipped to peer gateways when clustered ({@link
+   * #journaled()}); write to {@link #localIndex()} what must stay on this gateway.
+   */
   public PrefixIndex index() {
     return index;
+  }
+
+  /** The index as the cluster sees it: attach a journal to ship its writes. */
+  public io.kvgate.routing.prefix.JournaledPrefixIndex journaled() {
+    return index;
+  }
+
+  /**
+   * The same index, writes not shipped: peers' writes are applied here, and so are resets this
+   * gateway detected on its own (every gateway detects those itself).
+   */
+  public PrefixIndex localIndex() {
+    return index.local();
   }
 
   /**

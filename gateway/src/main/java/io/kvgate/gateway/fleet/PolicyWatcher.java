@@ -96,16 +96,40 @@ public final class PolicyWatcher {
    * swapped in, else why not.
    */
   public String reload(ModelRoute route, String source, String yaml) {
+    return install(route, source, yaml, true);
+  }
+
+  /** A policy one gateway of a cluster installed: (model, source, YAML). */
+  public record Installed(ModelRoute route, String source, String yaml) {}
+
+  private volatile java.util.function.Consumer<Installed> onReloaded;
+
+  /** Called after each policy this gateway reloaded itself (the cluster ships it to peers). */
+  public void onReloaded(java.util.function.Consumer<Installed> listener) {
+    this.onReloaded = listener;
+  }
+
+  /**
+   * Installs a policy a peer gateway reloaded, as {@link #reload} does, without telling {@link
+   * #onReloaded}. Returns null when swapped in, else why not.
+   */
+  public String applyPeer(ModelRoute route, String source, String yaml) {
+    return install(route, source, yaml, false);
+  }
+
+  private String install(ModelRoute route, String source, String yaml, boolean mine) {
     try {
       ModelRoute.Compiled compiled =
           route.compile(Policies.parse(yaml, source, route.plugins()), source);
       Router next = compiled.router();
       route.install(compiled);
       metrics.policyReload(route.name(), true);
+      java.util.function.Consumer<Installed> l = onReloaded;
+      if (mine && l != null) l.accept(new Installed(route, source, yaml));
       LOG.info(
           "policy for model '"
               + route.name()
-              + "' reloaded from "
+              + (mine ? "' reloaded from " : "' installed as a peer gateway reloaded it from ")
               + source
               + ": now '"
               + next.name()

@@ -149,7 +149,7 @@ public final class HealthChecker {
   private void checkPassed(String model, EndpointState e) {
     Outlier o = outlier(e);
     synchronized (o) {
-      if (!e.healthy() && o.byRequests) {
+      if (!e.localHealthy() && o.byRequests) {
         if (System.nanoTime() - o.outUntilNanos < 0) return;
         o.probation = true;
         o.byRequests = false;
@@ -199,7 +199,7 @@ public final class HealthChecker {
         return;
       }
       int n = ++o.consecutive;
-      if (!e.healthy()) return;
+      if (!e.localHealthy()) return;
       if (o.probation) {
         reason = "probation";
         why = "a failed request on probation";
@@ -285,7 +285,7 @@ public final class HealthChecker {
   private void setHealthy(
       String model, EndpointState e, boolean healthy, String why, String reason) {
     synchronized (transitions) {
-      if (e.healthy() == healthy) return;
+      if (e.localHealthy() == healthy) return;
       e.setHealthy(healthy);
     }
     announce(model, e, healthy, why, reason);

@@ -95,6 +95,13 @@ public final class AdminRoutes implements Handler<HttpServerRequest> {
     }
   }
 
+  private volatile io.kvgate.gateway.cluster.ClusterNode cluster;
+
+  /** The cluster member {@code GET /admin/cluster} describes (null: clustering is off). */
+  public void setCluster(io.kvgate.gateway.cluster.ClusterNode cluster) {
+    this.cluster = cluster;
+  }
+
   @Override
   public void handle(HttpServerRequest req) {
     HttpServerResponse resp = req.response();
@@ -109,6 +116,25 @@ public final class AdminRoutes implements Handler<HttpServerRequest> {
           case "/ready" -> api.ready(resp);
           case "/admin/models" -> proto(resp, 200, ops.models());
           case "/admin/endpoints" -> proto(resp, 200, ops.endpoints(req.getParam("model")));
+          case "/admin/cluster" -> {
+            io.kvgate.gateway.cluster.ClusterNode c = cluster;
+            if (c == null) json(resp, 200, new JsonObject().put("enabled", false));
+            else
+              c.view()
+                  .onComplete(
+                      ar -> {
+                        if (ar.succeeded()) json(resp, 200, ar.result().put("enabled", true));
+                        else
+                          OpenAiErrors.send(
+                              resp,
+                              new OpenAiException(
+                                  500,
+                                  "server_error",
+                                  null,
+                                  "cluster_view_failed",
+                                  "the cluster view failed: " + ar.cause().getMessage()));
+                      });
+          }
           default -> throw OpenAiException.notFound("unknown_url", "no admin route GET " + path);
         }
         return;

@@ -500,9 +500,19 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     req.response().endHandler(v -> BodyReader.closeLingering(vertx, req));
   }
 
+  private volatile java.util.function.BooleanSupplier caughtUp;
+
   /**
-   * {@code /ready}: 200 when every model has a healthy endpoint that is not drained and the gateway
-   * is not draining, else 503.
+   * In a cluster: whether this gateway has caught up with its peers' routing state; {@code /ready}
+   * answers 503 until it has.
+   */
+  public void setClusterCaughtUp(java.util.function.BooleanSupplier caughtUp) {
+    this.caughtUp = caughtUp;
+  }
+
+  /**
+   * {@code /ready}: 200 when every model has a healthy endpoint that is not drained, the gateway is
+   * not draining and, in a cluster, has caught up with its peers; else 503.
    */
   void ready(HttpServerResponse resp) {
     JsonObject models = new JsonObject();
@@ -526,8 +536,11 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
       models.put(r.name(), m);
       ready &= healthy > 0;
     }
+    java.util.function.BooleanSupplier c = caughtUp;
+    if (c != null && !c.getAsBoolean()) ready = false;
     JsonObject body = new JsonObject().put("ready", ready).put("models", models);
     if (drain.draining()) body.put("draining", true);
+    if (c != null) body.put("cluster_caught_up", c.getAsBoolean());
     json(resp, ready ? 200 : 503, body);
   }
 

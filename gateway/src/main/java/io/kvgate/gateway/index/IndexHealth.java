@@ -365,8 +365,15 @@ public final class IndexHealth {
       boolean askStream = streamLive && resync != null && !viaStream;
       long removed = 0;
       if (!askStream) {
-        // a live stream found wrong from outside is replaced by its snapshot instead
-        for (Target t : targets) removed += t.route().index().clearEndpoint(t.state().slot());
+        // a live stream found wrong from outside is replaced by its snapshot instead. A reset
+        // the stream reported reaches peer gateways; one found here (scrape, phantom hits) is
+        // found by each gateway on its own, so its clear stays local.
+        for (Target t : targets) {
+          removed +=
+              viaStream
+                  ? t.route().index().clearEndpoint(t.state().slot())
+                  : t.route().localIndex().clearEndpoint(t.state().slot());
+        }
       }
       if (cause != ResetCause.ALL_BLOCKS_CLEARED) lastSeq = -1;
       if (!streamLive) resetWhileDown = true;

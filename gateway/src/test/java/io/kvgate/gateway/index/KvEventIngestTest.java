@@ -90,7 +90,7 @@ class KvEventIngestTest {
   }
 
   long[] held(ModelRoute r, int slot) {
-    long[] keys = ((LruPrefixIndex) r.index()).blocksMostRecentFirst(slot);
+    long[] keys = ((LruPrefixIndex) r.localIndex()).blocksMostRecentFirst(slot);
     java.util.Arrays.sort(keys);
     return keys;
   }

@@ -574,6 +574,59 @@ public final class LruPrefixIndex implements PrefixIndex {
     return bytes;
   }
 
+  @Override
+  public Held held(int slot) {
+    SlotCache c = existing(slot);
+    if (c == null) return new Held(new long[0], null, true);
+    long stamp = c.lock.readLock();
+    try {
+      return c.held();
+    } finally {
+      c.lock.unlockRead(stamp);
+    }
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Applied in slices of {@value #SLICE} blocks, last to first, so {@code hashes[from]} ends
+   * most recently used, as it was on the peer.
+   */
+  @Override
+  public void mergeHeld(int slot, long[] hashes, long[] parents, int from, int to, long nowNanos) {
+    Objects.checkFromToIndex(from, to, hashes.length);
+    if (parents != null) {
+      Objects.checkFromToIndex(from, to, parents.length);
+      store(slot, hashes, parents, from, to, LISTED, 0, nowNanos);
+      return;
+    }
+    SlotCache c = slotCache(slot);
+    int now = SlotCache.units(nowNanos);
+    int end = to;
+    do {
+      int start = Math.max(from, end - SLICE);
+      int inserted = 0;
+      long stamp = c.lock.writeLock();
+      try {
+        c.beginBatch();
+        try {
+          if (end == to) c.sweep(now, ttlUnits);
+          for (int i = end - 1; i >= start; i--) {
+            long key = BlockHolders.key(hashes[i]);
+            if (c.touch(key, now, key)) inserted++;
+          }
+        } finally {
+          c.endBatch();
+        }
+        c.addPressure(inserted, nowNanos, halfLifeNanos);
+        publishHoles(c);
+      } finally {
+        c.lock.unlockWrite(stamp);
+      }
+      end = start;
+    } while (end > from);
+  }
+
   /** Block hashes held by {@code slot}, most recently used first (diagnostics and tests). */
   public long[] blocksMostRecentFirst(int slot) {
     SlotCache c = existing(slot);

@@ -115,6 +115,32 @@ public interface PrefixIndex {
    */
   double recentInsertedBlocks(int slot, long nowNanos);
 
+  /**
+   * A copy of what {@code slot} holds, for a peer gateway's catch-up ({@link #mergeHeld}): its
+   * blocks most recently used first, their parents when the slot was fed precisely, and whether its
+   * TTL applies.
+   */
+  Held held(int slot);
+
+  /**
+   * Merges blocks a peer's index holds for {@code slot} into this one (a union: nothing held here
+   * is removed), {@code hashes[from..to)} most recently used first, as {@link #held} gives them.
+   * {@code parents} null (a slot written by routing alone) touches them as {@link #recordRouted}
+   * does; else {@code parents[i]} is block {@code i}'s parent, {@link #ROOT}, or the block's own
+   * hash for "unknown", as {@link #snapshotStored}.
+   */
+  void mergeHeld(int slot, long[] hashes, long[] parents, int from, int to, long nowNanos);
+
+  /**
+   * What one slot holds ({@link #held}).
+   *
+   * @param hashes block hashes, most recently used first
+   * @param parents per block, its parent hash, {@link #ROOT}, or its own hash when unknown; null
+   *     when the slot was written by routing alone
+   * @param expires whether the TTL applies to the slot
+   */
+  record Held(long[] hashes, long[] parents, boolean expires) {}
+
   /** Blocks currently indexed, counting one per (block, endpoint) pair. */
   long size();
 

@@ -443,6 +443,21 @@ final class SlotCache {
     return out;
   }
 
+  /**
+   * Keys most recently used first and, when {@link #tracked}, their parents (a block's own key for
+   * "unknown"); callers hold a lock.
+   */
+  PrefixIndex.Held held() {
+    long[] out = new long[size];
+    long[] ps = parents == null ? null : new long[size];
+    int n = 0;
+    for (int i = head; i != NIL; i = next[i]) {
+      if (ps != null) ps[n] = parents[i];
+      out[n++] = keys[i];
+    }
+    return new PrefixIndex.Held(out, ps, expires);
+  }
+
   long estimatedBytes() {
     long bytes = 112 + 16 + 8L * keys.length + 3 * (16 + 4L * touch.length);
     long[] p = parents;

@@ -41,6 +41,17 @@ class PolicyContractsTest {
     final AtomicInteger routed = new AtomicInteger();
 
     @Override
+    public Held held(int slot) {
+      return delegate.held(slot);
+    }
+
+    @Override
+    public void mergeHeld(
+        int slot, long[] hashes, long[] parents, int from, int to, long nowNanos) {
+      delegate.mergeHeld(slot, hashes, parents, from, to, nowNanos);
+    }
+
+    @Override
     public PrefixMatch match(BlockChain chain, long nowNanos) {
       matches.incrementAndGet();
       return delegate.match(chain, nowNanos);

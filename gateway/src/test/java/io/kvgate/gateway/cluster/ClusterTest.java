@@ -1,0 +1,198 @@
+package io.kvgate.gateway.cluster;
+
+import static io.kvgate.gateway.TestSupport.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.kvgate.gateway.Gateway;
+import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.routing.EndpointState;
+import io.kvgate.sim.SimEngineConfig;
+import io.kvgate.sim.SimFleet;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.ServerSocket;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Three gateways, each with its Hazelcast member on loopback, over one simulated fleet: routing
+ * state written on one is read on the others.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ClusterTest {
+
+  static final String MODEL = "m";
+  Vertx vertx;
+  SimFleet fleet;
+  final List<Gateway> gateways = new ArrayList<>();
+  final List<Integer> clusterPorts = new ArrayList<>();
+  String clusterName;
+
+  static int freePort() throws Exception {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  GatewayConfig config(int i) {
+    List<String> members = clusterPorts.stream().map(p -> "127.0.0.1:" + p).toList();
+    return io.kvgate.gateway.TestSupport.config(MODEL, fleet.urls(), "cache-aware")
+        .withCluster(
+            GatewayConfig.Cluster.OFF
+                .on(clusterName, clusterPorts.get(i), members)
+                .withGatewayId("gw-" + i)
+                .withTimings(
+                    Duration.ofMillis(10),
+                    Duration.ofMillis(500),
+                    Duration.ofSeconds(5),
+                    Duration.ofSeconds(20),
+                    Duration.ofSeconds(2)));
+  }
+
+  @BeforeAll
+  void start() throws Exception {
+    vertx = Vertx.vertx();
+    fleet =
+        await(
+            SimFleet.start(vertx, SimEngineConfig.builder().model(MODEL).speed(50).build(), 4, 0));
+    clusterName = "kvgate-test-" + Long.toHexString(System.nanoTime());
+    for (int i = 0; i < 4; i++) clusterPorts.add(freePort());
+    gateways.add(await(Gateway.start(vertx, config(0))));
+    var b = Gateway.start(vertx, config(1));
+    var c = Gateway.start(vertx, config(2));
+    gateways.add(await(b));
+    gateways.add(await(c));
+    for (Gateway g : gateways) {
+      eventually(
+          "3 members seen", () -> g.cluster().hazelcast().getCluster().getMembers().size() == 3);
+      eventually("caught up", () -> g.cluster().caughtUp());
+    }
+  }
+
+  @AfterAll
+  void stop() throws Exception {
+    for (Gateway g : gateways) await(g.close());
+    await(fleet.close());
+    await(vertx.close());
+  }
+
+  static String body(String system, String question) {
+    return new JsonObject()
+        .put("model", MODEL)
+        .put("max_tokens", 2)
+        .put(
+            "messages",
+            new JsonArray()
+                .add(new JsonObject().put("role", "system").put("content", system))
+                .add(new JsonObject().put("role", "user").put("content", question)))
+        .encode();
+  }
+
+  static long cachedTokens(HttpResponse<String> r) {
+    return new JsonObject(r.body())
+        .getJsonObject("usage")
+        .getJsonObject("prompt_tokens_details")
+        .getLong("cached_tokens");
+  }
+
+  static EndpointState endpoint(Gateway g, String id) {
+    return g.route(MODEL).endpoints().stream()
+        .filter(e -> e.id().equals(id))
+        .findFirst()
+        .orElseThrow();
+  }
+
+  @Test
+  void aPrefixRoutedOnOneGatewayIsFoundOnTheOthers() throws Exception {
+    for (int t = 0; t < 6; t++) {
+      String system = ("Cluster tenant " + t + " handbook, shared by every turn. ").repeat(200);
+      Gateway first = gateways.get(t % 3);
+      HttpResponse<String> r = post(first.port(), "/v1/chat/completions", body(system, "q0"));
+      assertEquals(200, r.statusCode(), r.body());
+      String holder = r.headers().firstValue("x-kvgate-endpoint").orElseThrow();
+      for (int k = 1; k <= 2; k++) {
+        Gateway next = gateways.get((t + k) % 3);
+        // the write reaches the peer asynchronously (about a publish interval)
+        int slot = endpoint(next, holder).slot();
+        long held = first.route(MODEL).index().heldBlocks(slot);
+        eventually(
+            "the peer's index holds the blocks",
+            () -> next.route(MODEL).index().heldBlocks(slot) >= held);
+        // and knows the first request is over (its load would weigh against the holder)
+        eventually(
+            "the peer sees the holder idle",
+            () -> next.route(MODEL).endpoints().stream().allMatch(e -> e.inFlight() == 0));
+        HttpResponse<String> n = post(next.port(), "/v1/chat/completions", body(system, "q" + k));
+        assertEquals(
+            holder,
+            n.headers().firstValue("x-kvgate-endpoint").orElseThrow(),
+            "tenant "
+                + t
+                + " turn "
+                + k
+                + ", predicted "
+                + n.headers().firstValue("x-kvgate-predicted-cached-tokens").orElse("?"));
+        assertTrue(cachedTokens(n) > 1000, "engine-counted cache hit: " + cachedTokens(n));
+      }
+    }
+  }
+
+  @Test
+  void loadIsSummedAcrossGatewaysAndVanishesWithItsGateway() throws Exception {
+    String id = fleet.urls().get(0);
+    EndpointState onA =
+        endpoint(gateways.get(0), gateways.get(0).route(MODEL).endpoints().get(0).id());
+    String eid = onA.id();
+    EndpointState.Lease a1 = onA.acquire(1000);
+    EndpointState.Lease a2 = onA.acquire(500);
+    EndpointState.Lease b1 = endpoint(gateways.get(1), eid).acquire(250);
+    try {
+      for (Gateway g : gateways) {
+        eventually(
+            "3 requests in flight, 1750 tokens pending, seen by " + g.cluster().gatewayId(),
+            () ->
+                endpoint(g, eid).inFlight() == 3
+                    && endpoint(g, eid).pendingPrefillTokens() == 1750);
+      }
+      assertEquals(2, endpoint(gateways.get(0), eid).localInFlight());
+    } finally {
+      a1.release();
+      a2.release();
+      b1.release();
+    }
+    for (Gateway g : gateways) {
+      eventually("no load left", () -> endpoint(g, eid).inFlight() == 0);
+    }
+    assertNotNull(id);
+  }
+
+  @Test
+  void drainsAndEjectionsOnOneGatewayAreHonouredByAll() throws Exception {
+    Gateway a = gateways.get(0);
+    String eid = a.route(MODEL).endpoints().get(1).id();
+    a.route(MODEL).setDrained(eid, true);
+    for (Gateway g : gateways) {
+      eventually("drained everywhere", () -> g.route(MODEL).drained(endpoint(g, eid)));
+    }
+    gateways.get(2).route(MODEL).setDrained(eid, false);
+    for (Gateway g : gateways) {
+      eventually("undrained everywhere", () -> !g.route(MODEL).drained(endpoint(g, eid)));
+    }
+    EndpointState onB = endpoint(gateways.get(1), eid);
+    onB.setHealthy(false);
+    try {
+      eventually("A avoids B's ejection", () -> !endpoint(a, eid).healthy());
+      assertTrue(endpoint(a, eid).localHealthy(), "A's own verdict is unchanged");
+    } finally {
+      onB.setHealthy(true);
+    }
+    eventually("A admits it again", () -> endpoint(a, eid).healthy());
+  }
+}
