@@ -78,6 +78,7 @@ public final class Gateway {
   private io.kvgate.gateway.index.KvEventIngest kvEvents;
   private io.kvgate.gateway.grpc.GrpcListener grpc;
   private io.kvgate.gateway.cluster.ClusterNode cluster;
+  private LocalRateLimiter limiter;
   private int grpcPort = -1;
   private final DrainState drainState = new DrainState();
   private Future<Void> drained;
@@ -221,7 +222,7 @@ public final class Gateway {
     proxy.indexHealth(indexHealth);
     metrics.bindDrain(drainState::phase, this::inFlight);
     KeyRing keys = new KeyRing(config.auth().keys());
-    LocalRateLimiter limiter = new LocalRateLimiter(config.auth().rateLimit());
+    limiter = new LocalRateLimiter(config.auth().rateLimit());
     Admission admission = new Admission(keys, limiter, metrics);
     handler =
         new GatewayRoutes(vertx, config, routes, proxy, metrics, client, admission, drainState);
@@ -557,6 +558,11 @@ public final class Gateway {
 
   public GatewayConfig config() {
     return config;
+  }
+
+  /** The API keys' rate-limit buckets. */
+  public LocalRateLimiter rateLimiter() {
+    return limiter;
   }
 
   /** The models served, in config order. */

@@ -18,6 +18,8 @@ public final class LocalRateLimiter implements RateLimiter {
 
   private final RateLimits defaults;
   private final Map<String, Buckets> byKey = new ConcurrentHashMap<>();
+  private final java.util.concurrent.atomic.LongAdder uses =
+      new java.util.concurrent.atomic.LongAdder();
 
   /** Limits of keys that do not set their own ({@link RateLimits#INHERIT}). */
   public LocalRateLimiter(RateLimits defaults) {
@@ -54,6 +56,7 @@ public final class LocalRateLimiter implements RateLimiter {
           return reached(b, key, "requests", null, wait, nowNanos);
         }
         b.usedRequests++;
+        uses.increment();
       }
     }
     return allowed(b, nowNanos);
@@ -85,6 +88,7 @@ public final class LocalRateLimiter implements RateLimiter {
         return reached(b, key, "tokens", "requested about " + promptTokens, wait, nowNanos);
       }
       b.usedTokens += Math.max(0, promptTokens);
+      uses.increment();
     }
     return allowed(b, nowNanos);
   }
@@ -96,7 +100,16 @@ public final class LocalRateLimiter implements RateLimiter {
     synchronized (b.tokens) {
       b.tokens.charge(tokens, nowNanos);
       b.usedTokens += tokens;
+      uses.increment();
     }
+  }
+
+  /**
+   * How many times this gateway's admissions took from a bucket: a peer report is due when it
+   * grows.
+   */
+  public long consumptionChanges() {
+    return uses.sum();
   }
 
   /**

@@ -121,6 +121,7 @@ public final class ClusterNode {
   private long clock;
   private long lastStateNanos;
   private long[] lastPublished;
+  private long lastConsumption;
   private final Map<String, Peer> peers = new LinkedHashMap<>();
 
   /** Gateway ids of the current members (this one included), by member UUID. */
@@ -170,6 +171,7 @@ public final class ClusterNode {
     long[] decode;
     boolean[] ejected;
     Map<String, long[]> consumption = new HashMap<>();
+    boolean reported;
 
     Peer(String gateway, long incarnation, int targets) {
       this.gateway = gateway;
@@ -430,6 +432,9 @@ public final class ClusterNode {
     LOG.info("cluster: gateway " + g + " joined");
     // tell the newcomer everything that is ours now, not at the next heartbeat
     lastStateNanos = 0;
+    // a gateway coming back from the other side of a partition holds what it indexed there, which
+    // no delta of ours will ever carry: merge its snapshot (a fresh gateway's is nearly empty)
+    if (caughtUp) resync(g, "member_joined");
   }
 
   private void memberRemoved(Member m) {
@@ -459,6 +464,12 @@ public final class ClusterNode {
     recomputePeers();
     lastStateNanos = 0;
     metrics.merges.increment();
+    // what the other side indexed during the split reached us by no delta: merge their snapshots
+    if (caughtUp) {
+      for (String g : new java.util.TreeSet<>(members.values())) {
+        if (!g.equals(gatewayId)) resync(g, "merged");
+      }
+    }
   }
 
   // ---- sending ----
@@ -477,9 +488,13 @@ public final class ClusterNode {
     long now = System.nanoTime();
     boolean heartbeat = now - lastStateNanos >= config.heartbeat().toNanos();
     long[] load = loadVector();
-    if (heartbeat || !java.util.Arrays.equals(load, lastPublished)) {
+    long consumption = limiter.consumptionChanges();
+    if (heartbeat
+        || consumption != lastConsumption
+        || !java.util.Arrays.equals(load, lastPublished)) {
       publishState(load);
       lastPublished = load;
+      lastConsumption = consumption;
       lastStateNanos = now;
     }
     expireSilentPeers(now);
@@ -940,6 +955,9 @@ public final class ClusterNode {
     if (live) {
       for (Map.Entry<String, long[]> u : use.entrySet()) {
         long[] before = p.consumption.get(u.getKey());
+        // a key missing from the peer's previous report had taken nothing there; the peer's first
+        // report is the baseline (what it took before we heard from it is not debited)
+        if (before == null && p.reported) before = new long[2];
         ApiKey key = keysByName.get(u.getKey());
         if (before != null && key != null) {
           limiter.consumedElsewhere(
@@ -950,6 +968,7 @@ public final class ClusterNode {
         }
       }
       p.consumption = use;
+      p.reported = true;
     }
     int np = in.count(8);
     for (int k = 0; k < np; k++) {

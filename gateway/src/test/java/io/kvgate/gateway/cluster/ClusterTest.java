@@ -4,6 +4,9 @@ import static io.kvgate.gateway.TestSupport.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.kvgate.gateway.Gateway;
+import io.kvgate.gateway.auth.ApiKey;
+import io.kvgate.gateway.auth.KeyHash;
+import io.kvgate.gateway.auth.RateLimits;
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.routing.EndpointState;
 import io.kvgate.sim.SimEngineConfig;
@@ -12,10 +15,16 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -23,7 +32,8 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * Three gateways, each with its Hazelcast member on loopback, over one simulated fleet: routing
- * state written on one is read on the others.
+ * state written on one is read on the others (the prefix index, load, drains and ejections, a key's
+ * rate-limit use, a policy reload). Each gateway reads its own copy of the same policy file.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ClusterTest {
@@ -34,6 +44,18 @@ class ClusterTest {
   final List<Gateway> gateways = new ArrayList<>();
   final List<Integer> clusterPorts = new ArrayList<>();
   String clusterName;
+  Path policyDir;
+
+  static final String ALL = "sk-cluster-test-all-00001";
+  static final String SLOW = "sk-cluster-test-slow-0002";
+  static final String ADMIN = "sk-cluster-test-admin-003";
+  static final List<ApiKey> KEYS =
+      List.of(
+          new ApiKey("all", "t", KeyHash.of(ALL), Set.of(), RateLimits.INHERIT, false, false),
+          // one request per 100 s, for the whole cluster
+          new ApiKey(
+              "slow", "t", KeyHash.of(SLOW), Set.of(), new RateLimits(0.01, 0), false, false),
+          new ApiKey("ops", "ops", KeyHash.of(ADMIN), Set.of(), RateLimits.INHERIT, false, true));
 
   static int freePort() throws Exception {
     try (ServerSocket s = new ServerSocket(0)) {
@@ -43,7 +65,9 @@ class ClusterTest {
 
   GatewayConfig config(int i) {
     List<String> members = clusterPorts.stream().map(p -> "127.0.0.1:" + p).toList();
-    return io.kvgate.gateway.TestSupport.config(MODEL, fleet.urls(), "cache-aware")
+    return io.kvgate.gateway.TestSupport.config(
+            MODEL, fleet.urls(), policyDir.resolve("policy-" + i + ".yaml").toString())
+        .withAuth(new GatewayConfig.Auth(KEYS, RateLimits.NONE))
         .withCluster(
             GatewayConfig.Cluster.OFF
                 .on(clusterName, clusterPorts.get(i), members)
@@ -63,6 +87,10 @@ class ClusterTest {
         await(
             SimFleet.start(vertx, SimEngineConfig.builder().model(MODEL).speed(50).build(), 4, 0));
     clusterName = "kvgate-test-" + Long.toHexString(System.nanoTime());
+    policyDir = Files.createTempDirectory("kvgate-cluster-policies");
+    String policy = Files.readString(Path.of("../config/policies/cache-aware.yaml"));
+    for (int i = 0; i < 3; i++)
+      Files.writeString(policyDir.resolve("policy-" + i + ".yaml"), policy);
     for (int i = 0; i < 4; i++) clusterPorts.add(freePort());
     gateways.add(await(Gateway.start(vertx, config(0))));
     var b = Gateway.start(vertx, config(1));
@@ -95,6 +123,10 @@ class ClusterTest {
         .encode();
   }
 
+  static HttpResponse<String> chat(Gateway g, String body, String key) throws Exception {
+    return post(g.port(), "/v1/chat/completions", body, "authorization", "Bearer " + key);
+  }
+
   static long cachedTokens(HttpResponse<String> r) {
     return new JsonObject(r.body())
         .getJsonObject("usage")
@@ -114,7 +146,7 @@ class ClusterTest {
     for (int t = 0; t < 6; t++) {
       String system = ("Cluster tenant " + t + " handbook, shared by every turn. ").repeat(200);
       Gateway first = gateways.get(t % 3);
-      HttpResponse<String> r = post(first.port(), "/v1/chat/completions", body(system, "q0"));
+      HttpResponse<String> r = chat(first, body(system, "q0"), ALL);
       assertEquals(200, r.statusCode(), r.body());
       String holder = r.headers().firstValue("x-kvgate-endpoint").orElseThrow();
       for (int k = 1; k <= 2; k++) {
@@ -129,7 +161,7 @@ class ClusterTest {
         eventually(
             "the peer sees the holder idle",
             () -> next.route(MODEL).endpoints().stream().allMatch(e -> e.inFlight() == 0));
-        HttpResponse<String> n = post(next.port(), "/v1/chat/completions", body(system, "q" + k));
+        HttpResponse<String> n = chat(next, body(system, "q" + k), ALL);
         assertEquals(
             holder,
             n.headers().firstValue("x-kvgate-endpoint").orElseThrow(),
@@ -194,5 +226,45 @@ class ClusterTest {
       onB.setHealthy(true);
     }
     eventually("A admits it again", () -> endpoint(a, eid).healthy());
+  }
+
+  @Test
+  void aKeysRateLimitHoldsForTheCluster() throws Exception {
+    Gateway a = gateways.get(0);
+    HttpResponse<String> first = chat(a, body("rate limit test", "q"), SLOW);
+    assertEquals(200, first.statusCode(), first.body());
+    ApiKey slow = KEYS.get(1);
+    for (Gateway g : gateways.subList(1, 3)) {
+      // the peers debit what A's admission took: their own bucket of one request is spent
+      eventually(
+          "the request A admitted is debited on " + g.cluster().gatewayId(),
+          () -> g.rateLimiter().utilisation(slow, System.nanoTime()) >= 0.99);
+      HttpResponse<String> r = chat(g, body("rate limit test", "q"), SLOW);
+      assertEquals(429, r.statusCode(), r.body());
+      assertEquals("rate_limit_exceeded", error(r).getString("code"));
+    }
+  }
+
+  @Test
+  void aPolicyReloadedOnOneGatewayAppliesOnAll() throws Exception {
+    Path file = policyDir.resolve("policy-0.yaml");
+    String policy = Files.readString(file);
+    Files.writeString(file, policy.replace("name: cache-aware", "name: cache-aware-v2"));
+    HttpResponse<String> r =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(
+                        URI.create(
+                            "http://127.0.0.1:" + gateways.get(0).adminPort() + "/admin/reload"))
+                    .header("authorization", "Bearer " + ADMIN)
+                    .POST(HttpRequest.BodyPublishers.noBody())
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, r.statusCode(), r.body());
+    for (Gateway g : gateways) {
+      eventually(
+          "the reloaded policy runs on " + g.cluster().gatewayId(),
+          () -> g.route(MODEL).router().name().equals("cache-aware-v2"));
+    }
   }
 }
