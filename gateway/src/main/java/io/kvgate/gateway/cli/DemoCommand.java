@@ -1,6 +1,7 @@
 package io.kvgate.gateway.cli;
 
 import io.kvgate.gateway.Gateway;
+import io.kvgate.gateway.demo.ClusterTable;
 import io.kvgate.gateway.demo.Demo;
 import io.kvgate.gateway.demo.DemoStats;
 import io.kvgate.gateway.demo.DemoWorkload;
@@ -129,7 +130,32 @@ public final class DemoCommand implements Callable<Integer> {
               + " the prefix index is precise (docs/KV_EVENTS.md).")
   boolean kvEvents;
 
+  @Option(
+      names = "--gateways",
+      description =
+          "Gateways in front of the one fleet (default: ${DEFAULT-VALUE}). Gateway i serves on"
+              + " --port + 10 i; with more than one, they form a cluster (embedded members on"
+              + " loopback from --cluster-port) and the demo's traffic sprays its requests over"
+              + " them round-robin, so a conversation's turns land on different gateways"
+              + " (docs/CLUSTER.md).")
+  int gateways = 1;
+
+  @Option(
+      names = "--no-cluster",
+      description =
+          "With --gateways: the gateways route independently (no shared state), to compare.")
+  boolean noCluster;
+
+  @Option(
+      names = "--cluster-port",
+      description = "With --gateways: the first cluster member's port (default: ${DEFAULT-VALUE}).")
+  int clusterPort = 5701;
+
   @Mixin SimOptions sim = new SimOptions();
+
+  /** Hazelcast's own INFO lines (member lists, health monitor) would bury the demo's tables. */
+  private static final java.util.logging.Logger HAZELCAST_LOG =
+      java.util.logging.Logger.getLogger("com.hazelcast");
 
   public DemoCommand() {
     // Small enough that the engines' caches cannot hold every tenant's prompt everywhere, so
@@ -153,6 +179,22 @@ public final class DemoCommand implements Callable<Integer> {
       System.err.println("demo: --prefill-replicas and --decode-replicas go with --pd");
       return 2;
     }
+    if (gateways < 1 || gateways > 9) {
+      System.err.println("demo: --gateways must be 1..9");
+      return 2;
+    }
+    if (gateways == 1 && (noCluster || parsed.hasMatchedOption("--cluster-port"))) {
+      System.err.println("demo: --no-cluster and --cluster-port go with --gateways 2 or more");
+      return 2;
+    }
+    if (gateways > 1 && (pd != null || kvEvents)) {
+      System.err.println("demo: --gateways goes without --pd and --kv-events");
+      return 2;
+    }
+    if (clusterPort < 1 || clusterPort + gateways - 1 > 65535) {
+      System.err.println("demo: --cluster-port must leave room for every gateway's member");
+      return 2;
+    }
     io.kvgate.gateway.config.GatewayConfig.PdProtocol protocol = null;
     if (pd != null) {
       try {
@@ -172,14 +214,15 @@ public final class DemoCommand implements Callable<Integer> {
       }
       replicas = prefillReplicas + decodeReplicas;
     }
+    if (gateways > 1) HAZELCAST_LOG.setLevel(java.util.logging.Level.WARNING);
     PrometheusMeterRegistry registry = CliRuntime.registry();
     Vertx vertx = CliRuntime.vertx(registry);
     Demo demo;
     try {
       demo =
           CliRuntime.await(
-              protocol == null
-                  ? Demo.start(
+              gateways > 1
+                  ? Demo.startGateways(
                       vertx,
                       registry,
                       sim.toConfig(),
@@ -188,18 +231,31 @@ public final class DemoCommand implements Callable<Integer> {
                       host,
                       port,
                       policy,
-                      kvEvents)
-                  : Demo.startPd(
-                      vertx,
-                      registry,
-                      sim.toConfig(),
-                      prefillReplicas,
-                      decodeReplicas,
-                      protocol,
-                      engineBasePort,
-                      host,
-                      port,
-                      policy),
+                      gateways,
+                      !noCluster,
+                      clusterPort)
+                  : protocol == null
+                      ? Demo.start(
+                          vertx,
+                          registry,
+                          sim.toConfig(),
+                          replicas,
+                          engineBasePort,
+                          host,
+                          port,
+                          policy,
+                          kvEvents)
+                      : Demo.startPd(
+                          vertx,
+                          registry,
+                          sim.toConfig(),
+                          prefillReplicas,
+                          decodeReplicas,
+                          protocol,
+                          engineBasePort,
+                          host,
+                          port,
+                          policy),
               30);
     } catch (Exception e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
@@ -251,6 +307,27 @@ public final class DemoCommand implements Callable<Integer> {
         url,
         sim.model,
         url);
+    if (gateways > 1) {
+      StringBuilder sb = new StringBuilder();
+      for (Gateway g : demo.gateways()) {
+        sb.append(
+            String.format(
+                "  %s  http://127.0.0.1:%d  (admin %d%s)%n",
+                g.cluster() == null ? "gateway" : g.cluster().gatewayId(),
+                g.port(),
+                g.adminPort(),
+                g.cluster() == null
+                    ? ""
+                    : ", its view: curl -s http://127.0.0.1:" + g.adminPort() + "/admin/cluster"));
+      }
+      System.out.printf(
+          "%d gateways over the same engines, %s:%n%s%n",
+          gateways,
+          noCluster
+              ? "routing independently (--no-cluster)"
+              : "one cluster sharing prefix index, load, drains and rate limits",
+          sb);
+    }
     if (demo.kvEvents()) {
       System.out.printf(
           "KV events: every engine publishes to the gateway's gRPC listener 127.0.0.1:%d; the"
@@ -264,7 +341,7 @@ public final class DemoCommand implements Callable<Integer> {
           new DemoWorkload(
               vertx,
               "127.0.0.1",
-              gateway.port(),
+              demo.gateways().stream().map(Gateway::port).toList(),
               sim.model,
               stats,
               tenants,
@@ -276,7 +353,14 @@ public final class DemoCommand implements Callable<Integer> {
       System.out.printf(
           "driving %d concurrent conversations over %d tenants; a table every %d s%n",
           conversations, tenants, reportSeconds);
-      vertx.setPeriodic(reportSeconds * 1000L, t -> table.print());
+      ClusterTable gatewaysTable =
+          gateways > 1 ? new ClusterTable(demo.gateways(), sim.model, System.out) : null;
+      vertx.setPeriodic(
+          reportSeconds * 1000L,
+          t -> {
+            table.print();
+            if (gatewaysTable != null) gatewaysTable.print();
+          });
       if (durationSeconds > 0) {
         DemoWorkload w = workload;
         vertx.setTimer(

@@ -16,12 +16,119 @@ public final class Demo {
 
   private final SimFleet fleet;
   private final Gateway gateway;
+  private final java.util.List<Gateway> gateways;
   private final java.util.List<io.kvgate.sim.KvEventPublisher> publishers =
       new java.util.ArrayList<>();
 
   private Demo(SimFleet fleet, Gateway gateway) {
+    this(fleet, java.util.List.of(gateway));
+  }
+
+  private Demo(SimFleet fleet, java.util.List<Gateway> gateways) {
     this.fleet = fleet;
-    this.gateway = gateway;
+    this.gateway = gateways.get(0);
+    this.gateways = java.util.List.copyOf(gateways);
+  }
+
+  /**
+   * {@code n} gateways over one simulated fleet of {@code replicas} engines, in one process:
+   * gateway {@code i} serves the API on {@code port + 10 i} (admin on the next port); with {@code
+   * clustered}, each runs an embedded cluster member on loopback port {@code clusterPort + i}
+   * (gateway ids {@code gw-0..}) and they share their routing state (docs/CLUSTER.md); without,
+   * they route independently, as gateways behind one VIP without kvgate's cluster. The first
+   * gateway uses {@code registry}; the others have their own. Completes once every clustered
+   * gateway has caught up.
+   */
+  public static Future<Demo> startGateways(
+      Vertx vertx,
+      PrometheusMeterRegistry registry,
+      SimEngineConfig engine,
+      int replicas,
+      int engineBasePort,
+      String host,
+      int port,
+      String policy,
+      int n,
+      boolean clustered,
+      int clusterPort) {
+    return SimFleet.start(vertx, engine, replicas, engineBasePort)
+        .compose(
+            fleet -> {
+              String name = "kvgate-demo-" + Long.toHexString(System.nanoTime() & 0xffffffL);
+              java.util.List<String> members = new java.util.ArrayList<>();
+              for (int i = 0; i < n; i++) members.add("127.0.0.1:" + (clusterPort + i));
+              java.util.List<Gateway> started = new java.util.ArrayList<>();
+              Future<Void> chain = Future.succeededFuture();
+              for (int i = 0; i < n; i++) {
+                int k = i;
+                chain =
+                    chain.compose(
+                        v -> {
+                          int p = port == 0 ? 0 : port + 10 * k;
+                          GatewayConfig c =
+                              GatewayConfig.of(engine.model(), fleet.urls(), policy)
+                                  .withListener(new GatewayConfig.Listener(host, p))
+                                  .withAdmin(
+                                      new GatewayConfig.Admin(
+                                          true, "127.0.0.1", p == 0 ? 0 : p + 1));
+                          if (clustered) {
+                            c =
+                                c.withCluster(
+                                    GatewayConfig.Cluster.OFF
+                                        .on(name, clusterPort + k, members)
+                                        .withGatewayId("gw-" + k));
+                          }
+                          Future<Gateway> g =
+                              k == 0
+                                  ? Gateway.start(vertx, c, registry)
+                                  : Gateway.start(
+                                      vertx,
+                                      c,
+                                      new PrometheusMeterRegistry(
+                                          io.micrometer.prometheusmetrics.PrometheusConfig
+                                              .DEFAULT));
+                          return g.map(
+                              x -> {
+                                started.add(x);
+                                return (Void) null;
+                              });
+                        });
+              }
+              return chain
+                  .compose(v -> caughtUp(vertx, started, System.nanoTime()))
+                  .map(v -> new Demo(fleet, started))
+                  .recover(
+                      e -> {
+                        java.util.List<Future<Void>> closing = new java.util.ArrayList<>();
+                        for (Gateway g : started) closing.add(g.close());
+                        return Future.join(closing)
+                            .transform(x -> fleet.close())
+                            .transform(x -> Future.<Demo>failedFuture(e));
+                      });
+            });
+  }
+
+  private static Future<Void> caughtUp(Vertx vertx, java.util.List<Gateway> gs, long since) {
+    boolean all =
+        gs.stream()
+            .allMatch(
+                g ->
+                    g.cluster() == null
+                        || g.cluster().caughtUp()
+                            && g.cluster().hazelcast().getCluster().getMembers().size()
+                                == gs.size());
+    if (all) return Future.succeededFuture();
+    if (System.nanoTime() - since > 60_000_000_000L) {
+      return Future.failedFuture("the demo's gateways did not form one cluster within 60 s");
+    }
+    io.vertx.core.Promise<Void> p = io.vertx.core.Promise.promise();
+    vertx.setTimer(50, t -> caughtUp(vertx, gs, since).onComplete(p));
+    return p.future();
+  }
+
+  /** Every gateway of the demo (one unless started by {@link #startGateways}). */
+  public java.util.List<Gateway> gateways() {
+    return gateways;
   }
 
   /**
@@ -180,6 +287,13 @@ public final class Demo {
   public Future<Void> close() {
     java.util.List<Future<Void>> closing = new java.util.ArrayList<>();
     for (io.kvgate.sim.KvEventPublisher p : publishers) closing.add(p.close());
-    return Future.join(closing).transform(x -> gateway.close()).transform(x -> fleet.close());
+    return Future.join(closing)
+        .transform(
+            x -> {
+              java.util.List<Future<Void>> gs = new java.util.ArrayList<>();
+              for (Gateway g : gateways) gs.add(g.close());
+              return Future.join(gs);
+            })
+        .transform(x -> fleet.close());
   }
 }

@@ -42,7 +42,8 @@ public final class DemoWorkload {
   private final Vertx vertx;
   private final HttpClient client;
   private final String host;
-  private final int port;
+  private final int[] ports;
+  private final AtomicLong requestSeq = new AtomicLong();
   private final String model;
   private final DemoStats stats;
   private final List<String> systemPrompts = new ArrayList<>();
@@ -66,9 +67,27 @@ public final class DemoWorkload {
       int systemPromptChars,
       int maxTurns,
       int maxTokens) {
+    this(vertx, host, List.of(port), model, stats, tenants, systemPromptChars, maxTurns, maxTokens);
+  }
+
+  /**
+   * As above, in front of several gateways (a cluster behind no load balancer): request {@code i}
+   * goes to {@code ports[i mod n]}, so consecutive turns of one conversation land on different
+   * gateways, as behind a round-robin VIP.
+   */
+  public DemoWorkload(
+      Vertx vertx,
+      String host,
+      List<Integer> ports,
+      String model,
+      DemoStats stats,
+      int tenants,
+      int systemPromptChars,
+      int maxTurns,
+      int maxTokens) {
     this.vertx = vertx;
     this.host = host;
-    this.port = port;
+    this.ports = ports.stream().mapToInt(Integer::intValue).toArray();
     this.model = model;
     this.stats = stats;
     this.maxTurns = Math.max(2, maxTurns);
@@ -141,7 +160,7 @@ public final class DemoWorkload {
             new RequestOptions()
                 .setMethod(HttpMethod.POST)
                 .setHost(host)
-                .setPort(port)
+                .setPort(ports[(int) (requestSeq.getAndIncrement() % ports.length)])
                 .setURI("/v1/chat/completions")
                 .putHeader("content-type", "application/json")
                 .putHeader("x-session-id", "demo-" + conversation))
