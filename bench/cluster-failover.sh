@@ -25,7 +25,14 @@ JAVA=${JAVA:-java}; JAR=${KVGATE_JAR:-gateway/target/kvgate.jar}
 BASE=27400; GW=27480; CL=27601; MODEL=bench
 WORK=$(mktemp -d /tmp/kvgate-cluster-failover.XXXXXX)
 PIDS=()
-stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; pkill -f "$WORK/" 2>/dev/null || true; }
+stop_all() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  pkill -f "serve --model $MODEL --endpoints http://127.0.0.1:$BASE" 2>/dev/null || true  # the restarted gateway too
+  for _ in $(seq 1 100); do  # the next run binds the same ports
+    ss -ltn | grep -qE ":($BASE|$GW|$((GW + 10))|$((GW + 20))|$CL|$((CL + 1))|$((CL + 2)))\b" || return 0
+    sleep 0.1
+  done
+}
 trap stop_all EXIT
 [ -f "$JAR" ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
 wait_http() { for _ in $(seq 1 600); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timed out: $1" >&2; return 1; }

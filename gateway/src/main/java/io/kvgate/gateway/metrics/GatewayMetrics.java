@@ -248,12 +248,15 @@ public final class GatewayMetrics {
         .description("Requests this gateway has dispatched to the endpoint and not yet finished")
         .tags("model", model, "endpoint", e.id())
         .register(registry);
-    Gauge.builder("kvgate_endpoint_pending_prefill_tokens", e, s -> s.pendingPrefillTokens())
-        .description("Prompt tokens dispatched to the endpoint whose prefill has not finished")
+    Gauge.builder("kvgate_endpoint_pending_prefill_tokens", e, s -> s.localPendingPrefillTokens())
+        .description(
+            "Prompt tokens this gateway dispatched to the endpoint whose prefill has not finished")
         .tags("model", model, "endpoint", e.id())
         .register(registry);
     Gauge.builder("kvgate_endpoint_healthy", e, s -> s.healthy() ? 1 : 0)
-        .description("1 if the endpoint is admitted, 0 if ejected by health checks")
+        .description(
+            "1 if the endpoint is admitted, 0 if ejected by health checks (this gateway's or, in"
+                + " a cluster, a peer's)")
         .tags("model", model, "endpoint", e.id())
         .register(registry);
     Gauge.builder("kvgate_endpoint_engine_waiting_requests", e, s -> s.signals().waiting())
