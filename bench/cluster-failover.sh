@@ -9,18 +9,19 @@
 # between the kill and the restarted gateway's first /ready 200, and after; the restart's seconds
 # from process start to /ready 200 and whether it caught up by snapshot; the restarted gateway's
 # index against a peer's; the cluster propagation delay p50/p99 (kvgate_cluster_propagation buckets
-# on gw-0) and the cluster bytes sent per request. With MODE=single, one gateway and no cluster (the
-# baseline for hit rate and TTFT; nothing is killed).
+# on gw-0) and the cluster bytes sent per request. Baselines: MODE=independent, the same three
+# gateways (killed and restarted alike) without --cluster-*, each routing on its own; MODE=single,
+# one gateway (nothing killed; its run is cut into the same time windows).
 #
 # Usage: bench/cluster-failover.sh [OUT_FILE]  (env: DURATION 90, KILL_AT 35, RESTART_AT 50,
-#        CONCURRENCY 16, SEED 1, MODE cluster|single, CAPACITY 4000 blocks per engine, SPEED 1)
+#        CONCURRENCY 16, SEED 1, MODE cluster|independent|single, CAPACITY 1200 blocks per engine (smaller than the tenants' prompts and histories together: affinity decides the hit rate), SPEED 1)
 # Builds gateway/target/kvgate.jar when missing. Needs python3 and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-bench/results/cluster-failover-$(date -u +%Y%m%dT%H%M%SZ).json}
 DURATION=${DURATION:-90}; KILL_AT=${KILL_AT:-35}; RESTART_AT=${RESTART_AT:-50}
 CONCURRENCY=${CONCURRENCY:-16}; SEED=${SEED:-1}; MODE=${MODE:-cluster}
-CAPACITY=${CAPACITY:-4000}; SPEED=${SPEED:-1}
+CAPACITY=${CAPACITY:-1200}; SPEED=${SPEED:-1}
 JAVA=${JAVA:-java}; JAR=${KVGATE_JAR:-gateway/target/kvgate.jar}
 BASE=27400; GW=27480; CL=27601; MODEL=bench
 WORK=$(mktemp -d /tmp/kvgate-cluster-failover.XXXXXX)
@@ -63,7 +64,8 @@ for i in $(seq 0 $((N - 1))); do
   PORTS+="${PORTS:+,}$((GW + 10 * i))"; READY+="${READY:+,}$((GW + 10 * i + 1))"
 done
 GW2_PID=$(pgrep -f "serve --model $MODEL.*--port $((GW + 20)) " || true)
-KILL=(); [ "$MODE" = cluster ] && KILL=(--kill-at "$KILL_AT" --kill-pid "$GW2_PID" --kill-index 2 --restart-at "$RESTART_AT" --restart-cmd "$WORK/gw-2.sh")
+# the single gateway's run is cut at the same times (the restart's ready is about 5 s after its start)
+KILL=(--windows "$KILL_AT,$((RESTART_AT + 5))"); [ "$MODE" != single ] && KILL=(--kill-at "$KILL_AT" --kill-pid "$GW2_PID" --kill-index 2 --restart-at "$RESTART_AT" --restart-cmd "$WORK/gw-2.sh")
 echo "+ python3 bench/cluster_load.py --ports $PORTS --ready-ports $READY --concurrency $CONCURRENCY --duration $DURATION --seed $SEED ${KILL[*]}" >&2
 python3 bench/cluster_load.py --ports "$PORTS" --ready-ports "$READY" --model $MODEL --concurrency "$CONCURRENCY" \
   --duration "$DURATION" --seed "$SEED" "${KILL[@]}" >"$WORK/load.json"
@@ -71,7 +73,7 @@ python3 bench/cluster_load.py --ports "$PORTS" --ready-ports "$READY" --model $M
 metrics() { curl -fsS http://127.0.0.1:$((GW + 1))/metrics; }
 metrics >"$WORK/gw-0.metrics"
 VIEWS="{}"
-if [ "$MODE" = cluster ]; then
+if [ "$MODE" != single ]; then
   for i in 0 2; do curl -fsS http://127.0.0.1:$((GW + 10 * i + 1))/admin/cluster >"$WORK/view-$i.json"; done
 fi
 python3 - "$WORK" "$MODE" >"$OUT" <<'PY'

@@ -37,6 +37,8 @@ p.add_argument("--kill-index", type=int, default=-1, help="which gateway the kil
 p.add_argument("--restart-at", type=float, default=-1)
 p.add_argument("--restart-cmd", default="", help="shell command that starts the gateway again")
 p.add_argument("--seed", type=int, default=1)
+p.add_argument("--windows", default="", help="A,B: window bounds in seconds when nothing is killed"
+               " (a baseline run cut like a kill run: before A, A to B, after B)")
 args = p.parse_args()
 
 ports = [int(x) for x in args.ports.split(",")]
@@ -225,6 +227,8 @@ def window(sel):
 
 k = kill_time if kill_time is not None else float("inf")
 ra = ready_after_restart if ready_after_restart is not None else float("inf")
+if kill_time is None and args.windows:
+    k, ra = (float(x) for x in args.windows.split(","))
 out = {
     "warm_up_excluded_s": 10,
     "before_kill": window([r for r in results if 10 <= r[0] and r[1] < k]),
