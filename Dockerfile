@@ -19,7 +19,7 @@ USER kvgate
 # 8080: OpenAI-compatible API, /health and /ready; 8081: the admin listener (/metrics, /admin/*),
 # loopback unless started with --admin-host 0.0.0.0; 9090: the gRPC listener (engines' KV events,
 # the admin API), off unless started with --grpc-port 9090 --grpc-host 0.0.0.0 (or grpc: in the config).
-EXPOSE 8080 8081 9090
+EXPOSE 8080 8081 9090 5701
 ENV JAVA_TOOL_OPTIONS="-XX:+UseZGC -XX:MaxRAMPercentage=75"
 # No curl in the JRE image: bash's /dev/tcp is enough for a liveness probe.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
