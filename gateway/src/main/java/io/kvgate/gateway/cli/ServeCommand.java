@@ -372,20 +372,21 @@ public final class ServeCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--cluster-port must be 1..65535");
       if (clusterMembers != null) {
         for (String m : clusterMembers) {
-          int colon = m.lastIndexOf(':');
-          boolean ok = colon > 0;
-          try {
-            ok = ok && Integer.parseInt(m.substring(colon + 1)) > 0;
-          } catch (NumberFormatException e) {
-            ok = false;
-          }
-          if (!ok)
-            throw new IllegalArgumentException("--cluster-members: '" + m + "' is not host:port");
+          String problem = GatewayConfigLoader.clusterMemberProblem(m);
+          if (problem != null) throw new IllegalArgumentException("--cluster-members: " + problem);
         }
         if (!c.join().equals("tcp-ip"))
           throw new IllegalArgumentException(
               "--cluster-members lists tcp-ip members, and cluster.join is '" + c.join() + "'");
       }
+      if (clusterName != null && clusterName.isBlank())
+        throw new IllegalArgumentException("--cluster-name must not be empty");
+      if (clusterHost != null) {
+        String problem = GatewayConfigLoader.clusterHostProblem(clusterHost);
+        if (problem != null) throw new IllegalArgumentException("--cluster-host " + problem);
+      }
+      if (gatewayId != null && gatewayId.isBlank())
+        throw new IllegalArgumentException("--gateway-id must not be empty");
       c =
           c.on(
               clusterName != null ? clusterName : c.name(),
@@ -395,6 +396,15 @@ public final class ServeCommand implements Callable<Integer> {
       if (gatewayId != null) c = c.withGatewayId(gatewayId);
       config = config.withCluster(c);
     }
+    GatewayConfig.Cluster c = config.cluster();
+    if (c.enabled()
+        && (c.port() == config.listener().port()
+            || config.admin().enabled() && c.port() == config.admin().port()
+            || config.grpc().enabled() && c.port() == config.grpc().port()))
+      throw new IllegalArgumentException(
+          "the cluster port "
+              + c.port()
+              + " is taken by the API, admin or gRPC listener: pick another (--cluster-port)");
     return config;
   }
 }

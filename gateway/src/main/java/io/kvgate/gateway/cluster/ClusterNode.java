@@ -357,6 +357,8 @@ public final class ClusterNode {
         if (kc.namespace() != null) k.setProperty("namespace", kc.namespace());
         if (kc.serviceName() != null) k.setProperty("service-name", kc.serviceName());
         if (kc.serviceDns() != null) k.setProperty("service-dns", kc.serviceDns());
+        // the members' port (DNS mode assumes 5701 otherwise)
+        k.setProperty("service-port", Integer.toString(config.port()));
       }
       default -> {
         var t = j.getTcpIpConfig().setEnabled(true).setConnectionTimeoutSeconds(1);

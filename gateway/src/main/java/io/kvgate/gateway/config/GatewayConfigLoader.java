@@ -395,7 +395,11 @@ public final class GatewayConfigLoader {
         grpc, cluster);
   }
 
-  /** The {@code cluster} section; its keys are refused with their paths when clustering is off. */
+  /**
+   * The {@code cluster} section: a present section turns clustering on unless it says {@code
+   * enabled: false}. Its keys are checked either way; the Kubernetes discovery mode and port
+   * conflicts only when it is on.
+   */
   private static GatewayConfig.Cluster cluster(
       ConfigNode r,
       GatewayConfig.Listener listener,
@@ -424,22 +428,15 @@ public final class GatewayConfigLoader {
       c.problem("join", "must be one of " + GatewayConfig.Cluster.JOINS + ", was '" + join + "'");
       join = d.join();
     }
-    List<String> members = c.has("members") ? c.strings("members", false) : List.of();
-    for (int i = 0; i < members.size(); i++) {
-      String m = members.get(i);
-      int colon = m.lastIndexOf(':');
-      boolean ok = colon > 0;
-      if (ok) {
-        try {
-          int p = Integer.parseInt(m.substring(colon + 1));
-          ok = p >= 1 && p <= 65535;
-        } catch (NumberFormatException e) {
-          ok = false;
-        }
-      }
-      if (!ok) c.problem("members[" + i + "]", "must be host:port, was '" + m + "'");
+    List<String> members = new ArrayList<>();
+    List<ConfigNode> memberNodes = c.list("members", false);
+    for (ConfigNode n : memberNodes) {
+      String m = n.text();
+      String problem = m == null ? "must be a string (host:port)" : clusterMemberProblem(m);
+      if (problem != null) n.problem(problem);
+      else members.add(m);
     }
-    if (!members.isEmpty() && !join.equals("tcp-ip")) {
+    if (!memberNodes.isEmpty() && !join.equals("tcp-ip")) {
       c.problem("members", "lists tcp-ip members, and join is '" + join + "'");
     }
     ConfigNode mc = c.object("multicast");
@@ -469,6 +466,22 @@ public final class GatewayConfigLoader {
                 + " service)");
       }
     }
+    String name = c.string("name", d.name(), false);
+    if (name.isBlank()) {
+      c.problem("name", "must not be empty");
+      name = d.name();
+    }
+    String host = c.string("host", d.host(), false);
+    String hostProblem = clusterHostProblem(host);
+    if (hostProblem != null) {
+      c.problem("host", hostProblem);
+      host = d.host();
+    }
+    String gatewayId = c.string("gatewayId", null, false);
+    if (gatewayId != null && gatewayId.isBlank()) {
+      c.problem("gatewayId", "must not be empty (leave it out for a fresh id at each start)");
+      gatewayId = null;
+    }
     int port = (int) c.integer("port", d.port(), 1, 65535);
     if (enabled
         && (port == listener.port()
@@ -479,21 +492,21 @@ public final class GatewayConfigLoader {
     GatewayConfig.Cluster out =
         new GatewayConfig.Cluster(
             enabled,
-            c.string("name", d.name(), false),
-            c.string("host", d.host(), false),
+            name,
+            host,
             port,
             join,
             members,
             group,
             mport,
             kube,
-            c.string("gatewayId", null, false),
+            gatewayId,
             c.duration("publishInterval", d.publishInterval()),
             c.duration("heartbeat", d.heartbeat()),
             c.duration("memberTimeout", d.memberTimeout()),
             c.duration("catchUpTimeout", d.catchUpTimeout()),
             c.duration("mergeDelay", d.mergeDelay()));
-    if (out.publishInterval().isZero()
+    if (out.publishInterval().compareTo(Duration.ofMillis(1)) < 0
         || out.publishInterval().compareTo(Duration.ofSeconds(1)) > 0)
       c.problem("publishInterval", "must be between 1ms and 1s");
     if (out.heartbeat().compareTo(out.publishInterval()) < 0)
@@ -503,6 +516,40 @@ public final class GatewayConfigLoader {
     if (out.mergeDelay().compareTo(Duration.ofSeconds(1)) < 0)
       c.problem("mergeDelay", "must be at least 1s");
     return out;
+  }
+
+  /** Why {@code member} is not a {@code cluster.members} entry ({@code host:port}), or null. */
+  public static String clusterMemberProblem(String member) {
+    int colon = member.lastIndexOf(':');
+    boolean ok = colon > 0;
+    if (ok) {
+      try {
+        int p = Integer.parseInt(member.substring(colon + 1));
+        ok = p >= 1 && p <= 65535;
+      } catch (NumberFormatException e) {
+        ok = false;
+      }
+    }
+    return ok ? null : "must be host:port with a port of 1..65535, was '" + member + "'";
+  }
+
+  /**
+   * Why {@code host} cannot be {@code cluster.host}, or null. Hazelcast binds the member by
+   * matching the machine's interfaces against it, which takes an IPv4 address: a host name or an
+   * IPv6 address finds no interface and the member fails to start.
+   */
+  public static String clusterHostProblem(String host) {
+    String[] octets = host.split("\\.", -1);
+    boolean ok = octets.length == 4;
+    for (int i = 0; ok && i < 4; i++) {
+      ok = octets[i].matches("[0-9]{1,3}") && Integer.parseInt(octets[i]) <= 255;
+    }
+    return ok
+        ? null
+        : "must be an IPv4 address of this machine that other members reach (0.0.0.0 for every"
+            + " interface), was '"
+            + host
+            + "'";
   }
 
   /** The {@code logging} and {@code accessLog} sections. */

@@ -2,6 +2,8 @@ package io.kvgate.gateway.cli;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.kvgate.gateway.config.GatewayConfig;
+import io.kvgate.gateway.config.GatewayConfigLoader;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -212,6 +214,182 @@ class CliTest {
     assertFalse(serve.withFlags(on).grpc().enabled());
     serve.grpcPort = 70000;
     assertThrows(IllegalArgumentException.class, () -> serve.withFlags(c));
+  }
+
+  @Test
+  void clusterFlagsBuildTheClusterConfig() throws Exception {
+    ServeCommand serve = new ServeCommand();
+    new picocli.CommandLine(serve)
+        .parseArgs(
+            "--model",
+            "m",
+            "--endpoints",
+            "http://h:1",
+            "--cluster-name",
+            "prod",
+            "--cluster-port",
+            "5801",
+            "--cluster-members",
+            "10.0.0.1:5801,10.0.0.2:5801,gw-3.internal:5801",
+            "--cluster-host",
+            "10.0.0.1",
+            "--gateway-id",
+            "gw-1");
+    GatewayConfig base = GatewayConfig.of("m", java.util.List.of("http://h:1"), "random");
+    assertFalse(base.cluster().enabled(), "off without the flags");
+    GatewayConfig.Cluster c = serve.withFlags(base).cluster();
+    assertEquals(
+        GatewayConfig.Cluster.OFF
+            .on(
+                "prod",
+                5801,
+                java.util.List.of("10.0.0.1:5801", "10.0.0.2:5801", "gw-3.internal:5801"))
+            .withHost("10.0.0.1")
+            .withGatewayId("gw-1"),
+        c);
+    assertTrue(c.enabled());
+
+    ServeCommand nameOnly = new ServeCommand();
+    nameOnly.clusterName = "prod";
+    assertEquals(
+        GatewayConfig.Cluster.OFF.on("prod", 5701, java.util.List.of()),
+        nameOnly.withFlags(base).cluster(),
+        "--cluster-name alone: every other key at its default");
+  }
+
+  @Test
+  void clusterFlagsOverrideAConfigThatEnablesTheCluster() throws Exception {
+    GatewayConfig file =
+        GatewayConfigLoader.parse(
+            """
+            models: [{name: m, endpoints: [{url: "http://h:1"}]}]
+            cluster:
+              name: prod
+              host: 10.0.0.1
+              members: ["10.0.0.1:5701", "10.0.0.2:5701"]
+              memberTimeout: 20s
+            """,
+            "t.yaml");
+    ServeCommand serve = new ServeCommand();
+    serve.clusterPort = 5900;
+    serve.gatewayId = "gw-2";
+    GatewayConfig.Cluster c = serve.withFlags(file).cluster();
+    assertEquals(
+        file.cluster().on("prod", 5900, file.cluster().members()).withGatewayId("gw-2"), c);
+    assertEquals(java.time.Duration.ofSeconds(20), c.memberTimeout(), "the file's timings stay");
+    assertEquals("10.0.0.1", c.host());
+
+    ServeCommand members = new ServeCommand();
+    members.clusterMembers = java.util.List.of("10.0.0.3:5701");
+    assertEquals(
+        java.util.List.of("10.0.0.3:5701"),
+        members.withFlags(file).cluster().members(),
+        "--cluster-members replaces the file's list");
+  }
+
+  @Test
+  void clusterFlagsWithoutClusteringOnAreRefused() throws Exception {
+    GatewayConfig base = GatewayConfig.of("m", java.util.List.of("http://h:1"), "random");
+    GatewayConfig disabled =
+        GatewayConfigLoader.parse(
+            "models: [{name: m, endpoints: [{url: \"http://h:1\"}]}]\n"
+                + "cluster: {enabled: false, name: prod}\n",
+            "t.yaml");
+    java.util.List<java.util.function.Consumer<ServeCommand>> flags =
+        java.util.List.of(
+            s -> s.clusterPort = 5702,
+            s -> s.clusterMembers = java.util.List.of("10.0.0.1:5701"),
+            s -> s.clusterHost = "10.0.0.1",
+            s -> s.gatewayId = "gw-1");
+    for (GatewayConfig config : java.util.List.of(base, disabled)) {
+      for (java.util.function.Consumer<ServeCommand> flag : flags) {
+        ServeCommand serve = new ServeCommand();
+        flag.accept(serve);
+        IllegalArgumentException e =
+            assertThrows(IllegalArgumentException.class, () -> serve.withFlags(config));
+        assertEquals(
+            "--cluster-port, --cluster-members, --cluster-host and --gateway-id need clustering"
+                + " on: give --cluster-name (or a cluster section in the config)",
+            e.getMessage());
+      }
+    }
+
+    // The same through the command line: refused with exit code 2 before anything starts.
+    String[][] cases = {
+      {"serve", "--model", "m", "--endpoints", "http://h:1", "--cluster-port", "5702"},
+      {"serve", "--model", "m", "--endpoints", "http://h:1", "--cluster-members", "h:1,h:2"},
+      {"serve", "--model", "m", "--endpoints", "http://h:1", "--gateway-id", "gw-1"},
+    };
+    for (String[] args : cases) {
+      int[] code = {-1};
+      String err = captureErr(() -> code[0] = Main.run(args));
+      assertEquals(2, code[0], String.join(" ", args) + ": " + err);
+      assertTrue(err.contains("serve: --cluster-port, --cluster-members,"), err);
+      assertTrue(err.contains("give --cluster-name"), err);
+    }
+  }
+
+  @Test
+  void badClusterFlagsAreRefused() throws Exception {
+    GatewayConfig base = GatewayConfig.of("m", java.util.List.of("http://h:1"), "random");
+    GatewayConfig multicast =
+        GatewayConfigLoader.parse(
+            "models: [{name: m, endpoints: [{url: \"http://h:1\"}]}]\n"
+                + "cluster: {name: prod, join: multicast}\n",
+            "t.yaml");
+    record Case(GatewayConfig config, java.util.function.Consumer<ServeCommand> flags, String m) {}
+    java.util.List<Case> cases =
+        java.util.List.of(
+            new Case(
+                base,
+                s -> s.clusterMembers = java.util.List.of("10.0.0.1:5701", "10.0.0.2"),
+                "--cluster-members: must be host:port with a port of 1..65535, was '10.0.0.2'"),
+            new Case(
+                base,
+                s -> s.clusterMembers = java.util.List.of("10.0.0.1:70000"),
+                "--cluster-members: must be host:port"),
+            new Case(
+                multicast,
+                s -> s.clusterMembers = java.util.List.of("10.0.0.1:5701"),
+                "--cluster-members lists tcp-ip members, and cluster.join is 'multicast'"),
+            new Case(base, s -> s.clusterPort = 0, "--cluster-port must be 1..65535"),
+            new Case(base, s -> s.clusterPort = 70000, "--cluster-port must be 1..65535"),
+            new Case(base, s -> s.clusterHost = "gw-1.internal", "--cluster-host must be an IPv4"),
+            new Case(base, s -> s.clusterName = " ", "--cluster-name must not be empty"),
+            new Case(base, s -> s.gatewayId = "", "--gateway-id must not be empty"),
+            new Case(
+                base,
+                s -> s.clusterPort = 8080,
+                "the cluster port 8080 is taken by the API, admin or gRPC listener"),
+            new Case(
+                base,
+                s -> s.clusterPort = 8081,
+                "the cluster port 8081 is taken by the API, admin or gRPC listener"));
+    for (Case c : cases) {
+      ServeCommand serve = new ServeCommand();
+      serve.clusterName = "prod";
+      c.flags().accept(serve);
+      IllegalArgumentException e =
+          assertThrows(IllegalArgumentException.class, () -> serve.withFlags(c.config()), c.m());
+      assertTrue(e.getMessage().startsWith(c.m()), e.getMessage());
+    }
+    ServeCommand freeAdmin = new ServeCommand();
+    freeAdmin.clusterName = "prod";
+    freeAdmin.clusterPort = 8081;
+    freeAdmin.adminPort = -1;
+    assertEquals(
+        8081, freeAdmin.withFlags(base).cluster().port(), "the admin port, admin listener off");
+  }
+
+  @Test
+  void aClusterPortTakenByTheListenerIsRefusedAtTheCommandLine() {
+    String[] args = {
+      "serve", "--model", "m", "--endpoints", "http://h:1", "--port", "5701", "--cluster-name", "p"
+    };
+    int[] code = {-1};
+    String err = captureErr(() -> code[0] = Main.run(args));
+    assertEquals(2, code[0], err);
+    assertTrue(err.contains("serve: the cluster port 5701 is taken by the API"), err);
   }
 
   @Test
