@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * One cell's replay: a policy on a fleet layout and index mode (and, on a disaggregated fleet, one
- * {@code pd.minUncachedTokens}).
+ * {@code pd.minUncachedTokens}), behind one gateway or several ({@link Gateways}).
  *
  * <p>With direct traffic ({@link ReplayOptions#directShare()}), the client-side latencies (TTFT,
  * ITL, E2E and their plots) and the phantom hits are those of the requests routed by the gateway;
@@ -53,6 +53,8 @@ import java.util.List;
  * @param indexView per engine at the end of the cell: the gateway's view of its cache against the
  *     engine's own count; empty if the launcher exposes no view
  * @param restart what the restart of engine 0 did; null without {@code --restart-engine-at}
+ * @param gateways the cell's gateways ({@link Gateways#label()}: {@code 1}, {@code 3}, {@code 3c})
+ * @param cluster what the cluster of a clustered cell did; null otherwise
  */
 public record PolicyResult(
     String policy,
@@ -86,7 +88,36 @@ public record PolicyResult(
     long judgedRequests,
     long phantomHits,
     List<EngineView> indexView,
-    Restart restart) {
+    Restart restart,
+    String gateways,
+    Cluster cluster) {
+
+  /**
+   * The cluster of a clustered cell ({@code Nc} gateways), from every gateway's cluster meters
+   * between the start and the end of the cell's traffic.
+   *
+   * @param gateways gateways in the cluster
+   * @param membersAtEnd the fewest gateways any of them saw in its cluster view at the end (all of
+   *     them unless one left: then the cell did not measure a whole cluster)
+   * @param propagations peers' index writes the gateways applied ({@code
+   *     kvgate_cluster_propagation} counts, summed)
+   * @param propagationP50WallMs the median delay from an index write on one gateway to its
+   *     application on a peer, over every gateway's histogram merged, in wall milliseconds (the
+   *     cluster runs on the wall clock: at speed S a delay stands for S times as much simulated
+   *     time); NaN without a write
+   * @param propagationP99WallMs the same at the 99th percentile
+   * @param sentBytes cluster message bytes the gateways published ({@code
+   *     kvgate_cluster_sent_bytes}, every message type: index deltas, load, heartbeats)
+   * @param sentBytesPerRequest {@code sentBytes} per gateway-routed request of the cell
+   */
+  public record Cluster(
+      int gateways,
+      int membersAtEnd,
+      long propagations,
+      double propagationP50WallMs,
+      double propagationP99WallMs,
+      double sentBytes,
+      double sentBytesPerRequest) {}
 
   /**
    * One engine's cache as the gateway saw it at the end of a cell, against the engine's own count.

@@ -26,8 +26,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Replays a trace open-loop through a real gateway in front of a fresh simulated fleet, once per
- * cell (fleet layout × policy × index mode × {@code pd.minUncachedTokens} on disaggregated
- * layouts), and measures what the engines and the clients saw: TTFT, the gaps between streamed
+ * cell (fleet layout × policy × index mode × {@code pd.minUncachedTokens} on disaggregated layouts
+ * × gateways), and measures what the engines and the clients saw: TTFT, the gaps between streamed
  * tokens (ITL), end-to-end latency, hit rate, throughput. Blocking: run it from a main or test
  * thread, never an event loop (the load itself runs on Vert.x).
  *
@@ -38,6 +38,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * ReplayOptions#restartEngineAt()}): the two ways an approximate index drifts from the caches. The
  * engines' counters start over at a restart; the replay accumulates them across it ({@link
  * EngineCounters}), so hit rates stay those of the whole cell.
+ *
+ * <p><b>Several gateways.</b> A cell of {@code N} or {@code Nc} gateways ({@link
+ * ReplayOptions#gateways()}) runs N gateways over its engines, independent or in one cluster, and
+ * sends request {@code i} to gateway {@code i mod N}: consecutive turns of a conversation land on
+ * different gateways. A clustered cell also reports how fast the gateways' index writes reached
+ * their peers and the bytes they published ({@link PolicyResult.Cluster}).
  *
  * <p>Open loop: each request is sent at its timestamp (divided by the speed and the rate scale)
  * whether or not earlier ones have finished, as real users would; above {@code maxOutstanding} a
@@ -110,6 +116,12 @@ public final class Replay {
               ? "no restart"
               : "engine 0 restarts " + o.restartEngineAt().toMillis() + " ms into each cell");
     }
+    if (!o.gateways().equals(List.of(Gateways.ONE))) {
+      progress.printf(
+          Locale.ROOT,
+          "gateways %s (N: independent, Nc: one cluster); request i goes to gateway i mod N%n",
+          String.join(",", o.gateways().stream().map(Gateways::label).toList()));
+    }
     List<Cell> cells = cells(o);
     List<PolicyResult> results = new ArrayList<>();
     Vertx vertx = Vertx.vertx();
@@ -118,7 +130,7 @@ public final class Replay {
         List<TraceRecord> head = trace.subList(0, Math.min(trace.size(), o.warmup()));
         java.util.Set<List<Object>> warmed = new java.util.HashSet<>();
         for (Cell c : cells) {
-          if (!warmed.add(List.of(c.fleet(), c.mode()))) continue;
+          if (!warmed.add(List.of(c.fleet(), c.mode(), c.gateways()))) continue;
           progress.printf(
               Locale.ROOT,
               "warm-up: %d requests through a throwaway fleet and gateway (%s%s), not measured%n",
@@ -174,6 +186,9 @@ public final class Replay {
    *     options name fleets: a plain policy comparison keeps {@code requests-POLICY.csv})
    * @param namedMode whether the index mode is part of the cell's names (unless every cell is
    *     approximate, as without {@code --index-modes})
+   * @param gateways the gateways over the cell's engines
+   * @param namedGateways whether the gateways are part of the cell's names (unless every cell has
+   *     one gateway, as without {@code --gateways})
    */
   record Cell(
       Fleet fleet,
@@ -181,40 +196,48 @@ public final class Replay {
       GatewayLauncher.IndexMode mode,
       long minUncachedTokens,
       boolean named,
-      boolean namedMode) {
+      boolean namedMode,
+      Gateways gateways,
+      boolean namedGateways) {
+
     String name() {
       String m = namedMode ? " " + mode.wireName() : "";
+      String g = namedGateways ? " gateways=" + gateways.label() : "";
       return minUncachedTokens < 0
-          ? fleet.label() + " " + policy + m
-          : fleet.label() + " " + policy + m + " min=" + minUncachedTokens;
+          ? fleet.label() + " " + policy + m + g
+          : fleet.label() + " " + policy + m + " min=" + minUncachedTokens + g;
     }
 
     String fileStem() {
       String m = namedMode ? "-" + mode.wireName() : "";
-      if (!named) return policy + m;
+      String g = namedGateways ? "-gw" + gateways.label() : "";
+      if (!named) return policy + m + g;
       String p = policy.replaceAll(".*[/\\\\]", "").replaceAll("\\.ya?ml$", "");
       return fleet.label()
           + "-"
           + p
           + m
-          + (minUncachedTokens < 0 ? "" : "-min" + minUncachedTokens);
+          + (minUncachedTokens < 0 ? "" : "-min" + minUncachedTokens)
+          + g;
     }
   }
 
-  /** Every cell, in run order: fleets, then policies, then index modes, then thresholds. */
+  /**
+   * Every cell, in run order: fleets, then policies, then index modes, then thresholds, then
+   * gateways.
+   */
   static List<Cell> cells(ReplayOptions o) {
     List<Cell> out = new ArrayList<>();
     boolean named = !o.fleets().isEmpty();
     boolean namedMode = !o.indexModes().equals(List.of(GatewayLauncher.IndexMode.APPROXIMATE));
+    boolean namedGateways = !o.gateways().equals(List.of(Gateways.ONE));
     for (Fleet f : o.fleetsOrDefault()) {
       for (String policy : o.policies()) {
         for (GatewayLauncher.IndexMode mode : o.indexModes()) {
-          if (!f.disaggregated()) {
-            out.add(new Cell(f, policy, mode, -1, named, namedMode));
-            continue;
-          }
-          for (long t : o.minUncachedTokens())
-            out.add(new Cell(f, policy, mode, t, named, namedMode));
+          List<Long> thresholds = f.disaggregated() ? o.minUncachedTokens() : List.of(-1L);
+          for (long t : thresholds)
+            for (Gateways g : o.gateways())
+              out.add(new Cell(f, policy, mode, t, named, namedMode, g, namedGateways));
         }
       }
     }
@@ -269,10 +292,13 @@ public final class Replay {
                 ? new GatewayLauncher.Pd(o.pdProtocol(), cell.minUncachedTokens())
                 : null,
             cell.mode(),
-            o.restartEngineAt() == null ? 1 : Math.max(1, o.engine().speed()));
+            o.restartEngineAt() == null ? 1 : Math.max(1, o.engine().speed()),
+            cell.gateways().count(),
+            cell.gateways().clustered());
     GatewayLauncher.RunningGateway gw;
     try {
-      gw = await(launcher.start(vertx, spec), 30);
+      // a cluster forms member by member, each catching up with the others
+      gw = await(launcher.start(vertx, spec), 30L * cell.gateways().count());
     } catch (Exception e) {
       await(closeAll(engines), 30);
       throw e;
@@ -472,7 +498,14 @@ public final class Replay {
       GatewayLauncher.RunningGateway gw,
       PrintStream progress)
       throws Exception {
-    URI base = URI.create(gw.baseUrl());
+    List<URI> bases = gw.baseUrls().stream().map(URI::create).toList();
+    if (bases.size() != cell.gateways().count())
+      throw new IllegalStateException(
+          "the launcher started "
+              + bases.size()
+              + " gateway(s) for a cell of "
+              + cell.gateways().count());
+    List<GatewayLauncher.ClusterMeters> clusterBefore = gw.clusterMeters();
     List<URI> engineUris = engines.stream().map(e -> URI.create(e.url())).toList();
     HttpClient client =
         vertx.createHttpClient(
@@ -505,7 +538,10 @@ public final class Replay {
               while (run.next < trace.size() && dueNanos[run.next] <= now) {
                 int i = run.next++;
                 run.sentNanos[i] = now;
-                URI target = run.direct(i) ? engineUris.get(run.directEngine[i]) : base;
+                URI target =
+                    run.direct(i)
+                        ? engineUris.get(run.directEngine[i])
+                        : bases.get(i % bases.size());
                 send(client, target, text, o, trace.get(i), i, run, done, trace.size());
               }
             });
@@ -635,6 +671,10 @@ public final class Replay {
     }
     List<PolicyResult.EngineView> view =
         indexView(gw, engines, cell.mode() == GatewayLauncher.IndexMode.PRECISE);
+    PolicyResult.Cluster cluster =
+        cell.gateways().clustered()
+            ? clusterResult(clusterBefore, gw.clusterMeters(), trace.size() - directRequests)
+            : null;
     PolicyResult.Restart restart =
         probe == null || probe.restartedNanos() < 0
             ? null
@@ -672,7 +712,9 @@ public final class Replay {
             judged,
             phantoms,
             view,
-            restart);
+            restart,
+            cell.gateways().label(),
+            cluster);
     if (o.out() != null && csvName != null) writeRequests(o.out().resolve(csvName), run, speed);
     progress.printf(
         Locale.ROOT,
@@ -687,6 +729,19 @@ public final class Replay {
         r.itlBurstShare(),
         r.errors(),
         r.prefillImbalance());
+    if (cluster != null) {
+      progress.printf(
+          Locale.ROOT,
+          "  %-20s cluster of %d: %d index writes propagated, p50 %.1f ms p99 %.1f ms (wall),"
+              + " %.0f bytes sent per request, %d members at the end%n",
+          name,
+          cluster.gateways(),
+          cluster.propagations(),
+          cluster.propagationP50WallMs(),
+          cluster.propagationP99WallMs(),
+          cluster.sentBytesPerRequest(),
+          cluster.membersAtEnd());
+    }
     if (directRequests > 0 || judged > 0 && cell.namedMode() || restart != null) {
       progress.printf(
           Locale.ROOT,
@@ -711,6 +766,34 @@ public final class Replay {
                   restart.hitRateAfter()));
     }
     return r;
+  }
+
+  /**
+   * The cell's cluster measures: what every gateway's cluster meters counted from before traffic to
+   * now, merged over the gateways, per gateway-routed request.
+   */
+  static PolicyResult.Cluster clusterResult(
+      List<GatewayLauncher.ClusterMeters> before,
+      List<GatewayLauncher.ClusterMeters> after,
+      long routedRequests) {
+    if (after.size() != before.size())
+      throw new IllegalStateException(
+          "cluster meters of "
+              + before.size()
+              + " gateways before the cell, "
+              + after.size()
+              + " after");
+    List<GatewayLauncher.ClusterMeters> delta = new ArrayList<>();
+    for (int k = 0; k < after.size(); k++) delta.add(after.get(k).since(before.get(k)));
+    GatewayLauncher.ClusterMeters m = GatewayLauncher.ClusterMeters.merge(delta);
+    return new PolicyResult.Cluster(
+        after.size(),
+        m.members(),
+        m.propagations(),
+        m.propagationQuantileMs(0.5),
+        m.propagationQuantileMs(0.99),
+        m.sentBytes(),
+        routedRequests <= 0 ? Double.NaN : m.sentBytes() / routedRequests);
   }
 
   private static double[] sortedMs(long[] nanos, double speed) {

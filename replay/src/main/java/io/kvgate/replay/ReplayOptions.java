@@ -27,7 +27,8 @@ import java.util.List;
  * @param warmup requests (the trace's first) replayed once, unmeasured, through a throwaway fleet
  *     and gateway before the first policy, so that no policy pays for the JVM's warm-up: with time
  *     compressed 20×, a 50 ms pause of a cold JVM is a second of trace time. With several fleet
- *     layouts, once through each layout (its first policy and threshold)
+ *     layouts, index modes or gateway cells, once through each combination of them (its first
+ *     policy and threshold)
  * @param fleets the fleet layouts to compare, each cell on a fresh fleet; empty: one aggregated
  *     fleet of {@code replicas} engines
  * @param pdProtocol the protocol the gateway speaks to disaggregated fleets
@@ -42,6 +43,9 @@ import java.util.List;
  *     engine is drawn from {@code seed}, the same in every cell. Aggregated fleets only
  * @param restartEngineAt restart engine 0 ({@link io.kvgate.sim.SimEngine#restart()}) this far into
  *     each measured cell, in simulated time; null: no restart. Aggregated fleets only
+ * @param gateways how many gateways each cell runs over its engines, and whether they are
+ *     clustered, a cell each (after the thresholds in run order); distinct, in order. More than one
+ *     gateway needs aggregated fleets and approximate index modes
  */
 public record ReplayOptions(
     Path trace,
@@ -61,7 +65,8 @@ public record ReplayOptions(
     double rateScale,
     List<IndexMode> indexModes,
     double directShare,
-    Duration restartEngineAt) {
+    Duration restartEngineAt,
+    List<Gateways> gateways) {
 
   /** The gateway's default {@code pd.minUncachedTokens}. */
   public static final long DEFAULT_MIN_UNCACHED_TOKENS = 256;
@@ -88,6 +93,55 @@ public record ReplayOptions(
       throw new IllegalArgumentException(
           "direct traffic and engine restarts need aggregated fleets (both=N): engine 0 of a"
               + " disaggregated fleet is a prefill engine, which serves no whole request");
+    gateways = List.copyOf(gateways);
+    if (gateways.isEmpty() || gateways.stream().distinct().count() != gateways.size())
+      throw new IllegalArgumentException("gateways: one or more distinct values (1, N, Nc)");
+    boolean several = gateways.stream().anyMatch(g -> g.count() > 1);
+    if (several && (disaggregated || indexModes.contains(IndexMode.PRECISE)))
+      throw new IllegalArgumentException(
+          "several gateways need aggregated fleets (both=N) and the approximate index mode");
+  }
+
+  /** One gateway per cell. */
+  public ReplayOptions(
+      Path trace,
+      List<String> policies,
+      int replicas,
+      SimEngineConfig engine,
+      int limit,
+      int maxOutputTokens,
+      int maxOutstanding,
+      long jitterMs,
+      long seed,
+      Path out,
+      int warmup,
+      List<Fleet> fleets,
+      PdProtocol pdProtocol,
+      List<Long> minUncachedTokens,
+      double rateScale,
+      List<IndexMode> indexModes,
+      double directShare,
+      Duration restartEngineAt) {
+    this(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        warmup,
+        fleets,
+        pdProtocol,
+        minUncachedTokens,
+        rateScale,
+        indexModes,
+        directShare,
+        restartEngineAt,
+        List.of(Gateways.ONE));
   }
 
   /** Without the index-mode study: approximate cells, all traffic through kvgate, no restart. */
@@ -210,7 +264,8 @@ public record ReplayOptions(
         rateScale,
         indexModes,
         directShare,
-        restartEngineAt);
+        restartEngineAt,
+        gateways);
   }
 
   /** These options with other disaggregation settings. */
@@ -233,7 +288,8 @@ public record ReplayOptions(
         rateScale,
         indexModes,
         directShare,
-        restartEngineAt);
+        restartEngineAt,
+        gateways);
   }
 
   /** These options with another arrival-rate multiplier. */
@@ -256,7 +312,8 @@ public record ReplayOptions(
         scale,
         indexModes,
         directShare,
-        restartEngineAt);
+        restartEngineAt,
+        gateways);
   }
 
   /** These options with other index modes, direct share and engine restart. */
@@ -279,7 +336,32 @@ public record ReplayOptions(
         rateScale,
         modes,
         direct,
-        restartAt);
+        restartAt,
+        gateways);
+  }
+
+  /** These options with other gateway cells. */
+  public ReplayOptions withGateways(List<Gateways> g) {
+    return new ReplayOptions(
+        trace,
+        policies,
+        replicas,
+        engine,
+        limit,
+        maxOutputTokens,
+        maxOutstanding,
+        jitterMs,
+        seed,
+        out,
+        warmup,
+        fleets,
+        pdProtocol,
+        minUncachedTokens,
+        rateScale,
+        indexModes,
+        directShare,
+        restartEngineAt,
+        g);
   }
 
   /**
@@ -305,7 +387,8 @@ public record ReplayOptions(
         rateScale,
         indexModes,
         directShare,
-        null);
+        null,
+        gateways);
   }
 
   /** Characters per token of the simulated engine's tokenizer stand-in. */

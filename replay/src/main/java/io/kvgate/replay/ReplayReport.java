@@ -55,6 +55,16 @@ public record ReplayReport(
     return comparesIndexModes() || directShare > 0 || restartEngineAtMs >= 0;
   }
 
+  /** True if a cell ran behind more than one gateway: rows then name each cell's gateways. */
+  public boolean comparesGateways() {
+    return results.stream().anyMatch(p -> !"1".equals(p.gateways()));
+  }
+
+  /** True if a cell ran behind clustered gateways: the report then shows the cluster table. */
+  public boolean hasCluster() {
+    return results.stream().anyMatch(p -> p.cluster() != null);
+  }
+
   /** True if a cell ran on a disaggregated fleet or the cells ran on several fleet layouts. */
   public boolean comparesFleets() {
     return results.stream().map(PolicyResult::fleet).distinct().count() > 1

@@ -12,7 +12,7 @@ import java.util.Locale;
  * Writes a replay's table, {@code report.json}, {@code report.md}, {@code cells.csv} (one row per
  * cell) and SVG plots (TTFT and ITL CDFs, hit rates, engine load). When the replay studied the
  * index (precise cells, direct traffic, an engine restart) the table and {@code report.md} add the
- * index table and, with a restart, the restart table.
+ * index table and, with a restart, the restart table; with clustered gateways, the cluster table.
  */
 public final class ReportWriter {
 
@@ -24,12 +24,14 @@ public final class ReportWriter {
 
   /**
    * A result's row name: the policy, or the whole cell when the report compares fleets; with the
-   * index mode when the report has precise cells.
+   * index mode when the report has precise cells, and the gateways ({@code gateways=3c}) when a
+   * cell ran behind several.
    */
   static String name(ReplayReport r, PolicyResult p) {
     boolean modes = r.comparesIndexModes();
-    if (r.comparesFleets()) return p.cell(modes);
-    return modes ? p.policy() + " " + p.indexMode() : p.policy();
+    String g = r.comparesGateways() ? " gateways=" + p.gateways() : "";
+    if (r.comparesFleets()) return p.cell(modes) + g;
+    return (modes ? p.policy() + " " + p.indexMode() : p.policy()) + g;
   }
 
   private static String ms(double v) {
@@ -148,6 +150,57 @@ public final class ReportWriter {
             + "engines.\n");
     if (r.studiesIndex()) sb.append(indexTable(r, w));
     if (r.restartEngineAtMs() >= 0) sb.append(restartTable(r, w));
+    if (r.hasCluster()) sb.append(clusterTable(r, w));
+    return sb.toString();
+  }
+
+  private static String bytes(double v) {
+    return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.0f", v);
+  }
+
+  /** The cluster table: per clustered cell, how fast index writes reached peers, bytes sent. */
+  static String clusterTable(ReplayReport r, int w) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%ncluster: index writes applied on peers and their delay (wall ms), bytes the gateways"
+                + " published%n"));
+    String head = "%-" + w + "s %8s %8s %12s %9s %9s %12s %10s%n";
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            head,
+            "cell",
+            "gateways",
+            "members",
+            "propagated",
+            "prop p50",
+            "prop p99",
+            "sent bytes",
+            "bytes/req"));
+    for (PolicyResult p : r.results()) {
+      PolicyResult.Cluster c = p.cluster();
+      if (c == null) continue;
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              head,
+              name(r, p),
+              c.gateways(),
+              c.membersAtEnd(),
+              c.propagations(),
+              ms1(c.propagationP50WallMs()),
+              ms1(c.propagationP99WallMs()),
+              bytes(c.sentBytes()),
+              bytes(c.sentBytesPerRequest())));
+    }
+    sb.append(
+        "members = the fewest gateways one of them saw at the end (fewer than gateways: the cluster"
+            + " split);\npropagation = from an index write on one gateway to its application on a"
+            + " peer, all gateways'\nhistograms merged, wall ms (at speed S it stands for S times as"
+            + " much simulated time);\nbytes/req = cluster bytes published over the gateway-routed"
+            + " requests.\n");
     return sb.toString();
   }
 
@@ -355,6 +408,32 @@ public final class ReportWriter {
                 p.indexView().isEmpty() ? "-" : Long.toString(p.indexResets())));
       }
     }
+    if (r.hasCluster()) {
+      sb.append(
+          "\nCluster: index writes applied on peers and their delay from the write (wall ms; at"
+              + " speed S it stands for S times as much simulated time), all gateways' histograms"
+              + " merged; cluster bytes the gateways published, per gateway-routed request.\n\n");
+      sb.append(
+          "| cell | gateways | members at end | writes propagated | propagation p50 (wall ms) |"
+              + " propagation p99 (wall ms) | bytes sent | bytes per request |\n");
+      sb.append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+      for (PolicyResult p : r.results()) {
+        PolicyResult.Cluster c = p.cluster();
+        if (c == null) continue;
+        sb.append(
+            String.format(
+                Locale.ROOT,
+                "| %s | %d | %d | %d | %s | %s | %s | %s |%n",
+                name(r, p),
+                c.gateways(),
+                c.membersAtEnd(),
+                c.propagations(),
+                num1orDash(c.propagationP50WallMs()),
+                num1orDash(c.propagationP99WallMs()),
+                bytes(c.sentBytes()),
+                bytes(c.sentBytesPerRequest())));
+      }
+    }
     if (r.restartEngineAtMs() >= 0) {
       sb.append(
           String.format(
@@ -400,13 +479,17 @@ public final class ReportWriter {
                 + "direct_requests,direct_ttft_p50_ms,direct_ttft_p99_ms,judged_requests,"
                 + "phantom_hits,index_blocks,engine_blocks,index_max_diff_blocks,index_resets,"
                 + "restart_at_ms,restart_routed,restart_phantom_hits,restart_last_phantom_ms,"
-                + "restart_last_phantom_wall_ms,restart_hit_rate_before,restart_hit_rate_after\n");
+                + "restart_last_phantom_wall_ms,restart_hit_rate_before,restart_hit_rate_after,"
+                + "gateways,prefill_imbalance,cluster_members_at_end,cluster_propagations,"
+                + "cluster_propagation_p50_wall_ms,cluster_propagation_p99_wall_ms,"
+                + "cluster_sent_bytes,cluster_sent_bytes_per_request\n");
     for (PolicyResult p : r.results()) {
       PolicyResult.Restart x = p.restart();
+      PolicyResult.Cluster c = p.cluster();
       sb.append(
           String.format(
               Locale.ROOT,
-              "%s,%s,%s,%s,%d,%d,%d,%.4f,%s,%s,%s,%s,%s,%s,%s,%.3f,%d,%s,%s,%d,%d,%d,%d,%d,%d,%s,%s,%s,%s,%s,%s,%s%n",
+              "%s,%s,%s,%s,%d,%d,%d,%.4f,%s,%s,%s,%s,%s,%s,%s,%.3f,%d,%s,%s,%d,%d,%d,%d,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%.4f,%s,%s,%s,%s,%s,%s%n",
               csv(name(r, p)),
               csv(p.fleet()),
               csv(p.policy()),
@@ -438,9 +521,21 @@ public final class ReportWriter {
               x == null ? "" : num1(x.lastPhantomAfterMs()),
               x == null ? "" : num1(x.lastPhantomAfterWallMs()),
               x == null ? "" : num4(x.hitRateBefore()),
-              x == null ? "" : num4(x.hitRateAfter())));
+              x == null ? "" : num4(x.hitRateAfter()),
+              p.gateways(),
+              p.prefillImbalance(),
+              c == null ? "" : Integer.toString(c.membersAtEnd()),
+              c == null ? "" : Long.toString(c.propagations()),
+              c == null ? "" : num1(c.propagationP50WallMs()),
+              c == null ? "" : num1(c.propagationP99WallMs()),
+              c == null ? "" : String.format(Locale.ROOT, "%.0f", c.sentBytes()),
+              c == null ? "" : num1(c.sentBytesPerRequest())));
     }
     return sb.toString();
+  }
+
+  private static String num1orDash(double v) {
+    return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.1f", v);
   }
 
   private static String num1(double v) {

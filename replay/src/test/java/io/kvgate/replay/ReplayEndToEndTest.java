@@ -28,58 +28,62 @@ import org.junit.jupiter.api.io.TempDir;
 class ReplayEndToEndTest {
 
   /** A real reverse proxy, round-robin over the engines: stands in for the gateway module. */
-  static final GatewayLauncher ROUND_ROBIN_PROXY =
-      (vertx, spec) -> {
-        List<String> urls = spec.urls();
-        HttpClient client = vertx.createHttpClient();
-        AtomicInteger next = new AtomicInteger();
-        HttpServer server =
-            vertx
-                .createHttpServer()
-                .requestHandler(
-                    req -> {
-                      URI target =
-                          URI.create(urls.get(Math.floorMod(next.getAndIncrement(), urls.size())));
-                      req.pause();
-                      client
-                          .request(
-                              new RequestOptions()
-                                  .setMethod(req.method())
-                                  .setHost(target.getHost())
-                                  .setPort(target.getPort())
-                                  .setURI(req.uri())
-                                  .setHeaders(req.headers()))
-                          .compose(
-                              up ->
-                                  up.send(req)
-                                      .compose(
-                                          resp -> {
-                                            req.response()
-                                                .setStatusCode(resp.statusCode())
-                                                .headers()
-                                                .setAll(resp.headers());
-                                            return resp.pipeTo(req.response());
-                                          }))
-                          .onFailure(
-                              e -> {
-                                if (!req.response().ended())
-                                  req.response().setStatusCode(502).end();
-                              });
-                    });
-        return server
-            .listen(0, "127.0.0.1")
-            .map(
-                s ->
-                    new GatewayLauncher.RunningGateway() {
-                      public String baseUrl() {
-                        return "http://127.0.0.1:" + s.actualPort();
-                      }
+  static final GatewayLauncher ROUND_ROBIN_PROXY = proxy(new AtomicInteger());
 
-                      public Future<Void> close() {
-                        return s.close().eventually(client::close);
-                      }
-                    });
-      };
+  /** {@link #ROUND_ROBIN_PROXY}, counting the requests it receives in {@code received}. */
+  static GatewayLauncher proxy(AtomicInteger received) {
+    return (vertx, spec) -> {
+      List<String> urls = spec.urls();
+      HttpClient client = vertx.createHttpClient();
+      AtomicInteger next = new AtomicInteger();
+      HttpServer server =
+          vertx
+              .createHttpServer()
+              .requestHandler(
+                  req -> {
+                    received.incrementAndGet();
+                    URI target =
+                        URI.create(urls.get(Math.floorMod(next.getAndIncrement(), urls.size())));
+                    req.pause();
+                    client
+                        .request(
+                            new RequestOptions()
+                                .setMethod(req.method())
+                                .setHost(target.getHost())
+                                .setPort(target.getPort())
+                                .setURI(req.uri())
+                                .setHeaders(req.headers()))
+                        .compose(
+                            up ->
+                                up.send(req)
+                                    .compose(
+                                        resp -> {
+                                          req.response()
+                                              .setStatusCode(resp.statusCode())
+                                              .headers()
+                                              .setAll(resp.headers());
+                                          return resp.pipeTo(req.response());
+                                        }))
+                        .onFailure(
+                            e -> {
+                              if (!req.response().ended()) req.response().setStatusCode(502).end();
+                            });
+                  });
+      return server
+          .listen(0, "127.0.0.1")
+          .map(
+              s ->
+                  new GatewayLauncher.RunningGateway() {
+                    public String baseUrl() {
+                      return "http://127.0.0.1:" + s.actualPort();
+                    }
+
+                    public Future<Void> close() {
+                      return s.close().eventually(client::close);
+                    }
+                  });
+    };
+  }
 
   /** A tiny Mooncake trace: {@code n} requests 100 ms apart sharing a 1,024-token prefix. */
   static Path tinyTrace(Path dir, int n) throws java.io.IOException {

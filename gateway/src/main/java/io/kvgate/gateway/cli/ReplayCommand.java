@@ -4,6 +4,7 @@ import io.kvgate.gateway.Gateway;
 import io.kvgate.gateway.config.GatewayConfig;
 import io.kvgate.replay.Fleet;
 import io.kvgate.replay.GatewayLauncher;
+import io.kvgate.replay.Gateways;
 import io.kvgate.replay.Replay;
 import io.kvgate.replay.ReplayOptions;
 import io.kvgate.routing.config.ConfigNode;
@@ -36,7 +37,8 @@ import picocli.CommandLine.Spec;
       "prefill/decode disaggregated fleets: one cell per fleet layout x policy x --min-uncached-tokens value,",
       "with the clients' inter-token latency (ITL) next to TTFT. With --index-modes approximate,precise, each",
       "cell also runs with the engines publishing their KV events to the gateway; --direct-share and",
-      "--restart-engine-at make the caches drift from what an approximate index believes.",
+      "--restart-engine-at make the caches drift from what an approximate index believes. With --gateways",
+      "1,3,3c, each cell also runs behind N independent or N clustered gateways, the requests sprayed over them.",
       "Synthetic traces in the Mooncake form: `kvgate workload multi-tenant --out FILE` (bench/replay-multitenant.sh)."
     })
 public final class ReplayCommand implements Callable<Integer> {
@@ -122,6 +124,19 @@ public final class ReplayCommand implements Callable<Integer> {
         "rate around it. Aggregated fleets only (default: no restart)."
       })
   String restartEngineAt;
+
+  @Option(
+      names = "--gateways",
+      split = ",",
+      paramLabel = "N|Nc",
+      description = {
+        "Gateways in front of each cell's engines, one cell per value: 1, N (N independent gateways,",
+        "e.g. 3) or Nc (N gateways in one cluster sharing their routing state, e.g. 3c). Request i goes",
+        "to gateway i mod N, so a conversation's turns land on different gateways; clustered cells",
+        "report the cluster's propagation delay and bytes sent per request. More than one gateway",
+        "needs aggregated fleets and the approximate index mode (default: 1)."
+      })
+  List<String> gateways = List.of("1");
 
   @Option(
       names = "--limit",
@@ -219,45 +234,210 @@ public final class ReplayCommand implements Callable<Integer> {
   }
 
   /**
-   * Starts a real in-process gateway for a cell. Its index view is read from {@link
-   * Gateway#indexHealth()}, what {@code GET /admin/endpoints} reports as {@code index_mode}, {@code
-   * index_blocks} and {@code engine_cached_blocks}.
+   * The configuration of gateway {@code k} of a clustered cell: {@link
+   * #config(GatewayLauncher.Spec)} with the cluster on, named {@code name}, its member on loopback
+   * port {@code ports.get(k)}, every gateway's member listed, gateway id {@code gw-k}, the
+   * cluster's default timings (a 10 ms publish interval).
+   */
+  static GatewayConfig clusteredConfig(
+      GatewayLauncher.Spec spec, String name, List<Integer> ports, int k) {
+    List<String> members = ports.stream().map(p -> "127.0.0.1:" + p).toList();
+    return config(spec)
+        .withCluster(
+            GatewayConfig.Cluster.OFF.on(name, ports.get(k), members).withGatewayId("gw-" + k));
+  }
+
+  /**
+   * Hazelcast's and the cluster's INFO lines (member lists, joins, catch-ups of every cell's
+   * gateways) would bury the replay's progress; the replay reports each cluster's members and
+   * propagation itself. Held here: a logger's level lives as long as the logger.
+   */
+  private static final List<java.util.logging.Logger> CLUSTER_LOGS =
+      List.of(
+          java.util.logging.Logger.getLogger("com.hazelcast"),
+          java.util.logging.Logger.getLogger("io.kvgate.gateway.cluster"));
+
+  /**
+   * Starts the real in-process gateways of a cell: {@link GatewayLauncher.Spec#gateways()} of them
+   * over the same engines, each with a fresh registry; for a clustered spec each with its cluster
+   * member on a free loopback port, under a cluster name of the cell's own, started one after the
+   * other and returned once every gateway has caught up and sees all the others. The index view is
+   * the first gateway's, read from {@link Gateway#indexHealth()} (what {@code GET /admin/endpoints}
+   * reports as {@code index_mode}, {@code index_blocks} and {@code engine_cached_blocks}); the
+   * cluster meters are each gateway's {@code kvgate_cluster_propagation} histogram and {@code
+   * kvgate_cluster_sent_bytes} counters.
    */
   static GatewayLauncher launcher() {
-    return (vertx, spec) ->
-        Gateway.start(vertx, config(spec))
-            .map(
+    return (vertx, spec) -> {
+      List<GatewayConfig> configs = new ArrayList<>();
+      if (!spec.clustered()) {
+        for (int k = 0; k < spec.gateways(); k++) configs.add(config(spec));
+      } else {
+        for (java.util.logging.Logger l : CLUSTER_LOGS) l.setLevel(java.util.logging.Level.WARNING);
+        List<Integer> ports;
+        try {
+          ports = freePorts(spec.gateways());
+        } catch (java.io.IOException e) {
+          return Future.failedFuture(e);
+        }
+        String name = "kvgate-replay-" + Long.toHexString(System.nanoTime());
+        for (int k = 0; k < spec.gateways(); k++)
+          configs.add(clusteredConfig(spec, name, ports, k));
+      }
+      List<Gateway> started = new ArrayList<>();
+      Future<Void> chain = Future.succeededFuture();
+      for (GatewayConfig c : configs)
+        chain =
+            chain.compose(
+                v ->
+                    Gateway.start(vertx, c)
+                        .map(
+                            g -> {
+                              started.add(g);
+                              return (Void) null;
+                            }));
+      return chain
+          .compose(v -> formed(vertx, started, System.nanoTime()))
+          .<GatewayLauncher.RunningGateway>map(v -> running(started))
+          .recover(e -> closeAll(started).transform(x -> Future.failedFuture(e)));
+    };
+  }
+
+  /**
+   * Closes the gateways one after the other, the youngest first: the cluster shrinks member by
+   * member, its oldest member (Hazelcast's master) last, instead of every member seeing the others
+   * vanish at once. Completes when all are closed, failed if one failed to close.
+   */
+  private static Future<Void> closeAll(List<Gateway> gs) {
+    Future<Void> chain = Future.succeededFuture();
+    List<Throwable> failures = new ArrayList<>();
+    for (int k = gs.size() - 1; k >= 0; k--) {
+      Gateway g = gs.get(k);
+      chain =
+          chain.transform(
+              x ->
+                  g.close()
+                      .otherwise(
+                          e -> {
+                            failures.add(e);
+                            return null;
+                          }));
+    }
+    return chain.compose(
+        x -> failures.isEmpty() ? Future.succeededFuture() : Future.failedFuture(failures.get(0)));
+  }
+
+  /** {@code n} distinct free loopback ports (free when asked: each is bound and released). */
+  private static List<Integer> freePorts(int n) throws java.io.IOException {
+    List<java.net.ServerSocket> held = new ArrayList<>();
+    try {
+      for (int i = 0; i < n; i++)
+        held.add(new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress()));
+      return held.stream().map(java.net.ServerSocket::getLocalPort).toList();
+    } finally {
+      for (java.net.ServerSocket s : held) s.close();
+    }
+  }
+
+  /**
+   * Completes once every clustered gateway of {@code gs} has caught up and sees all of them (at
+   * once for unclustered ones); fails after 60 s.
+   */
+  private static Future<Void> formed(io.vertx.core.Vertx vertx, List<Gateway> gs, long since) {
+    boolean all =
+        gs.stream()
+            .allMatch(
                 g ->
-                    new GatewayLauncher.RunningGateway() {
-                      @Override
-                      public String baseUrl() {
-                        return "http://127.0.0.1:" + g.port();
-                      }
+                    g.cluster() == null
+                        || g.cluster().caughtUp()
+                            && g.cluster().hazelcast().getCluster().getMembers().size()
+                                == gs.size());
+    if (all) return Future.succeededFuture();
+    if (System.nanoTime() - since > 60_000_000_000L)
+      return Future.failedFuture(
+          "the replay's " + gs.size() + " gateways did not form one cluster within 60 s");
+    io.vertx.core.Promise<Void> p = io.vertx.core.Promise.promise();
+    vertx.setTimer(20, t -> formed(vertx, gs, since).onComplete(p));
+    return p.future();
+  }
 
-                      @Override
-                      public int kvEventsPort() {
-                        return g.grpcPort();
-                      }
+  private static GatewayLauncher.RunningGateway running(List<Gateway> gs) {
+    Gateway first = gs.get(0);
+    return new GatewayLauncher.RunningGateway() {
+      @Override
+      public String baseUrl() {
+        return "http://127.0.0.1:" + first.port();
+      }
 
-                      @Override
-                      public List<GatewayLauncher.EngineIndexView> indexView() {
-                        return g.indexHealth().engines().stream()
-                            .map(
-                                e ->
-                                    new GatewayLauncher.EngineIndexView(
-                                        e.url(),
-                                        e.mode().tag(),
-                                        e.indexBlocks(),
-                                        e.engineCachedBlocks(),
-                                        e.resets()))
-                            .toList();
-                      }
+      @Override
+      public List<String> baseUrls() {
+        return gs.stream().map(g -> "http://127.0.0.1:" + g.port()).toList();
+      }
 
-                      @Override
-                      public Future<Void> close() {
-                        return g.close();
-                      }
-                    });
+      @Override
+      public int kvEventsPort() {
+        return first.grpcPort();
+      }
+
+      @Override
+      public List<GatewayLauncher.EngineIndexView> indexView() {
+        return first.indexHealth().engines().stream()
+            .map(
+                e ->
+                    new GatewayLauncher.EngineIndexView(
+                        e.url(),
+                        e.mode().tag(),
+                        e.indexBlocks(),
+                        e.engineCachedBlocks(),
+                        e.resets()))
+            .toList();
+      }
+
+      @Override
+      public List<GatewayLauncher.ClusterMeters> clusterMeters() {
+        return gs.stream()
+            .filter(g -> g.cluster() != null)
+            .map(ReplayCommand::clusterMeters)
+            .toList();
+      }
+
+      @Override
+      public Future<Void> close() {
+        return closeAll(gs);
+      }
+    };
+  }
+
+  /** A clustered gateway's cluster meters, read from its registry. */
+  static GatewayLauncher.ClusterMeters clusterMeters(Gateway g) {
+    io.micrometer.core.instrument.MeterRegistry r = g.registry();
+    io.micrometer.core.instrument.Timer t = r.find("kvgate_cluster_propagation").timer();
+    double[] bounds = new double[0];
+    long[] cumulative = new long[0];
+    long count = 0;
+    if (t != null) {
+      // a Prometheus registry's percentile histogram: cumulative bucket counts since the start
+      io.micrometer.core.instrument.distribution.CountAtBucket[] buckets =
+          t.takeSnapshot().histogramCounts();
+      bounds = new double[buckets.length];
+      cumulative = new long[buckets.length];
+      for (int i = 0; i < buckets.length; i++) {
+        bounds[i] = buckets[i].bucket(java.util.concurrent.TimeUnit.MILLISECONDS);
+        cumulative[i] = (long) buckets[i].count();
+      }
+      count = t.count();
+    }
+    double sent =
+        r.find("kvgate_cluster_sent_bytes").counters().stream()
+            .mapToDouble(io.micrometer.core.instrument.Counter::count)
+            .sum();
+    return new GatewayLauncher.ClusterMeters(
+        g.cluster().gatewayId(),
+        g.cluster().hazelcast().getCluster().getMembers().size(),
+        bounds,
+        cumulative,
+        count,
+        sent);
   }
 
   /**
@@ -319,6 +499,24 @@ public final class ReplayCommand implements Callable<Integer> {
     if ((directShare > 0 || restartAt != null) && layouts.stream().anyMatch(Fleet::disaggregated))
       throw new CommandLine.ParameterException(
           cl, "--direct-share and --restart-engine-at need aggregated fleets (both=N)");
+    List<Gateways> gatewayCells = new ArrayList<>();
+    for (String g : gateways) {
+      try {
+        gatewayCells.add(Gateways.parse(g));
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.ParameterException(cl, "--gateways: " + e.getMessage());
+      }
+    }
+    if (gatewayCells.isEmpty() || gatewayCells.stream().distinct().count() != gatewayCells.size())
+      throw new CommandLine.ParameterException(
+          cl, "--gateways: one or more distinct values (1, N, Nc)");
+    if (gatewayCells.stream().anyMatch(g -> g.count() > 1)
+        && (layouts.stream().anyMatch(Fleet::disaggregated)
+            || modes.contains(GatewayLauncher.IndexMode.PRECISE)))
+      throw new CommandLine.ParameterException(
+          cl,
+          "--gateways with more than one gateway needs aggregated fleets (both=N) and"
+              + " --index-modes approximate");
     return new ReplayOptions(
         trace,
         policies,
@@ -337,7 +535,8 @@ public final class ReplayCommand implements Callable<Integer> {
         rateScale,
         modes,
         directShare,
-        restartAt);
+        restartAt,
+        gatewayCells);
   }
 
   @Override
