@@ -327,16 +327,9 @@ public final class ReplayCommand implements Callable<Integer> {
         x -> failures.isEmpty() ? Future.succeededFuture() : Future.failedFuture(failures.get(0)));
   }
 
-  /** {@code n} distinct free loopback ports (free when asked: each is bound and released). */
+  /** {@code n} distinct free loopback ports for the cell's members. */
   private static List<Integer> freePorts(int n) throws java.io.IOException {
-    List<java.net.ServerSocket> held = new ArrayList<>();
-    try {
-      for (int i = 0; i < n; i++)
-        held.add(new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress()));
-      return held.stream().map(java.net.ServerSocket::getLocalPort).toList();
-    } finally {
-      for (java.net.ServerSocket s : held) s.close();
-    }
+    return io.kvgate.gateway.cluster.LoopbackPorts.pick(n);
   }
 
   /**

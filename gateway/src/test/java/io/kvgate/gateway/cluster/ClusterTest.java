@@ -14,7 +14,6 @@ import io.kvgate.sim.SimFleet;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -58,9 +57,7 @@ class ClusterTest {
           new ApiKey("ops", "ops", KeyHash.of(ADMIN), Set.of(), RateLimits.INHERIT, false, true));
 
   static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
+    return LoopbackPorts.pick(1).get(0);
   }
 
   GatewayConfig config(int i) {

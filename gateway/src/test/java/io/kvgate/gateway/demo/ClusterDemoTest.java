@@ -27,18 +27,14 @@ class ClusterDemoTest {
 
   @org.junit.jupiter.api.Test
   void twoClusteredGatewaysServeTheDemoTrafficWithOneIndex() throws Exception {
-    int clusterPort;
-    try (ServerSocket s = new ServerSocket(0)) {
-      clusterPort = s.getLocalPort();
-    }
-    // the second member takes the next port: find a pair that is free
-    for (int tries = 0; tries < 20; tries++) {
-      try (ServerSocket s = new ServerSocket(clusterPort + 1)) {
-        break;
+    // two consecutive ports, both free
+    int clusterPort = -1;
+    for (int tries = 0; clusterPort < 0 && tries < 50; tries++) {
+      int p = io.kvgate.gateway.cluster.LoopbackPorts.pick(1).get(0);
+      try (ServerSocket s = new ServerSocket(p + 1, 1, java.net.InetAddress.getLoopbackAddress())) {
+        clusterPort = p;
       } catch (java.io.IOException taken) {
-        try (ServerSocket s = new ServerSocket(0)) {
-          clusterPort = s.getLocalPort();
-        }
+        // try another
       }
     }
     Vertx vertx = Vertx.vertx();
