@@ -560,6 +560,31 @@ public final class Gateway {
     return config;
   }
 
+  /**
+   * Completes once every clustered gateway of {@code gs} has caught up and sees all of them as
+   * members (at once when none is clustered); fails after 60 s. For in-process clusters (the
+   * demo's, the replay's).
+   */
+  public static Future<Void> formed(Vertx vertx, List<Gateway> gs) {
+    return formed(vertx, gs, System.nanoTime());
+  }
+
+  private static Future<Void> formed(Vertx vertx, List<Gateway> gs, long since) {
+    boolean all =
+        gs.stream()
+            .allMatch(
+                g ->
+                    g.cluster == null
+                        || g.cluster.caughtUp()
+                            && g.cluster.hazelcast().getCluster().getMembers().size() == gs.size());
+    if (all) return Future.succeededFuture();
+    if (System.nanoTime() - since > 60_000_000_000L)
+      return Future.failedFuture(gs.size() + " gateways did not form one cluster within 60 s");
+    io.vertx.core.Promise<Void> p = io.vertx.core.Promise.promise();
+    vertx.setTimer(20, t -> formed(vertx, gs, since).onComplete(p));
+    return p.future();
+  }
+
   /** The API keys' rate-limit buckets. */
   public LocalRateLimiter rateLimiter() {
     return limiter;

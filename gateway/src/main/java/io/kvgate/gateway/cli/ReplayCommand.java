@@ -297,7 +297,7 @@ public final class ReplayCommand implements Callable<Integer> {
                               return (Void) null;
                             }));
       return chain
-          .compose(v -> formed(vertx, started, System.nanoTime()))
+          .compose(v -> Gateway.formed(vertx, started))
           .<GatewayLauncher.RunningGateway>map(v -> running(started))
           .recover(e -> closeAll(started).transform(x -> Future.failedFuture(e)));
     };
@@ -330,28 +330,6 @@ public final class ReplayCommand implements Callable<Integer> {
   /** {@code n} distinct free loopback ports for the cell's members. */
   private static List<Integer> freePorts(int n) throws java.io.IOException {
     return io.kvgate.gateway.cluster.LoopbackPorts.pick(n);
-  }
-
-  /**
-   * Completes once every clustered gateway of {@code gs} has caught up and sees all of them (at
-   * once for unclustered ones); fails after 60 s.
-   */
-  private static Future<Void> formed(io.vertx.core.Vertx vertx, List<Gateway> gs, long since) {
-    boolean all =
-        gs.stream()
-            .allMatch(
-                g ->
-                    g.cluster() == null
-                        || g.cluster().caughtUp()
-                            && g.cluster().hazelcast().getCluster().getMembers().size()
-                                == gs.size());
-    if (all) return Future.succeededFuture();
-    if (System.nanoTime() - since > 60_000_000_000L)
-      return Future.failedFuture(
-          "the replay's " + gs.size() + " gateways did not form one cluster within 60 s");
-    io.vertx.core.Promise<Void> p = io.vertx.core.Promise.promise();
-    vertx.setTimer(20, t -> formed(vertx, gs, since).onComplete(p));
-    return p.future();
   }
 
   private static GatewayLauncher.RunningGateway running(List<Gateway> gs) {

@@ -95,7 +95,7 @@ public final class Demo {
                         });
               }
               return chain
-                  .compose(v -> caughtUp(vertx, started, System.nanoTime()))
+                  .compose(v -> Gateway.formed(vertx, started))
                   .map(v -> new Demo(fleet, started))
                   .recover(
                       e -> {
@@ -106,24 +106,6 @@ public final class Demo {
                             .transform(x -> Future.<Demo>failedFuture(e));
                       });
             });
-  }
-
-  private static Future<Void> caughtUp(Vertx vertx, java.util.List<Gateway> gs, long since) {
-    boolean all =
-        gs.stream()
-            .allMatch(
-                g ->
-                    g.cluster() == null
-                        || g.cluster().caughtUp()
-                            && g.cluster().hazelcast().getCluster().getMembers().size()
-                                == gs.size());
-    if (all) return Future.succeededFuture();
-    if (System.nanoTime() - since > 60_000_000_000L) {
-      return Future.failedFuture("the demo's gateways did not form one cluster within 60 s");
-    }
-    io.vertx.core.Promise<Void> p = io.vertx.core.Promise.promise();
-    vertx.setTimer(50, t -> caughtUp(vertx, gs, since).onComplete(p));
-    return p.future();
   }
 
   /** Every gateway of the demo (one unless started by {@link #startGateways}). */
