@@ -10,12 +10,19 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The index writes of this gateway not yet shipped to its peers: one {@link IndexJournal} per
  * model, all feeding one lock-free queue that {@link ClusterNode} drains every publish interval.
  * Writers (event loops, the KV-event ingest) only enqueue. Bounded: past {@link #MAX_OPS} queued
- * writes new ones are dropped and the next batch says so, and peers resync from this gateway.
+ * writes or {@link #MAX_HASHES} queued hashes new ones are dropped and the next batch says so, and
+ * peers resync from this gateway.
  */
 final class Outbox {
 
   /** Queued writes beyond which writes are dropped (peers then ask for a snapshot). */
   static final int MAX_OPS = 1_000_000;
+
+  /**
+   * Queued block hashes beyond which writes are dropped: 128 MiB of hashes, whatever the writes'
+   * sizes (a routed 32k-token prompt alone holds 2,048).
+   */
+  static final long MAX_HASHES = 16L << 20;
 
   /** One index write. {@code target} is the (model, endpoint) index of {@link ClusterNode}. */
   record Op(
@@ -123,9 +130,22 @@ final class Outbox {
     };
   }
 
+  private final java.util.concurrent.atomic.AtomicLong hashes =
+      new java.util.concurrent.atomic.AtomicLong();
+
+  private static long weight(Op op) {
+    if (op.chain() != null) return op.chain().length();
+    if (op.hashes() == null) return 0;
+    return op.hashes().length * (op.parents() != null ? 2L : 1L);
+  }
+
   private void add(Op op) {
-    if (size.incrementAndGet() > MAX_OPS) {
+    long w = weight(op);
+    int n = size.incrementAndGet();
+    long h = hashes.addAndGet(w);
+    if (n > MAX_OPS || h > MAX_HASHES) {
       size.decrementAndGet();
+      hashes.addAndGet(-w);
       lost.set(true);
       dropped.incrementAndGet();
       return;
@@ -136,7 +156,10 @@ final class Outbox {
   /** The next queued write, or null. */
   Op poll() {
     Op op = queue.poll();
-    if (op != null) size.decrementAndGet();
+    if (op != null) {
+      size.decrementAndGet();
+      hashes.addAndGet(-weight(op));
+    }
     return op;
   }
 
