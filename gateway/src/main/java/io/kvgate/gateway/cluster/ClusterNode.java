@@ -89,6 +89,9 @@ public final class ClusterNode {
   /** Deltas kept while catching up, before the snapshot is asked again. */
   static final int MAX_BUFFERED_DELTAS = 100_000;
 
+  /** Bytes of deltas kept while catching up, before the snapshot is asked again. */
+  static final long MAX_BUFFERED_BYTES = 256L << 20;
+
   /** Index write batches are split at about this many bytes. */
   static final int MAX_DELTA_BYTES = 4 << 20;
 
@@ -130,6 +133,9 @@ public final class ClusterNode {
   private final Map<String, Register> drains = new HashMap<>();
   private final Map<String, PolicyRegister> policyRegisters = new HashMap<>();
   private final Map<String, Long> lastResyncAsk = new HashMap<>();
+
+  /** Resyncs not sent yet (rate-limited, sender not a member yet, catch-up running): retried. */
+  private final Map<String, String> pendingResync = new LinkedHashMap<>();
 
   /** Catch-up in progress: the peer asked, the nonce, and the deltas buffered meanwhile. */
   private CatchUp catchUp;
@@ -194,6 +200,7 @@ public final class ClusterNode {
     final long nonce;
     final long startedNanos;
     final List<byte[]> buffered = new ArrayList<>();
+    long bytes;
     boolean overflowed;
 
     CatchUp(String peer, long nonce) {
@@ -229,9 +236,9 @@ public final class ClusterNode {
         targets.add(new Target(r, e, key));
       }
       r.journaled().attach(outbox.journal(targetOfSlot));
-      r.onDrainChanged((id, drained) -> exec().execute(() -> localDrain(r.name(), id, drained)));
+      r.onDrainChanged((id, drained) -> submit(() -> localDrain(r.name(), id, drained)));
     }
-    policies.onReloaded(p -> exec().execute(() -> localPolicy(p)));
+    policies.onReloaded(p -> submit(() -> localPolicy(p)));
     this.lastPublished = new long[targets.size() * 5];
     this.exec =
         Executors.newSingleThreadScheduledExecutor(
@@ -245,6 +252,16 @@ public final class ClusterNode {
 
   private ScheduledExecutorService exec() {
     return exec;
+  }
+
+  /** Runs {@code task} on the cluster thread; nothing once closed (callbacks may still arrive). */
+  private void submit(Runnable task) {
+    if (closed) return;
+    try {
+      exec.execute(task);
+    } catch (java.util.concurrent.RejectedExecutionException closing) {
+      // closed meanwhile
+    }
   }
 
   static String key(String model, String endpoint) {
@@ -296,19 +313,19 @@ public final class ClusterNode {
                       new MembershipListener() {
                         @Override
                         public void memberAdded(MembershipEvent e) {
-                          exec.execute(() -> ClusterNode.this.memberAdded(e.getMember()));
+                          submit(() -> ClusterNode.this.memberAdded(e.getMember()));
                         }
 
                         @Override
                         public void memberRemoved(MembershipEvent e) {
-                          exec.execute(() -> ClusterNode.this.memberRemoved(e.getMember()));
+                          submit(() -> ClusterNode.this.memberRemoved(e.getMember()));
                         }
                       });
               h.getLifecycleService()
                   .addLifecycleListener(
                       e -> {
                         if (e.getState() == LifecycleEvent.LifecycleState.MERGED) {
-                          exec.execute(this::merged);
+                          submit(this::merged);
                         }
                       });
               exec.execute(this::begin);
@@ -394,9 +411,10 @@ public final class ClusterNode {
     for (Member m : hz.getCluster().getMembers()) {
       if (m.localMember()) continue;
       String g = m.getAttribute(GATEWAY_ATTRIBUTE);
-      if (g != null) {
+      // the oldest member first; never this gateway's own previous member, not yet timed out
+      if (g != null && !g.equals(gatewayId)) {
         peer = g;
-        break; // the oldest member first
+        break;
       }
     }
     if (peer == null) {
@@ -443,16 +461,19 @@ public final class ClusterNode {
     String g = members.remove(m.getUuid());
     if (g == null) g = m.getAttribute(GATEWAY_ATTRIBUTE);
     if (g == null) return;
+    if (catchUp != null && catchUp.peer.equals(g) && !g.equals(gatewayId)) {
+      CatchUp c = catchUp;
+      catchUp = null;
+      startCatchUp();
+      if (catchUp != null) {
+        catchUp.buffered.addAll(c.buffered);
+        catchUp.bytes = c.bytes;
+      }
+    }
     if (members.containsValue(g)) return; // the same gateway under a newer member UUID
     Peer p = peers.remove(g);
     LOG.info("cluster: gateway " + g + " left; its load contributions are dropped");
     if (p != null) recomputePeers();
-    if (catchUp != null && catchUp.peer.equals(g)) {
-      CatchUp c = catchUp;
-      catchUp = null;
-      startCatchUp();
-      if (catchUp != null) catchUp.buffered.addAll(c.buffered);
-    }
   }
 
   private void merged() {
@@ -479,7 +500,7 @@ public final class ClusterNode {
   private void tickSafely() {
     try {
       tick();
-    } catch (RuntimeException e) {
+    } catch (Throwable e) { // an Error too: it would cancel the schedule for good
       logs.log(LOG, Level.WARNING, "cluster", () -> "cluster publish failed: " + e);
     }
   }
@@ -487,6 +508,15 @@ public final class ClusterNode {
   private void tick() {
     if (closed || hz == null) return;
     flushDeltas();
+    if (!pendingResync.isEmpty() && catchUp == null) {
+      for (Map.Entry<String, String> r : new ArrayList<>(pendingResync.entrySet())) {
+        if (!members.containsValue(r.getKey()) && !peers.containsKey(r.getKey())) {
+          pendingResync.remove(r.getKey()); // gone: nothing to repair from
+        } else {
+          resync(r.getKey(), r.getValue());
+        }
+      }
+    }
     long now = System.nanoTime();
     boolean heartbeat = now - lastStateNanos >= config.heartbeat().toNanos();
     long[] load = loadVector();
@@ -689,7 +719,7 @@ public final class ClusterNode {
 
   private void received(byte[] message) {
     if (closed) return;
-    exec.execute(() -> receive(message));
+    submit(() -> receive(message));
   }
 
   private void receive(byte[] message) {
@@ -706,8 +736,13 @@ public final class ClusterNode {
       switch (in.type) {
         case Wire.DELTA -> {
           if (catchUp != null) {
-            if (catchUp.buffered.size() < MAX_BUFFERED_DELTAS) catchUp.buffered.add(message);
-            else catchUp.overflowed = true;
+            if (catchUp.buffered.size() < MAX_BUFFERED_DELTAS
+                && catchUp.bytes + message.length <= MAX_BUFFERED_BYTES) {
+              catchUp.buffered.add(message);
+              catchUp.bytes += message.length;
+            } else {
+              catchUp.overflowed = true;
+            }
           } else {
             applyDelta(message);
           }
@@ -822,20 +857,35 @@ public final class ClusterNode {
 
   /** Asks {@code gateway} for a snapshot to merge, at most once a second per gateway. */
   private void resync(String gateway, String reason) {
-    if (!members.containsValue(gateway) || catchUp != null) return;
+    if (gateway.equals(gatewayId)) return;
     long now = System.nanoTime();
     Long last = lastResyncAsk.get(gateway);
-    if (last != null && now - last < 1_000_000_000L) return;
+    if (!members.containsValue(gateway)
+        || catchUp != null
+        || last != null && now - last < 1_000_000_000L) {
+      pendingResync.putIfAbsent(gateway, reason); // asked again from tick()
+      return;
+    }
+    pendingResync.remove(gateway);
     lastResyncAsk.put(gateway, now);
     metrics.resync(reason);
     LOG.info("cluster: resync from gateway " + gateway + " (" + reason + ")");
     askSnapshot(gateway, 0);
   }
 
+  /** Per snapshot being received (sender and nonce): the next chunk expected, -1 once broken. */
+  private final Map<String, Integer> snapshotChunks = new HashMap<>();
+
   private void applySnapshot(Wire.In in) throws IOException {
     long nonce = in.l();
     int chunk = in.i();
     boolean last = in.bool();
+    String key = in.gateway + '/' + in.incarnation + '/' + nonce;
+    int expected = snapshotChunks.getOrDefault(key, 0);
+    boolean whole = expected == chunk;
+    if (last) snapshotChunks.remove(key);
+    else snapshotChunks.put(key, whole ? chunk + 1 : -1);
+    if (snapshotChunks.size() > 64) snapshotChunks.clear(); // abandoned ones
     Map<String, long[]> vector = new HashMap<>();
     if (last) {
       int nv = in.count(20);
@@ -861,19 +911,41 @@ public final class ClusterNode {
       metrics.snapshotBlocks.increment(c);
     }
     if (!last) return;
-    // what the snapshot includes, per sender: deltas up to there are in it
-    for (Map.Entry<String, long[]> v : vector.entrySet()) {
-      if (v.getKey().equals(gatewayId)) continue;
+    CatchUp c = catchUp;
+    boolean mine = c != null && nonce == c.nonce;
+    if (!whole) {
+      // a chunk went missing: what was merged stays (a union), but the vector cannot be trusted
+      metrics.gaps.increment();
+      if (mine) {
+        LOG.info(
+            "cluster: a catch-up snapshot chunk from " + in.gateway + " was lost; asking again");
+        catchUp = null;
+        startCatchUp();
+        if (catchUp != null) {
+          catchUp.buffered.addAll(c.buffered);
+          catchUp.bytes = c.bytes;
+        }
+      } else {
+        resync(in.gateway, "snapshot_incomplete");
+      }
+      return;
+    }
+    // what a catch-up snapshot includes, per sender: deltas up to there are in it. A resync's
+    // vector is not applied: deltas replayed on top of a union are harmless, skipped ones are lost
+    for (Map.Entry<String, long[]> v :
+        mine ? vector.entrySet() : Map.<String, long[]>of().entrySet()) {
+      if (v.getKey().equals(gatewayId) || !members.containsValue(v.getKey())) continue;
       Peer p = peers.get(v.getKey());
       long inc = v.getValue()[0];
-      if (p == null || p.incarnation != inc) {
+      if (p == null) {
         p = new Peer(v.getKey(), inc, targets.size());
         peers.put(v.getKey(), p);
+      } else if (p.incarnation != inc) {
+        continue; // the sender knew an older (or newer) incarnation than ours: not about this one
       }
       p.lastSeq = Math.max(p.lastSeq, v.getValue()[1]);
     }
-    CatchUp c = catchUp;
-    if (c != null && nonce == c.nonce) {
+    if (mine) {
       catchUp = null;
       if (c.overflowed) {
         LOG.info("cluster: too many deltas arrived during catch-up; asking again");
@@ -903,7 +975,10 @@ public final class ClusterNode {
       metrics.gaps.increment();
       resync(in.gateway, "sequence_gap");
     } else if (p.lastSeq < 0 && catchUp == null && caughtUp) {
-      p.lastSeq = lastDeltaSeq; // first word from a gateway: its deltas follow from here
+      // first word from a gateway no snapshot covered: its deltas follow from here, and what it
+      // wrote before is asked for
+      p.lastSeq = lastDeltaSeq;
+      if (lastDeltaSeq > 0) resync(in.gateway, "first_contact");
     }
     int n = in.count(8);
     p.reset(targets.size());
