@@ -264,4 +264,29 @@ class ClusterTest {
           () -> g.route(MODEL).router().name().equals("cache-aware-v2"));
     }
   }
+
+  @Test
+  void whatAnEngineToldOneGatewayIsKnownToAll() throws Exception {
+    // the KV-event ingest writes what an engine stored and removed through the route's index, as
+    // here on gw-2; the peers apply the same writes to their own index
+    Gateway c = gateways.get(2);
+    int slot = c.route(MODEL).endpoints().get(3).slot();
+    long[] hashes = new long[64];
+    java.util.SplittableRandom r = new java.util.SplittableRandom(17);
+    for (int i = 0; i < hashes.length; i++) hashes[i] = r.nextLong();
+    io.kvgate.routing.prefix.BlockChain chain =
+        new io.kvgate.routing.prefix.BlockChain(hashes, 1, hashes.length);
+    c.route(MODEL).index().blocksStored(slot, hashes, 0, 64, 0, false, System.nanoTime());
+    for (Gateway g : gateways) {
+      eventually(
+          "the engine's 64 blocks are in " + g.cluster().gatewayId() + "'s index",
+          () -> g.route(MODEL).index().match(chain, System.nanoTime()).matched(slot) == 64);
+    }
+    c.route(MODEL).index().blocksRemoved(slot, hashes, 32, 64);
+    for (Gateway g : gateways) {
+      eventually(
+          "the engine's removal of 32 reached " + g.cluster().gatewayId(),
+          () -> g.route(MODEL).index().match(chain, System.nanoTime()).matched(slot) == 32);
+    }
+  }
 }
