@@ -250,10 +250,6 @@ public final class ClusterNode {
     this.metrics = new Metrics(registry, this);
   }
 
-  private ScheduledExecutorService exec() {
-    return exec;
-  }
-
   /** Runs {@code task} on the cluster thread; nothing once closed (callbacks may still arrive). */
   private void submit(Runnable task) {
     if (closed) return;
@@ -1194,10 +1190,6 @@ public final class ClusterNode {
           return null;
         },
         false);
-  }
-
-  Duration publishInterval() {
-    return config.publishInterval();
   }
 
   /** Cluster meters ({@code kvgate_cluster_*}). */
