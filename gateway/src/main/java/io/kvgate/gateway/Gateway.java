@@ -74,6 +74,7 @@ public final class Gateway {
   private GatewayRoutes handler;
   private UpstreamProxy proxy;
   private io.vertx.core.http.HttpServer adminServer;
+  private io.kvgate.gateway.batch.BatchLane batchLane;
   private final io.kvgate.gateway.index.IndexHealth indexHealth;
   private io.kvgate.gateway.index.KvEventIngest kvEvents;
   private io.kvgate.gateway.grpc.GrpcListener grpc;
@@ -258,6 +259,26 @@ public final class Gateway {
       admin.setCluster(cluster);
     }
     warnAboutOpenDoors(keys);
+    Future<Void> lane = Future.succeededFuture();
+    if (config.batch().enabled()) {
+      java.util.function.Function<String, io.kvgate.gateway.auth.ApiKey> keyByName =
+          name ->
+              !keys.enabled()
+                  ? io.kvgate.gateway.auth.ApiKey.ANONYMOUS
+                  : keys.keys().stream()
+                      .filter(k -> k.name().equals(name))
+                      .findFirst()
+                      .orElse(null);
+      lane =
+          io.kvgate.gateway.batch.BatchLane.open(
+                  vertx, config.batch(), routes, keyByName, metrics.registry())
+              .map(
+                  l -> {
+                    batchLane = l;
+                    handler.setBatch(l.gate(), new io.kvgate.gateway.batch.BatchApi(l));
+                    return null;
+                  });
+    }
     // One server per event loop on one port: Vert.x shares the listening socket and spreads
     // accepted connections round-robin, so every loop relays (a server created outside a verticle
     // would put every connection on one loop). Port 0 is asked as a negative port, Vert.x's
@@ -278,6 +299,9 @@ public final class Gateway {
             // before
             // it is an HTTP connection, so silent connections would escape listener.maxConnections.
             .setHttp2ClearTextEnabled(false);
+    if (config.batch().enabled()) {
+      options.setMaxFormAttributeSize(io.kvgate.gateway.batch.BatchApi.UNNAMED_FILE_BYTES);
+    }
     ListenerTls.apply(options, config.listener().tls());
     GatewayRoutes h = handler;
     ConnectionLimit limit =
@@ -306,9 +330,10 @@ public final class Gateway {
                     .onSuccess(s -> ports.add(s.actualPort()));
               }
             };
-    return vertx
-        .deployVerticle(
-            server, new DeploymentOptions().setInstances(config.listener().eventLoops()))
+    return lane.compose(
+            v ->
+                vertx.deployVerticle(
+                    server, new DeploymentOptions().setInstances(config.listener().eventLoops())))
         .map(
             id -> {
               deployment = id;
@@ -326,6 +351,13 @@ public final class Gateway {
               signals.start(routes);
               policyWatcher.start(routes);
               handler.start();
+              if (batchLane != null) {
+                batchLane.start(
+                    config.listener().host(),
+                    port,
+                    config.listener().tls() != null,
+                    cluster == null ? null : cluster.hazelcast());
+              }
               return this;
             })
         .recover(e -> close().transform(ignored -> Future.failedFuture(e)));
@@ -444,6 +476,8 @@ public final class Gateway {
   public synchronized Future<Void> drain() {
     if (drained != null) return drained;
     drainState.advance(DrainState.DRAINING);
+    // Batch lines stop at once: they stay pending in the store and run at the next start.
+    if (batchLane != null) batchLane.pause();
     LOG.info(
         "draining: /ready answers 503; new requests refused in "
             + ConfigNode.formatDuration(config.drain().grace())
@@ -519,6 +553,11 @@ public final class Gateway {
   /** Where the gateway is in a drain. */
   public DrainState drainState() {
     return drainState;
+  }
+
+  /** The batch lane, or null when it is off. */
+  public io.kvgate.gateway.batch.BatchLane batchLane() {
+    return batchLane;
   }
 
   /** This gateway's cluster member, or null when clustering is off. */
@@ -626,6 +665,11 @@ public final class Gateway {
         deployment == null ? Future.succeededFuture() : vertx.undeploy(deployment);
     deployment = null;
     if (kvEvents != null) kvEvents.closeAll();
+    if (batchLane != null) {
+      io.kvgate.gateway.batch.BatchLane l = batchLane;
+      batchLane = null;
+      undeployed = undeployed.transform(v -> l.close());
+    }
     if (cluster != null) {
       io.kvgate.gateway.cluster.ClusterNode c = cluster;
       undeployed = undeployed.transform(v -> c.close());

@@ -151,6 +151,14 @@ public final class DemoCommand implements Callable<Integer> {
       description = "With --gateways: the first cluster member's port (default: ${DEFAULT-VALUE}).")
   int clusterPort = 5701;
 
+  @Option(
+      names = "--data-dir",
+      paramLabel = "DIR",
+      description =
+          "Where the demo gateway's batch lane (/v1/files, /v1/batches) keeps its files and batches"
+              + " (default: ${DEFAULT-VALUE}); not with --pd or --gateways.")
+  java.nio.file.Path dataDir = java.nio.file.Path.of("kvgate-data");
+
   @Mixin SimOptions sim = new SimOptions();
 
   /** Hazelcast's own INFO lines (member lists, health monitor) would bury the demo's tables. */
@@ -215,6 +223,7 @@ public final class DemoCommand implements Callable<Integer> {
       replicas = prefillReplicas + decodeReplicas;
     }
     if (gateways > 1) HAZELCAST_LOG.setLevel(java.util.logging.Level.WARNING);
+    Demo.useBatchLane(io.kvgate.gateway.config.GatewayConfig.Batch.DEFAULT.on(dataDir));
     PrometheusMeterRegistry registry = CliRuntime.registry();
     Vertx vertx = CliRuntime.vertx(registry);
     Demo demo;
@@ -307,6 +316,15 @@ public final class DemoCommand implements Callable<Integer> {
         url,
         sim.model,
         url);
+    if (gateway.batchLane() != null) {
+      System.out.printf(
+          "Batch API (files and batches kept in %s, docs/BATCH.md):%n"
+              + "  curl -s %s/v1/files -F purpose=batch -F file=@requests.jsonl%n"
+              + "  curl -s %s/v1/batches -H 'content-type: application/json' -d"
+              + " '{\"input_file_id\":\"file-...\",\"endpoint\":\"/v1/chat/completions\","
+              + "\"completion_window\":\"24h\"}'%n%n",
+          dataDir.toAbsolutePath(), url, url);
+    }
     if (gateways > 1) {
       StringBuilder sb = new StringBuilder();
       for (Gateway g : demo.gateways()) {

@@ -171,6 +171,20 @@ public final class ServeCommand implements Callable<Integer> {
               + " start); overrides cluster.gatewayId.")
   String gatewayId;
 
+  @Option(
+      names = "--data-dir",
+      paramLabel = "DIR",
+      description =
+          "Where the batch lane keeps uploaded files, batches and their results (a SQLite database"
+              + " and files); overrides batch.dataDir (default: kvgate-data in the working"
+              + " directory).")
+  java.nio.file.Path dataDir;
+
+  @Option(
+      names = "--no-batch",
+      description = "Turn the batch lane (/v1/files, /v1/batches) off; overrides batch.enabled.")
+  boolean noBatch;
+
   @Override
   public Integer call() throws Exception {
     GatewayConfig config;
@@ -218,6 +232,10 @@ public final class ServeCommand implements Callable<Integer> {
         return 2;
       }
       config = GatewayConfig.of(model, endpoints, policy);
+    }
+    if (configFile == null) {
+      // The quick forms serve the batch lane as a configuration file does by default.
+      config = config.withBatch(GatewayConfig.Batch.DEFAULT);
     }
     if (port != null || host != null) {
       config =
@@ -396,6 +414,11 @@ public final class ServeCommand implements Callable<Integer> {
       if (gatewayId != null) c = c.withGatewayId(gatewayId);
       config = config.withCluster(c);
     }
+    if (noBatch && dataDir != null)
+      throw new IllegalArgumentException(
+          "--data-dir is the batch lane's, and --no-batch turns it off");
+    if (noBatch) config = config.withBatch(config.batch().withEnabled(false));
+    if (dataDir != null) config = config.withBatch(config.batch().on(dataDir));
     GatewayConfig.Cluster c = config.cluster();
     if (c.enabled()
         && (c.port() == config.listener().port()

@@ -29,7 +29,8 @@ public record GatewayConfig(
     Drain drain,
     Logging logging,
     Grpc grpc,
-    Cluster cluster) {
+    Cluster cluster,
+    Batch batch) {
 
   public GatewayConfig {
     Objects.requireNonNull(listener);
@@ -46,6 +47,28 @@ public record GatewayConfig(
     Objects.requireNonNull(logging);
     Objects.requireNonNull(grpc);
     Objects.requireNonNull(cluster);
+    Objects.requireNonNull(batch);
+  }
+
+  /** A configuration with the batch lane off. */
+  public GatewayConfig(
+      Listener listener,
+      List<Model> models,
+      Routing routing,
+      Timeouts timeouts,
+      Limits limits,
+      Health health,
+      Pool pool,
+      Api api,
+      Auth auth,
+      Admin admin,
+      Drain drain,
+      Logging logging,
+      Grpc grpc,
+      Cluster cluster) {
+    this(
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
+        grpc, cluster, Batch.OFF);
   }
 
   /** A configuration with clustering off. */
@@ -218,79 +241,85 @@ public record GatewayConfig(
   public GatewayConfig withListener(Listener l) {
     return new GatewayConfig(
         l, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging, grpc,
-        cluster);
+        cluster, batch);
   }
 
   public GatewayConfig withRouting(Routing r) {
     return new GatewayConfig(
         listener, models, r, timeouts, limits, health, pool, api, auth, admin, drain, logging, grpc,
-        cluster);
+        cluster, batch);
   }
 
   public GatewayConfig withTimeouts(Timeouts t) {
     return new GatewayConfig(
         listener, models, routing, t, limits, health, pool, api, auth, admin, drain, logging, grpc,
-        cluster);
+        cluster, batch);
   }
 
   public GatewayConfig withLimits(Limits l) {
     return new GatewayConfig(
         listener, models, routing, timeouts, l, health, pool, api, auth, admin, drain, logging,
-        grpc, cluster);
+        grpc, cluster, batch);
   }
 
   public GatewayConfig withModels(List<Model> m) {
     return new GatewayConfig(
         listener, m, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
-        grpc, cluster);
+        grpc, cluster, batch);
   }
 
   public GatewayConfig withApi(Api a) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, a, auth, admin, drain, logging,
-        grpc, cluster);
+        grpc, cluster, batch);
   }
 
   public GatewayConfig withAuth(Auth a) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, a, admin, drain, logging,
-        grpc, cluster);
+        grpc, cluster, batch);
   }
 
   public GatewayConfig withAdmin(Admin a) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, a, drain, logging,
-        grpc, cluster);
+        grpc, cluster, batch);
   }
 
   public GatewayConfig withDrain(Drain d) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, admin, d, logging,
-        grpc, cluster);
+        grpc, cluster, batch);
   }
 
   public GatewayConfig withHealth(Health h) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, h, pool, api, auth, admin, drain, logging,
-        grpc, cluster);
+        grpc, cluster, batch);
   }
 
   public GatewayConfig withGrpc(Grpc g) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
-        g, cluster);
+        g, cluster, batch);
   }
 
   public GatewayConfig withCluster(Cluster c) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
-        grpc, c);
+        grpc, c, batch);
+  }
+
+  public GatewayConfig withBatch(Batch b) {
+    return new GatewayConfig(
+        listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
+        grpc, cluster, b);
   }
 
   public GatewayConfig withLogging(Logging l) {
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, l, grpc,
-        cluster);
+        cluster, batch);
   }
 
   /**
@@ -1177,6 +1206,115 @@ public record GatewayConfig(
    * {@code serviceName}; the pod's service account needs to list endpoints) or through a headless
    * service's DNS name ({@code serviceDns}).
    */
+  /**
+   * The batch lane: the OpenAI Files and Batches API, run on the capacity interactive traffic
+   * leaves idle.
+   *
+   * @param enabled whether {@code /v1/files} and {@code /v1/batches} are served
+   * @param dataDir where files and batch state are kept (SQLite database and files on disk)
+   * @param maxFileBytes the largest file accepted by {@code POST /v1/files}
+   * @param maxLinesPerFile the most requests one batch input file may hold
+   * @param maxCompletionWindow the longest {@code completion_window} accepted
+   * @param maxInFlight batch lines in flight at once from this gateway
+   * @param preemption whether an interactive request routed to an endpoint cancels, and queues
+   *     again, the batch lines there that have not produced a first token
+   * @param watermark per-endpoint load below which batch lines may be sent to an endpoint
+   */
+  public record Batch(
+      boolean enabled,
+      java.nio.file.Path dataDir,
+      long maxFileBytes,
+      int maxLinesPerFile,
+      Duration maxCompletionWindow,
+      int maxInFlight,
+      boolean preemption,
+      Watermark watermark) {
+
+    public Batch {
+      Objects.requireNonNull(dataDir);
+      Objects.requireNonNull(maxCompletionWindow);
+      Objects.requireNonNull(watermark);
+    }
+
+    /** The defaults of a configuration file: on, under {@code ./kvgate-data}. */
+    public static final Batch DEFAULT =
+        new Batch(
+            true,
+            java.nio.file.Path.of("kvgate-data"),
+            200L * 1024 * 1024,
+            50_000,
+            Duration.ofHours(24),
+            64,
+            true,
+            Watermark.DEFAULT);
+
+    /** Off: configurations built in code (tests, the trace replay) unless they turn it on. */
+    public static final Batch OFF = DEFAULT.withEnabled(false);
+
+    public Batch withEnabled(boolean e) {
+      return new Batch(
+          e,
+          dataDir,
+          maxFileBytes,
+          maxLinesPerFile,
+          maxCompletionWindow,
+          maxInFlight,
+          preemption,
+          watermark);
+    }
+
+    /** On, keeping its state under {@code dir}. */
+    public Batch on(java.nio.file.Path dir) {
+      return new Batch(
+          true,
+          dir,
+          maxFileBytes,
+          maxLinesPerFile,
+          maxCompletionWindow,
+          maxInFlight,
+          preemption,
+          watermark);
+    }
+
+    public Batch withLimits(long fileBytes, int lines) {
+      return new Batch(
+          enabled,
+          dataDir,
+          fileBytes,
+          lines,
+          maxCompletionWindow,
+          maxInFlight,
+          preemption,
+          watermark);
+    }
+
+    public Batch withAdmission(int inFlight, boolean preempt, Watermark w) {
+      return new Batch(
+          enabled,
+          dataDir,
+          maxFileBytes,
+          maxLinesPerFile,
+          maxCompletionWindow,
+          inFlight,
+          preempt,
+          w);
+    }
+  }
+
+  /**
+   * The load under which an endpoint takes batch lines. Every bound counts all traffic to the
+   * endpoint (in a cluster, every gateway's).
+   *
+   * @param maxInFlight a batch line is sent to an endpoint only while its requests in flight, the
+   *     line included, stay below this: the last slot under the watermark is always left to
+   *     interactive traffic
+   * @param maxQueuedPrefillTokens prompt tokens sent to the endpoint and not yet prefilled
+   * @param maxKvUtilization the engine's reported KV-cache usage (0..1), when it is scraped
+   */
+  public record Watermark(int maxInFlight, long maxQueuedPrefillTokens, double maxKvUtilization) {
+    public static final Watermark DEFAULT = new Watermark(4, 4096, 0.9);
+  }
+
   public record Kubernetes(String namespace, String serviceName, String serviceDns) {
     public static final Kubernetes NONE = new Kubernetes(null, null, null);
   }

@@ -53,6 +53,7 @@ public final class GatewayConfigLoader {
         "admin",
         "grpc",
         "cluster",
+        "batch",
         "drain");
 
     ConfigNode l = r.object("listener");
@@ -388,11 +389,54 @@ public final class GatewayConfigLoader {
             dr.duration("timeout", GatewayConfig.Drain.DEFAULT.timeout()));
 
     GatewayConfig.Cluster cluster = cluster(r, listener, admin, grpc);
+    GatewayConfig.Batch batch = batch(r);
 
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
     return new GatewayConfig(
         listener, models, routing, timeouts, limits, health, pool, api, auth, admin, drain, logging,
-        grpc, cluster);
+        grpc, cluster, batch);
+  }
+
+  /** The {@code batch} section: the batch lane, on by default under {@code ./kvgate-data}. */
+  private static GatewayConfig.Batch batch(ConfigNode r) {
+    GatewayConfig.Batch d = GatewayConfig.Batch.DEFAULT;
+    ConfigNode b = r.object("batch");
+    b.allowOnly(
+        "enabled",
+        "dataDir",
+        "maxFileBytes",
+        "maxLinesPerFile",
+        "maxCompletionWindow",
+        "maxInFlight",
+        "preemption",
+        "watermark");
+    String dir = b.string("dataDir", d.dataDir().toString(), false);
+    if (dir.isBlank()) {
+      b.problem("dataDir", "must not be empty");
+      dir = d.dataDir().toString();
+    }
+    Duration window = b.duration("maxCompletionWindow", d.maxCompletionWindow());
+    if (window.compareTo(Duration.ofSeconds(1)) < 0) {
+      b.problem("maxCompletionWindow", "must be at least 1s");
+      window = d.maxCompletionWindow();
+    }
+    ConfigNode w = b.object("watermark");
+    w.allowOnly("maxInFlight", "maxQueuedPrefillTokens", "maxKvUtilization");
+    GatewayConfig.Watermark dw = GatewayConfig.Watermark.DEFAULT;
+    GatewayConfig.Watermark watermark =
+        new GatewayConfig.Watermark(
+            (int) w.integer("maxInFlight", dw.maxInFlight(), 2, 1_000_000),
+            w.integer("maxQueuedPrefillTokens", dw.maxQueuedPrefillTokens(), 1, Long.MAX_VALUE),
+            w.number("maxKvUtilization", dw.maxKvUtilization(), 0.01, 1.0));
+    return new GatewayConfig.Batch(
+        b.bool("enabled", d.enabled()),
+        java.nio.file.Path.of(dir),
+        b.integer("maxFileBytes", d.maxFileBytes(), 1, Long.MAX_VALUE),
+        (int) b.integer("maxLinesPerFile", d.maxLinesPerFile(), 1, 10_000_000),
+        window,
+        (int) b.integer("maxInFlight", d.maxInFlight(), 1, 1_000_000),
+        b.bool("preemption", d.preemption()),
+        watermark);
   }
 
   /**

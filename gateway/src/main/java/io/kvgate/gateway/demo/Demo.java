@@ -194,6 +194,16 @@ public final class Demo {
    * Starts a gateway of {@code config} on {@code host:port} in front of {@code fleet}, its admin
    * listener (/metrics, /admin/*) next to the API port on loopback; closes the fleet if it fails.
    */
+  private static volatile GatewayConfig.Batch batch = GatewayConfig.Batch.OFF;
+
+  /**
+   * The batch lane of the gateways the demo starts from now on in its single-gateway modes (the
+   * plain fleet and {@code --kv-events}); off unless set (the CLI demo turns it on).
+   */
+  public static void useBatchLane(GatewayConfig.Batch b) {
+    batch = b;
+  }
+
   private static Future<Demo> withGateway(
       Vertx vertx,
       PrometheusMeterRegistry registry,
@@ -203,6 +213,7 @@ public final class Demo {
       int port) {
     GatewayConfig c =
         config
+            .withBatch(batch)
             .withListener(new GatewayConfig.Listener(host, port))
             .withAdmin(new GatewayConfig.Admin(true, "127.0.0.1", port == 0 ? 0 : port + 1));
     return Gateway.start(vertx, c, registry)

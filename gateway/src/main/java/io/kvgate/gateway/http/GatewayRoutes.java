@@ -132,6 +132,16 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     this.indexHealth = h;
   }
 
+  private volatile io.kvgate.gateway.batch.BatchGate gate;
+  private volatile io.kvgate.gateway.batch.BatchApi batchApi;
+
+  /** Serves the batch lane: its API, and its lines through the request path. */
+  public void setBatch(
+      io.kvgate.gateway.batch.BatchGate gate, io.kvgate.gateway.batch.BatchApi api) {
+    this.gate = gate;
+    this.batchApi = api;
+  }
+
   public void setAdmin(AdminRoutes admin) {
     this.admin = admin;
   }
@@ -196,6 +206,23 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                 + " is served on the admin listener (admin.host:admin.port), or here to admin"
                 + " keys only");
       }
+      if (io.kvgate.gateway.batch.BatchApi.serves(path)) {
+        ApiKey key;
+        try {
+          if (batchApi == null) {
+            throw OpenAiException.notFound(
+                "unknown_url",
+                path + " is the batch lane's, and it is off here (batch.enabled, --no-batch)");
+          }
+          key = admission.authenticate(req);
+          admission.admitRequest(key, resp);
+        } catch (OpenAiException e) {
+          refuseUnread(req);
+          throw e;
+        }
+        batchApi.handle(req, key);
+        return;
+      }
       if (req.method() == HttpMethod.GET) {
         ApiKey key = admission.authenticate(req);
         if (path.equals("/v1/models")) {
@@ -222,11 +249,26 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                 + apiPaths.describe()
                 + "; add paths under api.extraPaths)");
       }
-      // Who the client is and whether it is within its request rate, before its body is read.
+      // Who the client is and whether it is within its request rate, before its body is read. A
+      // batch line sent by the lane is its batch owner's, and not rate-limited (the watermark
+      // bounds it).
+      io.kvgate.gateway.batch.BatchGate.Flight flight = gate == null ? null : gate.claim(req);
       ApiKey key;
       try {
-        key = admission.authenticate(req);
-        admission.admitRequest(key, resp);
+        if (flight != null) {
+          key = flight.key();
+          if (key == null) {
+            throw new OpenAiException(
+                401,
+                "invalid_request_error",
+                null,
+                "invalid_api_key",
+                "The key that created this batch is no longer configured.");
+          }
+        } else {
+          key = admission.authenticate(req);
+          admission.admitRequest(key, resp);
+        }
       } catch (OpenAiException e) {
         refuseUnread(req);
         throw e;
@@ -257,7 +299,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                 }
                 if (body.length() < config.limits().offloadBodyBytes()) {
                   try {
-                    dispatch(req, prepare(path, body, req.headers(), key), id, start);
+                    dispatch(req, prepare(path, body, req.headers(), key), id, start, flight);
                   } catch (RuntimeException e) {
                     fail(req, e, start);
                   }
@@ -266,7 +308,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                 // A long prompt is parsed and keyed on a worker thread, so that the milliseconds it
                 // takes do not hold up the other connections of this event loop, once the parse
                 // budget has room for its bytes; routing and proxying come back here.
-                prepareOffloaded(req, path, body, key, id, start);
+                prepareOffloaded(req, path, body, key, id, start, flight);
               });
     } catch (RuntimeException e) {
       fail(req, e, start);
@@ -275,7 +317,13 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
 
   /** Waits for the parse budget, then prepares on a worker thread and dispatches here. */
   private void prepareOffloaded(
-      HttpServerRequest req, String path, Buffer body, ApiKey key, String id, long start) {
+      HttpServerRequest req,
+      String path,
+      Buffer body,
+      ApiKey key,
+      String id,
+      long start,
+      io.kvgate.gateway.batch.BatchGate.Flight flight) {
     MultiMap headers = req.headers();
     parseBudget
         .acquire(body.length())
@@ -313,7 +361,7 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
                           return;
                         }
                         try {
-                          dispatch(req, pr.result(), id, start);
+                          dispatch(req, pr.result(), id, start, flight);
                         } catch (RuntimeException e) {
                           fail(req, e, start);
                         }
@@ -402,8 +450,35 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
         || parsed.kind() == OpenAiRequest.Kind.COMPLETION;
   }
 
-  /** Routes a prepared request and starts proxying it (on the request's event loop). */
-  private void dispatch(HttpServerRequest req, Prepared p, String requestId, long start) {
+  /**
+   * Routes a prepared request and starts proxying it (on the request's event loop). A batch line
+   * ({@code flight} not null) is routed among the endpoints under the batch watermark only, or
+   * deferred with a 503 the lane reads; an interactive request preempts the batch lines waiting for
+   * their first token on the endpoint it is routed to.
+   */
+  private void dispatch(
+      HttpServerRequest req,
+      Prepared p,
+      String requestId,
+      long start,
+      io.kvgate.gateway.batch.BatchGate.Flight flight) {
+    if (flight == null) {
+      dispatchNow(req, p, requestId, start, null);
+      return;
+    }
+    // Batch lines are checked against the watermark, routed and their load counted one at a
+    // time, so that two lines on two event loops never both take an endpoint's last batch slot.
+    synchronized (gate) {
+      dispatchNow(req, p, requestId, start, flight);
+    }
+  }
+
+  private void dispatchNow(
+      HttpServerRequest req,
+      Prepared p,
+      String requestId,
+      long start,
+      io.kvgate.gateway.batch.BatchGate.Flight flight) {
     ModelRoute route = p.route();
     // Answered meanwhile (a drain's deadline ended it): nothing more to do.
     if (pending.remove(req) == null) return;
@@ -419,10 +494,25 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     io.kvgate.routing.pd.DisaggregatedRouter pdRouter = route.pd();
     Exchange.Disaggregation pd = null;
     Decision decision;
+    List<EndpointState> candidates = route.routable();
+    if (flight != null) {
+      candidates = gate.eligible(candidates);
+      if (candidates.isEmpty()) {
+        metrics.request(route.name(), "none", 503, System.nanoTime() - start);
+        req.response().putHeader(io.kvgate.gateway.batch.BatchGate.DEFERRED, "1");
+        OpenAiErrors.send(
+            req.response(),
+            OpenAiException.upstream(
+                503,
+                "batch_deferred",
+                "no endpoint of '" + route.name() + "' is under the watermark"));
+        return;
+      }
+    }
     if (pdRouter == null) {
-      decision = router.route(p.routing(), route.routable(), System.nanoTime());
+      decision = router.route(p.routing(), candidates, System.nanoTime());
     } else {
-      pd = disaggregation(route, pdRouter, p);
+      pd = disaggregation(route, pdRouter, p, candidates);
       decision = pd.decision().decode();
       router = pdRouter.decodeRouter();
     }
@@ -436,10 +526,30 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
               + decision.reason()
               + "); retry later");
     }
+    Exchange.Lane lane = Exchange.Lane.INTERACTIVE;
+    Runnable prefilled = null;
+    if (flight != null) {
+      lane = Exchange.Lane.BATCH;
+      gate.bound(flight, decision.first().endpoint());
+    } else if (gate != null) {
+      if (gate.batchRunning()) lane = Exchange.Lane.BESIDE_BATCH;
+      // Until its first byte, no batch line is sent to its endpoint, and those there without a
+      // first token are preempted.
+      prefilled = gate.interactive(decision.first().endpoint());
+      if (pd != null && !pd.decision().prefill().isEmpty()) {
+        Runnable decodeSide = prefilled;
+        Runnable prefillSide = gate.interactive(pd.decision().prefill().first().endpoint());
+        prefilled =
+            () -> {
+              decodeSide.run();
+              prefillSide.run();
+            };
+      }
+    }
     // Charged only for a request that will be served (an estimate, reconciled with the engine's
-    // usage.prompt_tokens when it ends).
+    // usage.prompt_tokens when it ends). Batch lines are not rate-limited.
     long estimated = p.routing().promptTokens();
-    admission.admitTokens(key, estimated, req.response());
+    if (flight == null) admission.admitTokens(key, estimated, req.response());
     proxy.forward(
         new Exchange(
             req,
@@ -450,9 +560,13 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
             decision,
             requestId,
             start,
-            (prompt, completion) ->
-                admission.charge(key, completion + Math.max(0, prompt - estimated)),
-            pd));
+            flight != null
+                ? (prompt, completion) -> {}
+                : (prompt, completion) ->
+                    admission.charge(key, completion + Math.max(0, prompt - estimated)),
+            pd,
+            lane,
+            prefilled));
   }
 
   /**
@@ -461,9 +575,12 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
    * pd.fallback: fail}.
    */
   private Exchange.Disaggregation disaggregation(
-      ModelRoute route, io.kvgate.routing.pd.DisaggregatedRouter pdRouter, Prepared p) {
+      ModelRoute route,
+      io.kvgate.routing.pd.DisaggregatedRouter pdRouter,
+      Prepared p,
+      List<EndpointState> candidates) {
     io.kvgate.routing.pd.DisaggregatedRouter.PdDecision d =
-        pdRouter.route(p.routing(), generation(p.parsed()), route.routable(), System.nanoTime());
+        pdRouter.route(p.routing(), generation(p.parsed()), candidates, System.nanoTime());
     String mode = d.mode().name().toLowerCase(java.util.Locale.ROOT);
     if (d.reason() == io.kvgate.routing.pd.DisaggregatedRouter.Reason.NO_PREFILL_ENDPOINT) {
       boolean aggregate = route.model().pd().fallbackAggregate();

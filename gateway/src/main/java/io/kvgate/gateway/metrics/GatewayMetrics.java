@@ -399,6 +399,22 @@ public final class GatewayMetrics {
   }
 
   /**
+   * An interactive request's time to first byte, split by whether batch lines were in flight when
+   * it was routed (batch lines themselves are not recorded here).
+   */
+  public void interactiveFirstByte(String model, boolean batchRunning, long nanos) {
+    timer(
+            "kvgate_interactive_ttft_seconds",
+            "Interactive requests' time from receipt to the first upstream byte relayed, by whether"
+                + " batch lines were in flight when the request was routed",
+            "model",
+            model,
+            "batch_running",
+            batchRunning ? "true" : "false")
+        .record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  /**
    * How a request of a disaggregated model was served: {@code mode} {@code disaggregated} or {@code
    * whole}, with the reason a request was served whole ({@code short_uncached}, {@code not_keyed},
    * {@code no_prefill_endpoint}, {@code prefill_failed}; {@code none} when disaggregated).

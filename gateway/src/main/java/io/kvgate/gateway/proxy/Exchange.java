@@ -24,6 +24,10 @@ import io.vertx.core.http.HttpServerRequest;
  *     reached the client), for the client key's token budget
  * @param pd how a disaggregated model serves this request, or null for an aggregated model; then
  *     {@code router} and {@code decision} are the decode side's
+ * @param lane whether this is a batch line, or an interactive request routed while batch lines were
+ *     in flight or not
+ * @param onFirstByte run once, on the request's event loop, when the first response byte is relayed
+ *     or, without one, when the exchange ends; null for nothing
  */
 public record Exchange(
     HttpServerRequest request,
@@ -35,7 +39,46 @@ public record Exchange(
     String requestId,
     long startNanos,
     TokensUsed onEnd,
-    Disaggregation pd) {
+    Disaggregation pd,
+    Lane lane,
+    Runnable onFirstByte) {
+
+  /** Which traffic an exchange is, for the interactive time-to-first-byte split. */
+  public enum Lane {
+    /** An interactive request routed while no batch line was in flight. */
+    INTERACTIVE,
+    /** An interactive request routed while batch lines were in flight. */
+    BESIDE_BATCH,
+    /** A line of a batch ({@code /v1/batches}). */
+    BATCH
+  }
+
+  /** An interactive exchange. */
+  public Exchange(
+      HttpServerRequest request,
+      OpenAiRequest parsed,
+      RoutingRequest routing,
+      ModelRoute route,
+      Router router,
+      Decision decision,
+      String requestId,
+      long startNanos,
+      TokensUsed onEnd,
+      Disaggregation pd) {
+    this(
+        request,
+        parsed,
+        routing,
+        route,
+        router,
+        decision,
+        requestId,
+        startNanos,
+        onEnd,
+        pd,
+        Lane.INTERACTIVE,
+        null);
+  }
 
   /** An exchange of an aggregated model. */
   public Exchange(

@@ -753,6 +753,8 @@ public final class UpstreamProxy {
               cancelTimer(firstByteTimer);
               lease.prefillDone();
               metrics.timeToFirstByte(model, ep.id(), lastChunkNanos - x.startNanos());
+              laneFirstByte(lastChunkNanos - x.startNanos());
+              firstByteHook();
               if (target.disaggregated()) {
                 metrics.pdDecodeFirstByte(model, ep.id(), lastChunkNanos - sentNanos);
               }
@@ -789,12 +791,30 @@ public final class UpstreamProxy {
             if (finished || clientGone || attemptIndex != i) return;
             if (!firstByte) {
               cancelTimer(firstByteTimer);
-              metrics.timeToFirstByte(model, ep.id(), System.nanoTime() - x.startNanos());
+              long ttfb = System.nanoTime() - x.startNanos();
+              metrics.timeToFirstByte(model, ep.id(), ttfb);
+              laneFirstByte(ttfb);
+              firstByteHook();
             }
             health.recordSuccess(model, ep);
             finish(status, new Outcome(status < 400, usage.cachedTokens()));
             out.end();
           });
+    }
+
+    private boolean firstByteHooked;
+
+    /** Runs the exchange's first-byte hook, once. */
+    private void firstByteHook() {
+      if (firstByteHooked) return;
+      firstByteHooked = true;
+      if (x.onFirstByte() != null) x.onFirstByte().run();
+    }
+
+    /** An interactive request's first byte, by whether batch lines were in flight. */
+    private void laneFirstByte(long nanos) {
+      if (x.lane() == Exchange.Lane.BATCH) return;
+      metrics.interactiveFirstByte(model, x.lane() == Exchange.Lane.BESIDE_BATCH, nanos);
     }
 
     private void failAfterFirstByte(boolean sse, OpenAiException e) {
@@ -850,6 +870,7 @@ public final class UpstreamProxy {
     private void finish(int status, Outcome outcome) {
       if (finished) return;
       finished = true;
+      firstByteHook();
       cancelTimer(firstByteTimer);
       cancelTimer(idleTimer);
       cancelTimer(totalTimer);
