@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t kvgate .
-# Run:   docker run --rm -p 8080:8080 -v $PWD/config:/etc/kvgate kvgate serve --config /etc/kvgate/gateway.yaml
+# Run:   docker run --rm -p 8080:8080 -v $PWD/config:/etc/kvgate -v kvgate-data:/var/lib/kvgate kvgate serve --config /etc/kvgate/gateway.yaml
 #        docker run --rm -p 8080:8080 kvgate demo --bind 0.0.0.0   (gateway + simulated fleet, no GPU)
 
 FROM eclipse-temurin:17-jdk AS build
@@ -11,10 +11,14 @@ COPY . .
 RUN --mount=type=cache,target=/root/.m2 ./mvnw -B -ntp -q -pl gateway -am package -DskipTests
 
 FROM eclipse-temurin:25-jre
-RUN groupadd --system kvgate && useradd --system --gid kvgate --home-dir /opt/kvgate --shell /usr/sbin/nologin kvgate
-WORKDIR /opt/kvgate
+RUN groupadd --system kvgate && useradd --system --gid kvgate --home-dir /opt/kvgate --shell /usr/sbin/nologin kvgate \
+  && mkdir -p /var/lib/kvgate && chown kvgate:kvgate /var/lib/kvgate
 COPY --from=build /src/gateway/target/kvgate.jar /opt/kvgate/kvgate.jar
 COPY --from=build /src/config /opt/kvgate/config
+# The batch lane's files, batches and results (kvgate-data/ here, docs/BATCH.md): mount a volume to
+# keep them across containers.
+WORKDIR /var/lib/kvgate
+VOLUME /var/lib/kvgate
 USER kvgate
 # 8080: OpenAI-compatible API, /health and /ready; 8081: the admin listener (/metrics, /admin/*),
 # loopback unless started with --admin-host 0.0.0.0; 9090: the gRPC listener (engines' KV events,
