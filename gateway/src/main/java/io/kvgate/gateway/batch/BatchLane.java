@@ -295,7 +295,10 @@ public final class BatchLane {
               new HttpClientOptions()
                   .setKeepAlive(true)
                   .setTcpNoDelay(true)
+                  // No timeout on a line in flight (the proxy's timeouts bound it); an unused
+                  // pooled connection is closed well before the listener's idle timeout would.
                   .setIdleTimeout(0)
+                  .setKeepAliveTimeout(30)
                   .setSsl(tls)
                   .setTrustAll(tls)
                   .setVerifyHost(false);

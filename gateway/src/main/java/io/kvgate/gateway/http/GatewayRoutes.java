@@ -526,6 +526,10 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
               + decision.reason()
               + "); retry later");
     }
+    // Charged only for a request that will be served (an estimate, reconciled with the engine's
+    // usage.prompt_tokens when it ends). Batch lines are not rate-limited.
+    long estimated = p.routing().promptTokens();
+    if (flight == null) admission.admitTokens(key, estimated, req.response());
     Exchange.Lane lane = Exchange.Lane.INTERACTIVE;
     Runnable prefilled = null;
     if (flight != null) {
@@ -546,10 +550,6 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
             };
       }
     }
-    // Charged only for a request that will be served (an estimate, reconciled with the engine's
-    // usage.prompt_tokens when it ends). Batch lines are not rate-limited.
-    long estimated = p.routing().promptTokens();
-    if (flight == null) admission.admitTokens(key, estimated, req.response());
     proxy.forward(
         new Exchange(
             req,

@@ -217,6 +217,24 @@ class CliTest {
   }
 
   @Test
+  void batchFlagsMoveOrTurnOffTheBatchLane() throws Exception {
+    GatewayConfig file =
+        GatewayConfig.of("m", java.util.List.of("http://h:1"), "random")
+            .withBatch(GatewayConfig.Batch.DEFAULT);
+    ServeCommand serve = new ServeCommand();
+    new picocli.CommandLine(serve).parseArgs("--data-dir", "/srv/kvgate");
+    GatewayConfig.Batch b = serve.withFlags(file).batch();
+    assertTrue(b.enabled());
+    assertEquals(java.nio.file.Path.of("/srv/kvgate"), b.dataDir());
+    ServeCommand off = new ServeCommand();
+    new picocli.CommandLine(off).parseArgs("--no-batch");
+    assertFalse(off.withFlags(file).batch().enabled());
+    ServeCommand both = new ServeCommand();
+    new picocli.CommandLine(both).parseArgs("--no-batch", "--data-dir", "/srv/kvgate");
+    assertThrows(IllegalArgumentException.class, () -> both.withFlags(file));
+  }
+
+  @Test
   void clusterFlagsBuildTheClusterConfig() throws Exception {
     ServeCommand serve = new ServeCommand();
     new picocli.CommandLine(serve)
