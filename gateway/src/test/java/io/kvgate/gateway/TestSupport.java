@@ -88,6 +88,32 @@ public final class TestSupport {
     return error;
   }
 
+  /**
+   * {@code kvgate serve --config config} in a child JVM on this JVM's classpath (with its module
+   * opens), its output appended to {@code log}.
+   */
+  public static Process serveProcess(java.nio.file.Path config, java.nio.file.Path log, String heap)
+      throws java.io.IOException {
+    List<String> cmd = new java.util.ArrayList<>();
+    cmd.add(ProcessHandle.current().info().command().orElse("java"));
+    for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+      if (a.startsWith("--add-opens") || a.startsWith("--add-exports")) cmd.add(a);
+    }
+    cmd.addAll(
+        List.of(
+            "-Xmx" + heap,
+            "-cp",
+            System.getProperty("java.class.path"),
+            "io.kvgate.gateway.cli.Main",
+            "serve",
+            "--config",
+            config.toString()));
+    return new ProcessBuilder(cmd)
+        .redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+        .start();
+  }
+
   /** A chat body with one user message. */
   public static String chat(String model, String content, int maxTokens, boolean stream) {
     JsonObject b =

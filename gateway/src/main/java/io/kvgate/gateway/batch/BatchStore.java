@@ -77,19 +77,27 @@ final class BatchStore implements AutoCloseable {
   record Finish(String batchId, int idx, int state, String record) {}
 
   void putFile(FileRow f) throws SQLException {
+    insertFiles(List.of(f));
+    db.commit();
+  }
+
+  /** Registers files (or replaces their rows), in the transaction under way. */
+  private void insertFiles(List<FileRow> rows) throws SQLException {
     try (PreparedStatement p =
         db.prepareStatement(
             "INSERT OR REPLACE INTO files(id, owner, purpose, filename, bytes, created_at)"
                 + " VALUES (?,?,?,?,?,?)")) {
-      p.setString(1, f.id());
-      p.setString(2, f.owner());
-      p.setString(3, f.purpose());
-      p.setString(4, f.filename());
-      p.setLong(5, f.bytes());
-      p.setLong(6, f.createdAt());
-      p.executeUpdate();
+      for (FileRow f : rows) {
+        p.setString(1, f.id());
+        p.setString(2, f.owner());
+        p.setString(3, f.purpose());
+        p.setString(4, f.filename());
+        p.setLong(5, f.bytes());
+        p.setLong(6, f.createdAt());
+        p.addBatch();
+      }
+      p.executeBatch();
     }
-    db.commit();
   }
 
   FileRow file(String id) throws SQLException {
@@ -175,6 +183,12 @@ final class BatchStore implements AutoCloseable {
   }
 
   void updateBatch(String id, String status, String object) throws SQLException {
+    setBatch(id, status, object);
+    db.commit();
+  }
+
+  /** Sets a batch's status and object, in the transaction under way. */
+  private void setBatch(String id, String status, String object) throws SQLException {
     try (PreparedStatement p =
         db.prepareStatement("UPDATE batches SET status=?, object=? WHERE id=?")) {
       p.setString(1, status);
@@ -182,7 +196,6 @@ final class BatchStore implements AutoCloseable {
       p.setString(3, id);
       p.executeUpdate();
     }
-    db.commit();
   }
 
   BatchRow batch(String id) throws SQLException {
@@ -257,13 +270,7 @@ final class BatchStore implements AutoCloseable {
       }
       p.executeBatch();
     }
-    try (PreparedStatement p =
-        db.prepareStatement("UPDATE batches SET status=?, object=? WHERE id=?")) {
-      p.setString(1, status);
-      p.setString(2, object);
-      p.setString(3, batchId);
-      p.executeUpdate();
-    }
+    setBatch(batchId, status, object);
     db.commit();
   }
 
@@ -346,28 +353,8 @@ final class BatchStore implements AutoCloseable {
   /** Registers a batch's output files and sets its final object, in one transaction. */
   void finalizeBatch(String batchId, List<FileRow> outputs, String status, String object)
       throws SQLException {
-    try (PreparedStatement p =
-        db.prepareStatement(
-            "INSERT OR IGNORE INTO files(id, owner, purpose, filename, bytes, created_at) VALUES"
-                + " (?,?,?,?,?,?)")) {
-      for (FileRow f : outputs) {
-        p.setString(1, f.id());
-        p.setString(2, f.owner());
-        p.setString(3, f.purpose());
-        p.setString(4, f.filename());
-        p.setLong(5, f.bytes());
-        p.setLong(6, f.createdAt());
-        p.addBatch();
-      }
-      p.executeBatch();
-    }
-    try (PreparedStatement p =
-        db.prepareStatement("UPDATE batches SET status=?, object=? WHERE id=?")) {
-      p.setString(1, status);
-      p.setString(2, object);
-      p.setString(3, batchId);
-      p.executeUpdate();
-    }
+    insertFiles(outputs);
+    setBatch(batchId, status, object);
     db.commit();
   }
 

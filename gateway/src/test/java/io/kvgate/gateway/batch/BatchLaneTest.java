@@ -388,34 +388,13 @@ class BatchLaneTest {
 
     // The create request itself.
     String fileId = upload(good);
-    var badEndpoint =
-        post(
-            "/v1/batches",
-            new JsonObject()
-                .put("input_file_id", fileId)
-                .put("endpoint", "/v1/images")
-                .put("completion_window", "24h")
-                .encode());
+    var badEndpoint = createRaw(fileId, "/v1/images", "24h");
     assertEquals(400, badEndpoint.statusCode());
     assertEquals("endpoint", TestSupport.error(badEndpoint).getString("param"));
-    var badWindow =
-        post(
-            "/v1/batches",
-            new JsonObject()
-                .put("input_file_id", fileId)
-                .put("endpoint", "/v1/chat/completions")
-                .put("completion_window", "48h")
-                .encode());
+    var badWindow = createRaw(fileId, "/v1/chat/completions", "48h");
     assertEquals(400, badWindow.statusCode());
     assertEquals("completion_window", TestSupport.error(badWindow).getString("param"));
-    var noFile =
-        post(
-            "/v1/batches",
-            new JsonObject()
-                .put("input_file_id", "file-nothere")
-                .put("endpoint", "/v1/chat/completions")
-                .put("completion_window", "24h")
-                .encode());
+    var noFile = createRaw("file-nothere", "/v1/chat/completions", "24h");
     assertEquals(404, noFile.statusCode());
     var notJson = post("/v1/batches", "{");
     assertEquals(400, notJson.statusCode());
@@ -486,6 +465,18 @@ class BatchLaneTest {
     var r = TestSupport.get(gateway.port(), "/v1/batches");
     assertEquals(404, r.statusCode());
     assertEquals("unknown_url", TestSupport.error(r).getString("code"));
+  }
+
+  /** {@code POST /v1/batches} with a raw body, for the refusals the SDK would not let through. */
+  java.net.http.HttpResponse<String> createRaw(String fileId, String endpoint, String window)
+      throws Exception {
+    return post(
+        "/v1/batches",
+        new JsonObject()
+            .put("input_file_id", fileId)
+            .put("endpoint", endpoint)
+            .put("completion_window", window)
+            .encode());
   }
 
   java.net.http.HttpResponse<String> post(String path, String body) throws Exception {

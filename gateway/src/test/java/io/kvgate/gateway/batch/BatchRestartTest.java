@@ -10,8 +10,6 @@ import io.kvgate.sim.SimEngineConfig;
 import io.kvgate.sim.SimFleet;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
-import java.io.File;
-import java.lang.management.ManagementFactory;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -19,9 +17,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -65,25 +61,7 @@ class BatchRestartTest {
     y.append("batch:\n  dataDir: ").append(data).append('\n');
     Path cfg = dir.resolve("gw.yaml");
     Files.writeString(cfg, y.toString());
-    List<String> cmd = new ArrayList<>();
-    cmd.add(ProcessHandle.current().info().command().orElse("java"));
-    for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-      if (a.startsWith("--add-opens") || a.startsWith("--add-exports")) cmd.add(a);
-    }
-    cmd.addAll(
-        List.of(
-            "-Xmx256m",
-            "-cp",
-            System.getProperty("java.class.path"),
-            "io.kvgate.gateway.cli.Main",
-            "serve",
-            "--config",
-            cfg.toString()));
-    File log = dir.resolve("gw.log").toFile();
-    return new ProcessBuilder(cmd)
-        .redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(log))
-        .start();
+    return TestSupport.serveProcess(cfg, dir.resolve("gw.log"), "256m");
   }
 
   static JsonObject json(HttpResponse<String> r) {

@@ -11,8 +11,6 @@ import io.kvgate.sim.SimFleet;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.io.File;
-import java.lang.management.ManagementFactory;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -90,25 +88,7 @@ class ClusterMembershipTest {
     y.append("  memberTimeout: 3s\n  catchUpTimeout: 20s\n  mergeDelay: 1s\n");
     Path cfg = dir.resolve("gw-c.yaml");
     Files.writeString(cfg, y.toString());
-    List<String> cmd = new ArrayList<>();
-    cmd.add(ProcessHandle.current().info().command().orElse("java"));
-    for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-      if (a.startsWith("--add-opens") || a.startsWith("--add-exports")) cmd.add(a);
-    }
-    cmd.addAll(
-        List.of(
-            "-Xmx512m",
-            "-cp",
-            System.getProperty("java.class.path"),
-            "io.kvgate.gateway.cli.Main",
-            "serve",
-            "--config",
-            cfg.toString()));
-    File log = dir.resolve("gw-c.log").toFile();
-    return new ProcessBuilder(cmd)
-        .redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(log))
-        .start();
+    return io.kvgate.gateway.TestSupport.serveProcess(cfg, dir.resolve("gw-c.log"), "512m");
   }
 
   static int status(int port, String path) {
