@@ -70,6 +70,10 @@ final class EngineCore {
   private int scheduled;
   private long context;
   private long nextTransfer;
+  // busy-time accounting: the simulated time up to which busy time is counted, or -1 while the
+  // core has no request waiting or running; the latest simulated time the core was told
+  private long busyMark = -1;
+  private long lastNowNanos;
 
   EngineCore(SimEngineConfig config, EngineMetrics metrics) {
     this.config = config;
@@ -112,6 +116,7 @@ final class EngineCore {
     metrics.requests++;
     metrics.promptTokens += r.promptTokens();
     waiting.add(r);
+    if (busyMark < 0) busyMark = nowNanos;
   }
 
   /** Stops {@code r} at once: leaves the queue or the batch and unpins its blocks. */
@@ -128,6 +133,11 @@ final class EngineCore {
     }
     r.state = SimRequest.State.ABORTED;
     metrics.aborted++;
+    if (idle()) {
+      // the core learns no time here: its busy time ends at the last time it was told
+      countBusy(lastNowNanos);
+      busyMark = -1;
+    }
   }
 
   /**
@@ -144,6 +154,7 @@ final class EngineCore {
     running.clear();
     stepInFlight = false;
     ended = true;
+    busyMark = -1;
   }
 
   /**
@@ -154,16 +165,38 @@ final class EngineCore {
    */
   long advanceTo(long nowNanos) {
     if (ended) return Long.MAX_VALUE;
+    lastNowNanos = Math.max(lastNowNanos, nowNanos);
     long start = nowNanos;
     while (true) {
       if (stepInFlight) {
-        if (stepEndNanos > nowNanos) return stepEndNanos;
+        if (stepEndNanos > nowNanos) {
+          countBusy(nowNanos);
+          return stepEndNanos;
+        }
         stepInFlight = false;
         finishStep(stepEndNanos);
         start = stepEndNanos;
       }
       long wake = startStep(start, nowNanos);
-      if (!stepInFlight) return wake;
+      if (!stepInFlight) {
+        countBusy(nowNanos);
+        return wake;
+      }
+    }
+  }
+
+  private boolean idle() {
+    return waiting.isEmpty() && running.isEmpty();
+  }
+
+  /**
+   * Adds the time from the busy mark to {@code t} to {@link EngineMetrics#busyNanos} while the core
+   * has a request waiting or running; the mark moves to {@code t}.
+   */
+  private void countBusy(long t) {
+    if (busyMark >= 0 && t > busyMark) {
+      metrics.busyNanos += t - busyMark;
+      busyMark = t;
     }
   }
 
@@ -299,6 +332,8 @@ final class EngineCore {
       running.remove(r);
       pool.free(r.blocks);
     }
+    countBusy(t);
+    if (idle()) busyMark = -1;
   }
 
   private void emit(SimRequest r, long t) {

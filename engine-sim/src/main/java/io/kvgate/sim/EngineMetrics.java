@@ -49,6 +49,14 @@ final class EngineMetrics {
   volatile long prefillTokensComputed;
   volatile long transferredTokens;
   volatile long steps;
+
+  /**
+   * Simulated nanoseconds during which the engine had at least one request waiting or running
+   * ({@code kvgate_sim_busy_seconds_total}); counted up to the core's latest advance, so a scrape
+   * during a step lags by at most one step.
+   */
+  volatile long busyNanos;
+
   volatile long injectedErrors;
   volatile long bootstrapFailed;
   volatile int bootstrapWaiting;
@@ -237,6 +245,14 @@ final class EngineMetrics {
         "1 while the KV event stream is open and acknowledged, else 0.",
         labels,
         kvStreamConnected ? 1 : 0);
+    b.append("# HELP kvgate_sim_busy_seconds Simulated seconds during which the engine had at")
+        .append(" least one request waiting or running.\n")
+        .append("# TYPE kvgate_sim_busy_seconds counter\n")
+        .append("kvgate_sim_busy_seconds_total{")
+        .append(labels)
+        .append("} ")
+        .append(num(busyNanos / 1e9))
+        .append('\n');
     histogram(
         b,
         "vllm:time_to_first_token_seconds",

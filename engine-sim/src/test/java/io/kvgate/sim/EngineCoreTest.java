@@ -89,6 +89,21 @@ class EngineCoreTest {
   }
 
   @Test
+  void busyTimeCountsOnlySpansWithARequestWaitingOrRunning() {
+    Trace a = new Trace();
+    submit(prompt(7, 1000), 5, false, a, 0);
+    runToIdle(0);
+    long firstSpan = a.times.get(4);
+    assertEquals(firstSpan, metrics.busyNanos);
+    // a second of idleness is not busy time; the second request's span is
+    long later = firstSpan + 1000 * MS;
+    Trace b = new Trace();
+    submit(prompt(8, 1000), 5, false, b, later);
+    runToIdle(later);
+    assertEquals(firstSpan + (b.times.get(4) - later), metrics.busyNanos);
+  }
+
+  @Test
   void cachedPrefixCutsTimeToFirstToken() {
     int[] p = prompt(2, 1600);
     Trace cold = new Trace();
