@@ -654,6 +654,13 @@ public final class Gateway {
    * Stops listening and stops background checks; in-flight exchanges end with their connections.
    */
   public Future<Void> close() {
+    // The batch lane lets go of its lines first, so the listener's close does not fail them.
+    Future<Void> lanePaused =
+        batchLane == null ? Future.succeededFuture() : batchLane.pause().otherwiseEmpty();
+    return lanePaused.transform(p -> closeAll());
+  }
+
+  private Future<Void> closeAll() {
     health.stop();
     if (logFlushTimer >= 0) vertx.cancelTimer(logFlushTimer);
     logs.flush();

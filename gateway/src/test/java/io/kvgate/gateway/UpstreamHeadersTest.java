@@ -86,6 +86,8 @@ class UpstreamHeadersTest {
             "for=6.6.6.6",
             "x-real-ip",
             "6.6.6.6",
+            "x-kvgate-batch",
+            "forged",
             "x-custom",
             "kept");
     assertEquals(200, r.statusCode(), r.body());
@@ -96,6 +98,7 @@ class UpstreamHeadersTest {
     assertEquals("127.0.0.1", h.get("x-forwarded-for"));
     assertNull(h.get("forwarded"));
     assertNull(h.get("x-real-ip"));
+    assertNull(h.get("x-kvgate-batch"), "the batch lane's marker stays in the gateway");
     assertEquals("kept", h.get("x-custom"), "other client headers pass through");
 
     eventually("a health check reached the engine", () -> checked.get() != null);

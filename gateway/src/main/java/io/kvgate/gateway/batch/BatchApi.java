@@ -172,22 +172,18 @@ public final class BatchApi {
                       }
                       String purpose = req.getFormAttribute("purpose");
                       String inline = req.getFormAttribute("file");
+                      // A file part without a filename (some SDKs' byte-array form): written
+                      // with the commit, on a worker thread.
+                      byte[] inlineBytes = null;
                       if (!u.started && inline != null) {
-                        // A file part without a filename (some SDKs' byte-array form).
-                        try {
-                          byte[] bytes = inline.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-                          if (bytes.length > max) throw tooLarge(max);
-                          java.nio.file.Files.write(tmp, bytes);
-                          u.started = true;
-                          u.filename = "upload.jsonl";
-                          u.bytes = bytes.length;
-                        } catch (OpenAiException e) {
-                          refuse(req, e);
-                          return;
-                        } catch (java.io.IOException e) {
-                          refuse(req, OpenAiErrors.of(e));
+                        inlineBytes = inline.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                        if (inlineBytes.length > max) {
+                          refuse(req, tooLarge(max));
                           return;
                         }
+                        u.started = true;
+                        u.filename = "upload.jsonl";
+                        u.bytes = inlineBytes.length;
                       }
                       if (!u.started) {
                         refuse(
@@ -216,10 +212,12 @@ public final class BatchApi {
                       long now = System.currentTimeMillis() / 1000;
                       BatchStore.FileRow row =
                           new BatchStore.FileRow(id, owner, purpose, u.filename, u.bytes, now);
+                      byte[] toWrite = inlineBytes;
                       Future<BatchStore.FileRow> saved =
                           lane.vertx()
                               .executeBlocking(
                                   () -> {
+                                    if (toWrite != null) java.nio.file.Files.write(tmp, toWrite);
                                     lane.files().commit(tmp, id);
                                     return row;
                                   },
@@ -230,7 +228,7 @@ public final class BatchApi {
   }
 
   /** A file upload in progress. */
-  private static final class Upload {
+  private final class Upload {
     final String id;
     final Path tmp;
     final Promise<Void> written = Promise.promise();
@@ -304,12 +302,9 @@ public final class BatchApi {
         "The file is larger than this gateway's limit of " + max + " bytes (batch.maxFileBytes).");
   }
 
-  private static void discard(Path tmp) {
-    try {
-      java.nio.file.Files.deleteIfExists(tmp);
-    } catch (java.io.IOException ignored) {
-      // A leftover temporary is removed at the next start.
-    }
+  /** Removes an upload's temporary file, off the event loop; a leftover goes at the next start. */
+  private void discard(Path tmp) {
+    lane.vertx().fileSystem().delete(tmp.toString());
   }
 
   private void listFiles(HttpServerRequest req, String owner) {

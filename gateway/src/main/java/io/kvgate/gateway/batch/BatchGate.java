@@ -72,6 +72,11 @@ public final class BatchGate {
       this.preempt = preempt;
     }
 
+    /** Whether the line's answer has begun (its first token); it is not preempted then. */
+    boolean started() {
+      return started;
+    }
+
     /** The key of the batch's owner (null when that key is no longer configured). */
     public ApiKey key() {
       return key;

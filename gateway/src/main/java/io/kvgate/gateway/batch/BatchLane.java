@@ -202,8 +202,10 @@ public final class BatchLane {
             })
         .compose(
             rows -> {
-              for (BatchStore.BatchRow r : rows) lane.resume(r);
-              return Future.succeededFuture(lane);
+              // Resumed before the lane starts, so that start() fences every one of them.
+              List<Future<Void>> resumed = new ArrayList<>();
+              for (BatchStore.BatchRow r : rows) resumed.add(lane.resume(r));
+              return Future.join(resumed).map(lane);
             })
         .recover(
             e -> {
@@ -251,10 +253,14 @@ public final class BatchLane {
     }
     ctx.runOnContext(
         v -> {
-          BatchReplica r = new BatchReplica(hz);
           List<Object[]> mine = new ArrayList<>();
           for (Active b : active.values()) mine.add(new Object[] {b.id, b.owner, b.render()});
+          for (Map.Entry<String, Validating> e : validating.entrySet()) {
+            Validating val = e.getValue();
+            mine.add(new Object[] {e.getKey(), val.owner, val.object.copy()});
+          }
           db(() -> {
+                BatchReplica r = new BatchReplica(hz);
                 replica = r;
                 List<String> given = new ArrayList<>();
                 for (Object[] m : mine) {
@@ -262,18 +268,16 @@ public final class BatchLane {
                   BatchReplica.Shared shared = r.batch(id);
                   if (shared == null) r.putBatch(id, (String) m[1], r.self(), (JsonObject) m[2]);
                   else if (!shared.runner().equals(r.self())
-                      && (r.live().contains(shared.runner()) || !r.claim(shared))) given.add(id);
+                      && (r.live().contains(shared.runner()) || r.claim(shared) == null)) {
+                    given.add(id);
+                  }
                 }
                 return given;
               })
               .onComplete(
                   ar -> {
                     if (ar.succeeded()) {
-                      for (String id : ar.result()) {
-                        Active b = active.remove(id);
-                        if (b != null) closeQuietly(b);
-                        LOG.info("batch " + id + " runs on another gateway of the cluster");
-                      }
+                      for (String id : ar.result()) handOver(id);
                     } else {
                       LOG.log(Level.SEVERE, "batch lane: cluster state not reachable", ar.cause());
                     }
@@ -313,9 +317,9 @@ public final class BatchLane {
    * Stops sending (a drain, a shutdown): lines in flight are cancelled and stay pending in the
    * store, to run at the next start (or, in a cluster, wherever the batch is resumed).
    */
-  public void pause() {
-    ctx.runOnContext(
-        v -> {
+  public Future<Void> pause() {
+    return runOnLane(
+        () -> {
           paused = true;
           for (Active b : active.values()) {
             for (Line l : new ArrayList<>(b.flying.values())) {
@@ -323,6 +327,7 @@ public final class BatchLane {
               if (l.req != null) l.req.reset();
             }
           }
+          return null;
         });
   }
 
@@ -340,7 +345,8 @@ public final class BatchLane {
               l.abandoned = true;
               if (l.req != null) l.req.reset();
             }
-            closeQuietly(b);
+            // A read under way closes the file itself when it ends.
+            if (b.reading == 0) closeQuietly(b);
           }
           Future<Void> client = loopback == null ? Future.succeededFuture() : loopback.close();
           client.onComplete(
@@ -405,9 +411,17 @@ public final class BatchLane {
   Future<BatchStore.FileRow> addFile(BatchStore.FileRow row) {
     return db(
         () -> {
-          store.putFile(row);
           BatchReplica r = replica;
-          if (r != null) r.putFile(row, files.path(row.id()));
+          if (r != null) {
+            // In the cluster first: a file another gateway could not read is not accepted.
+            try {
+              r.putFile(row, files.path(row.id()));
+            } catch (Exception e) {
+              files.delete(row.id());
+              throw new IOException("the file could not be shared with the cluster", e);
+            }
+          }
+          store.putFile(row);
           return row;
         });
   }
@@ -430,7 +444,7 @@ public final class BatchLane {
                     () -> {
                       store.deleteFile(id);
                       BatchReplica r = replica;
-                      if (r != null) r.deleteFile(id);
+                      if (r != null) replicate(null, "delete of " + id, () -> r.deleteFile(id));
                       if (!inUse) files.delete(id);
                       return null;
                     }));
@@ -570,6 +584,7 @@ public final class BatchLane {
 
   /** Cancels a batch: {@code cancelling} now, {@code cancelled} once its lines in flight end. */
   Future<JsonObject> cancel(String owner, String id) {
+    boolean[] remote = new boolean[1];
     return batch(owner, id)
         .compose(
             obj ->
@@ -597,7 +612,7 @@ public final class BatchLane {
                             obj.copy()
                                 .put("status", "cancelling")
                                 .put("cancelling_at", System.currentTimeMillis() / 1000);
-                        requestCancel(id, c);
+                        remote[0] = true;
                         return c;
                       }
                       throw new OpenAiException(
@@ -606,7 +621,8 @@ public final class BatchLane {
                           null,
                           "batch_not_cancellable",
                           "Cannot cancel a batch with status '" + status + "'.");
-                    }));
+                    }))
+        .compose(c -> remote[0] ? requestCancel(id).map(c) : Future.succeededFuture(c));
   }
 
   private record Live(String owner, JsonObject object) {}
@@ -644,6 +660,8 @@ public final class BatchLane {
             () -> InputValidator.validate(input, endpoint, config.maxLinesPerFile()), false)
         .onComplete(
             ar -> {
+              // Handed over to another gateway meanwhile, or the lane closed: not this run's.
+              if (closed || validating.get(id) != v) return;
               long now = System.currentTimeMillis() / 1000;
               JsonArray errors;
               InputValidator.Result result = ar.succeeded() ? ar.result() : null;
@@ -684,22 +702,27 @@ public final class BatchLane {
               List<BatchStore.LineRow> lines = result.lines();
               db(() -> {
                     store.putLines(id, lines, "in_progress", text);
-                    share(id, owner, new JsonObject(text));
-                    return null;
+                    return share(id, owner, new JsonObject(text));
                   })
                   .onComplete(
                       stored -> {
+                        if (validating.get(id) != v) return;
                         validating.remove(id);
                         if (stored.failed()) {
+                          // Still validating in the store: validated again at the next start.
                           LOG.log(
                               Level.SEVERE, "batch " + id + ": lines not stored", stored.cause());
+                          return;
+                        }
+                        if (!stored.result()) {
+                          handOver(id);
                           return;
                         }
                         List<Integer> order = new ArrayList<>(lines.size());
                         lines.stream()
                             .sorted(java.util.Comparator.comparingInt(BatchStore.LineRow::ord))
                             .forEach(l -> order.add(l.idx()));
-                        Active b = activate(id, owner, v.object, lines, order, 0, 0);
+                        Active b = activate(id, owner, v.object, lines, order, 0, 0, null);
                         if (v.cancel) end(b, "cancelled");
                       });
             });
@@ -729,14 +752,23 @@ public final class BatchLane {
         .putNull("line");
   }
 
-  /** Picks up a batch a previous run left unfinished. */
-  private void resume(BatchStore.BatchRow r) {
+  /**
+   * Picks up a batch a previous run left unfinished, ending it as it was ending: a batch stored as
+   * {@code cancelling} ends cancelled, one stored as {@code expiring} ends expired.
+   */
+  private Future<Void> resume(BatchStore.BatchRow r) {
     JsonObject obj = new JsonObject(r.object());
     if (r.status().equals("validating")) {
       startValidation(r.id(), r.owner(), obj);
-      return;
+      return Future.succeededFuture();
     }
-    db(() -> new Object[] {store.lines(r.id()), store.pending(r.id()), store.counts(r.id())})
+    String ending =
+        switch (r.status()) {
+          case "cancelling" -> "cancelled";
+          case "expiring" -> "expired";
+          default -> null;
+        };
+    return db(() -> new Object[] {store.lines(r.id()), store.pending(r.id()), store.counts(r.id())})
         .onSuccess(
             o -> {
               @SuppressWarnings("unchecked")
@@ -746,18 +778,22 @@ public final class BatchLane {
               long[] c = (long[]) o[2];
               List<BatchStore.LineRow> byIdx = new ArrayList<>(lines);
               byIdx.sort(java.util.Comparator.comparingInt(BatchStore.LineRow::idx));
-              Active b =
-                  activate(
-                      r.id(),
-                      r.owner(),
-                      obj,
-                      byIdx,
-                      pending,
-                      c[BatchStore.OK],
-                      c[BatchStore.ERROR]);
-              if (r.status().equals("cancelling")) end(b, "cancelled");
+              activate(
+                  r.id(),
+                  r.owner(),
+                  obj,
+                  byIdx,
+                  pending,
+                  c[BatchStore.OK],
+                  c[BatchStore.ERROR],
+                  ending);
             })
-        .onFailure(e -> LOG.log(Level.SEVERE, "batch " + r.id() + " could not be resumed", e));
+        .<Void>mapEmpty()
+        .recover(
+            e -> {
+              LOG.log(Level.SEVERE, "batch " + r.id() + " could not be resumed", e);
+              return Future.succeededFuture();
+            });
   }
 
   private Active activate(
@@ -767,14 +803,17 @@ public final class BatchLane {
       List<BatchStore.LineRow> linesByIdx,
       List<Integer> pendingInOrder,
       long done,
-      long errors) {
+      long errors,
+      String ending) {
     Active b = new Active(id, owner, obj, linesByIdx.size());
     for (BatchStore.LineRow l : linesByIdx) {
       b.customIds[l.idx()] = l.customId();
       b.offsets[l.idx()] = l.offset();
       b.lengths[l.idx()] = l.length();
     }
-    b.queue.addAll(pendingInOrder);
+    // A batch resumed while it was ending sends nothing: its pending lines get their records.
+    b.ending = ending;
+    if (ending == null) b.queue.addAll(pendingInOrder);
     b.completed = done;
     b.failed = errors;
     b.route = routes.apply(b.model);
@@ -813,6 +852,9 @@ public final class BatchLane {
     long deferredUntil;
     String ending;
     boolean finalizing;
+
+    /** Another gateway of the cluster runs the batch now. */
+    boolean gone;
 
     Active(String id, String owner, JsonObject object, int lines) {
       this.id = id;
@@ -916,6 +958,12 @@ public final class BatchLane {
         .onComplete(
             ar -> {
               b.reading = 0;
+              if (closed || b.gone) {
+                // The lane closed during the read (its lines stay pending in the store), or the
+                // batch went to another gateway.
+                closeQuietly(b);
+                return;
+              }
               if (ar.failed()) {
                 LOG.log(Level.WARNING, "batch " + b.id + ": input file unreadable", ar.cause());
                 for (int idx : idxs) {
@@ -947,7 +995,10 @@ public final class BatchLane {
     l.abandoned = false;
     l.req = null;
     l.requestId = BatchFiles.newId("batch_req_");
-    l.flight = gate.register(l.requestId, b.key, () -> ctx.runOnContext(v -> preempt(b, l)));
+    BatchGate.Flight[] flight = new BatchGate.Flight[1];
+    flight[0] =
+        gate.register(l.requestId, b.key, () -> ctx.runOnContext(v -> preempt(b, l, flight[0])));
+    l.flight = flight[0];
     RequestOptions o =
         new RequestOptions()
             .setMethod(HttpMethod.POST)
@@ -1069,7 +1120,7 @@ public final class BatchLane {
       checkDone(b);
       return;
     }
-    if (l.abandoned) {
+    if (l.abandoned || paused) {
       // The lane is pausing: the line waits, pending in the store, for the lane's next start.
       b.ready.addFirst(l);
       return;
@@ -1116,8 +1167,9 @@ public final class BatchLane {
     checkDone(b);
   }
 
-  private void preempt(Active b, Line l) {
-    if (b.flying.get(l.idx) != l || l.abandoned) return;
+  /** Cancels the attempt {@code f} of line {@code l}, unless it has moved on (a later attempt). */
+  private void preempt(Active b, Line l, BatchGate.Flight f) {
+    if (b.flying.get(l.idx) != l || l.flight != f || f.started() || l.abandoned) return;
     l.preempted = true;
     if (l.req != null) l.req.reset();
   }
@@ -1169,7 +1221,8 @@ public final class BatchLane {
           if (r != null) {
             List<BatchStore.Finish> shared = new ArrayList<>();
             for (int i = 0; i < ended.length; i++) if (ended[i]) shared.add(rows.get(i));
-            r.putRecords(shared);
+            // Committed here whatever the cluster answers: its copy is refreshed by the next one.
+            replicate(null, "records", () -> r.putRecords(shared));
           }
           return ended;
         })
@@ -1221,18 +1274,20 @@ public final class BatchLane {
     if (kind.equals("cancelled")) {
       b.object.put("status", "cancelling").put("cancelling_at", System.currentTimeMillis() / 1000);
       String text = b.render().encode();
-      db(
-          () -> {
+      db(() -> {
             store.updateBatch(b.id, "cancelling", text);
-            share(b.id, b.owner, new JsonObject(text));
-            return null;
-          });
+            return share(b.id, b.owner, new JsonObject(text));
+          })
+          .onSuccess(
+              mine -> {
+                if (!mine) handOver(b.id);
+              });
     }
     checkDone(b);
   }
 
   private void checkDone(Active b) {
-    if (b.finalizing || b.outstanding() > 0) return;
+    if (b.gone || b.finalizing || b.outstanding() > 0) return;
     if (b.ending == null) {
       finalizeBatch(b, "completed");
       return;
@@ -1245,6 +1300,7 @@ public final class BatchLane {
             ? "This request could not be executed before the completion window expired."
             : "This request was not executed: the batch was cancelled.";
     String[] ids = b.customIds;
+    boolean expiring = b.ending.equals("expired");
     db(() -> {
           List<BatchStore.Finish> rows = new ArrayList<>();
           for (int idx : store.pending(b.id)) {
@@ -1256,11 +1312,12 @@ public final class BatchLane {
                     .put("error", new JsonObject().put("code", code).put("message", message));
             rows.add(new BatchStore.Finish(b.id, idx, BatchStore.ERROR, rec.encode()));
           }
-          boolean[] ended = store.finish(rows);
+          // An expiring batch is marked so in the same transaction: a restart ends it as expired.
+          boolean[] ended = store.finish(rows, b.id, expiring ? "expiring" : null);
           int n = 0;
           for (boolean e : ended) if (e) n++;
           BatchReplica r = replica;
-          if (r != null) r.putRecords(rows);
+          if (r != null) replicate(b.id, "records", () -> r.putRecords(rows));
           return n;
         })
         .onComplete(
@@ -1294,6 +1351,11 @@ public final class BatchLane {
         };
     fin.put("status", status).put(stamp, now);
     String base = b.id.startsWith("batch_") ? b.id.substring("batch_".length()) : b.id;
+    boolean inputInUse = false;
+    for (Active other : active.values())
+      inputInUse |= other != b && other.inputFileId.equals(b.inputFileId);
+    for (Validating v : validating.values()) inputInUse |= v.inputFileId.equals(b.inputFileId);
+    boolean keepInput = inputInUse;
     db(() -> {
           if (finalizingText != null) store.updateBatch(b.id, "finalizing", finalizingText);
           List<BatchStore.FileRow> outputs = new ArrayList<>();
@@ -1312,11 +1374,15 @@ public final class BatchLane {
           store.finalizeBatch(b.id, outputs, status, fin.encode());
           BatchReplica r = replica;
           if (r != null) {
-            for (BatchStore.FileRow f : outputs) r.putFile(f, files.path(f.id()));
+            for (BatchStore.FileRow f : outputs) {
+              replicate(b.id, "output file", () -> r.putFile(f, files.path(f.id())));
+            }
             share(b.id, b.owner, fin);
+            replicate(b.id, "input release", () -> r.release(b.inputFileId));
           }
           closeQuietly(b);
-          if (store.file(b.inputFileId) == null) files.delete(b.inputFileId);
+          // A deleted input file's bytes go with the last batch that reads them.
+          if (!keepInput && store.file(b.inputFileId) == null) files.delete(b.inputFileId);
           return fin;
         })
         .onComplete(
@@ -1374,25 +1440,80 @@ public final class BatchLane {
 
   // ----------------------------------------------------------------------------------- cluster
 
-  /** Store thread: the batch's object as the cluster's copy, this member its runner. */
-  private void share(String id, String owner, JsonObject object) {
+  /** A write to the cluster's copy. */
+  private interface ClusterWrite {
+    void run() throws Exception;
+  }
+
+  /**
+   * Store thread: writes to the cluster's copy after the local store committed; a failure is logged
+   * and the local commit stands (the next write refreshes the copy).
+   */
+  private static void replicate(String batchId, String what, ClusterWrite write) {
+    try {
+      write.run();
+    } catch (Exception e) {
+      LOG.log(
+          Level.WARNING,
+          (batchId == null ? "batch lane" : "batch " + batchId)
+              + ": "
+              + what
+              + " not written to the cluster",
+          e);
+    }
+  }
+
+  /**
+   * Store thread: the batch's object as the cluster's copy, this member its runner; false when
+   * another member runs the batch now (it adopted it), which this one then hands over.
+   */
+  private boolean share(String id, String owner, JsonObject object) {
     BatchReplica r = replica;
-    if (r != null) r.putBatch(id, owner, r.self(), object);
+    if (r == null) return true;
+    try {
+      return r.putIfRunner(id, owner, object);
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "batch " + id + ": state not written to the cluster", e);
+      return true;
+    }
   }
 
   /** Shares a running batch's object (its counts) with the cluster. */
   private void shareLater(Active b) {
     String text = b.render().encode();
+    db(() -> share(b.id, b.owner, new JsonObject(text)))
+        .onSuccess(
+            mine -> {
+              if (!mine) handOver(b.id);
+            });
+  }
+
+  /**
+   * Another gateway of the cluster runs the batch now: this one stops sending its lines and marks
+   * it {@code handed_over} in its store, so that a restart does not run it again.
+   */
+  private void handOver(String id) {
+    validating.remove(id);
+    Active b = active.remove(id);
+    if (b != null) {
+      b.gone = true;
+      for (Line l : new ArrayList<>(b.flying.values())) {
+        l.abandoned = true;
+        if (l.req != null) l.req.reset();
+      }
+      if (b.reading == 0) closeQuietly(b);
+    }
+    LOG.info("batch " + id + " runs on another gateway of the cluster");
     db(
         () -> {
-          share(b.id, b.owner, new JsonObject(text));
+          store.setStatus(id, "handed_over");
           return null;
         });
   }
 
   /** Asks the batch's runner, wherever it is, to cancel it. */
-  private void requestCancel(String id, JsonObject cancelling) {
-    db(
+  private Future<Void> requestCancel(String id) {
+    return db(
         () -> {
           replica.requestCancel(id);
           return null;
@@ -1411,9 +1532,12 @@ public final class BatchLane {
           BatchReplica r = replica;
           List<String> cancels = new ArrayList<>();
           for (String id : running) if (r.cancelRequested(id)) cancels.add(id);
-          List<BatchReplica.Shared> adopted = new ArrayList<>();
+          List<BatchReplica.Shared[]> adopted = new ArrayList<>();
           if (r.oldest()) {
-            for (BatchReplica.Shared s : r.orphans()) if (r.claim(s)) adopted.add(s);
+            for (BatchReplica.Shared s : r.orphans()) {
+              BatchReplica.Shared claimed = r.claim(s);
+              if (claimed != null) adopted.add(new BatchReplica.Shared[] {s, claimed});
+            }
           }
           return new Object[] {cancels, adopted};
         })
@@ -1422,52 +1546,100 @@ public final class BatchLane {
               @SuppressWarnings("unchecked")
               List<String> cancels = (List<String>) o[0];
               @SuppressWarnings("unchecked")
-              List<BatchReplica.Shared> adopted = (List<BatchReplica.Shared>) o[1];
+              List<BatchReplica.Shared[]> adopted = (List<BatchReplica.Shared[]>) o[1];
               for (String id : cancels) {
                 Active b = active.get(id);
                 if (b != null) end(b, "cancelled");
               }
-              for (BatchReplica.Shared s : adopted) adopt(s);
+              for (BatchReplica.Shared[] a : adopted) adopt(a[0], a[1]);
             })
         .onFailure(e -> LOG.log(Level.WARNING, "batch lane: cluster sweep failed", e));
   }
 
+  /** The cluster no longer holds a batch's input file: the batch cannot run anywhere. */
+  private static final class InputLost extends IOException {
+    InputLost(String message) {
+      super(message);
+    }
+  }
+
   /**
-   * Runs a batch whose runner left the cluster: its input file and its records, as the cluster
-   * holds them, rebuilt into this gateway's store; then the lines without a record are sent.
+   * Runs a batch whose runner left the cluster ({@code before}, now {@code claimed} by this
+   * member): its input file and its records, as the cluster holds them, rebuilt into this gateway's
+   * store; then the lines without a record are sent. When the input is lost the batch fails; any
+   * other failure gives the claim back, for the next sweep to try again.
    */
-  private void adopt(BatchReplica.Shared s) {
-    LOG.info("batch " + s.id() + ": adopted from a gateway that left the cluster");
-    JsonObject obj = s.object();
+  private void adopt(BatchReplica.Shared before, BatchReplica.Shared claimed) {
+    String id = claimed.id();
+    LOG.info("batch " + id + ": adopted from a gateway that left the cluster");
+    JsonObject obj = claimed.object();
     String inputId = obj.getString("input_file_id");
     db(() -> {
           BatchReplica r = replica;
-          if (store.file(inputId) == null) {
-            BatchStore.FileRow f = r.file(inputId);
-            if (f == null) throw new IOException("input file " + inputId + " is lost");
+          if (store.file(inputId) == null && !Files.exists(files.path(inputId))) {
+            BatchStore.FileRow f = r.inputFile(inputId);
+            if (f == null) throw new InputLost("its input file " + inputId + " is lost");
             Path tmp = files.temp(inputId);
-            r.readFile(inputId, tmp);
+            try {
+              r.readFile(inputId, tmp);
+            } catch (IOException e) {
+              Files.deleteIfExists(tmp);
+              throw new InputLost("its input file " + inputId + " is lost: " + e.getMessage());
+            }
             files.commit(tmp, inputId);
             store.putFile(f);
+            if (r.file(inputId) == null) store.deleteFile(inputId);
           }
           String status = obj.getString("status");
-          store.upsertBatch(s.id(), s.owner(), status, obj.encode());
+          store.upsertBatch(id, claimed.owner(), status, obj.encode());
           if (status.equals("validating")) return null;
           InputValidator.Result v =
               InputValidator.validate(
                   files.path(inputId), obj.getString("endpoint"), Integer.MAX_VALUE);
-          store.putLines(s.id(), v.lines(), status, obj.encode());
-          store.finish(r.records(s.id(), v.lines().size()));
-          return store.batch(s.id());
+          store.putLines(id, v.lines(), status, obj.encode());
+          store.finish(r.records(id, v.lines().size()));
+          return store.batch(id);
         })
         .onComplete(
             ar -> {
-              if (ar.failed()) {
-                LOG.log(Level.SEVERE, "batch " + s.id() + " could not be adopted", ar.cause());
-              } else if (ar.result() == null) {
-                startValidation(s.id(), s.owner(), obj);
+              if (ar.succeeded()) {
+                if (ar.result() == null) startValidation(id, claimed.owner(), obj);
+                else resume(ar.result());
+                return;
+              }
+              LOG.log(Level.SEVERE, "batch " + id + " could not be adopted", ar.cause());
+              if (ar.cause() instanceof InputLost lost) {
+                long now = System.currentTimeMillis() / 1000;
+                JsonObject failed =
+                    obj.copy()
+                        .put("status", "failed")
+                        .put("failed_at", now)
+                        .put(
+                            "errors",
+                            new JsonObject()
+                                .put("object", "list")
+                                .put(
+                                    "data",
+                                    new JsonArray()
+                                        .add(
+                                            problem(
+                                                "input_file_lost",
+                                                "The batch's gateway left the cluster and "
+                                                    + lost.getMessage(),
+                                                "input_file_id"))));
+                String text = failed.encode();
+                db(
+                    () -> {
+                      store.upsertBatch(id, claimed.owner(), "failed", text);
+                      share(id, claimed.owner(), new JsonObject(text));
+                      return null;
+                    });
               } else {
-                resume(ar.result());
+                db(
+                    () -> {
+                      replica.unclaim(claimed, before);
+                      return null;
+                    });
               }
             });
   }

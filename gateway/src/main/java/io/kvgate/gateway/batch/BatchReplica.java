@@ -89,10 +89,25 @@ final class BatchReplica {
     files.set(f.id(), fileJson(f).put("chunks", n).encode());
   }
 
+  /** A file's metadata; null when there is none or it was deleted. */
   BatchStore.FileRow file(String id) {
     String j = files.get(id);
     if (j == null) return null;
     JsonObject o = new JsonObject(j);
+    if (o.getBoolean("deleted", false)) return null;
+    return fileRow(id, o);
+  }
+
+  /**
+   * A batch's input file's metadata, deleted or not (a batch created before the delete still reads
+   * it); null when the cluster has none.
+   */
+  BatchStore.FileRow inputFile(String id) {
+    String j = files.get(id);
+    return j == null ? null : fileRow(id, new JsonObject(j));
+  }
+
+  private static BatchStore.FileRow fileRow(String id, JsonObject o) {
     return new BatchStore.FileRow(
         id,
         o.getString("owner"),
@@ -116,11 +131,53 @@ final class BatchReplica {
     }
   }
 
+  /**
+   * Deletes a file; while an unfinished batch reads it, it is only marked deleted (gone from the
+   * API) and its bytes stay for that batch's adoption, released by {@link #release} when the last
+   * such batch ends.
+   */
   void deleteFile(String id) {
-    String j = files.remove(id);
+    String j = files.get(id);
     if (j == null) return;
-    int n = new JsonObject(j).getInteger("chunks");
+    JsonObject o = new JsonObject(j);
+    if (readers(id) > 0) {
+      files.set(id, o.put("deleted", true).encode());
+      return;
+    }
+    remove(id, o);
+  }
+
+  /**
+   * A batch reading {@code id} ended: a deleted file's bytes go when no unfinished batch reads it.
+   */
+  void release(String id) {
+    String j = files.get(id);
+    if (j == null) return;
+    JsonObject o = new JsonObject(j);
+    if (o.getBoolean("deleted", false) && readers(id) == 0) remove(id, o);
+  }
+
+  private void remove(String id, JsonObject o) {
+    files.delete(id);
+    int n = o.getInteger("chunks");
     for (int i = 0; i < n; i++) chunks.delete(id + "/" + i);
+  }
+
+  /** Unfinished batches that read file {@code id}. */
+  private int readers(String id) {
+    int n = 0;
+    for (String j : batches.values()) {
+      Shared s = shared("", j);
+      if (unfinished(s) && id.equals(s.object().getString("input_file_id"))) n++;
+    }
+    return n;
+  }
+
+  private static boolean unfinished(Shared s) {
+    return switch (s.object().getString("status")) {
+      case "validating", "in_progress", "finalizing", "cancelling" -> true;
+      default -> false;
+    };
   }
 
   /** An owner's files (every gateway's). */
@@ -128,7 +185,7 @@ final class BatchReplica {
     List<BatchStore.FileRow> out = new ArrayList<>();
     for (Map.Entry<String, String> e : files.entrySet()) {
       JsonObject o = new JsonObject(e.getValue());
-      if (!owner.equals(o.getString("owner"))) continue;
+      if (!owner.equals(o.getString("owner")) || o.getBoolean("deleted", false)) continue;
       out.add(
           new BatchStore.FileRow(
               e.getKey(),
@@ -194,20 +251,42 @@ final class BatchReplica {
     List<Shared> out = new ArrayList<>();
     for (Map.Entry<String, String> e : batches.entrySet()) {
       Shared s = shared(e.getKey(), e.getValue());
-      String status = s.object().getString("status");
-      boolean unfinished =
-          switch (status) {
-            case "validating", "in_progress", "finalizing", "cancelling" -> true;
-            default -> false;
-          };
-      if (unfinished && !live.contains(s.runner())) out.add(s);
+      if (unfinished(s) && !live.contains(s.runner())) out.add(s);
     }
     return out;
   }
 
-  /** Makes this member a batch's runner, if the batch is still as {@code seen}. */
-  boolean claim(Shared seen) {
-    return batches.replace(seen.id(), seen.raw(), entry(seen.owner(), self(), seen.object()));
+  /**
+   * Makes this member a batch's runner, if the batch is still as {@code seen}: the batch as
+   * claimed, or null when another member changed it first.
+   */
+  Shared claim(Shared seen) {
+    String next = entry(seen.owner(), self(), seen.object());
+    return batches.replace(seen.id(), seen.raw(), next) ? shared(seen.id(), next) : null;
+  }
+
+  /** Gives a claimed batch back, to its runner before the claim, for the next sweep to adopt. */
+  void unclaim(Shared claimed, Shared before) {
+    batches.replace(claimed.id(), claimed.raw(), before.raw());
+  }
+
+  /**
+   * Writes a batch's object with this member as its runner, unless another member runs it now:
+   * false then (it adopted the batch, and this member must stop running it).
+   */
+  boolean putIfRunner(String id, String owner, JsonObject object) {
+    String self = self();
+    String next = entry(owner, self, object);
+    while (true) {
+      String cur = batches.get(id);
+      if (cur == null) {
+        if (batches.putIfAbsent(id, next) == null) return true;
+      } else if (!self.equals(new JsonObject(cur).getString("runner"))) {
+        return false;
+      } else if (batches.replace(id, cur, next)) {
+        return true;
+      }
+    }
   }
 
   /** Asks a batch's runner to cancel it (a cancel received by another gateway). */

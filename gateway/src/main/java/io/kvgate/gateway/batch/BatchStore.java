@@ -21,7 +21,14 @@ import java.util.function.Consumer;
  * <p>Blocking JDBC: used from one thread only, the lane's store thread ({@link BatchLane}), never
  * from an event loop. A line's record is written by {@link #finish} only while the line is still
  * pending, in the same statement that ends it, so a line ends once: a result that arrives twice (a
- * line run again after a restart) is not recorded twice.
+ * line run again after a restart) is not recorded twice. Each write is one transaction, rolled back
+ * whole when any statement of it fails.
+ *
+ * <p>A batch's {@code status} column is its OpenAI status, except for two states of the lane's own:
+ * {@code expiring} (the object still says {@code in_progress}: the deadline passed and the lines
+ * not done are getting their {@code batch_expired} records, so a restart finishes the batch as
+ * {@code expired}) and {@code handed_over} (in a cluster, another gateway runs the batch now; this
+ * one does not resume it).
  */
 final class BatchStore implements AutoCloseable {
 
@@ -56,6 +63,30 @@ final class BatchStore implements AutoCloseable {
     db.setAutoCommit(false);
   }
 
+  /** A unit of work in one transaction. */
+  private interface Work<T> {
+    T run() throws SQLException;
+  }
+
+  /**
+   * Runs {@code work} and commits it; on any failure rolls it back, so a later transaction does not
+   * commit half of it.
+   */
+  private <T> T tx(Work<T> work) throws SQLException {
+    try {
+      T v = work.run();
+      db.commit();
+      return v;
+    } catch (SQLException | RuntimeException e) {
+      try {
+        db.rollback();
+      } catch (SQLException r) {
+        e.addSuppressed(r);
+      }
+      throw e;
+    }
+  }
+
   /** A file's metadata. */
   record FileRow(
       String id, String owner, String purpose, String filename, long bytes, long createdAt) {}
@@ -77,8 +108,11 @@ final class BatchStore implements AutoCloseable {
   record Finish(String batchId, int idx, int state, String record) {}
 
   void putFile(FileRow f) throws SQLException {
-    insertFiles(List.of(f));
-    db.commit();
+    tx(
+        () -> {
+          insertFiles(List.of(f));
+          return null;
+        });
   }
 
   /** Registers files (or replaces their rows), in the transaction under way. */
@@ -141,13 +175,14 @@ final class BatchStore implements AutoCloseable {
 
   /** Marks a file deleted; false if there was none. */
   boolean deleteFile(String id) throws SQLException {
-    try (PreparedStatement p =
-        db.prepareStatement("UPDATE files SET deleted=1 WHERE id=? AND deleted=0")) {
-      p.setString(1, id);
-      int n = p.executeUpdate();
-      db.commit();
-      return n > 0;
-    }
+    return tx(
+        () -> {
+          try (PreparedStatement p =
+              db.prepareStatement("UPDATE files SET deleted=1 WHERE id=? AND deleted=0")) {
+            p.setString(1, id);
+            return p.executeUpdate() > 0;
+          }
+        });
   }
 
   private static FileRow fileRow(ResultSet r) throws SQLException {
@@ -156,35 +191,60 @@ final class BatchStore implements AutoCloseable {
   }
 
   void insertBatch(String id, String owner, String status, String object) throws SQLException {
-    try (PreparedStatement p =
-        db.prepareStatement("INSERT INTO batches(id, owner, status, object) VALUES (?,?,?,?)")) {
-      p.setString(1, id);
-      p.setString(2, owner);
-      p.setString(3, status);
-      p.setString(4, object);
-      p.executeUpdate();
-    }
-    db.commit();
+    writeBatch(
+        "INSERT INTO batches(id, owner, status, object) VALUES (?,?,?,?)",
+        id,
+        owner,
+        status,
+        object);
   }
 
   /** Inserts a batch or replaces its object (a batch adopted from the cluster). */
   void upsertBatch(String id, String owner, String status, String object) throws SQLException {
-    try (PreparedStatement p =
-        db.prepareStatement(
-            "INSERT INTO batches(id, owner, status, object) VALUES (?,?,?,?) ON CONFLICT(id) DO"
-                + " UPDATE SET status=excluded.status, object=excluded.object")) {
-      p.setString(1, id);
-      p.setString(2, owner);
-      p.setString(3, status);
-      p.setString(4, object);
-      p.executeUpdate();
-    }
-    db.commit();
+    writeBatch(
+        "INSERT INTO batches(id, owner, status, object) VALUES (?,?,?,?) ON CONFLICT(id) DO"
+            + " UPDATE SET status=excluded.status, object=excluded.object",
+        id,
+        owner,
+        status,
+        object);
+  }
+
+  private void writeBatch(String sql, String id, String owner, String status, String object)
+      throws SQLException {
+    tx(
+        () -> {
+          try (PreparedStatement p = db.prepareStatement(sql)) {
+            p.setString(1, id);
+            p.setString(2, owner);
+            p.setString(3, status);
+            p.setString(4, object);
+            p.executeUpdate();
+          }
+          return null;
+        });
   }
 
   void updateBatch(String id, String status, String object) throws SQLException {
-    setBatch(id, status, object);
-    db.commit();
+    tx(
+        () -> {
+          setBatch(id, status, object);
+          return null;
+        });
+  }
+
+  /** Sets a batch's status column alone (its object unchanged). */
+  void setStatus(String id, String status) throws SQLException {
+    tx(
+        () -> {
+          try (PreparedStatement p =
+              db.prepareStatement("UPDATE batches SET status=? WHERE id=?")) {
+            p.setString(1, status);
+            p.setString(2, id);
+            p.executeUpdate();
+          }
+          return null;
+        });
   }
 
   /** Sets a batch's status and object, in the transaction under way. */
@@ -234,7 +294,8 @@ final class BatchStore implements AutoCloseable {
         ResultSet r =
             s.executeQuery(
                 "SELECT seq, id, owner, status, object FROM batches WHERE status IN"
-                    + " ('validating','in_progress','finalizing','cancelling') ORDER BY seq")) {
+                    + " ('validating','in_progress','expiring','finalizing','cancelling') ORDER BY"
+                    + " seq")) {
       while (r.next()) out.add(batchRow(r));
     }
     return out;
@@ -251,27 +312,30 @@ final class BatchStore implements AutoCloseable {
    */
   void putLines(String batchId, List<LineRow> lines, String status, String object)
       throws SQLException {
-    try (PreparedStatement del = db.prepareStatement("DELETE FROM lines WHERE batch_id=?")) {
-      del.setString(1, batchId);
-      del.executeUpdate();
-    }
-    try (PreparedStatement p =
-        db.prepareStatement(
-            "INSERT INTO lines(batch_id, idx, custom_id, offset, length, ord, state) VALUES"
-                + " (?,?,?,?,?,?,0)")) {
-      for (LineRow l : lines) {
-        p.setString(1, batchId);
-        p.setInt(2, l.idx());
-        p.setString(3, l.customId());
-        p.setLong(4, l.offset());
-        p.setInt(5, l.length());
-        p.setInt(6, l.ord());
-        p.addBatch();
-      }
-      p.executeBatch();
-    }
-    setBatch(batchId, status, object);
-    db.commit();
+    tx(
+        () -> {
+          try (PreparedStatement del = db.prepareStatement("DELETE FROM lines WHERE batch_id=?")) {
+            del.setString(1, batchId);
+            del.executeUpdate();
+          }
+          try (PreparedStatement p =
+              db.prepareStatement(
+                  "INSERT INTO lines(batch_id, idx, custom_id, offset, length, ord, state) VALUES"
+                      + " (?,?,?,?,?,?,0)")) {
+            for (LineRow l : lines) {
+              p.setString(1, batchId);
+              p.setInt(2, l.idx());
+              p.setString(3, l.customId());
+              p.setLong(4, l.offset());
+              p.setInt(5, l.length());
+              p.setInt(6, l.ord());
+              p.addBatch();
+            }
+            p.executeBatch();
+          }
+          setBatch(batchId, status, object);
+          return null;
+        });
   }
 
   /** A batch's lines, in dispatch order. */
@@ -321,21 +385,39 @@ final class BatchStore implements AutoCloseable {
    * ended now, with its record).
    */
   boolean[] finish(List<Finish> ends) throws SQLException {
-    boolean[] out = new boolean[ends.size()];
-    try (PreparedStatement p =
-        db.prepareStatement(
-            "UPDATE lines SET state=?, record=? WHERE batch_id=? AND idx=? AND state=0")) {
-      for (int i = 0; i < ends.size(); i++) {
-        Finish f = ends.get(i);
-        p.setInt(1, f.state());
-        p.setString(2, f.record());
-        p.setString(3, f.batchId());
-        p.setInt(4, f.idx());
-        out[i] = p.executeUpdate() == 1;
-      }
-    }
-    db.commit();
-    return out;
+    return finish(ends, null, null);
+  }
+
+  /**
+   * {@link #finish(List)}, and in the same transaction sets the batch {@code statusOf}'s status
+   * column to {@code status} (its object unchanged) when {@code status} is not null.
+   */
+  boolean[] finish(List<Finish> ends, String statusOf, String status) throws SQLException {
+    return tx(
+        () -> {
+          if (status != null) {
+            try (PreparedStatement p =
+                db.prepareStatement("UPDATE batches SET status=? WHERE id=?")) {
+              p.setString(1, status);
+              p.setString(2, statusOf);
+              p.executeUpdate();
+            }
+          }
+          boolean[] out = new boolean[ends.size()];
+          try (PreparedStatement p =
+              db.prepareStatement(
+                  "UPDATE lines SET state=?, record=? WHERE batch_id=? AND idx=? AND state=0")) {
+            for (int i = 0; i < ends.size(); i++) {
+              Finish f = ends.get(i);
+              p.setInt(1, f.state());
+              p.setString(2, f.record());
+              p.setString(3, f.batchId());
+              p.setInt(4, f.idx());
+              out[i] = p.executeUpdate() == 1;
+            }
+          }
+          return out;
+        });
   }
 
   /** Feeds a batch's records of one state to {@code sink}, in input-file order. */
@@ -353,9 +435,12 @@ final class BatchStore implements AutoCloseable {
   /** Registers a batch's output files and sets its final object, in one transaction. */
   void finalizeBatch(String batchId, List<FileRow> outputs, String status, String object)
       throws SQLException {
-    insertFiles(outputs);
-    setBatch(batchId, status, object);
-    db.commit();
+    tx(
+        () -> {
+          insertFiles(outputs);
+          setBatch(batchId, status, object);
+          return null;
+        });
   }
 
   @Override

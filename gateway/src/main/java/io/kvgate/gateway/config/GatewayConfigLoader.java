@@ -389,7 +389,7 @@ public final class GatewayConfigLoader {
             dr.duration("timeout", GatewayConfig.Drain.DEFAULT.timeout()));
 
     GatewayConfig.Cluster cluster = cluster(r, listener, admin, grpc);
-    GatewayConfig.Batch batch = batch(r);
+    GatewayConfig.Batch batch = batch(r, connections.maxConnectionsPerClient());
 
     if (!problems.isEmpty()) throw new ConfigException(source, problems);
     return new GatewayConfig(
@@ -398,7 +398,7 @@ public final class GatewayConfigLoader {
   }
 
   /** The {@code batch} section: the batch lane, on by default under {@code ./kvgate-data}. */
-  private static GatewayConfig.Batch batch(ConfigNode r) {
+  private static GatewayConfig.Batch batch(ConfigNode r, int maxConnectionsPerClient) {
     GatewayConfig.Batch d = GatewayConfig.Batch.DEFAULT;
     ConfigNode b = r.object("batch");
     b.allowOnly(
@@ -428,13 +428,26 @@ public final class GatewayConfigLoader {
             (int) w.integer("maxInFlight", dw.maxInFlight(), 2, 1_000_000),
             w.integer("maxQueuedPrefillTokens", dw.maxQueuedPrefillTokens(), 1, Long.MAX_VALUE),
             w.number("maxKvUtilization", dw.maxKvUtilization(), 0.01, 1.0));
+    boolean enabled = b.bool("enabled", d.enabled());
+    int maxInFlight = (int) b.integer("maxInFlight", d.maxInFlight(), 1, 1_000_000);
+    if (enabled && maxConnectionsPerClient > 0 && maxInFlight >= maxConnectionsPerClient) {
+      // The lane's requests reach the listener over loopback connections, one per line in flight.
+      b.problem(
+          "maxInFlight",
+          "is "
+              + maxInFlight
+              + ", but the lane's lines reach the listener over that many loopback connections"
+              + " and listener.maxConnectionsPerClient is "
+              + maxConnectionsPerClient
+              + ": lower batch.maxInFlight below it or raise the cap");
+    }
     return new GatewayConfig.Batch(
-        b.bool("enabled", d.enabled()),
+        enabled,
         java.nio.file.Path.of(dir),
         b.integer("maxFileBytes", d.maxFileBytes(), 1, Long.MAX_VALUE),
         (int) b.integer("maxLinesPerFile", d.maxLinesPerFile(), 1, 10_000_000),
         window,
-        (int) b.integer("maxInFlight", d.maxInFlight(), 1, 1_000_000),
+        maxInFlight,
         b.bool("preemption", d.preemption()),
         watermark);
   }

@@ -84,7 +84,9 @@ public final class UpstreamProxy {
           "x-forwarded-host",
           "x-forwarded-proto",
           "forwarded",
-          "x-real-ip");
+          "x-real-ip",
+          // the batch lane's per-process secret: kvgate's own, never an engine's business
+          io.kvgate.gateway.batch.BatchGate.HEADER);
 
   private final Vertx vertx;
   private final HttpClient client;

@@ -66,7 +66,14 @@ class BatchLaneTest {
   void start(int engines, SimEngineConfig engine, GatewayConfig.Batch batch) throws Exception {
     vertx = Vertx.vertx();
     fleet = await(SimFleet.start(vertx, engine.toBuilder().model(MODEL).build(), engines, 0));
-    GatewayConfig cfg = TestSupport.config(MODEL, fleet.urls(), "cache-aware").withBatch(batch);
+    cfg = TestSupport.config(MODEL, fleet.urls(), "cache-aware").withBatch(batch);
+    startGateway();
+  }
+
+  GatewayConfig cfg;
+
+  /** The gateway (again, on the same data directory) and an SDK client for it. */
+  void startGateway() throws Exception {
     gateway = await(Gateway.start(vertx, cfg));
     sdk =
         OpenAIOkHttpClient.builder()
@@ -239,6 +246,42 @@ class BatchLaneTest {
 
     assertTrue(sdk.files().delete(fileId).deleted());
     assertThrows(NotFoundException.class, () -> sdk.files().retrieve(fileId));
+  }
+
+  @Test
+  void aRestartEndsABatchTheWayItWasEnding() throws Exception {
+    start(1, fast(), lane());
+    String fileId = upload(jsonl(6, 2, 4));
+    String[] ids = new String[3];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = awaitStatus(create(fileId, "24h").id(), Batch.Status.COMPLETED).id();
+    }
+    await(gateway.close());
+    sdk.close();
+    // As a kill -9 would leave them after every line's record and before the batch's end: one
+    // expiring (its object still in_progress), one cancelling, one in_progress.
+    String[] stored = {"expiring", "cancelling", "in_progress"};
+    try (BatchStore store = new BatchStore(dir.resolve("data"))) {
+      for (int i = 0; i < ids.length; i++) {
+        JsonObject obj =
+            new JsonObject(store.batch(ids[i]).object())
+                .put("status", stored[i].equals("expiring") ? "in_progress" : stored[i])
+                .putNull("completed_at")
+                .putNull("output_file_id");
+        store.updateBatch(ids[i], stored[i], obj.encode());
+      }
+    }
+    startGateway();
+    Batch expired = awaitStatus(ids[0], Batch.Status.EXPIRED, Batch.Status.COMPLETED);
+    assertEquals(Batch.Status.EXPIRED, expired.status());
+    Batch cancelled = awaitStatus(ids[1], Batch.Status.CANCELLED, Batch.Status.COMPLETED);
+    assertEquals(Batch.Status.CANCELLED, cancelled.status());
+    Batch completed = awaitStatus(ids[2], Batch.Status.COMPLETED);
+    for (Batch b : List.of(expired, cancelled, completed)) {
+      // Every line had its answer before the crash: nothing ran again, nothing was lost.
+      assertEquals(6, b.requestCounts().orElseThrow().completed(), b.id());
+      everyLineOnce(6, records(b.outputFileId().orElseThrow()));
+    }
   }
 
   @Test

@@ -65,4 +65,18 @@ class BatchConfigTest {
     refusedWith("batch: {maxCompletionWindow: 500ms}\n", "batch.maxCompletionWindow");
     refusedWith("batch: {preemption: maybe}\n", "batch.preemption");
   }
+
+  @Test
+  void theLanesLoopbackConnectionsMustFitUnderThePerClientCap() throws Exception {
+    // One loopback connection per line in flight: 64 by default against a cap of 32.
+    refusedWith("listener: {maxConnectionsPerClient: 32}\n", "batch.maxInFlight");
+    refusedWith(
+        "listener: {maxConnectionsPerClient: 100}\nbatch: {maxInFlight: 100}\n",
+        "batch.maxInFlight");
+    assertEquals(
+        16,
+        parse("listener: {maxConnectionsPerClient: 32}\nbatch: {maxInFlight: 16}\n").maxInFlight());
+    assertFalse(
+        parse("listener: {maxConnectionsPerClient: 32}\nbatch: {enabled: false}\n").enabled());
+  }
 }
