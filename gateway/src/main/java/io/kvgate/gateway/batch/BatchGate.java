@@ -46,6 +46,9 @@ public final class BatchGate {
   private final Map<String, Set<Flight>> unstartedByEndpoint = new ConcurrentHashMap<>();
   private final AtomicInteger running = new AtomicInteger();
 
+  /** Batch lines sent and not yet routed (or ended): slots they are about to take. */
+  private final AtomicInteger unrouted = new AtomicInteger();
+
   /** Per endpoint id: interactive requests routed there that have not had their first byte. */
   private final Map<String, AtomicInteger> interactivePrefill = new ConcurrentHashMap<>();
 
@@ -65,6 +68,10 @@ public final class BatchGate {
     private final Runnable preempt;
     private volatile String endpointId;
     private volatile boolean started;
+
+    /** Counted in {@link BatchGate#unrouted} until routed or ended. */
+    private final java.util.concurrent.atomic.AtomicBoolean unrouted =
+        new java.util.concurrent.atomic.AtomicBoolean(true);
 
     Flight(String requestId, ApiKey key, Runnable preempt) {
       this.requestId = requestId;
@@ -110,13 +117,24 @@ public final class BatchGate {
     Flight f = new Flight(requestId, key, preempt);
     flights.put(requestId, f);
     running.incrementAndGet();
+    unrouted.incrementAndGet();
     return f;
+  }
+
+  private void routedOrEnded(Flight f) {
+    if (f.unrouted.compareAndSet(true, false)) unrouted.decrementAndGet();
+  }
+
+  /** Batch lines sent that have not been routed yet. */
+  int unrouted() {
+    return unrouted.get();
   }
 
   /** The line has ended (answered, failed or cancelled). */
   void unregister(Flight f) {
     if (flights.remove(f.requestId) == null) return;
     running.decrementAndGet();
+    routedOrEnded(f);
     unbind(f);
   }
 
@@ -153,11 +171,17 @@ public final class BatchGate {
     return out;
   }
 
-  /** Whether any endpoint of {@code candidates} would take a batch line now. */
-  boolean anyEligible(List<EndpointState> candidates) {
+  /**
+   * Batch slots free now on the endpoints of {@code candidates} under the watermark: what the lane
+   * may send without its lines finding no endpoint (a deferral, a wasted round trip).
+   */
+  long eligibleSlots(List<EndpointState> candidates) {
     long now = System.nanoTime();
-    for (EndpointState e : candidates) if (underWatermark(e, now)) return true;
-    return false;
+    long free = 0;
+    for (EndpointState e : candidates) {
+      if (underWatermark(e, now)) free += watermark.maxInFlight() - 1 - e.inFlight();
+    }
+    return free;
   }
 
   /**
@@ -190,6 +214,7 @@ public final class BatchGate {
   /** The batch line {@code f} was routed to {@code e}. */
   public void bound(Flight f, EndpointState e) {
     f.endpointId = e.id();
+    routedOrEnded(f);
     if (f.started || !preemption) return;
     unstartedByEndpoint.computeIfAbsent(e.id(), k -> ConcurrentHashMap.newKeySet()).add(f);
     // Answered or cancelled meanwhile: not preemptible.

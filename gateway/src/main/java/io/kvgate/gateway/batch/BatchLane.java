@@ -914,7 +914,9 @@ public final class BatchLane {
       refill(b);
       long now = System.currentTimeMillis();
       while (inFlight < config.maxInFlight() && !b.ready.isEmpty() && now >= b.deferredUntil) {
-        if (b.route == null || !gate.anyEligible(b.route.routable())) break;
+        // No more lines than the endpoints under the watermark have slots for, counting those
+        // sent and not yet routed: a line beyond them would only be deferred.
+        if (b.route == null || gate.unrouted() >= gate.eligibleSlots(b.route.routable())) break;
         send(b, b.ready.poll());
       }
     }
