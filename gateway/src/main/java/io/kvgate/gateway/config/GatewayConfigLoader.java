@@ -429,9 +429,14 @@ public final class GatewayConfigLoader {
             w.integer("maxQueuedPrefillTokens", dw.maxQueuedPrefillTokens(), 1, Long.MAX_VALUE),
             w.number("maxKvUtilization", dw.maxKvUtilization(), 0.01, 1.0));
     boolean enabled = b.bool("enabled", d.enabled());
-    int maxInFlight = (int) b.integer("maxInFlight", d.maxInFlight(), 1, 1_000_000);
+    // The lane's lines reach the listener over loopback connections, one per line in flight, and
+    // count against the per-client cap: by default the lane takes at most half of it.
+    int defaultInFlight =
+        maxConnectionsPerClient > 0
+            ? Math.max(1, Math.min(d.maxInFlight(), maxConnectionsPerClient / 2))
+            : d.maxInFlight();
+    int maxInFlight = (int) b.integer("maxInFlight", defaultInFlight, 1, 1_000_000);
     if (enabled && maxConnectionsPerClient > 0 && maxInFlight >= maxConnectionsPerClient) {
-      // The lane's requests reach the listener over loopback connections, one per line in flight.
       b.problem(
           "maxInFlight",
           "is "
@@ -439,7 +444,7 @@ public final class GatewayConfigLoader {
               + ", but the lane's lines reach the listener over that many loopback connections"
               + " and listener.maxConnectionsPerClient is "
               + maxConnectionsPerClient
-              + ": lower batch.maxInFlight below it or raise the cap");
+              + ": lower batch.maxInFlight below it, raise the cap or turn the lane off");
     }
     return new GatewayConfig.Batch(
         enabled,

@@ -186,6 +186,18 @@ class BatchLaneTest {
     assertEquals(want, ids);
   }
 
+  /** The first validation error's code of a batch of {@code jsonl}, which must fail. */
+  String failedWith(String jsonl) {
+    return awaitStatus(create(upload(jsonl), "24h").id(), Batch.Status.FAILED)
+        .errors()
+        .orElseThrow()
+        .data()
+        .orElseThrow()
+        .get(0)
+        .code()
+        .orElseThrow();
+  }
+
   double metric(String name, String... tags) {
     var search = gateway.registry().find(name).tags(tags);
     if (search.counter() != null) return search.counter().count();
@@ -402,27 +414,9 @@ class BatchLaneTest {
     StringBuilder five = new StringBuilder();
     for (int i = 0; i < 5; i++)
       five.append(line("x" + i, "/v1/chat/completions", chat("s", "q", 1)));
-    assertEquals(
-        "too_many_requests",
-        awaitStatus(create(upload(five.toString()), "24h").id(), Batch.Status.FAILED)
-            .errors()
-            .orElseThrow()
-            .data()
-            .orElseThrow()
-            .get(0)
-            .code()
-            .orElseThrow());
+    assertEquals("too_many_requests", failedWith(five.toString()));
     String unknown = line("u", "/v1/chat/completions", chat("s", "q", 1).put("model", "nope"));
-    assertEquals(
-        "model_not_found",
-        awaitStatus(create(upload(unknown), "24h").id(), Batch.Status.FAILED)
-            .errors()
-            .orElseThrow()
-            .data()
-            .orElseThrow()
-            .get(0)
-            .code()
-            .orElseThrow());
+    assertEquals("model_not_found", failedWith(unknown));
 
     // Over the size limit (4096 bytes): refused at upload.
     var big = multipart("x".repeat(5000), "batch");

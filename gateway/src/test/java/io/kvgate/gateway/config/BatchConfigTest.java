@@ -68,14 +68,18 @@ class BatchConfigTest {
 
   @Test
   void theLanesLoopbackConnectionsMustFitUnderThePerClientCap() throws Exception {
-    // One loopback connection per line in flight: 64 by default against a cap of 32.
-    refusedWith("listener: {maxConnectionsPerClient: 32}\n", "batch.maxInFlight");
+    // One loopback connection per line in flight: by default half the cap, an explicit value
+    // must stay below it.
+    assertEquals(16, parse("listener: {maxConnectionsPerClient: 32}\n").maxInFlight());
+    assertEquals(64, parse("listener: {maxConnectionsPerClient: 1000}\n").maxInFlight());
+    refusedWith(
+        "listener: {maxConnectionsPerClient: 32}\nbatch: {maxInFlight: 32}\n", "batch.maxInFlight");
     refusedWith(
         "listener: {maxConnectionsPerClient: 100}\nbatch: {maxInFlight: 100}\n",
         "batch.maxInFlight");
     assertEquals(
-        16,
-        parse("listener: {maxConnectionsPerClient: 32}\nbatch: {maxInFlight: 16}\n").maxInFlight());
+        31,
+        parse("listener: {maxConnectionsPerClient: 32}\nbatch: {maxInFlight: 31}\n").maxInFlight());
     assertFalse(
         parse("listener: {maxConnectionsPerClient: 32}\nbatch: {enabled: false}\n").enabled());
   }
