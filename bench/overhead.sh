@@ -7,7 +7,12 @@
 # latency of short requests while other clients send distinct 128k-token prompts ("mixed": a long
 # prompt must not slow unrelated requests).
 #
-# Usage: bench/overhead.sh [--duration SECONDS] [--connections N] [--sections latency,throughput,mixed] [--out FILE]
+# Usage: bench/overhead.sh [--duration SECONDS] [--connections N] [--sections latency,throughput,mixed]
+#                          [--upstream sim|canned] [--unpinned] [--out FILE]
+#   --upstream canned: the upstream is nginx answering every request with a canned OpenAI body (a
+#     chat completion, or a 64-chunk SSE stream for the stream workload), the fastest upstream
+#     there is, so the proxies' own cost is all that is measured; sim (default): a simulated engine.
+#   --unpinned: no taskset; wrk, the proxies and the upstream share every core as the OS schedules.
 # Installs nginx and wrk with apt-get when they are missing; builds kvgate.jar when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +20,8 @@ cd "$(dirname "$0")/.."
 DURATION=10
 CONNS=32
 SECTIONS=latency,throughput,mixed
+UPSTREAM=sim
+PIN=yes
 OUT=bench/results/overhead-$(date -u +%Y%m%dT%H%M%SZ).md
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -22,6 +29,8 @@ while [ $# -gt 0 ]; do
     --connections) CONNS=$2; shift 2 ;;
     --sections) SECTIONS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --upstream) UPSTREAM=$2; shift 2 ;;
+    --unpinned) PIN=no; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +45,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -f "$WORK/canned.pid" ] && kill "$(cat "$WORK/canned.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -48,9 +58,11 @@ if ! need wrk || ! need nginx; then
 fi
 [ -f gateway/target/kvgate.jar ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
 
+case "$UPSTREAM" in sim|canned) ;; *) echo "--upstream is sim or canned" >&2; exit 2 ;; esac
+
 # Pin the load generator to the last core, everything else to the others (when there are >= 2).
 NCPU=$(nproc)
-if [ "$NCPU" -ge 2 ]; then
+if [ "$NCPU" -ge 2 ] && [ "$PIN" = yes ]; then
   LOADGEN=(taskset -c $((NCPU - 1)))
   SERVERS=(taskset -c 0-$((NCPU - 2)))
 else
@@ -62,6 +74,7 @@ wait_http() { # url
   echo "timed out waiting for $1" >&2; return 1
 }
 
+if [ "$UPSTREAM" = sim ]; then
 # The engine: fast enough that the proxies, not the engine, dominate short-request latency.
 "${SERVERS[@]}" "$JAVA" -Xmx2g -jar gateway/target/kvgate.jar sim --replicas 1 --base-port $ENGINE_PORT \
   --model $MODEL --speed 1000 --capacity-blocks 200000 --max-model-len 200000 >"$WORK/engine.log" 2>&1 &
@@ -74,9 +87,67 @@ wait_http http://127.0.0.1:$ENGINE_PORT/health
   --model $LONG_MODEL --speed 1000 --capacity-blocks 200000 --max-model-len 200000 >"$WORK/engine-long.log" 2>&1 &
 PIDS+=($!)
 wait_http http://127.0.0.1:$LONG_ENGINE_PORT/health
+else
+# The canned upstream: its own nginx (one worker) on both engine ports. /health answers 200,
+# /metrics an empty scrape; any other request gets a chat completion, or an SSE stream of 64
+# chunks when the request carries x-bench-stream (the stream workload's wrk script sets it).
+python3 - "$WORK" "$MODEL" "$ENGINE_PORT" "$LONG_ENGINE_PORT" <<'PY'
+import json, sys
+work, model, p1, p2 = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+completion = json.dumps({"id": "chatcmpl-canned", "object": "chat.completion", "created": 1700000000,
+    "model": model, "choices": [{"index": 0, "message": {"role": "assistant",
+    "content": "Hello there, five words exactly."}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 14, "completion_tokens": 8, "total_tokens": 22}}, separators=(",", ":"))
+def chunk(delta, finish=None, usage=None):
+    c = {"id": "chatcmpl-canned", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
+         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    if usage: c["usage"] = usage
+    return "data: " + json.dumps(c, separators=(",", ":")) + "\n\n"
+events = [chunk({"role": "assistant", "content": ""})]
+events += [chunk({"content": " tok"}) for _ in range(63)]
+events += [chunk({}, "length", {"prompt_tokens": 14, "completion_tokens": 64, "total_tokens": 78})]
+stream = "".join(events) + "data: [DONE]\n\n"
+assert "'" not in completion and "$" not in completion
+# Too long for one nginx string: served as a file (a POST to a file is 405 in nginx, which
+# error_page turns into a GET of the same file).
+import os
+os.makedirs(f"{work}/canned", exist_ok=True)
+open(f"{work}/canned/stream.sse", "w").write(stream)
+servers = ""
+for port in (p1, p2):
+    servers += f"""
+  server {{
+    listen 127.0.0.1:{port};
+    location = /health {{ return 200; }}
+    location = /metrics {{ default_type text/plain; return 200 ""; }}
+    location = /stream.sse {{ internal; root {work}/canned; default_type text/event-stream; error_page 405 =200 $uri; }}
+    location = /canned-completion {{ internal; default_type application/json; return 200 '{completion}'; }}
+    location / {{
+      if ($http_x_bench_stream) {{ rewrite ^ /stream.sse last; }}
+      rewrite ^ /canned-completion last;
+    }}
+  }}"""
+open(f"{work}/canned.conf", "w").write(f"""worker_processes 1;
+pid {work}/canned.pid;
+error_log {work}/canned-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/canned-body;
+  client_max_body_size 64m;
+  client_body_buffer_size 1m;
+  keepalive_requests 1000000;{servers}
+}}
+""")
+PY
+"${SERVERS[@]}" nginx -c "$WORK/canned.conf"
+wait_http http://127.0.0.1:$ENGINE_PORT/health
+wait_http http://127.0.0.1:$LONG_ENGINE_PORT/health
+fi
 
 cat >"$WORK/kvgate.yaml" <<YAML
 listener: {host: 127.0.0.1, port: $KVGATE_PORT}
+batch: {dataDir: "$WORK/batch-data"}
 models:
   - {name: $MODEL, policy: cache-aware, endpoints: [{url: "http://127.0.0.1:$ENGINE_PORT"}]}
   - {name: $LONG_MODEL, policy: cache-aware, endpoints: [{url: "http://127.0.0.1:$LONG_ENGINE_PORT"}]}
@@ -92,6 +163,7 @@ error_log $WORK/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path $WORK/nginx-body;
   proxy_temp_path $WORK/nginx-proxy;
   client_max_body_size 64m;
@@ -155,8 +227,10 @@ open(f"{work}/long128k-unique.lua", "w").write(
     '  return wrk.format(nil, nil, nil, pre .. tostring(n) .. "-" .. tostring(math.random(1e9)) .. post)\nend\n')
 for name, body in bodies.items():
     open(f"{work}/{name}.json", "w").write(body)
+    # x-bench-stream: the canned upstream answers this workload with an SSE stream
+    extra = 'wrk.headers["x-bench-stream"] = "1"\n' if name == "stream" else ""
     open(f"{work}/{name}.lua", "w").write(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n' + extra +
         f'local f = io.open("{work}/{name}.json", "r")\nwrk.body = f:read("*a")\nf:close()\n')
 PY
 
@@ -194,7 +268,8 @@ mkdir -p "$(dirname "$OUT")"
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(lscpu | sed -n 's/^Model name:\s*//p' | head -1)"
   echo "- java: $("$JAVA" -version 2>&1 | head -1); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')"
-  echo "- command: \`bench/overhead.sh --duration $DURATION --connections $CONNS\`; wrk pinned to core $((NCPU - 1)), servers to the rest"
+  if [ ${#LOADGEN[@]} -gt 0 ]; then pinning="wrk pinned to core $((NCPU - 1)), servers to the rest"; else pinning="nothing pinned"; fi
+  echo "- command: \`bench/overhead.sh --duration $DURATION --connections $CONNS --upstream $UPSTREAM$([ "$PIN" = no ] && echo ' --unpinned')\`; upstream: $UPSTREAM; $pinning"
 } >"$OUT"
 
 declare -A P50 P99 RPS BAD

@@ -295,6 +295,10 @@ public final class Gateway {
             .setMaxInitialLineLength(conn.maxUriBytes() + HttpRefusals.REQUEST_LINE_OVERHEAD)
             .setMaxHeaderSize(conn.maxHeaderBytes())
             .setCompressionSupported(false)
+            // No WebSocket is served: without these, a handler that looks for a WebSocket upgrade
+            // sits in every connection's pipeline and sees every request.
+            .setPerFrameWebSocketCompressionSupported(false)
+            .setPerMessageWebSocketCompressionSupported(false)
             // HTTP/1.1 only: with cleartext HTTP/2 on, Vert.x waits for a connection's first bytes
             // before
             // it is an HTTP connection, so silent connections would escape listener.maxConnections.

@@ -264,10 +264,11 @@ public final class ServeCommand implements Callable<Integer> {
       return 1;
     }
     System.out.printf(
-        "kvgate listening on %s://%s:%d, models: %s%n",
+        "kvgate listening on %s://%s:%d (%s), models: %s%n",
         config.listener().tls() != null ? "https" : "http",
         config.listener().host(),
         gateway.port(),
+        vertx.isNativeTransportEnabled() ? "epoll transport" : "NIO transport",
         Arrays.toString(
             config.models().stream()
                 .map(
