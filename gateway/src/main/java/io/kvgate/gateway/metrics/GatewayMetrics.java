@@ -18,6 +18,7 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -38,8 +39,36 @@ public final class GatewayMetrics {
   };
 
   private final PrometheusMeterRegistry registry;
-  private final ConcurrentHashMap<String, Counter> counters = new ConcurrentHashMap<>();
-  private final ConcurrentHashMap<String, Timer> timers = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<MeterKey, Counter> counters = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<MeterKey, Timer> timers = new ConcurrentHashMap<>();
+
+  /**
+   * A meter's name and tags as a map key: looked up on every request, so compared by the strings
+   * themselves (their hash codes are cached) rather than by a key string built for each lookup.
+   */
+  private record MeterKey(String name, String[] tags) {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof MeterKey k && name.equals(k.name) && Arrays.equals(tags, k.tags);
+    }
+
+    @Override
+    public int hashCode() {
+      return 31 * name.hashCode() + Arrays.hashCode(tags);
+    }
+  }
+
+  /** Status codes as tag values, without a new string per request. */
+  private static final String[] STATUS = new String[600];
+
+  static {
+    for (int i = 0; i < STATUS.length; i++) STATUS[i] = Integer.toString(i);
+  }
+
+  private static String status(int code) {
+    return code >= 0 && code < STATUS.length ? STATUS[code] : Integer.toString(code);
+  }
+
   private final DistributionSummary predictionError;
   private final ConcurrentHashMap<String, PredictionAgreement> agreements =
       new ConcurrentHashMap<>();
@@ -347,15 +376,14 @@ public final class GatewayMetrics {
   }
 
   private Counter counter(String name, String description, String... tags) {
-    String key = name + '|' + String.join("|", tags);
     return counters.computeIfAbsent(
-        key, k -> Counter.builder(name).description(description).tags(tags).register(registry));
+        new MeterKey(name, tags),
+        k -> Counter.builder(name).description(description).tags(tags).register(registry));
   }
 
   private Timer timer(String name, String description, String... tags) {
-    String key = name + '|' + String.join("|", tags);
     return timers.computeIfAbsent(
-        key,
+        new MeterKey(name, tags),
         k ->
             Timer.builder(name)
                 .description(description)
@@ -376,7 +404,7 @@ public final class GatewayMetrics {
             "endpoint",
             endpoint,
             "status",
-            Integer.toString(status))
+            status(status))
         .increment();
     timer(
             "kvgate_request_duration_seconds",

@@ -4,55 +4,99 @@ import io.vertx.core.buffer.Buffer;
 import java.nio.charset.StandardCharsets;
 
 /**
- * Finds {@code "cached_tokens": N} ({@code usage.prompt_tokens_details}) in a response body as it
- * streams by (a final non-streaming body or the usage chunk of a stream), without buffering the
- * body: each chunk is scanned once, with a short carry-over so a key split across chunks is still
- * found. The last value seen wins, which is the usage object's: it comes after any per-choice
- * content.
+ * Finds {@code "cached_tokens": N} ({@code usage.prompt_tokens_details}), {@code prompt_tokens} and
+ * {@code completion_tokens} in a response body as it streams by (a final non-streaming body or the
+ * usage chunk of a stream), and counts its SSE events, without buffering the body or copying it:
+ * each chunk's bytes are read in place, once, with the last {@value #CARRY} bytes of the earlier
+ * chunks kept so that a key split across chunks is still found. The last value seen wins, which is
+ * the usage object's: it comes after any per-choice content.
  */
 final class UsageScanner {
 
-  private static final String CACHED = "\"cached_tokens\"";
-  private static final String PROMPT = "\"prompt_tokens\"";
-  private static final String COMPLETION = "\"completion_tokens\"";
+  private static final byte[] TOKENS = ascii("_tokens\"");
+  private static final byte[] CACHED = ascii("\"cached_tokens\"");
+  private static final byte[] PROMPT = ascii("\"prompt_tokens\"");
+  private static final byte[] COMPLETION = ascii("\"completion_tokens\"");
+  private static final byte[] DATA = ascii("data: {");
   private static final int CARRY = 40;
 
-  private String carry = "";
+  /** The last bytes of the earlier chunks (at most {@link #CARRY}), and a spare to swap with. */
+  private byte[] carry = new byte[CARRY];
+
+  private byte[] spare = new byte[CARRY];
+  private int carried;
+
   private long cachedTokens = -1;
   private long promptTokens = -1;
   private long completionTokens = -1;
   private long dataEvents;
 
-  void feed(Buffer chunk) {
-    int len = chunk.length();
-    // Cheap filter: the key contains "_tokens"; most stream chunks (token deltas) carry none.
-    if (len == 0) return;
-    String s = carry + chunk.getString(0, len, StandardCharsets.ISO_8859_1.name());
-    if (s.indexOf("_tokens\"") >= 0) {
-      cachedTokens = last(s, CACHED, cachedTokens);
-      promptTokens = last(s, PROMPT, promptTokens);
-      completionTokens = last(s, COMPLETION, completionTokens);
-    }
-    // SSE events with a JSON payload, counted from this chunk's own bytes (not the carry-over).
-    for (int at = s.indexOf("data: {", carry.length() > 6 ? carry.length() - 6 : 0);
-        at >= 0;
-        at = s.indexOf("data: {", at + 7)) {
-      dataEvents++;
-    }
-    carry = s.length() > CARRY ? s.substring(s.length() - CARRY) : s;
+  /** The bytes scanned now: the carry, then the chunk, read in place. */
+  private Buffer chunk;
+
+  private int length;
+
+  private static byte[] ascii(String s) {
+    return s.getBytes(StandardCharsets.US_ASCII);
   }
 
-  private static long last(String s, String key, long previous) {
+  void feed(Buffer c) {
+    int len = c.length();
+    if (len == 0) return;
+    chunk = c;
+    length = carried + len;
+    // Cheap filter: every key ends with _tokens"; most stream chunks (token deltas) carry none.
+    if (indexOf(TOKENS, 0) >= 0) {
+      cachedTokens = last(CACHED, cachedTokens);
+      promptTokens = last(PROMPT, promptTokens);
+      completionTokens = last(COMPLETION, completionTokens);
+    }
+    // SSE events with a JSON payload, counted from this chunk's own bytes: a match that starts
+    // more than DATA.length - 1 bytes into the carry was counted with the chunk it arrived in.
+    for (int at = indexOf(DATA, Math.max(0, carried - (DATA.length - 1)));
+        at >= 0;
+        at = indexOf(DATA, at + DATA.length)) {
+      dataEvents++;
+    }
+    int keep = Math.min(CARRY, length);
+    for (int i = 0; i < keep; i++) spare[i] = at(length - keep + i);
+    byte[] t = carry;
+    carry = spare;
+    spare = t;
+    carried = keep;
+    chunk = null;
+  }
+
+  private byte at(int i) {
+    return i < carried ? carry[i] : chunk.getByte(i - carried);
+  }
+
+  private int indexOf(byte[] key, int from) {
+    byte first = key[0];
+    for (int i = from, end = length - key.length; i <= end; i++) {
+      if (at(i) != first) continue;
+      int k = 1;
+      while (k < key.length && at(i + k) == key[k]) k++;
+      if (k == key.length) return i;
+    }
+    return -1;
+  }
+
+  /** The value after the last complete {@code key: N} in the bytes scanned now, else previous. */
+  private long last(byte[] key, long previous) {
     long value = previous;
-    int from = 0;
-    int at;
-    while ((at = s.indexOf(key, from)) >= 0) {
-      int i = at + key.length();
-      while (i < s.length() && (s.charAt(i) == ' ' || s.charAt(i) == ':')) i++;
+    for (int at = indexOf(key, 0); at >= 0; at = indexOf(key, at + key.length)) {
+      int i = at + key.length;
+      while (i < length && (at(i) == ' ' || at(i) == ':')) i++;
       int start = i;
-      while (i < s.length() && Character.isDigit(s.charAt(i))) i++;
-      if (i > start && i < s.length()) value = Long.parseLong(s, start, i, 10);
-      from = at + key.length();
+      long n = 0;
+      while (i < length && at(i) >= '0' && at(i) <= '9' && i - start < 18) {
+        n = n * 10 + (at(i) - '0');
+        i++;
+      }
+      // Only a number that ends before the bytes do: one cut by the chunk's end is read whole
+      // with the next chunk (its start is in the carry).
+      if (i > start && i < length) value = n;
     }
     return value;
   }

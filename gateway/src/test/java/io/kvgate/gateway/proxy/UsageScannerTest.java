@@ -1,0 +1,71 @@
+package io.kvgate.gateway.proxy;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.vertx.core.buffer.Buffer;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The usage scanner finds the same usage and events however the body is cut into chunks. */
+class UsageScannerTest {
+
+  static final String BODY =
+      "{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"say \\\"prompt_tokens\\\" 7\"}}],"
+          + "\"usage\":{\"prompt_tokens\": 1234,\"completion_tokens\":56,"
+          + "\"prompt_tokens_details\":{\"cached_tokens\":1024}}}";
+
+  static UsageScanner scan(String body, int... cuts) {
+    UsageScanner s = new UsageScanner();
+    int from = 0;
+    for (int cut : cuts) {
+      s.feed(Buffer.buffer(body.substring(from, cut)));
+      from = cut;
+    }
+    s.feed(Buffer.buffer(body.substring(from)));
+    return s;
+  }
+
+  @Test
+  void aBodyCutAnywhereInTwoOrThreeGivesItsUsage() {
+    for (int a = 0; a <= BODY.length(); a++) {
+      for (int b = a; b <= BODY.length(); b += 7) {
+        UsageScanner s = scan(BODY, a, b);
+        String where = "cut at " + a + ", " + b;
+        assertEquals(1234, s.promptTokens(), where);
+        assertEquals(56, s.reportedCompletionTokens(), where);
+        assertEquals(56, s.completionTokens(), where);
+        assertEquals(1024, s.cachedTokens(), where);
+      }
+    }
+  }
+
+  @Test
+  void streamEventsAreCountedOnceWhateverTheChunks() {
+    StringBuilder sb = new StringBuilder();
+    for (int i = 0; i < 50; i++)
+      sb.append("data: {\"choices\":[{\"delta\":{\"content\":\"t\"}}]}\n\n");
+    sb.append("data: [DONE]\n\n");
+    String stream = sb.toString();
+    Random r = new Random(5);
+    for (int trial = 0; trial < 200; trial++) {
+      UsageScanner s = new UsageScanner();
+      int from = 0;
+      while (from < stream.length()) {
+        int to = Math.min(stream.length(), from + 1 + r.nextInt(trial % 2 == 0 ? 9 : 120));
+        s.feed(Buffer.buffer(stream.substring(from, to)));
+        from = to;
+      }
+      assertEquals(50, s.completionTokens(), "trial " + trial);
+      assertEquals(-1, s.reportedCompletionTokens());
+      assertEquals(-1, s.cachedTokens());
+    }
+  }
+
+  @Test
+  void nothingFoundInABodyWithoutUsage() {
+    UsageScanner s = scan("{\"error\":{\"message\":\"no\"}}", 5);
+    assertEquals(-1, s.promptTokens());
+    assertEquals(-1, s.cachedTokens());
+    assertEquals(0, s.completionTokens());
+  }
+}
