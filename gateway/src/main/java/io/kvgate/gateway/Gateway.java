@@ -75,6 +75,10 @@ public final class Gateway {
   private UpstreamProxy proxy;
   private io.vertx.core.http.HttpServer adminServer;
   private io.kvgate.gateway.batch.BatchLane batchLane;
+
+  /** The listener's header, body and idle timeouts (their per-loop sweeps stop at close). */
+  private ConnectionTimeouts connectionTimeouts;
+
   private final io.kvgate.gateway.index.IndexHealth indexHealth;
   private io.kvgate.gateway.index.KvEventIngest kvEvents;
   private io.kvgate.gateway.grpc.GrpcListener grpc;
@@ -312,6 +316,7 @@ public final class Gateway {
         new ConnectionLimit(
             vertx, config.listener().maxConnections(), conn.maxConnectionsPerClient(), metrics);
     ConnectionTimeouts timeouts = new ConnectionTimeouts(conn, metrics);
+    connectionTimeouts = timeouts;
     Supplier<Deployable> server =
         () ->
             new VerticleBase() {
@@ -666,6 +671,7 @@ public final class Gateway {
 
   private Future<Void> closeAll() {
     health.stop();
+    if (connectionTimeouts != null) connectionTimeouts.close();
     if (logFlushTimer >= 0) vertx.cancelTimer(logFlushTimer);
     logs.flush();
     accessLog.close();

@@ -59,8 +59,10 @@ import java.util.logging.Logger;
  *       {@code idleTimeout}, then closed.
  * </ul>
  *
- * Vert.x's own {@code idleTimeout} would close a connection whose response is being generated;
- * these timers run on the connection's event loop, one at a time per connection.
+ * Vert.x's own {@code idleTimeout} would close a connection whose response is being generated. A
+ * phase change only sets the connection's deadline (no timer is scheduled or cancelled per
+ * request): each event loop sweeps its own connections every {@link #sweepNanos} (an eighth of the
+ * shortest timeout, 5 to 250 ms), so a timeout fires up to that much late.
  */
 public final class ConnectionTimeouts {
 
@@ -91,12 +93,27 @@ public final class ConnectionTimeouts {
   };
   private volatile boolean warned;
 
+  /** How often each event loop checks its connections' deadlines. */
+  private final long sweepNanos;
+
+  private final java.util.Queue<ScheduledFuture<?>> sweeps =
+      new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+  /** Per event loop, the connections it serves (touched only on that loop). */
+  private final Map<io.netty.channel.EventLoop, java.util.ArrayList<Watch>> byLoop =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
   public ConnectionTimeouts(GatewayConfig.ClientConnections settings, GatewayMetrics metrics) {
     this.header = settings.headerTimeout();
     this.body = settings.bodyTimeout();
     this.headerNanos = settings.headerTimeout().toNanos();
     this.bodyNanos = settings.bodyTimeout().toNanos();
     this.idleNanos = settings.idleTimeout().toNanos();
+    long shortest = Math.min(headerNanos, Math.min(bodyNanos, idleNanos));
+    this.sweepNanos =
+        Math.max(
+            TimeUnit.MILLISECONDS.toNanos(5),
+            Math.min(TimeUnit.MILLISECONDS.toNanos(250), shortest / 8));
     this.metrics = metrics;
     Map<String, Duration> timeouts = new LinkedHashMap<>();
     timeouts.put("header", settings.headerTimeout());
@@ -118,9 +135,43 @@ public final class ConnectionTimeouts {
     }
     Watch w = new Watch(c, Vertx.currentContext(), pipeline.channel());
     pipeline.channel().attr(WATCH).set(w);
+    io.netty.channel.EventLoop loop = pipeline.channel().eventLoop();
+    if (loop.inEventLoop()) watch(loop, w);
+    else loop.execute(() -> watch(loop, w));
     pipeline.addBefore("httpDecoder", "kvgate-bytes", w.bytes);
     pipeline.addBefore("handler", "kvgate-messages", w.messages);
     w.enter(HEADER);
+  }
+
+  /** On {@code loop}: adds {@code w} to the loop's sweep, starting the sweep with its first. */
+  private void watch(io.netty.channel.EventLoop loop, Watch w) {
+    java.util.ArrayList<Watch> watches = byLoop.get(loop);
+    if (watches == null) {
+      java.util.ArrayList<Watch> created = new java.util.ArrayList<>();
+      byLoop.put(loop, created);
+      sweeps.add(
+          loop.scheduleWithFixedDelay(
+              () -> sweep(created), sweepNanos, sweepNanos, TimeUnit.NANOSECONDS));
+      watches = created;
+    }
+    watches.add(w);
+  }
+
+  /** Stops the sweeps (the listener closed): its connections are closed with it. */
+  public void close() {
+    for (ScheduledFuture<?> f : sweeps) f.cancel(false);
+  }
+
+  /** On the loop: expires the connections past their deadline and forgets the closed ones. */
+  private static void sweep(java.util.ArrayList<Watch> watches) {
+    long now = System.nanoTime();
+    int kept = 0;
+    for (int i = 0; i < watches.size(); i++) {
+      Watch w = watches.get(i);
+      if (w.phase != CLOSED && now - w.deadline >= 0) w.expire(w.phase);
+      if (w.phase != CLOSED) watches.set(kept++, w);
+    }
+    for (int i = watches.size() - 1; i >= kept; i--) watches.remove(i);
   }
 
   /** Connections now in {@code phase} ({@link #PHASES}). */
@@ -156,7 +207,9 @@ public final class ConnectionTimeouts {
     final Context context;
     final Channel channel;
     int phase = CLOSED;
-    ScheduledFuture<?> timer;
+
+    /** When the phase's timeout passes ({@link System#nanoTime}); far ahead for no timeout. */
+    long deadline;
 
     /** Requests whose head arrived and whose response has not ended. */
     int inFlight;
@@ -239,10 +292,6 @@ public final class ConnectionTimeouts {
     }
 
     void enter(int next) {
-      if (timer != null) {
-        timer.cancel(false);
-        timer = null;
-      }
       if (phase >= 0) inPhase[phase].decrementAndGet();
       if (phase == CLOSED && next == CLOSED) return;
       phase = next;
@@ -255,14 +304,10 @@ public final class ConnectionTimeouts {
             case IDLE -> idleNanos;
             default -> 0;
           };
-      if (nanos > 0) {
-        int timed = next;
-        timer = channel.eventLoop().schedule(() -> expire(timed), nanos, TimeUnit.NANOSECONDS);
-      }
+      deadline = System.nanoTime() + (nanos > 0 ? nanos : Long.MAX_VALUE / 2);
     }
 
     void expire(int timed) {
-      timer = null;
       if (phase != timed) return;
       switch (timed) {
         case HEADER -> {
