@@ -88,6 +88,8 @@ class UpstreamHeadersTest {
             "6.6.6.6",
             "x-kvgate-batch",
             "forged",
+            "X-Forwarded-Host",
+            "evil.example",
             "x-custom",
             "kept");
     assertEquals(200, r.statusCode(), r.body());
@@ -99,6 +101,7 @@ class UpstreamHeadersTest {
     assertNull(h.get("forwarded"));
     assertNull(h.get("x-real-ip"));
     assertNull(h.get("x-kvgate-batch"), "the batch lane's marker stays in the gateway");
+    assertNull(h.get("x-forwarded-host"), "names are matched whatever their case");
     assertEquals("kept", h.get("x-custom"), "other client headers pass through");
 
     eventually("a health check reached the engine", () -> checked.get() != null);

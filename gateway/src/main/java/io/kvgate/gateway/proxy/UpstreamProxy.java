@@ -19,7 +19,6 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.RequestOptions;
-import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -59,7 +58,7 @@ public final class UpstreamProxy {
 
   private static final Logger LOG = Logger.getLogger(UpstreamProxy.class.getName());
   private static final Set<String> HOP_BY_HOP =
-      Set.of(
+      caseInsensitive(
           "connection",
           "keep-alive",
           "proxy-authenticate",
@@ -77,7 +76,7 @@ public final class UpstreamProxy {
    * sets {@code X-Forwarded-For} itself).
    */
   private static final Set<String> NOT_FORWARDED =
-      Set.of(
+      caseInsensitive(
           "authorization",
           "cookie",
           "x-forwarded-for",
@@ -87,6 +86,16 @@ public final class UpstreamProxy {
           "x-real-ip",
           // the batch lane's per-process secret: kvgate's own, never an engine's business
           io.kvgate.gateway.batch.BatchGate.HEADER);
+
+  /**
+   * Header names looked up whatever their case, with no lower-cased copy of each name of each
+   * request.
+   */
+  private static Set<String> caseInsensitive(String... names) {
+    java.util.TreeSet<String> s = new java.util.TreeSet<>(String.CASE_INSENSITIVE_ORDER);
+    s.addAll(java.util.List.of(names));
+    return java.util.Collections.unmodifiableSet(s);
+  }
 
   private final Vertx vertx;
   private final HttpClient client;
@@ -325,8 +334,7 @@ public final class UpstreamProxy {
         .headers()
         .forEach(
             (k, v) -> {
-              String name = k.toLowerCase(Locale.ROOT);
-              if (!HOP_BY_HOP.contains(name) && !NOT_FORWARDED.contains(name)) {
+              if (!HOP_BY_HOP.contains(k) && !NOT_FORWARDED.contains(k)) {
                 opts.addHeader(k, v);
               }
             });
@@ -702,7 +710,7 @@ public final class UpstreamProxy {
       resp.headers()
           .forEach(
               (k, v) -> {
-                if (!HOP_BY_HOP.contains(k.toLowerCase(Locale.ROOT))) out.headers().add(k, v);
+                if (!HOP_BY_HOP.contains(k)) out.headers().add(k, v);
               });
       String length = resp.getHeader(HttpHeaders.CONTENT_LENGTH);
       if (length != null) out.putHeader(HttpHeaders.CONTENT_LENGTH, length);
