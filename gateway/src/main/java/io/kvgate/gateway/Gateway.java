@@ -672,6 +672,7 @@ public final class Gateway {
   private Future<Void> closeAll() {
     health.stop();
     if (connectionTimeouts != null) connectionTimeouts.close();
+    if (proxy != null) proxy.close();
     if (logFlushTimer >= 0) vertx.cancelTimer(logFlushTimer);
     logs.flush();
     accessLog.close();

@@ -19,8 +19,10 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.RequestOptions;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -113,6 +115,37 @@ public final class UpstreamProxy {
 
   /** The exchanges in flight, for a shutdown that ends those still running at its deadline. */
   private final Set<Flight> flights = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  /** Per event loop, the deadlines of its exchanges (total, first byte, idle). */
+  private final Map<io.vertx.core.Context, Deadlines> deadlines =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** The sweep period: an eighth of the shortest exchange timeout, 5 to 100 ms. */
+  private long sweepMillis() {
+    long shortest =
+        Math.min(
+            config.timeouts().firstByte().toMillis(),
+            Math.min(config.timeouts().idle().toMillis(), config.timeouts().total().toMillis()));
+    return Math.max(5, Math.min(100, shortest / 8));
+  }
+
+  /** The deadlines of {@code context}'s exchanges, its sweep started with the first. */
+  private Deadlines deadlines(io.vertx.core.Context context) {
+    Deadlines d = deadlines.get(context);
+    if (d != null) return d;
+    Deadlines created = new Deadlines();
+    deadlines.put(context, created);
+    long id = vertx.setPeriodic(sweepMillis(), t -> created.sweep());
+    sweeps.add(id);
+    return created;
+  }
+
+  private final java.util.Queue<Long> sweeps = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+  /** Stops the deadline sweeps (the gateway is closing; no exchange is left to time). */
+  public void close() {
+    for (Long id : sweeps) vertx.cancelTimer(id);
+  }
 
   /** SGLang prefill endpoints' bootstrap ports, configured or discovered. */
   private final BootstrapPorts bootstrapPorts;
@@ -380,6 +413,10 @@ public final class UpstreamProxy {
     private final int attempts;
     private final UsageScanner usage = new UsageScanner();
     private final io.vertx.core.Context context = vertx.getOrCreateContext();
+
+    /** Its event loop's deadlines. */
+    private final Deadlines timers = deadlines(context);
+
     private final AttemptPlan plan;
 
     /** The attempt in progress (or the last one), and how the one before it failed. */
@@ -405,8 +442,8 @@ public final class UpstreamProxy {
     private boolean finished;
     private boolean firstByte;
     private boolean paused;
-    private long firstByteTimer = -1;
-    private long idleTimer = -1;
+    private Deadlines.Handle firstByteTimer;
+    private Deadlines.Handle idleTimer;
 
     /** The attempt in progress; callbacks of an earlier, abandoned attempt see another index. */
     private int attemptIndex = -1;
@@ -419,7 +456,7 @@ public final class UpstreamProxy {
 
     private long firstByteNanos = -1;
 
-    private long totalTimer;
+    private Deadlines.Handle totalTimer;
     private long lastChunkNanos;
 
     Flight(Exchange x) {
@@ -432,10 +469,10 @@ public final class UpstreamProxy {
       flights.add(this);
       out.closeHandler(v -> onClientGone());
       totalTimer =
-          vertx.setTimer(
-              config.timeouts().total().toMillis(),
-              t -> {
-                totalTimer = -1;
+          timers.after(
+              config.timeouts().total().toNanos(),
+              () -> {
+                totalTimer = null;
                 abortUpstream();
                 fail(
                     new OpenAiException(
@@ -532,10 +569,10 @@ public final class UpstreamProxy {
       req.exceptionHandler(err -> {});
       upstream = req;
       firstByteTimer =
-          vertx.setTimer(
-              config.timeouts().firstByte().toMillis(),
-              t -> {
-                firstByteTimer = -1;
+          timers.after(
+              config.timeouts().firstByte().toNanos(),
+              () -> {
+                firstByteTimer = null;
                 if (firstByte || finished || attemptIndex != i) return;
                 OpenAiException timeout =
                     new OpenAiException(
@@ -601,14 +638,14 @@ public final class UpstreamProxy {
     private void retry(int i, String kind, OpenAiException error, boolean blame) {
       EndpointState ep = current.endpoint();
       cancelTimer(firstByteTimer);
-      firstByteTimer = -1;
+      firstByteTimer = null;
       if (blame) {
         health.recordFailure(model, ep);
         upstreamError(ep, kind, error.getMessage());
       }
       lastKind = kind;
       cancelTimer(idleTimer);
-      idleTimer = -1;
+      idleTimer = null;
       if (headersBeforeAttempt != null && !out.headWritten()) {
         // The abandoned attempt's head reached no client: its headers go.
         out.headers().clear().addAll(headersBeforeAttempt);
@@ -728,9 +765,9 @@ public final class UpstreamProxy {
       lastChunkNanos = System.nanoTime();
       long idleMillis = config.timeouts().idle().toMillis();
       idleTimer =
-          vertx.setPeriodic(
-              Math.max(10, idleMillis / 4),
-              t -> {
+          timers.every(
+              TimeUnit.MILLISECONDS.toNanos(Math.max(10, idleMillis / 4)),
+              () -> {
                 if (attemptIndex == i
                     && !paused
                     && firstByte
@@ -943,8 +980,8 @@ public final class UpstreamProxy {
                   + (detail == null ? "" : " (" + detail + ")"));
     }
 
-    private void cancelTimer(long id) {
-      if (id >= 0) vertx.cancelTimer(id);
+    private void cancelTimer(Deadlines.Handle h) {
+      if (h != null) h.cancel();
     }
   }
 
