@@ -564,6 +564,11 @@ public final class Gateway {
     return drainState;
   }
 
+  /** Event loops with a sweep of proxied exchanges' deadlines (one per loop that proxied). */
+  public int deadlineSweeps() {
+    return proxy == null ? 0 : proxy.deadlineSweeps();
+  }
+
   /** The batch lane, or null when it is off. */
   public io.kvgate.gateway.batch.BatchLane batchLane() {
     return batchLane;

@@ -3,6 +3,7 @@ package io.kvgate.gateway;
 import static io.kvgate.gateway.TestSupport.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.kvgate.gateway.config.GatewayConfig;
 import io.vertx.core.Handler;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -83,6 +84,28 @@ class StreamingProxyTest {
     out.write(bytes);
     out.flush();
     return s;
+  }
+
+  @Test
+  void exchangesShareOneDeadlineSweepPerEventLoop() throws Exception {
+    String url =
+        upstream(
+            req ->
+                req.response()
+                    .putHeader("content-type", "application/json")
+                    .end("{\"choices\":[],\"usage\":{\"prompt_tokens\":1}}"));
+    GatewayConfig cfg = config("m", List.of(url), "round-robin");
+    gateway = await(Gateway.start(vertx, cfg));
+    for (int i = 0; i < 30; i++) {
+      assertEquals(
+          200,
+          post(gateway.port(), "/v1/chat/completions", chat("m", "hi", 4, false)).statusCode());
+    }
+    // Each request runs on its own (duplicated) context; their deadlines share their loop's sweep.
+    int sweeps = gateway.deadlineSweeps();
+    assertTrue(
+        sweeps >= 1 && sweeps <= cfg.listener().eventLoops(),
+        sweeps + " sweeps for " + cfg.listener().eventLoops() + " event loops");
   }
 
   @Test

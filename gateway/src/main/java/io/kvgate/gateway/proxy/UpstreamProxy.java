@@ -129,18 +129,29 @@ public final class UpstreamProxy {
     return Math.max(5, Math.min(100, shortest / 8));
   }
 
-  /** The deadlines of {@code context}'s exchanges, its sweep started with the first. */
+  /**
+   * The deadlines of the exchanges on {@code context}'s event loop, its sweep started with the
+   * first. Keyed by the context a request's own (duplicated) context wraps: one per event loop, not
+   * one per request.
+   */
   private Deadlines deadlines(io.vertx.core.Context context) {
-    Deadlines d = deadlines.get(context);
+    io.vertx.core.internal.ContextInternal loop =
+        ((io.vertx.core.internal.ContextInternal) context).unwrap();
+    Deadlines d = deadlines.get(loop);
     if (d != null) return d;
     Deadlines created = new Deadlines();
-    deadlines.put(context, created);
-    long id = vertx.setPeriodic(sweepMillis(), t -> created.sweep());
+    deadlines.put(loop, created);
+    long id = loop.setPeriodic(sweepMillis(), t -> created.sweep());
     sweeps.add(id);
     return created;
   }
 
   private final java.util.Queue<Long> sweeps = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+  /** The event loops whose exchanges have a deadline sweep: at most one sweep per loop. */
+  public int deadlineSweeps() {
+    return deadlines.size();
+  }
 
   /** Stops the deadline sweeps (the gateway is closing; no exchange is left to time). */
   public void close() {
