@@ -6,10 +6,10 @@ import java.nio.charset.StandardCharsets;
 /**
  * Finds {@code "cached_tokens": N} ({@code usage.prompt_tokens_details}), {@code prompt_tokens} and
  * {@code completion_tokens} in a response body as it streams by (a final non-streaming body or the
- * usage chunk of a stream), and counts its SSE events, without buffering the body or copying it:
- * each chunk's bytes are read in place, once, with the last {@value #CARRY} bytes of the earlier
- * chunks kept so that a key split across chunks is still found. The last value seen wins, which is
- * the usage object's: it comes after any per-choice content.
+ * usage chunk of a stream), and counts its SSE events, without buffering the body: each chunk is
+ * copied once into a scratch array the scanner keeps (after the last {@value #CARRY} bytes of the
+ * earlier chunks, so that a key split across chunks is still found) and scanned there. The last
+ * value seen wins, which is the usage object's: it comes after any per-choice content.
  */
 final class UsageScanner {
 
@@ -20,10 +20,9 @@ final class UsageScanner {
   private static final byte[] DATA = ascii("data: {");
   private static final int CARRY = 40;
 
-  /** The last bytes of the earlier chunks (at most {@link #CARRY}), and a spare to swap with. */
-  private byte[] carry = new byte[CARRY];
+  /** The carry (its first {@link #carried} bytes), then the chunk being scanned. */
+  private byte[] bytes = new byte[1024];
 
-  private byte[] spare = new byte[CARRY];
   private int carried;
 
   private long cachedTokens = -1;
@@ -31,9 +30,7 @@ final class UsageScanner {
   private long completionTokens = -1;
   private long dataEvents;
 
-  /** The bytes scanned now: the carry, then the chunk, read in place. */
-  private Buffer chunk;
-
+  /** How many bytes of {@link #bytes} are scanned now. */
   private int length;
 
   private static byte[] ascii(String s) {
@@ -43,8 +40,11 @@ final class UsageScanner {
   void feed(Buffer c) {
     int len = c.length();
     if (len == 0) return;
-    chunk = c;
     length = carried + len;
+    if (bytes.length < length) {
+      bytes = java.util.Arrays.copyOf(bytes, Math.max(length, 2 * bytes.length));
+    }
+    c.getBytes(0, len, bytes, carried);
     // Cheap filter: every key ends with _tokens"; most stream chunks (token deltas) carry none.
     if (indexOf(TOKENS, 0) >= 0) {
       cachedTokens = last(CACHED, cachedTokens);
@@ -59,16 +59,12 @@ final class UsageScanner {
       dataEvents++;
     }
     int keep = Math.min(CARRY, length);
-    for (int i = 0; i < keep; i++) spare[i] = at(length - keep + i);
-    byte[] t = carry;
-    carry = spare;
-    spare = t;
+    System.arraycopy(bytes, length - keep, bytes, 0, keep);
     carried = keep;
-    chunk = null;
   }
 
   private byte at(int i) {
-    return i < carried ? carry[i] : chunk.getByte(i - carried);
+    return bytes[i];
   }
 
   private int indexOf(byte[] key, int from) {
