@@ -31,6 +31,9 @@ import org.openjdk.jmh.annotations.State;
  *   <li>{@code recordRoutedNew}: teaching it a chain never seen before on a full endpoint (a new
  *       long document: every block inserted, and as many evicted from the LRU tail). The chain's
  *       hashes are rewritten in place each time (a multiply per block, ~1 µs of the result).
+ *   <li>{@code recordRoutedNewTwoWriters}: the same from two threads at once, each teaching its own
+ *       endpoint (as two event loops do): what concurrent writers cost each other. Time per
+ *       operation per thread.
  * </ul>
  */
 @State(Scope.Benchmark)
@@ -127,5 +130,32 @@ public class PrefixIndexBenchmark {
     long[] h = fresh;
     for (int i = 0; i < h.length; i++) h[i] = (freshSeed++ | 1L << 62) * 0x9E3779B97F4A7C15L;
     index.recordRouted(0, freshChain, NOW);
+  }
+
+  /** One writing thread's own endpoint and chain. */
+  @State(Scope.Thread)
+  public static class Writer {
+    private static final java.util.concurrent.atomic.AtomicInteger NEXT =
+        new java.util.concurrent.atomic.AtomicInteger();
+    int slot;
+    long[] hashes;
+    BlockChain chain;
+    long seed;
+
+    @Setup(Level.Trial)
+    public void setUp(PrefixIndexBenchmark b) {
+      slot = NEXT.getAndIncrement() % b.endpoints;
+      hashes = new long[b.fresh.length];
+      chain = Prompts.chain(hashes);
+      seed = 1L + ((long) slot << 40);
+    }
+  }
+
+  @Benchmark
+  @org.openjdk.jmh.annotations.Threads(2)
+  public void recordRoutedNewTwoWriters(Writer w) {
+    long[] h = w.hashes;
+    for (int i = 0; i < h.length; i++) h[i] = (w.seed++ | 1L << 62) * 0x9E3779B97F4A7C15L;
+    index.recordRouted(w.slot, w.chain, NOW);
   }
 }
