@@ -13,6 +13,8 @@
 #     chat completion, or a 64-chunk SSE stream for the stream workload), the fastest upstream
 #     there is, so the proxies' own cost is all that is measured; sim (default): a simulated engine.
 #   --unpinned: no taskset; wrk, the proxies and the upstream share every core as the OS schedules.
+#   env: KVGATE_JAR (the kvgate under test), KVGATE_JAVA (its java, default JAVA or java),
+#        KVGATE_JVM (its JVM flags, default -Xmx2g: the GC comparison in docs/BENCHMARKS.md §3)
 # Installs nginx and wrk with apt-get when they are missing; builds kvgate.jar when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,8 @@ MODEL=bench-model
 LONG_MODEL=bench-long   # the mixed section's long prompts: another model on another engine, same proxy
 JAVA=${JAVA:-java}
 JAR=${KVGATE_JAR:-gateway/target/kvgate.jar}   # the kvgate under test (the engine always runs from the build)
+KVGATE_JAVA=${KVGATE_JAVA:-$JAVA}
+KVGATE_JVM=${KVGATE_JVM:--Xmx2g}
 WORK=$(mktemp -d /tmp/kvgate-overhead.XXXXXX)
 PIDS=()
 cleanup() {
@@ -154,7 +158,8 @@ models:
   - {name: $MODEL, policy: cache-aware, endpoints: [{url: "http://127.0.0.1:$ENGINE_PORT"}]}
   - {name: $LONG_MODEL, policy: cache-aware, endpoints: [{url: "http://127.0.0.1:$LONG_ENGINE_PORT"}]}
 YAML
-"${SERVERS[@]}" "$JAVA" -Xmx2g -jar "$JAR" serve --config "$WORK/kvgate.yaml" >"$WORK/kvgate.log" 2>&1 &
+# shellcheck disable=SC2086 # KVGATE_JVM is a list of flags
+"${SERVERS[@]}" "$KVGATE_JAVA" $KVGATE_JVM -jar "$JAR" serve --config "$WORK/kvgate.yaml" >"$WORK/kvgate.log" 2>&1 &
 PIDS+=($!)
 wait_http http://127.0.0.1:$KVGATE_PORT/ready
 
@@ -269,6 +274,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "# kvgate overhead benchmark"
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(lscpu | sed -n 's/^Model name:\s*//p' | head -1)"
+  echo "- kvgate: $JAR on $("$KVGATE_JAVA" -version 2>&1 | head -1) with \`$KVGATE_JVM\`"
   echo "- java: $("$JAVA" -version 2>&1 | head -1); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')"
   if [ ${#LOADGEN[@]} -gt 0 ]; then pinning="wrk pinned to core $((NCPU - 1)), servers to the rest"; else pinning="nothing pinned"; fi
   echo "- command: \`bench/overhead.sh --duration $DURATION --connections $CONNS --upstream $UPSTREAM$([ "$PIN" = no ] && echo ' --unpinned')\`; upstream: $UPSTREAM; $pinning"
