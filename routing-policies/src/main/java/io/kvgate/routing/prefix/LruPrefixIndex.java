@@ -301,9 +301,10 @@ public final class LruPrefixIndex implements PrefixIndex {
     while (true) {
       writer.lock();
       if (!c.draining()) return;
+      boolean more;
       try {
-        if (!c.drainSlice(SLICE)) clearEvents++;
-        publishHoles(c);
+        more = c.drainSlice(SLICE);
+        if (!more) clearEvents++;
       } finally {
         writer.unlock();
       }
@@ -454,10 +455,10 @@ public final class LruPrefixIndex implements PrefixIndex {
    * under the writer lock. Its cells then leave the table in slices of {@value #SLICE} (O(held) in
    * all, the writer lock released between slices, so a clear of millions of blocks never holds it
    * for more than one slice). Until they have, a match reports nothing for this slot, routing's
-   * writes to it are skipped (its events teach it again), a capacity set for it trims when the
-   * drain ends, and any other write to it first helps finish the drain. Returns how many blocks the
-   * slot held, once no cleared cell is left. Leaves the slot with no holes (an empty set is
-   * prefix-closed); a slot that tracked parents keeps doing so.
+   * writes to it are skipped (its events teach it again), and any other write to it first helps
+   * finish the drain. Returns how many blocks the slot held, once no cleared cell is left. Leaves
+   * the slot with no holes (an empty set is prefix-closed); a slot that tracked parents keeps doing
+   * so.
    */
   @Override
   public long clearEndpoint(int slot) {
@@ -479,7 +480,6 @@ public final class LruPrefixIndex implements PrefixIndex {
         if (!c.draining()) break;
         more = c.drainSlice(SLICE);
         if (!more) clearEvents++;
-        publishHoles(c);
       } finally {
         writer.unlock();
       }
@@ -535,12 +535,10 @@ public final class LruPrefixIndex implements PrefixIndex {
           "capacityBlocks must be >= 0 (got " + capacityBlocks + ")");
     }
     SlotCache c = slotCache(slot);
-    writer.lock();
+    lockDrained(c);
     try {
       c.capacityBlocks = capacityBlocks;
-      // While a clear drains, the trim waits for its end (the drain's last slice trims): the
-      // scraper calling this must not drain a clear on its event loop.
-      if (!c.draining()) c.trimToCapacity();
+      c.trimToCapacity();
       publishHoles(c);
     } finally {
       writer.unlock();

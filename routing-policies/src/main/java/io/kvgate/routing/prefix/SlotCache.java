@@ -266,13 +266,12 @@ final class SlotCache {
   }
 
   /**
-   * Deletes up to {@code max} detached cells; once none is left, clears {@link #draining} and trims
-   * to the capacity (a capacity set meanwhile did not). Returns true while some remain.
+   * Deletes up to {@code max} detached cells; clears {@link #draining} once none is left. Returns
+   * true while some remain.
    */
   boolean drainSlice(int max) {
     table.drainSlice(slot, max);
     if (table.draining(slot)) return true;
-    trimToCapacity();
     draining = false;
     return false;
   }
