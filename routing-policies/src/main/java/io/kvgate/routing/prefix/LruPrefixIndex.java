@@ -23,25 +23,30 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * #recentInsertedBlocks}) let a policy send cache misses where they evict least, so that N small
  * replica caches behave like one pooled cache.
  *
- * <p>Structure. One shared {@link EntryTable} with a cell per (block, endpoint) pair: block hash,
- * touch time, LRU prev and next, endpoint slot, 21 bytes in parallel primitive arrays, in
- * lock-striped segments kept 0.76 to 0.85 full. The cells of one block sit in the probe run from
- * its home cell, so one forward scan of the hash array answers "which endpoints hold this block",
- * and each endpoint's LRU list threads through its own cells; {@link SlotCache} keeps each
- * endpoint's capacity, TTL, statistics and hole count. So one (block, endpoint) pair costs about 25
- * bytes however many endpoints share the block, plus 15 (parent, held children) in every cell once
- * any endpoint is written by engine events (retained heap measured by {@code
- * io.kvgate.bench.IndexFootprint}, see {@code docs/BENCHMARKS.md}); 10 million pairs fit in about a
- * quarter of a gigabyte. Under G1 use regions of 16 MB or more ({@code -XX:G1HeapRegionSize=16m})
- * for large indexes: with smaller regions these arrays become humongous objects and region rounding
- * adds about 60%. There are no boxed keys and no per-entry objects, so the garbage collector sees a
- * few large arrays per segment.
+ * <p>Structure. Two views, kept in step under one lock per endpoint:
+ *
+ * <ul>
+ *   <li>{@link SlotCache}, one per endpoint: its blocks in LRU order, an open-addressing table of
+ *       primitive arrays (hash, touch time, prev, next): about 25 bytes per held block, plus about
+ *       15 (parent, held children) for an endpoint written by engine events.
+ *   <li>{@link BlockHolders}, shared: block hash → set of endpoints holding it, lock-striped
+ *       segments of packed {@code long}s: about 20 bytes per distinct block while it has at most
+ *       seven holders, plus a 32-byte bitset beyond that.
+ * </ul>
+ *
+ * So one (block, endpoint) pair costs about 52 bytes when no block is shared and about 38 when
+ * every block is held twice (retained heap measured by {@code io.kvgate.bench.IndexFootprint}, see
+ * {@code docs/BENCHMARKS.md}); 10 million pairs fit in about half a gigabyte. Under G1 use regions
+ * of 16 MB or more ({@code -XX:G1HeapRegionSize=16m}) for large indexes: with smaller regions these
+ * arrays become humongous objects and region rounding adds about 60%. There are no boxed keys and
+ * no per-entry objects, so the garbage collector sees a few large arrays per endpoint and per
+ * segment.
  *
  * <p>Match. {@link #match} keeps the set of endpoints that held every block so far as a 256-bit set
  * in four {@code long}s, and writes an endpoint's count once, when it drops out. By default it
  * gallops: while each endpoint's cached blocks are prefix-closed along a chain (no block held whose
- * parent is missing, see {@code EntryTable.gallop}), it probes blocks 1, 2, 4, ... ahead until the
- * set shrinks and bisects back to where it did: about 2 log2(blocks) probes per distinct match
+ * parent is missing, see {@code BlockHolders.gallop}), it probes blocks 1, 2, 4, ... ahead until
+ * the set shrinks and bisects back to where it did: about 2 log2(blocks) probes per distinct match
  * length, 22 for a 2,048-block prompt held by one set of endpoints, instead of one probe per block.
  * Routing writes keep sets prefix-closed by construction (a chain is written with its whole prefix,
  * so LRU and TTL take children before parents). The precise feed need not: a stored block whose
@@ -80,23 +85,22 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * A write first sweeps the endpoint's expired tail (unless {@link #setExpires} turned its TTL off),
  * then per block either moves it to the head (O(1)) or inserts it, evicting the tail if full;
  * inserts and evictions update the holder sets. The precise feed works in slices of {@value #SLICE}
- * blocks per hold of the writer lock (see SLICE for why); {@link #clearEndpoint} empties a slot in
- * O(1) and deletes its cells in slices.
+ * blocks per hold of the slot's write lock (see SLICE for why); {@link #clearEndpoint} empties a
+ * slot in O(1) and drains its holder entries in slices.
  *
- * <p>Concurrency. Writes serialize on one writer lock: a write moves cells, and a moved cell's LRU
- * neighbours (of any endpoint, in any segment) are re-pointed. A write of a few blocks holds it for
- * about a microsecond, a routed 2,048-block prompt for a few hundred; the precise feed and clears
- * release it every {@value #SLICE} blocks. Matches take no lock in the common case (optimistic
- * {@link java.util.concurrent.locks.StampedLock} reads of the segments, validated; the writer
- * write-locks a segment only around an insert, delete or resize in it). A match racing a write may
- * see a block one write early or late, which a routing hint tolerates; it never sees a torn table.
+ * <p>Concurrency. Writes for one endpoint serialize on that endpoint's write lock; writes for
+ * different endpoints run in parallel and meet only on the holder segments, each locked once per
+ * write for that write's blocks in it. Reads take no lock in the common case (optimistic {@link
+ * java.util.concurrent.locks.StampedLock} reads, validated). A match racing a write may see a block
+ * one write early or late, which a routing hint tolerates; it never sees a torn table. Lock order
+ * is endpoint, then segment.
  *
  * <p>Time is always passed in ({@code nowNanos}, {@link System#nanoTime()} based), never read here.
  */
 public final class LruPrefixIndex implements PrefixIndex {
 
   /** The largest fleet one index tracks: slots are 0..255. */
-  public static final int MAX_SLOTS = EntryTable.MAX_SLOTS;
+  public static final int MAX_SLOTS = BlockHolders.MAX_SLOTS;
 
   /**
    * Tuning, with defaults in {@link #defaults()}.
@@ -106,7 +110,7 @@ public final class LruPrefixIndex implements PrefixIndex {
    * @param ttl how long a block untouched by routing or events is believed cached; must be positive
    *     and under 20 days
    * @param insertionHalfLife half-life of {@link #recentInsertedBlocks}; must be positive
-   * @param segments lock stripes of the shared entry table, a power of two
+   * @param segments lock stripes of the shared holder table, a power of two
    * @param exactMatch match every endpoint by visiting every block instead of galloping over the
    *     endpoints without holes (O(log blocks) probes, exact because their cached sets are
    *     prefix-closed); the reference for tests and benchmarks; see {@link #match}
@@ -173,21 +177,7 @@ public final class LruPrefixIndex implements PrefixIndex {
   private final Settings settings;
   private final int ttlUnits;
   private final double halfLifeNanos;
-  private final EntryTable table;
-
-  /**
-   * Serializes all writes: a write re-points LRU links of cells in any segment (see {@link
-   * EntryTable}). Matches never take it.
-   */
-  private final java.util.concurrent.locks.ReentrantLock writer =
-      new java.util.concurrent.locks.ReentrantLock();
-
-  /**
-   * Bumped (under {@link #writer}) when a clear begins and when its drain ends: a match that saw it
-   * change matches again.
-   */
-  private volatile long clearEvents;
-
+  private final BlockHolders holders;
   private final AtomicReferenceArray<SlotCache> slots = new AtomicReferenceArray<>(MAX_SLOTS);
 
   /**
@@ -195,7 +185,7 @@ public final class LruPrefixIndex implements PrefixIndex {
    * end of each write's hold of the slot's lock ({@link #publishHoles}), not per block: a chain
    * write opens and heals a transient hole at every new block (it goes last to first).
    */
-  private final AtomicLongArray holey = new AtomicLongArray(EntryTable.WORDS);
+  private final AtomicLongArray holey = new AtomicLongArray(BlockHolders.WORDS);
 
   private volatile int slotCount;
 
@@ -203,7 +193,7 @@ public final class LruPrefixIndex implements PrefixIndex {
     this.settings = Objects.requireNonNull(settings, "settings");
     this.ttlUnits = Math.max(1, SlotCache.units(settings.ttl().toNanos()));
     this.halfLifeNanos = settings.insertionHalfLife().toNanos();
-    this.table = new EntryTable(settings.segments());
+    this.holders = new BlockHolders(settings.segments());
   }
 
   /** An index with {@link Settings#defaults()}. */
@@ -226,50 +216,40 @@ public final class LruPrefixIndex implements PrefixIndex {
     int count = slotCount;
     if (blocks == 0 || count == 0) return PrefixMatch.none(blocks);
     int[] matched = new int[count];
-    while (true) {
-      long clears = clearEvents;
-      walkAndGallop(chain, matched, count);
-      for (int s = 0; s < count; s++) {
-        if (matched[s] == 0) continue;
-        SlotCache c = slots.get(s);
-        if (c == null || c.draining()) matched[s] = 0;
-      }
-      // A clear that began or finished meanwhile: its slot may have been matched against cells
-      // it no longer holds, and is no longer marked draining. Rare; match again.
-      if (clearEvents == clears) break;
-      java.util.Arrays.fill(matched, 0);
-    }
-    int now = SlotCache.units(nowNanos);
-    for (int s = 0; s < count; s++) {
-      if (matched[s] == 0) continue;
-      matched[s] = slots.get(s).freshPrefix(chain, matched[s], now, ttlUnits);
-    }
-    return new PrefixMatch(matched, blocks);
-  }
-
-  private void walkAndGallop(BlockChain chain, int[] matched, int count) {
-    long[] walked = new long[EntryTable.WORDS];
-    long[] galloped = new long[EntryTable.WORDS];
+    long[] walked = new long[BlockHolders.WORDS];
+    long[] galloped = new long[BlockHolders.WORDS];
     boolean walk = false;
     boolean gallop = false;
-    for (int w = 0; w < EntryTable.WORDS; w++) {
-      long all = EntryTable.prefixMask(count, w);
+    for (int w = 0; w < BlockHolders.WORDS; w++) {
+      long all = BlockHolders.prefixMask(count, w);
       walked[w] = settings.exactMatch() ? all : all & holey.get(w);
       galloped[w] = all & ~walked[w];
       walk |= walked[w] != 0;
       gallop |= galloped[w] != 0;
     }
-    if (walk) table.walk(chain, matched, walked);
+    if (walk) holders.walk(chain, matched, walked);
     if (gallop) {
-      table.gallop(chain, matched, galloped);
+      holders.gallop(chain, matched, galloped);
       // A galloped slot that a racing write left with holes: walk it after all.
       boolean late = false;
-      for (int w = 0; w < EntryTable.WORDS; w++) {
+      for (int w = 0; w < BlockHolders.WORDS; w++) {
         galloped[w] &= holey.get(w);
         late |= galloped[w] != 0;
       }
-      if (late) table.walk(chain, matched, galloped);
+      if (late) holders.walk(chain, matched, galloped);
     }
+    int now = SlotCache.units(nowNanos);
+    for (int s = 0; s < count; s++) {
+      if (matched[s] == 0) continue;
+      SlotCache c = slots.get(s);
+      if (c == null) {
+        matched[s] = 0;
+        continue;
+      }
+      if (c.draining > 0) matched[s] = c.heldPrefix(chain, matched[s]);
+      if (matched[s] > 0) matched[s] = c.freshPrefix(chain, matched[s], now, ttlUnits);
+    }
+    return new PrefixMatch(matched, blocks);
   }
 
   @Override
@@ -277,45 +257,32 @@ public final class LruPrefixIndex implements PrefixIndex {
     SlotCache c = slotCache(slot);
     int now = SlotCache.units(nowNanos);
     int inserted = 0;
-    writer.lock();
+    long stamp = c.lock.writeLock();
     try {
-      // An endpoint being cleared learns again from its events; routing does not wait for it.
-      if (c.draining()) return;
-      c.sweep(now, ttlUnits);
-      for (int i = chain.length() - 1; i >= 0; i--) {
-        long parent = i == 0 ? SlotCache.ROOT : EntryTable.key(chain.hash(i - 1));
-        if (c.touch(EntryTable.key(chain.hash(i)), now, parent)) inserted++;
+      c.beginBatch();
+      try {
+        c.sweep(now, ttlUnits);
+        for (int i = chain.length() - 1; i >= 0; i--) {
+          long parent = i == 0 ? SlotCache.ROOT : BlockHolders.key(chain.hash(i - 1));
+          if (c.touch(BlockHolders.key(chain.hash(i)), now, parent)) inserted++;
+        }
+      } finally {
+        c.endBatch();
       }
       c.addPressure(inserted, nowNanos, halfLifeNanos);
       publishHoles(c);
     } finally {
-      writer.unlock();
+      c.lock.unlockWrite(stamp);
     }
   }
 
   /**
-   * Takes the writer lock for a write to {@code c}, first finishing a clear of it still draining
-   * (slice by slice, the lock released between slices): a write must not meet the cleared cells.
-   */
-  private void lockDrained(SlotCache c) {
-    while (true) {
-      writer.lock();
-      if (!c.draining()) return;
-      boolean more;
-      try {
-        more = c.drainSlice(SLICE);
-        if (!more) clearEvents++;
-      } finally {
-        writer.unlock();
-      }
-    }
-  }
-
-  /**
-   * Blocks (or detached cells) one precise-feed write or clear handles per hold of the writer lock.
-   * Between slices the lock is released, so routing's writes (on event-loop threads) wait for about
-   * one slice rather than for a whole large event or a clear of millions. The lock is not fair, so
-   * this bounds each hold, not a waiter's turn. Matches take no lock.
+   * Blocks (or detached cells) one precise-feed write handles per hold of the slot's write lock.
+   * Between slices the lock is released, so routing's writes to the same slot (on event-loop
+   * threads) wait for about one slice (1.7 ms measured on a loaded 2-core VM: a 100,000-block event
+   * took 42 ms in 25 slices) rather than for a whole large event or a clear of millions. {@link
+   * java.util.concurrent.locks.StampedLock} is not fair, so this bounds each hold, not a waiter's
+   * turn. Matches take no lock while the slot's TTL is off.
    */
   static final int SLICE = 4096;
 
@@ -340,10 +307,10 @@ public final class LruPrefixIndex implements PrefixIndex {
    *
    * <p>Block hashes are chain hashes, which already cover their parent, so the parent is not needed
    * to key them; it is needed to keep count of holes ({@link #holes}). Applied in slices of {@value
-   * #SLICE} blocks from the last to the first, each under one hold of the writer lock; a match
-   * racing a large event sees a suffix of it, whose first block's parent is missing, so the slot is
-   * walked until the event's first slice is in. Memory stays bounded by the slot's capacity: past
-   * it the LRU evicts.
+   * #SLICE} blocks from the last to the first, each under one hold of the slot's write lock with
+   * its holder changes grouped per segment; a match racing a large event sees a suffix of it, whose
+   * first block's parent is missing, so the slot is walked until the event's first slice is in.
+   * Memory stays bounded by the slot's capacity: past it the LRU evicts.
    *
    * @throws IndexOutOfBoundsException if {@code [from, to)} is not a range of {@code hashes}
    */
@@ -357,7 +324,7 @@ public final class LruPrefixIndex implements PrefixIndex {
       boolean hasParent,
       long nowNanos) {
     Objects.checkFromToIndex(from, to, hashes.length);
-    long first = hasParent ? EntryTable.key(parentHash) : SlotCache.ROOT;
+    long first = hasParent ? BlockHolders.key(parentHash) : SlotCache.ROOT;
     store(slot, hashes, null, from, to, CHAIN, first, nowNanos);
   }
 
@@ -399,24 +366,29 @@ public final class LruPrefixIndex implements PrefixIndex {
     do {
       int start = Math.max(from, end - SLICE);
       int inserted = 0;
-      lockDrained(c);
+      long stamp = c.lock.writeLock();
       try {
         c.track();
-        if (end == to) c.sweep(now, ttlUnits);
-        for (int i = end - 1; i >= start; i--) {
-          long key = EntryTable.key(hashes[i]);
-          long parent =
-              switch (parentsAre) {
-                case CHAIN -> i == from ? firstParent : EntryTable.key(hashes[i - 1]);
-                case LISTED -> parents[i] == ROOT ? SlotCache.ROOT : EntryTable.key(parents[i]);
-                default -> key;
-              };
-          if (c.touch(key, now, parent)) inserted++;
+        c.beginBatch();
+        try {
+          if (end == to) c.sweep(now, ttlUnits);
+          for (int i = end - 1; i >= start; i--) {
+            long key = BlockHolders.key(hashes[i]);
+            long parent =
+                switch (parentsAre) {
+                  case CHAIN -> i == from ? firstParent : BlockHolders.key(hashes[i - 1]);
+                  case LISTED -> parents[i] == ROOT ? SlotCache.ROOT : BlockHolders.key(parents[i]);
+                  default -> key;
+                };
+            if (c.touch(key, now, parent)) inserted++;
+          }
+        } finally {
+          c.endBatch();
         }
         c.addPressure(inserted, nowNanos, halfLifeNanos);
         publishHoles(c);
       } finally {
-        writer.unlock();
+        c.lock.unlockWrite(stamp);
       }
       end = start;
     } while (end > from);
@@ -437,13 +409,18 @@ public final class LruPrefixIndex implements PrefixIndex {
     if (c == null) return;
     for (int start = from; start < to; start += SLICE) {
       int end = Math.min(to, start + SLICE);
-      lockDrained(c);
+      long stamp = c.lock.writeLock();
       try {
         c.track();
-        for (int i = start; i < end; i++) c.remove(EntryTable.key(hashes[i]));
+        c.beginBatch();
+        try {
+          for (int i = start; i < end; i++) c.remove(BlockHolders.key(hashes[i]));
+        } finally {
+          c.endBatch();
+        }
         publishHoles(c);
       } finally {
-        writer.unlock();
+        c.lock.unlockWrite(stamp);
       }
     }
   }
@@ -451,40 +428,46 @@ public final class LruPrefixIndex implements PrefixIndex {
   /**
    * {@inheritDoc}
    *
-   * <p>The slot is empty for matches as soon as its LRU list moves to a drain list, an O(1) step
-   * under the writer lock. Its cells then leave the table in slices of {@value #SLICE} (O(held) in
-   * all, the writer lock released between slices, so a clear of millions of blocks never holds it
-   * for more than one slice). Until they have, a match reports nothing for this slot, routing's
-   * writes to it are skipped (its events teach it again), and any other write to it first helps
-   * finish the drain. Returns how many blocks the slot held, once no cleared cell is left. Leaves
-   * the slot with no holes (an empty set is prefix-closed); a slot that tracked parents keeps doing
-   * so.
+   * <p>The slot is empty for matches and writes as soon as its table is swapped for an empty one,
+   * an O(1) step under its write lock. Its entries then leave the shared holder table in slices of
+   * {@value #SLICE} cells (O(held) in all, grouped per segment, the write lock released between
+   * slices, so a clear of millions of blocks never holds a lock for more than one slice); until
+   * they have, a match checks this slot's claims against its own table. Returns when the holder
+   * table holds nothing of the cleared blocks (except what writes since re-inserted). Leaves the
+   * slot with no holes (an empty set is prefix-closed); a slot that tracked parents keeps doing so.
    */
   @Override
   public long clearEndpoint(int slot) {
     SlotCache c = existing(slot);
     if (c == null) return 0;
-    long held;
-    writer.lock();
+    long[] old;
+    long stamp = c.lock.writeLock();
     try {
-      held = c.detach();
-      clearEvents++;
+      old = c.detach();
       publishHoles(c);
     } finally {
-      writer.unlock();
+      c.lock.unlockWrite(stamp);
     }
-    boolean more = true;
-    while (more) {
-      writer.lock();
-      try {
-        if (!c.draining()) break;
-        more = c.drainSlice(SLICE);
-        if (!more) clearEvents++;
-      } finally {
-        writer.unlock();
+    long removed = 0;
+    try {
+      for (int start = 0; start < old.length; start += SLICE) {
+        int end = Math.min(old.length, start + SLICE);
+        stamp = c.lock.writeLock();
+        try {
+          c.beginBatch();
+          try {
+            removed += c.drain(old, start, end);
+          } finally {
+            c.endBatch();
+          }
+        } finally {
+          c.lock.unlockWrite(stamp);
+        }
       }
+    } finally {
+      c.endDrain();
     }
-    return held;
+    return removed;
   }
 
   @Override
@@ -514,7 +497,7 @@ public final class LruPrefixIndex implements PrefixIndex {
     return c != null && c.tracked;
   }
 
-  /** Brings {@link #holey} in line with {@code c}'s hole count. Caller holds the writer lock. */
+  /** Brings {@link #holey} in line with {@code c}'s hole count. Caller holds its write lock. */
   private void publishHoles(SlotCache c) {
     boolean h = c.holes() > 0;
     if (h == c.publishedHoley) return;
@@ -535,13 +518,13 @@ public final class LruPrefixIndex implements PrefixIndex {
           "capacityBlocks must be >= 0 (got " + capacityBlocks + ")");
     }
     SlotCache c = slotCache(slot);
-    lockDrained(c);
+    long stamp = c.lock.writeLock();
     try {
       c.capacityBlocks = capacityBlocks;
       c.trimToCapacity();
       publishHoles(c);
     } finally {
-      writer.unlock();
+      c.lock.unlockWrite(stamp);
     }
   }
 
@@ -576,13 +559,13 @@ public final class LruPrefixIndex implements PrefixIndex {
 
   /** Distinct blocks held by at least one endpoint. */
   public long distinctBlocks() {
-    return table.distinct();
+    return holders.blocks();
   }
 
   /** Estimated from the lengths of the backing arrays plus object headers (racy, for metrics). */
   @Override
   public long estimatedBytes() {
-    long bytes = 64 + 16 + 4L * MAX_SLOTS + table.estimatedBytes();
+    long bytes = 64 + 16 + 4L * MAX_SLOTS + holders.estimatedBytes();
     int count = slotCount;
     for (int s = 0; s < count; s++) {
       SlotCache c = slots.get(s);
@@ -595,11 +578,11 @@ public final class LruPrefixIndex implements PrefixIndex {
   public Held held(int slot) {
     SlotCache c = existing(slot);
     if (c == null) return new Held(new long[0], null, true);
-    writer.lock();
+    long stamp = c.lock.readLock();
     try {
       return c.held();
     } finally {
-      writer.unlock();
+      c.lock.unlockRead(stamp);
     }
   }
 
@@ -623,17 +606,22 @@ public final class LruPrefixIndex implements PrefixIndex {
     do {
       int start = Math.max(from, end - SLICE);
       int inserted = 0;
-      lockDrained(c);
+      long stamp = c.lock.writeLock();
       try {
-        if (end == to) c.sweep(now, ttlUnits);
-        for (int i = end - 1; i >= start; i--) {
-          long key = EntryTable.key(hashes[i]);
-          if (c.touch(key, now, key)) inserted++;
+        c.beginBatch();
+        try {
+          if (end == to) c.sweep(now, ttlUnits);
+          for (int i = end - 1; i >= start; i--) {
+            long key = BlockHolders.key(hashes[i]);
+            if (c.touch(key, now, key)) inserted++;
+          }
+        } finally {
+          c.endBatch();
         }
         c.addPressure(inserted, nowNanos, halfLifeNanos);
         publishHoles(c);
       } finally {
-        writer.unlock();
+        c.lock.unlockWrite(stamp);
       }
       end = start;
     } while (end > from);
@@ -643,11 +631,11 @@ public final class LruPrefixIndex implements PrefixIndex {
   public long[] blocksMostRecentFirst(int slot) {
     SlotCache c = existing(slot);
     if (c == null) return new long[0];
-    writer.lock();
+    long stamp = c.lock.readLock();
     try {
       return c.keysMostRecentFirst();
     } finally {
-      writer.unlock();
+      c.lock.unlockRead(stamp);
     }
   }
 
@@ -660,7 +648,7 @@ public final class LruPrefixIndex implements PrefixIndex {
     checkSlot(slot);
     SlotCache c = slots.get(slot);
     if (c != null) return c;
-    SlotCache created = new SlotCache(slot, table, settings.defaultCapacityBlocks());
+    SlotCache created = new SlotCache(slot, holders, settings.defaultCapacityBlocks());
     if (!slots.compareAndSet(slot, null, created)) return slots.get(slot);
     synchronized (this) {
       if (slotCount <= slot) slotCount = slot + 1;

@@ -12,7 +12,7 @@ package io.kvgate.routing.prefix;
  * so a new block's parent is missing until the next step of the same write) or while the feed has
  * actually left a block behind a missing parent. It shrinks when it falls below a quarter full.
  *
- * <p>Not thread-safe: used under the index's writer lock.
+ * <p>Not thread-safe: used under the owning cache's write lock.
  */
 final class MissingParents {
 
@@ -30,7 +30,7 @@ final class MissingParents {
   /** One more held block names {@code parent}, which is not held. */
   void add(long parent, int n) {
     if ((size + 1) * 4L > keys.length * 3L) resize(keys.length * 2);
-    int i = EntryTable.home(EntryTable.mix(parent), keys.length);
+    int i = BlockHolders.home(BlockHolders.mix(parent), keys.length);
     while (true) {
       long k = keys[i];
       if (k == parent) {
@@ -76,7 +76,7 @@ final class MissingParents {
 
   private int find(long key) {
     int len = keys.length;
-    int i = EntryTable.home(EntryTable.mix(key), len);
+    int i = BlockHolders.home(BlockHolders.mix(key), len);
     for (int n = 0; n < len; n++) {
       long k = keys[i];
       if (k == key) return i;
@@ -93,7 +93,7 @@ final class MissingParents {
       if (++j == len) j = 0;
       long v = keys[j];
       if (v == 0) break;
-      int home = EntryTable.home(EntryTable.mix(v), len);
+      int home = BlockHolders.home(BlockHolders.mix(v), len);
       boolean movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
       if (movable) {
         keys[i] = v;
@@ -115,7 +115,7 @@ final class MissingParents {
     for (int j = 0; j < oldKeys.length; j++) {
       long k = oldKeys[j];
       if (k == 0) continue;
-      int i = EntryTable.home(EntryTable.mix(k), length);
+      int i = BlockHolders.home(BlockHolders.mix(k), length);
       while (keys[i] != 0) {
         if (++i == length) i = 0;
       }

@@ -1,41 +1,54 @@
 package io.kvgate.routing.prefix;
 
+import java.util.concurrent.locks.StampedLock;
+
 /**
  * The model of one endpoint's KV cache: the blocks it probably holds, in LRU order, bounded by its
- * capacity in blocks. Its blocks are cells of the shared {@link EntryTable} (one per block this
- * endpoint holds), its LRU list threads through them; this class keeps the per-endpoint state and
- * rules: capacity, TTL, insertion pressure, and the hole count of the precise feed.
+ * capacity in blocks. The write side of {@link LruPrefixIndex}; every change of membership is
+ * mirrored into the shared {@link BlockHolders} while this cache's write lock is held.
  *
- * <p>Touch times are stored as {@code int} in units of 2<sup>20</sup> ns (about 1 ms) and compared
- * by wrapping subtraction, which is exact for ages under about 24 days. Because every touch moves a
- * block to the head with the current time, the list is also in touch-time order, so expired blocks
- * are always a tail: writes sweep them in O(expired), and a reader can tell from the tail's time
- * alone whether any block of this cache is expired.
+ * <p>Layout: one open-addressing, linear-probing table of parallel primitive arrays (block hash,
+ * last touch, LRU prev, LRU next), 20 bytes per cell and sized to at most 0.8 load, so about 25
+ * bytes per held block. The LRU list threads through the table by cell index; backward-shift
+ * deletion moves a cell and re-points its two neighbours, so no tombstones and no node objects
+ * exist. Touch times are stored as {@code int} in units of 2<sup>20</sup> ns (about 1 ms) and
+ * compared by wrapping subtraction, which is exact for ages under about 24 days.
+ *
+ * <p>Because every touch moves a block to the head with the current time, the list is also in
+ * touch-time order, so expired blocks are always a tail: writes sweep them in O(expired), and a
+ * reader can tell from the tail's time alone whether any block of this cache is expired.
  *
  * <p>Holes. From the first precise-feed write on ({@link #track}), each cell also records its
- * block's parent key and how many of its children this cache holds, and {@link #holes} counts the
- * held blocks whose parent is unknown or not held. Each insert and removal updates it in O(1): a
- * removed block's held children become holes (its child count), an inserted block's waiting
+ * block's parent key and how many of its children this cache holds (two more parallel arrays,
+ * {@code long} and {@code int}: 12 bytes per cell, about 15 per held block), and {@link #holes}
+ * counts the held blocks whose parent is unknown or not held. Each insert and removal updates it in
+ * O(1): a removed block's held children become holes (its child count), an inserted block's waiting
  * children stop being holes ({@link MissingParents} remembers how many held blocks name each
  * missing parent). While it is 0 the held set is prefix-closed along every chain whose parents were
- * reported truthfully, which is what lets {@link EntryTable#gallop} match this cache. A parent of
+ * reported truthfully, which is what lets {@link BlockHolders#gallop} match this cache. A parent of
  * {@code 0} ({@link #ROOT}) is a root: the first block of a prompt; a block recorded as its own
  * parent means "parent unknown" (a chain hash covers its parent, so it never names itself), which
  * keeps the marker out of the key space without a flag array.
  *
- * <p>Not thread-safe by itself: {@link LruPrefixIndex} calls the mutators under its writer lock;
- * the readers ({@link #fresh}, {@link #freshPrefix}, the volatile statistics) take none.
+ * <p>Not thread-safe by itself: {@link LruPrefixIndex} calls the mutators under {@link #lock}'s
+ * write lock and the readers under an optimistic read.
  */
 final class SlotCache {
 
-  static final int NIL = EntryTable.NIL;
-
-  /** Parent of a root block (the first of a prompt); block keys are never 0. */
-  static final long ROOT = 0;
+  static final int NIL = -1;
+  private static final double MAX_LOAD = 0.8;
+  private static final int MIN_LENGTH = 16;
 
   final int slot;
-  private final EntryTable table;
+  final StampedLock lock = new StampedLock();
+  private final BlockHolders holders;
 
+  private long[] keys = new long[MIN_LENGTH];
+  private int[] touch = new int[MIN_LENGTH];
+  private int[] prev = new int[MIN_LENGTH];
+  private int[] next = new int[MIN_LENGTH];
+  private int head = NIL;
+  private int tail = NIL;
   private volatile int size;
   private volatile int tailTouch;
   volatile long capacityBlocks;
@@ -46,36 +59,44 @@ final class SlotCache {
    */
   volatile boolean expires = true;
 
+  /** Parent of a root block (the first of a prompt); block keys are never 0. */
+  static final long ROOT = 0;
+
   /**
    * Set by {@link #track} (the first precise-feed write) and never cleared: parents and child
    * counts are kept, {@link #holes} is exact. Until then the cache was written by routing alone,
    * whose sets are prefix-closed by construction. Also means touch times may increase along a chain
    * (an event stores a block newer than its untouched parent), so {@link #freshPrefix} scans
-   * instead of bisecting. Written under the writer lock.
+   * instead of bisecting. Written under the write lock.
    */
   volatile boolean tracked;
 
+  // Per cell while tracked (null before): the block's parent key (ROOT, or the block's own key for
+  // "unknown"), and the number of its children held here.
+  private long[] parents;
+  private int[] kids;
   private final MissingParents missing = new MissingParents();
 
   /** Held blocks whose parent is unknown or not held (0 while not {@link #tracked}). */
   private volatile int holes;
 
-  /** Whether the index's set of holey slots lists this cache (under the writer lock). */
+  /** Whether the index's set of holey slots lists this cache (under the write lock). */
   boolean publishedHoley;
 
-  /**
-   * True from {@link #detach} until the detached cells are all deleted: the table may still hold
-   * cells of this slot that it no longer holds, so a match must not report it.
-   */
-  private volatile boolean draining;
+  // Holder changes deferred between beginBatch and endBatch (under the write lock).
+  private final BlockHolders.Scratch scratch = new BlockHolders.Scratch();
+  private long[] changedKeys = new long[0];
+  private boolean[] changedAdds = new boolean[0];
+  private int changes;
+  private boolean batching;
 
-  // Insertion pressure, written under the writer lock.
+  // Insertion pressure, written under the write lock.
   private volatile double pressure;
   private volatile long pressureAsOfNanos;
 
-  SlotCache(int slot, EntryTable table, long capacityBlocks) {
+  SlotCache(int slot, BlockHolders holders, long capacityBlocks) {
     this.slot = slot;
-    this.table = table;
+    this.holders = holders;
     this.capacityBlocks = capacityBlocks;
   }
 
@@ -101,17 +122,34 @@ final class SlotCache {
     return missing.size();
   }
 
-  /** See {@link #draining}. */
-  boolean draining() {
-    return draining;
-  }
-
   /** True if some block of this cache may be expired at {@code nowUnits} (racy, conservative). */
   boolean mayHoldExpired(int nowUnits, int ttlUnits) {
     return size > 0 && expired(tailTouch, nowUnits, ttlUnits);
   }
 
-  // ---- reads (any thread, no lock) ----
+  // ---- reads (safe under an optimistic read: bounded probes, bounds-checked indices) ----
+
+  /** True if {@code key} is held and was touched within the TTL. */
+  boolean fresh(long key, int nowUnits, int ttlUnits) {
+    long stamp = lock.tryOptimisticRead();
+    if (stamp != 0) {
+      boolean fresh = readFresh(key, nowUnits, ttlUnits);
+      if (lock.validate(stamp)) return fresh;
+    }
+    stamp = lock.readLock();
+    try {
+      return readFresh(key, nowUnits, ttlUnits);
+    } finally {
+      lock.unlockRead(stamp);
+    }
+  }
+
+  private boolean readFresh(long key, int nowUnits, int ttlUnits) {
+    long[] k = keys;
+    int[] t = touch;
+    int i = find(k, key);
+    return i >= 0 && i < t.length && !expired(t[i], nowUnits, ttlUnits);
+  }
 
   /**
    * The longest prefix, at most {@code matched} blocks of {@code chain}, whose blocks are all still
@@ -125,16 +163,16 @@ final class SlotCache {
       // Touch times need not decrease along the chain (a stored block can be newer than its
       // untouched parent): scan.
       for (int i = 0; i < matched; i++) {
-        if (!fresh(chain.hash(i), nowUnits, ttlUnits)) return i;
+        if (!fresh(BlockHolders.key(chain.hash(i)), nowUnits, ttlUnits)) return i;
       }
       return matched;
     }
-    if (fresh(chain.hash(matched - 1), nowUnits, ttlUnits)) return matched;
+    if (fresh(BlockHolders.key(chain.hash(matched - 1)), nowUnits, ttlUnits)) return matched;
     int lo = 0;
     int hi = matched - 1;
     while (lo < hi) {
       int mid = (lo + hi + 1) >>> 1;
-      if (fresh(chain.hash(mid - 1), nowUnits, ttlUnits)) {
+      if (fresh(BlockHolders.key(chain.hash(mid - 1)), nowUnits, ttlUnits)) {
         lo = mid;
       } else {
         hi = mid - 1;
@@ -143,31 +181,82 @@ final class SlotCache {
     return lo;
   }
 
-  private boolean fresh(long hash, int nowUnits, int ttlUnits) {
-    return table.fresh(EntryTable.key(hash), slot, nowUnits, ttlUnits);
-  }
-
   double recentInserted(long nowNanos, double halfLifeNanos) {
     double p = pressure;
     long age = nowNanos - pressureAsOfNanos;
     return age <= 0 ? p : p * Math.pow(2, -age / halfLifeNanos);
   }
 
-  // ---- writes (caller holds the writer lock) ----
+  private static int find(long[] k, long key) {
+    int len = k.length;
+    int i = BlockHolders.home(BlockHolders.mix(key), len);
+    for (int n = 0; n < len; n++) {
+      long v = k[i];
+      if (v == key) return i;
+      if (v == 0) return NIL;
+      if (++i == len) i = 0;
+    }
+    return NIL;
+  }
+
+  // ---- writes (caller holds the write lock) ----
+
+  /**
+   * Defers the mirroring of membership changes into {@link BlockHolders} until {@link #endBatch},
+   * which applies them grouped by holder segment (one lock per segment instead of one per block).
+   * For writes of many blocks: a new long prompt inserts and evicts thousands.
+   */
+  void beginBatch() {
+    batching = true;
+    changes = 0;
+  }
+
+  /**
+   * Applies the deferred changes; must follow {@link #beginBatch} before the write lock is
+   * released.
+   */
+  void endBatch() {
+    batching = false;
+    int n = changes;
+    changes = 0;
+    holders.apply(changedKeys, changedAdds, n, slot, scratch);
+  }
+
+  /** Deferred changes applied at once when this many accumulate, which bounds the buffers. */
+  static final int MAX_DEFERRED = 4096;
+
+  private void holderChanged(long key, boolean added) {
+    if (!batching) {
+      if (added) holders.add(key, slot);
+      else holders.remove(key, slot);
+      return;
+    }
+    if (changes == MAX_DEFERRED) {
+      // In order: these are all earlier than the change being recorded.
+      holders.apply(changedKeys, changedAdds, changes, slot, scratch);
+      changes = 0;
+    }
+    if (changes == changedKeys.length) {
+      int len = Math.min(MAX_DEFERRED, Math.max(64, changes * 2));
+      changedKeys = java.util.Arrays.copyOf(changedKeys, len);
+      changedAdds = java.util.Arrays.copyOf(changedAdds, len);
+    }
+    changedKeys[changes] = key;
+    changedAdds[changes] = added;
+    changes++;
+  }
 
   /**
    * Starts tracking parents (see the class comment), if not yet: every block already held gets an
    * unknown parent, so {@link #holes} starts at the number of blocks held (0 for an empty cache,
    * the usual case: the gateway clears an endpoint before its first event) and falls as they are
-   * touched again with a parent, or leave.
+   * touched again with a parent, or leave. O(table length) once.
    */
   void track() {
     if (tracked) return;
-    table.keepParents();
-    for (int a = table.head(slot); a != NIL; a = table.next(a)) {
-      table.setParent(a, table.key(a));
-      table.setKids(a, 0);
-    }
+    parents = new long[keys.length];
+    kids = new int[keys.length];
+    for (int i = 0; i < keys.length; i++) parents[i] = keys[i];
     holes = size;
     tracked = true;
   }
@@ -179,17 +268,17 @@ final class SlotCache {
    * it has unless that is unknown.
    */
   boolean touch(long key, int nowUnits, long parent) {
-    int a = table.find(key, slot);
-    if (a != NIL) {
-      table.setTouch(a, nowUnits);
-      if (a != table.head(slot)) {
-        table.unlink(slot, a);
-        table.linkHead(slot, a);
+    int i = find(keys, key);
+    if (i >= 0) {
+      touch[i] = nowUnits;
+      if (i != head) {
+        unlink(i);
+        linkHead(i);
       }
-      tailTouch = table.touch(table.tail(slot));
-      if (tracked && table.parent(a) == key && parent != key) {
+      tailTouch = touch[tail];
+      if (parents != null && parents[i] == key && parent != key) {
         // Learnt the parent of a block held with an unknown one.
-        table.setParent(a, parent);
+        parents[i] = parent;
         holes = holes - 1;
         adopt(parent);
       }
@@ -197,16 +286,26 @@ final class SlotCache {
     }
     long capacity = capacityBlocks;
     if (capacity <= 0) return false;
-    while (size >= capacity) removeAt(table.tail(slot));
-    a = table.insert(key, slot, nowUnits);
-    if (a == NIL) return false;
-    table.linkHead(slot, a);
+    while (size >= capacity) evictTail();
+    if (size + 1 > keys.length * MAX_LOAD) {
+      long wanted = Math.max((long) keys.length * 2, MIN_LENGTH);
+      long atCapacity = (long) Math.ceil(capacity / MAX_LOAD) + 1;
+      resize((int) Math.min(Math.min(wanted, atCapacity), Integer.MAX_VALUE - 8));
+    }
+    i = BlockHolders.home(BlockHolders.mix(key), keys.length);
+    while (keys[i] != 0) {
+      if (++i == keys.length) i = 0;
+    }
+    keys[i] = key;
+    touch[i] = nowUnits;
+    linkHead(i);
     size = size + 1;
-    tailTouch = table.touch(table.tail(slot));
-    if (tracked) {
-      table.setParent(a, parent);
+    tailTouch = touch[tail];
+    holderChanged(key, true);
+    if (parents != null) {
+      parents[i] = parent;
       int waiting = missing.take(key);
-      table.setKids(a, waiting);
+      kids[i] = waiting;
       holes = holes - waiting;
       if (parent == key) holes = holes + 1;
       else adopt(parent);
@@ -217,9 +316,9 @@ final class SlotCache {
   /** A held block now names {@code parent} (a key or ROOT, not its own key). */
   private void adopt(long parent) {
     if (parent == ROOT) return;
-    int p = table.find(parent, slot);
-    if (p != NIL) {
-      table.setKids(p, table.kids(p) + 1);
+    int p = find(keys, parent);
+    if (p >= 0) {
+      kids[p]++;
     } else {
       missing.add(parent, 1);
       holes = holes + 1;
@@ -237,107 +336,249 @@ final class SlotCache {
   /** Removes expired blocks from the tail (none while {@link #expires} is off). */
   void sweep(int nowUnits, int ttlUnits) {
     if (!expires) return;
-    for (int t; (t = table.tail(slot)) != NIL && expired(table.touch(t), nowUnits, ttlUnits); ) {
-      removeAt(t);
-    }
+    while (tail != NIL && expired(touch[tail], nowUnits, ttlUnits)) removeAt(tail);
   }
 
   /** Removes {@code key} if held; returns whether it was. */
   boolean remove(long key) {
-    int a = table.find(key, slot);
-    if (a == NIL) return false;
-    removeAt(a);
+    int i = find(keys, key);
+    if (i < 0) return false;
+    removeAt(i);
     return true;
   }
 
   /**
-   * Empties this cache at once: its list moves to the table's drain list and {@link #draining} is
-   * raised until {@link #drainSlice} has deleted every detached cell. Returns how many blocks it
-   * held. Parents are still tracked (if they were); the hole count restarts at 0.
+   * Empties this cache at once, O(1): its table is swapped for an empty one and returned, and
+   * {@link #draining} is raised until {@link #endDrain}. The holder table still lists this slot for
+   * the returned blocks; the caller removes them with {@link #drain} in slices (under the write
+   * lock, released between slices) and meanwhile matches verify this slot against its own table
+   * ({@link #heldPrefix}), so the cleared blocks are never matched after this returns.
    */
-  long detach() {
-    long held = size;
-    draining = true;
-    table.detach(slot);
-    missing.clear();
-    holes = 0;
+  long[] detach() {
+    long[] old = keys;
+    keys = new long[MIN_LENGTH];
+    touch = new int[MIN_LENGTH];
+    prev = new int[MIN_LENGTH];
+    next = new int[MIN_LENGTH];
+    if (parents != null) {
+      parents = new long[MIN_LENGTH];
+      kids = new int[MIN_LENGTH];
+      missing.clear();
+      holes = 0;
+    }
+    head = NIL;
+    tail = NIL;
     size = 0;
-    return held;
+    draining = draining + 1;
+    return old;
   }
 
   /**
-   * Deletes up to {@code max} detached cells; clears {@link #draining} once none is left. Returns
-   * true while some remain.
+   * Removes this slot from the holder entries of the detached cells {@code old[from..to)}, except
+   * for blocks this cache holds again (a write since {@link #detach} re-inserted them, and its
+   * holder entry is current). Returns how many blocks the cells held.
    */
-  boolean drainSlice(int max) {
-    table.drainSlice(slot, max);
-    if (table.draining(slot)) return true;
-    draining = false;
-    return false;
+  int drain(long[] old, int from, int to) {
+    int n = 0;
+    for (int i = from; i < to; i++) {
+      long key = old[i];
+      if (key == 0) continue;
+      n++;
+      if (find(keys, key) < 0) holderChanged(key, false);
+    }
+    return n;
+  }
+
+  void endDrain() {
+    draining = draining - 1;
+  }
+
+  /**
+   * Clears in progress ({@link #detach} to {@link #endDrain}): while positive the holder table may
+   * list blocks this cache no longer holds.
+   */
+  volatile int draining;
+
+  /**
+   * The longest prefix, at most {@code matched} blocks of {@code chain}, that this cache's own
+   * table holds: O(matched) probes, used only while {@link #draining}.
+   */
+  int heldPrefix(BlockChain chain, int matched) {
+    for (int i = 0; i < matched; i++) {
+      if (!holds(BlockHolders.key(chain.hash(i)))) return i;
+    }
+    return matched;
+  }
+
+  private boolean holds(long key) {
+    long stamp = lock.tryOptimisticRead();
+    if (stamp != 0) {
+      boolean held = find(keys, key) >= 0;
+      if (lock.validate(stamp)) return held;
+    }
+    stamp = lock.readLock();
+    try {
+      return find(keys, key) >= 0;
+    } finally {
+      lock.unlockRead(stamp);
+    }
   }
 
   /** Evicts least recently used blocks until at most {@code capacityBlocks} remain. */
   void trimToCapacity() {
     long capacity = Math.max(0, capacityBlocks);
-    while (size > capacity) removeAt(table.tail(slot));
+    while (size > capacity) evictTail();
+    int needed =
+        (int)
+            Math.min(
+                Integer.MAX_VALUE - 8, Math.max(MIN_LENGTH, (long) Math.ceil(size / MAX_LOAD) + 1));
+    if (keys.length > 2 * needed) resize(needed);
   }
 
   /** Block keys from most to least recently used (for tests and diagnostics). */
   long[] keysMostRecentFirst() {
     long[] out = new long[size];
     int n = 0;
-    for (int a = table.head(slot); a != NIL; a = table.next(a)) out[n++] = table.key(a);
+    for (int i = head; i != NIL; i = next[i]) out[n++] = keys[i];
     return out;
   }
 
   /**
    * Keys most recently used first and, when {@link #tracked}, their parents (a block's own key for
-   * "unknown"); callers hold the writer lock.
+   * "unknown"); callers hold a lock.
    */
   PrefixIndex.Held held() {
     long[] out = new long[size];
-    long[] ps = tracked ? new long[size] : null;
+    long[] ps = parents == null ? null : new long[size];
     int n = 0;
-    for (int a = table.head(slot); a != NIL; a = table.next(a)) {
-      if (ps != null) ps[n] = table.parent(a);
-      out[n++] = table.key(a);
+    for (int i = head; i != NIL; i = next[i]) {
+      if (ps != null) ps[n] = parents[i];
+      out[n++] = keys[i];
     }
     return new PrefixIndex.Held(out, ps, expires);
   }
 
-  /** What this endpoint keeps outside the shared table. */
   long estimatedBytes() {
-    return 96 + missing.estimatedBytes();
+    long bytes = 112 + 16 + 8L * keys.length + 3 * (16 + 4L * touch.length);
+    long[] p = parents;
+    int[] k = kids;
+    if (p != null) bytes += 16 + 8L * p.length + 16 + 4L * k.length + missing.estimatedBytes();
+    return bytes;
   }
 
-  private void removeAt(int a) {
-    long key = table.key(a);
-    if (tracked) orphan(a, key);
-    table.unlink(slot, a);
-    table.delete(a);
+  private void evictTail() {
+    removeAt(tail);
+  }
+
+  private void removeAt(int i) {
+    long key = keys[i];
+    if (parents != null) orphan(i, key);
+    unlink(i);
+    deleteCell(i);
     size = size - 1;
-    int t = table.tail(slot);
-    if (t != NIL) tailTouch = table.touch(t);
+    if (tail != NIL) tailTouch = touch[tail];
+    holderChanged(key, false);
+    if (keys.length > MIN_LENGTH && size < keys.length / 4)
+      resize(Math.max(MIN_LENGTH, keys.length / 2));
   }
 
-  /** Hole accounting for the removal of cell {@code a}, still in place. */
-  private void orphan(int a, long key) {
-    long parent = table.parent(a);
+  /** Hole accounting for the removal of cell {@code i}, still in place. */
+  private void orphan(int i, long key) {
+    long parent = parents[i];
     if (parent == key) {
       holes = holes - 1;
     } else if (parent != ROOT) {
-      int p = table.find(parent, slot);
-      if (p != NIL) {
-        table.setKids(p, table.kids(p) - 1);
+      int p = find(keys, parent);
+      if (p >= 0) {
+        kids[p]--;
       } else {
         missing.decrement(parent);
         holes = holes - 1;
       }
     }
-    int children = table.kids(a);
+    int children = kids[i];
     if (children > 0) {
       missing.add(key, children);
       holes = holes + children;
+    }
+  }
+
+  private void unlink(int i) {
+    int p = prev[i];
+    int n = next[i];
+    if (p != NIL) next[p] = n;
+    else head = n;
+    if (n != NIL) prev[n] = p;
+    else tail = p;
+  }
+
+  private void linkHead(int i) {
+    prev[i] = NIL;
+    next[i] = head;
+    if (head != NIL) prev[head] = i;
+    else tail = i;
+    head = i;
+  }
+
+  /** Backward-shift deletion of cell {@code i}, already unlinked from the LRU list. */
+  private void deleteCell(int i) {
+    int len = keys.length;
+    int j = i;
+    while (true) {
+      if (++j == len) j = 0;
+      long v = keys[j];
+      if (v == 0) break;
+      int home = BlockHolders.home(BlockHolders.mix(v), len);
+      boolean movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+      if (movable) {
+        keys[i] = v;
+        touch[i] = touch[j];
+        prev[i] = prev[j];
+        next[i] = next[j];
+        if (parents != null) {
+          parents[i] = parents[j];
+          kids[i] = kids[j];
+        }
+        if (prev[i] != NIL) next[prev[i]] = i;
+        else head = i;
+        if (next[i] != NIL) prev[next[i]] = i;
+        else tail = i;
+        i = j;
+      }
+    }
+    keys[i] = 0;
+  }
+
+  /** Rebuilds the table at {@code length} cells, keeping the LRU order. */
+  private void resize(int length) {
+    long[] oldKeys = keys;
+    int[] oldTouch = touch;
+    int[] oldPrev = prev;
+    long[] oldParents = parents;
+    int[] oldKids = kids;
+    int oldTail = tail;
+    keys = new long[length];
+    touch = new int[length];
+    prev = new int[length];
+    next = new int[length];
+    if (oldParents != null) {
+      parents = new long[length];
+      kids = new int[length];
+    }
+    head = NIL;
+    tail = NIL;
+    for (int j = oldTail; j != NIL; j = oldPrev[j]) {
+      int i = BlockHolders.home(BlockHolders.mix(oldKeys[j]), length);
+      while (keys[i] != 0) {
+        if (++i == length) i = 0;
+      }
+      keys[i] = oldKeys[j];
+      touch[i] = oldTouch[j];
+      if (oldParents != null) {
+        parents[i] = oldParents[j];
+        kids[i] = oldKids[j];
+      }
+      linkHead(i);
     }
   }
 }

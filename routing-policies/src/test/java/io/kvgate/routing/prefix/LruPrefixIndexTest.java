@@ -72,8 +72,9 @@ class LruPrefixIndexTest {
 
   @Test
   void aWriteOfManyThousandBlocksKeepsTheHolderTableExact() {
-    // 12,000 inserts and 11,700 evictions in one write, a block added and removed again within it
-    // (the table's segments grow and shrink meanwhile). Another endpoint shares the first blocks.
+    // 12,000 inserts and 11,700 evictions in one write: more holder changes than one deferred
+    // batch holds (SlotCache.MAX_DEFERRED), so they are applied in several grouped flushes, and a
+    // block is added and removed again within one write. Another endpoint shares the first blocks.
     LruPrefixIndex index =
         new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(300).withSegments(8));
     index.recordRouted(1, run(5_000, 50), T0);
@@ -175,11 +176,11 @@ class LruPrefixIndexTest {
   }
 
   /**
-   * Every endpoint's LRU list threads through cells of the one shared table, in all its segments;
-   * cells move when a segment grows, shrinks or backward-shifts on a delete, and each move
-   * re-points the neighbours. Random writes of 40 endpoints into 4 segments, through several rounds
-   * of growth to ~60,000 cells and shrinking back, must leave every list in the order the textbook
-   * LRU gives, with the shared holder view in step.
+   * Each endpoint's LRU list threads through the cells of its table, which move when the table
+   * grows, shrinks or backward-shifts on a delete, each move re-pointing the neighbours; the shared
+   * holder table follows every insert and eviction. Random writes of 40 endpoints sharing blocks,
+   * through rounds of growth to ~60,000 entries and trims to a few blocks, must leave every list in
+   * the order the textbook LRU gives, with the holder view in step.
    */
   @Test
   void listsKeepTheirOrderWhileCellsMoveBetweenGrowingAndShrinkingSegments() {
@@ -243,9 +244,8 @@ class LruPrefixIndexTest {
     long empty = index.estimatedBytes();
     index.recordRouted(0, run(1, 50_000), T0);
     long full = index.estimatedBytes();
-    // 21 bytes per cell (key, touch, prev, next, slot) at a load of 0.76 to 0.85.
-    assertTrue(full > empty + 50_000 * 21L, "full " + full);
-    assertTrue(full < empty + 50_000 * 28L, "full " + full);
+    assertTrue(full > empty + 50_000 * 30L, "full " + full);
+    assertTrue(full < 50_000 * 80L, "full " + full);
     index.setCapacityBlocks(0, 0);
     assertTrue(index.estimatedBytes() < full / 10);
   }
