@@ -183,7 +183,7 @@ class LruPrefixIndexTest {
    * the order the textbook LRU gives, with the holder view in step.
    */
   @Test
-  void listsKeepTheirOrderWhileCellsMoveBetweenGrowingAndShrinkingSegments() {
+  void listsKeepTheirOrderThroughGrowthShrinkingAndTrims() {
     LruPrefixIndex index =
         new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(1500).withSegments(4));
     int slots = 40;
