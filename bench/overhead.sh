@@ -307,23 +307,29 @@ fi
 if section throughput; then
 {
   echo
-  echo "Max throughput at $CONNS connections (closed loop), requests/s, and the ratio to direct."
+  echo "Max throughput at $CONNS connections (closed loop; long128k at a quarter of them), requests/s,"
+  echo "and the ratio to direct; then each target's p99 latency under that load, milliseconds (added ="
+  echo "target minus direct) and kvgate's added p99 over nginx's."
   echo
-  echo "| workload | direct | kvgate (ratio) | nginx (ratio) | kvgate / nginx |"
-  echo "|---|---:|---:|---:|---:|"
+  echo "| workload | direct | kvgate (ratio) | nginx (ratio) | kvgate / nginx | direct p99 | kvgate p99 (+added) | nginx p99 (+added) | added p99 kvgate / nginx |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >>"$OUT"
+declare -A TP99
 for w in short stream long32k long128k; do
   c=$CONNS; [ "$w" = long128k ] && c=$((CONNS / 4 > 0 ? CONNS / 4 : 1))
   for t in direct kvgate nginx; do
     read -r a b r d <<<"$(run_wrk $t $w $c)"
     RPS[$t]=$r
-    echo "throughput $w $t (c=$c): $r req/s non2xx=$d" >&2
+    TP99[$t]=$b
+    echo "throughput $w $t (c=$c): $r req/s p99=$b ms non2xx=$d" >&2
   done
-  python3 - "$w" "${RPS[direct]}" "${RPS[kvgate]}" "${RPS[nginx]}" >>"$OUT" <<'PY'
+  python3 - "$w" "${RPS[direct]}" "${RPS[kvgate]}" "${RPS[nginx]}" "${TP99[direct]}" "${TP99[kvgate]}" "${TP99[nginx]}" >>"$OUT" <<'PY'
 import sys
-w, d, k, n = sys.argv[1], *map(float, sys.argv[2:5])
+w, d, k, n, pd, pk, pn = sys.argv[1], *map(float, sys.argv[2:8])
 r = lambda x, y: f"{x / y:.2f}" if y else "n/a"
-print(f"| {w} | {d:.1f} | {k:.1f} ({r(k, d)}) | {n:.1f} ({r(n, d)}) | {r(k, n)} |")
+ak, an = pk - pd, pn - pd
+print(f"| {w} | {d:.1f} | {k:.1f} ({r(k, d)}) | {n:.1f} ({r(n, d)}) | {r(k, n)} | {pd:.2f} | {pk:.2f} (+{ak:.2f}) "
+      f"| {pn:.2f} (+{an:.2f}) | {r(ak, an) if an > 0 else 'n/a'} |")
 PY
 done
 fi
