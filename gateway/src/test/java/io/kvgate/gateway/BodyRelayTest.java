@@ -90,26 +90,36 @@ class BodyRelayTest {
     }
   }
 
+  /**
+   * Writes a chunked chat request carrying {@code body}, chunk {@code k} of {@code
+   * size.applyAsInt(k)} bytes (the last one cut to what is left).
+   */
+  private static void writeChunked(
+      java.io.OutputStream out, byte[] body, java.util.function.IntUnaryOperator size)
+      throws java.io.IOException {
+    out.write(
+        ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                + "transfer-encoding: chunked\r\n\r\n")
+            .getBytes(StandardCharsets.ISO_8859_1));
+    int at = 0;
+    for (int k = 0; at < body.length; k++) {
+      int n = Math.min(size.applyAsInt(k), body.length - at);
+      out.write((Integer.toHexString(n) + "\r\n").getBytes(StandardCharsets.ISO_8859_1));
+      out.write(body, at, n);
+      out.write("\r\n".getBytes(StandardCharsets.ISO_8859_1));
+      at += n;
+    }
+    out.write("0\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+    out.flush();
+  }
+
   @Test
   void aChunkedBodyIsForwardedByteForByte() throws Exception {
     byte[] sent = body(300_000).getBytes(StandardCharsets.UTF_8);
     try (Socket s = RawHttp.connect(gateway.port())) {
-      var out = s.getOutputStream();
-      out.write(
-          ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                  + "transfer-encoding: chunked\r\n\r\n")
-              .getBytes(StandardCharsets.ISO_8859_1));
-      // Uneven chunks, some splitting a multi-byte character.
-      int at = 0;
-      for (int size = 1; at < sent.length; size = size * 3 + 7) {
-        int n = Math.min(size, sent.length - at);
-        out.write((Integer.toHexString(n) + "\r\n").getBytes(StandardCharsets.ISO_8859_1));
-        out.write(sent, at, n);
-        out.write("\r\n".getBytes(StandardCharsets.ISO_8859_1));
-        at += n;
-      }
-      out.write("0\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
-      out.flush();
+      // Uneven chunks (1, 10, 37, 118, ... bytes), some splitting a multi-byte character.
+      writeChunked(
+          s.getOutputStream(), sent, k -> (int) Math.min(1 << 20, Math.pow(3, k) * 4.5 - 3.5));
       RawHttp.Response r = RawHttp.read(s);
       assertNotNull(r);
       assertEquals(200, r.status(), r.head());
@@ -121,20 +131,8 @@ class BodyRelayTest {
   void aChunkedBodyOverTheLimitIsRefusedWith413() throws Exception {
     byte[] sent = body(3_000_000).getBytes(StandardCharsets.UTF_8);
     try (Socket s = RawHttp.connect(gateway.port())) {
-      var out = s.getOutputStream();
-      out.write(
-          ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                  + "transfer-encoding: chunked\r\n\r\n")
-              .getBytes(StandardCharsets.ISO_8859_1));
       try {
-        for (int at = 0; at < sent.length; at += 65_536) {
-          int n = Math.min(65_536, sent.length - at);
-          out.write((Integer.toHexString(n) + "\r\n").getBytes(StandardCharsets.ISO_8859_1));
-          out.write(sent, at, n);
-          out.write("\r\n".getBytes(StandardCharsets.ISO_8859_1));
-        }
-        out.write("0\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
-        out.flush();
+        writeChunked(s.getOutputStream(), sent, k -> 65_536);
       } catch (java.io.IOException closed) {
         // The gateway may close once it has answered; the answer is still readable.
       }
