@@ -24,10 +24,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The verdict, from OUT_DIR/samples.csv and the wrk reports (also: bench/soak.sh --check OUT_DIR).
 # A leak is a trend, not a high sample: heap after a full GC still holds the requests in flight
-# at that instant (up to 14 here, long prompts among them), and RSS follows the heap G1 has
-# committed, which it grows and returns with the allocation rate. So, over the checked part:
-# the mean of its last quarter against the mean of its first (growth), and the least-squares
-# slope projected over its length (trend); both must stay within TOLERANCE. The peak is reported.
+# at that instant (up to 14 here, long prompts among them), and RSS follows the heap the collector
+# has committed (G1 grows and returns it with the allocation rate; ZGC keeps all of it). So, over
+# the checked part: the mean of its last quarter against the mean of its first (growth), and the
+# least-squares slope projected over its length (trend); both must stay within TOLERANCE. The
+# range is reported.
 check() {
 python3 - "$1" "$WARMUP_FRACTION" "$TOLERANCE" <<'PY'
 import csv, re, sys, pathlib

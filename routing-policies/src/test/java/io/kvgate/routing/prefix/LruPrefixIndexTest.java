@@ -205,7 +205,7 @@ class LruPrefixIndexTest {
         }
       }
       assertListsMatch(index, model);
-      // Shrink: half the endpoints drop to a few blocks, and segments shrink under them.
+      // Shrink: half the endpoints drop to a few blocks, and their tables shrink under them.
       for (int s = 0; s < slots; s += 2) {
         index.setCapacityBlocks(s, 3);
         java.util.LinkedHashMap<Long, Boolean> lru = model.get(s);
