@@ -24,9 +24,10 @@ import java.io.IOException;
  * is lost. The tree's size is therefore bounded by the limits, not by the body: a million tiny
  * messages fail at the first message over {@code maxMessages}, having built only that many.
  *
- * <p>Nesting depth, number length and string length are bounded by Jackson's {@code
- * StreamReadConstraints} defaults (1000 levels, 1000 digits, 20M chars), which the recursion here
- * relies on.
+ * <p>Nesting depth and number length are bounded by Jackson's {@code StreamReadConstraints}
+ * defaults (1000 levels, 1000 digits), which the recursion here relies on; a prompt string by the
+ * body limit and {@code maxPromptChars}. Prompt strings are decoded by {@link JsonStrings} from the
+ * body's bytes (Jackson then only skips and validates them); every other value by Jackson.
  */
 final class BoundedJsonReader {
 
@@ -39,6 +40,15 @@ final class BoundedJsonReader {
 
   private final JsonParser p;
   private final OpenAiRequestParser.Bounds bounds;
+
+  /**
+   * The body's bytes when they are on the heap ({@code [srcOff, srcEnd)}), for {@link JsonStrings}.
+   */
+  private final byte[] src;
+
+  private final int srcOff;
+  private final int srcEnd;
+
   private int messages;
   private int parts;
   private long promptChars;
@@ -47,22 +57,36 @@ final class BoundedJsonReader {
   /** The top-level field being read (the {@code param} of a limit's error). */
   private String field;
 
-  private BoundedJsonReader(JsonParser p, OpenAiRequestParser.Bounds bounds) {
+  private BoundedJsonReader(
+      JsonParser p, OpenAiRequestParser.Bounds bounds, byte[] src, int srcOff, int srcEnd) {
     this.p = p;
     this.bounds = bounds;
+    this.src = src;
+    this.srcOff = srcOff;
+    this.srcEnd = srcEnd;
   }
 
   /** Opens a parser on the buffer's bytes without copying them when they are on the heap. */
   static JsonParser parser(Buffer raw) throws IOException {
+    ByteBuf buf = heap(raw);
+    if (buf != null) {
+      return FACTORY.createParser(
+          buf.array(), buf.arrayOffset() + buf.readerIndex(), buf.readableBytes());
+    }
     if (raw instanceof BufferInternal internal) {
-      ByteBuf buf = internal.getByteBuf();
-      if (buf.hasArray()) {
-        return FACTORY.createParser(
-            buf.array(), buf.arrayOffset() + buf.readerIndex(), buf.readableBytes());
-      }
-      return FACTORY.createParser((java.io.InputStream) new ByteBufInputStream(buf));
+      return FACTORY.createParser(
+          (java.io.InputStream) new ByteBufInputStream(internal.getByteBuf()));
     }
     return FACTORY.createParser(raw.getBytes());
+  }
+
+  /** The buffer's Netty buffer when its bytes are one heap array, else null. */
+  private static ByteBuf heap(Buffer raw) {
+    if (raw instanceof BufferInternal internal) {
+      ByteBuf buf = internal.getByteBuf();
+      if (buf.hasArray()) return buf;
+    }
+    return null;
   }
 
   /**
@@ -78,7 +102,17 @@ final class BoundedJsonReader {
       if (t != JsonToken.START_OBJECT) {
         throw OpenAiException.badRequest(null, "request body must be a JSON object");
       }
-      ObjectNode body = new BoundedJsonReader(p, bounds).top();
+      ByteBuf heap = heap(raw);
+      BoundedJsonReader reader =
+          heap == null
+              ? new BoundedJsonReader(p, bounds, null, 0, 0)
+              : new BoundedJsonReader(
+                  p,
+                  bounds,
+                  heap.array(),
+                  heap.arrayOffset() + heap.readerIndex(),
+                  heap.arrayOffset() + heap.readerIndex() + heap.readableBytes());
+      ObjectNode body = reader.top();
       if (p.nextToken() != null) {
         throw OpenAiException.badRequest(
             null, "request body must be one JSON object; found more after it");
@@ -181,11 +215,27 @@ final class BoundedJsonReader {
   private JsonNode promptScalar(JsonToken t) throws IOException {
     value();
     if (t == JsonToken.VALUE_STRING) {
-      chars(Math.max(1, p.getTextLength()));
-    } else {
-      chars(p.getTextLength() + 1L);
+      String s = decodeString();
+      chars(Math.max(1, s.length()));
+      return NODES.textNode(s);
     }
+    chars(p.getTextLength() + 1L);
     return scalar(t);
+  }
+
+  /**
+   * The current string token's value, decoded from the body's bytes by {@link JsonStrings} when it
+   * can, which leaves the token for the parser to skip (and validate); else Jackson's own.
+   */
+  private String decodeString() throws IOException {
+    if (src != null) {
+      long at = p.currentTokenLocation().getByteOffset();
+      if (at >= 0 && at < srcEnd - srcOff) {
+        String s = JsonStrings.decode(src, srcOff + (int) at, srcEnd);
+        if (s != null) return s;
+      }
+    }
+    return p.getText();
   }
 
   /** A message (or Responses input item): its role, content and whether it calls tools. */
