@@ -1,6 +1,9 @@
 package io.kvgate.gateway.proxy;
 
 import io.vertx.core.buffer.Buffer;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -10,15 +13,27 @@ import java.nio.charset.StandardCharsets;
  * copied once into a scratch array the scanner keeps (after the last {@value #CARRY} bytes of the
  * earlier chunks, so that a key split across chunks is still found) and scanned there. The last
  * value seen wins, which is the usage object's: it comes after any per-choice content.
+ *
+ * <p>A chunk is scanned once, eight bytes at a time (a SWAR search for {@code _} and <code>{</code>
+ * , the anchors of {@code _tokens"} and <code>data: {</code>), and only a chunk holding {@code
+ * _tokens"} (a usage object) is searched for the three keys and their numbers.
  */
 final class UsageScanner {
 
-  private static final byte[] TOKENS = ascii("_tokens\"");
   private static final byte[] CACHED = ascii("\"cached_tokens\"");
   private static final byte[] PROMPT = ascii("\"prompt_tokens\"");
   private static final byte[] COMPLETION = ascii("\"completion_tokens\"");
   private static final byte[] DATA = ascii("data: {");
+  private static final byte[] DATA_HEAD = ascii("data: ");
+  private static final byte[] TOKENS_TAIL = ascii("tokens\"");
   private static final int CARRY = 40;
+
+  private static final VarHandle LONGS =
+      MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+  private static final long ONES = 0x0101010101010101L;
+  private static final long HIGHS = 0x8080808080808080L;
+  private static final long UNDERSCORES = 0x5F5F5F5F5F5F5F5FL;
+  private static final long BRACES = 0x7B7B7B7B7B7B7B7BL;
 
   /** The carry (its first {@link #carried} bytes), then the chunk being scanned. */
   private byte[] bytes = new byte[1024];
@@ -45,22 +60,62 @@ final class UsageScanner {
       bytes = java.util.Arrays.copyOf(bytes, Math.max(length, 2 * bytes.length));
     }
     c.getBytes(0, len, bytes, carried);
-    // Cheap filter: every key ends with _tokens"; most stream chunks (token deltas) carry none.
-    if (indexOf(TOKENS, 0) >= 0) {
+    // SSE events with a JSON payload are counted from this chunk's own bytes: a match that starts
+    // more than DATA.length - 1 bytes into the carry was counted with the chunk it arrived in.
+    // Every usage key ends with _tokens"; most stream chunks (token deltas) carry none.
+    if (scan(Math.max(0, carried - (DATA.length - 1)))) {
       cachedTokens = last(CACHED, cachedTokens);
       promptTokens = last(PROMPT, promptTokens);
       completionTokens = last(COMPLETION, completionTokens);
     }
-    // SSE events with a JSON payload, counted from this chunk's own bytes: a match that starts
-    // more than DATA.length - 1 bytes into the carry was counted with the chunk it arrived in.
-    for (int at = indexOf(DATA, Math.max(0, carried - (DATA.length - 1)));
-        at >= 0;
-        at = indexOf(DATA, at + DATA.length)) {
-      dataEvents++;
-    }
     int keep = Math.min(CARRY, length);
     System.arraycopy(bytes, length - keep, bytes, 0, keep);
     carried = keep;
+  }
+
+  /**
+   * One pass over the bytes scanned now: counts the {@code data: {} that start at or after {@code
+   * dataFrom}, and tells whether {@code _tokens"} occurs.
+   */
+  private boolean scan(int dataFrom) {
+    byte[] b = bytes;
+    int n = length;
+    boolean tokens = false;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      long w = (long) LONGS.get(b, i);
+      long u = w ^ UNDERSCORES;
+      long c = w ^ BRACES;
+      // Flags every byte equal to '_' or '{' (and possibly a byte above one: checked below).
+      long m = ((u - ONES) & ~u | (c - ONES) & ~c) & HIGHS;
+      while (m != 0) {
+        tokens |= anchor(i + (Long.numberOfTrailingZeros(m) >>> 3), dataFrom);
+        m &= m - 1;
+      }
+    }
+    for (; i < n; i++) tokens |= anchor(i, dataFrom);
+    return tokens;
+  }
+
+  /**
+   * At a flagged byte: counts an SSE event ending there, or tells whether _tokens" starts there.
+   */
+  private boolean anchor(int p, int dataFrom) {
+    byte c = bytes[p];
+    if (c == '{') {
+      int start = p - DATA_HEAD.length;
+      if (start >= dataFrom && matches(DATA_HEAD, start)) dataEvents++;
+      return false;
+    }
+    return c == '_' && matches(TOKENS_TAIL, p + 1);
+  }
+
+  private boolean matches(byte[] key, int at) {
+    if (at < 0 || at + key.length > length) return false;
+    for (int k = 0; k < key.length; k++) {
+      if (bytes[at + k] != key[k]) return false;
+    }
+    return true;
   }
 
   private byte at(int i) {

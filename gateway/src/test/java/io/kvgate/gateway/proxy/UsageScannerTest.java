@@ -62,6 +62,42 @@ class UsageScannerTest {
   }
 
   @Test
+  void aVllmStreamWithUsageLastIsReadWhateverTheChunks() {
+    // Underscores and braces everywhere (the scanner's anchors), events of every alignment.
+    StringBuilder sb = new StringBuilder();
+    for (int i = 0; i < 40; i++) {
+      sb.append("data: {\"id\":\"chatcmpl_")
+          .append(i)
+          .append("\",\"object\":\"chat.completion.chunk\",\"system_fingerprint\":null,")
+          .append("\"choices\":[{\"index\":0,\"delta\":{\"content\":\"")
+          .append("{_x_}".repeat(i % 5))
+          .append("\"},\"finish_reason\":null}]}\n\n");
+    }
+    String events = sb.toString();
+    String usage =
+        "data: {\"id\":\"u\",\"choices\":[],\"usage\":{\"prompt_tokens\":900,"
+            + "\"total_tokens\":940,\"completion_tokens\":40,"
+            + "\"prompt_tokens_details\":{\"cached_tokens\":768}}}\n\ndata: [DONE]\n\n";
+    Random r = new Random(11);
+    for (int trial = 0; trial < 300; trial++) {
+      boolean withUsage = trial % 3 != 0;
+      String stream = withUsage ? events + usage : events + "data: [DONE]\n\n";
+      UsageScanner s = new UsageScanner();
+      int from = 0;
+      while (from < stream.length()) {
+        int to = Math.min(stream.length(), from + 1 + r.nextInt(trial % 2 == 0 ? 13 : 400));
+        s.feed(Buffer.buffer(stream.substring(from, to)));
+        from = to;
+      }
+      String where = "trial " + trial;
+      assertEquals(40, s.completionTokens(), where);
+      assertEquals(withUsage ? 40 : -1, s.reportedCompletionTokens(), where);
+      assertEquals(withUsage ? 900 : -1, s.promptTokens(), where);
+      assertEquals(withUsage ? 768 : -1, s.cachedTokens(), where);
+    }
+  }
+
+  @Test
   void nothingFoundInABodyWithoutUsage() {
     UsageScanner s = scan("{\"error\":{\"message\":\"no\"}}", 5);
     assertEquals(-1, s.promptTokens());
