@@ -26,12 +26,12 @@ import java.io.IOException;
  *
  * <p>Nesting depth and number length are bounded by Jackson's {@code StreamReadConstraints}
  * defaults (1000 levels, 1000 digits), which the recursion here relies on; a prompt string by the
- * body limit and {@code maxPromptChars}. Prompt strings are decoded by {@link JsonStrings} from the
- * body's bytes (Jackson then only skips and validates them); every other value by Jackson.
+ * body limit and {@code maxPromptChars}. Plain ASCII prompt strings are decoded by {@link
+ * JsonStrings} from the body's bytes (the parser moves past them); every other value by Jackson.
  */
 final class BoundedJsonReader {
 
-  private static final JsonFactory FACTORY = new JsonFactory();
+  private static final JsonFactory FACTORY = new PromptJsonFactory();
 
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
@@ -41,13 +41,8 @@ final class BoundedJsonReader {
   private final JsonParser p;
   private final OpenAiRequestParser.Bounds bounds;
 
-  /**
-   * The body's bytes when they are on the heap ({@code [srcOff, srcEnd)}), for {@link JsonStrings}.
-   */
-  private final byte[] src;
-
-  private final int srcOff;
-  private final int srcEnd;
+  /** Decodes prompt strings when the parser reads a byte array (else null). */
+  private final JsonStrings strings;
 
   private int messages;
   private int parts;
@@ -57,36 +52,23 @@ final class BoundedJsonReader {
   /** The top-level field being read (the {@code param} of a limit's error). */
   private String field;
 
-  private BoundedJsonReader(
-      JsonParser p, OpenAiRequestParser.Bounds bounds, byte[] src, int srcOff, int srcEnd) {
+  private BoundedJsonReader(JsonParser p, OpenAiRequestParser.Bounds bounds) {
     this.p = p;
     this.bounds = bounds;
-    this.src = src;
-    this.srcOff = srcOff;
-    this.srcEnd = srcEnd;
+    this.strings = p instanceof PromptJsonFactory.Parser ? new JsonStrings() : null;
   }
 
   /** Opens a parser on the buffer's bytes without copying them when they are on the heap. */
   static JsonParser parser(Buffer raw) throws IOException {
-    ByteBuf buf = heap(raw);
-    if (buf != null) {
-      return FACTORY.createParser(
-          buf.array(), buf.arrayOffset() + buf.readerIndex(), buf.readableBytes());
-    }
-    if (raw instanceof BufferInternal internal) {
-      return FACTORY.createParser(
-          (java.io.InputStream) new ByteBufInputStream(internal.getByteBuf()));
-    }
-    return FACTORY.createParser(raw.getBytes());
-  }
-
-  /** The buffer's Netty buffer when its bytes are one heap array, else null. */
-  private static ByteBuf heap(Buffer raw) {
     if (raw instanceof BufferInternal internal) {
       ByteBuf buf = internal.getByteBuf();
-      if (buf.hasArray()) return buf;
+      if (buf.hasArray()) {
+        return FACTORY.createParser(
+            buf.array(), buf.arrayOffset() + buf.readerIndex(), buf.readableBytes());
+      }
+      return FACTORY.createParser((java.io.InputStream) new ByteBufInputStream(buf));
     }
-    return null;
+    return FACTORY.createParser(raw.getBytes());
   }
 
   /**
@@ -102,17 +84,7 @@ final class BoundedJsonReader {
       if (t != JsonToken.START_OBJECT) {
         throw OpenAiException.badRequest(null, "request body must be a JSON object");
       }
-      ByteBuf heap = heap(raw);
-      BoundedJsonReader reader =
-          heap == null
-              ? new BoundedJsonReader(p, bounds, null, 0, 0)
-              : new BoundedJsonReader(
-                  p,
-                  bounds,
-                  heap.array(),
-                  heap.arrayOffset() + heap.readerIndex(),
-                  heap.arrayOffset() + heap.readerIndex() + heap.readableBytes());
-      ObjectNode body = reader.top();
+      ObjectNode body = new BoundedJsonReader(p, bounds).top();
       if (p.nextToken() != null) {
         throw OpenAiException.badRequest(
             null, "request body must be one JSON object; found more after it");
@@ -225,14 +197,18 @@ final class BoundedJsonReader {
 
   /**
    * The current string token's value, decoded from the body's bytes by {@link JsonStrings} when it
-   * can, which leaves the token for the parser to skip (and validate); else Jackson's own.
+   * is plain ASCII (the parser then moves past it without a second scan); else Jackson's own.
    */
   private String decodeString() throws IOException {
-    if (src != null) {
-      long at = p.currentTokenLocation().getByteOffset();
-      if (at >= 0 && at < srcEnd - srcOff) {
-        String s = JsonStrings.decode(src, srcOff + (int) at, srcEnd);
-        if (s != null) return s;
+    if (strings != null) {
+      PromptJsonFactory.Parser pp = (PromptJsonFactory.Parser) p;
+      int start = pp.unreadStringStart();
+      if (start > 0) {
+        String s = strings.decode(pp.input(), start - 1, pp.inputEnd());
+        if (s != null) {
+          pp.stringRead(strings.end);
+          return s;
+        }
       }
     }
     return p.getText();
