@@ -24,10 +24,11 @@ import java.io.IOException;
  * is lost. The tree's size is therefore bounded by the limits, not by the body: a million tiny
  * messages fail at the first message over {@code maxMessages}, having built only that many.
  *
- * <p>Nesting depth and number length are bounded by Jackson's {@code StreamReadConstraints}
- * defaults (1000 levels, 1000 digits), which the recursion here relies on; a prompt string by the
- * body limit and {@code maxPromptChars}. Plain ASCII prompt strings are decoded by {@link
- * JsonStrings} from the body's bytes (the parser moves past them); every other value by Jackson.
+ * <p>Nesting depth, number length and string length are bounded by Jackson's {@code
+ * StreamReadConstraints} defaults (1000 levels, 1000 digits, 20M chars), which the recursion here
+ * relies on. Plain ASCII prompt strings are the exception: {@link JsonStrings} decodes them from
+ * the body's bytes and the parser moves past them, so the body limit and {@code maxPromptChars}
+ * bound them; every other value is Jackson's.
  */
 final class BoundedJsonReader {
 
