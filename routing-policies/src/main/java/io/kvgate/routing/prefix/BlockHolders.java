@@ -64,6 +64,15 @@ final class BlockHolders {
     return (int) (((mixed & 0xFFFFFFFFL) * length) >>> 32);
   }
 
+  /**
+   * Backward-shift deletion in a linear-probing table: whether the key at {@code j}, whose home
+   * cell is {@code home}, may move into the hole at {@code i} (its probe run from home, wrapping
+   * round the table's end, passes through {@code i}).
+   */
+  static boolean fillsHole(int i, int j, int home) {
+    return i <= j ? (home <= i || home > j) : (home <= i && home > j);
+  }
+
   private int segmentIndex(long mixed) {
     return (int) (mixed >>> 40) & segmentMask;
   }
@@ -528,7 +537,7 @@ final class BlockHolders {
         long v = c[2 * j];
         if (v == 0) break;
         int home = home(mix(v), len);
-        boolean movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+        boolean movable = fillsHole(i, j, home);
         if (movable) {
           c[2 * i] = v;
           c[2 * i + 1] = c[2 * j + 1];

@@ -94,7 +94,7 @@ final class MissingParents {
       long v = keys[j];
       if (v == 0) break;
       int home = BlockHolders.home(BlockHolders.mix(v), len);
-      boolean movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+      boolean movable = BlockHolders.fillsHole(i, j, home);
       if (movable) {
         keys[i] = v;
         counts[i] = counts[j];

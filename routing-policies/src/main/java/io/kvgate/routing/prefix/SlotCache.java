@@ -529,7 +529,7 @@ final class SlotCache {
       long v = keys[j];
       if (v == 0) break;
       int home = BlockHolders.home(BlockHolders.mix(v), len);
-      boolean movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+      boolean movable = BlockHolders.fillsHole(i, j, home);
       if (movable) {
         keys[i] = v;
         touch[i] = touch[j];
