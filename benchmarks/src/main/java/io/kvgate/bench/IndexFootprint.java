@@ -52,8 +52,7 @@ public final class IndexFootprint {
     long after = usedAfterGc();
     long retained = after - before;
     System.out.printf(
-        "entries=%d distinctBlocks=%d endpoints=%d replicas=%d feed=%s%n",
-        index.size(), index.distinctBlocks(), endpoints, replicas, feed);
+        "entries=%d endpoints=%d replicas=%d feed=%s%n", index.size(), endpoints, replicas, feed);
     System.out.printf(
         "retained heap: %d bytes = %.1f MiB = %.1f B/entry (estimatedBytes %.1f B/entry)%n",
         retained,

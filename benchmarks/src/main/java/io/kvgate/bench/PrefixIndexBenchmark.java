@@ -18,13 +18,13 @@ import org.openjdk.jmh.annotations.State;
 
 /**
  * {@link LruPrefixIndex#match} on a full index: {@code indexBlocks} (block, endpoint) entries
- * spread over {@code endpoints}, every endpoint also holding a shared 64-block system prompt (a
- * block held by all endpoints, the index's worst-case holder set).
+ * spread over {@code endpoints}, every endpoint also holding a shared 64-block system prompt (so
+ * every endpoint's table is asked about the prompt and holds part of it).
  *
  * <ul>
  *   <li>{@code matchHit}: the request continues a conversation held by one endpoint: the system
  *       prompt matches everywhere, then 3/4 of the chain matches on one endpoint.
- *   <li>{@code matchMiss}: a new system prompt, matching nothing (stops after one probe).
+ *   <li>{@code matchMiss}: a new system prompt, matching nothing (one probe per endpoint).
  *   <li>{@code exactMatch} compares the galloping match (default) with the per-block walk.
  *   <li>{@code recordRoutedHeld}: teaching the index a dispatched chain that is already held (the
  *       common case for a hit: every block is moved to the LRU head).
@@ -103,11 +103,8 @@ public class PrefixIndexBenchmark {
     fresh = new long[promptBlocks];
     freshChain = Prompts.chain(fresh);
     System.out.printf(
-        "%n[fill] entries=%d distinct=%d estimatedBytes=%d (%.1f B/entry)%n",
-        index.size(),
-        index.distinctBlocks(),
-        index.estimatedBytes(),
-        index.estimatedBytes() / (double) index.size());
+        "%n[fill] entries=%d estimatedBytes=%d (%.1f B/entry)%n",
+        index.size(), index.estimatedBytes(), index.estimatedBytes() / (double) index.size());
   }
 
   @Benchmark

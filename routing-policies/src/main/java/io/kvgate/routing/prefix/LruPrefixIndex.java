@@ -2,7 +2,6 @@ package io.kvgate.routing.prefix;
 
 import java.time.Duration;
 import java.util.Objects;
-import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -23,56 +22,48 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * #recentInsertedBlocks}) let a policy send cache misses where they evict least, so that N small
  * replica caches behave like one pooled cache.
  *
- * <p>Structure. Two views, kept in step under one lock per endpoint:
+ * <p>Structure. One {@link SlotCache} per endpoint and nothing shared: its blocks in LRU order, an
+ * open-addressing table of primitive arrays (hash, touch time, prev, next), 20 bytes per cell at
+ * most 0.8 full, so about 25 bytes per (block, endpoint) entry, plus about 15 (parent, held
+ * children) for an endpoint written by engine events. A block held by several endpoints is stored
+ * once per holder; there is no block → holders table to keep in step. 10 million entries fit in
+ * about a quarter of a gigabyte (retained heap measured by {@code io.kvgate.bench.IndexFootprint},
+ * see {@code docs/BENCHMARKS.md}). Under G1 use regions of 16 MB or more ({@code
+ * -XX:G1HeapRegionSize=16m}) for large indexes: with smaller regions these arrays become humongous
+ * objects and region rounding adds about 60%. There are no boxed keys and no per-entry objects, so
+ * the garbage collector sees a few large arrays per endpoint.
  *
- * <ul>
- *   <li>{@link SlotCache}, one per endpoint: its blocks in LRU order, an open-addressing table of
- *       primitive arrays (hash, touch time, prev, next): about 25 bytes per held block, plus about
- *       15 (parent, held children) for an endpoint written by engine events.
- *   <li>{@link BlockHolders}, shared: block hash → set of endpoints holding it, lock-striped
- *       segments of packed {@code long}s: about 20 bytes per distinct block while it has at most
- *       seven holders, plus a 32-byte bitset beyond that.
- * </ul>
- *
- * So one (block, endpoint) pair costs about 52 bytes when no block is shared and about 38 when
- * every block is held twice (retained heap measured by {@code io.kvgate.bench.IndexFootprint}, see
- * {@code docs/BENCHMARKS.md}); 10 million pairs fit in about half a gigabyte. Under G1 use regions
- * of 16 MB or more ({@code -XX:G1HeapRegionSize=16m}) for large indexes: with smaller regions these
- * arrays become humongous objects and region rounding adds about 60%. There are no boxed keys and
- * no per-entry objects, so the garbage collector sees a few large arrays per endpoint and per
- * segment.
- *
- * <p>Match. {@link #match} keeps the set of endpoints that held every block so far as a 256-bit set
- * in four {@code long}s, and writes an endpoint's count once, when it drops out. By default it
- * gallops: while each endpoint's cached blocks are prefix-closed along a chain (no block held whose
- * parent is missing, see {@code BlockHolders.gallop}), it probes blocks 1, 2, 4, ... ahead until
- * the set shrinks and bisects back to where it did: about 2 log2(blocks) probes per distinct match
- * length, 22 for a 2,048-block prompt held by one set of endpoints, instead of one probe per block.
- * Routing writes keep sets prefix-closed by construction (a chain is written with its whole prefix,
- * so LRU and TTL take children before parents). The precise feed need not: a stored block whose
- * parent the endpoint lacks, an inner block removed while its children stay, a lost event, or this
- * index's own LRU or TTL evicting a parent before a newer child leave a "hole", and galloping could
- * jump over it and report a phantom hit, exactly what the precise feed exists to prevent. So from
- * an endpoint's first precise write on, its {@link SlotCache} records each block's parent and its
- * number of held children and counts its holes ({@link #holes}) exactly, in O(1) per insert or
- * removal; an endpoint is galloped while it has none and walked while it has some. The guarantee: a
- * match is exact for every slot whose parents were reported truthfully (parents the feed does not
- * give count as holes: slower, never wrong). Engines store parents before children and evict leaves
- * first (vLLM frees a request's blocks tail first; SGLang's radix tree evicts leaves), so an event
- * stream with parents keeps the count at 0 (tested against such an engine) and the endpoint keeps
- * galloping; the walk is the fallback while holes last, shared by all walked slots and stopping
- * when the last of them drops out: O(blocks matched on some walked slot) probes, measured by {@code
- * KvEventIngestBenchmark.matchWalked} against {@code matchGalloping} and {@code matchEventsNoHoles}
- * (docs/BENCHMARKS.md). A slot that a racing write left with holes while it was galloped is walked
- * again before the match returns. Freshness of a slot that tracks parents is checked block by block
- * instead of bisected, when its TTL is on and its oldest block is expired (an event stores a block
- * newer than its untouched parent, so touch times may rise along a chain). With {@link
- * Settings#exactMatch()} every slot is walked. The walk is O(prompt blocks + endpoints), stopping
- * at the first block no walked endpoint holds: the same result as galloping on prefix-closed sets,
- * the reference the property tests and the benchmarks compare it with. TTL is then applied per
- * endpoint that matched anything: if that endpoint's least recently used block is still fresh
- * nothing can be expired (LRU order is touch order), otherwise a binary search over the matched
- * prefix finds the first expired block.
+ * <p>Match. {@link #match} asks each endpoint's own table how many leading blocks of the chain it
+ * holds ({@link SlotCache#heldPrefix}). By default it gallops: while an endpoint's cached blocks
+ * are prefix-closed along a chain (no block held whose parent is missing), holding block {@code k}
+ * means holding blocks {@code 0..k}, so the answer is found by probing blocks 1, 2, 4, ... ahead
+ * and bisecting back: about 2 log2(blocks) probes, 22 for a 2,048-block prompt, instead of one per
+ * block. Endpoints after the first of each length try the lengths already found first (two probes
+ * each), so a fleet whose endpoints all hold a shared system prompt and one of them a
+ * conversation's history costs three probes per endpoint plus two gallops. Routing writes keep sets
+ * prefix-closed by construction (a chain is written with its whole prefix, so LRU and TTL take
+ * children before parents). The precise feed need not: a stored block whose parent the endpoint
+ * lacks, an inner block removed while its children stay, a lost event, or this index's own LRU or
+ * TTL evicting a parent before a newer child leave a "hole", and galloping could jump over it and
+ * report a phantom hit, exactly what the precise feed exists to prevent. So from an endpoint's
+ * first precise write on, its {@link SlotCache} records each block's parent and its number of held
+ * children and counts its holes ({@link #holes}) exactly, in O(1) per insert or removal; an
+ * endpoint is galloped while it has none and walked (one probe per block up to the first missing)
+ * while it has some. Each endpoint's answer is read under one optimistic read of its lock, so it is
+ * one consistent state of that endpoint, holes flag included. The guarantee: a match is exact for
+ * every slot whose parents were reported truthfully (parents the feed does not give count as holes:
+ * slower, never wrong). Engines store parents before children and evict leaves first (vLLM frees a
+ * request's blocks tail first; SGLang's radix tree evicts leaves), so an event stream with parents
+ * keeps the count at 0 (tested against such an engine) and the endpoint keeps galloping; the walk
+ * is the fallback while holes last, measured by {@code KvEventIngestBenchmark.matchWalked} against
+ * {@code matchGalloping} and {@code matchEventsNoHoles} (docs/BENCHMARKS.md). Freshness of a slot
+ * that tracks parents is checked block by block instead of bisected, when its TTL is on and its
+ * oldest block is expired (an event stores a block newer than its untouched parent, so touch times
+ * may rise along a chain). With {@link Settings#exactMatch()} every slot is walked: the same result
+ * as galloping on prefix-closed sets, the reference the property tests and the benchmarks compare
+ * it with. TTL is then applied per endpoint that matched anything: if that endpoint's least
+ * recently used block is still fresh nothing can be expired (LRU order is touch order), otherwise a
+ * binary search over the matched prefix finds the first expired block.
  *
  * <p>Holes cost memory only where events write: a slot's parent and child arrays are allocated by
  * its first precise write (the blocks it then holds get an unknown parent, so they count as holes
@@ -83,24 +74,22 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * <p>Writes. {@link #recordRouted} and {@link #blocksStored} touch a chain's blocks last to first,
  * so the chain's head is the most recent and the LRU evicts a prefix from its tail, as engines do.
  * A write first sweeps the endpoint's expired tail (unless {@link #setExpires} turned its TTL off),
- * then per block either moves it to the head (O(1)) or inserts it, evicting the tail if full;
- * inserts and evictions update the holder sets. The precise feed works in slices of {@value #SLICE}
- * blocks per hold of the slot's write lock (see SLICE for why); {@link #clearEndpoint} empties a
- * slot in O(1) and drains its holder entries in slices.
+ * then per block either moves it to the head (O(1)) or inserts it, evicting the tail if full. A
+ * write touches only its endpoint's table, a few hundred kilobytes to a few megabytes that stay in
+ * cache while that endpoint is busy. The precise feed works in slices of {@value #SLICE} blocks per
+ * hold of the slot's write lock (see SLICE for why); {@link #clearEndpoint} empties a slot in O(1).
  *
  * <p>Concurrency. Writes for one endpoint serialize on that endpoint's write lock; writes for
- * different endpoints run in parallel and meet only on the holder segments, each locked once per
- * write for that write's blocks in it. Reads take no lock in the common case (optimistic {@link
+ * different endpoints share nothing. Reads take no lock in the common case (optimistic {@link
  * java.util.concurrent.locks.StampedLock} reads, validated). A match racing a write may see a block
- * one write early or late, which a routing hint tolerates; it never sees a torn table. Lock order
- * is endpoint, then segment.
+ * one write early or late, which a routing hint tolerates; it never sees a torn table.
  *
  * <p>Time is always passed in ({@code nowNanos}, {@link System#nanoTime()} based), never read here.
  */
 public final class LruPrefixIndex implements PrefixIndex {
 
   /** The largest fleet one index tracks: slots are 0..255. */
-  public static final int MAX_SLOTS = BlockHolders.MAX_SLOTS;
+  public static final int MAX_SLOTS = BlockKeys.MAX_SLOTS;
 
   /**
    * Tuning, with defaults in {@link #defaults()}.
@@ -110,17 +99,12 @@ public final class LruPrefixIndex implements PrefixIndex {
    * @param ttl how long a block untouched by routing or events is believed cached; must be positive
    *     and under 20 days
    * @param insertionHalfLife half-life of {@link #recentInsertedBlocks}; must be positive
-   * @param segments lock stripes of the shared holder table, a power of two
    * @param exactMatch match every endpoint by visiting every block instead of galloping over the
    *     endpoints without holes (O(log blocks) probes, exact because their cached sets are
    *     prefix-closed); the reference for tests and benchmarks; see {@link #match}
    */
   public record Settings(
-      long defaultCapacityBlocks,
-      Duration ttl,
-      Duration insertionHalfLife,
-      int segments,
-      boolean exactMatch) {
+      long defaultCapacityBlocks, Duration ttl, Duration insertionHalfLife, boolean exactMatch) {
 
     private static final Duration MAX_TTL = Duration.ofDays(20);
 
@@ -139,53 +123,37 @@ public final class LruPrefixIndex implements PrefixIndex {
         throw new IllegalArgumentException(
             "insertionHalfLife must be positive (got " + insertionHalfLife + ")");
       }
-      if (segments < 1 || Integer.bitCount(segments) != 1) {
-        throw new IllegalArgumentException(
-            "segments must be a power of two (got " + segments + ")");
-      }
     }
 
     /**
      * 16384 blocks per endpoint (a 16-token block size on a mid-size GPU), a 10-minute TTL, a
-     * 30-second insertion half-life, 64 segments and the galloping match.
+     * 30-second insertion half-life and the galloping match.
      */
     public static Settings defaults() {
-      return new Settings(16_384, Duration.ofMinutes(10), Duration.ofSeconds(30), 64, false);
+      return new Settings(16_384, Duration.ofMinutes(10), Duration.ofSeconds(30), false);
     }
 
     public Settings withDefaultCapacityBlocks(long blocks) {
-      return new Settings(blocks, ttl, insertionHalfLife, segments, exactMatch);
+      return new Settings(blocks, ttl, insertionHalfLife, exactMatch);
     }
 
     public Settings withTtl(Duration ttl) {
-      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments, exactMatch);
+      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, exactMatch);
     }
 
     public Settings withInsertionHalfLife(Duration halfLife) {
-      return new Settings(defaultCapacityBlocks, ttl, halfLife, segments, exactMatch);
-    }
-
-    public Settings withSegments(int segments) {
-      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments, exactMatch);
+      return new Settings(defaultCapacityBlocks, ttl, halfLife, exactMatch);
     }
 
     public Settings withExactMatch(boolean exactMatch) {
-      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, segments, exactMatch);
+      return new Settings(defaultCapacityBlocks, ttl, insertionHalfLife, exactMatch);
     }
   }
 
   private final Settings settings;
   private final int ttlUnits;
   private final double halfLifeNanos;
-  private final BlockHolders holders;
   private final AtomicReferenceArray<SlotCache> slots = new AtomicReferenceArray<>(MAX_SLOTS);
-
-  /**
-   * Slots with {@link SlotCache#holes} above 0, as a 256-bit set: matched by walk. Updated at the
-   * end of each write's hold of the slot's lock ({@link #publishHoles}), not per block: a chain
-   * write opens and heals a transient hole at every new block (it goes last to first).
-   */
-  private final AtomicLongArray holey = new AtomicLongArray(BlockHolders.WORDS);
 
   private volatile int slotCount;
 
@@ -193,7 +161,6 @@ public final class LruPrefixIndex implements PrefixIndex {
     this.settings = Objects.requireNonNull(settings, "settings");
     this.ttlUnits = Math.max(1, SlotCache.units(settings.ttl().toNanos()));
     this.halfLifeNanos = settings.insertionHalfLife().toNanos();
-    this.holders = new BlockHolders(settings.segments());
   }
 
   /** An index with {@link Settings#defaults()}. */
@@ -210,46 +177,41 @@ public final class LruPrefixIndex implements PrefixIndex {
     return slotCount;
   }
 
+  /**
+   * Remembered lengths of one {@link #match}: each endpoint's gallop first tries the distinct
+   * lengths the endpoints before it matched, most recent first (see {@link SlotCache#heldPrefix}).
+   */
+  private static final int HINTS = 4;
+
   @Override
   public PrefixMatch match(BlockChain chain, long nowNanos) {
     int blocks = chain.length();
     int count = slotCount;
     if (blocks == 0 || count == 0) return PrefixMatch.none(blocks);
     int[] matched = new int[count];
-    long[] walked = new long[BlockHolders.WORDS];
-    long[] galloped = new long[BlockHolders.WORDS];
-    boolean walk = false;
-    boolean gallop = false;
-    for (int w = 0; w < BlockHolders.WORDS; w++) {
-      long all = BlockHolders.prefixMask(count, w);
-      walked[w] = settings.exactMatch() ? all : all & holey.get(w);
-      galloped[w] = all & ~walked[w];
-      walk |= walked[w] != 0;
-      gallop |= galloped[w] != 0;
-    }
-    if (walk) holders.walk(chain, matched, walked);
-    if (gallop) {
-      holders.gallop(chain, matched, galloped);
-      // A galloped slot that a racing write left with holes: walk it after all.
-      boolean late = false;
-      for (int w = 0; w < BlockHolders.WORDS; w++) {
-        galloped[w] &= holey.get(w);
-        late |= galloped[w] != 0;
-      }
-      if (late) holders.walk(chain, matched, galloped);
-    }
+    int[] hints = new int[HINTS];
+    int hintCount = 0;
+    boolean walk = settings.exactMatch();
     int now = SlotCache.units(nowNanos);
     for (int s = 0; s < count; s++) {
-      if (matched[s] == 0) continue;
       SlotCache c = slots.get(s);
-      if (c == null) {
-        matched[s] = 0;
-        continue;
-      }
-      if (c.draining > 0) matched[s] = c.heldPrefix(chain, matched[s]);
-      if (matched[s] > 0) matched[s] = c.freshPrefix(chain, matched[s], now, ttlUnits);
+      if (c == null) continue;
+      int held = c.heldPrefix(chain, walk, hints, hintCount);
+      if (held == 0) continue;
+      hintCount = remember(hints, hintCount, held);
+      matched[s] = c.freshPrefix(chain, held, now, ttlUnits);
     }
     return new PrefixMatch(matched, blocks);
+  }
+
+  /** Moves {@code length} to the front of {@code hints}; returns the new count. */
+  private static int remember(int[] hints, int count, int length) {
+    int at = 0;
+    while (at < count && hints[at] != length) at++;
+    if (at == count && count < hints.length) count++;
+    for (int i = Math.min(at, hints.length - 1); i > 0; i--) hints[i] = hints[i - 1];
+    hints[0] = length;
+    return count;
   }
 
   @Override
@@ -259,18 +221,13 @@ public final class LruPrefixIndex implements PrefixIndex {
     int inserted = 0;
     long stamp = c.lock.writeLock();
     try {
-      c.beginBatch();
-      try {
-        c.sweep(now, ttlUnits);
-        for (int i = chain.length() - 1; i >= 0; i--) {
-          long parent = i == 0 ? SlotCache.ROOT : BlockHolders.key(chain.hash(i - 1));
-          if (c.touch(BlockHolders.key(chain.hash(i)), now, parent)) inserted++;
-        }
-      } finally {
-        c.endBatch();
+      c.sweep(now, ttlUnits);
+      for (int i = chain.length() - 1; i >= 0; i--) {
+        long parent = i == 0 ? SlotCache.ROOT : BlockKeys.key(chain.hash(i - 1));
+        if (c.touch(BlockKeys.key(chain.hash(i)), now, parent)) inserted++;
       }
       c.addPressure(inserted, nowNanos, halfLifeNanos);
-      publishHoles(c);
+      c.publishHoles();
     } finally {
       c.lock.unlockWrite(stamp);
     }
@@ -307,10 +264,10 @@ public final class LruPrefixIndex implements PrefixIndex {
    *
    * <p>Block hashes are chain hashes, which already cover their parent, so the parent is not needed
    * to key them; it is needed to keep count of holes ({@link #holes}). Applied in slices of {@value
-   * #SLICE} blocks from the last to the first, each under one hold of the slot's write lock with
-   * its holder changes grouped per segment; a match racing a large event sees a suffix of it, whose
-   * first block's parent is missing, so the slot is walked until the event's first slice is in.
-   * Memory stays bounded by the slot's capacity: past it the LRU evicts.
+   * #SLICE} blocks from the last to the first, each under one hold of the slot's write lock; a
+   * match racing a large event sees a suffix of it, whose first block's parent is missing, so the
+   * slot is walked until the event's first slice is in. Memory stays bounded by the slot's
+   * capacity: past it the LRU evicts.
    *
    * @throws IndexOutOfBoundsException if {@code [from, to)} is not a range of {@code hashes}
    */
@@ -324,7 +281,7 @@ public final class LruPrefixIndex implements PrefixIndex {
       boolean hasParent,
       long nowNanos) {
     Objects.checkFromToIndex(from, to, hashes.length);
-    long first = hasParent ? BlockHolders.key(parentHash) : SlotCache.ROOT;
+    long first = hasParent ? BlockKeys.key(parentHash) : SlotCache.ROOT;
     store(slot, hashes, null, from, to, CHAIN, first, nowNanos);
   }
 
@@ -369,24 +326,19 @@ public final class LruPrefixIndex implements PrefixIndex {
       long stamp = c.lock.writeLock();
       try {
         c.track();
-        c.beginBatch();
-        try {
-          if (end == to) c.sweep(now, ttlUnits);
-          for (int i = end - 1; i >= start; i--) {
-            long key = BlockHolders.key(hashes[i]);
-            long parent =
-                switch (parentsAre) {
-                  case CHAIN -> i == from ? firstParent : BlockHolders.key(hashes[i - 1]);
-                  case LISTED -> parents[i] == ROOT ? SlotCache.ROOT : BlockHolders.key(parents[i]);
-                  default -> key;
-                };
-            if (c.touch(key, now, parent)) inserted++;
-          }
-        } finally {
-          c.endBatch();
+        if (end == to) c.sweep(now, ttlUnits);
+        for (int i = end - 1; i >= start; i--) {
+          long key = BlockKeys.key(hashes[i]);
+          long parent =
+              switch (parentsAre) {
+                case CHAIN -> i == from ? firstParent : BlockKeys.key(hashes[i - 1]);
+                case LISTED -> parents[i] == ROOT ? SlotCache.ROOT : BlockKeys.key(parents[i]);
+                default -> key;
+              };
+          if (c.touch(key, now, parent)) inserted++;
         }
         c.addPressure(inserted, nowNanos, halfLifeNanos);
-        publishHoles(c);
+        c.publishHoles();
       } finally {
         c.lock.unlockWrite(stamp);
       }
@@ -412,13 +364,8 @@ public final class LruPrefixIndex implements PrefixIndex {
       long stamp = c.lock.writeLock();
       try {
         c.track();
-        c.beginBatch();
-        try {
-          for (int i = start; i < end; i++) c.remove(BlockHolders.key(hashes[i]));
-        } finally {
-          c.endBatch();
-        }
-        publishHoles(c);
+        for (int i = start; i < end; i++) c.remove(BlockKeys.key(hashes[i]));
+        c.publishHoles();
       } finally {
         c.lock.unlockWrite(stamp);
       }
@@ -428,46 +375,21 @@ public final class LruPrefixIndex implements PrefixIndex {
   /**
    * {@inheritDoc}
    *
-   * <p>The slot is empty for matches and writes as soon as its table is swapped for an empty one,
-   * an O(1) step under its write lock. Its entries then leave the shared holder table in slices of
-   * {@value #SLICE} cells (O(held) in all, grouped per segment, the write lock released between
-   * slices, so a clear of millions of blocks never holds a lock for more than one slice); until
-   * they have, a match checks this slot's claims against its own table. Returns when the holder
-   * table holds nothing of the cleared blocks (except what writes since re-inserted). Leaves the
-   * slot with no holes (an empty set is prefix-closed); a slot that tracked parents keeps doing so.
+   * <p>O(1): the slot's table is swapped for an empty one under its write lock. Leaves the slot
+   * with no holes (an empty set is prefix-closed); a slot that tracked parents keeps doing so.
    */
   @Override
   public long clearEndpoint(int slot) {
     SlotCache c = existing(slot);
     if (c == null) return 0;
-    long[] old;
     long stamp = c.lock.writeLock();
     try {
-      old = c.detach();
-      publishHoles(c);
+      int removed = c.clear();
+      c.publishHoles();
+      return removed;
     } finally {
       c.lock.unlockWrite(stamp);
     }
-    long removed = 0;
-    try {
-      for (int start = 0; start < old.length; start += SLICE) {
-        int end = Math.min(old.length, start + SLICE);
-        stamp = c.lock.writeLock();
-        try {
-          c.beginBatch();
-          try {
-            removed += c.drain(old, start, end);
-          } finally {
-            c.endBatch();
-          }
-        } finally {
-          c.lock.unlockWrite(stamp);
-        }
-      }
-    } finally {
-      c.endDrain();
-    }
-    return removed;
   }
 
   @Override
@@ -497,15 +419,6 @@ public final class LruPrefixIndex implements PrefixIndex {
     return c != null && c.tracked;
   }
 
-  /** Brings {@link #holey} in line with {@code c}'s hole count. Caller holds its write lock. */
-  private void publishHoles(SlotCache c) {
-    boolean h = c.holes() > 0;
-    if (h == c.publishedHoley) return;
-    c.publishedHoley = h;
-    long bit = 1L << c.slot;
-    holey.getAndUpdate(c.slot >>> 6, w -> h ? w | bit : w & ~bit);
-  }
-
   /**
    * {@inheritDoc}
    *
@@ -522,7 +435,7 @@ public final class LruPrefixIndex implements PrefixIndex {
     try {
       c.capacityBlocks = capacityBlocks;
       c.trimToCapacity();
-      publishHoles(c);
+      c.publishHoles();
     } finally {
       c.lock.unlockWrite(stamp);
     }
@@ -557,15 +470,10 @@ public final class LruPrefixIndex implements PrefixIndex {
     return n;
   }
 
-  /** Distinct blocks held by at least one endpoint. */
-  public long distinctBlocks() {
-    return holders.blocks();
-  }
-
   /** Estimated from the lengths of the backing arrays plus object headers (racy, for metrics). */
   @Override
   public long estimatedBytes() {
-    long bytes = 64 + 16 + 4L * MAX_SLOTS + holders.estimatedBytes();
+    long bytes = 48 + 16 + 4L * MAX_SLOTS;
     int count = slotCount;
     for (int s = 0; s < count; s++) {
       SlotCache c = slots.get(s);
@@ -608,18 +516,13 @@ public final class LruPrefixIndex implements PrefixIndex {
       int inserted = 0;
       long stamp = c.lock.writeLock();
       try {
-        c.beginBatch();
-        try {
-          if (end == to) c.sweep(now, ttlUnits);
-          for (int i = end - 1; i >= start; i--) {
-            long key = BlockHolders.key(hashes[i]);
-            if (c.touch(key, now, key)) inserted++;
-          }
-        } finally {
-          c.endBatch();
+        if (end == to) c.sweep(now, ttlUnits);
+        for (int i = end - 1; i >= start; i--) {
+          long key = BlockKeys.key(hashes[i]);
+          if (c.touch(key, now, key)) inserted++;
         }
         c.addPressure(inserted, nowNanos, halfLifeNanos);
-        publishHoles(c);
+        c.publishHoles();
       } finally {
         c.lock.unlockWrite(stamp);
       }
@@ -648,7 +551,7 @@ public final class LruPrefixIndex implements PrefixIndex {
     checkSlot(slot);
     SlotCache c = slots.get(slot);
     if (c != null) return c;
-    SlotCache created = new SlotCache(slot, holders, settings.defaultCapacityBlocks());
+    SlotCache created = new SlotCache(slot, settings.defaultCapacityBlocks());
     if (!slots.compareAndSet(slot, null, created)) return slots.get(slot);
     synchronized (this) {
       if (slotCount <= slot) slotCount = slot + 1;

@@ -30,7 +30,7 @@ final class MissingParents {
   /** One more held block names {@code parent}, which is not held. */
   void add(long parent, int n) {
     if ((size + 1) * 4L > keys.length * 3L) resize(keys.length * 2);
-    int i = BlockHolders.home(BlockHolders.mix(parent), keys.length);
+    int i = BlockKeys.home(parent, keys.length);
     while (true) {
       long k = keys[i];
       if (k == parent) {
@@ -76,7 +76,7 @@ final class MissingParents {
 
   private int find(long key) {
     int len = keys.length;
-    int i = BlockHolders.home(BlockHolders.mix(key), len);
+    int i = BlockKeys.home(key, len);
     for (int n = 0; n < len; n++) {
       long k = keys[i];
       if (k == key) return i;
@@ -93,8 +93,8 @@ final class MissingParents {
       if (++j == len) j = 0;
       long v = keys[j];
       if (v == 0) break;
-      int home = BlockHolders.home(BlockHolders.mix(v), len);
-      boolean movable = BlockHolders.fillsHole(i, j, home);
+      int home = BlockKeys.home(v, len);
+      boolean movable = BlockKeys.fillsHole(i, j, home);
       if (movable) {
         keys[i] = v;
         counts[i] = counts[j];
@@ -115,7 +115,7 @@ final class MissingParents {
     for (int j = 0; j < oldKeys.length; j++) {
       long k = oldKeys[j];
       if (k == 0) continue;
-      int i = BlockHolders.home(BlockHolders.mix(k), length);
+      int i = BlockKeys.home(k, length);
       while (keys[i] != 0) {
         if (++i == length) i = 0;
       }

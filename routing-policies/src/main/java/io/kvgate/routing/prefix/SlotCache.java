@@ -4,8 +4,8 @@ import java.util.concurrent.locks.StampedLock;
 
 /**
  * The model of one endpoint's KV cache: the blocks it probably holds, in LRU order, bounded by its
- * capacity in blocks. The write side of {@link LruPrefixIndex}; every change of membership is
- * mirrored into the shared {@link BlockHolders} while this cache's write lock is held.
+ * capacity in blocks. Both sides of {@link LruPrefixIndex} for that endpoint: writes change it
+ * under its write lock, and {@link #heldPrefix} answers a match from it under an optimistic read.
  *
  * <p>Layout: one open-addressing, linear-probing table of parallel primitive arrays (block hash,
  * last touch, LRU prev, LRU next), 20 bytes per cell and sized to at most 0.8 load, so about 25
@@ -25,13 +25,13 @@ import java.util.concurrent.locks.StampedLock;
  * O(1): a removed block's held children become holes (its child count), an inserted block's waiting
  * children stop being holes ({@link MissingParents} remembers how many held blocks name each
  * missing parent). While it is 0 the held set is prefix-closed along every chain whose parents were
- * reported truthfully, which is what lets {@link BlockHolders#gallop} match this cache. A parent of
- * {@code 0} ({@link #ROOT}) is a root: the first block of a prompt; a block recorded as its own
- * parent means "parent unknown" (a chain hash covers its parent, so it never names itself), which
- * keeps the marker out of the key space without a flag array.
+ * reported truthfully, which is what lets {@link #heldPrefix} gallop. A parent of {@code 0} ({@link
+ * #ROOT}) is a root: the first block of a prompt; a block recorded as its own parent means "parent
+ * unknown" (a chain hash covers its parent, so it never names itself), which keeps the marker out
+ * of the key space without a flag array.
  *
  * <p>Not thread-safe by itself: {@link LruPrefixIndex} calls the mutators under {@link #lock}'s
- * write lock and the readers under an optimistic read.
+ * write lock; the readers take an optimistic read themselves.
  */
 final class SlotCache {
 
@@ -41,7 +41,6 @@ final class SlotCache {
 
   final int slot;
   final StampedLock lock = new StampedLock();
-  private final BlockHolders holders;
 
   private long[] keys = new long[MIN_LENGTH];
   private int[] touch = new int[MIN_LENGTH];
@@ -80,23 +79,19 @@ final class SlotCache {
   /** Held blocks whose parent is unknown or not held (0 while not {@link #tracked}). */
   private volatile int holes;
 
-  /** Whether the index's set of holey slots lists this cache (under the write lock). */
-  boolean publishedHoley;
-
-  // Holder changes deferred between beginBatch and endBatch (under the write lock).
-  private final BlockHolders.Scratch scratch = new BlockHolders.Scratch();
-  private long[] changedKeys = new long[0];
-  private boolean[] changedAdds = new boolean[0];
-  private int changes;
-  private boolean batching;
+  /**
+   * {@link #holes} {@code > 0} as of the end of the last hold of the write lock ({@link
+   * #publishHoles}), not per block: a chain write opens and heals a transient hole at every new
+   * block (it goes last to first). While set, {@link #heldPrefix} walks instead of galloping.
+   */
+  private volatile boolean holey;
 
   // Insertion pressure, written under the write lock.
   private volatile double pressure;
   private volatile long pressureAsOfNanos;
 
-  SlotCache(int slot, BlockHolders holders, long capacityBlocks) {
+  SlotCache(int slot, long capacityBlocks) {
     this.slot = slot;
-    this.holders = holders;
     this.capacityBlocks = capacityBlocks;
   }
 
@@ -163,20 +158,94 @@ final class SlotCache {
       // Touch times need not decrease along the chain (a stored block can be newer than its
       // untouched parent): scan.
       for (int i = 0; i < matched; i++) {
-        if (!fresh(BlockHolders.key(chain.hash(i)), nowUnits, ttlUnits)) return i;
+        if (!fresh(BlockKeys.key(chain.hash(i)), nowUnits, ttlUnits)) return i;
       }
       return matched;
     }
-    if (fresh(BlockHolders.key(chain.hash(matched - 1)), nowUnits, ttlUnits)) return matched;
+    if (fresh(BlockKeys.key(chain.hash(matched - 1)), nowUnits, ttlUnits)) return matched;
     int lo = 0;
     int hi = matched - 1;
     while (lo < hi) {
       int mid = (lo + hi + 1) >>> 1;
-      if (fresh(BlockHolders.key(chain.hash(mid - 1)), nowUnits, ttlUnits)) {
+      if (fresh(BlockKeys.key(chain.hash(mid - 1)), nowUnits, ttlUnits)) {
         lo = mid;
       } else {
         hi = mid - 1;
       }
+    }
+    return lo;
+  }
+
+  /**
+   * The number of leading blocks of {@code chain} this cache holds: {@link LruPrefixIndex#match}'s
+   * question, asked once per endpoint. Takes an optimistic read (the read lock only if a write
+   * raced it), so the answer is one consistent state of this cache.
+   *
+   * <p>Walked (one probe per block until the first one missing) when {@code walk} is set or this
+   * cache has holes; otherwise galloped, which is exact because the held set is then prefix-closed
+   * along the chain (every held block's parent is held, see the class comment): probe block 0, then
+   * the lengths other endpoints matched ({@code hints}, the first {@code hintCount}, each tested
+   * with two probes, its last block held and the next one not), then gallop from the longest length
+   * known held (probing 1, 2, 4, ... blocks ahead) and bisect back to the first block missing.
+   * Endpoints of one fleet hold prompts in few distinct lengths (every endpoint a shared system
+   * prompt, one or two a conversation's history), so after the first endpoint of each length the
+   * rest cost three probes each; a new length costs about 2 log2(blocks) probes more.
+   */
+  int heldPrefix(BlockChain chain, boolean walk, int[] hints, int hintCount) {
+    long stamp = lock.tryOptimisticRead();
+    if (stamp != 0) {
+      int held = readPrefix(chain, walk, hints, hintCount);
+      if (lock.validate(stamp)) return held;
+    }
+    stamp = lock.readLock();
+    try {
+      return readPrefix(chain, walk, hints, hintCount);
+    } finally {
+      lock.unlockRead(stamp);
+    }
+  }
+
+  /** {@link #heldPrefix} without the lock; bounded and bounds-safe on a torn read. */
+  private int readPrefix(BlockChain chain, boolean walk, int[] hints, int hintCount) {
+    long[] k = keys;
+    int blocks = chain.length();
+    if (size == 0 || find(k, BlockKeys.key(chain.hash(0))) < 0) return 0;
+    if (walk || holey) {
+      for (int i = 1; i < blocks; i++) {
+        if (find(k, BlockKeys.key(chain.hash(i))) < 0) return i;
+      }
+      return blocks;
+    }
+    // Blocks [0, lo) are held, block hi is not (or hi == blocks): the answer is in [lo, hi].
+    int lo = 1;
+    int hi = blocks;
+    for (int h = 0; h < hintCount && lo < hi; h++) {
+      int length = hints[h];
+      if (length <= lo || length > hi) continue;
+      if (find(k, BlockKeys.key(chain.hash(length - 1))) < 0) {
+        hi = length - 1;
+        continue;
+      }
+      lo = length;
+      if (length == hi) break;
+      if (find(k, BlockKeys.key(chain.hash(length))) < 0) {
+        hi = length;
+        break;
+      }
+      lo = length + 1;
+    }
+    for (int step = 1; lo < hi; step <<= 1) {
+      int p = (int) Math.min((long) lo + step - 1, hi - 1);
+      if (find(k, BlockKeys.key(chain.hash(p))) < 0) {
+        hi = p;
+        break;
+      }
+      lo = p + 1;
+    }
+    while (lo < hi) {
+      int mid = (lo + hi) >>> 1;
+      if (find(k, BlockKeys.key(chain.hash(mid))) >= 0) lo = mid + 1;
+      else hi = mid;
     }
     return lo;
   }
@@ -189,7 +258,7 @@ final class SlotCache {
 
   private static int find(long[] k, long key) {
     int len = k.length;
-    int i = BlockHolders.home(BlockHolders.mix(key), len);
+    int i = BlockKeys.home(key, len);
     for (int n = 0; n < len; n++) {
       long v = k[i];
       if (v == key) return i;
@@ -201,49 +270,10 @@ final class SlotCache {
 
   // ---- writes (caller holds the write lock) ----
 
-  /**
-   * Defers the mirroring of membership changes into {@link BlockHolders} until {@link #endBatch},
-   * which applies them grouped by holder segment (one lock per segment instead of one per block).
-   * For writes of many blocks: a new long prompt inserts and evicts thousands.
-   */
-  void beginBatch() {
-    batching = true;
-    changes = 0;
-  }
-
-  /**
-   * Applies the deferred changes; must follow {@link #beginBatch} before the write lock is
-   * released.
-   */
-  void endBatch() {
-    batching = false;
-    int n = changes;
-    changes = 0;
-    holders.apply(changedKeys, changedAdds, n, slot, scratch);
-  }
-
-  /** Deferred changes applied at once when this many accumulate, which bounds the buffers. */
-  static final int MAX_DEFERRED = 4096;
-
-  private void holderChanged(long key, boolean added) {
-    if (!batching) {
-      if (added) holders.add(key, slot);
-      else holders.remove(key, slot);
-      return;
-    }
-    if (changes == MAX_DEFERRED) {
-      // In order: these are all earlier than the change being recorded.
-      holders.apply(changedKeys, changedAdds, changes, slot, scratch);
-      changes = 0;
-    }
-    if (changes == changedKeys.length) {
-      int len = Math.min(MAX_DEFERRED, Math.max(64, changes * 2));
-      changedKeys = java.util.Arrays.copyOf(changedKeys, len);
-      changedAdds = java.util.Arrays.copyOf(changedAdds, len);
-    }
-    changedKeys[changes] = key;
-    changedAdds[changes] = added;
-    changes++;
+  /** Publishes whether this cache has holes (see {@link #holey}); caller holds the write lock. */
+  void publishHoles() {
+    boolean h = holes > 0;
+    if (h != holey) holey = h;
   }
 
   /**
@@ -292,7 +322,7 @@ final class SlotCache {
       long atCapacity = (long) Math.ceil(capacity / MAX_LOAD) + 1;
       resize((int) Math.min(Math.min(wanted, atCapacity), Integer.MAX_VALUE - 8));
     }
-    i = BlockHolders.home(BlockHolders.mix(key), keys.length);
+    i = BlockKeys.home(key, keys.length);
     while (keys[i] != 0) {
       if (++i == keys.length) i = 0;
     }
@@ -301,7 +331,6 @@ final class SlotCache {
     linkHead(i);
     size = size + 1;
     tailTouch = touch[tail];
-    holderChanged(key, true);
     if (parents != null) {
       parents[i] = parent;
       int waiting = missing.take(key);
@@ -348,14 +377,11 @@ final class SlotCache {
   }
 
   /**
-   * Empties this cache at once, O(1): its table is swapped for an empty one and returned, and
-   * {@link #draining} is raised until {@link #endDrain}. The holder table still lists this slot for
-   * the returned blocks; the caller removes them with {@link #drain} in slices (under the write
-   * lock, released between slices) and meanwhile matches verify this slot against its own table
-   * ({@link #heldPrefix}), so the cleared blocks are never matched after this returns.
+   * Empties this cache at once, O(1): its table is swapped for an empty one. Returns how many
+   * blocks it held. A cache that tracked parents keeps doing so, with no holes.
    */
-  long[] detach() {
-    long[] old = keys;
+  int clear() {
+    int held = size;
     keys = new long[MIN_LENGTH];
     touch = new int[MIN_LENGTH];
     prev = new int[MIN_LENGTH];
@@ -369,59 +395,7 @@ final class SlotCache {
     head = NIL;
     tail = NIL;
     size = 0;
-    draining = draining + 1;
-    return old;
-  }
-
-  /**
-   * Removes this slot from the holder entries of the detached cells {@code old[from..to)}, except
-   * for blocks this cache holds again (a write since {@link #detach} re-inserted them, and its
-   * holder entry is current). Returns how many blocks the cells held.
-   */
-  int drain(long[] old, int from, int to) {
-    int n = 0;
-    for (int i = from; i < to; i++) {
-      long key = old[i];
-      if (key == 0) continue;
-      n++;
-      if (find(keys, key) < 0) holderChanged(key, false);
-    }
-    return n;
-  }
-
-  void endDrain() {
-    draining = draining - 1;
-  }
-
-  /**
-   * Clears in progress ({@link #detach} to {@link #endDrain}): while positive the holder table may
-   * list blocks this cache no longer holds.
-   */
-  volatile int draining;
-
-  /**
-   * The longest prefix, at most {@code matched} blocks of {@code chain}, that this cache's own
-   * table holds: O(matched) probes, used only while {@link #draining}.
-   */
-  int heldPrefix(BlockChain chain, int matched) {
-    for (int i = 0; i < matched; i++) {
-      if (!holds(BlockHolders.key(chain.hash(i)))) return i;
-    }
-    return matched;
-  }
-
-  private boolean holds(long key) {
-    long stamp = lock.tryOptimisticRead();
-    if (stamp != 0) {
-      boolean held = find(keys, key) >= 0;
-      if (lock.validate(stamp)) return held;
-    }
-    stamp = lock.readLock();
-    try {
-      return find(keys, key) >= 0;
-    } finally {
-      lock.unlockRead(stamp);
-    }
+    return held;
   }
 
   /** Evicts least recently used blocks until at most {@code capacityBlocks} remain. */
@@ -477,7 +451,6 @@ final class SlotCache {
     deleteCell(i);
     size = size - 1;
     if (tail != NIL) tailTouch = touch[tail];
-    holderChanged(key, false);
     if (keys.length > MIN_LENGTH && size < keys.length / 4)
       resize(Math.max(MIN_LENGTH, keys.length / 2));
   }
@@ -528,8 +501,8 @@ final class SlotCache {
       if (++j == len) j = 0;
       long v = keys[j];
       if (v == 0) break;
-      int home = BlockHolders.home(BlockHolders.mix(v), len);
-      boolean movable = BlockHolders.fillsHole(i, j, home);
+      int home = BlockKeys.home(v, len);
+      boolean movable = BlockKeys.fillsHole(i, j, home);
       if (movable) {
         keys[i] = v;
         touch[i] = touch[j];
@@ -568,7 +541,7 @@ final class SlotCache {
     head = NIL;
     tail = NIL;
     for (int j = oldTail; j != NIL; j = oldPrev[j]) {
-      int i = BlockHolders.home(BlockHolders.mix(oldKeys[j]), length);
+      int i = BlockKeys.home(oldKeys[j], length);
       while (keys[i] != 0) {
         if (++i == length) i = 0;
       }

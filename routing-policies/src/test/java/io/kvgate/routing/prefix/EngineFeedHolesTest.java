@@ -162,7 +162,6 @@ class EngineFeedHolesTest {
         new LruPrefixIndex(
             LruPrefixIndex.Settings.defaults()
                 .withDefaultCapacityBlocks(CAPACITY + (routedToo ? 160 : 0))
-                .withSegments(4)
                 .withExactMatch(exactMatch));
     index.setExpires(0, false);
     return index;

@@ -15,8 +15,7 @@ class LruPrefixIndexTest {
   private static final LruPrefixIndex.Settings SETTINGS =
       LruPrefixIndex.Settings.defaults()
           .withDefaultCapacityBlocks(1000)
-          .withTtl(Duration.ofSeconds(60))
-          .withSegments(4);
+          .withTtl(Duration.ofSeconds(60));
 
   /** A chain whose block i is {@code base + i} (distinct bases give disjoint chains). */
   static BlockChain run(long base, int blocks) {
@@ -71,22 +70,21 @@ class LruPrefixIndexTest {
   }
 
   @Test
-  void aWriteOfManyThousandBlocksKeepsTheHolderTableExact() {
-    // 12,000 inserts and 11,700 evictions in one write: more holder changes than one deferred
-    // batch holds (SlotCache.MAX_DEFERRED), so they are applied in several grouped flushes, and a
-    // block is added and removed again within one write. Another endpoint shares the first blocks.
-    LruPrefixIndex index =
-        new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(300).withSegments(8));
+  void aWriteOfManyThousandBlocksEvictsWithinItself() {
+    // 12,000 inserts and 11,700 evictions in one write: a block is added and removed again within
+    // one write. Another endpoint shares the first blocks.
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(300));
     index.recordRouted(1, run(5_000, 50), T0);
     index.recordRouted(0, run(5_000, 12_000), T0);
     assertEquals(300, index.heldBlocks(0));
     assertEquals(300, index.match(run(5_000, 12_000), T0).matched(0));
     assertEquals(50, index.match(run(5_000, 12_000), T0).matched(1));
-    assertEquals(
-        300, index.distinctBlocks(), "holders mirror exactly what the endpoints' caches hold");
     assertEquals(350, index.size());
     index.setCapacityBlocks(0, 0);
-    assertEquals(50, index.distinctBlocks());
+    assertEquals(50, index.size());
+    assertEquals(0, index.match(run(5_000, 12_000), T0).matched(0));
+    assertEquals(
+        50, index.match(run(5_000, 12_000), T0).matched(1), "the other endpoint keeps its own");
   }
 
   @Test
@@ -125,7 +123,7 @@ class LruPrefixIndexTest {
     // The next write sweeps the expired blocks out of memory.
     index.recordRouted(0, run(50, 1), T0 + 200 * SECOND);
     assertEquals(1, index.heldBlocks(0));
-    assertEquals(1, index.distinctBlocks());
+    assertEquals(1, index.size());
   }
 
   @Test
@@ -138,7 +136,7 @@ class LruPrefixIndexTest {
   }
 
   @Test
-  void manyHoldersOfOneBlockSpillAndShrinkBack() {
+  void everySlotHoldingOneChainMatchesAndForgetsItAlone() {
     LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
     BlockChain system = run(500, 8);
     for (int s = 0; s < LruPrefixIndex.MAX_SLOTS; s++) index.recordRouted(s, system, T0);
@@ -149,7 +147,6 @@ class LruPrefixIndexTest {
     assertEquals(0, few.matched(100));
     assertEquals(8, few.matched(253));
     assertEquals(8, few.matched(255));
-    assertEquals(8, index.distinctBlocks());
     assertEquals(24, index.size());
   }
 
@@ -178,14 +175,13 @@ class LruPrefixIndexTest {
   /**
    * Each endpoint's LRU list threads through the cells of its table, which move when the table
    * grows, shrinks or backward-shifts on a delete, each move re-pointing the neighbours; the shared
-   * holder table follows every insert and eviction. Random writes of 40 endpoints sharing blocks,
-   * through rounds of growth to ~60,000 entries and trims to a few blocks, must leave every list in
-   * the order the textbook LRU gives, with the holder view in step.
+   * matches read the same tables. Random writes of 40 endpoints sharing blocks, through rounds of
+   * growth to ~60,000 entries and trims to a few blocks, must leave every list in the order the
+   * textbook LRU gives, each of its blocks matched.
    */
   @Test
   void listsKeepTheirOrderThroughGrowthShrinkingAndTrims() {
-    LruPrefixIndex index =
-        new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(1500).withSegments(4));
+    LruPrefixIndex index = new LruPrefixIndex(SETTINGS.withDefaultCapacityBlocks(1500));
     int slots = 40;
     java.util.List<java.util.LinkedHashMap<Long, Boolean>> model = new java.util.ArrayList<>();
     for (int s = 0; s < slots; s++) model.add(new java.util.LinkedHashMap<>(16, 0.75f, true));
@@ -218,7 +214,6 @@ class LruPrefixIndexTest {
 
   private static void assertListsMatch(
       LruPrefixIndex index, java.util.List<java.util.LinkedHashMap<Long, Boolean>> model) {
-    java.util.Set<Long> distinct = new java.util.HashSet<>();
     long total = 0;
     for (int s = 0; s < model.size(); s++) {
       java.util.List<Long> expected = new java.util.ArrayList<>(model.get(s).keySet());
@@ -231,11 +226,9 @@ class LruPrefixIndexTest {
       for (long h : actual) {
         assertEquals(1, index.match(chain(h), T0).matched(s), "holders of " + h + " list " + s);
       }
-      distinct.addAll(expected);
       total += actual.length;
     }
     assertEquals(total, index.size());
-    assertEquals(distinct.size(), index.distinctBlocks());
   }
 
   @Test
@@ -244,8 +237,8 @@ class LruPrefixIndexTest {
     long empty = index.estimatedBytes();
     index.recordRouted(0, run(1, 50_000), T0);
     long full = index.estimatedBytes();
-    assertTrue(full > empty + 50_000 * 30L, "full " + full);
-    assertTrue(full < 50_000 * 80L, "full " + full);
+    assertTrue(full > empty + 50_000 * 20L, "full " + full);
+    assertTrue(full < 50_000 * 40L, "full " + full);
     index.setCapacityBlocks(0, 0);
     assertTrue(index.estimatedBytes() < full / 10);
   }
@@ -255,7 +248,6 @@ class LruPrefixIndexTest {
     LruPrefixIndex index = new LruPrefixIndex(SETTINGS);
     assertThrows(IllegalArgumentException.class, () -> index.recordRouted(256, run(1, 1), T0));
     assertThrows(IllegalArgumentException.class, () -> index.heldBlocks(-1));
-    assertThrows(IllegalArgumentException.class, () -> SETTINGS.withSegments(3));
     assertThrows(IllegalArgumentException.class, () -> SETTINGS.withTtl(Duration.ZERO));
     assertThrows(IllegalArgumentException.class, () -> SETTINGS.withDefaultCapacityBlocks(-1));
   }
@@ -292,7 +284,7 @@ class LruPrefixIndexTest {
     assertEquals(0, index.heldBlocks(7), "a slot never written stays empty");
     index.blocksRemoved(0, new long[] {1, 2, 3}, 0, 3);
     assertEquals(0, index.heldBlocks(0));
-    assertEquals(3, index.distinctBlocks(), "slot 1 still holds them");
+    assertEquals(3, index.heldBlocks(1), "slot 1 still holds them");
     assertEquals(3, index.match(chain(1, 2, 3), T0).matched(1));
   }
 
@@ -321,7 +313,6 @@ class LruPrefixIndexTest {
     assertEquals(50_000, index.clearEndpoint(0));
     assertEquals(0, index.heldBlocks(0));
     assertEquals(10, index.size());
-    assertEquals(10, index.distinctBlocks(), "no holder entry left for the cleared slot");
     assertEquals(0, index.match(run(1, 20), T0).matched(0));
     assertEquals(10, index.match(run(1, 20), T0).matched(1));
     assertTrue(index.estimatedBytes() < before / 10, "its table is released");
