@@ -6,9 +6,15 @@
 # short non-streaming chat, a streamed chat, and long prompts (32k and 128k tokens); and the
 # latency of short requests while other clients send distinct 128k-token prompts ("mixed": a long
 # prompt must not slow unrelated requests).
+# With --bare two more targets join the latency and throughput sections: a plain Netty relay
+# (io.kvgate.bench.BareRelay: reads each request whole, forwards it, relays the response, parses
+# and routes nothing), the floor under any JVM gateway on the machine, and its twin on Vert.x's
+# HTTP server and client (io.kvgate.bench.VertxBareRelay), the layer kvgate is built on; so that
+# kvgate's gap to nginx splits into what the JVM and Netty cost, what Vert.x's HTTP layer adds, and
+# what kvgate's own work costs.
 #
 # Usage: bench/overhead.sh [--duration SECONDS] [--connections N] [--sections latency,throughput,mixed]
-#                          [--upstream sim|canned] [--unpinned] [--out FILE]
+#                          [--upstream sim|canned] [--unpinned] [--bare] [--out FILE]
 #   --upstream canned: the upstream is nginx answering every request with a canned OpenAI body (a
 #     chat completion, or a 64-chunk SSE stream for the stream workload), the fastest upstream
 #     there is, so the proxies' own cost is all that is measured; sim (default): a simulated engine.
@@ -24,6 +30,7 @@ CONNS=32
 SECTIONS=latency,throughput,mixed
 UPSTREAM=sim
 PIN=yes
+BARE=no
 OUT=bench/results/overhead-$(date -u +%Y%m%dT%H%M%SZ).md
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,11 +40,13 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --upstream) UPSTREAM=$2; shift 2 ;;
     --unpinned) PIN=no; shift ;;
+    --bare) BARE=yes; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 
 ENGINE_PORT=19100; LONG_ENGINE_PORT=19101; KVGATE_PORT=19180; NGINX_PORT=19181; NGINX_LONG_PORT=19182
+BARE_PORT=19183; VBARE_PORT=19184
 MODEL=bench-model
 LONG_MODEL=bench-long   # the mixed section's long prompts: another model on another engine, same proxy
 JAVA=${JAVA:-java}
@@ -61,6 +70,9 @@ if ! need wrk || ! need nginx; then
   apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null
 fi
 [ -f gateway/target/kvgate.jar ] || ./mvnw -q -B -ntp -pl gateway -am package -DskipTests
+if [ "$BARE" = yes ] && [ ! -f benchmarks/target/benchmarks.jar ]; then
+  ./mvnw -q -B -ntp -pl benchmarks -am package -DskipTests
+fi
 
 case "$UPSTREAM" in sim|canned) ;; *) echo "--upstream is sim or canned" >&2; exit 2 ;; esac
 
@@ -202,6 +214,22 @@ NGINX
 "${SERVERS[@]}" nginx -c "$WORK/nginx.conf"
 wait_http http://127.0.0.1:$NGINX_PORT/health
 
+TARGETS=(direct kvgate nginx)
+if [ "$BARE" = yes ]; then
+  # Same JVM, flags and cores as kvgate, one event loop per core it may use (kvgate's default).
+  # shellcheck disable=SC2086 # KVGATE_JVM is a list of flags
+  "${SERVERS[@]}" "$KVGATE_JAVA" $KVGATE_JVM -cp benchmarks/target/benchmarks.jar io.kvgate.bench.BareRelay \
+    $BARE_PORT $ENGINE_PORT >"$WORK/bare.log" 2>&1 &
+  PIDS+=($!)
+  # shellcheck disable=SC2086
+  "${SERVERS[@]}" "$KVGATE_JAVA" $KVGATE_JVM -cp benchmarks/target/benchmarks.jar io.kvgate.bench.VertxBareRelay \
+    $VBARE_PORT $ENGINE_PORT >"$WORK/vbare.log" 2>&1 &
+  PIDS+=($!)
+  wait_http http://127.0.0.1:$BARE_PORT/health
+  wait_http http://127.0.0.1:$VBARE_PORT/health
+  TARGETS+=(bare vbare)
+fi
+
 # Request bodies. ~4 characters per token in the simulated tokenizer.
 python3 - "$WORK" "$MODEL" "$LONG_MODEL" <<'PY'
 import json, sys, random
@@ -241,7 +269,7 @@ for name, body in bodies.items():
         f'local f = io.open("{work}/{name}.json", "r")\nwrk.body = f:read("*a")\nf:close()\n')
 PY
 
-declare -A URL=([direct]=http://127.0.0.1:$ENGINE_PORT [kvgate]=http://127.0.0.1:$KVGATE_PORT [nginx]=http://127.0.0.1:$NGINX_PORT)
+declare -A URL=([direct]=http://127.0.0.1:$ENGINE_PORT [kvgate]=http://127.0.0.1:$KVGATE_PORT [nginx]=http://127.0.0.1:$NGINX_PORT [bare]=http://127.0.0.1:$BARE_PORT [vbare]=http://127.0.0.1:$VBARE_PORT)
 declare -A LONG_URL=([direct]=http://127.0.0.1:$LONG_ENGINE_PORT [kvgate]=http://127.0.0.1:$KVGATE_PORT [nginx]=http://127.0.0.1:$NGINX_LONG_PORT)
 
 # run_wrk target workload connections -> prints "p50_ms p99_ms rps non2xx"
@@ -263,7 +291,7 @@ PY
 }
 
 # Warm-up: JIT, pools, caches, so the first measured target is not penalised.
-for t in direct kvgate nginx; do
+for t in "${TARGETS[@]}"; do
   for w in short stream long32k; do "${LOADGEN[@]}" wrk -t1 -c4 -d2s -s "$WORK/$w.lua" "${URL[$t]}/v1/chat/completions" >/dev/null 2>&1; done
 done
 
@@ -277,10 +305,11 @@ mkdir -p "$(dirname "$OUT")"
   echo "- kvgate: $JAR on $("$KVGATE_JAVA" -version 2>&1 | head -1) with \`$KVGATE_JVM\`"
   echo "- java: $("$JAVA" -version 2>&1 | head -1); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')"
   if [ ${#LOADGEN[@]} -gt 0 ]; then pinning="wrk pinned to core $((NCPU - 1)), servers to the rest"; else pinning="nothing pinned"; fi
-  echo "- command: \`bench/overhead.sh --duration $DURATION --connections $CONNS --upstream $UPSTREAM$([ "$PIN" = no ] && echo ' --unpinned')\`; upstream: $UPSTREAM; $pinning"
+  echo "- command: \`bench/overhead.sh --duration $DURATION --connections $CONNS --upstream $UPSTREAM$([ "$PIN" = no ] && echo ' --unpinned')$([ "$BARE" = yes ] && echo ' --bare')\`; upstream: $UPSTREAM; $pinning"
 } >"$OUT"
 
 declare -A P50 P99 RPS BAD
+BARE_LAT=""; BARE_TP=""
 if section latency; then
 {
   echo
@@ -290,7 +319,7 @@ if section latency; then
   echo "|---|---:|---:|---:|---:|---:|---:|---|"
 } >>"$OUT"
 for w in short stream long32k long128k; do
-  for t in direct kvgate nginx; do
+  for t in "${TARGETS[@]}"; do
     read -r a b c d <<<"$(run_wrk $t $w 1)"
     P50[$t]=$a; P99[$t]=$b; BAD[$t]=$d
     echo "latency $w $t: p50=$a ms p99=$b ms non2xx=$d" >&2
@@ -301,7 +330,25 @@ w, d50, d99, k50, k99, n50, n99, bad = sys.argv[1], *map(float, sys.argv[2:8]), 
 f = lambda x, base: f"{x:.2f} (+{x - base:.2f})"
 print(f"| {w} | {d50:.2f} | {d99:.2f} | {f(k50, d50)} | {f(k99, d99)} | {f(n50, d50)} | {f(n99, d99)} | {bad} |")
 PY
+  if [ "$BARE" = yes ]; then
+    for b in bare vbare; do
+      BARE_LAT+="| $w | $b | $(python3 -c "import sys; d50,d99,b50,b99,k50,k99=map(float,sys.argv[1:7]); print(f'{b50:.2f} (+{b50-d50:.2f}) | {b99:.2f} (+{b99-d99:.2f}) | {k50-b50:+.2f} | {k99-b99:+.2f}')" \
+        "${P50[direct]}" "${P99[direct]}" "${P50[$b]}" "${P99[$b]}" "${P50[kvgate]}" "${P99[kvgate]}") | ${BAD[$b]} |"$'\n'
+    done
+  fi
 done
+if [ "$BARE" = yes ]; then
+  {
+    echo
+    echo "The bare relays at 1 connection (bare: plain Netty, io.kvgate.bench.BareRelay; vbare: Vert.x's"
+    echo "HTTP server and client, io.kvgate.bench.VertxBareRelay), milliseconds: added = relay minus"
+    echo "direct; kvgate's own = kvgate minus relay, in the same run."
+    echo
+    echo "| workload | relay | p50 (+added) | p99 (+added) | kvgate's own p50 | kvgate's own p99 | non-2xx |"
+    echo "|---|---|---:|---:|---:|---:|---|"
+    printf '%s' "$BARE_LAT"
+  } >>"$OUT"
+fi
 fi
 
 if section throughput; then
@@ -317,7 +364,7 @@ if section throughput; then
 declare -A TP99
 for w in short stream long32k long128k; do
   c=$CONNS; [ "$w" = long128k ] && c=$((CONNS / 4 > 0 ? CONNS / 4 : 1))
-  for t in direct kvgate nginx; do
+  for t in "${TARGETS[@]}"; do
     read -r a b r d <<<"$(run_wrk $t $w $c)"
     RPS[$t]=$r
     TP99[$t]=$b
@@ -331,7 +378,24 @@ ak, an = pk - pd, pn - pd
 print(f"| {w} | {d:.1f} | {k:.1f} ({r(k, d)}) | {n:.1f} ({r(n, d)}) | {r(k, n)} | {pd:.2f} | {pk:.2f} (+{ak:.2f}) "
       f"| {pn:.2f} (+{an:.2f}) | {r(ak, an) if an > 0 else 'n/a'} |")
 PY
+  if [ "$BARE" = yes ]; then
+    for b in bare vbare; do
+      BARE_TP+="| $w | $b | $(python3 -c "import sys; d,b,n,k,pd,pb=map(float,sys.argv[1:7]); print(f'{b:.1f} ({b/d:.2f}) | {b/n:.2f} | {k/b:.2f} | {pb:.2f} (+{pb-pd:.2f})')" \
+        "${RPS[direct]}" "${RPS[$b]}" "${RPS[nginx]}" "${RPS[kvgate]}" "${TP99[direct]}" "${TP99[$b]}") |"$'\n'
+    done
+  fi
 done
+if [ "$BARE" = yes ]; then
+  {
+    echo
+    echo "The bare relays under the same load: requests/s (ratio to direct), against nginx, kvgate"
+    echo "against each, and each relay's p99 (+added), milliseconds."
+    echo
+    echo "| workload | relay | req/s | relay / nginx | kvgate / relay | p99 (+added) |"
+    echo "|---|---|---:|---:|---:|---:|"
+    printf '%s' "$BARE_TP"
+  } >>"$OUT"
+fi
 fi
 
 if section mixed; then
