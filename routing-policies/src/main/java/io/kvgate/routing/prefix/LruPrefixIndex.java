@@ -551,7 +551,7 @@ public final class LruPrefixIndex implements PrefixIndex {
     checkSlot(slot);
     SlotCache c = slots.get(slot);
     if (c != null) return c;
-    SlotCache created = new SlotCache(slot, settings.defaultCapacityBlocks());
+    SlotCache created = new SlotCache(settings.defaultCapacityBlocks());
     if (!slots.compareAndSet(slot, null, created)) return slots.get(slot);
     synchronized (this) {
       if (slotCount <= slot) slotCount = slot + 1;

@@ -39,7 +39,6 @@ final class SlotCache {
   private static final double MAX_LOAD = 0.8;
   private static final int MIN_LENGTH = 16;
 
-  final int slot;
   final StampedLock lock = new StampedLock();
 
   private long[] keys = new long[MIN_LENGTH];
@@ -90,8 +89,7 @@ final class SlotCache {
   private volatile double pressure;
   private volatile long pressureAsOfNanos;
 
-  SlotCache(int slot, long capacityBlocks) {
-    this.slot = slot;
+  SlotCache(long capacityBlocks) {
     this.capacityBlocks = capacityBlocks;
   }
 
