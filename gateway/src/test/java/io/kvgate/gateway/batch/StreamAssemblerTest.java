@@ -374,7 +374,12 @@ class StreamAssemblerTest {
     }
   }
 
-  /** Streams a request's SSE body through a decoder into {@code a}, piece by piece as it comes. */
+  /**
+   * Streams a request's SSE body through a decoder into {@code a}, piece by piece as it comes. The
+   * response's handlers are set by a callback chained inside the request's own callback, on the
+   * event loop, before the response can arrive: a callback chained from the test thread can run
+   * after the response's first chunks (even its end) were delivered to no handler.
+   */
   private static Future<Void> streamed(
       HttpClient client, int port, String path, JsonObject body, StreamAssembler a, int[] pieces) {
     Promise<Void> done = Promise.promise();
@@ -386,33 +391,36 @@ class StreamAssemblerTest {
                 .setHost("127.0.0.1")
                 .setPort(port)
                 .setURI(path))
-        .compose(r -> r.send(body.encode()))
         .onFailure(done::tryFail)
         .onSuccess(
-            resp -> {
-              if (!resp.getHeader("content-type").startsWith("text/event-stream")) {
-                done.tryFail("not a stream: " + resp.getHeader("content-type"));
-              }
-              resp.handler(
-                  b -> {
-                    pieces[0]++;
-                    try {
-                      d.feed(b);
-                    } catch (RuntimeException e) {
-                      done.tryFail(e);
-                    }
-                  });
-              resp.exceptionHandler(done::tryFail);
-              resp.endHandler(
-                  v -> {
-                    try {
-                      d.end();
-                      done.tryComplete();
-                    } catch (RuntimeException e) {
-                      done.tryFail(e);
-                    }
-                  });
-            });
+            r ->
+                r.send(body.encode())
+                    .onFailure(done::tryFail)
+                    .onSuccess(
+                        resp -> {
+                          if (!resp.getHeader("content-type").startsWith("text/event-stream")) {
+                            done.tryFail("not a stream: " + resp.getHeader("content-type"));
+                          }
+                          resp.handler(
+                              b -> {
+                                pieces[0]++;
+                                try {
+                                  d.feed(b);
+                                } catch (RuntimeException e) {
+                                  done.tryFail(e);
+                                }
+                              });
+                          resp.exceptionHandler(done::tryFail);
+                          resp.endHandler(
+                              v -> {
+                                try {
+                                  d.end();
+                                  done.tryComplete();
+                                } catch (RuntimeException e) {
+                                  done.tryFail(e);
+                                }
+                              });
+                        }));
     return done.future();
   }
 }
