@@ -234,10 +234,10 @@ public final class LruPrefixIndex implements PrefixIndex {
   }
 
   /**
-   * Blocks (or detached cells) one precise-feed write handles per hold of the slot's write lock.
-   * Between slices the lock is released, so routing's writes to the same slot (on event-loop
-   * threads) wait for about one slice (1.7 ms measured on a loaded 2-core VM: a 100,000-block event
-   * took 42 ms in 25 slices) rather than for a whole large event or a clear of millions. {@link
+   * Blocks one precise-feed write handles per hold of the slot's write lock. Between slices the
+   * lock is released, so routing's writes to the same slot (on event-loop threads) wait for about
+   * one slice (about 0.5 ms on the 2-core VM: a 100,000-block event took 11–14 ms in 25 slices,
+   * docs/BENCHMARKS.md §4) rather than for a whole large event. {@link
    * java.util.concurrent.locks.StampedLock} is not fair, so this bounds each hold, not a waiter's
    * turn. Matches take no lock while the slot's TTL is off.
    */
