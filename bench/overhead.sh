@@ -2,7 +2,8 @@
 # Overhead benchmark: the same simulated engine reached three ways in one run:
 #   direct -> engine,   kvgate -> engine,   nginx (plain reverse proxy) -> engine.
 # wrk (Debian package) is the load generator, pinned to its own core where the machine has two.
-# Reports added latency p50/p99 at one connection and max RPS at many connections, per workload:
+# Reports added latency p50/p99 at one connection, and max RPS and each proxy's CPU time per request
+# at many connections, per workload:
 # short non-streaming chat, a streamed chat, and long prompts (32k and 128k tokens); and the
 # latency of short requests while other clients send distinct 128k-token prompts ("mixed": a long
 # prompt must not slow unrelated requests).
@@ -94,7 +95,7 @@ if [ "$UPSTREAM" = sim ]; then
 # The engine: fast enough that the proxies, not the engine, dominate short-request latency.
 "${SERVERS[@]}" "$JAVA" -Xmx2g -jar gateway/target/kvgate.jar sim --replicas 1 --base-port $ENGINE_PORT \
   --model $MODEL --speed 1000 --capacity-blocks 200000 --max-model-len 200000 >"$WORK/engine.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!); DIRECT_PID=$!
 wait_http http://127.0.0.1:$ENGINE_PORT/health
 
 # A second engine serving another model takes the mixed section's long prompts, so that the short
@@ -159,6 +160,7 @@ PY
 # nginx's workers run as nobody: they must read the stream file under the private work directory.
 chmod 755 "$WORK" "$WORK/canned"; chmod 644 "$WORK/canned/stream.sse"
 "${SERVERS[@]}" nginx -c "$WORK/canned.conf"
+DIRECT_PID=$(cat "$WORK/canned.pid")
 wait_http http://127.0.0.1:$ENGINE_PORT/health
 wait_http http://127.0.0.1:$LONG_ENGINE_PORT/health
 fi
@@ -172,7 +174,7 @@ models:
 YAML
 # shellcheck disable=SC2086 # KVGATE_JVM is a list of flags
 "${SERVERS[@]}" "$KVGATE_JAVA" $KVGATE_JVM -jar "$JAR" serve --config "$WORK/kvgate.yaml" >"$WORK/kvgate.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!); KVGATE_PID=$!
 wait_http http://127.0.0.1:$KVGATE_PORT/ready
 
 cat >"$WORK/nginx.conf" <<NGINX
@@ -213,6 +215,7 @@ http {
 NGINX
 "${SERVERS[@]}" nginx -c "$WORK/nginx.conf"
 wait_http http://127.0.0.1:$NGINX_PORT/health
+NGINX_PID=$(cat "$WORK/nginx.pid")
 
 TARGETS=(direct kvgate nginx)
 if [ "$BARE" = yes ]; then
@@ -220,11 +223,11 @@ if [ "$BARE" = yes ]; then
   # shellcheck disable=SC2086 # KVGATE_JVM is a list of flags
   "${SERVERS[@]}" "$KVGATE_JAVA" $KVGATE_JVM -cp benchmarks/target/benchmarks.jar io.kvgate.bench.BareRelay \
     $BARE_PORT $ENGINE_PORT >"$WORK/bare.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); BARE_PID=$!
   # shellcheck disable=SC2086
   "${SERVERS[@]}" "$KVGATE_JAVA" $KVGATE_JVM -cp benchmarks/target/benchmarks.jar io.kvgate.bench.VertxBareRelay \
     $VBARE_PORT $ENGINE_PORT >"$WORK/vbare.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); VBARE_PID=$!
   wait_http http://127.0.0.1:$BARE_PORT/health
   wait_http http://127.0.0.1:$VBARE_PORT/health
   TARGETS+=(bare vbare)
@@ -270,15 +273,33 @@ for name, body in bodies.items():
 PY
 
 declare -A URL=([direct]=http://127.0.0.1:$ENGINE_PORT [kvgate]=http://127.0.0.1:$KVGATE_PORT [nginx]=http://127.0.0.1:$NGINX_PORT [bare]=http://127.0.0.1:$BARE_PORT [vbare]=http://127.0.0.1:$VBARE_PORT)
+declare -A PID=([direct]=$DIRECT_PID [kvgate]=$KVGATE_PID [nginx]=$NGINX_PID [bare]=${BARE_PID:-} [vbare]=${VBARE_PID:-})
 declare -A LONG_URL=([direct]=http://127.0.0.1:$LONG_ENGINE_PORT [kvgate]=http://127.0.0.1:$KVGATE_PORT [nginx]=http://127.0.0.1:$NGINX_LONG_PORT)
 
-# run_wrk target workload connections -> prints "p50_ms p99_ms rps non2xx"
+# CPU time (user + system, clock ticks) used so far by a process and its children (nginx's
+# workers), all threads included.
+cpu_ticks() {
+  local pids t=0
+  pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
+  for p in $pids; do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+TICK=$(getconf CLK_TCK)
+
+# run_wrk target workload connections -> prints "p50_ms p99_ms rps cpu_us_per_request non2xx":
+# the target's own CPU time during the run (the proxy's process only, not the upstream behind it
+# nor wrk) divided by the requests wrk completed.
 run_wrk() {
-  local log="$WORK/wrk-$1-$2-$3.txt"
+  local log="$WORK/wrk-$1-$2-$3.txt" before after
+  before=$(cpu_ticks "${PID[$1]}")
   "${LOADGEN[@]}" wrk -t1 -c"$3" -d"${DURATION}s" --timeout 30s --latency -s "$WORK/$2.lua" "${URL[$1]}/v1/chat/completions" >"$log" 2>&1
-  python3 - "$log" <<'PY'
+  after=$(cpu_ticks "${PID[$1]}")
+  python3 - "$log" "$((after - before))" "$TICK" <<'PY'
 import re, sys
 s = open(sys.argv[1]).read()
+cpu_s = int(sys.argv[2]) / int(sys.argv[3])
 def ms(v):
     m = re.match(r"([\d.]+)(us|ms|s|m)", v); x = float(m.group(1))
     return x / 1000 if m.group(2) == "us" else x * 1000 if m.group(2) == "s" else x * 60000 if m.group(2) == "m" else x
@@ -286,7 +307,9 @@ p = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", s, re.M))
 rps = re.search(r"Requests/sec:\s+([\d.]+)", s).group(1)
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", s)
 err = re.search(r"Socket errors: (.*)", s)
-print(f"{ms(p['50']):.3f} {ms(p['99']):.3f} {float(rps):.1f} {bad.group(1) if bad else 0}{' (' + err.group(1) + ')' if err else ''}")
+n = int(re.search(r"(\d+) requests in", s).group(1))
+cpu = 1e6 * cpu_s / n if n else 0.0
+print(f"{ms(p['50']):.3f} {ms(p['99']):.3f} {float(rps):.1f} {cpu:.1f} {bad.group(1) if bad else 0}{' (' + err.group(1) + ')' if err else ''}")
 PY
 }
 
@@ -308,7 +331,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "- command: \`bench/overhead.sh --duration $DURATION --connections $CONNS --upstream $UPSTREAM$([ "$PIN" = no ] && echo ' --unpinned')$([ "$BARE" = yes ] && echo ' --bare')\`; upstream: $UPSTREAM; $pinning"
 } >"$OUT"
 
-declare -A P50 P99 RPS BAD
+declare -A P50 P99 RPS BAD CPU
 BARE_LAT=""; BARE_TP=""
 if section latency; then
 {
@@ -320,7 +343,7 @@ if section latency; then
 } >>"$OUT"
 for w in short stream long32k long128k; do
   for t in "${TARGETS[@]}"; do
-    read -r a b c d <<<"$(run_wrk $t $w 1)"
+    read -r a b _ _ d <<<"$(run_wrk $t $w 1)"
     P50[$t]=$a; P99[$t]=$b; BAD[$t]=$d
     echo "latency $w $t: p50=$a ms p99=$b ms non2xx=$d" >&2
   done
@@ -362,13 +385,14 @@ if section throughput; then
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >>"$OUT"
 declare -A TP99
+CPU_TP=""
 for w in short stream long32k long128k; do
   c=$CONNS; [ "$w" = long128k ] && c=$((CONNS / 4 > 0 ? CONNS / 4 : 1))
   for t in "${TARGETS[@]}"; do
-    read -r a b r d <<<"$(run_wrk $t $w $c)"
-    RPS[$t]=$r
+    read -r a b r cpu d <<<"$(run_wrk $t $w $c)"
+    RPS[$t]=$r; CPU[$t]=$cpu
     TP99[$t]=$b
-    echo "throughput $w $t (c=$c): $r req/s p99=$b ms non2xx=$d" >&2
+    echo "throughput $w $t (c=$c): $r req/s p99=$b ms cpu=$cpu us/request non2xx=$d" >&2
   done
   python3 - "$w" "${RPS[direct]}" "${RPS[kvgate]}" "${RPS[nginx]}" "${TP99[direct]}" "${TP99[kvgate]}" "${TP99[nginx]}" >>"$OUT" <<'PY'
 import sys
@@ -378,6 +402,9 @@ ak, an = pk - pd, pn - pd
 print(f"| {w} | {d:.1f} | {k:.1f} ({r(k, d)}) | {n:.1f} ({r(n, d)}) | {r(k, n)} | {pd:.2f} | {pk:.2f} (+{ak:.2f}) "
       f"| {pn:.2f} (+{an:.2f}) | {r(ak, an) if an > 0 else 'n/a'} |")
 PY
+  CPU_TP+="| $w | ${CPU[direct]} | ${CPU[kvgate]} | ${CPU[nginx]} | $(python3 -c "import sys; k,n=map(float,sys.argv[1:3]); print(f'{k/n:.2f}' if n else 'n/a')" "${CPU[kvgate]}" "${CPU[nginx]}")"
+  if [ "$BARE" = yes ]; then CPU_TP+=" | ${CPU[bare]} | ${CPU[vbare]}"; fi
+  CPU_TP+=" |"$'\n'
   if [ "$BARE" = yes ]; then
     for b in bare vbare; do
       BARE_TP+="| $w | $b | $(python3 -c "import sys; d,b,n,k,pd,pb=map(float,sys.argv[1:7]); print(f'{b:.1f} ({b/d:.2f}) | {b/n:.2f} | {k/b:.2f} | {pb:.2f} (+{pb-pd:.2f})')" \
@@ -396,6 +423,22 @@ if [ "$BARE" = yes ]; then
     printf '%s' "$BARE_TP"
   } >>"$OUT"
 fi
+{
+  echo
+  echo "CPU time per request under that load, microseconds: each target's own process (user + system,"
+  echo "all threads; nginx with its workers) over the run, divided by the requests completed; direct is"
+  echo "the upstream itself. Steadier than requests/s on a shared machine: it does not count the time a"
+  echo "target waits for a core."
+  echo
+  if [ "$BARE" = yes ]; then
+    echo "| workload | direct | kvgate | nginx | kvgate / nginx | bare | vbare |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+  else
+    echo "| workload | direct | kvgate | nginx | kvgate / nginx |"
+    echo "|---|---:|---:|---:|---:|"
+  fi
+  printf '%s' "$CPU_TP"
+} >>"$OUT"
 fi
 
 if section mixed; then
@@ -412,14 +455,14 @@ if section mixed; then
   } >>"$OUT"
   declare -A A50 A99 M50 M99 LR
   for t in direct kvgate nginx; do
-    read -r a b _ d <<<"$(run_wrk $t short 1)"
+    read -r a b _ _ d <<<"$(run_wrk $t short 1)"
     A50[$t]=$a; A99[$t]=$b
     bglog="$WORK/wrk-bg-$t.txt"
     "${LOADGEN[@]}" wrk -t1 -c"$BG" -d"$((DURATION + 2))s" --timeout 30s -s "$WORK/long128k-unique.lua" \
       "${LONG_URL[$t]}/v1/chat/completions" >"$bglog" 2>&1 &
     bg=$!
     sleep 1 # the background load is running before the foreground starts measuring (not a synchronization)
-    read -r a b _ d2 <<<"$(run_wrk $t short 1)"
+    read -r a b _ _ d2 <<<"$(run_wrk $t short 1)"
     wait $bg
     M50[$t]=$a; M99[$t]=$b
     LR[$t]=$(sed -n 's/^Requests\/sec:\s*//p' "$bglog")

@@ -15,14 +15,17 @@ import java.nio.charset.StandardCharsets;
  * value seen wins, which is the usage object's: it comes after any per-choice content.
  *
  * <p>A chunk is scanned once, eight bytes at a time (a SWAR search for {@code _} and <code>{</code>
- * , the anchors of {@code _tokens"} and <code>data: {</code>), and only a chunk holding {@code
- * _tokens"} (a usage object) is searched for the three keys and their numbers.
+ * , the anchors of {@code _tokens"} and <code>data: {</code>). At each {@code _tokens"} the bytes
+ * before it tell which of the three keys it ends, and the number after it is read there: nothing is
+ * searched a second time, however long the chunk (a whole non-streamed body, or many SSE events
+ * read at once).
  */
 final class UsageScanner {
 
-  private static final byte[] CACHED = ascii("\"cached_tokens\"");
-  private static final byte[] PROMPT = ascii("\"prompt_tokens\"");
-  private static final byte[] COMPLETION = ascii("\"completion_tokens\"");
+  // The three keys, each up to its _tokens" (the anchor).
+  private static final byte[] CACHED = ascii("\"cached");
+  private static final byte[] PROMPT = ascii("\"prompt");
+  private static final byte[] COMPLETION = ascii("\"completion");
   private static final byte[] DATA = ascii("data: {");
   private static final byte[] DATA_HEAD = ascii("data: ");
   private static final byte[] TOKENS_TAIL = ascii("tokens\"");
@@ -62,12 +65,9 @@ final class UsageScanner {
     c.getBytes(0, len, bytes, carried);
     // SSE events with a JSON payload are counted from this chunk's own bytes: a match that starts
     // more than DATA.length - 1 bytes into the carry was counted with the chunk it arrived in.
-    // Every usage key ends with _tokens"; most stream chunks (token deltas) carry none.
-    if (scan(Math.max(0, carried - (DATA.length - 1)))) {
-      cachedTokens = last(CACHED, cachedTokens);
-      promptTokens = last(PROMPT, promptTokens);
-      completionTokens = last(COMPLETION, completionTokens);
-    }
+    // A usage key in the carry is read again, with the same or a completed number (one cut by the
+    // earlier chunk's end was not read then): the last value seen still wins.
+    scan(Math.max(0, carried - (DATA.length - 1)));
     int keep = Math.min(CARRY, length);
     System.arraycopy(bytes, length - keep, bytes, 0, keep);
     carried = keep;
@@ -75,12 +75,11 @@ final class UsageScanner {
 
   /**
    * One pass over the bytes scanned now: counts the {@code data: {} that start at or after {@code
-   * dataFrom}, and tells whether {@code _tokens"} occurs.
+   * dataFrom}, and reads each usage key's number.
    */
-  private boolean scan(int dataFrom) {
+  private void scan(int dataFrom) {
     byte[] b = bytes;
     int n = length;
-    boolean tokens = false;
     int i = 0;
     for (; i + 8 <= n; i += 8) {
       long w = (long) LONGS.get(b, i);
@@ -89,25 +88,32 @@ final class UsageScanner {
       // Flags every byte equal to '_' or '{' (and possibly a byte above one: checked below).
       long m = ((u - ONES) & ~u | (c - ONES) & ~c) & HIGHS;
       while (m != 0) {
-        tokens |= anchor(i + (Long.numberOfTrailingZeros(m) >>> 3), dataFrom);
+        anchor(i + (Long.numberOfTrailingZeros(m) >>> 3), dataFrom);
         m &= m - 1;
       }
     }
-    for (; i < n; i++) tokens |= anchor(i, dataFrom);
-    return tokens;
+    for (; i < n; i++) anchor(i, dataFrom);
   }
 
-  /**
-   * At a flagged byte: counts an SSE event ending there, or tells whether _tokens" starts there.
-   */
-  private boolean anchor(int p, int dataFrom) {
+  /** At a flagged byte: counts an SSE event ending there, or reads the usage key ending there. */
+  private void anchor(int p, int dataFrom) {
     byte c = bytes[p];
     if (c == '{') {
       int start = p - DATA_HEAD.length;
       if (start >= dataFrom && matches(DATA_HEAD, start)) dataEvents++;
-      return false;
+    } else if (c == '_' && matches(TOKENS_TAIL, p + 1)) {
+      usage(p);
     }
-    return c == '_' && matches(TOKENS_TAIL, p + 1);
+  }
+
+  /** At the {@code _} of a {@code _tokens"}: which of the keys ends there, and its number. */
+  private void usage(int p) {
+    int value = p + 1 + TOKENS_TAIL.length;
+    if (matches(CACHED, p - CACHED.length)) cachedTokens = number(value, cachedTokens);
+    else if (matches(PROMPT, p - PROMPT.length)) promptTokens = number(value, promptTokens);
+    else if (matches(COMPLETION, p - COMPLETION.length)) {
+      completionTokens = number(value, completionTokens);
+    }
   }
 
   private boolean matches(byte[] key, int at) {
@@ -118,38 +124,22 @@ final class UsageScanner {
     return true;
   }
 
-  private byte at(int i) {
-    return bytes[i];
-  }
-
-  private int indexOf(byte[] key, int from) {
-    byte first = key[0];
-    for (int i = from, end = length - key.length; i <= end; i++) {
-      if (at(i) != first) continue;
-      int k = 1;
-      while (k < key.length && at(i + k) == key[k]) k++;
-      if (k == key.length) return i;
+  /** The number after a key's closing quote at {@code i} ({@code : N}), else {@code previous}. */
+  private long number(int i, long previous) {
+    byte[] b = bytes;
+    while (i < length
+        && (b[i] == ' ' || b[i] == ':' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t')) {
+      i++;
     }
-    return -1;
-  }
-
-  /** The value after the last complete {@code key: N} in the bytes scanned now, else previous. */
-  private long last(byte[] key, long previous) {
-    long value = previous;
-    for (int at = indexOf(key, 0); at >= 0; at = indexOf(key, at + key.length)) {
-      int i = at + key.length;
-      while (i < length && (at(i) == ' ' || at(i) == ':')) i++;
-      int start = i;
-      long n = 0;
-      while (i < length && at(i) >= '0' && at(i) <= '9' && i - start < 18) {
-        n = n * 10 + (at(i) - '0');
-        i++;
-      }
-      // Only a number that ends before the bytes do: one cut by the chunk's end is read whole
-      // with the next chunk (its start is in the carry).
-      if (i > start && i < length) value = n;
+    int start = i;
+    long n = 0;
+    while (i < length && b[i] >= '0' && b[i] <= '9' && i - start < 18) {
+      n = n * 10 + (b[i] - '0');
+      i++;
     }
-    return value;
+    // Only a number that ends before the bytes do: one cut by the chunk's end is read whole with
+    // the next chunk (its key is in the carry).
+    return i > start && i < length ? n : previous;
   }
 
   long cachedTokens() {

@@ -98,6 +98,24 @@ class UsageScannerTest {
   }
 
   @Test
+  void aPrettyPrintedUsageIsReadAndTheLastValueOfAKeyWins() {
+    // As an engine behind a JSON pretty-printer would send it; an earlier usage-like object in
+    // the content (a tool result, say) is overridden by the real usage after it.
+    String body =
+        "{\n  \"choices\": [{\"message\": {\"tool\": {\"prompt_tokens\": 1,"
+            + " \"completion_tokens\": 2}}}],\n  \"usage\": {\n    \"prompt_tokens\" :\n\t 4096,\n"
+            + "    \"completion_tokens\": 17,\n    \"prompt_tokens_details\": {\"cached_tokens\": 2048}\n"
+            + "  }\n}\n";
+    for (int a = 0; a <= body.length(); a++) {
+      UsageScanner s = scan(body, a);
+      String where = "cut at " + a;
+      assertEquals(4096, s.promptTokens(), where);
+      assertEquals(17, s.reportedCompletionTokens(), where);
+      assertEquals(2048, s.cachedTokens(), where);
+    }
+  }
+
+  @Test
   void nothingFoundInABodyWithoutUsage() {
     UsageScanner s = scan("{\"error\":{\"message\":\"no\"}}", 5);
     assertEquals(-1, s.promptTokens());
