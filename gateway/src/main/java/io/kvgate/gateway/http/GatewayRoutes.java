@@ -163,12 +163,24 @@ public final class GatewayRoutes implements Handler<HttpServerRequest> {
     refreshTimer = -1;
   }
 
+  /**
+   * A random (version 4) UUID for a request that brought no {@code x-request-id}. From the calling
+   * thread's own generator: {@link UUID#randomUUID} draws from the JVM's one {@code SecureRandom},
+   * a lock every event loop would take per request, and an id needs to be unique, not secret.
+   */
+  static String newRequestId() {
+    java.util.concurrent.ThreadLocalRandom r = java.util.concurrent.ThreadLocalRandom.current();
+    long hi = r.nextLong() & ~0xF000L | 0x4000L; // version 4
+    long lo = r.nextLong() & ~(0xC000L << 48) | 0x8000L << 48; // IETF variant
+    return new UUID(hi, lo).toString();
+  }
+
   @Override
   public void handle(HttpServerRequest req) {
     long start = System.nanoTime();
     String requestId = req.getHeader("x-request-id");
     if (requestId == null || requestId.isBlank() || requestId.length() > 200)
-      requestId = UUID.randomUUID().toString();
+      requestId = newRequestId();
     HttpServerResponse resp = req.response();
     resp.putHeader("x-request-id", requestId);
     String path = req.path();

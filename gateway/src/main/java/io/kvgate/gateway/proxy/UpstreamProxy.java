@@ -59,8 +59,8 @@ import java.util.logging.Logger;
 public final class UpstreamProxy {
 
   private static final Logger LOG = Logger.getLogger(UpstreamProxy.class.getName());
-  private static final Set<String> HOP_BY_HOP =
-      caseInsensitive(
+  private static final HeaderNames HOP_BY_HOP =
+      new HeaderNames(
           "connection",
           "keep-alive",
           "proxy-authenticate",
@@ -77,8 +77,8 @@ public final class UpstreamProxy {
    * comes from the endpoint's {@code apiKey}), and forwarding headers a client could spoof (kvgate
    * sets {@code X-Forwarded-For} itself).
    */
-  private static final Set<String> NOT_FORWARDED =
-      caseInsensitive(
+  private static final HeaderNames NOT_FORWARDED =
+      new HeaderNames(
           "authorization",
           "cookie",
           "x-forwarded-for",
@@ -89,15 +89,8 @@ public final class UpstreamProxy {
           // the batch lane's per-process secret: kvgate's own, never an engine's business
           io.kvgate.gateway.batch.BatchGate.HEADER);
 
-  /**
-   * Header names looked up whatever their case, with no lower-cased copy of each name of each
-   * request.
-   */
-  private static Set<String> caseInsensitive(String... names) {
-    java.util.TreeSet<String> s = new java.util.TreeSet<>(String.CASE_INSENSITIVE_ORDER);
-    s.addAll(java.util.List.of(names));
-    return java.util.Collections.unmodifiableSet(s);
-  }
+  /** The client's headers that do not go upstream: hop-by-hop ones and {@link #NOT_FORWARDED}. */
+  private static final HeaderNames NOT_SENT_UPSTREAM = HeaderNames.union(HOP_BY_HOP, NOT_FORWARDED);
 
   private final Vertx vertx;
   private final HttpClient client;
@@ -378,7 +371,7 @@ public final class UpstreamProxy {
         .headers()
         .forEach(
             (k, v) -> {
-              if (!HOP_BY_HOP.contains(k) && !NOT_FORWARDED.contains(k)) {
+              if (!NOT_SENT_UPSTREAM.contains(k)) {
                 opts.addHeader(k, v);
               }
             });
