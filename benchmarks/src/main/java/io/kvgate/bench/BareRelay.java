@@ -62,6 +62,35 @@ public final class BareRelay {
     InetSocketAddress upstream = new InetSocketAddress("127.0.0.1", Integer.parseInt(args[1]));
     int loops =
         args.length > 2 ? Integer.parseInt(args[2]) : Runtime.getRuntime().availableProcessors();
+    Running relay = start(listen, upstream, loops);
+    System.out.println(
+        "bare relay on 127.0.0.1:"
+            + relay.port()
+            + " -> "
+            + upstream
+            + ", "
+            + loops
+            + " event loop(s), "
+            + (Epoll.isAvailable() ? "epoll" : "nio"));
+    relay.server().closeFuture().sync();
+  }
+
+  /** A started relay: its listening channel and its event loops. */
+  record Running(Channel server, EventLoopGroup group) implements AutoCloseable {
+    int port() {
+      return ((InetSocketAddress) server.localAddress()).getPort();
+    }
+
+    @Override
+    public void close() {
+      server.close().syncUninterruptibly();
+      group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
+    }
+  }
+
+  /** Starts a relay on 127.0.0.1:{@code listen} (0: any free port) to {@code upstream}. */
+  static Running start(int listen, InetSocketAddress upstream, int loops)
+      throws InterruptedException {
     boolean epoll = Epoll.isAvailable();
     EventLoopGroup group = epoll ? new EpollEventLoopGroup(loops) : new NioEventLoopGroup(loops);
     Class<? extends Channel> clientType = epoll ? EpollSocketChannel.class : NioSocketChannel.class;
@@ -80,17 +109,7 @@ public final class BareRelay {
                         .addLast(new Downstream(upstream, clientType));
                   }
                 });
-    Channel bound = server.bind("127.0.0.1", listen).sync().channel();
-    System.out.println(
-        "bare relay on 127.0.0.1:"
-            + listen
-            + " -> "
-            + upstream
-            + ", "
-            + loops
-            + " event loop(s), "
-            + (epoll ? "epoll" : "nio"));
-    bound.closeFuture().sync();
+    return new Running(server.bind("127.0.0.1", listen).sync().channel(), group);
   }
 
   /** One client connection: its requests, in order, over one upstream connection. */

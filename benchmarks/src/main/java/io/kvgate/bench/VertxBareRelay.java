@@ -47,9 +47,7 @@ public final class VertxBareRelay {
         args.length > 2 ? Integer.parseInt(args[2]) : Runtime.getRuntime().availableProcessors();
     Vertx vertx =
         Vertx.vertx(new VertxOptions().setPreferNativeTransport(true).setEventLoopPoolSize(loops));
-    vertx
-        .deployVerticle(
-            () -> new Relay(listen, upstream), new DeploymentOptions().setInstances(loops))
+    deploy(vertx, listen, upstream, loops)
         .onSuccess(
             id ->
                 System.out.println(
@@ -66,6 +64,14 @@ public final class VertxBareRelay {
               t.printStackTrace();
               System.exit(1);
             });
+  }
+
+  /**
+   * Deploys the relay on {@code vertx}: {@code instances} servers sharing 127.0.0.1:{@code listen}.
+   */
+  static Future<String> deploy(Vertx vertx, int listen, int upstream, int instances) {
+    return vertx.deployVerticle(
+        () -> new Relay(listen, upstream), new DeploymentOptions().setInstances(instances));
   }
 
   private static final class Relay extends VerticleBase {
