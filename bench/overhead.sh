@@ -160,9 +160,9 @@ PY
 # nginx's workers run as nobody: they must read the stream file under the private work directory.
 chmod 755 "$WORK" "$WORK/canned"; chmod 644 "$WORK/canned/stream.sse"
 "${SERVERS[@]}" nginx -c "$WORK/canned.conf"
-DIRECT_PID=$(cat "$WORK/canned.pid")
 wait_http http://127.0.0.1:$ENGINE_PORT/health
 wait_http http://127.0.0.1:$LONG_ENGINE_PORT/health
+DIRECT_PID=$(cat "$WORK/canned.pid")
 fi
 
 cat >"$WORK/kvgate.yaml" <<YAML
