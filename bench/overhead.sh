@@ -428,7 +428,8 @@ fi
   echo "CPU time per request under that load, microseconds: each target's own process (user + system,"
   echo "all threads; nginx with its workers) over the run, divided by the requests completed; direct is"
   echo "the upstream itself. Steadier than requests/s on a shared machine: it does not count the time a"
-  echo "target waits for a core."
+  echo "target waits for a core. A JVM's counts its JIT compiler's and collector's threads too, so read"
+  echo "it after a warm-up (a run with the latency section first), not from a cold start."
   echo
   if [ "$BARE" = yes ]; then
     echo "| workload | direct | kvgate | nginx | kvgate / nginx | bare | vbare |"
